@@ -1,0 +1,104 @@
+/* config.h - the agent configuration: HCL files or directories of them,
+ * merged in order as Nomad merges them (later files win for scalars, maps
+ * are merged key by key, host volumes by name), plus -dev defaults. */
+#ifndef NOMCLIENT_CONFIG_H
+#define NOMCLIENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct host_volume_config {
+    char *name;
+    char *path;
+    bool read_only;
+};
+
+struct reserved_resources {
+    int cpu;        /* MHz */
+    int cores;
+    int memory_mb;
+    int disk_mb;
+    char *reserved_ports; /* "22,80,8000-8100" as Nomad writes it */
+};
+
+struct agent_config {
+    bool dev_mode;
+    char *data_dir;   /* default /var/lib/nomclient, dev: a temp dir */
+    char *name;       /* default: hostname */
+    char *datacenter; /* "dc1" */
+    char *region;     /* "global" */
+    char *bind_addr;  /* "127.0.0.1" in dev; "0.0.0.0" otherwise */
+    int http_port;    /* ports { http }, 4646 */
+    char *log_level;  /* "INFO" */
+    bool log_json;
+    char *plugin_dir;
+
+    struct {
+        bool enabled;
+        char *node_class;
+        char *node_pool;
+        struct kvlist meta;
+        struct host_volume_config *host_volumes;
+        size_t nhost_volumes;
+        char *cni_path;              /* "/usr/lib/cni" (Debian's location) */
+        char *cni_config_dir;        /* "/etc/cni/net.d" */
+        char *bridge_network_name;   /* "nomad" */
+        char *bridge_network_subnet; /* "172.26.64.0/20" */
+        int min_dynamic_port;        /* 20000 */
+        int max_dynamic_port;        /* 32000 */
+        struct reserved_resources reserved;
+        char *network_interface;
+        int cpu_total_compute;       /* override, 0 = detect */
+        int memory_total_mb;         /* override, 0 = detect */
+        struct kvlist options;       /* client { options { ... } } */
+        struct kvlist chroot_env;    /* host path -> path in the chroot */
+        bool raw_exec_enabled;       /* plugin "raw_exec" { config { enabled } } */
+        struct strlist servers;
+    } client;
+
+    struct {
+        char *address;     /* "127.0.0.1:8500"; may be "unix:///path" */
+        char *token;
+        bool ssl;
+        bool verify_ssl;   /* default true */
+        char *ca_file, *cert_file, *key_file;
+        char *auth;
+        char *server_service_name, *client_service_name;
+        bool auto_advertise;
+        bool configured; /* a consul block was present or CONSUL_HTTP_ADDR set */
+    } consul;
+
+    struct {
+        bool enabled;
+    } acl;
+
+    struct strlist files; /* the files that were loaded, in order */
+};
+
+/* Fills cfg with defaults (dev mode picks a fresh data dir under /tmp and
+ * binds 127.0.0.1). */
+void config_defaults(struct agent_config *cfg, bool dev);
+
+/* Loads and merges one file or every *.hcl / *.json file of a directory
+ * (sorted by name) on top of cfg. Errors name file:line:col and the field:
+ * `agent.hcl:4:3: client: unknown attribute "enabeld"`. */
+int config_load_path(struct agent_config *cfg, const char *path,
+                     struct nc_error *err);
+
+/* Parses config text (used by config_load_path and tests). */
+int config_load_string(struct agent_config *cfg, const char *filename,
+                       const char *src, size_t len, struct nc_error *err);
+
+/* Applies CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_HTTP_SSL,
+ * CONSUL_HTTP_SSL_VERIFY, CONSUL_CACERT, CONSUL_CLIENT_CERT,
+ * CONSUL_CLIENT_KEY where the files left the field unset. */
+void config_apply_env(struct agent_config *cfg);
+
+/* Final checks: port ranges, subnet syntax, host volume paths absolute. */
+int config_validate(const struct agent_config *cfg, struct nc_error *err);
+
+void config_free(struct agent_config *cfg);
+
+#endif

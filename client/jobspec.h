@@ -1,0 +1,306 @@
+/* jobspec.h - the validated job model, decoded from HCL job files or from
+ * Nomad's JSON API form ({"Job": {...}}), with Nomad's defaults applied, and
+ * encoded back to that JSON form.
+ *
+ * Field names follow Nomad's structs (nomad/structs/structs.go) in
+ * snake_case. Durations are int64 nanoseconds. Strings may hold
+ * "${...}" interpolations, kept verbatim for run time.
+ * Every struct is owned by its parent; free the whole tree with
+ * jobspec_free(). */
+#ifndef NOMCLIENT_JOBSPEC_H
+#define NOMCLIENT_JOBSPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "util.h"
+
+struct constraint {
+    char *ltarget; /* "${attr.cpu.arch}" */
+    char *rtarget; /* "amd64" */
+    char *operand; /* "=", "!=", "<", "regexp", "set_contains", ... */
+};
+
+struct affinity {
+    char *ltarget, *rtarget, *operand;
+    int weight;
+};
+
+struct spread_target {
+    char *value;
+    int percent;
+};
+
+struct spread {
+    char *attribute;
+    int weight;
+    struct spread_target *targets;
+    size_t ntargets;
+};
+
+struct port {
+    char *label;
+    int value;         /* static host port, 0 when dynamic */
+    int to;            /* port inside the namespace, 0 = same as host */
+    char *host_network; /* "default" */
+};
+
+struct network {
+    char *mode; /* "host" (default), "bridge", "none", "cni/<name>" */
+    struct port *reserved_ports; /* ports with a static value */
+    size_t nreserved_ports;
+    struct port *dynamic_ports;  /* ports without one */
+    size_t ndynamic_ports;
+    int mbits;
+    char *hostname;
+    struct strlist dns_servers, dns_searches, dns_options;
+};
+
+struct check_restart {
+    int limit;
+    int64_t grace; /* ns, default 1s */
+    bool ignore_warnings;
+};
+
+struct check {
+    char *name;
+    char *type; /* "http", "tcp", "script", "grpc" */
+    char *command;
+    struct strlist args;
+    char *path;
+    char *protocol; /* "http" or "https" */
+    char *port_label;
+    char *address_mode;
+    char *method;
+    char *body;
+    struct kvlist header; /* name -> values joined by "\x1f" when several */
+    int64_t interval;     /* ns */
+    int64_t timeout;      /* ns */
+    char *initial_status;
+    bool tls_skip_verify;
+    char *task_name;
+    int success_before_passing;
+    int failures_before_critical;
+    int failures_before_warning;
+    char *on_update; /* "require_healthy" (default), "ignore_warnings", "ignore" */
+    bool expose;
+    struct check_restart *check_restart; /* NULL when absent */
+};
+
+struct service {
+    char *name;
+    char *task_name; /* set for task-level services */
+    char *port_label;
+    char *address_mode; /* "auto" (default), "host", "alloc", "driver" */
+    char *address;
+    char *provider;     /* "consul" (default) or "nomad" */
+    bool enable_tag_override;
+    struct strlist tags, canary_tags;
+    struct kvlist meta, canary_meta;
+    struct check *checks;
+    size_t nchecks;
+    json_t *connect; /* kept as Nomad API JSON (ConsulConnect), NULL if none */
+    char *on_update;
+};
+
+struct resources {
+    int cpu;        /* MHz, default 100 */
+    int cores;
+    int memory_mb;  /* default 300 */
+    int memory_max_mb;
+    int disk_mb;
+    json_t *devices; /* Nomad API JSON array of RequestedDevice, or NULL */
+};
+
+struct restart_policy {
+    int attempts;
+    int64_t interval, delay;
+    char *mode; /* "fail" or "delay" */
+    bool render_templates;
+};
+
+struct reschedule_policy {
+    int attempts;
+    int64_t interval, delay, max_delay;
+    char *delay_function; /* "constant", "exponential", "fibonacci" */
+    bool unlimited;
+};
+
+struct update_strategy {
+    int max_parallel;
+    char *health_check; /* "checks", "task_states", "manual" */
+    int64_t min_healthy_time, healthy_deadline, progress_deadline, stagger;
+    bool auto_revert, auto_promote;
+    int canary;
+};
+
+struct migrate_strategy {
+    int max_parallel;
+    char *health_check;
+    int64_t min_healthy_time, healthy_deadline;
+};
+
+struct volume_request {
+    char *name; /* block label */
+    char *type; /* "host" or "csi" */
+    char *source;
+    bool read_only;
+    bool per_alloc;
+    char *access_mode, *attachment_mode;
+};
+
+struct volume_mount {
+    char *volume;
+    char *destination;
+    bool read_only;
+    char *propagation_mode;
+};
+
+struct template_spec {
+    char *source_path, *dest_path, *embedded_tmpl;
+    char *change_mode, *change_signal;
+    int64_t splay;
+    char *perms;
+    char *left_delim, *right_delim;
+    bool envvars;
+};
+
+struct log_config {
+    int max_files;        /* default 10 */
+    int max_file_size_mb; /* default 10 */
+    bool disabled;
+};
+
+struct lifecycle {
+    char *hook; /* "prestart", "poststart", "poststop" */
+    bool sidecar;
+};
+
+struct task {
+    char *name;
+    char *driver;
+    char *user;
+    json_t *config; /* driver config, kept as JSON object */
+    struct kvlist env;
+    struct kvlist meta;
+    struct resources resources;
+    struct service *services;
+    size_t nservices;
+    struct constraint *constraints;
+    size_t nconstraints;
+    struct affinity *affinities;
+    size_t naffinities;
+    struct template_spec *templates;
+    size_t ntemplates;
+    json_t *vault; /* Nomad API JSON (Vault), NULL if none */
+    struct volume_mount *volume_mounts;
+    size_t nvolume_mounts;
+    int64_t kill_timeout; /* default 5s */
+    char *kill_signal;
+    int64_t shutdown_delay;
+    struct log_config logs;
+    struct lifecycle *lifecycle; /* NULL when absent */
+    bool leader;
+    struct restart_policy *restart; /* task-level override, or NULL */
+};
+
+struct scaling_policy {
+    bool enabled;
+    int64_t min, max;
+    json_t *policy; /* opaque autoscaler policy, NULL if none */
+};
+
+struct task_group {
+    char *name;
+    int count; /* default 1 */
+    struct constraint *constraints;
+    size_t nconstraints;
+    struct affinity *affinities;
+    size_t naffinities;
+    struct spread *spreads;
+    size_t nspreads;
+    struct network *networks;
+    size_t nnetworks;
+    struct service *services;
+    size_t nservices;
+    struct volume_request *volumes;
+    size_t nvolumes;
+    struct restart_policy restart;
+    struct reschedule_policy *reschedule; /* NULL when absent (job's or defaults apply) */
+    struct update_strategy *update;       /* NULL when absent */
+    struct migrate_strategy *migrate;     /* NULL when absent */
+    struct scaling_policy *scaling;       /* NULL when absent */
+    struct kvlist meta;
+    struct task *tasks;
+    size_t ntasks;
+    int64_t shutdown_delay;
+    int64_t stop_after_client_disconnect;
+    struct {
+        int mb;
+        bool migrate, sticky;
+    } ephemeral_disk;
+};
+
+struct job {
+    char *id;
+    char *name;
+    char *namespace; /* "default" */
+    char *region;    /* "global" */
+    char *type;      /* "service" (default), "batch", "system", "sysbatch" */
+    int priority;    /* 50 */
+    bool all_at_once;
+    struct strlist datacenters; /* default ["*"]... Nomad 1.6+: ["*"] */
+    char *node_pool;
+    struct kvlist meta;
+    struct constraint *constraints;
+    size_t nconstraints;
+    struct affinity *affinities;
+    size_t naffinities;
+    struct spread *spreads;
+    size_t nspreads;
+    struct update_strategy *update;
+    struct migrate_strategy *migrate;
+    struct reschedule_policy *reschedule;
+    struct task_group *groups;
+    size_t ngroups;
+    json_t *periodic;      /* kept as API JSON, NULL if none */
+    json_t *parameterized; /* kept as API JSON, NULL if none */
+    json_t *vault;         /* job-level vault, NULL if none */
+
+    /* Non-fatal findings, e.g. stanzas this node keeps but does not act on
+     * ("group \"frontend\" > service \"frontend\": connect sidecar_service
+     * is not supported by this node; kept but ignored"). */
+    struct strlist warnings;
+};
+
+/* Decodes an HCL job file's text. `filename` is used in messages.
+ * On error returns -EINVAL and err holds "file:line:col: path: message",
+ * e.g. `job.nomad:12:7: group "api" > task "api": unknown attribute "imgae"`. */
+int jobspec_parse_hcl(const char *filename, const char *src, size_t len,
+                      struct job **out, struct nc_error *err);
+
+/* Decodes Nomad's API JSON: either {"Job": {...}} or the bare job object. */
+int jobspec_from_json(const json_t *root, struct job **out,
+                      struct nc_error *err);
+int jobspec_parse_json(const char *filename, const char *src, size_t len,
+                       struct job **out, struct nc_error *err);
+
+/* Reads a file and picks HCL or JSON from its content (first non-blank
+ * character '{' means JSON). */
+int jobspec_parse_file(const char *path, struct job **out,
+                       struct nc_error *err);
+
+/* Encodes the job in Nomad's API form, the bare job object (callers wrap it
+ * in {"Job": ...} where needed). Returns a new reference. */
+json_t *jobspec_to_json(const struct job *job);
+
+/* Checks the model (also applied by the parsers): required fields, Nomad's
+ * minimums, unique names, port labels referenced by services exist, ... */
+int jobspec_validate(struct job *job, struct nc_error *err);
+
+void jobspec_free(struct job *job);
+
+#endif

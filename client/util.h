@@ -1,0 +1,135 @@
+/* util.h - small helpers shared by every module: errors, growable buffers,
+ * key/value lists, files, durations and logging.
+ *
+ * Conventions: functions return 0 or a negative errno; an optional
+ * `struct nc_error *` out-parameter receives a human message with context.
+ * Allocation failure aborts (there is no sane way to continue an agent
+ * without memory), so the x* helpers never return NULL. */
+#ifndef NOMCLIENT_UTIL_H
+#define NOMCLIENT_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* An error travelling up to where the user sees it: errno-style code and a
+ * message that already names the file, line, field or object involved. */
+struct nc_error {
+    int code;       /* negative errno, 0 when unset */
+    char msg[1024]; /* "file:line:col: what is wrong" or similar */
+};
+
+/* Fills err (if not NULL) and returns code, so callers can
+ * `return nc_error_set(err, -EINVAL, "...")`. */
+int nc_error_set(struct nc_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prepends "prefix: " to an existing message. */
+void nc_error_prefix(struct nc_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);            /* NULL stays NULL */
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Grows an array to hold at least `need` elements of `size` bytes. */
+void nc_grow(void **array, size_t *cap, size_t need, size_t size);
+
+/* A growable byte buffer, always NUL-terminated when data != NULL. */
+struct nc_buf {
+    char *data;
+    size_t len, cap;
+};
+void nc_buf_append(struct nc_buf *b, const char *s, size_t n);
+void nc_buf_puts(struct nc_buf *b, const char *s);
+void nc_buf_putc(struct nc_buf *b, char c);
+void nc_buf_printf(struct nc_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void nc_buf_vprintf(struct nc_buf *b, const char *fmt, va_list ap);
+/* Hands the string to the caller (never NULL) and resets the buffer. */
+char *nc_buf_take(struct nc_buf *b);
+void nc_buf_free(struct nc_buf *b);
+
+/* An ordered list of string pairs (meta, env, attributes). Keys are unique:
+ * kv_set replaces an existing value. */
+struct kv {
+    char *key;
+    char *value;
+};
+struct kvlist {
+    struct kv *items;
+    size_t n, cap;
+};
+void kv_set(struct kvlist *l, const char *key, const char *value);
+const char *kv_get(const struct kvlist *l, const char *key);
+bool kv_remove(struct kvlist *l, const char *key);
+void kv_sort(struct kvlist *l);
+void kv_copy(struct kvlist *dst, const struct kvlist *src);
+void kv_free(struct kvlist *l);
+
+/* A list of owned strings. */
+struct strlist {
+    char **items;
+    size_t n, cap;
+};
+void strlist_add(struct strlist *l, const char *s);
+bool strlist_contains(const struct strlist *l, const char *s);
+void strlist_copy(struct strlist *dst, const struct strlist *src);
+void strlist_free(struct strlist *l);
+
+/* Reads a whole file; caller frees. Returns NULL and sets errno on failure.
+ * `max` bounds the size (0 = 64 MiB). */
+char *nc_read_file(const char *path, size_t *len, size_t max);
+/* Writes via temp file + fsync + rename + directory fsync. */
+int nc_write_file_atomic(const char *path, const char *data, size_t len,
+                         int mode);
+/* mkdir -p with the given mode. */
+int nc_mkdir_p(const char *path, int mode);
+
+/* Nomad durations ("10s", "1h30m", "250ms", "1.5s", "0") to nanoseconds.
+ * Returns 0 or -EINVAL. */
+int nc_parse_duration(const char *s, int64_t *ns);
+/* Formats nanoseconds like Go's time.Duration.String ("1m30s"). */
+void nc_format_duration(int64_t ns, char *out, size_t outlen);
+
+/* Monotonic and wall clocks. */
+uint64_t nc_now_mono_ns(void);
+int64_t nc_now_unix_ns(void);
+
+/* Random bytes (getrandom), and a UUID v4 string (37 bytes with NUL). */
+void nc_random_bytes(void *buf, size_t n);
+void nc_uuid(char out[37]);
+
+bool nc_str_has_prefix(const char *s, const char *prefix);
+bool nc_str_has_suffix(const char *s, const char *suffix);
+bool nc_streq(const char *a, const char *b); /* NULL-safe */
+
+/* Logging: levelled lines on stderr, or one JSON object per line. */
+enum nc_log_level { NC_LOG_TRACE, NC_LOG_DEBUG, NC_LOG_INFO, NC_LOG_WARN,
+                    NC_LOG_ERROR, NC_LOG_OFF };
+/* Parses "trace|debug|info|warn|error|off" (case-insensitive); -EINVAL else. */
+int nc_log_parse_level(const char *s, enum nc_log_level *out);
+void nc_log_setup(enum nc_log_level level, bool json);
+bool nc_log_enabled(enum nc_log_level level);
+/* `module` is a short subsystem name ("agent", "http", ...). */
+void nc_log(enum nc_log_level level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define LOG_TRACE(mod, ...) nc_log(NC_LOG_TRACE, mod, __VA_ARGS__)
+#define LOG_DEBUG(mod, ...) nc_log(NC_LOG_DEBUG, mod, __VA_ARGS__)
+#define LOG_INFO(mod, ...) nc_log(NC_LOG_INFO, mod, __VA_ARGS__)
+#define LOG_WARN(mod, ...) nc_log(NC_LOG_WARN, mod, __VA_ARGS__)
+#define LOG_ERROR(mod, ...) nc_log(NC_LOG_ERROR, mod, __VA_ARGS__)
+
+/* scope-bound cleanup, as crun does */
+void nc_cleanup_freep(void *p);
+void nc_cleanup_closep(int *fd);
+#define cleanup_free __attribute__((cleanup(nc_cleanup_freep)))
+#define cleanup_close __attribute__((cleanup(nc_cleanup_closep)))
+
+#endif
