@@ -1,0 +1,202 @@
+/* agent.c - start-up, the event loop and shutdown of the agent. */
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "fingerprint.h"
+#include "hoststats.h"
+#include "http_api.h"
+#include "http_server.h"
+
+/* One agent per data_dir: two would fight over the same tasks and state. */
+static int lock_data_dir(struct agent *a, struct nc_error *err)
+{
+    char *dir = xasprintf("%s/client", a->cfg->data_dir);
+    int r = nc_mkdir_p(dir, 0700);
+    if (r < 0) {
+        nc_error_set(err, r, "create data dir %s: %s", dir, strerror(-r));
+        free(dir);
+        return r;
+    }
+    char *path = xasprintf("%s/agent.lock", dir);
+    free(dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        r = -errno;
+        nc_error_set(err, r, "open %s: %s", path, strerror(errno));
+        free(path);
+        return r;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        r = -errno;
+        nc_error_set(err, r,
+                     "data_dir %s is in use by another nomclient agent "
+                     "(lock %s held)",
+                     a->cfg->data_dir, path);
+        close(fd);
+        free(path);
+        return r;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) < 0)
+        LOG_DEBUG("agent", "write %s: %s", path, strerror(errno));
+    free(path);
+    a->lock_fd = fd;
+    return 0;
+}
+
+void agent_allocated(const struct agent *a, const char *except_id,
+                     int *cpu_mhz, int64_t *memory_mb, int64_t *disk_mb,
+                     struct strlist *ports)
+{
+    *cpu_mhz = 0;
+    *memory_mb = *disk_mb = 0;
+    for (size_t i = 0; i < a->store->njobs; i++) {
+        const struct job_entry *e = a->store->jobs[i];
+        if (e->stop || (except_id && strcmp(e->job->id, except_id) == 0))
+            continue;
+        bool per_node = nc_streq(e->job->type, "system") ||
+                        nc_streq(e->job->type, "sysbatch");
+        for (size_t g = 0; g < e->job->ngroups; g++) {
+            const struct task_group *tg = &e->job->groups[g];
+            int count = per_node ? 1 : tg->count;
+            for (size_t t = 0; t < tg->ntasks; t++) {
+                *cpu_mhz += count * tg->tasks[t].resources.cpu;
+                *memory_mb += (int64_t)count * tg->tasks[t].resources.memory_mb;
+            }
+            *disk_mb += (int64_t)count * tg->ephemeral_disk.mb;
+            for (size_t n = 0; ports && n < tg->nnetworks; n++) {
+                for (size_t p = 0; p < tg->networks[n].nreserved_ports; p++) {
+                    char num[16];
+                    snprintf(num, sizeof(num), "%d",
+                             tg->networks[n].reserved_ports[p].value);
+                    if (!strlist_contains(ports, num))
+                        strlist_add(ports, num);
+                }
+            }
+        }
+    }
+}
+
+static void on_handle_closed(uv_handle_t *h) { (void)h; }
+
+static void agent_stop(struct agent *a, const char *why)
+{
+    if (a->stopping)
+        return;
+    a->stopping = true;
+    LOG_INFO("agent", "%s: shutting down", why);
+    uv_signal_stop(&a->sig_int);
+    uv_signal_stop(&a->sig_term);
+    uv_signal_stop(&a->sig_hup);
+    uv_close((uv_handle_t *)&a->sig_int, on_handle_closed);
+    uv_close((uv_handle_t *)&a->sig_term, on_handle_closed);
+    uv_close((uv_handle_t *)&a->sig_hup, on_handle_closed);
+    if (a->http)
+        http_server_stop(a->http, NULL, NULL);
+    a->http = NULL;
+    if (a->stats)
+        hoststats_stop(a->stats);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct agent *a = h->data;
+    if (signum == SIGHUP) {
+        /* Nomad reloads on SIGHUP; here the log level is what can change
+         * without a restart, and it is already applied at start. */
+        LOG_INFO("agent", "caught SIGHUP: nothing to reload yet");
+        return;
+    }
+    agent_stop(a, signum == SIGINT ? "caught interrupt" : "caught terminate");
+}
+
+static int start_signals(struct agent *a)
+{
+    uv_signal_t *sigs[] = {&a->sig_int, &a->sig_term, &a->sig_hup};
+    int nums[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < NC_ARRAY_LEN(sigs); i++) {
+        int r = uv_signal_start(sigs[i], on_signal, nums[i]);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int agent_run(struct agent_config *cfg, struct nc_error *err)
+{
+    struct agent a = {.cfg = cfg, .lock_fd = -1};
+    a.start_mono_ns = nc_now_mono_ns();
+    a.start_unix_ns = nc_now_unix_ns();
+    uv_loop_t loop;
+    int r = uv_loop_init(&loop);
+    if (r < 0)
+        return nc_error_set(err, r, "event loop: %s", uv_strerror(r));
+    a.loop = &loop;
+    signal(SIGPIPE, SIG_IGN);
+    /* initialised up front so agent_stop can always close them */
+    uv_signal_init(a.loop, &a.sig_int);
+    uv_signal_init(a.loop, &a.sig_term);
+    uv_signal_init(a.loop, &a.sig_hup);
+    a.sig_int.data = a.sig_term.data = a.sig_hup.data = &a;
+
+    if ((r = lock_data_dir(&a, err)) < 0)
+        goto out;
+
+    struct fingerprint_root root = {0};
+    if ((r = fingerprint_node(&a.node, cfg, &root, err)) < 0) {
+        nc_error_prefix(err, "fingerprint");
+        goto out;
+    }
+    if ((r = state_open(&a.store, cfg->data_dir, err)) < 0)
+        goto out;
+    if ((r = hoststats_collector_init(&a.stats, NULL, cfg->data_dir)) < 0) {
+        nc_error_set(err, r, "host stats: %s", strerror(-r));
+        goto out;
+    }
+    hoststats_start(a.stats, a.loop, 1000);
+
+    struct http_server_config hc = {
+        .bind_addr = cfg->bind_addr,
+        .port = cfg->http_port,
+    };
+    if ((r = http_server_start(&a.http, a.loop, &hc, http_api_handle, &a,
+                               err)) < 0)
+        goto out;
+    if ((r = start_signals(&a)) < 0) {
+        nc_error_set(err, r, "signals: %s", uv_strerror(r));
+        goto out;
+    }
+    uint64_t ready_us = (nc_now_mono_ns() - a.start_mono_ns) / 1000;
+    LOG_INFO("agent",
+             "nomclient %s started: node %s (%s), datacenter %s, data_dir %s, "
+             "API on http://%s:%d, %zu job(s) loaded, ready in %llu us%s",
+             NOMCLIENT_VERSION, a.node.id, a.node.name, a.node.datacenter,
+             cfg->data_dir, cfg->bind_addr, http_server_port(a.http),
+             a.store->njobs, (unsigned long long)ready_us,
+             cfg->dev_mode ? " (dev mode)" : "");
+    uv_run(a.loop, UV_RUN_DEFAULT);
+    r = 0;
+
+out:
+    if (!a.stopping)
+        agent_stop(&a, "start-up failed"); /* closes what was opened */
+    /* let every close callback run before freeing what they point at */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    hoststats_collector_free(a.stats);
+    state_close(a.store);
+    node_free(&a.node);
+    if (uv_loop_close(&loop) != 0)
+        LOG_DEBUG("agent", "loop still had handles at exit");
+    if (a.lock_fd >= 0)
+        close(a.lock_fd);
+    return r;
+}

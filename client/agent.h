@@ -1,0 +1,47 @@
+/* agent.h - the running agent: one libuv loop owning the node identity,
+ * the job store, the host stats sampler and the HTTP API. */
+#ifndef NOMCLIENT_AGENT_H
+#define NOMCLIENT_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "node.h"
+#include "state.h"
+#include "util.h"
+
+#ifndef NOMCLIENT_VERSION
+#define NOMCLIENT_VERSION "0.1.0"
+#endif
+
+struct hoststats_collector;
+struct http_server;
+
+struct agent {
+    uv_loop_t *loop;
+    struct agent_config *cfg;  /* owned by the caller */
+    struct node node;
+    struct state_store *store;
+    struct hoststats_collector *stats;
+    struct http_server *http;
+    uv_signal_t sig_int, sig_term, sig_hup;
+    int lock_fd;               /* flock on data_dir/client/agent.lock */
+    uint64_t start_mono_ns;
+    int64_t start_unix_ns;
+    bool stopping;
+};
+
+/* Starts the agent on `loop` and serves until SIGINT/SIGTERM. Returns 0 on a
+ * clean stop, or a negative errno with err filled when start-up failed. */
+int agent_run(struct agent_config *cfg, struct nc_error *err);
+
+/* Resources taken by the live jobs of the store other than `except_id`
+ * (NULL for none): used by placement and shown by `status -self`. */
+void agent_allocated(const struct agent *a, const char *except_id,
+                     int *cpu_mhz, int64_t *memory_mb, int64_t *disk_mb,
+                     struct strlist *ports);
+
+#endif

@@ -1,0 +1,1045 @@
+/* cli.c - the command line, laid out like Nomad's so its users feel at home:
+ * `nomclient agent`, `status -self`, `job run|validate|status|stop|inspect`,
+ * `version`. Every command takes -h; exit 0 on success, 1 on error. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "api_client.h"
+#include "config.h"
+#include "format.h"
+#include "jobspec.h"
+
+#define NOMAD_API_VERSION "1.7.7"
+
+/* ---- flags ------------------------------------------------------------ */
+
+enum flag_kind { FLAG_BOOL, FLAG_STRING, FLAG_MULTI };
+
+struct flag {
+    const char *name;
+    enum flag_kind kind;
+    void *target; /* bool *, const char **, struct strlist * */
+};
+
+/* Parses Go-style flags ("-x", "-x=v", "-x v", "--x") up to the first
+ * argument that is not a flag, as Nomad's CLI does. Returns the index of the
+ * first positional argument, -1 on error (message printed), -2 for -h. */
+static int parse_flags(const char *cmd, int argc, char **argv,
+                       const struct flag *flags, size_t nflags)
+{
+    int i = 0;
+    for (; i < argc; i++) {
+        const char *arg = argv[i];
+        if (arg[0] != '-' || arg[1] == '\0')
+            break;
+        if (strcmp(arg, "--") == 0)
+            return i + 1;
+        const char *name = arg + 1 + (arg[1] == '-');
+        if (strcmp(name, "h") == 0 || strcmp(name, "help") == 0)
+            return -2;
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const struct flag *f = NULL;
+        for (size_t k = 0; k < nflags; k++)
+            if (strlen(flags[k].name) == nlen &&
+                strncmp(flags[k].name, name, nlen) == 0)
+                f = &flags[k];
+        if (!f) {
+            fprintf(stderr, "%s: flag provided but not defined: -%.*s\n", cmd,
+                    (int)nlen, name);
+            return -1;
+        }
+        if (f->kind == FLAG_BOOL) {
+            bool v = true;
+            if (eq) {
+                if (strcmp(eq + 1, "true") == 0 || strcmp(eq + 1, "1") == 0)
+                    v = true;
+                else if (strcmp(eq + 1, "false") == 0 || strcmp(eq + 1, "0") == 0)
+                    v = false;
+                else {
+                    fprintf(stderr, "%s: invalid boolean value \"%s\" for -%s\n",
+                            cmd, eq + 1, f->name);
+                    return -1;
+                }
+            }
+            *(bool *)f->target = v;
+            continue;
+        }
+        const char *val = eq ? eq + 1 : NULL;
+        if (!val) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "%s: flag needs an argument: -%s\n", cmd, f->name);
+                return -1;
+            }
+            val = argv[++i];
+        }
+        if (f->kind == FLAG_STRING)
+            *(const char **)f->target = val;
+        else
+            strlist_add(f->target, val);
+    }
+    return i;
+}
+
+static void print_api_error(const char *what, const struct nc_error *err)
+{
+    fprintf(stderr, "Error %s: %s\n", what, err->msg);
+}
+
+static void print_json(const json_t *v)
+{
+    char *s = json_dumps(v, JSON_INDENT(4) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (s)
+        printf("%s\n", s);
+    free(s);
+}
+
+static const char *jstr(const json_t *o, const char *key, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s && *s ? s : dflt;
+}
+
+static json_int_t jint(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? json_integer_value(v)
+           : json_is_real(v)  ? (json_int_t)json_real_value(v)
+                              : 0;
+}
+
+static void row(struct strlist *rows, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void row(struct strlist *rows, const char *fmt, ...)
+{
+    struct nc_buf b = {0};
+    va_list ap;
+    va_start(ap, fmt);
+    nc_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    strlist_add(rows, b.data ? b.data : "");
+    nc_buf_free(&b);
+}
+
+/* ---- agent ------------------------------------------------------------ */
+
+static const char agent_usage[] =
+    "Usage: nomclient agent [options]\n"
+    "\n"
+    "  Starts the nomclient agent and runs until an interrupt is received.\n"
+    "  The agent is the client side of a Nomad cluster: it fingerprints this\n"
+    "  node, accepts jobs and serves the HTTP API.\n"
+    "\n"
+    "Options:\n"
+    "  -dev                 Development mode: no config file needed, data in a\n"
+    "                       fresh temporary directory, API on 127.0.0.1:4646.\n"
+    "  -config=<path>       A config file or a directory of *.hcl/*.json files;\n"
+    "                       may be repeated, later ones override earlier ones.\n"
+    "  -data-dir=<path>     Where state and task directories live.\n"
+    "  -bind=<addr>         Address the HTTP API binds to.\n"
+    "  -http-port=<port>    Port of the HTTP API (default 4646).\n"
+    "  -node=<name>         Node name (default: hostname).\n"
+    "  -dc=<datacenter>     Datacenter (default: dc1).\n"
+    "  -region=<region>     Region (default: global).\n"
+    "  -node-class=<class>  Node class.\n"
+    "  -meta=<key=value>    Node metadata; may be repeated.\n"
+    "  -network-interface=<name>  Interface whose address is advertised.\n"
+    "  -log-level=<level>   trace, debug, info, warn or error (default info).\n"
+    "  -log-json            Log one JSON object per line.\n";
+
+static int cmd_agent(int argc, char **argv)
+{
+    bool dev = false, log_json = false;
+    const char *data_dir = NULL, *bind = NULL, *port = NULL, *node = NULL,
+               *dc = NULL, *region = NULL, *klass = NULL, *iface = NULL,
+               *level = NULL;
+    struct strlist configs = {0}, metas = {0};
+    const struct flag flags[] = {
+        {"dev", FLAG_BOOL, &dev},
+        {"config", FLAG_MULTI, &configs},
+        {"data-dir", FLAG_STRING, &data_dir},
+        {"bind", FLAG_STRING, &bind},
+        {"http-port", FLAG_STRING, &port},
+        {"node", FLAG_STRING, &node},
+        {"dc", FLAG_STRING, &dc},
+        {"region", FLAG_STRING, &region},
+        {"node-class", FLAG_STRING, &klass},
+        {"meta", FLAG_MULTI, &metas},
+        {"network-interface", FLAG_STRING, &iface},
+        {"log-level", FLAG_STRING, &level},
+        {"log-json", FLAG_BOOL, &log_json},
+    };
+    int rc = 1;
+    struct agent_config cfg = {0};
+    int pos = parse_flags("agent", argc, argv, flags, NC_ARRAY_LEN(flags));
+    if (pos == -2) {
+        fputs(agent_usage, stdout);
+        rc = 0;
+        goto out;
+    }
+    if (pos < 0 || pos != argc) {
+        if (pos >= 0)
+            fprintf(stderr, "agent: unexpected argument \"%s\"\n", argv[pos]);
+        fputs(agent_usage, stderr);
+        goto out;
+    }
+    if (!dev && configs.n == 0) {
+        fprintf(stderr, "==> Must specify either a configuration file or "
+                        "directory with -config, or use -dev\n");
+        goto out;
+    }
+    config_defaults(&cfg, dev);
+    struct nc_error err = {0};
+    for (size_t i = 0; i < configs.n; i++) {
+        if (config_load_path(&cfg, configs.items[i], &err) < 0) {
+            fprintf(stderr, "==> Error loading configuration from %s: %s\n",
+                    configs.items[i], err.msg);
+            goto out;
+        }
+    }
+    config_apply_env(&cfg);
+    if (data_dir) {
+        free(cfg.data_dir);
+        cfg.data_dir = xstrdup(data_dir);
+    }
+    if (bind) {
+        free(cfg.bind_addr);
+        cfg.bind_addr = xstrdup(bind);
+    }
+    if (port) {
+        char *end;
+        long p = strtol(port, &end, 10);
+        if (*end || p < 0 || p > 65535) {
+            fprintf(stderr, "==> Invalid -http-port \"%s\": expected 0-65535\n", port);
+            goto out;
+        }
+        cfg.http_port = (int)p;
+    }
+    struct {
+        const char *val;
+        char **field;
+    } overrides[] = {{node, &cfg.name},
+                     {dc, &cfg.datacenter},
+                     {region, &cfg.region},
+                     {klass, &cfg.client.node_class},
+                     {iface, &cfg.client.network_interface},
+                     {level, &cfg.log_level}};
+    for (size_t i = 0; i < NC_ARRAY_LEN(overrides); i++) {
+        if (overrides[i].val) {
+            free(*overrides[i].field);
+            *overrides[i].field = xstrdup(overrides[i].val);
+        }
+    }
+    for (size_t i = 0; i < metas.n; i++) {
+        char *eq = strchr(metas.items[i], '=');
+        if (!eq || eq == metas.items[i]) {
+            fprintf(stderr, "==> Invalid -meta \"%s\": expected key=value\n",
+                    metas.items[i]);
+            goto out;
+        }
+        *eq = '\0';
+        kv_set(&cfg.client.meta, metas.items[i], eq + 1);
+    }
+    if (log_json)
+        cfg.log_json = true;
+    if (config_validate(&cfg, &err) < 0) {
+        fprintf(stderr, "==> Invalid configuration: %s\n", err.msg);
+        goto out;
+    }
+    enum nc_log_level lvl = NC_LOG_INFO;
+    nc_log_parse_level(cfg.log_level, &lvl);
+    nc_log_setup(lvl, cfg.log_json);
+    if (agent_run(&cfg, &err) < 0) {
+        fprintf(stderr, "==> Error starting agent: %s\n", err.msg);
+        LOG_ERROR("agent", "%s", err.msg);
+        goto out;
+    }
+    rc = 0;
+out:
+    config_free(&cfg);
+    strlist_free(&configs);
+    strlist_free(&metas);
+    return rc;
+}
+
+/* ---- node status ---------------------------------------------------- */
+
+static const char status_self_usage[] =
+    "Usage: nomclient status -self [options]\n"
+    "       nomclient node status -self [options]\n"
+    "\n"
+    "  Shows this node: identity, drivers, host volumes, events, allocated\n"
+    "  and used resources, and allocations, laid out like\n"
+    "  `nomad node status -self`.\n"
+    "\n"
+    "Options:\n"
+    "  -self            Query the node of the agent at -address (required).\n"
+    "  -stats           Add detailed CPU, memory and disk statistics.\n"
+    "  -verbose         Add full IDs, all attributes, meta and driver details.\n"
+    "  -json            Print the node as JSON (Nomad's Node object).\n"
+    "  -address=<addr>  Agent address (default $NOMCLIENT_ADDR or\n"
+    "                   http://127.0.0.1:4646).\n";
+
+static void print_driver_table(const json_t *drivers)
+{
+    struct strlist rows = {0};
+    row(&rows, "Driver|Detected|Healthy|Message|Time");
+    const char *name;
+    json_t *d;
+    json_object_foreach((json_t *)drivers, name, d)
+    {
+        char when[32];
+        format_time(jint(d, "UpdateTime"), when, sizeof(when));
+        row(&rows, "%s|%s|%s|%s|%s", name,
+            json_is_true(json_object_get(d, "Detected")) ? "true" : "false",
+            json_is_true(json_object_get(d, "Healthy")) ? "true" : "false",
+            jstr(d, "HealthDescription", "<none>"), when);
+    }
+    format_columns(stdout, &rows);
+    strlist_free(&rows);
+}
+
+static void print_sorted_kv(const char *title, const json_t *obj)
+{
+    struct kvlist l = {0};
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v)
+    {
+        if (json_is_string(v))
+            kv_set(&l, k, json_string_value(v));
+    }
+    kv_sort(&l);
+    printf("\n%s\n", title);
+    if (!l.n)
+        printf("<none>\n");
+    struct strlist rows = {0};
+    for (size_t i = 0; i < l.n; i++)
+        row(&rows, "%s|%s", l.items[i].key, l.items[i].value);
+    format_kv(stdout, &rows);
+    strlist_free(&rows);
+    kv_free(&l);
+}
+
+static void print_detailed_stats(const json_t *stats)
+{
+    char a[32], b[32], c[32];
+    printf("\nDetailed CPU Stats\n");
+    json_t *cpu;
+    size_t i;
+    json_array_foreach(json_object_get(stats, "CPU"), i, cpu)
+    {
+        struct strlist rows = {0};
+        row(&rows, "CPU|%s", jstr(cpu, "CPU", "?"));
+        row(&rows, "User|%.2f%%", json_number_value(json_object_get(cpu, "User")));
+        row(&rows, "System|%.2f%%", json_number_value(json_object_get(cpu, "System")));
+        row(&rows, "Idle|%.2f%%", json_number_value(json_object_get(cpu, "Idle")));
+        format_kv(stdout, &rows);
+        strlist_free(&rows);
+        printf("\n");
+    }
+    json_t *mem = json_object_get(stats, "Memory");
+    printf("Detailed Memory Stats\n");
+    struct strlist rows = {0};
+    format_bytes((uint64_t)jint(mem, "Total"), a, sizeof a);
+    row(&rows, "Total|%s", a);
+    format_bytes((uint64_t)jint(mem, "Available"), a, sizeof a);
+    row(&rows, "Available|%s", a);
+    format_bytes((uint64_t)jint(mem, "Used"), a, sizeof a);
+    row(&rows, "Used|%s", a);
+    format_bytes((uint64_t)jint(mem, "Free"), a, sizeof a);
+    row(&rows, "Free|%s", a);
+    format_kv(stdout, &rows);
+    strlist_free(&rows);
+    printf("\nDetailed Disk Stats\n");
+    json_t *disk;
+    json_array_foreach(json_object_get(stats, "DiskStats"), i, disk)
+    {
+        struct strlist r = {0};
+        format_bytes((uint64_t)jint(disk, "Size"), a, sizeof a);
+        format_bytes((uint64_t)jint(disk, "Used"), b, sizeof b);
+        format_bytes((uint64_t)jint(disk, "Available"), c, sizeof c);
+        row(&r, "Device|%s", jstr(disk, "Device", "?"));
+        row(&r, "MountPoint|%s", jstr(disk, "Mountpoint", "?"));
+        row(&r, "Size|%s", a);
+        row(&r, "Used|%s", b);
+        row(&r, "Available|%s", c);
+        row(&r, "Used Percent|%.2f%%",
+            json_number_value(json_object_get(disk, "UsedPercent")));
+        row(&r, "Inodes Percent|%.2f%%",
+            json_number_value(json_object_get(disk, "InodesUsedPercent")));
+        format_kv(stdout, &r);
+        strlist_free(&r);
+    }
+}
+
+static int node_status_self(struct api_client *api, bool stats, bool verbose,
+                            bool as_json)
+{
+    struct nc_error err = {0};
+    json_t *node = NULL, *hs = NULL;
+    if (api_request(api, "GET", "/v1/node/self", NULL, &node, NULL, &err) < 0) {
+        print_api_error("querying node status", &err);
+        return 1;
+    }
+    if (as_json) {
+        print_json(node);
+        json_decref(node);
+        return 0;
+    }
+    /* stats are best effort: the node is still worth showing without them */
+    if (api_request(api, "GET", "/v1/client/stats", NULL, &hs, NULL, &err) < 0)
+        hs = NULL;
+
+    const char *id = jstr(node, "ID", "?");
+    json_t *attrs = json_object_get(node, "Attributes");
+    struct strlist rows = {0};
+    row(&rows, "ID|%.*s", verbose ? 36 : 8, id);
+    row(&rows, "Name|%s", jstr(node, "Name", "<none>"));
+    row(&rows, "Node Pool|%s", jstr(node, "NodePool", "default"));
+    row(&rows, "Class|%s", jstr(node, "NodeClass", "<none>"));
+    row(&rows, "DC|%s", jstr(node, "Datacenter", "<none>"));
+    row(&rows, "Drain|%s", json_is_true(json_object_get(node, "Drain")) ? "true" : "false");
+    row(&rows, "Eligibility|%s", jstr(node, "SchedulingEligibility", "eligible"));
+    row(&rows, "Status|%s", jstr(node, "Status", "unknown"));
+    row(&rows, "CSI Controllers|<none>");
+    row(&rows, "CSI Drivers|<none>");
+    if (hs) {
+        char up[64];
+        nc_format_duration(jint(hs, "Uptime") * 1000000000LL, up, sizeof(up));
+        row(&rows, "Uptime|%s", up);
+    }
+    struct nc_buf vols = {0}, drivers = {0};
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(node, "HostVolumes"), k, v)
+    {
+        nc_buf_printf(&vols, "%s%s", vols.len ? "," : "", k);
+    }
+    json_object_foreach(json_object_get(node, "Drivers"), k, v)
+    {
+        if (json_is_true(json_object_get(v, "Detected")) &&
+            json_is_true(json_object_get(v, "Healthy")))
+            nc_buf_printf(&drivers, "%s%s", drivers.len ? "," : "", k);
+    }
+    row(&rows, "Host Volumes|%s", vols.len ? vols.data : "<none>");
+    row(&rows, "Host Networks|<none>");
+    row(&rows, "CSI Volumes|<none>");
+    row(&rows, "Driver Status|%s", drivers.len ? drivers.data : "<none>");
+    nc_buf_free(&vols);
+    nc_buf_free(&drivers);
+    format_kv(stdout, &rows);
+    strlist_free(&rows);
+
+    printf("\nNode Events\n");
+    row(&rows, "Time|Subsystem|Message");
+    json_t *ev;
+    size_t i;
+    json_array_foreach(json_object_get(node, "Events"), i, ev)
+    {
+        char when[32];
+        format_time(jint(ev, "Timestamp"), when, sizeof(when));
+        row(&rows, "%s|%s|%s", when, jstr(ev, "Subsystem", ""),
+            jstr(ev, "Message", ""));
+    }
+    format_columns(stdout, &rows);
+    strlist_free(&rows);
+
+    json_t *res = json_object_get(node, "NodeResources");
+    json_int_t cpu_total = jint(json_object_get(res, "Cpu"), "CpuShares");
+    json_int_t mem_total = jint(json_object_get(res, "Memory"), "MemoryMB") << 20;
+    json_int_t disk_total = jint(json_object_get(res, "Disk"), "DiskMB") << 20;
+    json_t *alloc = json_object_get(node, "AllocatedResources");
+    char m1[32], m2[32], d1[32], d2[32];
+    format_bytes((uint64_t)(jint(alloc, "MemoryMB") << 20), m1, sizeof m1);
+    format_bytes((uint64_t)mem_total, m2, sizeof m2);
+    format_bytes((uint64_t)(jint(alloc, "DiskMB") << 20), d1, sizeof d1);
+    format_bytes((uint64_t)disk_total, d2, sizeof d2);
+    printf("\nAllocated Resources\n");
+    row(&rows, "CPU|Memory|Disk");
+    row(&rows, "%lld/%lld MHz|%s/%s|%s/%s", (long long)jint(alloc, "CpuMHz"),
+        (long long)cpu_total, m1, m2, d1, d2);
+    format_columns(stdout, &rows);
+    strlist_free(&rows);
+
+    printf("\nAllocation Resource Utilization\n");
+    format_bytes(0, m1, sizeof m1);
+    row(&rows, "CPU|Memory");
+    row(&rows, "0/%lld MHz|%s/%s", (long long)cpu_total, m1, m2);
+    format_columns(stdout, &rows);
+    strlist_free(&rows);
+
+    if (hs) {
+        json_t *mem = json_object_get(hs, "Memory");
+        format_bytes((uint64_t)jint(mem, "Used"), m1, sizeof m1);
+        format_bytes((uint64_t)jint(mem, "Total"), m2, sizeof m2);
+        json_t *disk = json_array_get(json_object_get(hs, "DiskStats"), 0);
+        format_bytes((uint64_t)jint(disk, "Used"), d1, sizeof d1);
+        format_bytes((uint64_t)jint(disk, "Size"), d2, sizeof d2);
+        printf("\nHost Resource Utilization\n");
+        row(&rows, "CPU|Memory|Disk");
+        row(&rows, "%.0f/%lld MHz|%s/%s|%s/%s",
+            json_number_value(json_object_get(hs, "CPUTicksConsumed")),
+            (long long)cpu_total, m1, m2, d1, d2);
+        format_columns(stdout, &rows);
+        strlist_free(&rows);
+    }
+
+    if (verbose) {
+        printf("\nDrivers\n");
+        print_driver_table(json_object_get(node, "Drivers"));
+    }
+    if (stats && hs)
+        print_detailed_stats(hs);
+    printf("\nAllocations\nNo allocations placed\n");
+    if (verbose) {
+        print_sorted_kv("Attributes", attrs);
+        print_sorted_kv("Meta", json_object_get(node, "Meta"));
+    }
+    json_decref(hs);
+    json_decref(node);
+    return 0;
+}
+
+static int cmd_status_common(const char *cmd, int argc, char **argv,
+                             bool node_only);
+
+static int cmd_node(int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "-help") == 0 ||
+        strcmp(argv[0], "--help") == 0) {
+        fputs(status_self_usage, argc < 1 ? stderr : stdout);
+        return argc < 1 ? 1 : 0;
+    }
+    if (strcmp(argv[0], "status") != 0) {
+        fprintf(stderr, "node: unknown subcommand \"%s\"; this node supports "
+                        "`node status -self`\n", argv[0]);
+        return 1;
+    }
+    return cmd_status_common("node status", argc - 1, argv + 1, true);
+}
+
+/* ---- jobs -------------------------------------------------------------- */
+
+static void print_warnings(const char *warnings)
+{
+    if (warnings && *warnings)
+        fprintf(stderr, "Job Warnings:\n%s\n\n", warnings);
+}
+
+static char *warnings_text(const struct strlist *w)
+{
+    if (!w->n)
+        return NULL;
+    struct nc_buf b = {0};
+    nc_buf_printf(&b, "%zu warning%s:\n", w->n, w->n == 1 ? "" : "s");
+    for (size_t i = 0; i < w->n; i++)
+        nc_buf_printf(&b, "\n* %s", w->items[i]);
+    return nc_buf_take(&b);
+}
+
+static const char job_run_usage[] =
+    "Usage: nomclient job run [options] <path>\n"
+    "\n"
+    "  Submits a job file (HCL, or Nomad's JSON job form) to the agent. The\n"
+    "  file is parsed and validated here first, so errors name the file,\n"
+    "  line and field. A job that this node cannot place is refused with the\n"
+    "  constraint or resource that filtered it.\n"
+    "\n"
+    "Options:\n"
+    "  -output          Print the job in Nomad's API JSON and do not submit.\n"
+    "  -check-index=<n> Register only if the job's modify index is n (0: new).\n"
+    "  -address=<addr>  Agent address.\n";
+
+static int load_job_file(const char *path, struct job **job)
+{
+    struct nc_error err = {0};
+    if (jobspec_parse_file(path, job, &err) < 0) {
+        fprintf(stderr, "Error parsing job file from %s:\n%s\n", path, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_job_run(struct api_client *api, int argc, char **argv)
+{
+    bool output = false;
+    const char *address = NULL, *check_index = NULL;
+    const struct flag flags[] = {{"output", FLAG_BOOL, &output},
+                                 {"address", FLAG_STRING, &address},
+                                 {"check-index", FLAG_STRING, &check_index},
+                                 {"detach", FLAG_BOOL, &(bool){false}},
+                                 {"verbose", FLAG_BOOL, &(bool){false}}};
+    int pos = parse_flags("job run", argc, argv, flags, NC_ARRAY_LEN(flags));
+    if (pos == -2) {
+        fputs(job_run_usage, stdout);
+        return 0;
+    }
+    if (pos < 0 || argc - pos != 1) {
+        if (pos >= 0)
+            fprintf(stderr, "This command takes one argument: <path>\n");
+        fputs(job_run_usage, stderr);
+        return 1;
+    }
+    struct job *job = NULL;
+    if (load_job_file(argv[pos], &job) < 0)
+        return 1;
+    json_t *body = json_pack("{s:o}", "Job", jobspec_to_json(job));
+    int rc = 1;
+    if (output) {
+        print_json(body);
+        rc = 0;
+        goto out;
+    }
+    if (check_index) {
+        char *end;
+        long long ci = strtoll(check_index, &end, 10);
+        if (*end || ci < 0) {
+            fprintf(stderr, "Invalid -check-index \"%s\"\n", check_index);
+            goto out;
+        }
+        json_object_set_new(body, "EnforceIndex", json_true());
+        json_object_set_new(body, "JobModifyIndex", json_integer(ci));
+    }
+    api_client_free(api);
+    api_client_init(api, address);
+    struct nc_error err = {0};
+    json_t *resp = NULL;
+    if (api_request(api, "POST", "/v1/jobs", body, &resp, NULL, &err) < 0) {
+        const json_t *eb = api_last_error_body();
+        const char *msg = eb ? json_string_value(json_object_get(eb, "error")) : NULL;
+        char *w = warnings_text(&job->warnings);
+        print_warnings(w);
+        free(w);
+        if (msg)
+            fprintf(stderr, "Error submitting job \"%s\":\n%s\n", job->id, msg);
+        else
+            print_api_error("submitting job", &err);
+        goto out;
+    }
+    print_warnings(jstr(resp, "Warnings", NULL));
+    printf("==> Job \"%s\" registered\n", job->id);
+    printf("    Evaluation ID: %s\n", jstr(resp, "EvalID", "?"));
+    printf("    Job Modify Index: %lld\n", (long long)jint(resp, "JobModifyIndex"));
+    printf("    Placement: this node satisfies every constraint and has the "
+           "resources for all groups\n");
+    json_decref(resp);
+    rc = 0;
+out:
+    json_decref(body);
+    jobspec_free(job);
+    return rc;
+}
+
+static const char job_validate_usage[] =
+    "Usage: nomclient job validate <path>\n"
+    "\n"
+    "  Checks a job file's syntax and structure without submitting it, and\n"
+    "  prints warnings for stanzas this node keeps but does not act on.\n";
+
+static int cmd_job_validate(int argc, char **argv)
+{
+    int pos = parse_flags("job validate", argc, argv, NULL, 0);
+    if (pos == -2) {
+        fputs(job_validate_usage, stdout);
+        return 0;
+    }
+    if (pos < 0 || argc - pos != 1) {
+        if (pos >= 0)
+            fprintf(stderr, "This command takes one argument: <path>\n");
+        fputs(job_validate_usage, stderr);
+        return 1;
+    }
+    struct job *job = NULL;
+    if (load_job_file(argv[pos], &job) < 0)
+        return 1;
+    char *w = warnings_text(&job->warnings);
+    print_warnings(w);
+    free(w);
+    printf("Job validation successful\n");
+    jobspec_free(job);
+    return 0;
+}
+
+static void print_job_list(const json_t *list)
+{
+    if (json_array_size(list) == 0) {
+        printf("No running jobs\n");
+        return;
+    }
+    struct strlist rows = {0};
+    row(&rows, "ID|Type|Priority|Status|Submit Date");
+    size_t i;
+    json_t *j;
+    json_array_foreach(list, i, j)
+    {
+        char when[32];
+        format_time(jint(j, "SubmitTime"), when, sizeof(when));
+        row(&rows, "%s|%s|%lld|%s|%s", jstr(j, "ID", "?"), jstr(j, "Type", "?"),
+            (long long)jint(j, "Priority"), jstr(j, "Status", "?"), when);
+    }
+    format_columns(stdout, &rows);
+    strlist_free(&rows);
+}
+
+static char *join_json_strings(const json_t *arr)
+{
+    struct nc_buf b = {0};
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        nc_buf_printf(&b, "%s%s", i ? "," : "", json_string_value(v) ? json_string_value(v) : "");
+    }
+    return nc_buf_take(&b);
+}
+
+static int print_job_status(struct api_client *api, const char *id)
+{
+    struct nc_error err = {0};
+    char *path = NULL;
+    /* encode the id: it may hold any byte but NUL */
+    struct nc_buf b = {0};
+    nc_buf_puts(&b, "/v1/job/");
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+            (*p >= '0' && *p <= '9') || strchr("-_.~", *p))
+            nc_buf_putc(&b, (char)*p);
+        else
+            nc_buf_printf(&b, "%%%02X", *p);
+    }
+    path = nc_buf_take(&b);
+    json_t *job = NULL;
+    long status = 0;
+    int r = api_request(api, "GET", path, NULL, &job, &status, &err);
+    free(path);
+    if (r < 0) {
+        if (status == 404)
+            fprintf(stderr, "No job(s) with prefix or id \"%s\" found\n", id);
+        else
+            print_api_error("querying job", &err);
+        return 1;
+    }
+    struct strlist rows = {0};
+    char when[32];
+    format_time(jint(job, "SubmitTime"), when, sizeof(when));
+    char *dcs = join_json_strings(json_object_get(job, "Datacenters"));
+    row(&rows, "ID|%s", jstr(job, "ID", "?"));
+    row(&rows, "Name|%s", jstr(job, "Name", "?"));
+    row(&rows, "Submit Date|%s", when);
+    row(&rows, "Type|%s", jstr(job, "Type", "?"));
+    row(&rows, "Priority|%lld", (long long)jint(job, "Priority"));
+    row(&rows, "Datacenters|%s", dcs);
+    row(&rows, "Namespace|%s", jstr(job, "Namespace", "default"));
+    row(&rows, "Node Pool|%s", jstr(job, "NodePool", "default"));
+    row(&rows, "Status|%s", jstr(job, "Status", "?"));
+    row(&rows, "Periodic|%s", json_is_object(json_object_get(job, "Periodic")) ? "true" : "false");
+    row(&rows, "Parameterized|%s",
+        json_is_object(json_object_get(job, "ParameterizedJob")) ? "true" : "false");
+    free(dcs);
+    format_kv(stdout, &rows);
+    strlist_free(&rows);
+
+    printf("\nSummary\n");
+    row(&rows, "Task Group|Queued|Starting|Running|Failed|Complete|Lost|Unknown");
+    bool stopped = json_is_true(json_object_get(job, "Stop"));
+    bool per_node = nc_streq(jstr(job, "Type", ""), "system") ||
+                    nc_streq(jstr(job, "Type", ""), "sysbatch");
+    size_t i;
+    json_t *tg;
+    json_array_foreach(json_object_get(job, "TaskGroups"), i, tg)
+    {
+        long long q = stopped ? 0 : (per_node ? 1 : (long long)jint(tg, "Count"));
+        row(&rows, "%s|%lld|0|0|0|0|0|0", jstr(tg, "Name", "?"), q);
+    }
+    format_columns(stdout, &rows);
+    strlist_free(&rows);
+    printf("\nAllocations\nNo allocations placed\n");
+    json_decref(job);
+    return 0;
+}
+
+static const char job_status_usage[] =
+    "Usage: nomclient job status [options] [<job id>]\n"
+    "\n"
+    "  Lists the jobs of this node, or shows one job.\n"
+    "\n"
+    "Options:\n"
+    "  -json            Print the API's JSON.\n"
+    "  -address=<addr>  Agent address.\n";
+
+static int cmd_job_status(struct api_client *api, int argc, char **argv)
+{
+    bool as_json = false;
+    const char *address = NULL;
+    const struct flag flags[] = {{"json", FLAG_BOOL, &as_json},
+                                 {"address", FLAG_STRING, &address}};
+    int pos = parse_flags("job status", argc, argv, flags, NC_ARRAY_LEN(flags));
+    if (pos == -2) {
+        fputs(job_status_usage, stdout);
+        return 0;
+    }
+    if (pos < 0 || argc - pos > 1) {
+        if (pos >= 0)
+            fprintf(stderr, "This command takes either no arguments or one: <job>\n");
+        fputs(job_status_usage, stderr);
+        return 1;
+    }
+    api_client_free(api);
+    api_client_init(api, address);
+    struct nc_error err = {0};
+    if (argc - pos == 1 && !as_json)
+        return print_job_status(api, argv[pos]);
+    json_t *doc = NULL;
+    char *path = argc - pos == 1 ? xasprintf("/v1/job/%s", argv[pos]) : xstrdup("/v1/jobs");
+    int r = api_request(api, "GET", path, NULL, &doc, NULL, &err);
+    free(path);
+    if (r < 0) {
+        print_api_error("querying jobs", &err);
+        return 1;
+    }
+    if (as_json)
+        print_json(doc);
+    else
+        print_job_list(doc);
+    json_decref(doc);
+    return 0;
+}
+
+static const char job_stop_usage[] =
+    "Usage: nomclient job stop [options] <job id>\n"
+    "\n"
+    "  Stops a job. With -purge the job is also removed from the agent.\n"
+    "\n"
+    "Options:\n"
+    "  -purge           Remove the job entirely.\n"
+    "  -yes             Accepted for compatibility (never prompts).\n"
+    "  -address=<addr>  Agent address.\n";
+
+static int cmd_job_stop(struct api_client *api, int argc, char **argv)
+{
+    bool purge = false, yes = false, detach = false;
+    const char *address = NULL;
+    const struct flag flags[] = {{"purge", FLAG_BOOL, &purge},
+                                 {"yes", FLAG_BOOL, &yes},
+                                 {"detach", FLAG_BOOL, &detach},
+                                 {"address", FLAG_STRING, &address}};
+    int pos = parse_flags("job stop", argc, argv, flags, NC_ARRAY_LEN(flags));
+    if (pos == -2) {
+        fputs(job_stop_usage, stdout);
+        return 0;
+    }
+    if (pos < 0 || argc - pos != 1) {
+        if (pos >= 0)
+            fprintf(stderr, "This command takes one argument: <job>\n");
+        fputs(job_stop_usage, stderr);
+        return 1;
+    }
+    api_client_free(api);
+    api_client_init(api, address);
+    char *path = xasprintf("/v1/job/%s%s", argv[pos], purge ? "?purge=true" : "");
+    struct nc_error err = {0};
+    json_t *resp = NULL;
+    long status = 0;
+    int r = api_request(api, "DELETE", path, NULL, &resp, &status, &err);
+    free(path);
+    if (r < 0) {
+        if (status == 404)
+            fprintf(stderr, "No job(s) with prefix or id \"%s\" found\n", argv[pos]);
+        else
+            print_api_error("deregistering job", &err);
+        return 1;
+    }
+    printf("==> Job \"%s\" %s\n    Evaluation ID: %s\n", argv[pos],
+           purge ? "stopped and purged" : "stopped", jstr(resp, "EvalID", "?"));
+    json_decref(resp);
+    return 0;
+}
+
+static int cmd_job_inspect(struct api_client *api, int argc, char **argv)
+{
+    const char *address = NULL;
+    const struct flag flags[] = {{"address", FLAG_STRING, &address},
+                                 {"json", FLAG_BOOL, &(bool){true}}};
+    int pos = parse_flags("job inspect", argc, argv, flags, NC_ARRAY_LEN(flags));
+    if (pos == -2 || pos < 0 || argc - pos != 1) {
+        fputs("Usage: nomclient job inspect <job id>\n\n"
+              "  Prints a registered job in Nomad's API JSON.\n",
+              pos == -2 ? stdout : stderr);
+        return pos == -2 ? 0 : 1;
+    }
+    api_client_free(api);
+    api_client_init(api, address);
+    char *path = xasprintf("/v1/job/%s", argv[pos]);
+    json_t *job = NULL;
+    struct nc_error err = {0};
+    long status = 0;
+    int r = api_request(api, "GET", path, NULL, &job, &status, &err);
+    free(path);
+    if (r < 0) {
+        if (status == 404)
+            fprintf(stderr, "No job(s) with prefix or id \"%s\" found\n", argv[pos]);
+        else
+            print_api_error("inspecting job", &err);
+        return 1;
+    }
+    json_t *wrapped = json_pack("{s:o}", "Job", job);
+    print_json(wrapped);
+    json_decref(wrapped);
+    return 0;
+}
+
+static const char job_usage[] =
+    "Usage: nomclient job <subcommand> [options] [args]\n"
+    "\n"
+    "Subcommands:\n"
+    "    run         Submit a job file (or print it as JSON with -output)\n"
+    "    validate    Check a job file without submitting it\n"
+    "    status      List jobs or show one\n"
+    "    stop        Stop (and optionally purge) a job\n"
+    "    inspect     Print a registered job as JSON\n";
+
+static int cmd_job(int argc, char **argv)
+{
+    if (argc < 1) {
+        fputs(job_usage, stderr);
+        return 1;
+    }
+    if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "-help") == 0 ||
+        strcmp(argv[0], "--help") == 0) {
+        fputs(job_usage, stdout);
+        return 0;
+    }
+    struct api_client api;
+    api_client_init(&api, NULL);
+    int rc;
+    if (strcmp(argv[0], "run") == 0)
+        rc = cmd_job_run(&api, argc - 1, argv + 1);
+    else if (strcmp(argv[0], "validate") == 0)
+        rc = cmd_job_validate(argc - 1, argv + 1);
+    else if (strcmp(argv[0], "status") == 0)
+        rc = cmd_job_status(&api, argc - 1, argv + 1);
+    else if (strcmp(argv[0], "stop") == 0)
+        rc = cmd_job_stop(&api, argc - 1, argv + 1);
+    else if (strcmp(argv[0], "inspect") == 0)
+        rc = cmd_job_inspect(&api, argc - 1, argv + 1);
+    else {
+        fprintf(stderr, "job: unknown subcommand \"%s\"\n\n%s", argv[0], job_usage);
+        rc = 1;
+    }
+    api_client_free(&api);
+    return rc;
+}
+
+/* ---- status ------------------------------------------------------------ */
+
+static int cmd_status_common(const char *cmd, int argc, char **argv,
+                             bool node_only)
+{
+    bool self = false, stats = false, verbose = false, as_json = false;
+    const char *address = NULL;
+    const struct flag flags[] = {
+        {"self", FLAG_BOOL, &self},       {"stats", FLAG_BOOL, &stats},
+        {"verbose", FLAG_BOOL, &verbose}, {"json", FLAG_BOOL, &as_json},
+        {"address", FLAG_STRING, &address},
+    };
+    int pos = parse_flags(cmd, argc, argv, flags, NC_ARRAY_LEN(flags));
+    if (pos == -2) {
+        fputs(status_self_usage, stdout);
+        return 0;
+    }
+    if (pos < 0 || argc - pos > 1) {
+        if (pos >= 0)
+            fprintf(stderr, "%s: too many arguments\n", cmd);
+        fputs(status_self_usage, stderr);
+        return 1;
+    }
+    struct api_client api;
+    api_client_init(&api, address);
+    int rc;
+    if (self || (node_only && argc - pos == 1)) {
+        rc = node_status_self(&api, stats, verbose, as_json);
+    } else if (node_only) {
+        fprintf(stderr, "%s: use -self: this agent knows only its own node\n", cmd);
+        rc = 1;
+    } else if (argc - pos == 1) {
+        rc = print_job_status(&api, argv[pos]);
+    } else {
+        json_t *doc = NULL;
+        struct nc_error err = {0};
+        if (api_request(&api, "GET", "/v1/jobs", NULL, &doc, NULL, &err) < 0) {
+            print_api_error("querying jobs", &err);
+            rc = 1;
+        } else {
+            if (as_json)
+                print_json(doc);
+            else
+                print_job_list(doc);
+            json_decref(doc);
+            rc = 0;
+        }
+    }
+    api_client_free(&api);
+    return rc;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+    return cmd_status_common("status", argc, argv, false);
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("nomclient v%s (speaks Nomad API %s)\n", NOMCLIENT_VERSION,
+           NOMAD_API_VERSION);
+    return 0;
+}
+
+static const char main_usage[] =
+    "Usage: nomclient [-version] [-help] <command> [args]\n"
+    "\n"
+    "Commands:\n"
+    "    agent       Run the node agent\n"
+    "    status      This node (-self), the job list, or one job\n"
+    "    node        `node status -self`, as with Nomad\n"
+    "    job         Run, validate, inspect, stop jobs and show their status\n"
+    "    version     Print the version\n"
+    "\n"
+    "Every command takes -h. The CLI talks to the agent at -address,\n"
+    "$NOMCLIENT_ADDR, or http://127.0.0.1:4646.\n";
+
+int cli_main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {{"agent", cmd_agent},   {"status", cmd_status},
+                {"node", cmd_node},     {"job", cmd_job},
+                {"version", cmd_version}};
+    if (argc < 2) {
+        fputs(main_usage, stderr);
+        return 1;
+    }
+    const char *c = argv[1];
+    if (strcmp(c, "-h") == 0 || strcmp(c, "-help") == 0 || strcmp(c, "--help") == 0 ||
+        strcmp(c, "help") == 0) {
+        fputs(main_usage, stdout);
+        return 0;
+    }
+    if (strcmp(c, "-v") == 0 || strcmp(c, "-version") == 0 ||
+        strcmp(c, "--version") == 0)
+        return cmd_version(0, NULL);
+    for (size_t i = 0; i < NC_ARRAY_LEN(cmds); i++)
+        if (strcmp(c, cmds[i].name) == 0)
+            return cmds[i].fn(argc - 2, argv + 2);
+    fprintf(stderr, "nomclient: unknown command \"%s\"\n\n%s", c, main_usage);
+    return 1;
+}

@@ -1,0 +1,21 @@
+/* format.h - terminal output in the layout Nomad's CLI uses: aligned
+ * "Key = Value" blocks, space-padded columns, IEC sizes, RFC 3339 times. */
+#ifndef NOMCLIENT_FORMAT_H
+#define NOMCLIENT_FORMAT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util.h"
+
+/* Rows are "Key|Value" strings; prints "Key<pad> = Value" lines. */
+void format_kv(FILE *out, const struct strlist *rows);
+/* Rows are "a|b|c" strings, the first being the header; prints columns
+ * padded to their widest cell, separated by two spaces. */
+void format_columns(FILE *out, const struct strlist *rows);
+/* 16106127360 -> "15 GiB", 1288490188 -> "1.2 GiB", 512 -> "512 B". */
+void format_bytes(uint64_t bytes, char *out, size_t outlen);
+/* unix ns -> "2026-11-24T19:00:00Z" */
+void format_time(int64_t unix_ns, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,658 @@
+/* http_api.c - the agent's HTTP API, in Nomad's shapes: field names and
+ * paths follow Nomad's /v1 API so its users' tools and habits carry over.
+ * Errors are always JSON: {"error": "..."} with a 4xx/5xx status. */
+#include "http_api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "hcl.h"
+#include "hoststats.h"
+#include "http_server.h"
+#include "jobspec.h"
+#include "placement.h"
+
+#define NOMAD_API_VERSION "1.7.7"
+
+static json_t *kv_to_json(const struct kvlist *l)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < l->n; i++)
+        json_object_set_new(o, l->items[i].key, json_string(l->items[i].value));
+    return o;
+}
+
+static json_t *strlist_to_json(const struct strlist *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(a, json_string(l->items[i]));
+    return a;
+}
+
+static json_t *node_to_json(const struct agent *a)
+{
+    const struct node *n = &a->node;
+    json_t *drivers = json_object();
+    for (size_t i = 0; i < n->ndrivers; i++) {
+        const struct node_driver *d = &n->drivers[i];
+        json_t *attrs = json_object();
+        char prefix[128];
+        snprintf(prefix, sizeof(prefix), "driver.%s", d->name);
+        for (size_t k = 0; k < n->attributes.n; k++)
+            if (nc_str_has_prefix(n->attributes.items[k].key, prefix))
+                json_object_set_new(attrs, n->attributes.items[k].key,
+                                    json_string(n->attributes.items[k].value));
+        json_object_set_new(
+            drivers, d->name,
+            json_pack("{s:o, s:b, s:b, s:s, s:I}", "Attributes", attrs,
+                      "Detected", d->detected, "Healthy", d->healthy,
+                      "HealthDescription",
+                      d->health_description ? d->health_description : "",
+                      "UpdateTime", (json_int_t)n->start_time_unix_ns));
+    }
+    json_t *volumes = json_object();
+    for (size_t i = 0; i < n->nhost_volumes; i++)
+        json_object_set_new(volumes, n->host_volumes[i].name,
+                            json_pack("{s:s, s:s, s:b}", "Name",
+                                      n->host_volumes[i].name, "Path",
+                                      n->host_volumes[i].path, "ReadOnly",
+                                      n->host_volumes[i].read_only));
+    json_t *cores = json_array();
+    for (int i = 0; i < n->resources.cores; i++)
+        json_array_append_new(cores, json_integer(i));
+
+    int cpu = 0;
+    int64_t mem = 0, disk = 0;
+    agent_allocated(a, NULL, &cpu, &mem, &disk, NULL);
+
+    json_t *o = json_object();
+    json_object_set_new(o, "ID", json_string(n->id));
+    json_object_set_new(o, "Name", json_string(n->name));
+    json_object_set_new(o, "Datacenter", json_string(n->datacenter));
+    json_object_set_new(o, "NodeClass", json_string(n->node_class ? n->node_class : ""));
+    json_object_set_new(o, "NodePool", json_string(n->node_pool ? n->node_pool : "default"));
+    json_object_set_new(o, "HTTPAddr", json_string(n->http_addr ? n->http_addr : ""));
+    json_object_set_new(o, "TLSEnabled", json_false());
+    json_object_set_new(o, "Attributes", kv_to_json(&n->attributes));
+    json_object_set_new(o, "Meta", kv_to_json(&n->meta));
+    json_object_set_new(o, "Drivers", drivers);
+    json_object_set_new(o, "HostVolumes", volumes);
+    json_object_set_new(o, "HostNetworks", json_object());
+    json_object_set_new(o, "Drain", json_false());
+    json_object_set_new(o, "SchedulingEligibility",
+                        json_string(n->eligible ? "eligible" : "ineligible"));
+    json_object_set_new(o, "Status", json_string(n->status ? n->status : "ready"));
+    json_object_set_new(o, "StatusDescription", json_string(""));
+    json_object_set_new(o, "StatusUpdatedAt",
+                        json_integer(n->start_time_unix_ns / 1000000000));
+    json_object_set_new(
+        o, "NodeResources",
+        json_pack("{s:{s:i, s:i, s:o}, s:{s:I}, s:{s:I}, s:[], s:i, s:i}",
+                  "Cpu", "CpuShares", n->resources.cpu_mhz, "TotalCpuCores",
+                  n->resources.cores, "ReservableCpuCores", cores, "Memory",
+                  "MemoryMB", (json_int_t)n->resources.memory_mb, "Disk",
+                  "DiskMB", (json_int_t)n->resources.disk_mb, "Networks",
+                  "MinDynamicPort", a->cfg->client.min_dynamic_port,
+                  "MaxDynamicPort", a->cfg->client.max_dynamic_port));
+    json_object_set_new(
+        o, "ReservedResources",
+        json_pack("{s:{s:i}, s:{s:I}, s:{s:I}, s:{s:s}}", "Cpu", "CpuShares",
+                  n->reserved.cpu_mhz, "Memory", "MemoryMB",
+                  (json_int_t)n->reserved.memory_mb, "Disk", "DiskMB",
+                  (json_int_t)n->reserved.disk_mb, "Networks",
+                  "ReservedHostPorts",
+                  n->reserved.reserved_ports ? n->reserved.reserved_ports : ""));
+    /* Not in Nomad's Node: what the jobs on this node take, so that
+     * `status -self` can show allocated resources without a server. */
+    json_object_set_new(o, "AllocatedResources",
+                        json_pack("{s:i, s:I, s:I}", "CpuMHz", cpu, "MemoryMB",
+                                  (json_int_t)mem, "DiskMB", (json_int_t)disk));
+    json_object_set_new(
+        o, "Events",
+        json_pack("[{s:s, s:s, s:{}, s:I}]", "Message", "Node registered",
+                  "Subsystem", "Cluster", "Details", "Timestamp",
+                  (json_int_t)n->start_time_unix_ns));
+    json_object_set_new(o, "CreateIndex", json_integer(1));
+    json_object_set_new(o, "ModifyIndex", json_integer(1));
+    return o;
+}
+
+static void handle_agent_self(struct agent *a, struct http_response *resp)
+{
+    const struct agent_config *c = a->cfg;
+    json_t *vols = json_object();
+    for (size_t i = 0; i < c->client.nhost_volumes; i++)
+        json_object_set_new(vols, c->client.host_volumes[i].name,
+                            json_pack("{s:s, s:b}", "Path",
+                                      c->client.host_volumes[i].path,
+                                      "ReadOnly",
+                                      c->client.host_volumes[i].read_only));
+    json_t *files = strlist_to_json(&c->files);
+    uint64_t up = (nc_now_mono_ns() - a->start_mono_ns) / 1000000000ull;
+    json_t *body = json_pack(
+        "{s:{s:s, s:s, s:s, s:s, s:s, s:b, s:{s:i}, s:s, s:b, s:o, "
+        "s:{s:b, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:i, s:i}, "
+        "s:{s:s, s:b}, s:{s:b}, s:{s:s, s:s}}, "
+        "s:{s:s, s:s, s:i, s:s, s:{s:s, s:s, s:s}}, "
+        "s:{s:{s:s, s:s, s:i, s:s}, s:{s:s, s:s}, s:{s:s}}}",
+        "config", "Datacenter", c->datacenter, "Region", c->region, "DataDir",
+        c->data_dir, "NodeName", a->node.name, "BindAddr", c->bind_addr,
+        "DevMode", c->dev_mode, "Ports", "HTTP", c->http_port, "LogLevel",
+        c->log_level, "LogJson", c->log_json, "Files", files, "Client",
+        "Enabled", c->client.enabled, "NodeClass",
+        c->client.node_class ? c->client.node_class : "", "NodePool",
+        c->client.node_pool ? c->client.node_pool : "default", "HostVolumes",
+        vols, "CNIPath", c->client.cni_path, "CNIConfigDir",
+        c->client.cni_config_dir, "BridgeNetworkName",
+        c->client.bridge_network_name, "BridgeNetworkSubnet",
+        c->client.bridge_network_subnet, "MinDynamicPort",
+        c->client.min_dynamic_port, "MaxDynamicPort",
+        c->client.max_dynamic_port, "Consul", "Addr",
+        c->consul.address ? c->consul.address : "", "EnableSSL", c->consul.ssl,
+        "ACL", "Enabled", c->acl.enabled, "Version", "Version",
+        NOMAD_API_VERSION, "Nomclient", NOMCLIENT_VERSION,
+        "member", "Name", a->node.name, "Addr", c->bind_addr, "Port",
+        c->http_port, "Status", "alive", "Tags", "dc", c->datacenter, "region",
+        c->region, "role", "client",
+        "stats", "client", "node_id", a->node.id, "known_servers", "0",
+        "num_allocations", 0, "last_heartbeat", "0", "nomad", "version",
+        NOMCLIENT_VERSION, "api", NOMAD_API_VERSION, "runtime", "arch",
+        kv_get(&a->node.attributes, "cpu.arch")
+            ? kv_get(&a->node.attributes, "cpu.arch")
+            : "unknown");
+    if (!body) {
+        http_response_error(resp, 500, "cannot encode agent self");
+        return;
+    }
+    char upbuf[32];
+    snprintf(upbuf, sizeof(upbuf), "%llu", (unsigned long long)up);
+    json_object_set_new(json_object_get(json_object_get(body, "stats"), "runtime"),
+                        "uptime_seconds", json_string(upbuf));
+    json_object_set_new(json_object_get(json_object_get(body, "stats"), "client"),
+                        "num_jobs", json_integer((json_int_t)a->store->njobs));
+    http_response_json(resp, 200, body);
+}
+
+static char *format_warnings(const struct strlist *w)
+{
+    if (!w->n)
+        return xstrdup("");
+    struct nc_buf b = {0};
+    nc_buf_printf(&b, "%zu warning%s:\n", w->n, w->n == 1 ? "" : "s");
+    for (size_t i = 0; i < w->n; i++)
+        nc_buf_printf(&b, "\n* %s", w->items[i]);
+    return nc_buf_take(&b);
+}
+
+static json_t *job_summary_json(const struct job_entry *e)
+{
+    json_t *summary = json_object();
+    bool per_node = nc_streq(e->job->type, "system") ||
+                    nc_streq(e->job->type, "sysbatch");
+    for (size_t g = 0; g < e->job->ngroups; g++) {
+        const struct task_group *tg = &e->job->groups[g];
+        int queued = e->stop ? 0 : (per_node ? 1 : tg->count);
+        json_object_set_new(summary, tg->name,
+                            json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
+                                      "Queued", queued, "Complete", 0,
+                                      "Failed", 0, "Running", 0, "Starting", 0,
+                                      "Lost", 0, "Unknown", 0));
+    }
+    return json_pack("{s:s, s:s, s:o, s:{s:i, s:i, s:i}, s:I, s:I}", "JobID",
+                     e->job->id, "Namespace", e->job->namespace, "Summary",
+                     summary, "Children", "Pending", 0, "Running", 0, "Dead",
+                     0, "CreateIndex", (json_int_t)e->create_index,
+                     "ModifyIndex", (json_int_t)e->modify_index);
+}
+
+static json_t *job_stub_json(const struct job_entry *e)
+{
+    const struct job *j = e->job;
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:i, s:b, s:b, s:b, s:s, s:s, "
+        "s:o, s:I, s:I, s:I, s:I}",
+        "ID", j->id, "ParentID", "", "Name", j->name, "Namespace", j->namespace,
+        "Datacenters", strlist_to_json(&j->datacenters), "NodePool",
+        j->node_pool ? j->node_pool : "default", "Type", j->type, "Priority",
+        j->priority, "Periodic", j->periodic != NULL, "ParameterizedJob",
+        j->parameterized != NULL, "Stop", e->stop, "Status",
+        state_job_status(e), "StatusDescription", "", "JobSummary",
+        job_summary_json(e), "CreateIndex", (json_int_t)e->create_index,
+        "ModifyIndex", (json_int_t)e->modify_index, "JobModifyIndex",
+        (json_int_t)e->job_modify_index, "SubmitTime",
+        (json_int_t)e->submit_time);
+}
+
+static json_t *job_full_json(const struct job_entry *e)
+{
+    json_t *o = jobspec_to_json(e->job);
+    json_object_set_new(o, "Stop", json_boolean(e->stop));
+    json_object_set_new(o, "Status", json_string(state_job_status(e)));
+    json_object_set_new(o, "StatusDescription", json_string(""));
+    json_object_set_new(o, "Stable", json_false());
+    json_object_set_new(o, "Version", json_integer((json_int_t)e->version));
+    json_object_set_new(o, "SubmitTime", json_integer(e->submit_time));
+    json_object_set_new(o, "CreateIndex", json_integer((json_int_t)e->create_index));
+    json_object_set_new(o, "ModifyIndex", json_integer((json_int_t)e->modify_index));
+    json_object_set_new(o, "JobModifyIndex",
+                        json_integer((json_int_t)e->job_modify_index));
+    return o;
+}
+
+static json_t *parse_body(const struct http_request *req,
+                          struct http_response *resp)
+{
+    if (!req->body_len) {
+        http_response_error(resp, 400, "request body is empty; expected JSON");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(req->body, req->body_len, 0, &jerr);
+    if (!doc) {
+        http_response_error(resp, 400, "invalid JSON in request body at line %d column %d: %s",
+                            jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        http_response_error(resp, 400, "request body must be a JSON object");
+        return NULL;
+    }
+    return doc;
+}
+
+static void set_index(struct http_response *resp, uint64_t index)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)index);
+    http_response_set_header(resp, "X-Nomad-Index", buf);
+    http_response_set_header(resp, "X-Nomad-KnownLeader", "true");
+    http_response_set_header(resp, "X-Nomad-LastContact", "0");
+}
+
+/* POST /v1/jobs and POST /v1/job/:id */
+static void handle_job_register(struct agent *a, const struct http_request *req,
+                                struct http_response *resp, const char *path_id)
+{
+    json_t *doc = parse_body(req, resp);
+    if (!doc)
+        return;
+    json_t *jj = json_object_get(doc, "Job");
+    if (!json_is_object(jj)) {
+        json_decref(doc);
+        http_response_error(resp, 400, "Job must be specified");
+        return;
+    }
+    struct job *job = NULL;
+    struct nc_error err = {0};
+    if (jobspec_from_json(jj, &job, &err) < 0) {
+        json_decref(doc);
+        http_response_error(resp, 400, "%s", err.msg);
+        return;
+    }
+    if (path_id && strcmp(path_id, job->id) != 0) {
+        json_decref(doc);
+        jobspec_free(job);
+        http_response_error(resp, 400, "Job ID does not match name");
+        return;
+    }
+    struct job_entry *old = state_get_job(a->store, job->id);
+    if (json_is_true(json_object_get(doc, "EnforceIndex"))) {
+        json_t *want = json_object_get(doc, "JobModifyIndex");
+        json_int_t w = json_is_integer(want) ? json_integer_value(want) : 0;
+        json_int_t have = old ? (json_int_t)old->job_modify_index : 0;
+        if (w != have) {
+            json_decref(doc);
+            jobspec_free(job);
+            http_response_error(resp, 409,
+                                "Enforcing job modify index %lld: job %s with "
+                                "conflicting job modify index: %lld",
+                                (long long)w, have ? "exists" : "does not exist",
+                                (long long)have);
+            return;
+        }
+    }
+    json_decref(doc);
+
+    struct placement_usage used = {0};
+    agent_allocated(a, job->id, &used.cpu_mhz, &used.memory_mb, &used.disk_mb,
+                    &used.used_ports);
+    struct placement_result pr = {0};
+    placement_check(job, &a->node, &used, &pr);
+    strlist_free(&used.used_ports);
+    if (!pr.ok) {
+        json_t *failed = json_object();
+        for (size_t i = 0; i < pr.ngroups; i++) {
+            const struct placement_group_result *g = &pr.groups[i];
+            if (g->placed >= g->desired)
+                continue;
+            json_object_set_new(failed, g->group,
+                                json_pack("{s:i, s:i, s:o}", "Desired",
+                                          g->desired, "Placed", g->placed,
+                                          "Reasons",
+                                          strlist_to_json(&g->reasons)));
+        }
+        LOG_INFO("api", "job %s refused: %s", job->id, pr.message);
+        http_response_json(resp, 422,
+                           json_pack("{s:s, s:o}", "error",
+                                     pr.message ? pr.message
+                                                : "Placement failed",
+                                     "FailedTGAllocs", failed));
+        placement_result_free(&pr);
+        jobspec_free(job);
+        return;
+    }
+    placement_result_free(&pr);
+
+    char *warnings = format_warnings(&job->warnings);
+    struct job_entry *e = NULL;
+    char *id = xstrdup(job->id);
+    if (state_put_job(a->store, job, &e, &err) < 0) {
+        http_response_error(resp, 500, "storing job %s: %s", id, err.msg);
+        free(id);
+        free(warnings);
+        return;
+    }
+    LOG_INFO("api", "job %s registered (version %llu)", id,
+             (unsigned long long)e->version);
+    free(id);
+    char eval[37];
+    nc_uuid(eval);
+    set_index(resp, e->modify_index);
+    http_response_json(
+        resp, 200,
+        json_pack("{s:s, s:I, s:I, s:s, s:I, s:i, s:b}", "EvalID", eval,
+                  "EvalCreateIndex", (json_int_t)e->modify_index,
+                  "JobModifyIndex", (json_int_t)e->job_modify_index,
+                  "Warnings", warnings, "Index", (json_int_t)e->modify_index,
+                  "LastContact", 0, "KnownLeader", true));
+    free(warnings);
+}
+
+/* POST /v1/jobs/parse: {"JobHCL": "...", "Canonicalize": true} */
+static void handle_jobs_parse(const struct http_request *req,
+                              struct http_response *resp)
+{
+    json_t *doc = parse_body(req, resp);
+    if (!doc)
+        return;
+    const char *hcl = json_string_value(json_object_get(doc, "JobHCL"));
+    if (!hcl) {
+        json_decref(doc);
+        http_response_error(resp, 400, "JobHCL must be a string");
+        return;
+    }
+    struct job *job = NULL;
+    struct nc_error err = {0};
+    int r = jobspec_parse_hcl("input.hcl", hcl, strlen(hcl), &job, &err);
+    json_decref(doc);
+    if (r < 0) {
+        http_response_error(resp, 400, "%s", err.msg);
+        return;
+    }
+    http_response_json(resp, 200, jobspec_to_json(job));
+    jobspec_free(job);
+}
+
+/* PUT /v1/validate/job: Nomad's shape, errors in the body with 200. */
+static void handle_validate(const struct http_request *req,
+                            struct http_response *resp)
+{
+    json_t *doc = parse_body(req, resp);
+    if (!doc)
+        return;
+    struct job *job = NULL;
+    struct nc_error err = {0};
+    json_t *jj = json_object_get(doc, "Job");
+    int r = json_is_object(jj) ? jobspec_from_json(jj, &job, &err)
+                               : nc_error_set(&err, -EINVAL, "Job must be specified");
+    json_decref(doc);
+    json_t *errors = json_array();
+    char *warnings = xstrdup("");
+    if (r < 0) {
+        json_array_append_new(errors, json_string(err.msg));
+    } else {
+        free(warnings);
+        warnings = format_warnings(&job->warnings);
+    }
+    http_response_json(resp, 200,
+                       json_pack("{s:b, s:o, s:s, s:s}", "DriverConfigValidated",
+                                 r == 0, "ValidationErrors", errors, "Error",
+                                 r < 0 ? err.msg : "", "Warnings", warnings));
+    free(warnings);
+    jobspec_free(job);
+}
+
+static bool method_is(const struct http_request *req, const char *m)
+{
+    return strcmp(req->method, m) == 0;
+}
+
+static void method_not_allowed(struct http_response *resp, const char *allow)
+{
+    http_response_set_header(resp, "Allow", allow);
+    http_response_error(resp, 405, "method not allowed; use %s", allow);
+}
+
+static void handle_job(struct agent *a, const struct http_request *req,
+                       struct http_response *resp, const char *rest)
+{
+    /* Job IDs may contain '/', so sub-resources are matched as suffixes,
+     * as Nomad's router does. */
+    static const char *subs[] = {"/allocations", "/summary", "/evaluations"};
+    char *id = NULL;
+    const char *sub = NULL;
+    for (size_t i = 0; i < NC_ARRAY_LEN(subs); i++) {
+        if (nc_str_has_suffix(rest, subs[i]) && strlen(rest) > strlen(subs[i])) {
+            id = xstrndup(rest, strlen(rest) - strlen(subs[i]));
+            sub = subs[i] + 1;
+            break;
+        }
+    }
+    if (!id)
+        id = xstrdup(rest);
+    if (!*id) {
+        free(id);
+        http_response_error(resp, 404, "job ID missing from the path");
+        return;
+    }
+    if (!sub && (method_is(req, "POST") || method_is(req, "PUT"))) {
+        handle_job_register(a, req, resp, id);
+        free(id);
+        return;
+    }
+    struct job_entry *e = state_get_job(a->store, id);
+    if (!e) {
+        http_response_error(resp, 404, "job not found: %s", id);
+        free(id);
+        return;
+    }
+    if (!sub) {
+        if (method_is(req, "GET") || method_is(req, "HEAD")) {
+            set_index(resp, e->modify_index);
+            http_response_json(resp, 200, job_full_json(e));
+        } else if (method_is(req, "DELETE")) {
+            bool purge = nc_streq(kv_get(&req->query, "purge"), "true");
+            struct nc_error err = {0};
+            if (state_stop_job(a->store, id, purge, &err) < 0) {
+                http_response_error(resp, 500, "stopping job %s: %s", id, err.msg);
+            } else {
+                char eval[37];
+                nc_uuid(eval);
+                LOG_INFO("api", "job %s %s", id, purge ? "purged" : "stopped");
+                set_index(resp, a->store->index);
+                http_response_json(resp, 200,
+                                   json_pack("{s:s, s:I, s:I}", "EvalID", eval,
+                                             "EvalCreateIndex",
+                                             (json_int_t)a->store->index,
+                                             "JobModifyIndex",
+                                             (json_int_t)a->store->index));
+            }
+        } else {
+            method_not_allowed(resp, "GET, POST, PUT, DELETE");
+        }
+    } else if (!method_is(req, "GET") && !method_is(req, "HEAD")) {
+        method_not_allowed(resp, "GET");
+    } else if (strcmp(sub, "summary") == 0) {
+        http_response_json(resp, 200, job_summary_json(e));
+    } else {
+        /* allocations and evaluations arrive with the allocation runner */
+        http_response_json(resp, 200, json_array());
+    }
+    free(id);
+}
+
+static void handle_agent_health(struct agent *a, const struct http_request *req,
+                                struct http_response *resp)
+{
+    http_response_json(resp, 200,
+                       json_pack("{s:{s:b, s:s}}", "client", "ok", true,
+                                 "message", "ok"));
+}
+
+static void handle_nodes(struct agent *a, const struct http_request *req,
+                         struct http_response *resp)
+{
+    json_t *n = node_to_json(a);
+    json_t *addr = json_object_get(json_object_get(n, "Attributes"),
+                                   "unique.network.ip-address");
+    json_t *stub = json_pack(
+        "{s:O, s:O, s:O, s:O, s:O, s:o, s:O, s:O, s:O}", "ID",
+        json_object_get(n, "ID"), "Name", json_object_get(n, "Name"),
+        "Datacenter", json_object_get(n, "Datacenter"), "NodeClass",
+        json_object_get(n, "NodeClass"), "NodePool",
+        json_object_get(n, "NodePool"), "Address",
+        addr ? json_incref(addr) : json_string(""), "Status",
+        json_object_get(n, "Status"), "SchedulingEligibility",
+        json_object_get(n, "SchedulingEligibility"), "Drain",
+        json_object_get(n, "Drain"));
+    json_decref(n);
+    http_response_json(resp, 200, json_pack("[o]", stub));
+}
+
+static void handle_client_stats(struct agent *a, const struct http_request *req,
+                                struct http_response *resp)
+{
+    const struct host_stats *s = hoststats_latest(a->stats);
+    if (!s)
+        http_response_error(resp, 503, "host stats not collected yet");
+    else
+        http_response_json(resp, 200, hoststats_to_json(s));
+}
+
+static void handle_jobs(struct agent *a, const struct http_request *req,
+                        struct http_response *resp)
+{
+    if (method_is(req, "POST") || method_is(req, "PUT")) {
+        handle_job_register(a, req, resp, NULL);
+        return;
+    }
+    const char *prefix = kv_get(&req->query, "prefix");
+    json_t *list = json_array();
+    for (size_t i = 0; i < a->store->njobs; i++)
+        if (!prefix || nc_str_has_prefix(a->store->jobs[i]->job->id, prefix))
+            json_array_append_new(list, job_stub_json(a->store->jobs[i]));
+    set_index(resp, a->store->index);
+    http_response_json(resp, 200, list);
+}
+
+static void handle_empty_list(struct agent *a, const struct http_request *req,
+                              struct http_response *resp)
+{
+    /* allocations arrive with the allocation runner */
+    http_response_json(resp, 200, json_array());
+}
+
+static void handle_leader(struct agent *a, const struct http_request *req,
+                          struct http_response *resp)
+{
+    http_response_json(resp, 200, json_string(""));
+}
+
+static void handle_self(struct agent *a, const struct http_request *req,
+                        struct http_response *resp)
+{
+    handle_agent_self(a, resp);
+}
+
+static void handle_parse(struct agent *a, const struct http_request *req,
+                         struct http_response *resp)
+{
+    handle_jobs_parse(req, resp);
+}
+
+static void handle_validate_route(struct agent *a,
+                                  const struct http_request *req,
+                                  struct http_response *resp)
+{
+    handle_validate(req, resp);
+}
+
+typedef void (*route_fn)(struct agent *a, const struct http_request *req,
+                         struct http_response *resp);
+
+static const struct route {
+    const char *path;
+    const char *methods; /* the Allow header: methods accepted */
+    route_fn fn;
+} routes[] = {
+    {"/v1/agent/self", "GET", handle_self},
+    {"/v1/agent/health", "GET", handle_agent_health},
+    {"/v1/nodes", "GET", handle_nodes},
+    {"/v1/client/stats", "GET", handle_client_stats},
+    {"/v1/jobs", "GET, POST, PUT", handle_jobs},
+    {"/v1/jobs/parse", "POST, PUT", handle_parse},
+    {"/v1/validate/job", "POST, PUT", handle_validate_route},
+    {"/v1/allocations", "GET", handle_empty_list},
+    {"/v1/status/leader", "GET", handle_leader},
+};
+
+static bool method_allowed(const char *method, const char *allowed)
+{
+    if (strcmp(method, "HEAD") == 0)
+        method = "GET";
+    size_t n = strlen(method);
+    for (const char *p = allowed; (p = strstr(p, method)); p += n)
+        if ((p == allowed || p[-1] == ' ') && (p[n] == ',' || !p[n]))
+            return true;
+    return false;
+}
+
+static void handle_node(struct agent *a, const struct http_request *req,
+                        struct http_response *resp, const char *id)
+{
+    if (!method_allowed(req->method, "GET"))
+        method_not_allowed(resp, "GET");
+    else if (nc_str_has_suffix(id, "/allocations"))
+        http_response_json(resp, 200, json_array());
+    else if (strcmp(id, "self") != 0 && strcmp(id, a->node.id) != 0)
+        http_response_error(resp, 404, "node not found: %s", id);
+    else
+        http_response_json(resp, 200, node_to_json(a));
+}
+
+void http_api_handle(void *ctx, const struct http_request *req,
+                     struct http_response *resp)
+{
+    struct agent *a = ctx;
+    const char *p = req->path;
+    for (size_t i = 0; i < NC_ARRAY_LEN(routes); i++) {
+        if (strcmp(p, routes[i].path) != 0)
+            continue;
+        if (method_allowed(req->method, routes[i].methods))
+            routes[i].fn(a, req, resp);
+        else
+            method_not_allowed(resp, routes[i].methods);
+        return;
+    }
+    if (nc_str_has_prefix(p, "/v1/node/"))
+        handle_node(a, req, resp, p + strlen("/v1/node/"));
+    else if (nc_str_has_prefix(p, "/v1/job/"))
+        handle_job(a, req, resp, p + strlen("/v1/job/"));
+    else
+        http_response_error(resp, 404, "no such endpoint: %s %s", req->method, p);
+}
