@@ -37,6 +37,7 @@ TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TESTS     := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 FUZZ_TIME ?= 30
 
 .PHONY: all deps fuzz-deps bench-deps test unit integration run bench \
@@ -61,7 +62,7 @@ $(BUILD)/fuzzobj/%.o: %.c
 
 # Each test and fuzz target names the sources it links with on a line
 # "// deps: client/a.c client/b.c"; this turns those lines into rules.
-$(BUILD)/tests.mk: $(TEST_SRCS) $(FUZZ_SRCS) Makefile
+$(BUILD)/tests.mk: $(TEST_SRCS) $(FUZZ_SRCS) $(BENCH_SRCS) Makefile
 	@mkdir -p $(BUILD)
 	@for t in $(TEST_SRCS); do n=$$(basename $$t .c); \
 	  objs=; for s in $$(sed -n 's|^// deps: *||p' $$t); do objs="$$objs $(BUILD)/asan/$${s%.c}.o"; done; \
@@ -69,6 +70,9 @@ $(BUILD)/tests.mk: $(TEST_SRCS) $(FUZZ_SRCS) Makefile
 	@for t in $(FUZZ_SRCS); do n=$$(basename $$t .c); \
 	  objs=; for s in $$(sed -n 's|^// deps: *||p' $$t); do objs="$$objs $(BUILD)/fuzzobj/$${s%.c}.o"; done; \
 	  echo "$(BUILD)/fuzz/$$n: $(BUILD)/fuzzobj/tests/fuzz/$$n.o $$objs"; done >> $@
+	@for t in $(BENCH_SRCS); do n=$$(basename $$t .c); \
+	  objs=; for s in $$(sed -n 's|^// deps: *||p' $$t); do objs="$$objs $(BUILD)/obj/$${s%.c}.o"; done; \
+	  echo "$(BUILD)/bench/$$n: $(BUILD)/obj/bench/$$n.o $$objs"; done >> $@
 
 ifeq ($(filter clean deps format,$(MAKECMDGOALS)),)
 -include $(BUILD)/tests.mk
@@ -82,6 +86,10 @@ $(BUILD)/tests/%:
 $(BUILD)/fuzz/%:
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%:
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Installs what is missing from Debian's packages when root; otherwise
 # prints the exact command and fails.

@@ -1,0 +1,31 @@
+#!/bin/sh
+# `make run`: a dev agent in the foreground with the demo job submitted.
+# Ctrl-C stops the agent.
+set -u
+cd "$(dirname "$0")/.."
+ADDR=${NOMCLIENT_ADDR:-http://127.0.0.1:4646}
+port=${ADDR##*:}
+./nomclient agent -dev -http-port "$port" &
+agent=$!
+trap 'kill -TERM $agent 2>/dev/null; wait $agent' INT TERM
+export NOMCLIENT_ADDR="$ADDR"
+i=0
+until curl -sf "$ADDR/v1/agent/health" >/dev/null 2>&1; do
+    if ! kill -0 $agent 2>/dev/null; then
+        echo "the agent exited; see its log above" >&2
+        exit 1
+    fi
+    i=$((i + 1))
+    [ $i -gt 100 ] && { echo "the agent did not answer on $ADDR" >&2; kill $agent; exit 1; }
+    sleep 0.1
+done
+echo
+echo "==> nomclient job run contrib/jobs/demo.nomad"
+./nomclient job run contrib/jobs/demo.nomad
+echo
+echo "==> nomclient status -self"
+./nomclient status -self
+echo
+echo "The agent is running at $ADDR (try: ./nomclient job status demo,"
+echo "curl $ADDR/v1/node/self). Press Ctrl-C to stop it."
+wait $agent

@@ -1,0 +1,63 @@
+# Shared helpers for integration tests: the real binary against real
+# sockets and files. Every test script sources this, calls `cleanup_add`
+# for what it creates, and reports with pass/fail; cleanup runs on any exit.
+NOMCLIENT=${NOMCLIENT:-$(pwd)/nomclient}
+SEED=${SEED:-$(cd "$(dirname "$0")/../../.." && pwd)/shared/examples/seed}
+[ -d "$SEED" ] || SEED=$(pwd)/../shared/examples/seed
+TMP=$(mktemp -d /tmp/nomclient-it.XXXXXX)
+CLEANUP=""
+PASSES=0
+FAILS=0
+
+cleanup_add() { CLEANUP="$1; $CLEANUP"; }
+run_cleanup() {
+    eval "$CLEANUP" >/dev/null 2>&1
+    rm -rf "$TMP"
+}
+trap run_cleanup EXIT
+trap 'exit 130' INT TERM
+
+pass() { echo "PASS: $1"; PASSES=$((PASSES + 1)); }
+fail() { echo "FAIL: $1"; [ -n "$2" ] && printf '%s\n' "$2" | sed 's/^/    /'; FAILS=$((FAILS + 1)); }
+
+# check NAME CONDITION-COMMAND...: pass when the command succeeds
+check() {
+    name=$1
+    shift
+    if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+contains() { printf '%s' "$1" | grep -q -F -- "$2"; }
+
+# start_agent NAME [agent flags...]: starts `nomclient agent` with its log in
+# $TMP/NAME.log, waits until the API answers, and sets ADDR and AGENT_PID.
+start_agent() {
+    name=$1
+    shift
+    log="$TMP/$name.log"
+    "$NOMCLIENT" agent -http-port 0 "$@" >"$log" 2>&1 &
+    AGENT_PID=$!
+    cleanup_add "kill -9 $AGENT_PID 2>/dev/null"
+    i=0
+    ADDR=""
+    while [ $i -lt 200 ]; do
+        ADDR=$(sed -n 's|.*API on \(http://[0-9.:]*\).*|\1|p' "$log" | head -n 1)
+        [ -n "$ADDR" ] && break
+        kill -0 "$AGENT_PID" 2>/dev/null || break
+        sleep 0.05
+        i=$((i + 1))
+    done
+    export NOMCLIENT_ADDR="$ADDR"
+    [ -n "$ADDR" ]
+}
+
+# stop_agent: SIGTERM, and wait for a clean exit
+stop_agent() {
+    kill -TERM "$AGENT_PID" 2>/dev/null
+    wait "$AGENT_PID"
+}
+
+finish() {
+    echo "# $PASSES passed, $FAILS failed in $(basename "$0")"
+    [ "$FAILS" -eq 0 ]
+}
