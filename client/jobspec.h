@@ -88,6 +88,8 @@ struct check {
     char *on_update; /* "require_healthy" (default), "ignore_warnings", "ignore" */
     bool expose;
     struct check_restart *check_restart; /* NULL when absent */
+    char *grpc_service;
+    bool grpc_use_tls;
 };
 
 struct service {
@@ -205,12 +207,16 @@ struct task {
     struct lifecycle *lifecycle; /* NULL when absent */
     bool leader;
     struct restart_policy *restart; /* task-level override, or NULL */
+    json_t *artifacts; /* Nomad API JSON array of TaskArtifact, or NULL */
+    struct scaling_policy *scaling_policies; /* task-level scaling blocks */
+    size_t nscaling_policies;
 };
 
 struct scaling_policy {
     bool enabled;
-    int64_t min, max;
+    int64_t min, max; /* max is -1 when not given */
     json_t *policy; /* opaque autoscaler policy, NULL if none */
+    char *type;     /* "horizontal", "vertical_cpu", "vertical_mem" */
 };
 
 struct task_group {
@@ -229,9 +235,13 @@ struct task_group {
     struct volume_request *volumes;
     size_t nvolumes;
     struct restart_policy restart;
-    struct reschedule_policy *reschedule; /* NULL when absent (job's or defaults apply) */
-    struct update_strategy *update;       /* NULL when absent */
-    struct migrate_strategy *migrate;     /* NULL when absent */
+    /* Reschedule, update and migrate are merged with the job's blocks and
+     * defaulted as Nomad's api Canonicalize does: reschedule is NULL only
+     * for system/sysbatch jobs, migrate is set for service jobs, update is
+     * NULL unless the group or the job has an update block. */
+    struct reschedule_policy *reschedule;
+    struct update_strategy *update;
+    struct migrate_strategy *migrate;
     struct scaling_policy *scaling;       /* NULL when absent */
     struct kvlist meta;
     struct task *tasks;

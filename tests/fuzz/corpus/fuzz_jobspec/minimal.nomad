@@ -1,0 +1,7 @@
+job "min" {
+  group "g" {
+    task "t" {
+      driver = "exec"
+    }
+  }
+}
