@@ -205,6 +205,8 @@ static int cmd_agent(int argc, char **argv)
     }
     config_apply_env(&cfg);
     if (data_dir) {
+        if (dev)
+            rmdir(cfg.data_dir); /* the fresh, still empty dev dir */
         free(cfg.data_dir);
         cfg.data_dir = xstrdup(data_dir);
     }

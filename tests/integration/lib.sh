@@ -2,8 +2,9 @@
 # sockets and files. Every test script sources this, calls `cleanup_add`
 # for what it creates, and reports with pass/fail; cleanup runs on any exit.
 NOMCLIENT=${NOMCLIENT:-$(pwd)/nomclient}
-SEED=${SEED:-$(cd "$(dirname "$0")/../../.." && pwd)/shared/examples/seed}
-[ -d "$SEED" ] || SEED=$(pwd)/../shared/examples/seed
+# tests/data/jobs holds copies of ../shared/examples/seed (plus more jobs),
+# so a clone anywhere can run the tests.
+SEED=${SEED:-$(pwd)/tests/data/jobs}
 TMP=$(mktemp -d /tmp/nomclient-it.XXXXXX)
 CLEANUP=""
 PASSES=0
