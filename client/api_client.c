@@ -1,12 +1,25 @@
-/* api_client.c - see api_client.h. */
+/* api_client.c - see api_client.h.
+ *
+ * The CLI speaks plain HTTP/1.1 to the local agent over one socket with
+ * http-parser reading the answer. libcurl would do it too, but linking it
+ * drags ~35 shared libraries (OpenSSL, nghttp2, LDAP, ...) into every CLI
+ * run and into the agent's idle memory; the agent is local and plain HTTP. */
 #include "api_client.h"
 
-#include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <http_parser.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define API_MAX_RESPONSE (64u << 20)
+#define API_CONNECT_TIMEOUT_MS 5000
+#define API_IO_TIMEOUT_MS 60000
 
 static json_t *last_error_body;
 
@@ -36,91 +49,233 @@ void api_client_free(struct api_client *c)
 
 const json_t *api_last_error_body(void) { return last_error_body; }
 
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+/* Splits "http://host:port" (host may be "[v6]"); port defaults to 80. */
+static int split_address(const char *address, char **host, char **port)
 {
-    struct nc_buf *b = userdata;
-    size_t n = size * nmemb;
-    if (b->len + n > API_MAX_RESPONSE)
-        return 0; /* aborts the transfer */
-    nc_buf_append(b, ptr, n);
-    return n;
+    if (!nc_str_has_prefix(address, "http://"))
+        return -EPROTONOSUPPORT;
+    const char *h = address + strlen("http://");
+    const char *end = h + strcspn(h, "/");
+    const char *colon;
+    if (*h == '[') {
+        const char *close = memchr(h, ']', (size_t)(end - h));
+        if (!close)
+            return -EINVAL;
+        *host = xstrndup(h + 1, (size_t)(close - h - 1));
+        colon = close[1] == ':' ? close + 1 : NULL;
+    } else {
+        colon = memchr(h, ':', (size_t)(end - h));
+        *host = xstrndup(h, (size_t)((colon ? colon : end) - h));
+    }
+    *port = colon ? xstrndup(colon + 1, (size_t)(end - colon - 1))
+                  : xstrdup("80");
+    if (!**host || !**port) {
+        free(*host);
+        free(*port);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int wait_fd(int fd, short events, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+    int r;
+    do
+        r = poll(&p, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return -errno;
+    return r == 0 ? -ETIMEDOUT : 0;
+}
+
+static int dial(const char *host, const char *port, int *out)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    int g = getaddrinfo(host, port, &hints, &res);
+    if (g != 0)
+        return g == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+    int r = -ECONNREFUSED;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family,
+                        ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+            r = -errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+            (errno == EINPROGRESS &&
+             (r = wait_fd(fd, POLLOUT, API_CONNECT_TIMEOUT_MS)) == 0)) {
+            int soerr = 0;
+            socklen_t len = sizeof(soerr);
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+            if (soerr == 0) {
+                *out = fd;
+                freeaddrinfo(res);
+                return 0;
+            }
+            r = -soerr;
+        } else if (errno != EINPROGRESS) {
+            r = -errno;
+        }
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return r;
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EAGAIN) {
+            int r = wait_fd(fd, POLLOUT, API_IO_TIMEOUT_MS);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+struct response {
+    struct nc_buf body;
+    bool complete;
+    bool too_big;
+};
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct response *r = p->data;
+    if (r->body.len + len > API_MAX_RESPONSE) {
+        r->too_big = true;
+        return -1;
+    }
+    nc_buf_append(&r->body, at, len);
+    return 0;
+}
+
+static int on_complete(http_parser *p)
+{
+    ((struct response *)p->data)->complete = true;
+    return 0;
+}
+
+/* Reads one response; the request asked for Connection: close. */
+static int read_response(int fd, http_parser *parser, struct response *resp)
+{
+    http_parser_settings s = {.on_body = on_body,
+                              .on_message_complete = on_complete};
+    http_parser_init(parser, HTTP_RESPONSE);
+    parser->data = resp;
+    char buf[16384];
+    while (!resp->complete) {
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n < 0 && errno == EAGAIN) {
+            int r = wait_fd(fd, POLLIN, API_IO_TIMEOUT_MS);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        size_t used = http_parser_execute(parser, &s, buf, (size_t)n);
+        if (resp->too_big)
+            return -EFBIG;
+        if (parser->http_errno != HPE_OK || (n > 0 && used != (size_t)n))
+            return -EPROTO;
+        if (n == 0)
+            break; /* EOF, also delivered to the parser above */
+    }
+    return resp->complete ? 0 : -EPROTO;
+}
+
+static const char *transport_hint(int r)
+{
+    if (r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ETIMEDOUT)
+        return " (is the agent running? start one with `nomclient agent "
+               "-dev`, or point -address / NOMCLIENT_ADDR at it)";
+    return "";
 }
 
 int api_request(struct api_client *c, const char *method, const char *path,
                 const json_t *body, json_t **out, long *status,
                 struct nc_error *err)
 {
-    static bool curl_ready;
-    if (!curl_ready) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        curl_ready = true;
-    }
     if (out)
         *out = NULL;
     json_decref(last_error_body);
     last_error_body = NULL;
 
     char *url = xasprintf("%s%s", c->address, path);
-    CURL *h = curl_easy_init();
-    if (!h) {
-        free(url);
-        return nc_error_set(err, -ENOMEM, "cannot initialise libcurl");
-    }
-    struct nc_buf resp = {0};
-    char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    char errbuf[CURL_ERROR_SIZE] = "";
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 60000L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "nomclient-cli");
-    if (payload) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
-    } else if (strcmp(method, "HEAD") == 0) {
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    }
-    CURLcode cr = curl_easy_perform(h);
-    long code = 0;
-    int r = 0;
-    if (cr != CURLE_OK) {
-        r = cr == CURLE_COULDNT_CONNECT ? -ECONNREFUSED : -EIO;
-        nc_error_set(err, r, "%s %s: %s%s", method, url,
-                     errbuf[0] ? errbuf : curl_easy_strerror(cr),
-                     cr == CURLE_COULDNT_CONNECT
-                         ? " (is the agent running? start one with "
-                           "`nomclient agent -dev`, or point -address / "
-                           "NOMCLIENT_ADDR at it)"
-                         : "");
+    char *host = NULL, *port = NULL, *payload = NULL, *head = NULL;
+    struct response resp = {0};
+    int fd = -1;
+    int r = split_address(c->address, &host, &port);
+    if (r < 0) {
+        nc_error_set(err, r,
+                     "invalid agent address \"%s\": expected "
+                     "http://HOST:PORT",
+                     c->address);
         goto done;
     }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    if ((r = dial(host, port, &fd)) < 0) {
+        nc_error_set(err, r, "%s %s: %s%s", method, url, strerror(-r),
+                     transport_hint(r));
+        goto done;
+    }
+    payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    size_t plen = payload ? strlen(payload) : 0;
+    head = xasprintf("%s %s HTTP/1.1\r\nHost: %s:%s\r\n"
+                     "User-Agent: nomclient-cli\r\nAccept: application/json\r\n"
+                     "Connection: close\r\n%s"
+                     "Content-Length: %zu\r\n\r\n",
+                     method, path, host, port,
+                     payload ? "Content-Type: application/json\r\n" : "",
+                     plen);
+    if ((r = send_all(fd, head, strlen(head))) < 0 ||
+        (plen && (r = send_all(fd, payload, plen)) < 0)) {
+        nc_error_set(err, r, "%s %s: sending the request: %s", method, url,
+                     strerror(-r));
+        goto done;
+    }
+    http_parser parser;
+    if ((r = read_response(fd, &parser, &resp)) < 0) {
+        nc_error_set(err, r, "%s %s: reading the answer: %s", method, url,
+                     r == -EPROTO ? "malformed or truncated HTTP response"
+                                  : strerror(-r));
+        goto done;
+    }
+    long code = parser.status_code;
     if (status)
         *status = code;
     json_t *doc = NULL;
-    if (resp.len) {
+    if (resp.body.len && strcmp(method, "HEAD") != 0) {
         json_error_t jerr;
-        doc = json_loadb(resp.data, resp.len, JSON_DECODE_ANY, &jerr);
+        doc = json_loadb(resp.body.data, resp.body.len, JSON_DECODE_ANY, &jerr);
     }
     if (code < 200 || code > 299) {
         const char *msg = NULL;
         if (json_is_object(doc))
             msg = json_string_value(json_object_get(doc, "error"));
-        if (!msg && resp.len)
-            msg = resp.data;
-        nc_error_set(err, -EPROTO, "Unexpected response code: %ld (%s)", code,
-                     msg ? msg : "no body");
+        if (!msg && resp.body.len)
+            msg = resp.body.data;
+        r = nc_error_set(err, -EPROTO, "Unexpected response code: %ld (%s)",
+                         code, msg ? msg : "no body");
         last_error_body = doc;
-        r = -EPROTO;
         goto done;
     }
-    if (resp.len && !doc) {
+    if (resp.body.len && !doc && strcmp(method, "HEAD") != 0) {
         r = nc_error_set(err, -EPROTO, "%s %s: the agent sent invalid JSON",
                          method, url);
         goto done;
@@ -129,11 +284,15 @@ int api_request(struct api_client *c, const char *method, const char *path,
         *out = doc;
     else
         json_decref(doc);
+    r = 0;
 done:
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
+    if (fd >= 0)
+        close(fd);
+    nc_buf_free(&resp.body);
+    free(head);
     free(payload);
+    free(host);
+    free(port);
     free(url);
-    nc_buf_free(&resp);
     return r;
 }

@@ -1,4 +1,4 @@
-/* api_client.h - the CLI's side of the HTTP API (libcurl easy interface):
+/* api_client.h - the CLI's side of the HTTP API (plain HTTP/1.1 over a socket):
  * one request at a time, with the agent address from -address,
  * NOMCLIENT_ADDR, or http://127.0.0.1:4646. */
 #ifndef NOMCLIENT_API_CLIENT_H
