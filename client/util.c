@@ -604,3 +604,42 @@ void nc_cleanup_closep(int *fd)
     if (*fd >= 0)
         close(*fd);
 }
+
+void nc_format_time(int64_t unix_ns, char *out, size_t outlen)
+{
+    if (unix_ns <= 0) {
+        snprintf(out, outlen, "0001-01-01T00:00:00Z");
+        return;
+    }
+    time_t t = (time_t)(unix_ns / 1000000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char date[32];
+    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, outlen, "%s.%09lldZ", date,
+             (long long)(unix_ns % 1000000000));
+}
+
+int nc_parse_time(const char *s, int64_t *unix_ns)
+{
+    *unix_ns = 0;
+    if (!s || nc_str_has_prefix(s, "0001-01-01T"))
+        return 0;
+    struct tm tm = {0};
+    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest)
+        return -EINVAL;
+    int64_t frac = 0;
+    if (*rest == '.') {
+        int digits = 0;
+        for (rest++; *rest >= '0' && *rest <= '9'; rest++, digits++)
+            if (digits < 9)
+                frac = frac * 10 + (*rest - '0');
+        for (; digits < 9; digits++)
+            frac *= 10;
+    }
+    if (strcmp(rest, "Z") != 0)
+        return -EINVAL;
+    *unix_ns = (int64_t)timegm(&tm) * 1000000000 + frac;
+    return 0;
+}

@@ -97,6 +97,13 @@ int nc_parse_duration(const char *s, int64_t *ns);
 /* Formats nanoseconds like Go's time.Duration.String ("1m30s"). */
 void nc_format_duration(int64_t ns, char *out, size_t outlen);
 
+/* RFC 3339 UTC time with nanoseconds, as Go's time.Time marshals
+ * ("2026-11-24T20:51:02.123456789Z"); 0 gives Go's zero time
+ * "0001-01-01T00:00:00Z". nc_parse_time accepts what nc_format_time writes
+ * (fraction optional) and returns 0 or -EINVAL. */
+void nc_format_time(int64_t unix_ns, char *out, size_t outlen);
+int nc_parse_time(const char *s, int64_t *unix_ns);
+
 /* Monotonic and wall clocks. */
 uint64_t nc_now_mono_ns(void);
 int64_t nc_now_unix_ns(void);

@@ -98,6 +98,26 @@ static void test_uuid(void **state)
     assert_string_not_equal(a, b);
 }
 
+static void test_time_format(void **state)
+{
+    (void)state;
+    char buf[64];
+    nc_format_time(0, buf, sizeof(buf));
+    assert_string_equal(buf, "0001-01-01T00:00:00Z");
+    int64_t t = 1795550000123456789LL;
+    nc_format_time(t, buf, sizeof(buf));
+    assert_string_equal(buf, "2026-11-24T19:53:20.123456789Z");
+    int64_t back;
+    assert_int_equal(nc_parse_time(buf, &back), 0);
+    assert_true(back == t);
+    assert_int_equal(nc_parse_time("2026-11-24T19:53:20Z", &back), 0);
+    assert_true(back == 1795550000LL * 1000000000LL);
+    assert_int_equal(nc_parse_time("0001-01-01T00:00:00Z", &back), 0);
+    assert_true(back == 0);
+    assert_int_equal(nc_parse_time("2026-11-24 13:53", &back), -EINVAL);
+    assert_int_equal(nc_parse_time("2026-11-24T19:53:20+01:00", &back), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -106,6 +126,7 @@ int main(void)
         cmocka_unit_test(test_kvlist),
         cmocka_unit_test(test_atomic_write),
         cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_time_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
