@@ -34,6 +34,12 @@ struct agent_config {
     char *log_level;  /* "INFO" */
     bool log_json;
     char *plugin_dir;
+    struct {
+        char *http; /* addresses { http }: NULL = bind_addr */
+    } addresses;
+    struct {
+        char *http; /* advertise { http }: "host[:port]", NULL = derived */
+    } advertise;
 
     struct {
         bool enabled;
@@ -66,8 +72,12 @@ struct agent_config {
         char *ca_file, *cert_file, *key_file;
         char *auth;
         char *server_service_name, *client_service_name;
-        bool auto_advertise;
+        bool auto_advertise;      /* default true, as in Nomad */
+        bool checks_use_advertise;
+        struct strlist tags;
         bool configured; /* a consul block was present or CONSUL_HTTP_ADDR set */
+        unsigned file_set; /* config.c: which fields a file set, so the
+                              CONSUL_* environment does not override them */
     } consul;
 
     struct {

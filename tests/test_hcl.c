@@ -1,0 +1,189 @@
+// deps: client/hcl.c client/util.c
+/* Tests for the HCL2 parser: every seed job, each syntax feature, and the
+ * exact file:line:col messages for bad input. Run with cwd = tests/. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "client/hcl.h"
+
+static struct hcl_file *parse_ok(const char *src)
+{
+    struct hcl_file *f = NULL;
+    struct nc_error err = {0};
+    int r = hcl_parse("t.hcl", src, strlen(src), &f, &err);
+    if (r < 0)
+        fail_msg("unexpected error: %s", err.msg);
+    return f;
+}
+
+static void expect_error(const char *src, const char *msg)
+{
+    struct hcl_file *f = NULL;
+    struct nc_error err = {0};
+    if (hcl_parse("t.hcl", src, strlen(src), &f, &err) != -EINVAL) {
+        hcl_file_free(f);
+        fail_msg("parsed without error: %s", src);
+    }
+    assert_null(f);
+    assert_string_equal(err.msg, msg);
+}
+
+static char *dump_attr(const struct hcl_body *b, const char *name)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->items[i].type == HCL_ATTRIBUTE && strcmp(b->items[i].name, name) == 0)
+            return hcl_value_to_string(b->items[i].value);
+    return NULL;
+}
+
+static void test_seed_files(void **state)
+{
+    (void)state;
+    const char *files[] = {"data/jobs/platform.nomad", "data/jobs/secrets.nomad",
+                           "data/jobs/service-mesh.nomad",
+                           "data/jobs/custom-scheduler.nomad",
+                           "data/jobs/full.nomad", "../contrib/agent.hcl"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        struct hcl_file *f = NULL;
+        struct nc_error err = {0};
+        if (hcl_parse_file(files[i], &f, &err) < 0)
+            fail_msg("%s: %s", files[i], err.msg);
+        assert_true(f->body->n > 0);
+        hcl_file_free(f);
+    }
+}
+
+static void test_values(void **state)
+{
+    (void)state;
+    struct hcl_file *f = parse_ok(
+        "# comment\n"
+        "a = \"x\\ty\\u00e9 ${attr.cpu.arch} ${lookup(var.m, \\\"k\\\")}\"\n"
+        "b = 42 // trailing\n"
+        "c = -1.5e3\n"
+        "d = [1, \"two\",\n  true, null,\n]\n"
+        "e = { k = 1, \"q\": \"v\"\n  n = [] }\n"
+        "f = var.x[0]\n"
+        "g = $${literal}\n"
+        "h = \"$${literal}\"\n"
+        "/* block\n comment */\n"
+        "i = false\n");
+    struct hcl_body *b = f->body;
+    char *s;
+    s = dump_attr(b, "a");
+    assert_string_equal(s, "\"x\\ty\xc3\xa9 ${attr.cpu.arch} ${lookup(var.m, \\\"k\\\")}\"");
+    free(s);
+    assert_true(b->items[1].value->is_integer);
+    assert_int_equal(b->items[1].value->integer, 42);
+    assert_true(b->items[2].value->number == -1500.0);
+    assert_false(b->items[2].value->is_integer);
+    s = dump_attr(b, "d");
+    assert_string_equal(s, "[1, \"two\", true, null]");
+    free(s);
+    s = dump_attr(b, "e");
+    assert_string_equal(s, "{\"k\": 1, \"q\": \"v\", \"n\": []}");
+    free(s);
+    s = dump_attr(b, "f");
+    assert_string_equal(s, "expr(var.x[0])");
+    free(s);
+    s = dump_attr(b, "h");
+    assert_string_equal(s, "\"${literal}\"");
+    free(s);
+    s = dump_attr(b, "i");
+    assert_string_equal(s, "false");
+    free(s);
+    assert_int_equal(b->items[2].pos.line, 4);
+    assert_int_equal(b->items[2].value->pos.col, 5);
+    hcl_file_free(f);
+}
+
+static void test_blocks_and_heredocs(void **state)
+{
+    (void)state;
+    struct hcl_file *f = parse_ok(
+        "job \"web\" {\n"
+        "  group api { count = 2 }\n"
+        "  template {\n"
+        "    data = <<EOF\n"
+        "  keep indent\n"
+        "EOF\n"
+        "    other = <<-EOT\n"
+        "      line one\n"
+        "        line two\n"
+        "      EOT\n"
+        "  }\n"
+        "  a \"b\" \"c\" {}\n"
+        "}\n");
+    struct hcl_item *job = &f->body->items[0];
+    assert_int_equal(job->type, HCL_BLOCK);
+    assert_int_equal(job->nlabels, 1);
+    assert_string_equal(job->labels[0], "web");
+    struct hcl_item *grp = &job->body->items[0];
+    assert_string_equal(grp->labels[0], "api");
+    assert_int_equal(grp->body->items[0].value->integer, 2);
+    struct hcl_body *tmpl = job->body->items[1].body;
+    assert_string_equal(tmpl->items[0].value->str, "  keep indent\n");
+    assert_string_equal(tmpl->items[1].value->str, "line one\n  line two\n");
+    assert_int_equal(job->body->items[2].nlabels, 2);
+    assert_int_equal(job->body->items[2].pos.line, 12);
+    assert_int_equal(job->body->items[2].pos.col, 3);
+    hcl_file_free(f);
+    f = parse_ok("");
+    assert_int_equal(f->body->n, 0);
+    hcl_file_free(f);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    expect_error("a = \"abc\n", "t.hcl:1:5: unterminated string");
+    expect_error("job \"x\" {\n  a = 1\n", "t.hcl:1:9: missing closing \"}\" for block \"job\" opened here");
+    expect_error("}\n", "t.hcl:1:1: unexpected \"}\"");
+    expect_error("foo bar\n", "t.hcl:1:8: expected \"{\" to open block \"foo\", found newline");
+    expect_error("foo\n", "t.hcl:1:4: expected \"=\" or \"{\" after \"foo\", found newline");
+    expect_error("a = \"\\q\"\n", "t.hcl:1:6: invalid escape \"\\q\"");
+    expect_error("a = <<EOF\nno end\n", "t.hcl:1:5: unterminated heredoc; expected \"EOF\"");
+    expect_error("a = \"x\" \"y\"\n", "t.hcl:1:9: expected a newline after attribute \"a\", found \"\"\"");
+}
+
+static void test_hostile(void **state)
+{
+    (void)state;
+    char deep[400];
+    memset(deep, '[', sizeof(deep) - 1);
+    deep[sizeof(deep) - 1] = '\0';
+    char *src = NULL;
+    size_t n = strlen(deep) + 5;
+    src = malloc(n + 1);
+    snprintf(src, n + 1, "a = %s", deep);
+    struct hcl_file *f = NULL;
+    struct nc_error err = {0};
+    assert_int_equal(hcl_parse("t.hcl", src, strlen(src), &f, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "nesting too deep"));
+    free(src);
+    struct hcl_file *g = NULL;
+    assert_int_equal(hcl_parse("t.hcl", "a = 1\n\0", 7, &g, &err), -EINVAL);
+    assert_string_equal(err.msg, "t.hcl:2:1: NUL byte in file");
+    assert_int_equal(hcl_parse("t.hcl", "a = \"\xff\"", 7, &g, &err), -EINVAL);
+    assert_string_equal(err.msg, "t.hcl:1:6: invalid UTF-8");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seed_files),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_blocks_and_heredocs),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_hostile),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
