@@ -105,6 +105,8 @@ static void agent_stop(struct agent *a, const char *why)
     a->http = NULL;
     if (a->stats)
         hoststats_stop(a->stats);
+    fingerprint_cni_stop(a->cni);
+    a->cni = NULL;
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -176,6 +178,9 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
         goto out;
     }
     uint64_t ready_us = (nc_now_mono_ns() - a.start_mono_ns) / 1000;
+    /* plugin versions need the plugins run: after the API is up */
+    if (fingerprint_cni_start(&a.cni, &a.node, a.loop, cfg->client.cni_path) < 0)
+        LOG_DEBUG("agent", "no CNI plugins in %s", cfg->client.cni_path);
     LOG_INFO("agent",
              "nomclient %s started: node %s (%s), datacenter %s, data_dir %s, "
              "API on http://%s:%d, %zu job(s) loaded, ready in %llu us%s",

@@ -19,6 +19,7 @@
 
 struct hoststats_collector;
 struct http_server;
+struct fingerprint_cni;
 
 struct agent {
     uv_loop_t *loop;
@@ -27,6 +28,7 @@ struct agent {
     struct state_store *store;
     struct hoststats_collector *stats;
     struct http_server *http;
+    struct fingerprint_cni *cni; /* CNI plugin versions, after start-up */
     uv_signal_t sig_int, sig_term, sig_hup;
     int lock_fd;               /* flock on data_dir/client/agent.lock */
     uint64_t start_mono_ns;

@@ -159,7 +159,7 @@ else
     fail "a wrongly typed job field gets 400 naming the field" "$out"
 fi
 out=$(curl -s -w ' %{http_code}' "$ADDR/v1/nope")
-check "unknown endpoint gets 404 JSON" contains "$out" '" 404'
+check "unknown endpoint gets 404 JSON" contains "$out" '"error"' && contains "$out" '} 404'
 out=$(curl -s -w ' %{http_code}' -X DELETE "$ADDR/v1/agent/self")
 check "wrong method gets 405" contains "$out" " 405"
 
