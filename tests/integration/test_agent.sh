@@ -159,7 +159,11 @@ else
     fail "a wrongly typed job field gets 400 naming the field" "$out"
 fi
 out=$(curl -s -w ' %{http_code}' "$ADDR/v1/nope")
-check "unknown endpoint gets 404 JSON" contains "$out" '"error"' && contains "$out" '} 404'
+if contains "$out" '"error"' && contains "$out" '} 404'; then
+    pass "unknown endpoint gets 404 JSON"
+else
+    fail "unknown endpoint gets 404 JSON" "$out"
+fi
 out=$(curl -s -w ' %{http_code}' -X DELETE "$ADDR/v1/agent/self")
 check "wrong method gets 405" contains "$out" " 405"
 
