@@ -14,6 +14,7 @@
 #include "config.h"
 #include "format.h"
 #include "jobspec.h"
+#include "supervisor.h"
 
 #define NOMAD_API_VERSION "1.7.7"
 
@@ -1039,6 +1040,8 @@ int cli_main(int argc, char **argv)
     if (strcmp(c, "-v") == 0 || strcmp(c, "-version") == 0 ||
         strcmp(c, "--version") == 0)
         return cmd_version(0, NULL);
+    if (strcmp(c, "supervise") == 0) /* hidden: started by the agent */
+        return supervisor_main(argc - 1, argv + 1);
     for (size_t i = 0; i < NC_ARRAY_LEN(cmds); i++)
         if (strcmp(c, cmds[i].name) == 0)
             return cmds[i].fn(argc - 2, argv + 2);
