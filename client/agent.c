@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "alloc_runner.h"
 #include "fingerprint.h"
 #include "hoststats.h"
 #include "http_api.h"
@@ -107,6 +108,9 @@ static void agent_stop(struct agent *a, const char *why)
         hoststats_stop(a->stats);
     fingerprint_cni_stop(a->cni);
     a->cni = NULL;
+    /* tasks keep running under their supervisors; only handles close */
+    alloc_manager_close(a->allocs);
+    a->allocs = NULL;
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -160,6 +164,24 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
     }
     if ((r = state_open(&a.store, cfg->data_dir, err)) < 0)
         goto out;
+    ssize_t n = readlink("/proc/self/exe", a.self_exe, sizeof(a.self_exe) - 1);
+    if (n <= 0) {
+        r = nc_error_set(err, -errno, "cannot find this binary: %s",
+                         strerror(errno));
+        goto out;
+    }
+    a.self_exe[n] = '\0';
+    struct alloc_manager_config ac = {.loop = a.loop, .cfg = cfg,
+                                      .node = &a.node, .self_exe = a.self_exe};
+    if ((r = alloc_manager_open(&a.allocs, &ac, err)) < 0)
+        goto out;
+    for (size_t i = 0; i < a.store->njobs; i++) {
+        struct job_entry *e = a.store->jobs[i];
+        if (e->stop)
+            alloc_manager_stop_job(a.allocs, e->job->id);
+        else
+            alloc_manager_run_job(a.allocs, e->job, e->version, err);
+    }
     if ((r = hoststats_collector_init(&a.stats, NULL, cfg->data_dir)) < 0) {
         nc_error_set(err, r, "host stats: %s", strerror(-r));
         goto out;

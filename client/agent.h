@@ -20,6 +20,7 @@
 struct hoststats_collector;
 struct http_server;
 struct fingerprint_cni;
+struct alloc_manager;
 
 struct agent {
     uv_loop_t *loop;
@@ -29,6 +30,8 @@ struct agent {
     struct hoststats_collector *stats;
     struct http_server *http;
     struct fingerprint_cni *cni; /* CNI plugin versions, after start-up */
+    struct alloc_manager *allocs;
+    char self_exe[4096];         /* this binary, run as `supervise` */
     uv_signal_t sig_int, sig_term, sig_hup;
     int lock_fd;               /* flock on data_dir/client/agent.lock */
     uint64_t start_mono_ns;

@@ -10,12 +10,27 @@
 
 #include "agent.h"
 #include "hcl.h"
+#include "alloc_runner.h"
 #include "hoststats.h"
 #include "http_server.h"
 #include "jobspec.h"
 #include "placement.h"
 
 #define NOMAD_API_VERSION "1.7.7"
+
+static bool method_allowed(const char *method, const char *allowed);
+
+/* Allocation stubs of this node, newest first, optionally of one job. */
+static json_t *alloc_list_json(struct agent *a, const char *job_id)
+{
+    json_t *list = json_array();
+    for (size_t i = a->allocs ? a->allocs->nallocs : 0; i-- > 0;) {
+        const struct alloc *al = a->allocs->allocs[i];
+        if (!job_id || strcmp(al->job_id, job_id) == 0)
+            json_array_append_new(list, alloc_stub_to_json(al));
+    }
+    return list;
+}
 
 static json_t *kv_to_json(const struct kvlist *l)
 {
@@ -359,6 +374,8 @@ static void handle_job_register(struct agent *a, const struct http_request *req,
     }
     LOG_INFO("api", "job %s registered (version %llu)", id,
              (unsigned long long)e->version);
+    if (a->allocs)
+        alloc_manager_run_job(a->allocs, e->job, e->version, &err);
     free(id);
     char eval[37];
     nc_uuid(eval);
@@ -478,6 +495,8 @@ static void handle_job(struct agent *a, const struct http_request *req,
         } else if (method_is(req, "DELETE")) {
             bool purge = nc_streq(kv_get(&req->query, "purge"), "true");
             struct nc_error err = {0};
+            if (a->allocs)
+                alloc_manager_stop_job(a->allocs, id);
             if (state_stop_job(a->store, id, purge, &err) < 0) {
                 http_response_error(resp, 500, "stopping job %s: %s", id, err.msg);
             } else {
@@ -499,8 +518,9 @@ static void handle_job(struct agent *a, const struct http_request *req,
         method_not_allowed(resp, "GET");
     } else if (strcmp(sub, "summary") == 0) {
         http_response_json(resp, 200, job_summary_json(e));
+    } else if (strcmp(sub, "allocations") == 0) {
+        http_response_json(resp, 200, alloc_list_json(a, id));
     } else {
-        /* allocations and evaluations arrive with the allocation runner */
         http_response_json(resp, 200, json_array());
     }
     free(id);
@@ -560,11 +580,28 @@ static void handle_jobs(struct agent *a, const struct http_request *req,
     http_response_json(resp, 200, list);
 }
 
-static void handle_empty_list(struct agent *a, const struct http_request *req,
-                              struct http_response *resp)
+static void handle_allocations(struct agent *a, const struct http_request *req,
+                               struct http_response *resp)
 {
-    /* allocations arrive with the allocation runner */
-    http_response_json(resp, 200, json_array());
+    http_response_json(resp, 200, alloc_list_json(a, NULL));
+}
+
+/* GET /v1/allocation/:id (full id or unique prefix) */
+static void handle_allocation(struct agent *a, const struct http_request *req,
+                              struct http_response *resp, const char *id)
+{
+    bool ambiguous = false;
+    struct alloc *al = a->allocs ? alloc_manager_find(a->allocs, id, &ambiguous)
+                                 : NULL;
+    if (!method_allowed(req->method, "GET"))
+        method_not_allowed(resp, "GET");
+    else if (ambiguous)
+        http_response_error(resp, 400, "allocation ID prefix \"%s\" matches "
+                                       "several allocations", id);
+    else if (!al)
+        http_response_error(resp, 404, "allocation not found: %s", id);
+    else
+        http_response_json(resp, 200, alloc_to_json(al));
 }
 
 static void handle_leader(struct agent *a, const struct http_request *req,
@@ -607,7 +644,7 @@ static const struct route {
     {"/v1/jobs", "GET, POST, PUT", handle_jobs},
     {"/v1/jobs/parse", "POST, PUT", handle_parse},
     {"/v1/validate/job", "POST, PUT", handle_validate_route},
-    {"/v1/allocations", "GET", handle_empty_list},
+    {"/v1/allocations", "GET", handle_allocations},
     {"/v1/status/leader", "GET", handle_leader},
 };
 
@@ -628,7 +665,7 @@ static void handle_node(struct agent *a, const struct http_request *req,
     if (!method_allowed(req->method, "GET"))
         method_not_allowed(resp, "GET");
     else if (nc_str_has_suffix(id, "/allocations"))
-        http_response_json(resp, 200, json_array());
+        http_response_json(resp, 200, alloc_list_json(a, NULL));
     else if (strcmp(id, "self") != 0 && strcmp(id, a->node.id) != 0)
         http_response_error(resp, 404, "node not found: %s", id);
     else
@@ -653,6 +690,8 @@ void http_api_handle(void *ctx, const struct http_request *req,
         handle_node(a, req, resp, p + strlen("/v1/node/"));
     else if (nc_str_has_prefix(p, "/v1/job/"))
         handle_job(a, req, resp, p + strlen("/v1/job/"));
+    else if (nc_str_has_prefix(p, "/v1/allocation/"))
+        handle_allocation(a, req, resp, p + strlen("/v1/allocation/"));
     else
         http_response_error(resp, 404, "no such endpoint: %s %s", req->method, p);
 }

@@ -398,6 +398,7 @@ static void __attribute__((noreturn))
 run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
          int errout, int errfd)
 {
+    setpgid(0, 0); /* its own group: the kill signal reaches its children */
     if (dup2(out, STDOUT_FILENO) < 0 || dup2(errout, STDERR_FILENO) < 0)
         child_fail(errfd, "redirect output: %s", strerror(errno));
     int devnull = open("/dev/null", O_RDONLY);
@@ -602,6 +603,7 @@ static int run(const struct supervisor_spec *s)
             ;
         run_task(s, pw, out[1], err[1], errpipe[1]);
     }
+    setpgid(pid, pid); /* also here: no race with the first kill */
     close(out[1]);
     close(err[1]);
     close(errpipe[1]);
@@ -663,7 +665,10 @@ static int run(const struct supervisor_spec *s)
                         }
                     }
                 } else if (!exited && !killing) {
-                    kill(pid, s->kill_signal);
+                    /* the task's process group, as a terminal would: a
+                     * shell loop's `sleep` must not hold up the stop */
+                    if (kill(-pid, s->kill_signal) < 0)
+                        kill(pid, s->kill_signal);
                     killing = true;
                     kill_deadline = (int64_t)nc_now_mono_ns() + s->kill_timeout_ns;
                 }

@@ -12,6 +12,7 @@ FAILS=0
 
 cleanup_add() { CLEANUP="$1; $CLEANUP"; }
 run_cleanup() {
+    [ -n "$KEEP_TMP" ] && return
     eval "$CLEANUP" >/dev/null 2>&1
     rm -rf "$TMP"
 }

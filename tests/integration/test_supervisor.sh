@@ -31,7 +31,8 @@ spec rotate false '["-c", "i=0; while [ $i -lt 300 ]; do echo 012345678901234567
 "$NOMCLIENT" supervise "$TMP/rotate.json"
 n=$(ls "$root/alloc/logs" | grep -c '^rotate.stdout')
 big=$(find "$root/alloc/logs" -name 'rotate.stdout.*' -size +2k | wc -l)
-check "logs rotate by size and keep max_files" [ "$n" -eq 3 ] && [ "$big" -eq 0 ]
+rotated() { [ "$n" -eq 3 ] && [ "$big" -eq 0 ]; }
+check "logs rotate by size and keep max_files" rotated
 
 spec killed false '["-c", "trap \"exit 7\" INT; while :; do sleep 0.1; done"]' ', "KillSignal": 2'
 "$NOMCLIENT" supervise "$TMP/killed.json" &
@@ -50,7 +51,8 @@ start=$(date +%s%N)
 kill -TERM $sup
 wait $sup
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
-check "SIGKILL after kill_timeout (${ms} ms)" [ "$(status_field stubborn Signal)" = 9 ] && [ $ms -lt 2000 ]
+killed_in_time() { [ "$(status_field stubborn Signal)" = 9 ] && [ $ms -lt 2000 ]; }
+check "SIGKILL after kill_timeout (${ms} ms)" killed_in_time
 
 if [ "$(id -u)" = 0 ]; then
     mkdir -p "$TMP/ro-src" "$TMP/rw-src"

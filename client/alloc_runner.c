@@ -1,0 +1,903 @@
+/* alloc_runner.c - see alloc_runner.h. */
+#include "alloc_runner.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "supervisor.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+static void task_start(struct alloc_task *t);
+static void alloc_update_status(struct alloc *a);
+
+/* ---- paths and persistence ------------------------------------------ */
+
+char *alloc_dir_path(const struct alloc_manager *m, const struct alloc *a)
+{
+    return xasprintf("%s/%s", m->alloc_root, a->id);
+}
+
+char *alloc_task_dir_path(const struct alloc_manager *m, const struct alloc *a,
+                          const char *task)
+{
+    return xasprintf("%s/%s/%s", m->alloc_root, a->id, task);
+}
+
+/* Supervisor files live beside the task dirs, where tasks cannot see them. */
+static char *sup_path(const struct alloc_task *t, const char *suffix)
+{
+    const struct alloc_manager *m = t->alloc->mgr;
+    return xasprintf("%s/%s/.nomclient/%s.%s", m->alloc_root, t->alloc->id,
+                     t->name, suffix);
+}
+
+static void alloc_save(struct alloc *a)
+{
+    struct alloc_manager *m = a->mgr;
+    a->modify_time = nc_now_unix_ns();
+    a->modify_index = ++m->index;
+    json_t *j = alloc_to_json(a);
+    char *txt = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    char *path = xasprintf("%s/%s.json", m->state_dir, a->id);
+    int r = nc_write_file_atomic(path, txt, strlen(txt), 0600);
+    if (r < 0)
+        LOG_ERROR("alloc", "saving allocation %s to %s: %s", a->id, path,
+                  strerror(-r));
+    free(path);
+    free(txt);
+    if (m->c.on_change)
+        m->c.on_change(a, m->c.arg);
+}
+
+static void set_str(char **field, const char *v)
+{
+    if (nc_streq(*field, v))
+        return;
+    free(*field);
+    *field = xstrdup(v);
+}
+
+static const struct task_group *alloc_group(const struct alloc *a)
+{
+    for (size_t i = 0; i < a->job->ngroups; i++)
+        if (strcmp(a->job->groups[i].name, a->group) == 0)
+            return &a->job->groups[i];
+    return NULL;
+}
+
+static const struct task *alloc_task_spec(const struct alloc_task *t)
+{
+    const struct task_group *g = alloc_group(t->alloc);
+    for (size_t i = 0; g && i < g->ntasks; i++)
+        if (strcmp(g->tasks[i].name, t->name) == 0)
+            return &g->tasks[i];
+    return NULL;
+}
+
+/* ---- ports ------------------------------------------------------------ */
+
+void alloc_manager_used_ports(const struct alloc_manager *m,
+                              struct strlist *ports)
+{
+    for (size_t i = 0; i < m->nallocs; i++) {
+        const struct alloc *a = m->allocs[i];
+        if (nc_streq(a->client_status, "complete") ||
+            nc_streq(a->client_status, "failed"))
+            continue;
+        for (size_t p = 0; p < a->nports; p++) {
+            char num[16];
+            snprintf(num, sizeof(num), "%d", a->ports[p].value);
+            if (!strlist_contains(ports, num))
+                strlist_add(ports, num);
+        }
+    }
+}
+
+static bool port_taken(const struct alloc_manager *m, const struct alloc *self,
+                       int port)
+{
+    for (size_t i = 0; i < m->nallocs; i++) {
+        const struct alloc *a = m->allocs[i];
+        if (nc_streq(a->client_status, "complete") ||
+            nc_streq(a->client_status, "failed"))
+            continue;
+        for (size_t p = 0; p < a->nports; p++)
+            if (a->ports[p].value == port && a != self)
+                return true;
+    }
+    for (size_t p = 0; p < self->nports; p++)
+        if (self->ports[p].value == port)
+            return true;
+    return false;
+}
+
+static int assign_ports(struct alloc_manager *m, struct alloc *a,
+                        struct nc_error *err)
+{
+    const struct task_group *g = alloc_group(a);
+    size_t total = 0;
+    for (size_t n = 0; n < g->nnetworks; n++)
+        total += g->networks[n].nreserved_ports + g->networks[n].ndynamic_ports;
+    a->ports = xcalloc(total + 1, sizeof(*a->ports));
+    int lo = m->c.cfg->client.min_dynamic_port,
+        hi = m->c.cfg->client.max_dynamic_port;
+    for (size_t n = 0; n < g->nnetworks; n++) {
+        const struct network *net = &g->networks[n];
+        for (size_t i = 0; i < net->nreserved_ports; i++) {
+            const struct port *p = &net->reserved_ports[i];
+            if (port_taken(m, a, p->value))
+                return nc_error_set(err, -EADDRINUSE,
+                                    "port \"%s\": static port %d is already "
+                                    "in use by another allocation",
+                                    p->label, p->value);
+            struct alloc_port *ap = &a->ports[a->nports++];
+            ap->label = xstrdup(p->label);
+            ap->value = p->value;
+            ap->to = p->to > 0 ? p->to : p->value;
+            ap->host_ip = xstrdup("");
+        }
+        for (size_t i = 0; i < net->ndynamic_ports; i++) {
+            const struct port *p = &net->dynamic_ports[i];
+            int span = hi - lo + 1, pick = -1;
+            uint32_t start;
+            nc_random_bytes(&start, sizeof(start));
+            for (int k = 0; k < span; k++) {
+                int cand = lo + (int)((start + (uint32_t)k) % (uint32_t)span);
+                if (!port_taken(m, a, cand)) {
+                    pick = cand;
+                    break;
+                }
+            }
+            if (pick < 0)
+                return nc_error_set(err, -EADDRINUSE,
+                                    "port \"%s\": no dynamic port left in "
+                                    "%d-%d", p->label, lo, hi);
+            struct alloc_port *ap = &a->ports[a->nports++];
+            ap->label = xstrdup(p->label);
+            ap->value = pick;
+            ap->to = p->to > 0 ? p->to : (p->to == -1 ? pick : pick);
+            ap->host_ip = xstrdup("");
+        }
+    }
+    return 0;
+}
+
+/* ---- supervisor watch ------------------------------------------------- */
+
+static void on_handle_closed(uv_handle_t *h) { free(h); }
+
+static void watch_stop(struct alloc_task *t)
+{
+    if (t->watch) {
+        int fd = -1;
+        uv_fileno((uv_handle_t *)t->watch, &fd);
+        uv_close((uv_handle_t *)t->watch, on_handle_closed);
+        if (fd >= 0)
+            close(fd);
+        t->watch = NULL;
+    }
+}
+
+static void task_exited(struct alloc_task *t);
+
+static void on_supervisor_gone(uv_poll_t *h, int status, int events)
+{
+    struct alloc_task *t = h->data;
+    watch_stop(t);
+    task_exited(t);
+}
+
+/* Watches a supervisor by pid; false when it is already gone. */
+static bool watch_start(struct alloc_task *t, int pid)
+{
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd < 0)
+        return false;
+    t->watch = xcalloc(1, sizeof(*t->watch));
+    uv_poll_init(t->alloc->mgr->c.loop, t->watch, fd);
+    t->watch->data = t;
+    uv_poll_start(t->watch, UV_READABLE, on_supervisor_gone);
+    return true;
+}
+
+static void on_process_exit(uv_process_t *p, int64_t status, int sig)
+{
+    /* reaped here; the pidfd watch reports the exit */
+    uv_close((uv_handle_t *)p, on_handle_closed);
+}
+
+/* Whether the supervisor of t still holds its lock; *pid gets its pid. */
+static bool supervisor_alive(struct alloc_task *t, int *pid)
+{
+    char *path = sup_path(t, "lock");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    free(path);
+    *pid = 0;
+    if (fd < 0)
+        return false;
+    bool alive = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+    char buf[32] = "";
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    if (n > 0)
+        *pid = atoi(buf);
+    close(fd);
+    return alive && *pid > 0;
+}
+
+/* ---- task start -------------------------------------------------------- */
+
+static char *config_string(const struct task *spec, const char *key)
+{
+    const char *s = json_string_value(json_object_get(spec->config, key));
+    return s ? xstrdup(s) : NULL;
+}
+
+static int write_spec(struct alloc_task *t, const struct task *spec,
+                      char **spec_path, struct nc_error *err)
+{
+    struct alloc *a = t->alloc;
+    struct alloc_manager *m = a->mgr;
+    const struct agent_config *cfg = m->c.cfg;
+    bool exec = nc_streq(spec->driver, "exec");
+    struct supervisor_spec s = {0};
+    char *alloc_dir = alloc_dir_path(m, a);
+    s.alloc_id = xstrdup(a->id);
+    s.task = xstrdup(t->name);
+    s.task_dir = alloc_task_dir_path(m, a, t->name);
+    s.alloc_dir = xasprintf("%s/alloc", alloc_dir);
+    s.status_file = sup_path(t, "status.json");
+    s.log_dir = xasprintf("%s/alloc/logs", alloc_dir);
+    s.chroot = exec;
+    kv_copy(&s.chroot_env, &cfg->client.chroot_env);
+    alloc_task_env(a, spec, m->c.node, s.alloc_dir, s.task_dir, exec, &s.env);
+    char *cmd = config_string(spec, "command");
+    s.command = alloc_interpolate(cmd, &s.env, m->c.node);
+    free(cmd);
+    size_t i;
+    json_t *arg;
+    json_array_foreach(json_object_get(spec->config, "args"), i, arg)
+    {
+        char *v = alloc_interpolate(json_string_value(arg), &s.env, m->c.node);
+        strlist_add(&s.args, v ? v : "");
+        free(v);
+    }
+    s.user = spec->user && *spec->user ? xstrdup(spec->user) : NULL;
+    if (a->netns)
+        s.netns = xasprintf("/run/netns/%s", a->netns);
+    if (exec) {
+        s.cgroup = xasprintf("%s.%s", a->id, t->name);
+        s.cpu_shares = spec->resources.cpu;
+        s.memory_mb = spec->resources.memory_mb;
+        s.memory_max_mb = spec->resources.memory_max_mb;
+        for (const char *const *c = supervisor_default_caps; *c; c++)
+            strlist_add(&s.caps, *c);
+        /* cap_add / cap_drop from the task config, as Nomad's exec */
+        json_t *v;
+        json_array_foreach(json_object_get(spec->config, "cap_drop"), i, v)
+        {
+            char *name = xasprintf("CAP_%s", json_string_value(v));
+            for (char *p = name; *p; p++)
+                *p = (char)toupper((unsigned char)*p);
+            struct strlist kept = {0};
+            for (size_t k = 0; k < s.caps.n; k++)
+                if (strcmp(s.caps.items[k], name) != 0 &&
+                    strcasecmp(json_string_value(v), "all") != 0)
+                    strlist_add(&kept, s.caps.items[k]);
+            strlist_free(&s.caps);
+            s.caps = kept;
+            free(name);
+        }
+        json_array_foreach(json_object_get(spec->config, "cap_add"), i, v)
+        {
+            char *name = xasprintf("CAP_%s", json_string_value(v));
+            for (char *p = name; *p; p++)
+                *p = (char)toupper((unsigned char)*p);
+            if (!strlist_contains(&s.caps, name))
+                strlist_add(&s.caps, name);
+            free(name);
+        }
+    }
+    /* volumes: group `volume` requests mounted by the task's volume_mount */
+    const struct task_group *g = alloc_group(a);
+    s.mounts = xcalloc(spec->nvolume_mounts + 1, sizeof(*s.mounts));
+    for (size_t k = 0; k < spec->nvolume_mounts; k++) {
+        const struct volume_mount *vm = &spec->volume_mounts[k];
+        const struct volume_request *vr = NULL;
+        for (size_t q = 0; q < g->nvolumes; q++)
+            if (strcmp(g->volumes[q].name, vm->volume) == 0)
+                vr = &g->volumes[q];
+        const struct host_volume_config *hv = NULL;
+        for (size_t q = 0; vr && q < cfg->client.nhost_volumes; q++)
+            if (nc_streq(cfg->client.host_volumes[q].name, vr->source))
+                hv = &cfg->client.host_volumes[q];
+        if (!vr || !hv) {
+            nc_error_set(err, -ENOENT,
+                         "volume_mount \"%s\": %s", vm->volume,
+                         !vr ? "no group volume of that name"
+                             : "the host volume is not declared in the agent "
+                               "config (client { host_volume ... })");
+            goto fail;
+        }
+        struct supervisor_mount *sm = &s.mounts[s.nmounts++];
+        sm->source = xstrdup(hv->path);
+        sm->destination = xstrdup(vm->destination);
+        sm->read_only = hv->read_only || vr->read_only || vm->read_only;
+    }
+    s.log_max_files = spec->logs.max_files;
+    s.log_max_file_bytes = (int64_t)spec->logs.max_file_size_mb << 20;
+    s.kill_signal = supervisor_signal_number(spec->kill_signal);
+    if (s.kill_signal < 0)
+        s.kill_signal = SIGTERM;
+    s.kill_timeout_ns = spec->kill_timeout;
+    if (!s.command || !*s.command) {
+        nc_error_set(err, -EINVAL, "task config lacks \"command\"");
+        goto fail;
+    }
+    json_t *j = supervisor_spec_to_json(&s);
+    char *txt = json_dumps(j, JSON_INDENT(2));
+    json_decref(j);
+    *spec_path = sup_path(t, "spec.json");
+    int r = nc_write_file_atomic(*spec_path, txt, strlen(txt), 0600);
+    free(txt);
+    if (r < 0) {
+        nc_error_set(err, r, "write %s: %s", *spec_path, strerror(-r));
+        free(*spec_path);
+        *spec_path = NULL;
+        goto fail;
+    }
+    supervisor_spec_free(&s);
+    free(alloc_dir);
+    return 0;
+fail:
+    supervisor_spec_free(&s);
+    free(alloc_dir);
+    return err->code ? err->code : -EINVAL;
+}
+
+static int make_task_dirs(struct alloc_task *t)
+{
+    struct alloc_manager *m = t->alloc->mgr;
+    char *dir = alloc_task_dir_path(m, t->alloc, t->name);
+    static const char *const subs[] = {"local", "secrets", "tmp"};
+    int r = 0;
+    for (size_t i = 0; i < NC_ARRAY_LEN(subs) && r == 0; i++) {
+        char *p = xasprintf("%s/%s", dir, subs[i]);
+        r = nc_mkdir_p(p, strcmp(subs[i], "secrets") == 0 ? 0700 : 0777);
+        if (r == 0 && strcmp(subs[i], "tmp") == 0)
+            chmod(p, 01777);
+        free(p);
+    }
+    free(dir);
+    return r;
+}
+
+static void task_fail_setup(struct alloc_task *t, const char *type,
+                            const char *msg)
+{
+    alloc_task_event(t, type, "%s", msg);
+    set_str(&t->state, "dead");
+    t->failed = true;
+    t->finished_at = nc_now_unix_ns();
+    LOG_WARN("alloc", "%s task %s: %s", t->alloc->id, t->name, msg);
+    alloc_update_status(t->alloc);
+}
+
+static void task_start(struct alloc_task *t)
+{
+    struct alloc *a = t->alloc;
+    struct alloc_manager *m = a->mgr;
+    const struct task *spec = alloc_task_spec(t);
+    struct nc_error err = {0};
+    if (!spec) {
+        task_fail_setup(t, "Setup Failure", "task no longer in the job");
+        return;
+    }
+    if (!nc_streq(spec->driver, "exec") && !nc_streq(spec->driver, "raw_exec")) {
+        task_fail_setup(t, "Driver Failure",
+                        "driver is not supported by this node");
+        return;
+    }
+    if (make_task_dirs(t) < 0) {
+        task_fail_setup(t, "Setup Failure", "cannot create the task directory");
+        return;
+    }
+    char *sup_dir = xasprintf("%s/%s/.nomclient", m->alloc_root, a->id);
+    nc_mkdir_p(sup_dir, 0700);
+    free(sup_dir);
+    char *spec_path = NULL;
+    if (write_spec(t, spec, &spec_path, &err) < 0) {
+        task_fail_setup(t, "Setup Failure", err.msg);
+        return;
+    }
+    char *status = sup_path(t, "status.json");
+    unlink(status);
+    free(status);
+    /* The lock is taken here and inherited: held for as long as the
+     * supervisor lives, whatever happens to the agent meanwhile. */
+    char *lock = sup_path(t, "lock");
+    int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(lock);
+    if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+        if (lfd >= 0)
+            close(lfd);
+        free(spec_path);
+        task_fail_setup(t, "Setup Failure",
+                        "supervisor lock is held: task already running?");
+        return;
+    }
+    uv_process_t *proc = xcalloc(1, sizeof(*proc));
+    char *args[] = {(char *)m->c.self_exe, "supervise", spec_path, NULL};
+    uv_stdio_container_t stdio[4] = {
+        {.flags = UV_IGNORE},
+        {.flags = UV_IGNORE},
+        {.flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO},
+        {.flags = UV_INHERIT_FD, .data.fd = lfd},
+    };
+    uv_process_options_t opts = {
+        .file = m->c.self_exe,
+        .args = args,
+        .exit_cb = on_process_exit,
+        .flags = UV_PROCESS_DETACHED,
+        .stdio = stdio,
+        .stdio_count = 4,
+    };
+    int r = uv_spawn(m->c.loop, proc, &opts);
+    close(lfd);
+    free(spec_path);
+    if (r < 0) {
+        free(proc);
+        char msg[256];
+        snprintf(msg, sizeof(msg), "failed to start supervisor: %s",
+                 uv_strerror(r));
+        task_fail_setup(t, "Driver Failure", msg);
+        return;
+    }
+    t->supervisor_pid = proc->pid;
+    uv_unref((uv_handle_t *)proc);
+    set_str(&t->state, "running");
+    t->started_at = nc_now_unix_ns();
+    alloc_task_event(t, "Started", "Task started by client");
+    watch_start(t, proc->pid);
+    alloc_update_status(a);
+}
+
+/* ---- exits and restart policy ----------------------------------------- */
+
+static const struct restart_policy *task_restart_policy(const struct alloc_task *t)
+{
+    const struct task *spec = alloc_task_spec(t);
+    if (spec && spec->restart)
+        return spec->restart;
+    const struct task_group *g = alloc_group(t->alloc);
+    return g ? &g->restart : NULL;
+}
+
+static void on_restart_timer(uv_timer_t *h)
+{
+    struct alloc_task *t = h->data;
+    uv_close((uv_handle_t *)h, on_handle_closed);
+    t->timer = NULL;
+    if (t->alloc->stopping)
+        return;
+    t->restarts++;
+    t->last_restart = nc_now_unix_ns();
+    task_start(t);
+}
+
+static void schedule_restart(struct alloc_task *t, int64_t delay_ns,
+                             const char *why)
+{
+    alloc_task_event(t, "Restarting", "%s; restarting in %.1fs", why,
+                     (double)delay_ns / 1e9);
+    set_str(&t->state, "pending");
+    t->timer = xcalloc(1, sizeof(*t->timer));
+    uv_timer_init(t->alloc->mgr->c.loop, t->timer);
+    t->timer->data = t;
+    uv_timer_start(t->timer, on_restart_timer, (uint64_t)(delay_ns / 1000000), 0);
+}
+
+static void task_exited(struct alloc_task *t)
+{
+    struct alloc *a = t->alloc;
+    char *path = sup_path(t, "status.json");
+    size_t len;
+    char *txt = nc_read_file(path, &len, 1 << 16);
+    free(path);
+    json_t *st = txt ? json_loadb(txt, len, 0, NULL) : NULL;
+    free(txt);
+    t->exit_code = st ? (int)json_integer_value(json_object_get(st, "ExitCode")) : -1;
+    t->signal = st ? (int)json_integer_value(json_object_get(st, "Signal")) : 0;
+    const char *failure = st ? json_string_value(json_object_get(st, "Err")) : NULL;
+    bool oom = st && json_is_true(json_object_get(st, "OOMKilled"));
+    t->finished_at = nc_now_unix_ns();
+    if (!st)
+        alloc_task_event(t, "Terminated",
+                         "Supervisor exited without recording the task's "
+                         "status");
+    else if (failure)
+        alloc_task_event(t, "Driver Failure", "%s", failure);
+    else
+        alloc_task_event(t, "Terminated", "Exit Code: %d%s%s%s", t->exit_code,
+                         t->signal ? ", Signal: " : "",
+                         t->signal ? strsignal(t->signal) : "",
+                         oom ? ", OOM Killed" : "");
+    json_decref(st);
+    t->supervisor_pid = 0;
+    if (a->stopping || nc_streq(a->desired_status, "stop")) {
+        set_str(&t->state, "dead");
+        alloc_update_status(a);
+        return;
+    }
+    bool batch = nc_streq(a->job->type, "batch") || nc_streq(a->job->type, "sysbatch");
+    if (batch && t->exit_code == 0 && !t->signal && !failure && st) {
+        set_str(&t->state, "dead");
+        alloc_update_status(a);
+        return;
+    }
+    const struct restart_policy *rp = task_restart_policy(t);
+    int64_t now = (int64_t)nc_now_mono_ns();
+    if (!rp || now - t->interval_start > rp->interval) {
+        t->interval_start = now;
+        t->restarts_in_interval = 0;
+    }
+    if (rp && t->restarts_in_interval < rp->attempts) {
+        t->restarts_in_interval++;
+        /* Nomad adds up to 25% jitter to the delay */
+        uint32_t r;
+        nc_random_bytes(&r, sizeof(r));
+        int64_t delay = rp->delay + (int64_t)((double)rp->delay * 0.25 *
+                                              (r / 4294967296.0));
+        schedule_restart(t, delay, failure ? "Failed to start" :
+                                   "Restart within policy");
+    } else if (rp && nc_streq(rp->mode, "delay")) {
+        int64_t wait = rp->interval - (now - t->interval_start);
+        t->interval_start = now + (wait > 0 ? wait : 0);
+        t->restarts_in_interval = 0;
+        schedule_restart(t, wait > 0 ? wait : rp->delay,
+                         "Exceeded allowed attempts, applying a delay");
+    } else {
+        alloc_task_event(t, "Not Restarting",
+                         "Exceeded allowed attempts %d in interval %llds and "
+                         "mode is \"fail\"",
+                         rp ? rp->attempts : 0,
+                         rp ? (long long)(rp->interval / 1000000000) : 0LL);
+        set_str(&t->state, "dead");
+        t->failed = true;
+        alloc_update_status(a);
+    }
+    alloc_save(a);
+}
+
+/* ---- allocation status ------------------------------------------------- */
+
+static void alloc_update_status(struct alloc *a)
+{
+    size_t running = 0, dead = 0, failed = 0;
+    for (size_t i = 0; i < a->ntasks; i++) {
+        running += nc_streq(a->tasks[i].state, "running");
+        dead += nc_streq(a->tasks[i].state, "dead");
+        failed += a->tasks[i].failed;
+    }
+    const char *status = a->client_status;
+    if (failed && !a->stopping) {
+        status = "failed";
+        /* a failed task takes its siblings down, as Nomad does */
+        for (size_t i = 0; i < a->ntasks; i++)
+            if (a->tasks[i].supervisor_pid > 0)
+                kill(a->tasks[i].supervisor_pid, SIGTERM);
+    } else if (dead == a->ntasks) {
+        status = failed ? "failed" : "complete";
+    } else if (running == a->ntasks) {
+        status = "running";
+    }
+    if (!nc_streq(status, a->client_status)) {
+        LOG_INFO("alloc", "allocation %s (%s): %s -> %s", a->id, a->name,
+                 a->client_status, status);
+        set_str(&a->client_status, status);
+        set_str(&a->client_description,
+                nc_streq(status, "running")    ? "Tasks are running"
+                : nc_streq(status, "complete") ? "All tasks have completed"
+                : nc_streq(status, "failed")   ? "Failed tasks"
+                                               : "No tasks have started");
+    }
+    alloc_save(a);
+}
+
+/* ---- creation, stop, reattach ----------------------------------------- */
+
+static void manager_add(struct alloc_manager *m, struct alloc *a)
+{
+    nc_grow((void **)&m->allocs, &m->cap, m->nallocs + 1, sizeof(*m->allocs));
+    m->allocs[m->nallocs++] = a;
+    a->mgr = m;
+}
+
+static struct job *job_copy(const struct job *job)
+{
+    json_t *j = jobspec_to_json(job);
+    struct job *copy = NULL;
+    struct nc_error err = {0};
+    if (jobspec_from_json(j, &copy, &err) < 0)
+        LOG_ERROR("alloc", "copying job %s: %s", job->id, err.msg);
+    json_decref(j);
+    return copy;
+}
+
+static struct alloc *alloc_create(struct alloc_manager *m, const struct job *job,
+                                  const struct task_group *g, int index,
+                                  uint64_t version)
+{
+    struct alloc *a = xcalloc(1, sizeof(*a));
+    char id[37];
+    nc_uuid(id);
+    a->id = xstrdup(id);
+    a->name = xasprintf("%s.%s[%d]", job->id, g->name, index);
+    a->namespace = xstrdup(job->namespace ? job->namespace : "default");
+    a->job_id = xstrdup(job->id);
+    a->group = xstrdup(g->name);
+    a->index = index;
+    a->job_version = version;
+    a->desired_status = xstrdup("run");
+    a->client_status = xstrdup("pending");
+    a->client_description = xstrdup("No tasks have started");
+    a->job = job_copy(job);
+    a->network_mode = xstrdup(g->nnetworks ? g->networks[0].mode : "host");
+    a->create_time = nc_now_unix_ns();
+    a->create_index = m->index + 1;
+    a->ntasks = g->ntasks;
+    a->tasks = xcalloc(g->ntasks + 1, sizeof(*a->tasks));
+    for (size_t i = 0; i < g->ntasks; i++) {
+        a->tasks[i].alloc = a;
+        a->tasks[i].name = xstrdup(g->tasks[i].name);
+        a->tasks[i].state = xstrdup("pending");
+        alloc_task_event(&a->tasks[i], "Received", "Task received by client");
+    }
+    manager_add(m, a);
+    return a;
+}
+
+static void alloc_start(struct alloc *a)
+{
+    struct alloc_manager *m = a->mgr;
+    struct nc_error err = {0};
+    char *dir = alloc_dir_path(m, a);
+    static const char *const subs[] = {"alloc/logs", "alloc/data", "alloc/tmp"};
+    for (size_t i = 0; i < NC_ARRAY_LEN(subs); i++) {
+        char *p = xasprintf("%s/%s", dir, subs[i]);
+        nc_mkdir_p(p, 0777);
+        free(p);
+    }
+    free(dir);
+    if (!a->job) {
+        set_str(&a->client_status, "failed");
+        alloc_save(a);
+        return;
+    }
+    if (!nc_streq(a->network_mode, "host") && !nc_streq(a->network_mode, "none")) {
+        for (size_t i = 0; i < a->ntasks; i++)
+            task_fail_setup(&a->tasks[i], "Setup Failure",
+                            "network mode is not available yet on this node");
+        return;
+    }
+    if (assign_ports(m, a, &err) < 0) {
+        for (size_t i = 0; i < a->ntasks; i++)
+            task_fail_setup(&a->tasks[i], "Setup Failure", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < a->ntasks; i++) {
+        alloc_task_event(&a->tasks[i], "Task Setup", "Building Task Directory");
+        task_start(&a->tasks[i]);
+    }
+}
+
+static void alloc_stop(struct alloc *a, const char *why)
+{
+    if (a->stopping)
+        return;
+    a->stopping = true;
+    set_str(&a->desired_status, "stop");
+    for (size_t i = 0; i < a->ntasks; i++) {
+        struct alloc_task *t = &a->tasks[i];
+        if (t->timer) {
+            uv_close((uv_handle_t *)t->timer, on_handle_closed);
+            t->timer = NULL;
+        }
+        if (t->supervisor_pid > 0) {
+            alloc_task_event(t, "Killing", "%s", why);
+            /* the supervisor forwards kill_signal and escalates to SIGKILL
+             * after kill_timeout on its own, even if the agent goes away */
+            kill(t->supervisor_pid, SIGTERM);
+        } else if (!nc_streq(t->state, "dead")) {
+            set_str(&t->state, "dead");
+        }
+    }
+    alloc_update_status(a);
+}
+
+int alloc_manager_run_job(struct alloc_manager *m, const struct job *job,
+                          uint64_t version, struct nc_error *err)
+{
+    bool per_node = nc_streq(job->type, "system") || nc_streq(job->type, "sysbatch");
+    for (size_t i = 0; i < m->nallocs; i++) {
+        struct alloc *a = m->allocs[i];
+        if (strcmp(a->job_id, job->id) != 0 || a->stopping)
+            continue;
+        const struct task_group *g = NULL;
+        for (size_t k = 0; k < job->ngroups; k++)
+            if (strcmp(job->groups[k].name, a->group) == 0)
+                g = &job->groups[k];
+        int count = g ? (per_node ? 1 : g->count) : 0;
+        if (a->job_version != version || a->index >= count)
+            alloc_stop(a, "Allocation replaced by a new job version");
+    }
+    for (size_t k = 0; k < job->ngroups; k++) {
+        const struct task_group *g = &job->groups[k];
+        int count = per_node ? 1 : g->count;
+        for (int idx = 0; idx < count; idx++) {
+            bool have = false;
+            for (size_t i = 0; i < m->nallocs && !have; i++) {
+                struct alloc *a = m->allocs[i];
+                have = !a->stopping && strcmp(a->job_id, job->id) == 0 &&
+                       strcmp(a->group, g->name) == 0 && a->index == idx &&
+                       a->job_version == version &&
+                       !nc_streq(a->client_status, "failed");
+            }
+            if (have)
+                continue;
+            struct alloc *a = alloc_create(m, job, g, idx, version);
+            LOG_INFO("alloc", "allocation %s created for %s", a->id, a->name);
+            alloc_start(a);
+        }
+    }
+    return 0;
+}
+
+void alloc_manager_stop_job(struct alloc_manager *m, const char *job_id)
+{
+    for (size_t i = 0; i < m->nallocs; i++)
+        if (strcmp(m->allocs[i]->job_id, job_id) == 0)
+            alloc_stop(m->allocs[i], "Sent interrupt. Waiting for the task to "
+                                     "exit (job stopped)");
+}
+
+struct alloc *alloc_manager_find(const struct alloc_manager *m, const char *id,
+                                 bool *ambiguous)
+{
+    struct alloc *found = NULL;
+    if (ambiguous)
+        *ambiguous = false;
+    size_t n = strlen(id);
+    for (size_t i = 0; i < m->nallocs && n; i++) {
+        if (strcmp(m->allocs[i]->id, id) == 0)
+            return m->allocs[i];
+        if (strncmp(m->allocs[i]->id, id, n) == 0) {
+            if (found) {
+                if (ambiguous)
+                    *ambiguous = true;
+                return NULL;
+            }
+            found = m->allocs[i];
+        }
+    }
+    return found;
+}
+
+/* After a restart: live supervisors are watched again; dead ones are
+ * treated as exits. */
+static void alloc_reattach(struct alloc *a)
+{
+    bool stopping = nc_streq(a->desired_status, "stop");
+    a->stopping = stopping;
+    for (size_t i = 0; i < a->ntasks; i++) {
+        struct alloc_task *t = &a->tasks[i];
+        if (nc_streq(t->state, "dead"))
+            continue;
+        int pid;
+        if (supervisor_alive(t, &pid)) {
+            t->supervisor_pid = pid;
+            if (watch_start(t, pid)) {
+                LOG_INFO("alloc", "re-attached to task %s of %s (supervisor %d)",
+                         t->name, a->id, pid);
+                if (stopping)
+                    kill(pid, SIGTERM);
+                continue;
+            }
+        }
+        if (nc_streq(t->state, "running"))
+            task_exited(t);
+        else if (!stopping)
+            task_start(t); /* never got started before the agent stopped */
+        else
+            set_str(&t->state, "dead");
+    }
+    alloc_update_status(a);
+}
+
+int alloc_manager_open(struct alloc_manager **out,
+                       const struct alloc_manager_config *c,
+                       struct nc_error *err)
+{
+    struct alloc_manager *m = xcalloc(1, sizeof(*m));
+    m->c = *c;
+    m->state_dir = xasprintf("%s/client/allocs", c->cfg->data_dir);
+    m->alloc_root = xasprintf("%s/alloc", c->cfg->data_dir);
+    int r = nc_mkdir_p(m->state_dir, 0700);
+    if (r == 0)
+        r = nc_mkdir_p(m->alloc_root, 0711);
+    if (r < 0) {
+        nc_error_set(err, r, "create %s: %s", m->state_dir, strerror(-r));
+        free(m->state_dir);
+        free(m->alloc_root);
+        free(m);
+        return r;
+    }
+    DIR *d = opendir(m->state_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (!nc_str_has_suffix(e->d_name, ".json"))
+            continue;
+        char *path = xasprintf("%s/%s", m->state_dir, e->d_name);
+        size_t len;
+        char *txt = nc_read_file(path, &len, 0);
+        json_t *j = txt ? json_loadb(txt, len, 0, NULL) : NULL;
+        struct alloc *a = NULL;
+        struct nc_error e2 = {0};
+        if (!j || alloc_from_json(j, &a, &e2) < 0) {
+            char *bad = xasprintf("%s.corrupt", path);
+            LOG_ERROR("alloc", "cannot decode %s (%s); moved to %s", path,
+                      j ? e2.msg : "invalid JSON", bad);
+            rename(path, bad);
+            free(bad);
+        } else {
+            manager_add(m, a);
+            if (a->modify_index > m->index)
+                m->index = a->modify_index;
+        }
+        json_decref(j);
+        free(txt);
+        free(path);
+    }
+    if (d)
+        closedir(d);
+    for (size_t i = 0; i < m->nallocs; i++)
+        alloc_reattach(m->allocs[i]);
+    *out = m;
+    return 0;
+}
+
+void alloc_manager_close(struct alloc_manager *m)
+{
+    if (!m)
+        return;
+    m->closing = true;
+    for (size_t i = 0; i < m->nallocs; i++) {
+        struct alloc *a = m->allocs[i];
+        for (size_t k = 0; k < a->ntasks; k++) {
+            watch_stop(&a->tasks[k]);
+            if (a->tasks[k].timer) {
+                uv_close((uv_handle_t *)a->tasks[k].timer, on_handle_closed);
+                a->tasks[k].timer = NULL;
+            }
+        }
+        alloc_free(a);
+    }
+    free(m->allocs);
+    free(m->state_dir);
+    free(m->alloc_root);
+    free(m);
+}

@@ -1,0 +1,71 @@
+/* alloc_runner.h - runs this node's allocations on the agent's loop:
+ * creates them for placed jobs, sets up directories, ports and networks,
+ * starts each task under a detached supervisor, watches supervisors through
+ * pidfds, applies restart and reschedule policies, stops allocations, and
+ * re-attaches to live supervisors after an agent restart. */
+#ifndef NOMCLIENT_ALLOC_RUNNER_H
+#define NOMCLIENT_ALLOC_RUNNER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "alloc.h"
+#include "config.h"
+#include "jobspec.h"
+#include "node.h"
+#include "util.h"
+
+struct alloc_manager_config {
+    uv_loop_t *loop;
+    const struct agent_config *cfg;
+    const struct node *node;
+    const char *self_exe; /* the nomclient binary, for `supervise` */
+    /* called after any change of an allocation (state already saved) */
+    void (*on_change)(struct alloc *a, void *arg);
+    void *arg;
+};
+
+struct alloc_manager {
+    struct alloc_manager_config c;
+    char *state_dir;  /* data_dir/client/allocs */
+    char *alloc_root; /* data_dir/alloc */
+    struct alloc **allocs;
+    size_t nallocs, cap;
+    uint64_t index;
+    bool closing;
+};
+
+/* Loads every allocation from disk and re-attaches to live supervisors;
+ * tasks whose supervisor died while the agent was away are handled as if
+ * they had just exited (restart policy), never started twice. */
+int alloc_manager_open(struct alloc_manager **out,
+                       const struct alloc_manager_config *c,
+                       struct nc_error *err);
+/* Closes loop handles; tasks keep running (they outlive the agent). The
+ * manager is freed once the loop has run the close callbacks. */
+void alloc_manager_close(struct alloc_manager *m);
+
+/* Brings the job's allocations on this node to what `job` asks: stops
+ * those of older versions or surplus indexes, creates and starts missing
+ * ones. `job` is copied. */
+int alloc_manager_run_job(struct alloc_manager *m, const struct job *job,
+                          uint64_t version, struct nc_error *err);
+/* Stops every allocation of the job. */
+void alloc_manager_stop_job(struct alloc_manager *m, const char *job_id);
+
+/* Finds an allocation by full id or unique prefix (NULL if none or
+ * ambiguous; *ambiguous set when several match). */
+struct alloc *alloc_manager_find(const struct alloc_manager *m,
+                                 const char *id, bool *ambiguous);
+
+/* Host ports in use by live allocations, for placement. */
+void alloc_manager_used_ports(const struct alloc_manager *m,
+                              struct strlist *ports);
+
+/* Directory layout. Callers free the strings. */
+char *alloc_dir_path(const struct alloc_manager *m, const struct alloc *a);
+char *alloc_task_dir_path(const struct alloc_manager *m, const struct alloc *a,
+                          const char *task);
+
+#endif

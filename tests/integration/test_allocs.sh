@@ -1,0 +1,105 @@
+#!/bin/sh
+# Allocations with the real agent: a raw_exec job runs under supervisors
+# with Nomad's environment, survives kill -9 of the agent and is
+# re-attached (never started twice), restarts per policy, and stops.
+. "$(dirname "$0")/lib.sh"
+
+data=$TMP/data
+cleanup_add "pkill -9 -f 'supervise $data/' ; true"
+
+alloc_field() { # JOB PYTHON-EXPR over the first allocation
+    curl -s "$ADDR/v1/job/$1/allocations" |
+        python3 -c "import json,sys; a=json.load(sys.stdin); x=a[0] if a else {}; print($2)" 2>/dev/null
+}
+
+wait_for() { # SECONDS COMMAND...
+    n=$(( $1 * 20 )); shift
+    while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.05; n=$((n - 1)); done
+    return 1
+}
+
+cat >"$TMP/web.nomad" <<'JOB'
+job "web" {
+  group "g" {
+    network {
+      port "http" {}
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "echo start $NOMAD_ALLOC_ID $NOMAD_TASK_NAME port=$NOMAD_PORT_http dc=${NOMAD_DC}; exec sleep 300"]
+      }
+      kill_timeout = "2s"
+    }
+  }
+}
+JOB
+
+cat >"$TMP/crash.nomad" <<'JOB'
+job "crash" {
+  type = "batch"
+  group "g" {
+    restart {
+      attempts = 2
+      interval = "1m"
+      delay    = "1s"
+      mode     = "fail"
+    }
+    reschedule {
+      attempts  = 0
+      unlimited = false
+    }
+    task "boom" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "echo boom; exit 3"]
+      }
+    }
+  }
+}
+JOB
+
+start_agent a1 -dev -data-dir "$data" || { fail "agent starts"; finish; exit 1; }
+"$NOMCLIENT" job run "$TMP/web.nomad" >/dev/null
+running() { [ "$(alloc_field web 'x.get("ClientStatus")')" = running ]; }
+check "allocation reaches running" wait_for 5 running
+id=$(alloc_field web 'x["ID"]')
+tlog="$data/alloc/$id/alloc/logs/t.stdout.0"
+has_start() { grep -q "^start $id t port=[0-9]* dc=dc1" "$tlog" 2>/dev/null; }
+check "task got Nomad's environment (alloc id, task name, port, dc)" wait_for 5 has_start
+port=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' "$tlog")
+in_range() { [ "$port" -ge 20000 ] && [ "$port" -le 32000 ]; }
+check "dynamic port from 20000-32000 ($port)" in_range
+out=$(curl -s "$ADDR/v1/allocation/$(echo "$id" | cut -c1-8)")
+check "alloc by id prefix" contains "$out" "\"ID\":\"$id\""
+
+kill -9 "$AGENT_PID"
+sleep 0.2
+nsup=$(pgrep -f "supervise $data/alloc/$id/" | wc -l)
+check "task survives kill -9 of the agent" [ "$nsup" -eq 1 ]
+start_agent a2 -dev -data-dir "$data"
+check "restarted agent re-attaches" wait_for 5 grep -q "re-attached to task t of $id" "$TMP/a2.log"
+check "same allocation, still running" [ "$(alloc_field web 'x["ID"]+" "+x["ClientStatus"]')" = "$id running" ]
+starts=$(grep -c '^start' "$tlog")
+sups=$(pgrep -f "supervise $data/alloc/$id/" | wc -l)
+if [ "$starts" -eq 1 ] && [ "$sups" -eq 1 ]; then
+    pass "task not started twice"
+else
+    fail "task not started twice" "starts=$starts supervisors=$sups"
+fi
+
+"$NOMCLIENT" job run "$TMP/crash.nomad" >/dev/null
+failed() { [ "$(alloc_field crash 'x.get("ClientStatus")')" = failed ]; }
+check "crashing batch task fails after its restart attempts" wait_for 10 failed
+check "restarts counted (2)" [ "$(alloc_field crash 'x["TaskStates"]["boom"]["Restarts"]')" = 2 ]
+check "Not Restarting event" [ "$(alloc_field crash 'x["TaskStates"]["boom"]["Events"][-1]["Type"]')" = "Not Restarting" ]
+
+"$NOMCLIENT" job stop web >/dev/null
+gone() { [ "$(pgrep -f "supervise $data/alloc/$id/" | wc -l)" -eq 0 ]; }
+check "job stop ends the task" wait_for 5 gone
+complete() { [ "$(alloc_field web 'x.get("ClientStatus")')" = complete ]; }
+check "allocation complete after stop" wait_for 5 complete
+stop_agent
+finish
