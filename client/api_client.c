@@ -208,18 +208,13 @@ static const char *transport_hint(int r)
     return "";
 }
 
-int api_request(struct api_client *c, const char *method, const char *path,
-                const json_t *body, json_t **out, long *status,
-                struct nc_error *err)
+/* Sends one request and reads the whole answer into resp->body. */
+static int do_request(struct api_client *c, const char *method,
+                      const char *path, const json_t *body,
+                      struct response *resp, long *code, struct nc_error *err)
 {
-    if (out)
-        *out = NULL;
-    json_decref(last_error_body);
-    last_error_body = NULL;
-
     char *url = xasprintf("%s%s", c->address, path);
     char *host = NULL, *port = NULL, *payload = NULL, *head = NULL;
-    struct response resp = {0};
     int fd = -1;
     int r = split_address(c->address, &host, &port);
     if (r < 0) {
@@ -250,13 +245,51 @@ int api_request(struct api_client *c, const char *method, const char *path,
         goto done;
     }
     http_parser parser;
-    if ((r = read_response(fd, &parser, &resp)) < 0) {
+    if ((r = read_response(fd, &parser, resp)) < 0) {
         nc_error_set(err, r, "%s %s: reading the answer: %s", method, url,
                      r == -EPROTO ? "malformed or truncated HTTP response"
                                   : strerror(-r));
         goto done;
     }
-    long code = parser.status_code;
+    *code = parser.status_code;
+    r = 0;
+done:
+    if (fd >= 0)
+        close(fd);
+    free(head);
+    free(payload);
+    free(host);
+    free(port);
+    free(url);
+    return r;
+}
+
+/* Turns a non-2xx answer into the agent's error text. */
+static int answer_error(long code, const struct response *resp, json_t *doc,
+                        struct nc_error *err)
+{
+    const char *msg = NULL;
+    if (json_is_object(doc))
+        msg = json_string_value(json_object_get(doc, "error"));
+    if (!msg && resp->body.len)
+        msg = resp->body.data;
+    return nc_error_set(err, -EPROTO, "Unexpected response code: %ld (%s)",
+                        code, msg ? msg : "no body");
+}
+
+int api_request(struct api_client *c, const char *method, const char *path,
+                const json_t *body, json_t **out, long *status,
+                struct nc_error *err)
+{
+    if (out)
+        *out = NULL;
+    json_decref(last_error_body);
+    last_error_body = NULL;
+    struct response resp = {0};
+    long code = 0;
+    int r = do_request(c, method, path, body, &resp, &code, err);
+    if (r < 0)
+        goto done;
     if (status)
         *status = code;
     json_t *doc = NULL;
@@ -265,34 +298,43 @@ int api_request(struct api_client *c, const char *method, const char *path,
         doc = json_loadb(resp.body.data, resp.body.len, JSON_DECODE_ANY, &jerr);
     }
     if (code < 200 || code > 299) {
-        const char *msg = NULL;
-        if (json_is_object(doc))
-            msg = json_string_value(json_object_get(doc, "error"));
-        if (!msg && resp.body.len)
-            msg = resp.body.data;
-        r = nc_error_set(err, -EPROTO, "Unexpected response code: %ld (%s)",
-                         code, msg ? msg : "no body");
+        r = answer_error(code, &resp, doc, err);
         last_error_body = doc;
         goto done;
     }
     if (resp.body.len && !doc && strcmp(method, "HEAD") != 0) {
-        r = nc_error_set(err, -EPROTO, "%s %s: the agent sent invalid JSON",
-                         method, url);
+        r = nc_error_set(err, -EPROTO, "%s %s%s: the agent sent invalid JSON",
+                         method, c->address, path);
         goto done;
     }
     if (out)
         *out = doc;
     else
         json_decref(doc);
-    r = 0;
 done:
-    if (fd >= 0)
-        close(fd);
     nc_buf_free(&resp.body);
-    free(head);
-    free(payload);
-    free(host);
-    free(port);
-    free(url);
+    return r;
+}
+
+int api_get_text(struct api_client *c, const char *path, char **out,
+                 size_t *len, struct nc_error *err)
+{
+    *out = NULL;
+    struct response resp = {0};
+    long code = 0;
+    int r = do_request(c, "GET", path, NULL, &resp, &code, err);
+    if (r == 0 && (code < 200 || code > 299)) {
+        json_t *doc = resp.body.len ? json_loadb(resp.body.data, resp.body.len,
+                                                 0, NULL)
+                                    : NULL;
+        r = answer_error(code, &resp, doc, err);
+        json_decref(doc);
+    }
+    if (r == 0) {
+        *len = resp.body.len;
+        nc_buf_puts(&resp.body, "");
+        *out = nc_buf_take(&resp.body);
+    }
+    nc_buf_free(&resp.body);
     return r;
 }

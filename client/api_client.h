@@ -25,6 +25,10 @@ int api_request(struct api_client *c, const char *method, const char *path,
                 const json_t *body, json_t **out, long *status,
                 struct nc_error *err);
 
+/* GETs a plain-text resource (logs); *out is NUL-terminated, caller frees. */
+int api_get_text(struct api_client *c, const char *path, char **out,
+                 size_t *len, struct nc_error *err);
+
 /* The decoded JSON of the last non-2xx answer's body, if any (borrowed,
  * valid until the next request). */
 const json_t *api_last_error_body(void);

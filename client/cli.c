@@ -101,6 +101,10 @@ static void print_json(const json_t *v)
     free(s);
 }
 
+struct api_client;
+static void print_alloc_table(struct api_client *api, const char *path,
+                              const char *node_id);
+
 static const char *jstr(const json_t *o, const char *key, const char *dflt)
 {
     const char *s = json_string_value(json_object_get(o, key));
@@ -500,7 +504,7 @@ static int node_status_self(struct api_client *api, bool stats, bool verbose,
     }
     if (stats && hs)
         print_detailed_stats(hs);
-    printf("\nAllocations\nNo allocations placed\n");
+    print_alloc_table(api, "/v1/node/self/allocations", jstr(node, "ID", ""));
     if (verbose) {
         print_sorted_kv("Attributes", attrs);
         print_sorted_kv("Meta", json_object_get(node, "Meta"));
@@ -763,7 +767,9 @@ static int print_job_status(struct api_client *api, const char *id)
     }
     format_columns(stdout, &rows);
     strlist_free(&rows);
-    printf("\nAllocations\nNo allocations placed\n");
+    char *apath = xasprintf("/v1/job/%s/allocations", jstr(job, "ID", ""));
+    print_alloc_table(api, apath, NULL);
+    free(apath);
     json_decref(job);
     return 0;
 }
@@ -940,6 +946,159 @@ static int cmd_job(int argc, char **argv)
     return rc;
 }
 
+/* ---- allocations --------------------------------------------------------- */
+
+/* Nomad's allocation table, from an endpoint listing allocation stubs. */
+static void print_alloc_table(struct api_client *api, const char *path,
+                              const char *node_id)
+{
+    json_t *list = NULL;
+    struct nc_error err = {0};
+    printf("\nAllocations\n");
+    if (api_request(api, "GET", path, NULL, &list, NULL, &err) < 0 ||
+        json_array_size(list) == 0) {
+        printf("No allocations placed\n");
+        json_decref(list);
+        return;
+    }
+    struct strlist rows = {0};
+    row(&rows, "ID|Node ID|Task Group|Version|Desired|Status|Created");
+    size_t i;
+    json_t *al;
+    json_array_foreach(list, i, al)
+    {
+        char when[64];
+        format_time(jint(al, "CreateTime"), when, sizeof(when));
+        row(&rows, "%.8s|%.8s|%s|%lld|%s|%s|%s", jstr(al, "ID", "?"),
+            node_id ? node_id : "", jstr(al, "TaskGroup", "?"),
+            (long long)jint(al, "JobVersion"), jstr(al, "DesiredStatus", "?"),
+            jstr(al, "ClientStatus", "?"), when);
+    }
+    format_columns(stdout, &rows);
+    strlist_free(&rows);
+    json_decref(list);
+}
+
+static const char alloc_usage[] =
+    "Usage: nomclient alloc <subcommand> [options] <alloc>\n"
+    "\n"
+    "  status <alloc>               Allocation details, task states, events\n"
+    "  logs [-stderr] <alloc> [task] The task's newest log file\n"
+    "\n"
+    "  <alloc> is an allocation ID or a unique prefix of one.\n"
+    "  -address=<addr>  The agent's HTTP API address.\n";
+
+static int cmd_alloc_status(struct api_client *api, const char *id)
+{
+    char *path = xasprintf("/v1/allocation/%s", id);
+    json_t *al = NULL;
+    struct nc_error err = {0};
+    int r = api_request(api, "GET", path, NULL, &al, NULL, &err);
+    free(path);
+    if (r < 0) {
+        fprintf(stderr, "Error querying allocation: %s\n", err.msg);
+        return 1;
+    }
+    struct strlist rows = {0};
+    char when[64];
+    format_time(jint(al, "CreateTime"), when, sizeof(when));
+    row(&rows, "ID|%s", jstr(al, "ID", "?"));
+    row(&rows, "Name|%s", jstr(al, "Name", "?"));
+    row(&rows, "Job ID|%s", jstr(al, "JobID", "?"));
+    row(&rows, "Job Version|%lld", (long long)jint(al, "JobVersion"));
+    row(&rows, "Client Status|%s", jstr(al, "ClientStatus", "?"));
+    row(&rows, "Client Description|%s", jstr(al, "ClientDescription", ""));
+    row(&rows, "Desired Status|%s", jstr(al, "DesiredStatus", "?"));
+    row(&rows, "Created|%s", when);
+    json_t *net = json_array_get(json_object_get(json_object_get(
+                                     json_object_get(al, "AllocatedResources"),
+                                     "Shared"), "Networks"), 0);
+    row(&rows, "Network Mode|%s", jstr(net, "Mode", "host"));
+    format_kv(stdout, &rows);
+    strlist_free(&rows);
+    json_t *ports = json_object_get(net, "Ports");
+    if (json_array_size(ports)) {
+        printf("\nAllocation Addresses (mode = \"%s\")\n", jstr(net, "Mode", "host"));
+        row(&rows, "Label|Host Port|To");
+        size_t i;
+        json_t *pt;
+        json_array_foreach(ports, i, pt)
+            row(&rows, "*%s|%lld|%lld", jstr(pt, "Label", "?"),
+                (long long)jint(pt, "Value"), (long long)jint(pt, "To"));
+        format_columns(stdout, &rows);
+        strlist_free(&rows);
+    }
+    const char *task;
+    json_t *ts;
+    json_object_foreach(json_object_get(al, "TaskStates"), task, ts)
+    {
+        printf("\nTask \"%s\" is \"%s\"%s\n", task, jstr(ts, "State", "?"),
+               json_is_true(json_object_get(ts, "Failed")) ? " (failed)" : "");
+        printf("Restarts: %lld\n\nRecent Events:\n",
+               (long long)jint(ts, "Restarts"));
+        row(&rows, "Time|Type|Description");
+        json_t *events = json_object_get(ts, "Events");
+        for (size_t k = json_array_size(events); k-- > 0;) {
+            json_t *ev = json_array_get(events, k);
+            format_time(jint(ev, "Time"), when, sizeof(when));
+            row(&rows, "%s|%s|%s", when, jstr(ev, "Type", "?"),
+                jstr(ev, "DisplayMessage", ""));
+        }
+        format_columns(stdout, &rows);
+        strlist_free(&rows);
+    }
+    json_decref(al);
+    return 0;
+}
+
+static int cmd_alloc(int argc, char **argv)
+{
+    bool err_stream = false;
+    const char *address = NULL;
+    if (argc < 1 || strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "-help") == 0 ||
+        strcmp(argv[0], "--help") == 0) {
+        fputs(alloc_usage, argc < 1 ? stderr : stdout);
+        return argc < 1;
+    }
+    const char *sub = argv[0];
+    const struct flag flags[] = {{"stderr", FLAG_BOOL, &err_stream},
+                                 {"address", FLAG_STRING, &address}};
+    int pos = parse_flags("alloc", argc - 1, argv + 1, flags, NC_ARRAY_LEN(flags));
+    if (pos == -2) {
+        fputs(alloc_usage, stdout);
+        return 0;
+    }
+    int nargs = pos < 0 ? -1 : argc - 1 - pos;
+    char **args = argv + 1 + (pos < 0 ? 0 : pos);
+    struct api_client api;
+    api_client_init(&api, address);
+    int rc = 1;
+    if (strcmp(sub, "status") == 0 && nargs == 1) {
+        rc = cmd_alloc_status(&api, args[0]);
+    } else if (strcmp(sub, "logs") == 0 && (nargs == 1 || nargs == 2)) {
+        char *path = xasprintf("/v1/client/fs/logs/%s?type=%s%s%s", args[0],
+                               err_stream ? "stderr" : "stdout",
+                               nargs == 2 ? "&task=" : "",
+                               nargs == 2 ? args[1] : "");
+        char *txt = NULL;
+        size_t len = 0;
+        struct nc_error err = {0};
+        if (api_get_text(&api, path, &txt, &len, &err) < 0) {
+            fprintf(stderr, "Error reading logs: %s\n", err.msg);
+        } else {
+            fwrite(txt, 1, len, stdout);
+            rc = 0;
+        }
+        free(txt);
+        free(path);
+    } else {
+        fprintf(stderr, "alloc: unknown subcommand or wrong arguments\n\n%s",
+                alloc_usage);
+    }
+    api_client_free(&api);
+    return rc;
+}
+
 /* ---- status ------------------------------------------------------------ */
 
 static int cmd_status_common(const char *cmd, int argc, char **argv,
@@ -1014,6 +1173,7 @@ static const char main_usage[] =
     "    status      This node (-self), the job list, or one job\n"
     "    node        `node status -self`, as with Nomad\n"
     "    job         Run, validate, inspect, stop jobs and show their status\n"
+    "    alloc       Allocation status and task logs\n"
     "    version     Print the version\n"
     "\n"
     "Every command takes -h. The CLI talks to the agent at -address,\n"
@@ -1026,7 +1186,7 @@ int cli_main(int argc, char **argv)
         int (*fn)(int, char **);
     } cmds[] = {{"agent", cmd_agent},   {"status", cmd_status},
                 {"node", cmd_node},     {"job", cmd_job},
-                {"version", cmd_version}};
+                {"alloc", cmd_alloc},   {"version", cmd_version}};
     if (argc < 2) {
         fputs(main_usage, stderr);
         return 1;

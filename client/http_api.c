@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "hcl.h"
@@ -629,6 +630,63 @@ static void handle_validate_route(struct agent *a,
     handle_validate(req, resp);
 }
 
+/* GET /v1/client/fs/logs/:alloc?task=T&type=stdout|stderr: the newest log
+ * file of the task (its last MiB), as text. */
+static void handle_fs_logs(struct agent *a, const struct http_request *req,
+                           struct http_response *resp, const char *id)
+{
+    bool ambiguous = false;
+    struct alloc *al = a->allocs ? alloc_manager_find(a->allocs, id, &ambiguous)
+                                 : NULL;
+    if (!al) {
+        http_response_error(resp, ambiguous ? 400 : 404,
+                            ambiguous ? "allocation ID prefix \"%s\" is ambiguous"
+                                      : "allocation not found: %s", id);
+        return;
+    }
+    const char *task = kv_get(&req->query, "task");
+    const char *type = kv_get(&req->query, "type");
+    if (!type)
+        type = "stdout";
+    if (strcmp(type, "stdout") != 0 && strcmp(type, "stderr") != 0) {
+        http_response_error(resp, 400, "type must be stdout or stderr");
+        return;
+    }
+    if (!task && al->ntasks == 1)
+        task = al->tasks[0].name;
+    bool known = false;
+    for (size_t i = 0; task && i < al->ntasks; i++)
+        known |= strcmp(al->tasks[i].name, task) == 0;
+    if (!known) {
+        http_response_error(resp, 400, task ? "allocation %s has no task \"%s\""
+                                            : "allocation %s has several tasks; "
+                                              "name one with task=%s",
+                            al->id, task ? task : "");
+        return;
+    }
+    char *dir = alloc_dir_path(a->allocs, al);
+    char *path = NULL;
+    for (int i = 0;; i++) {
+        char *p = xasprintf("%s/alloc/logs/%s.%s.%d", dir, task, type, i);
+        if (access(p, F_OK) < 0) {
+            free(p);
+            if (path || i > 1000)
+                break;
+            continue;
+        }
+        free(path);
+        path = p;
+    }
+    free(dir);
+    size_t len = 0;
+    char *txt = path ? nc_read_file(path, &len, 0) : NULL;
+    free(path);
+    size_t keep = len > (1u << 20) ? (1u << 20) : len;
+    http_response_set_body(resp, txt ? txt + len - keep : "", keep,
+                           "text/plain; charset=utf-8");
+    free(txt);
+}
+
 typedef void (*route_fn)(struct agent *a, const struct http_request *req,
                          struct http_response *resp);
 
@@ -690,6 +748,8 @@ void http_api_handle(void *ctx, const struct http_request *req,
         handle_node(a, req, resp, p + strlen("/v1/node/"));
     else if (nc_str_has_prefix(p, "/v1/job/"))
         handle_job(a, req, resp, p + strlen("/v1/job/"));
+    else if (nc_str_has_prefix(p, "/v1/client/fs/logs/"))
+        handle_fs_logs(a, req, resp, p + strlen("/v1/client/fs/logs/"));
     else if (nc_str_has_prefix(p, "/v1/allocation/"))
         handle_allocation(a, req, resp, p + strlen("/v1/allocation/"));
     else

@@ -75,6 +75,16 @@ check "dynamic port from 20000-32000 ($port)" in_range
 out=$(curl -s "$ADDR/v1/allocation/$(echo "$id" | cut -c1-8)")
 check "alloc by id prefix" contains "$out" "\"ID\":\"$id\""
 
+out=$("$NOMCLIENT" alloc status "$(echo "$id" | cut -c1-8)")
+check "alloc status shows the task and its events" contains "$out" 'Task "t" is "running"'
+check "alloc status shows the mapped port" contains "$out" "*http  $port"
+out=$("$NOMCLIENT" alloc logs "$id")
+check "alloc logs prints the task's stdout" contains "$out" "start $id t port=$port"
+out=$("$NOMCLIENT" status -self)
+check "status -self lists the allocation" contains "$out" "$(echo "$id" | cut -c1-8)"
+out=$("$NOMCLIENT" alloc logs nope 2>&1)
+check "alloc logs of an unknown allocation is a clear error" contains "$out" "allocation not found: nope"
+
 kill -9 "$AGENT_PID"
 sleep 0.2
 nsup=$(pgrep -f "supervise $data/alloc/$id/" | wc -l)
