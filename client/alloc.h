@@ -83,6 +83,7 @@ struct alloc {
 
     struct alloc_manager *mgr; /* runtime */
     bool stopping;
+    uv_timer_t *reschedule_timer; /* replacement pending after a failure */
 };
 
 /* Encodes an allocation in Nomad's API shape (Allocation). */

@@ -23,6 +23,7 @@
 
 static void task_start(struct alloc_task *t);
 static void alloc_update_status(struct alloc *a);
+static void maybe_reschedule(struct alloc *a);
 
 /* ---- paths and persistence ------------------------------------------ */
 
@@ -608,6 +609,8 @@ static void alloc_update_status(struct alloc *a)
     if (!nc_streq(status, a->client_status)) {
         LOG_INFO("alloc", "allocation %s (%s): %s -> %s", a->id, a->name,
                  a->client_status, status);
+        if (nc_streq(status, "failed") && !a->stopping)
+            maybe_reschedule(a);
         set_str(&a->client_status, status);
         set_str(&a->client_description,
                 nc_streq(status, "running")    ? "Tasks are running"
@@ -616,6 +619,74 @@ static void alloc_update_status(struct alloc *a)
                                                : "No tasks have started");
     }
     alloc_save(a);
+}
+
+/* ---- reschedule ----------------------------------------------------------- */
+
+static struct alloc *alloc_create(struct alloc_manager *m, const struct job *job,
+                                  const struct task_group *g, int index,
+                                  uint64_t version);
+static void alloc_start(struct alloc *a);
+
+/* Delay before the n-th replacement (n from 0), per delay_function. */
+static int64_t reschedule_delay(const struct reschedule_policy *rp, int n)
+{
+    int64_t d = rp->delay;
+    if (nc_streq(rp->delay_function, "exponential")) {
+        for (int i = 0; i < n && (rp->max_delay <= 0 || d < rp->max_delay); i++)
+            d *= 2;
+    } else if (nc_streq(rp->delay_function, "fibonacci")) {
+        int64_t prev = 0;
+        for (int i = 0; i < n && (rp->max_delay <= 0 || d < rp->max_delay); i++) {
+            int64_t next = prev + d;
+            prev = d;
+            d = next;
+        }
+    }
+    if (rp->max_delay > 0 && d > rp->max_delay)
+        d = rp->max_delay;
+    return d;
+}
+
+static void on_reschedule_timer(uv_timer_t *h)
+{
+    struct alloc *a = h->data;
+    uv_close((uv_handle_t *)h, on_handle_closed);
+    a->reschedule_timer = NULL;
+    struct alloc_manager *m = a->mgr;
+    const struct task_group *g = alloc_group(a);
+    if (a->stopping || nc_streq(a->desired_status, "stop") || !g)
+        return;
+    struct alloc *n = alloc_create(m, a->job, g, a->index, a->job_version);
+    free(n->previous_alloc);
+    n->previous_alloc = xstrdup(a->id);
+    n->reschedules = a->reschedules + 1;
+    set_str(&a->desired_status, "stop");
+    alloc_save(a);
+    LOG_INFO("alloc", "allocation %s replaces failed %s (reschedule %d)",
+             n->id, a->id, n->reschedules);
+    alloc_start(n);
+}
+
+/* A failed allocation is replaced on this node as the group's reschedule
+ * policy allows: attempts (or unlimited), with the policy's delay. */
+static void maybe_reschedule(struct alloc *a)
+{
+    const struct task_group *g = alloc_group(a);
+    const struct reschedule_policy *rp = g ? g->reschedule : NULL;
+    if (!rp || a->reschedule_timer || a->mgr->closing)
+        return;
+    if (!rp->unlimited && a->reschedules >= rp->attempts) {
+        LOG_INFO("alloc", "allocation %s failed and is not rescheduled: %d of "
+                          "%d attempts used", a->id, a->reschedules, rp->attempts);
+        return;
+    }
+    int64_t delay = reschedule_delay(rp, a->reschedules);
+    a->reschedule_timer = xcalloc(1, sizeof(*a->reschedule_timer));
+    uv_timer_init(a->mgr->c.loop, a->reschedule_timer);
+    a->reschedule_timer->data = a;
+    uv_timer_start(a->reschedule_timer, on_reschedule_timer,
+                   (uint64_t)(delay / 1000000), 0);
 }
 
 /* ---- creation, stop, reattach ----------------------------------------- */
@@ -711,6 +782,10 @@ static void alloc_stop(struct alloc *a, const char *why)
         return;
     a->stopping = true;
     set_str(&a->desired_status, "stop");
+    if (a->reschedule_timer) {
+        uv_close((uv_handle_t *)a->reschedule_timer, on_handle_closed);
+        a->reschedule_timer = NULL;
+    }
     for (size_t i = 0; i < a->ntasks; i++) {
         struct alloc_task *t = &a->tasks[i];
         if (t->timer) {
@@ -752,10 +827,12 @@ int alloc_manager_run_job(struct alloc_manager *m, const struct job *job,
             bool have = false;
             for (size_t i = 0; i < m->nallocs && !have; i++) {
                 struct alloc *a = m->allocs[i];
-                have = !a->stopping && strcmp(a->job_id, job->id) == 0 &&
+                /* a failed one counts: its replacement is the
+                 * reschedule policy's call, not a re-registration's */
+                have = !a->stopping && nc_streq(a->desired_status, "run") &&
+                       strcmp(a->job_id, job->id) == 0 &&
                        strcmp(a->group, g->name) == 0 && a->index == idx &&
-                       a->job_version == version &&
-                       !nc_streq(a->client_status, "failed");
+                       a->job_version == version;
             }
             if (have)
                 continue;
@@ -826,6 +903,9 @@ static void alloc_reattach(struct alloc *a)
             set_str(&t->state, "dead");
     }
     alloc_update_status(a);
+    /* a replacement that was pending when the agent stopped */
+    if (nc_streq(a->client_status, "failed") && !stopping)
+        maybe_reschedule(a);
 }
 
 int alloc_manager_open(struct alloc_manager **out,
@@ -887,6 +967,8 @@ void alloc_manager_close(struct alloc_manager *m)
     m->closing = true;
     for (size_t i = 0; i < m->nallocs; i++) {
         struct alloc *a = m->allocs[i];
+        if (a->reschedule_timer)
+            uv_close((uv_handle_t *)a->reschedule_timer, on_handle_closed);
         for (size_t k = 0; k < a->ntasks; k++) {
             watch_stop(&a->tasks[k]);
             if (a->tasks[k].timer) {

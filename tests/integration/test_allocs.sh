@@ -106,6 +106,40 @@ check "crashing batch task fails after its restart attempts" wait_for 10 failed
 check "restarts counted (2)" [ "$(alloc_field crash 'x["TaskStates"]["boom"]["Restarts"]')" = 2 ]
 check "Not Restarting event" [ "$(alloc_field crash 'x["TaskStates"]["boom"]["Events"][-1]["Type"]')" = "Not Restarting" ]
 
+sleep 0.5
+check "no replacement when reschedule attempts are used up" [ "$(curl -s "$ADDR/v1/job/crash/allocations" | grep -o '"ID"' | wc -l)" -eq 1 ]
+
+cat >"$TMP/flaky.nomad" <<'JOB'
+job "flaky" {
+  type = "batch"
+  group "g" {
+    restart {
+      attempts = 0
+      mode     = "fail"
+    }
+    reschedule {
+      attempts       = 1
+      interval       = "1h"
+      delay          = "5s"
+      delay_function = "constant"
+      unlimited      = false
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/false"
+      }
+    }
+  }
+}
+JOB
+"$NOMCLIENT" job run "$TMP/flaky.nomad" >/dev/null
+two_failed() { [ "$(curl -s "$ADDR/v1/job/flaky/allocations" | grep -o '"ClientStatus":"failed"' | wc -l)" -eq 2 ]; }
+check "failed allocation replaced once per reschedule policy" wait_for 15 two_failed
+prev=$(alloc_field flaky 'x.get("PreviousAllocation","")')
+first=$(curl -s "$ADDR/v1/job/flaky/allocations" | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["ID"])')
+check "replacement links its previous allocation" [ "$prev" = "$first" ]
+
 "$NOMCLIENT" job stop web >/dev/null
 gone() { [ "$(pgrep -f "supervise $data/alloc/$id/" | wc -l)" -eq 0 ]; }
 check "job stop ends the task" wait_for 5 gone
