@@ -46,6 +46,7 @@ struct alloc_task {
     /* runtime, not persisted */
     struct alloc *alloc;
     uv_poll_t *watch;      /* pidfd of the supervisor */
+    uv_process_t *proc;    /* the supervisor, when this agent spawned it */
     uv_timer_t *timer;     /* restart delay */
     int restarts_in_interval;
     int64_t interval_start;

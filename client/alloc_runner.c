@@ -219,7 +219,20 @@ static bool watch_start(struct alloc_task *t, int pid)
 static void on_process_exit(uv_process_t *p, int64_t status, int sig)
 {
     /* reaped here; the pidfd watch reports the exit */
+    struct alloc_task *t = p->data;
+    if (t && t->proc == p)
+        t->proc = NULL;
     uv_close((uv_handle_t *)p, on_handle_closed);
+}
+
+/* Forgets the spawned handle (the supervisor itself keeps running). */
+static void proc_release(struct alloc_task *t)
+{
+    if (t->proc) {
+        t->proc->data = NULL;
+        uv_close((uv_handle_t *)t->proc, on_handle_closed);
+        t->proc = NULL;
+    }
 }
 
 /* Whether the supervisor of t still holds its lock; *pid gets its pid. */
@@ -469,6 +482,9 @@ static void task_start(struct alloc_task *t)
         return;
     }
     t->supervisor_pid = proc->pid;
+    proc->data = t;
+    proc_release(t); /* a previous run's handle, if its exit is pending */
+    t->proc = proc;
     uv_unref((uv_handle_t *)proc);
     set_str(&t->state, "running");
     t->started_at = nc_now_unix_ns();
@@ -971,6 +987,7 @@ void alloc_manager_close(struct alloc_manager *m)
             uv_close((uv_handle_t *)a->reschedule_timer, on_handle_closed);
         for (size_t k = 0; k < a->ntasks; k++) {
             watch_stop(&a->tasks[k]);
+            proc_release(&a->tasks[k]);
             if (a->tasks[k].timer) {
                 uv_close((uv_handle_t *)a->tasks[k].timer, on_handle_closed);
                 a->tasks[k].timer = NULL;

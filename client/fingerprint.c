@@ -630,6 +630,10 @@ void fingerprint_cni_stop(struct fingerprint_cni *c)
     if (!c)
         return;
     c->stopping = true;
+    if (c->live == 0) {
+        free(c);
+        return;
+    }
     for (struct cni_probe *p = c->probes; p; p = p->next)
         if (!uv_is_closing((uv_handle_t *)&p->proc))
             uv_process_kill(&p->proc, SIGKILL);
