@@ -1,0 +1,70 @@
+#!/bin/sh
+# The exec driver through the real agent (root only): chroot, user switch,
+# Nomad's default capability set, a host volume mounted read-write, and a
+# clean stop that leaves no mount or cgroup behind.
+. "$(dirname "$0")/lib.sh"
+
+if [ "$(id -u)" != 0 ]; then
+    echo "# not root: exec driver tests skipped"
+    finish
+    exit 0
+fi
+data=$TMP/data
+hv=$TMP/hv
+mkdir -p "$hv"
+chmod 0777 "$hv"
+cleanup_add "pkill -9 -f 'supervise $data/' ; true"
+cat >"$TMP/agent.hcl" <<CFG
+data_dir  = "$data"
+bind_addr = "127.0.0.1"
+client {
+  host_volume "hv" {
+    path = "$hv"
+  }
+}
+CFG
+cat >"$TMP/ex.nomad" <<'JOB'
+job "ex" {
+  group "g" {
+    volume "data" {
+      type   = "host"
+      source = "hv"
+    }
+    task "t" {
+      driver = "exec"
+      user   = "nobody"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "id -u; ls /; echo written > /data/f; grep CapBnd /proc/self/status; exec sleep 300"]
+      }
+      volume_mount {
+        volume      = "data"
+        destination = "/data"
+      }
+      kill_timeout = "1s"
+    }
+  }
+}
+JOB
+wait_for() {
+    n=$(( $1 * 20 )); shift
+    while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.05; n=$((n - 1)); done
+    return 1
+}
+start_agent ex -config "$TMP/agent.hcl" || { fail "agent starts with a config file" "$(cat "$TMP/ex.log")"; finish; exit 1; }
+"$NOMCLIENT" job run "$TMP/ex.nomad" >/dev/null
+id=$(curl -s "$ADDR/v1/job/ex/allocations" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ID"])')
+written() { [ -f "$hv/f" ]; }
+check "task wrote through the host volume" wait_for 5 written
+out=$("$NOMCLIENT" alloc logs "$id")
+check "task runs as nobody" contains "$out" "65534"
+check "task sees its chroot (local, secrets, alloc, data)" sh -c "printf '%s' \"$out\" | grep -qx local && printf '%s' \"$out\" | grep -qx secrets && printf '%s' \"$out\" | grep -qx alloc && printf '%s' \"$out\" | grep -qx data"
+check "host's /root is not visible" sh -c "! printf '%s' \"$out\" | grep -qx root"
+check "bounding set is Nomad's exec default" contains "$out" "CapBnd:	00000000a80405fb"
+"$NOMCLIENT" job stop ex >/dev/null
+complete() { curl -s "$ADDR/v1/allocation/$id" | grep -q '"ClientStatus":"complete"'; }
+check "stop completes the allocation" wait_for 5 complete
+check "no mount left under data_dir" sh -c "! grep -q '$data' /proc/self/mountinfo"
+check "task cgroup removed" sh -c "! ls -d /sys/fs/cgroup/*/nomclient/$id.t /sys/fs/cgroup/nomclient/$id.t 2>/dev/null | grep -q ."
+stop_agent
+finish
