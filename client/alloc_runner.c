@@ -15,7 +15,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "supervisor.h"
+#include "volumes/volumes.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -999,4 +1001,107 @@ void alloc_manager_close(struct alloc_manager *m)
     free(m->state_dir);
     free(m->alloc_root);
     free(m);
+}
+
+/* ---- leftovers ------------------------------------------------------------ */
+
+/* Whether a task of allocation `id` named `task` (NULL: any) is expected
+ * to be running under a supervisor right now. */
+static bool task_owned(const struct alloc_manager *m, const char *id,
+                       const char *task)
+{
+    const struct alloc *a = alloc_manager_find(m, id, NULL);
+    if (!a || strcmp(a->id, id) != 0)
+        return false;
+    for (size_t i = 0; i < a->ntasks; i++)
+        if ((!task || strcmp(a->tasks[i].name, task) == 0) &&
+            a->tasks[i].supervisor_pid > 0)
+            return true;
+    return false;
+}
+
+struct leftover_scan {
+    struct alloc_manager *m;
+    json_t *list;
+};
+
+static void on_cgroup(const char *name, void *arg)
+{
+    struct leftover_scan *ls = arg;
+    const char *dot = strchr(name, '.');
+    char *id = dot ? xstrndup(name, (size_t)(dot - name)) : xstrdup(name);
+    if (!task_owned(ls->m, id, dot ? dot + 1 : NULL))
+        json_array_append_new(ls->list, json_string(name));
+    free(id);
+}
+
+json_t *alloc_manager_leftovers(struct alloc_manager *m, bool clean)
+{
+    json_t *cgroups = json_array(), *mounts = json_array(),
+           *sups = json_array();
+    struct leftover_scan ls = {m, cgroups};
+    cgroup_list(on_cgroup, &ls);
+
+    /* task mounts live in the tasks' own mount namespaces: any mount under
+     * the alloc dir visible here is a leftover */
+    struct vol_mount_table t = {0};
+    char err[256];
+    char **paths = NULL;
+    size_t npaths = 0;
+    if (vol_mountinfo_read(&t, err, sizeof(err)) == 0 &&
+        vol_mounts_under(&t, m->alloc_root, &paths, &npaths) == 0)
+        for (size_t i = 0; i < npaths; i++)
+            json_array_append_new(mounts, json_string(paths[i]));
+    vol_paths_free(paths, npaths);
+    vol_mount_table_free(&t);
+
+    /* supervisors of allocations we do not run */
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    char *prefix = xasprintf("%s/", m->alloc_root);
+    while (d && (e = readdir(d))) {
+        int pid = atoi(e->d_name);
+        if (pid <= 0)
+            continue;
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+        size_t len;
+        char *cmd = nc_read_file(path, &len, 8192);
+        if (!cmd)
+            continue;
+        /* argv: exe \0 "supervise" \0 spec */
+        const char *a1 = memchr(cmd, '\0', len) ? cmd + strlen(cmd) + 1 : NULL;
+        const char *a2 = a1 && a1 < cmd + len ? a1 + strlen(a1) + 1 : NULL;
+        if (a1 && a2 && a2 < cmd + len && strcmp(a1, "supervise") == 0 &&
+            nc_str_has_prefix(a2, prefix)) {
+            char *id = xstrndup(a2 + strlen(prefix), 36);
+            const char *task = strrchr(a2, '/');
+            char *tname = task ? xstrdup(task + 1) : NULL;
+            char *dot = tname ? strstr(tname, ".spec.json") : NULL;
+            if (dot)
+                *dot = '\0';
+            if (!task_owned(m, id, tname)) {
+                json_array_append_new(sups, json_pack("{s:i, s:s}", "Pid", pid,
+                                                      "Spec", a2));
+                if (clean)
+                    kill(pid, SIGKILL);
+            }
+            free(id);
+            free(tname);
+        }
+        free(cmd);
+    }
+    if (d)
+        closedir(d);
+    free(prefix);
+    if (clean) {
+        size_t n = 0;
+        vol_unmount_under(m->alloc_root, &n, err, sizeof(err));
+        size_t i;
+        json_t *v;
+        json_array_foreach(cgroups, i, v)
+            cgroup_remove(json_string_value(v));
+    }
+    return json_pack("{s:o, s:o, s:o, s:b}", "Cgroups", cgroups, "Mounts",
+                     mounts, "Supervisors", sups, "Cleaned", clean);
 }

@@ -63,6 +63,13 @@ struct alloc *alloc_manager_find(const struct alloc_manager *m,
 void alloc_manager_used_ports(const struct alloc_manager *m,
                               struct strlist *ports);
 
+/* What the kernel still holds for allocations this node no longer runs:
+ * task cgroups, mounts under data_dir/alloc, and supervisors of unknown or
+ * stopped allocations. With `clean`, removes them (SIGKILL, unmount,
+ * rmdir). Returns {"Cgroups": [...], "Mounts": [...], "Supervisors":
+ * [...], "Cleaned": bool}. */
+json_t *alloc_manager_leftovers(struct alloc_manager *m, bool clean);
+
 /* Directory layout. Callers free the strings. */
 char *alloc_dir_path(const struct alloc_manager *m, const struct alloc *a);
 char *alloc_task_dir_path(const struct alloc_manager *m, const struct alloc *a,

@@ -1099,6 +1099,66 @@ static int cmd_alloc(int argc, char **argv)
     return rc;
 }
 
+static const char leftovers_usage[] =
+    "Usage: nomclient leftovers [-clean] [-address=<addr>]\n"
+    "\n"
+    "  Lists what the kernel still holds for allocations this node no longer\n"
+    "  runs: task cgroups, mounts under data_dir/alloc, and supervisors of\n"
+    "  unknown or stopped allocations. -clean removes them.\n";
+
+static int cmd_leftovers(int argc, char **argv)
+{
+    bool clean = false;
+    const char *address = NULL;
+    const struct flag flags[] = {{"clean", FLAG_BOOL, &clean},
+                                 {"address", FLAG_STRING, &address}};
+    int pos = parse_flags("leftovers", argc, argv, flags, NC_ARRAY_LEN(flags));
+    if (pos == -2) {
+        fputs(leftovers_usage, stdout);
+        return 0;
+    }
+    if (pos < 0 || pos != argc) {
+        fputs(leftovers_usage, stderr);
+        return 1;
+    }
+    struct api_client api;
+    api_client_init(&api, address);
+    json_t *res = NULL;
+    struct nc_error err = {0};
+    int r = api_request(&api, clean ? "DELETE" : "GET", "/v1/client/leftovers",
+                        NULL, &res, NULL, &err);
+    api_client_free(&api);
+    if (r < 0) {
+        fprintf(stderr, "Error listing leftovers: %s\n", err.msg);
+        return 1;
+    }
+    static const char *kinds[] = {"Cgroups", "Mounts", "Supervisors"};
+    size_t total = 0;
+    for (size_t k = 0; k < NC_ARRAY_LEN(kinds); k++) {
+        json_t *list = json_object_get(res, kinds[k]);
+        size_t i;
+        json_t *v;
+        json_array_foreach(list, i, v)
+        {
+            if (json_is_string(v))
+                printf("%-12s %s\n", kinds[k], json_string_value(v));
+            else
+                printf("%-12s pid %lld (%s)\n", kinds[k],
+                       (long long)jint(v, "Pid"), jstr(v, "Spec", "?"));
+            total++;
+        }
+    }
+    if (total == 0)
+        printf("Nothing left behind: every cgroup, mount and supervisor "
+               "belongs to a live allocation\n");
+    else if (clean)
+        printf("Removed %zu leftover(s)\n", total);
+    else
+        printf("%zu leftover(s); run with -clean to remove them\n", total);
+    json_decref(res);
+    return 0;
+}
+
 /* ---- status ------------------------------------------------------------ */
 
 static int cmd_status_common(const char *cmd, int argc, char **argv,
@@ -1174,6 +1234,7 @@ static const char main_usage[] =
     "    node        `node status -self`, as with Nomad\n"
     "    job         Run, validate, inspect, stop jobs and show their status\n"
     "    alloc       Allocation status and task logs\n"
+    "    leftovers   Kernel objects no allocation owns (-clean removes them)\n"
     "    version     Print the version\n"
     "\n"
     "Every command takes -h. The CLI talks to the agent at -address,\n"
@@ -1186,7 +1247,8 @@ int cli_main(int argc, char **argv)
         int (*fn)(int, char **);
     } cmds[] = {{"agent", cmd_agent},   {"status", cmd_status},
                 {"node", cmd_node},     {"job", cmd_job},
-                {"alloc", cmd_alloc},   {"version", cmd_version}};
+                {"alloc", cmd_alloc},   {"leftovers", cmd_leftovers},
+                {"version", cmd_version}};
     if (argc < 2) {
         fputs(main_usage, stderr);
         return 1;

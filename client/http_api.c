@@ -687,6 +687,17 @@ static void handle_fs_logs(struct agent *a, const struct http_request *req,
     free(txt);
 }
 
+/* GET lists what no allocation owns; DELETE removes it. */
+static void handle_leftovers(struct agent *a, const struct http_request *req,
+                             struct http_response *resp)
+{
+    bool clean = method_is(req, "DELETE");
+    if (clean)
+        LOG_INFO("api", "cleaning leftovers of allocations this node no "
+                        "longer runs");
+    http_response_json(resp, 200, alloc_manager_leftovers(a->allocs, clean));
+}
+
 typedef void (*route_fn)(struct agent *a, const struct http_request *req,
                          struct http_response *resp);
 
@@ -703,6 +714,7 @@ static const struct route {
     {"/v1/jobs/parse", "POST, PUT", handle_parse},
     {"/v1/validate/job", "POST, PUT", handle_validate_route},
     {"/v1/allocations", "GET", handle_allocations},
+    {"/v1/client/leftovers", "GET, DELETE", handle_leftovers},
     {"/v1/status/leader", "GET", handle_leader},
 };
 

@@ -66,5 +66,26 @@ complete() { curl -s "$ADDR/v1/allocation/$id" | grep -q '"ClientStatus":"comple
 check "stop completes the allocation" wait_for 5 complete
 check "no mount left under data_dir" sh -c "! grep -q '$data' /proc/self/mountinfo"
 check "task cgroup removed" sh -c "! ls -d /sys/fs/cgroup/*/nomclient/$id.t /sys/fs/cgroup/nomclient/$id.t 2>/dev/null | grep -q ."
+# leftovers: a supervisor and a cgroup of an allocation the agent never had
+fake=00000000-dead-4bad-8bad-000000000000
+mkdir -p "$data/alloc/$fake/.nomclient" "$data/alloc/$fake/t" "$data/alloc/$fake/alloc/logs"
+cat >"$data/alloc/$fake/.nomclient/t.spec.json" <<JSON
+{"AllocID": "$fake", "Task": "t", "Command": "/bin/sleep", "Args": ["300"],
+ "TaskDir": "$data/alloc/$fake/t", "StatusFile": "$data/alloc/$fake/.nomclient/t.status.json",
+ "LogDir": "$data/alloc/$fake/alloc/logs", "Chroot": false, "Cgroup": "$fake.t"}
+JSON
+"$NOMCLIENT" supervise "$data/alloc/$fake/.nomclient/t.spec.json" &
+cleanup_add "kill -9 $! 2>/dev/null; rmdir /sys/fs/cgroup/*/nomclient/$fake.t /sys/fs/cgroup/nomclient/$fake.t 2>/dev/null"
+has_cg() { ls -d /sys/fs/cgroup/*/nomclient/$fake.t /sys/fs/cgroup/nomclient/$fake.t 2>/dev/null | grep -q .; }
+wait_for 5 has_cg
+out=$("$NOMCLIENT" leftovers)
+check "leftovers lists a stray supervisor" contains "$out" "Supervisors  pid"
+check "leftovers lists a stray cgroup" contains "$out" "Cgroups      $fake.t"
+"$NOMCLIENT" leftovers -clean >/dev/null
+no_cg() { ! has_cg; }
+check "leftovers -clean removes the cgroup" wait_for 5 no_cg
+out=$("$NOMCLIENT" leftovers)
+check "nothing left after -clean" contains "$out" "Nothing left behind"
+
 stop_agent
 finish
