@@ -1,0 +1,103 @@
+# nomclient worker configuration.
+#
+# Install as /etc/nomclient.d/agent.hcl and start with
+#   nomclient agent -config /etc/nomclient.d
+# Every *.hcl and *.json file of that directory is read in name order and
+# merged as Nomad merges agent files: later files win for single values,
+# meta/options/chroot_env are merged key by key, host volumes by name.
+# The syntax is Nomad's; keys nomclient does not know are errors.
+
+# State: the client ID, allocations and their directories live here.
+data_dir = "/var/lib/nomclient"
+
+# Defaults to the host name.
+# name = "worker-1"
+
+datacenter = "dc1"
+region     = "global"
+
+# Address the HTTP API listens on; 0.0.0.0 is every interface.
+bind_addr = "0.0.0.0"
+
+ports {
+  http = 4646
+}
+
+# trace, debug, info, warn or error.
+log_level = "info"
+log_json  = false
+
+client {
+  enabled = true
+
+  # Used by job constraints and node pools, as in Nomad.
+  # node_class = "batch"
+  node_pool = "default"
+
+  meta {
+    rack = "r1"
+  }
+
+  # Directories of this host that jobs may mount by name:
+  #   volume "data" { type = "host", source = "data" }
+  host_volume "data" {
+    path      = "/srv/data"
+    read_only = false
+  }
+
+  # Resources kept back for the host itself.
+  reserved {
+    cpu            = 500  # MHz
+    memory         = 512  # MB
+    disk           = 1024 # MB
+    reserved_ports = "22"
+  }
+
+  # Bridge networking and CNI. The plugin path is where Debian's
+  # containernetworking-plugins package puts them.
+  cni_path              = "/usr/lib/cni"
+  cni_config_dir        = "/etc/cni/net.d"
+  bridge_network_name   = "nomad"
+  bridge_network_subnet = "172.26.64.0/20"
+
+  # Ports handed out to dynamic port labels.
+  min_dynamic_port = 20000
+  max_dynamic_port = 32000
+
+  # Interface whose address is fingerprinted and advertised.
+  # network_interface = "eth0"
+
+  # Overrides of what fingerprinting finds.
+  # cpu_total_compute = 10000 # MHz
+  # memory_total_mb   = 16384
+
+  # What the exec driver copies into a task's chroot (host path = path in
+  # the chroot). Empty means the driver's defaults.
+  # chroot_env = {
+  #   "/bin" = "/bin"
+  #   "/etc" = "/etc"
+  #   "/lib" = "/lib"
+  #   "/usr" = "/usr"
+  # }
+}
+
+# raw_exec runs tasks as the agent's user with no isolation: keep it off
+# unless every job submitter is trusted.
+plugin "raw_exec" {
+  config {
+    enabled = false
+  }
+}
+
+# Register services and checks with a local Consul agent. Without a consul
+# block (or CONSUL_HTTP_ADDR), services stay in nomclient's own catalog.
+# CONSUL_HTTP_TOKEN, CONSUL_CACERT and the like fill what is not set here.
+# consul {
+#   address    = "127.0.0.1:8500"
+#   token      = ""
+#   ssl        = false
+#   verify_ssl = true
+#   ca_file    = "/etc/consul.d/ca.pem"
+#   cert_file  = "/etc/consul.d/client.pem"
+#   key_file   = "/etc/consul.d/client-key.pem"
+# }
