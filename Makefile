@@ -41,7 +41,7 @@ BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 FUZZ_TIME ?= 30
 
 .PHONY: all deps fuzz-deps bench-deps test unit integration run bench \
-        bench-checks fuzz fuzz-build format clean install
+        bench-checks bench-allocs fuzz fuzz-build format clean install
 
 all: nomclient
 
@@ -134,6 +134,10 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/bench.sh
+
+bench-allocs: deps
+	@$(MAKE) --no-print-directory all
+	@sh bench/bench_allocs.sh
 
 fuzz-build: $(FUZZERS)
 
