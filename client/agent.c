@@ -108,7 +108,13 @@ static void agent_stop(struct agent *a, const char *why)
         hoststats_stop(a->stats);
     fingerprint_cni_stop(a->cni);
     a->cni = NULL;
-    /* tasks keep running under their supervisors; only handles close */
+    /* Tasks keep running under their supervisors, so an agent restart or
+     * upgrade does not touch them; a dev agent's data dir is throw-away,
+     * so its tasks are stopped with it (each supervisor applies the task's
+     * kill_signal and kill_timeout on its own). */
+    if (a->cfg->dev_mode && a->allocs && a->store)
+        for (size_t i = 0; i < a->store->njobs; i++)
+            alloc_manager_stop_job(a->allocs, a->store->jobs[i]->job->id);
     alloc_manager_close(a->allocs);
     a->allocs = NULL;
 }
