@@ -89,6 +89,13 @@ void agent_allocated(const struct agent *a, const char *except_id,
 
 static void on_handle_closed(uv_handle_t *h) { (void)h; }
 
+/* Every saved change of an allocation: wake what watches it. */
+static void on_alloc_change(struct alloc *al, void *arg)
+{
+    struct agent *a = arg;
+    log_follow_poke(&a->follows, al->id);
+}
+
 static void agent_stop(struct agent *a, const char *why)
 {
     if (a->stopping)
@@ -101,6 +108,7 @@ static void agent_stop(struct agent *a, const char *why)
     uv_close((uv_handle_t *)&a->sig_int, on_handle_closed);
     uv_close((uv_handle_t *)&a->sig_term, on_handle_closed);
     uv_close((uv_handle_t *)&a->sig_hup, on_handle_closed);
+    log_follow_stop_all(&a->follows);
     if (a->http)
         http_server_stop(a->http, NULL, NULL);
     a->http = NULL;
@@ -178,7 +186,8 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
     }
     a.self_exe[n] = '\0';
     struct alloc_manager_config ac = {.loop = a.loop, .cfg = cfg,
-                                      .node = &a.node, .self_exe = a.self_exe};
+                                      .node = &a.node, .self_exe = a.self_exe,
+                                      .on_change = on_alloc_change, .arg = &a};
     if ((r = alloc_manager_open(&a.allocs, &ac, err)) < 0)
         goto out;
     for (size_t i = 0; i < a.store->njobs; i++) {

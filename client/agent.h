@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "log_follow.h"
 #include "node.h"
 #include "state.h"
 #include "util.h"
@@ -31,6 +32,7 @@ struct agent {
     struct http_server *http;
     struct fingerprint_cni *cni; /* CNI plugin versions, after start-up */
     struct alloc_manager *allocs;
+    struct log_follow_list follows; /* `alloc logs -f` streams */
     char self_exe[4096];         /* this binary, run as `supervise` */
     uv_signal_t sig_int, sig_term, sig_hup;
     int lock_fd;               /* flock on data_dir/client/agent.lock */

@@ -149,11 +149,27 @@ struct response {
     struct nc_buf body;
     bool complete;
     bool too_big;
+    /* streaming: a 2xx body goes to the sink as it arrives, with no read
+     * timeout (the agent may be silent for as long as the task is) */
+    void (*sink)(void *arg, const char *data, size_t len);
+    void *sink_arg;
+    bool to_sink;
 };
+
+static int on_headers(http_parser *p)
+{
+    struct response *r = p->data;
+    r->to_sink = r->sink && p->status_code >= 200 && p->status_code <= 299;
+    return 0;
+}
 
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     struct response *r = p->data;
+    if (r->to_sink) {
+        r->sink(r->sink_arg, at, len);
+        return 0;
+    }
     if (r->body.len + len > API_MAX_RESPONSE) {
         r->too_big = true;
         return -1;
@@ -171,15 +187,17 @@ static int on_complete(http_parser *p)
 /* Reads one response; the request asked for Connection: close. */
 static int read_response(int fd, http_parser *parser, struct response *resp)
 {
-    http_parser_settings s = {.on_body = on_body,
+    http_parser_settings s = {.on_headers_complete = on_headers,
+                              .on_body = on_body,
                               .on_message_complete = on_complete};
+    int timeout = resp->sink ? -1 : API_IO_TIMEOUT_MS;
     http_parser_init(parser, HTTP_RESPONSE);
     parser->data = resp;
     char buf[16384];
     while (!resp->complete) {
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
         if (n < 0 && errno == EAGAIN) {
-            int r = wait_fd(fd, POLLIN, API_IO_TIMEOUT_MS);
+            int r = wait_fd(fd, POLLIN, timeout);
             if (r < 0)
                 return r;
             continue;
@@ -334,6 +352,24 @@ int api_get_text(struct api_client *c, const char *path, char **out,
         *len = resp.body.len;
         nc_buf_puts(&resp.body, "");
         *out = nc_buf_take(&resp.body);
+    }
+    nc_buf_free(&resp.body);
+    return r;
+}
+
+int api_stream_text(struct api_client *c, const char *path,
+                    void (*sink)(void *arg, const char *data, size_t len),
+                    void *arg, struct nc_error *err)
+{
+    struct response resp = {.sink = sink, .sink_arg = arg};
+    long code = 0;
+    int r = do_request(c, "GET", path, NULL, &resp, &code, err);
+    if (r == 0 && (code < 200 || code > 299)) {
+        json_t *doc = resp.body.len ? json_loadb(resp.body.data, resp.body.len,
+                                                 0, NULL)
+                                    : NULL;
+        r = answer_error(code, &resp, doc, err);
+        json_decref(doc);
     }
     nc_buf_free(&resp.body);
     return r;

@@ -29,6 +29,12 @@ int api_request(struct api_client *c, const char *method, const char *path,
 int api_get_text(struct api_client *c, const char *path, char **out,
                  size_t *len, struct nc_error *err);
 
+/* GETs a streamed resource (`alloc logs -f`), handing the body to `sink`
+ * as it arrives until the agent ends it; no read timeout. */
+int api_stream_text(struct api_client *c, const char *path,
+                    void (*sink)(void *arg, const char *data, size_t len),
+                    void *arg, struct nc_error *err);
+
 /* The decoded JSON of the last non-2xx answer's body, if any (borrowed,
  * valid until the next request). */
 const json_t *api_last_error_body(void);

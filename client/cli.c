@@ -983,7 +983,10 @@ static const char alloc_usage[] =
     "Usage: nomclient alloc <subcommand> [options] <alloc>\n"
     "\n"
     "  status <alloc>               Allocation details, task states, events\n"
-    "  logs [-stderr] <alloc> [task] The task's newest log file\n"
+    "  logs [-stderr] [-f] <alloc> [task]\n"
+    "                               The task's newest log file; -f keeps\n"
+    "                               printing what the task writes until it\n"
+    "                               is dead\n"
     "\n"
     "  <alloc> is an allocation ID or a unique prefix of one.\n"
     "  -address=<addr>  The agent's HTTP API address.\n";
@@ -1051,9 +1054,15 @@ static int cmd_alloc_status(struct api_client *api, const char *id)
     return 0;
 }
 
+static void write_stdout(void *arg, const char *data, size_t len)
+{
+    fwrite(data, 1, len, stdout);
+    fflush(stdout);
+}
+
 static int cmd_alloc(int argc, char **argv)
 {
-    bool err_stream = false;
+    bool err_stream = false, follow = false;
     const char *address = NULL;
     if (argc < 1 || strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "-help") == 0 ||
         strcmp(argv[0], "--help") == 0) {
@@ -1062,6 +1071,7 @@ static int cmd_alloc(int argc, char **argv)
     }
     const char *sub = argv[0];
     const struct flag flags[] = {{"stderr", FLAG_BOOL, &err_stream},
+                                 {"f", FLAG_BOOL, &follow},
                                  {"address", FLAG_STRING, &address}};
     int pos = parse_flags("alloc", argc - 1, argv + 1, flags, NC_ARRAY_LEN(flags));
     if (pos == -2) {
@@ -1076,14 +1086,20 @@ static int cmd_alloc(int argc, char **argv)
     if (strcmp(sub, "status") == 0 && nargs == 1) {
         rc = cmd_alloc_status(&api, args[0]);
     } else if (strcmp(sub, "logs") == 0 && (nargs == 1 || nargs == 2)) {
-        char *path = xasprintf("/v1/client/fs/logs/%s?type=%s%s%s", args[0],
+        char *path = xasprintf("/v1/client/fs/logs/%s?type=%s%s%s%s", args[0],
                                err_stream ? "stderr" : "stdout",
                                nargs == 2 ? "&task=" : "",
-                               nargs == 2 ? args[1] : "");
+                               nargs == 2 ? args[1] : "",
+                               follow ? "&follow=true" : "");
         char *txt = NULL;
         size_t len = 0;
         struct nc_error err = {0};
-        if (api_get_text(&api, path, &txt, &len, &err) < 0) {
+        if (follow) {
+            if (api_stream_text(&api, path, write_stdout, NULL, &err) < 0)
+                fprintf(stderr, "Error reading logs: %s\n", err.msg);
+            else
+                rc = 0;
+        } else if (api_get_text(&api, path, &txt, &len, &err) < 0) {
             fprintf(stderr, "Error reading logs: %s\n", err.msg);
         } else {
             fwrite(txt, 1, len, stdout);

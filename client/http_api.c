@@ -14,6 +14,7 @@
 #include "alloc_runner.h"
 #include "hoststats.h"
 #include "http_server.h"
+#include "log_follow.h"
 #include "jobspec.h"
 #include "placement.h"
 
@@ -630,8 +631,21 @@ static void handle_validate_route(struct agent *a,
     handle_validate(req, resp);
 }
 
+/* Whether a followed task will write no more: dead, or gone. */
+static bool task_finished(void *arg, const char *alloc_id, const char *task)
+{
+    struct agent *a = arg;
+    struct alloc *al = a->allocs ? alloc_manager_find(a->allocs, alloc_id, NULL)
+                                 : NULL;
+    for (size_t i = 0; al && i < al->ntasks; i++)
+        if (strcmp(al->tasks[i].name, task) == 0)
+            return nc_streq(al->tasks[i].state, "dead");
+    return true;
+}
+
 /* GET /v1/client/fs/logs/:alloc?task=T&type=stdout|stderr: the newest log
- * file of the task (its last MiB), as text. */
+ * file of the task (its last MiB), as text; with follow=true, then what the
+ * task writes, until it is dead (chunked). */
 static void handle_fs_logs(struct agent *a, const struct http_request *req,
                            struct http_response *resp, const char *id)
 {
@@ -665,6 +679,18 @@ static void handle_fs_logs(struct agent *a, const struct http_request *req,
         return;
     }
     char *dir = alloc_dir_path(a->allocs, al);
+    const char *follow = kv_get(&req->query, "follow");
+    if (follow && strcmp(follow, "true") == 0) {
+        char *log_dir = xasprintf("%s/alloc/logs", dir);
+        struct log_follow_spec fs = {.log_dir = log_dir, .alloc_id = al->id,
+                                     .task = task, .type = type,
+                                     .tail_bytes = 1 << 20,
+                                     .done = task_finished, .done_arg = a};
+        log_follow_start(&a->follows, a->loop, resp, &fs);
+        free(log_dir);
+        free(dir);
+        return;
+    }
     char *path = NULL;
     for (int i = 0;; i++) {
         char *p = xasprintf("%s/alloc/logs/%s.%s.%d", dir, task, type, i);

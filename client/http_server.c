@@ -44,6 +44,16 @@ struct conn {
     char remote[64];
     struct conn *next, *prev;
     int handles; /* tcp + timer open */
+    struct http_stream *stream; /* a streamed response in progress */
+};
+
+struct http_stream {
+    struct conn *c; /* NULL until attached, and once the client is gone */
+    void (*on_drain)(void *arg);
+    void (*on_closed)(void *arg);
+    void *arg;
+    struct nc_buf pending;
+    bool ended, gone;
 };
 
 static const struct http_server_config defaults = {
@@ -113,6 +123,46 @@ void http_response_error(struct http_response *r, int status, const char *fmt,
     free(txt);
 }
 
+struct http_stream *http_response_stream(struct http_response *r,
+                                         const char *content_type,
+                                         void (*on_drain)(void *arg),
+                                         void (*on_closed)(void *arg),
+                                         void *arg)
+{
+    struct http_stream *st = xcalloc(1, sizeof(*st));
+    st->on_drain = on_drain;
+    st->on_closed = on_closed;
+    st->arg = arg;
+    r->status = 200;
+    r->body.len = 0;
+    if (content_type)
+        kv_set(&r->headers, "Content-Type", content_type);
+    r->stream = st;
+    return st;
+}
+
+static void stream_flush(struct conn *c);
+
+long http_stream_write(struct http_stream *s, const void *data, size_t len)
+{
+    if (s->ended || s->gone)
+        return -EPIPE;
+    nc_buf_append(&s->pending, data, len);
+    long queued = (long)s->pending.len;
+    if (s->c)
+        stream_flush(s->c);
+    return queued;
+}
+
+void http_stream_end(struct http_stream *s)
+{
+    if (s->ended)
+        return;
+    s->ended = true;
+    if (s->c)
+        stream_flush(s->c);
+}
+
 static const char *reason(int status)
 {
     switch (status) {
@@ -152,6 +202,10 @@ static void on_write(uv_write_t *w, int status)
         conn_close(c);
         return;
     }
+    if (c->stream) {
+        stream_flush(c);
+        return;
+    }
     conn_process(c);
 }
 
@@ -180,17 +234,54 @@ static void write_response(struct conn *c, struct http_response *r, bool head,
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    nc_buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Length: %zu\r\n",
-                  r->status, reason(r->status), date, r->body.len);
+    nc_buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", r->status,
+                  reason(r->status), date);
+    if (r->stream)
+        nc_buf_puts(&c->out, "Transfer-Encoding: chunked\r\n");
+    else
+        nc_buf_printf(&c->out, "Content-Length: %zu\r\n", r->body.len);
     for (size_t i = 0; i < r->headers.n; i++)
         nc_buf_printf(&c->out, "%s: %s\r\n", r->headers.items[i].key,
                       r->headers.items[i].value);
     if (close_after)
         nc_buf_puts(&c->out, "Connection: close\r\n");
     nc_buf_puts(&c->out, "\r\n");
-    if (!head && r->body.len)
+    if (!head && r->body.len && !r->stream)
         nc_buf_append(&c->out, r->body.data, r->body.len);
     conn_flush(c, close_after);
+}
+
+/* Writes what the stream has queued as one chunk, the last chunk once it
+ * has ended, or asks the producer for more. */
+static void stream_flush(struct conn *c)
+{
+    struct http_stream *s = c->stream;
+    if (c->writing || c->closing)
+        return;
+    if (s->pending.len) {
+        nc_buf_printf(&c->out, "%zx\r\n", s->pending.len);
+        nc_buf_append(&c->out, s->pending.data, s->pending.len);
+        nc_buf_puts(&c->out, "\r\n");
+        s->pending.len = 0;
+        conn_flush(c, false);
+    } else if (s->ended) {
+        nc_buf_puts(&c->out, "0\r\n\r\n");
+        conn_flush(c, true);
+    } else if (s->on_drain) {
+        s->on_drain(s->arg);
+    }
+}
+
+/* The client is gone (or the server stops): tell the producer once. */
+static void stream_gone(struct conn *c)
+{
+    struct http_stream *s = c->stream;
+    if (!s || s->gone)
+        return;
+    s->gone = true;
+    s->c = NULL;
+    if (!s->ended && s->on_closed)
+        s->on_closed(s->arg);
 }
 
 static void send_error(struct conn *c, int status, const char *msg)
@@ -378,7 +469,23 @@ static void handle_request(struct conn *c)
     const char *pretty = kv_get(&req.query, "pretty");
     resp.pretty = pretty && strcmp(pretty, "false") != 0 && strcmp(pretty, "0") != 0;
     c->handler(c->ctx, &req, &resp);
-    write_response(c, &resp, head, !keep);
+    if (resp.stream && (head || !c->srv)) {
+        /* no body to stream: end it at once */
+        write_response(c, &resp, head, !keep);
+        c->stream = resp.stream;
+        stream_gone(c);
+        c->stream = NULL;
+        nc_buf_free(&resp.stream->pending);
+        free(resp.stream);
+    } else if (resp.stream) {
+        /* a stream ends with the connection: nothing is parsed after it */
+        uv_timer_stop(&c->timer);
+        write_response(c, &resp, false, false);
+        c->stream = resp.stream;
+        c->stream->c = c;
+    } else {
+        write_response(c, &resp, head, !keep);
+    }
     LOG_DEBUG("http", "%s %s -> %d in %llu us", req.method, url, resp.status,
               (unsigned long long)((nc_now_mono_ns() - t0) / 1000));
 out:
@@ -394,7 +501,7 @@ out:
  * while a response is being written nothing more is parsed or read. */
 static void conn_process(struct conn *c)
 {
-    while (!c->writing && !c->closing && c->in_off < c->in.len) {
+    while (!c->writing && !c->closing && !c->stream && c->in_off < c->in.len) {
         size_t avail = c->in.len - c->in_off;
         size_t used = http_parser_execute(&c->parser, &settings,
                                           c->in.data + c->in_off, avail);
@@ -427,14 +534,14 @@ static void conn_process(struct conn *c)
     }
     if (!c->srv || c->closing)
         return;
-    if (c->writing) {
+    if (c->writing && !c->stream) {
         if (c->reading) {
             uv_read_stop((uv_stream_t *)&c->tcp);
             c->reading = false;
         }
         return;
     }
-    if (!c->in_request)
+    if (!c->in_request && !c->stream)
         uv_timer_start(&c->timer, on_timer, c->cfg->idle_timeout_ms, 0);
     if (!c->reading) {
         c->reading = true;
@@ -453,6 +560,10 @@ static void conn_free(struct conn *c)
     nc_buf_free(&c->hval);
     nc_buf_free(&c->in);
     nc_buf_free(&c->out);
+    if (c->stream) {
+        nc_buf_free(&c->stream->pending);
+        free(c->stream);
+    }
     free(c);
 }
 
@@ -487,6 +598,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
 static void conn_close(struct conn *c)
 {
     c->closing = true;
+    stream_gone(c);
     if (!c->srv || uv_is_closing((uv_handle_t *)&c->tcp))
         return;
     /* wait for an in-flight write: its callback closes */
@@ -515,6 +627,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
+    if (c->stream)
+        return; /* only the client's close matters now */
     c->in.len += (size_t)n;
     c->in.data[c->in.len] = '\0';
     conn_process(c);

@@ -24,11 +24,14 @@ struct http_request {
     const char *remote_addr;
 };
 
+struct http_stream;
+
 struct http_response {
     int status;
     struct kvlist headers;
     struct nc_buf body;
     bool pretty; /* ?pretty on the request: indent JSON */
+    struct http_stream *stream; /* set by http_response_stream */
 };
 
 void http_response_set_status(struct http_response *r, int status);
@@ -41,6 +44,23 @@ void http_response_json(struct http_response *r, int status, json_t *json);
 /* Sets {"error": "<message>"} with the status. */
 void http_response_error(struct http_response *r, int status, const char *fmt,
                          ...) __attribute__((format(printf, 3, 4)));
+
+/* Turns the response into a chunked stream that outlives the handler: the
+ * status and headers go out when the handler returns, then whatever is
+ * passed to http_stream_write, until http_stream_end (which closes the
+ * connection). on_drain (may be NULL) is called each time everything queued
+ * has been written, so a producer can pull at the client's pace; on_closed
+ * is called once if the client goes away first. The connection owns the
+ * stream: after http_stream_end or on_closed, do not use it again. */
+struct http_stream *http_response_stream(struct http_response *r,
+                                         const char *content_type,
+                                         void (*on_drain)(void *arg),
+                                         void (*on_closed)(void *arg),
+                                         void *arg);
+/* Queues data; returns the bytes now queued (not yet written), or -EPIPE
+ * when the stream has ended or its client is gone. */
+long http_stream_write(struct http_stream *s, const void *data, size_t len);
+void http_stream_end(struct http_stream *s);
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
                                 struct http_response *resp);

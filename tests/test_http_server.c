@@ -229,6 +229,130 @@ static void test_live_server(void **state)
     assert_int_equal(uv_loop_close(&l.loop), 0);
 }
 
+/* ---- streamed responses ------------------------------------------------- */
+
+struct streamer {
+    uv_loop_t *loop;
+    uv_timer_t timer;
+    struct http_stream *st;
+    int ticks, limit; /* limit < 0: never ends */
+    int gone, drains;
+    uv_async_t stop;
+    struct http_server *srv;
+    int port;
+    bool closed;
+};
+
+static void on_tick(uv_timer_t *t)
+{
+    struct streamer *s = t->data;
+    if (!s->st)
+        return;
+    char line[32];
+    int n = snprintf(line, sizeof(line), "tick %d\n", s->ticks++);
+    http_stream_write(s->st, line, (size_t)n);
+    if (s->limit >= 0 && s->ticks >= s->limit) {
+        http_stream_end(s->st);
+        s->st = NULL;
+        uv_timer_stop(t);
+    }
+}
+
+static void st_drain(void *arg) { ((struct streamer *)arg)->drains++; }
+
+static void st_gone(void *arg)
+{
+    struct streamer *s = arg;
+    s->gone++;
+    s->st = NULL;
+    uv_timer_stop(&s->timer);
+}
+
+static void stream_handler(void *ctx, const struct http_request *req,
+                           struct http_response *resp)
+{
+    struct streamer *s = ctx;
+    s->ticks = 0;
+    s->limit = strcmp(req->path, "/forever") == 0 ? -1 : 3;
+    s->st = http_response_stream(resp, "text/plain", st_drain, st_gone, s);
+    http_stream_write(s->st, "first\n", 6);
+    uv_timer_start(&s->timer, on_tick, 20, 20);
+}
+
+static void on_stream_server_closed(void *arg)
+{
+    ((struct streamer *)arg)->closed = true;
+}
+
+static void on_stream_stop(uv_async_t *h)
+{
+    struct streamer *s = h->data;
+    http_server_stop(s->srv, on_stream_server_closed, s);
+    uv_close((uv_handle_t *)h, NULL);
+    uv_close((uv_handle_t *)&s->timer, NULL);
+}
+
+static void *stream_client(void *arg)
+{
+    struct streamer *s = arg;
+    int fd = dial(s->port);
+    const char *req = "GET /three HTTP/1.1\r\nHost: x\r\n\r\n";
+    if (write(fd, req, strlen(req)) < 0)
+        return "write";
+    char *out = read_all(fd, 1, true); /* the server closes after the end */
+    close(fd);
+    bool ok = strstr(out, "Transfer-Encoding: chunked\r\n") &&
+              !strstr(out, "Content-Length") &&
+              strstr(out, "6\r\nfirst\n\r\n") &&
+              strstr(out, "7\r\ntick 2\n\r\n") &&
+              nc_str_has_suffix(out, "\r\n0\r\n\r\n");
+    free(out);
+    if (!ok)
+        return "chunked stream not as expected";
+    /* a client that goes away mid-stream is noticed */
+    fd = dial(s->port);
+    req = "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n";
+    if (write(fd, req, strlen(req)) < 0)
+        return "write";
+    char buf[256];
+    if (read(fd, buf, sizeof(buf)) <= 0)
+        return "no stream data";
+    close(fd);
+    for (int i = 0; i < 100 && !__atomic_load_n(&s->gone, __ATOMIC_SEQ_CST); i++)
+        usleep(10000);
+    uv_async_send(&s->stop);
+    return NULL;
+}
+
+static void test_stream(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct streamer s = {.loop = &loop};
+    uv_timer_init(&loop, &s.timer);
+    s.timer.data = &s;
+    struct http_server_config cfg = {.bind_addr = "127.0.0.1", .port = 0,
+                                     .idle_timeout_ms = 100};
+    struct nc_error err = {0};
+    assert_int_equal(http_server_start(&s.srv, &loop, &cfg, stream_handler,
+                                       &s, &err), 0);
+    s.port = http_server_port(s.srv);
+    uv_async_init(&loop, &s.stop, on_stream_stop);
+    s.stop.data = &s;
+    pthread_t t;
+    pthread_create(&t, NULL, stream_client, &s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    void *res;
+    pthread_join(t, &res);
+    if (res)
+        fail_msg("%s", (char *)res);
+    assert_int_equal(s.gone, 1); /* the /forever client only */
+    assert_true(s.drains > 0);
+    assert_true(s.closed);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void test_listen_error(void **state)
 {
     (void)state;
@@ -250,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_pipelining),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_live_server),
+        cmocka_unit_test(test_stream),
         cmocka_unit_test(test_listen_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -140,6 +140,47 @@ prev=$(alloc_field flaky 'x.get("PreviousAllocation","")')
 first=$(curl -s "$ADDR/v1/job/flaky/allocations" | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["ID"])')
 check "replacement links its previous allocation" [ "$prev" = "$first" ]
 
+# alloc logs -f: follows a task's output as it is written, across log
+# rotations, and ends by itself once the task is dead
+cat >"$TMP/ticker.nomad" <<'JOB'
+job "ticker" {
+  type = "batch"
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "sleep 1; for i in 1 2 3 4 5 6 7 8 9 10; do echo tick $i; sleep 0.2; done; seq 1 400000"]
+      }
+      logs {
+        max_files     = 5
+        max_file_size = 1
+      }
+    }
+  }
+}
+JOB
+"$NOMCLIENT" job run "$TMP/ticker.nomad" >/dev/null
+tid=$(alloc_field ticker 'x["ID"]')
+"$NOMCLIENT" alloc logs -f "$tid" >"$TMP/follow.out" 2>&1 &
+fpid=$!
+cleanup_add "kill $fpid 2>/dev/null"
+has_tick3() { grep -q '^tick 3$' "$TMP/follow.out"; }
+if wait_for 5 has_tick3 && ! grep -q '^tick 10$' "$TMP/follow.out"; then
+    pass "alloc logs -f prints lines as the task writes them"
+else
+    fail "alloc logs -f prints lines as the task writes them" "$(head -5 "$TMP/follow.out")"
+fi
+follow_done() { ! kill -0 "$fpid" 2>/dev/null; }
+check "alloc logs -f ends once the task is dead" wait_for 15 follow_done
+nfiles=$(ls "$data/alloc/$tid/alloc/logs/" | grep -c '^t.stdout')
+{ printf 'tick %s\n' 1 2 3 4 5 6 7 8 9 10; seq 1 400000; } >"$TMP/follow.want"
+if cmp -s "$TMP/follow.out" "$TMP/follow.want" && [ "$nfiles" -ge 3 ]; then
+    pass "alloc logs -f output is complete across $nfiles rotated files"
+else
+    fail "alloc logs -f output is complete across rotated files" "files=$nfiles $(cmp "$TMP/follow.out" "$TMP/follow.want" 2>&1)"
+fi
+
 "$NOMCLIENT" job stop web >/dev/null
 gone() { [ "$(pgrep -f "supervise $data/alloc/$id/" | wc -l)" -eq 0 ]; }
 check "job stop ends the task" wait_for 5 gone
