@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/capability.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -225,6 +226,16 @@ void supervisor_spec_free(struct supervisor_spec *s)
 
 /* ---- the task child ------------------------------------------------- */
 
+/* Where the child's set-up time goes, written by the child into a page
+ * shared with the supervisor and read once the exec closed the error pipe:
+ * `<task>.started.json` then tells what the start cost. */
+struct setup_times {
+    uint64_t spawned, begin, netns, chroot, volumes, exec; /* monotonic ns */
+};
+static struct setup_times times_unshared, *times = &times_unshared;
+
+static void mark(uint64_t *field) { *field = nc_now_mono_ns(); }
+
 /* The child cannot return errors normally: it reports "step: reason" over
  * the error pipe (close-on-exec, so a successful exec sends nothing) and
  * exits 127. The supervisor records it as the task's failure. */
@@ -326,6 +337,7 @@ static void build_chroot(const struct supervisor_spec *s, int errfd)
         if (mount(host, path, NULL, MS_BIND, NULL) < 0)
             child_fail(errfd, "bind %s: %s", host, strerror(errno));
     }
+    mark(&times->chroot);
     int root = open(s->task_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (root < 0)
         child_fail(errfd, "open task dir %s: %s", s->task_dir, strerror(errno));
@@ -336,6 +348,7 @@ static void build_chroot(const struct supervisor_spec *s, int errfd)
             child_fail(errfd, "volume %s: %s", s->mounts[i].destination, msg);
     }
     close(root);
+    mark(&times->volumes);
     if (chroot(s->task_dir) < 0 || chdir("/") < 0)
         child_fail(errfd, "chroot %s: %s", s->task_dir, strerror(errno));
 }
@@ -406,6 +419,7 @@ run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
         dup2(devnull, STDIN_FILENO);
         close(devnull);
     }
+    mark(&times->begin);
     if (s->netns) {
         int fd = open(s->netns, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
@@ -413,6 +427,7 @@ run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
                        strerror(errno));
         close(fd);
     }
+    mark(&times->netns);
     if (s->chroot) {
         if (unshare(CLONE_NEWNS) < 0)
             child_fail(errfd, "new mount namespace: %s", strerror(errno));
@@ -455,6 +470,7 @@ run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    mark(&times->exec);
     execvpe(s->command, argv, envp);
     child_fail(errfd, "exec %s: %s", s->command, strerror(errno));
 }
@@ -549,6 +565,40 @@ static int write_status(const struct supervisor_spec *s, pid_t pid, int wstatus,
     return r;
 }
 
+/* <task>.started.json beside the status file: when the exec happened and
+ * how long joining the network, building the chroot and mounting volumes
+ * took (microseconds; 0 for a step the task does not have). */
+static void write_started(const struct supervisor_spec *s, pid_t pid,
+                          int64_t started)
+{
+    if (times == &times_unshared ||
+        !nc_str_has_suffix(s->status_file, "status.json"))
+        return;
+    const struct setup_times *t = times;
+    uint64_t chroot_end = t->chroot ? t->chroot : t->netns;
+    uint64_t volumes_end = t->volumes ? t->volumes : chroot_end;
+    json_t *j = json_pack(
+        "{s:i, s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "Pid", (int)pid,
+        "StartedAt", (json_int_t)started, "SetupMicros", "Supervisor",
+        (json_int_t)((t->begin - t->spawned) / 1000), "Netns",
+        (json_int_t)((t->netns - t->begin) / 1000), "Chroot",
+        (json_int_t)((chroot_end - t->netns) / 1000), "Volumes",
+        (json_int_t)((volumes_end - chroot_end) / 1000), "Total",
+        (json_int_t)((t->exec - t->spawned) / 1000));
+    size_t n = strlen(s->status_file) - strlen("status.json");
+    char *path = xasprintf("%.*sstarted.json", (int)n, s->status_file);
+    char *txt = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    /* not durable on purpose: it is a measurement, not state */
+    FILE *f = fopen(path, "we");
+    if (f) {
+        fputs(txt, f);
+        fclose(f);
+    }
+    free(txt);
+    free(path);
+}
+
 static int run(const struct supervisor_spec *s)
 {
     struct passwd *pw = NULL;
@@ -588,6 +638,12 @@ static int run(const struct supervisor_spec *s)
     sigprocmask(SIG_BLOCK, &mask, NULL);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
+    void *page = mmap(NULL, sizeof(*times), PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (page != MAP_FAILED) {
+        memcpy(page, times, sizeof(*times));
+        times = page;
+    }
     int64_t started = nc_now_unix_ns();
     pid_t pid = fork();
     if (pid < 0)
@@ -621,6 +677,8 @@ static int run(const struct supervisor_spec *s)
     ssize_t fn = read(errpipe[0], failure, sizeof(failure) - 1);
     failure[fn > 0 ? fn : 0] = '\0';
     close(errpipe[0]);
+    if (!failure[0])
+        write_started(s, pid, started);
 
     int wstatus = 0;
     bool exited = false, killing = false;
@@ -697,6 +755,7 @@ static int run(const struct supervisor_spec *s)
 
 int supervisor_main(int argc, char **argv)
 {
+    mark(&times->spawned);
     if (argc != 2) {
         fprintf(stderr, "usage: nomclient supervise SPEC.json (started by the "
                         "agent, not by hand)\n");
