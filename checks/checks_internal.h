@@ -1,0 +1,164 @@
+/* checks_internal.h - what the files of checks/ share: the engine and check
+ * structs and the small interface each probe kind implements. Not for use
+ * outside checks/ (the public API is checks.h). */
+#ifndef NOMCLIENT_CHECKS_INTERNAL_H
+#define NOMCLIENT_CHECKS_INTERNAL_H
+
+#include <http_parser.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "checks/checks.h"
+
+struct chk_curl;          /* probe_https.c: the multi handle */
+struct chk_curl_transfer; /* probe_https.c: one easy handle per check */
+
+/* What a probe kind provides. start returns 0 when the probe runs (its
+ * result comes later through chk_probe_finish) or a negative errno when it
+ * could not start (the engine reports that as critical). abort stops a
+ * running probe silently (timeout, remove, update, close). */
+struct chk_probe_ops {
+    const char *name;
+    int (*start)(struct chk *c);
+    void (*abort)(struct chk *c);
+    /* deadline reached: conclude with what was read, or leave c->running
+     * for the engine to report a timeout (NULL = abort) */
+    void (*expire)(struct chk *c);
+    void (*on_event)(struct chk *c, uint32_t epoll_events); /* net probes */
+    void (*release)(struct chk *c); /* frees per-check probe state */
+};
+
+extern const struct chk_probe_ops chk_tcp_ops, chk_http_ops, chk_https_ops;
+
+/* Response parsing state of an HTTP probe, reused for every probe. */
+struct chk_http_state {
+    http_parser parser;
+    int code;
+    bool head;         /* HEAD request: no body */
+    bool headers_done; /* status line and headers parsed */
+    bool done;         /* complete, or enough body to decide */
+    bool failed;       /* parse error: parser's errno says why */
+    uint8_t reason_len;
+    char reason[38];      /* status line reason phrase, truncated */
+    struct nc_buf *body; /* where on_body appends (capped) */
+};
+
+struct chk_history_entry {
+    int64_t time_unix_ns;
+    int64_t latency_ns;
+    int32_t http_code;
+    uint8_t status;
+    bool timed_out;
+};
+
+struct chk {
+    struct chk_engine *e;
+    struct chk *next, *prev; /* engine order */
+    struct chk *hnext;       /* hash chain */
+    uint32_t hash;
+    const struct chk_probe_ops *ops;
+
+    struct chk_def def; /* owned copies of every string and header */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } addr;
+    socklen_t addrlen;
+    char *target;  /* "127.0.0.1:8080", "[::1]:8080" */
+    char *url;     /* "http://127.0.0.1:8080/health" (http only) */
+    char *request; /* request bytes, built once per definition */
+    size_t request_len;
+    uint64_t interval_ms, timeout_ms;
+
+    /* schedule, in loop time (uv_now, ms) */
+    uv_timer_t timer;
+    uint64_t due_ms;      /* next scheduled probe */
+    uint64_t deadline_ms; /* running probe's */
+    uint64_t grace_until_ms;
+    uint64_t started_hr_ns; /* uv_hrtime at probe start */
+    int64_t started_unix_ns;
+    int64_t lateness_ns;
+
+    /* running probe */
+    bool running;
+    bool removed;
+    int fd;
+    size_t sent;
+    struct chk_http_state http;
+    struct nc_buf body;  /* response body of the running probe, capped */
+    struct chk_curl_transfer *curl; /* https only, made on first probe */
+
+    /* results */
+    struct chk_threshold_state ts;
+    int restart_unhealthy;
+    struct chk_counters counters;
+    struct nc_buf output; /* last result's output */
+    struct chk_result last;
+    bool has_last;
+    struct chk_history_entry hist[CHK_HISTORY];
+    unsigned hist_n, hist_head;
+};
+
+struct chk_engine {
+    uv_loop_t *loop;
+    struct chk_callbacks cb;
+    void *arg;
+    struct chk *head, *tail;
+    size_t n;
+    struct chk **buckets;
+    size_t nbuckets;
+    int epfd;
+    uv_poll_t epoll_watcher;
+    int open_handles; /* uv handles not yet closed */
+    bool closing;
+    struct chk_curl *curl;
+    char rbuf[16384]; /* shared read buffer: reads are handled at once */
+};
+
+/* Ends the running probe with a result: the probe has already written the
+ * output into c->output. Applies thresholds, history, counters and
+ * callbacks; the check may be removed by a callback (c->removed). */
+void chk_probe_finish(struct chk *c, enum chk_status status, int http_code,
+                      bool timed_out);
+/* Same, formatting the output. */
+void chk_probe_finishf(struct chk *c, enum chk_status status, int http_code,
+                       bool timed_out, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* net.c: raw non-blocking sockets registered in the engine's epoll set */
+int chk_net_open(struct chk_engine *e);
+void chk_net_close(struct chk_engine *e);
+/* Creates the socket and starts connecting; 0 when connecting or
+ * connected (*connected tells), -errno on an immediate failure. */
+int chk_net_connect(struct chk *c, bool *connected);
+int chk_net_watch(struct chk *c, uint32_t events, bool add);
+/* The pending socket error (SO_ERROR), as -errno, or 0. */
+int chk_net_socket_error(struct chk *c);
+/* Closes the probe socket with an RST (SO_LINGER 0 was set at creation). */
+void chk_net_drop(struct chk *c);
+/* "dial tcp 127.0.0.1:8080: connect: connection refused" into out. */
+void chk_net_format_error(const struct chk *c, const char *op, int err,
+                          struct nc_buf *out);
+/* strerror in Go's lower-case spelling ("connection refused"). */
+const char *chk_errno_text(int err, char *buf, size_t len);
+
+/* probe_http.c: response handling shared with the fuzz entry point */
+void chk_http_begin(struct chk_http_state *h, bool head);
+/* Feeds bytes (len 0 = EOF); returns 0, or -EPROTO on a parse error. */
+int chk_http_feed(struct chk_http_state *h, struct nc_buf *body,
+                  const char *data, size_t len);
+/* Writes the Consul-style output of a parsed response and returns its
+ * status: "HTTP GET <url>: 200 OK Output: <body>". */
+enum chk_status chk_http_conclude(const struct chk_http_state *h,
+                                  const char *method, const char *url,
+                                  const struct nc_buf *body,
+                                  struct nc_buf *out);
+/* Builds c->request from the definition. */
+void chk_http_build_request(struct chk *c);
+
+/* probe_https.c */
+void chk_curl_engine_close(struct chk_engine *e);
+void chk_engine_handle_closed(struct chk_engine *e);
+
+#endif

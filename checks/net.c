@@ -1,0 +1,137 @@
+/* net.c - raw non-blocking probe sockets for the tcp and http probes.
+ *
+ * Why not uv_tcp_t or a uv_poll_t per probe: a probe lives for one
+ * connection, and libuv binds a poll handle to one fd, so each probe would
+ * pay a handle init, a uv_close and its deferred callback, plus libuv's
+ * per-fd watcher bookkeeping. Instead the engine owns one epoll set; each
+ * probe socket is added to it with the check as its data, and the set
+ * itself is watched by a single uv_poll_t on the loop (an epoll fd is
+ * pollable). A probe thus costs socket, setsockopt(SO_LINGER), connect,
+ * epoll_ctl, send, recv and close, and no allocation at all. */
+#include "checks/checks_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+static void on_epoll_readable(uv_poll_t *h, int status, int events)
+{
+    struct chk_engine *e = h->data;
+    struct epoll_event evs[256];
+    /* drain: level-triggered sockets report again if left unread */
+    for (int round = 0; round < 64; round++) {
+        int n = epoll_wait(e->epfd, evs, (int)NC_ARRAY_LEN(evs), 0);
+        if (n <= 0)
+            return;
+        for (int i = 0; i < n; i++) {
+            struct chk *c = evs[i].data.ptr;
+            /* a probe can only end during this batch, never start: a
+             * stale event finds it not running */
+            if (c->running && c->fd >= 0 && c->ops->on_event)
+                c->ops->on_event(c, evs[i].events);
+        }
+        if (n < (int)NC_ARRAY_LEN(evs) || e->closing)
+            return;
+    }
+}
+
+int chk_net_open(struct chk_engine *e)
+{
+    e->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (e->epfd < 0)
+        return -errno;
+    int r = uv_poll_init(e->loop, &e->epoll_watcher, e->epfd);
+    if (r < 0) {
+        close(e->epfd);
+        e->epfd = -1;
+        return r;
+    }
+    e->epoll_watcher.data = e;
+    e->open_handles++;
+    uv_poll_start(&e->epoll_watcher, UV_READABLE, on_epoll_readable);
+    return 0;
+}
+
+static void on_epoll_watcher_closed(uv_handle_t *h)
+{
+    struct chk_engine *e = h->data;
+    if (e->epfd >= 0)
+        close(e->epfd);
+    e->epfd = -1;
+    chk_engine_handle_closed(e);
+}
+
+void chk_net_close(struct chk_engine *e)
+{
+    uv_poll_stop(&e->epoll_watcher);
+    uv_close((uv_handle_t *)&e->epoll_watcher, on_epoll_watcher_closed);
+}
+
+int chk_net_connect(struct chk *c, bool *connected)
+{
+    *connected = false;
+    int fd = socket(c->addr.sa.sa_family,
+                    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    /* RST on close: no TIME_WAIT left behind by thousands of probes */
+    static const struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    if (connect(fd, &c->addr.sa, c->addrlen) == 0) {
+        *connected = true;
+    } else if (errno != EINPROGRESS) {
+        int r = -errno;
+        close(fd);
+        return r;
+    }
+    c->fd = fd;
+    return 0;
+}
+
+int chk_net_watch(struct chk *c, uint32_t events, bool add)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    if (epoll_ctl(c->e->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c->fd,
+                  &ev) < 0)
+        return -errno;
+    return 0;
+}
+
+int chk_net_socket_error(struct chk *c)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        return -errno;
+    return -err;
+}
+
+void chk_net_drop(struct chk *c)
+{
+    if (c->fd >= 0) {
+        /* closing the only reference also leaves the epoll set */
+        close(c->fd);
+        c->fd = -1;
+    }
+}
+
+const char *chk_errno_text(int err, char *buf, size_t len)
+{
+    if (err < 0)
+        err = -err;
+    snprintf(buf, len, "%s", strerror(err));
+    /* Go prints syscall errors in lower case: "connection refused" */
+    if (buf[0] >= 'A' && buf[0] <= 'Z' && (buf[1] < 'A' || buf[1] > 'Z'))
+        buf[0] = (char)(buf[0] - 'A' + 'a');
+    return buf;
+}
+
+void chk_net_format_error(const struct chk *c, const char *op, int err,
+                          struct nc_buf *out)
+{
+    char txt[128];
+    nc_buf_printf(out, "dial tcp %s: %s: %s", c->target, op,
+                  chk_errno_text(err, txt, sizeof(txt)));
+}
