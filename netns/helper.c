@@ -1,0 +1,649 @@
+/* helper.c - `nomclient netns-helper REQUEST.json|-`: one ADD, DEL or CHECK
+ * for one allocation, done sequentially in this process, the outcome
+ * printed as one JSON object.
+ *
+ * Crash safety rests on three things: the per-allocation flock (held from
+ * start to end, so helpers for one allocation never overlap), the state
+ * file written before anything exists and after every plugin (so whatever
+ * a kill -9 leaves is named there, with the latest result as prevResult),
+ * and a DEL that treats "already gone" as done. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "netns/netns_internal.h"
+
+#define PLUGIN_PATH                                                            \
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct helper {
+    const struct netns_request *req;
+    json_t *timings;
+    json_t *plugin_timings;
+    int64_t plugins_us; /* time spent in plugins and iptables tools */
+};
+
+static void add_us(struct helper *h, const char *key, int64_t us)
+{
+    json_t *v = json_object_get(h->timings, key);
+    json_object_set_new(h->timings, key,
+                        json_integer(json_integer_value(v) + us));
+}
+
+/* ---- IPAM leases ------------------------------------------------------------
+ */
+
+char *netns_ipam_dir(const json_t *conflist)
+{
+    const char *name = json_string_value(json_object_get(conflist, "name"));
+    size_t i;
+    const json_t *p;
+    json_array_foreach(json_object_get(conflist, "plugins"), i, p)
+    {
+        const json_t *ipam = json_object_get(p, "ipam");
+        if (!nc_streq(json_string_value(json_object_get(ipam, "type")),
+                      "host-local") ||
+            !name)
+            continue;
+        const char *dir = json_string_value(json_object_get(ipam, "dataDir"));
+        return xasprintf("%s/%s", dir && *dir ? dir : NETNS_IPAM_DIR, name);
+    }
+    return NULL;
+}
+
+void netns_ipam_leases_of(const char *dir, const char *container_id,
+                          struct strlist *ips)
+{
+    DIR *d = dir ? opendir(dir) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        unsigned char buf[16];
+        if (inet_pton(AF_INET, e->d_name, buf) != 1 &&
+            inet_pton(AF_INET6, e->d_name, buf) != 1)
+            continue;
+        cleanup_free char *path = xasprintf("%s/%s", dir, e->d_name);
+        cleanup_free char *text = nc_read_file(path, NULL, 4096);
+        if (!text)
+            continue;
+        text[strcspn(text, "\r\n")] = '\0';
+        if (strcmp(text, container_id) == 0 &&
+            !strlist_contains(ips, e->d_name))
+            strlist_add(ips, e->d_name);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* A prevResult made from leased IPs, for a DEL that has nothing better:
+ * enough for the firewall plugin to find its rules. */
+static json_t *result_from_leases(const json_t *conflist, const char *netns,
+                                  const char *ifname, const struct strlist *ips)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < ips->n; i++) {
+        bool v6 = strchr(ips->items[i], ':') != NULL;
+        json_array_append_new(
+            list,
+            json_pack("{s:s, s:s+, s:i}", "version", v6 ? "6" : "4", "address",
+                      ips->items[i], v6 ? "/128" : "/32", "interface", 0));
+    }
+    return json_pack("{s:O, s:[{s:s, s:s}], s:o}", "cniVersion",
+                     json_object_get(conflist, "cniVersion"), "interfaces",
+                     "name", ifname, "sandbox", netns, "ips", list);
+}
+
+static void result_ips(const json_t *result, struct strlist *ips)
+{
+    size_t i;
+    const json_t *e;
+    json_array_foreach(json_object_get(result, "ips"), i, e)
+    {
+        const char *a = json_string_value(json_object_get(e, "address"));
+        if (!a)
+            continue;
+        cleanup_free char *ip = xstrndup(a, strcspn(a, "/"));
+        if (!strlist_contains(ips, ip))
+            strlist_add(ips, ip);
+    }
+}
+
+/* ---- plugins
+ * ------------------------------------------------------------------- */
+
+static char *find_plugin(const char *cni_path, const char *type)
+{
+    cleanup_free char *dirs = xstrdup(cni_path);
+    char *save = NULL;
+    for (char *d = strtok_r(dirs, ":", &save); d;
+         d = strtok_r(NULL, ":", &save)) {
+        char *p = xasprintf("%s/%s", d, type);
+        if (access(p, X_OK) == 0)
+            return p;
+        free(p);
+    }
+    return NULL;
+}
+
+/* Runs plugin i of list for cmd. On ADD success *result gets its output. */
+static int run_plugin(struct helper *h, const char *cmd, const json_t *list,
+                      size_t i, const json_t *prev, const json_t *caps,
+                      const char *netns, json_t **result, struct nc_error *err)
+{
+    const struct netns_request *req = h->req;
+    const json_t *plugin = json_array_get(json_object_get(list, "plugins"), i);
+    const char *type = json_string_value(json_object_get(plugin, "type"));
+    size_t nplugins = json_array_size(json_object_get(list, "plugins"));
+    if (result)
+        *result = NULL;
+    cleanup_free char *path = find_plugin(req->cni_path, type);
+    if (!path)
+        return nc_error_set(err, -ENOENT,
+                            "CNI plugin \"%s\" (%zu of %zu) not found in "
+                            "cni_path %s",
+                            type, i + 1, nplugins, req->cni_path);
+    json_t *conf = netns_plugin_config(list, i, prev, caps);
+    cleanup_free char *input = json_dumps(conf, JSON_COMPACT);
+    json_decref(conf);
+    cleanup_free char *e_cmd = xasprintf("CNI_COMMAND=%s", cmd);
+    cleanup_free char *e_id = xasprintf("CNI_CONTAINERID=%s", req->alloc_id);
+    cleanup_free char *e_ns = xasprintf("CNI_NETNS=%s", netns);
+    cleanup_free char *e_if = xasprintf("CNI_IFNAME=%s", req->ifname);
+    cleanup_free char *e_path = xasprintf("CNI_PATH=%s", req->cni_path);
+    char *envp[] = {e_cmd, e_id, e_ns, e_if, e_path, "PATH=" PLUGIN_PATH, NULL};
+    char *argv[] = {path, NULL};
+    struct netns_exec x = {
+        .path = path,
+        .argv = argv,
+        .envp = envp,
+        .input = input,
+        .input_len = strlen(input),
+        .timeout_ms = req->timeout_ms,
+    };
+    int64_t t = netns_now_us();
+    int r = netns_exec_run(&x);
+    int64_t us = netns_now_us() - t;
+    h->plugins_us += us;
+    json_array_append_new(h->plugin_timings,
+                          json_pack("{s:s, s:s, s:I}", "Type", type, "Command",
+                                    cmd, "Us", (json_int_t)us));
+    if (r < 0)
+        return nc_error_set(err, r, "CNI plugin \"%s\": cannot run %s: %s",
+                            type, path, strerror(-r));
+    char msg[800];
+    if (x.timed_out) {
+        r = nc_error_set(err, -ETIMEDOUT,
+                         "CNI plugin \"%s\" (%zu of %zu) did not finish %s "
+                         "within %d ms and was killed",
+                         type, i + 1, nplugins, cmd, req->timeout_ms);
+    } else if (x.status != 0) {
+        netns_plugin_error(x.out.data, x.out.len, x.err.data, x.status, msg,
+                           sizeof(msg));
+        r = nc_error_set(err, -EIO,
+                         "CNI plugin \"%s\" (%zu of %zu) failed %s: %s", type,
+                         i + 1, nplugins, cmd, msg);
+    } else if (result && netns_result_parse(x.out.data, x.out.len, result, msg,
+                                            sizeof(msg)) < 0) {
+        r = nc_error_set(err, -EPROTO,
+                         "CNI plugin \"%s\" (%zu of %zu) %s on %s", type, i + 1,
+                         nplugins, msg, cmd);
+    }
+    netns_exec_free(&x);
+    return r;
+}
+
+/* ---- state
+ * ---------------------------------------------------------------------- */
+
+static int save_state(struct helper *h, json_t *state, bool durable,
+                      struct nc_error *err)
+{
+    char now[64];
+    nc_format_time(nc_now_unix_ns(), now, sizeof(now));
+    json_object_set_new(state, "Updated", json_string(now));
+    int64_t t = netns_now_us();
+    int r = netns_state_write(h->req->state_dir, h->req->alloc_id, state,
+                              durable, err);
+    add_us(h, "StateUs", netns_now_us() - t);
+    return r;
+}
+
+static json_t *new_state(const struct netns_request *req)
+{
+    json_t *s = json_pack(
+        "{s:i, s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:O, s:[]}", "Version",
+        NETNS_STATE_VERSION, "AllocID", req->alloc_id, "Phase", "adding",
+        "Netns", req->netns, "IfName", req->ifname, "Mode",
+        req->mode ? req->mode : "bridge", "Conflist", req->conflist, "CNIPath",
+        req->cni_path, "PortMappings", req->ports, "Results");
+    if (req->admin_rule)
+        json_object_set(s, "AdminRule", req->admin_rule);
+    return s;
+}
+
+/* ---- DEL
+ * ---------------------------------------------------------------------------
+ */
+
+struct del_plan {
+    const json_t *conflist;
+    const char *netns;
+    const json_t *prev;
+    const char *prev_from;
+    const json_t *ports;
+    size_t nplugins; /* DEL plugins [0, nplugins) in reverse */
+    bool sweep;      /* sweep iptables afterwards whatever happens */
+};
+
+/* Tears down per plan; keeps going after a failure so that as much as
+ * possible goes, and returns the first error. */
+static int del_run(struct helper *h, const struct del_plan *p,
+                   struct nc_error *err)
+{
+    const struct netns_request *req = h->req;
+    struct strlist ips = {0};
+    cleanup_free char *ipam = netns_ipam_dir(p->conflist);
+    netns_ipam_leases_of(ipam, req->alloc_id, &ips);
+    json_t *synth = NULL;
+    const json_t *prev = p->prev;
+    const char *prev_from = p->prev_from;
+    if (!prev && ips.n) {
+        prev = synth =
+            result_from_leases(p->conflist, p->netns, req->ifname, &ips);
+        prev_from = "ipam";
+    }
+    result_ips(prev, &ips);
+    json_object_set_new(h->timings, "PrevResultFrom",
+                        json_string(prev ? prev_from : "none"));
+    /* portmap tears down only when given mappings; its chain is named by
+     * network and container id, so any mapping does when none is known */
+    json_t *caps = json_pack("{s:O}", "portMappings", p->ports);
+    if (json_array_size(p->ports) == 0)
+        json_object_set_new(caps, "portMappings",
+                            json_pack("[{s:i, s:i, s:s}]", "hostPort", 1,
+                                      "containerPort", 1, "protocol", "tcp"));
+    bool ns_there = netns_ns_exists(p->netns);
+    int first = 0;
+    for (size_t i = p->nplugins; i > 0; i--) {
+        struct nc_error e2 = {0};
+        int r = run_plugin(h, "DEL", p->conflist, i - 1, prev, caps,
+                           ns_there ? p->netns : "", NULL, &e2);
+        if (r < 0 && first == 0) {
+            first = r;
+            nc_error_set(err, r, "%s", e2.msg);
+        }
+    }
+    json_decref(caps);
+    json_decref(synth);
+    const char *network =
+        json_string_value(json_object_get(p->conflist, "name"));
+    if (p->sweep || !ns_there || first < 0 ||
+        !(nc_streq(prev_from, "state") || nc_streq(prev_from, "request"))) {
+        struct nc_error e2 = {0};
+        size_t removed = 0;
+        int64_t t = netns_now_us();
+        int r = netns_ipt_sweep(network, req->alloc_id, &ips, req->timeout_ms,
+                                &removed, &e2);
+        int64_t us = netns_now_us() - t;
+        h->plugins_us += us;
+        add_us(h, "SweepUs", us);
+        json_object_set_new(h->timings, "SweptRules",
+                            json_integer((json_int_t)removed));
+        if (r < 0 && first == 0) {
+            first = r;
+            nc_error_set(err, r, "iptables sweep: %s", e2.msg);
+        }
+    }
+    strlist_free(&ips);
+    int64_t t = netns_now_us();
+    struct nc_error e3 = {0};
+    int r = netns_ns_remove(p->netns, &e3);
+    add_us(h, "NetnsUs", netns_now_us() - t);
+    if (r < 0 && first == 0) {
+        first = r;
+        nc_error_set(err, r, "%s", e3.msg);
+    }
+    return first;
+}
+
+static void plan_from_state(struct del_plan *p, const struct netns_request *req,
+                            const json_t *state)
+{
+    memset(p, 0, sizeof(*p));
+    const json_t *list = state ? json_object_get(state, "Conflist") : NULL;
+    p->conflist = json_is_object(list) &&
+                          netns_conflist_validate(list, "state", NULL) == 0
+                      ? list
+                      : req->conflist;
+    const char *ns = json_string_value(json_object_get(state, "Netns"));
+    p->netns = ns && nc_str_has_prefix(ns, NETNS_RUN_DIR "/") &&
+                       netns_name_valid(ns + strlen(NETNS_RUN_DIR "/"))
+                   ? ns
+                   : req->netns;
+    if (req->prev_result) {
+        p->prev = req->prev_result;
+        p->prev_from = "request";
+    } else if ((p->prev = netns_state_best_result(state))) {
+        p->prev_from = "state";
+    }
+    const json_t *ports = json_object_get(state, "PortMappings");
+    p->ports = json_array_size(ports) ? ports : req->ports;
+    p->nplugins = json_array_size(json_object_get(p->conflist, "plugins"));
+    p->sweep =
+        state &&
+        !nc_streq(json_string_value(json_object_get(state, "Phase")), "added");
+}
+
+static int do_del(struct helper *h, struct netns_response *resp,
+                  struct nc_error *err)
+{
+    const struct netns_request *req = h->req;
+    json_t *state = NULL;
+    struct nc_error e2 = {0};
+    netns_state_read(req->state_dir, req->alloc_id, &state, &e2);
+    if (e2.msg[0])
+        LOG_WARN("netns", "%s", e2.msg);
+    struct del_plan p;
+    plan_from_state(&p, req, state);
+    resp->netns = xstrdup(p.netns);
+    int r = 0;
+    if (!p.conflist) {
+        /* nothing recorded and nothing to run: the namespace is all */
+        r = netns_ns_remove(p.netns, err);
+    } else {
+        r = del_run(h, &p, err);
+    }
+    if (r == 0) {
+        netns_state_remove(req->state_dir, req->alloc_id);
+    } else if (state) {
+        json_object_set_new(state, "Phase", json_string("deleting"));
+        json_object_set_new(state, "Error", json_string(err->msg));
+        save_state(h, state, false, NULL);
+    }
+    json_decref(state);
+    return r;
+}
+
+/* ---- ADD
+ * -----------------------------------------------------------------------------
+ */
+
+static int do_add(struct helper *h, struct netns_response *resp,
+                  struct nc_error *err)
+{
+    const struct netns_request *req = h->req;
+    json_t *old = NULL;
+    struct nc_error e2 = {0};
+    netns_state_read(req->state_dir, req->alloc_id, &old, &e2);
+    if (e2.msg[0])
+        LOG_WARN("netns", "%s", e2.msg);
+    if (old) {
+        const char *ns = json_string_value(json_object_get(old, "Netns"));
+        json_t *res = json_object_get(old, "Result");
+        if (nc_streq(json_string_value(json_object_get(old, "Phase")),
+                     "added") &&
+            json_is_object(res) && ns && netns_ns_exists(ns)) {
+            resp->reused = true;
+            resp->netns = xstrdup(ns);
+            resp->ip = xstrdup(json_string_value(json_object_get(old, "IP")));
+            resp->result = json_incref(res);
+            json_decref(old);
+            return 0;
+        }
+        /* a setup that never completed: take it down before starting over */
+        struct del_plan p;
+        plan_from_state(&p, req, old);
+        p.sweep = true;
+        int r = del_run(h, &p, err);
+        json_decref(old);
+        if (r < 0) {
+            nc_error_prefix(err, "removing the unfinished earlier setup");
+            return r;
+        }
+        netns_state_remove(req->state_dir, req->alloc_id);
+    }
+    resp->netns = xstrdup(req->netns);
+    struct stat st;
+    if (lstat(req->netns, &st) == 0)
+        return nc_error_set(err, -EEXIST,
+                            "network namespace %s already exists and no setup "
+                            "of allocation %s is recorded in %s (remove it "
+                            "with `ip netns del`, or see `nomclient "
+                            "leftovers`)",
+                            req->netns, req->alloc_id, req->state_dir);
+
+    /* intent, durably, before anything exists */
+    json_t *state = new_state(req);
+    int r = save_state(h, state, true, err);
+    if (r < 0) {
+        json_decref(state);
+        return r;
+    }
+    int64_t t = netns_now_us();
+    r = netns_ns_create(req->netns, err);
+    add_us(h, "NetnsUs", netns_now_us() - t);
+    if (r < 0) {
+        netns_state_remove(req->state_dir, req->alloc_id);
+        json_decref(state);
+        return r;
+    }
+    json_t *caps = json_array_size(req->ports)
+                       ? json_pack("{s:O}", "portMappings", req->ports)
+                       : json_object();
+    json_t *results = json_object_get(state, "Results");
+    size_t n = json_array_size(json_object_get(req->conflist, "plugins"));
+    json_t *prev = NULL;
+    size_t ran = 0;
+    for (; ran < n && r == 0; ran++) {
+        json_t *res = NULL;
+        r = run_plugin(h, "ADD", req->conflist, ran, prev, caps, req->netns,
+                       &res, err);
+        if (r == 0) {
+            json_array_append_new(results, res);
+            prev = res;
+            struct nc_error e3 = {0};
+            if (save_state(h, state, false, &e3) < 0)
+                LOG_WARN("netns", "%s", e3.msg);
+        }
+    }
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (r == 0 && netns_result_ip(prev, req->ifname, ip, sizeof(ip)) < 0)
+        r = nc_error_set(
+            err, -EADDRNOTAVAIL,
+            "network \"%s\": the CNI result has no interface "
+            "with an address",
+            json_string_value(json_object_get(req->conflist, "name")));
+    if (r == 0 && req->admin_rule) {
+        t = netns_now_us();
+        r = netns_ipt_admin_rule(req->admin_rule, req->timeout_ms, err);
+        int64_t us = netns_now_us() - t;
+        h->plugins_us += us;
+        add_us(h, "AdminRuleUs", us);
+    }
+    json_decref(caps);
+    if (r < 0) {
+        /* roll back everything, the failing plugin included (it may have
+         * done half its work), with the last good result as prevResult */
+        struct del_plan p = {
+            .conflist = req->conflist,
+            .netns = req->netns,
+            .prev = prev,
+            .prev_from = "state",
+            .ports = req->ports,
+            .nplugins = ran,
+            .sweep = true,
+        };
+        struct nc_error e3 = {0};
+        int r2 = del_run(h, &p, &e3);
+        if (r2 == 0) {
+            netns_state_remove(req->state_dir, req->alloc_id);
+        } else {
+            json_object_set_new(state, "Phase", json_string("failed"));
+            json_object_set_new(state, "Error", json_string(e3.msg));
+            save_state(h, state, true, NULL);
+            nc_error_set(err, r, "%s; rolling back failed too: %s", err->msg,
+                         e3.msg);
+        }
+        json_decref(state);
+        return r;
+    }
+    json_object_set(state, "Result", prev);
+    json_object_set_new(state, "IP", json_string(ip));
+    json_object_set_new(state, "Phase", json_string("added"));
+    r = save_state(h, state, true, err);
+    resp->ip = xstrdup(ip);
+    resp->result = json_incref(prev);
+    json_decref(state);
+    return r;
+}
+
+/* ---- CHECK
+ * -----------------------------------------------------------------------------
+ */
+
+static int do_check(struct helper *h, struct netns_response *resp,
+                    struct nc_error *err)
+{
+    const struct netns_request *req = h->req;
+    json_t *state = NULL;
+    netns_state_read(req->state_dir, req->alloc_id, &state, err);
+    const json_t *res = json_object_get(state, "Result");
+    const char *ns = json_string_value(json_object_get(state, "Netns"));
+    int r = 0;
+    if (!state || !json_is_object(res) || !ns ||
+        !nc_streq(json_string_value(json_object_get(state, "Phase")), "added"))
+        r = nc_error_set(err, -ENOENT,
+                         "no complete setup of allocation %s is recorded in %s",
+                         req->alloc_id, req->state_dir);
+    else if (!netns_ns_exists(ns))
+        r = nc_error_set(err, -ENOENT, "network namespace %s is gone", ns);
+    if (r == 0) {
+        const json_t *list = json_object_get(state, "Conflist");
+        const json_t *ports = json_object_get(state, "PortMappings");
+        json_t *caps = json_array_size(ports)
+                           ? json_pack("{s:O}", "portMappings", ports)
+                           : json_object();
+        size_t n = json_array_size(json_object_get(list, "plugins"));
+        for (size_t i = 0; i < n && r == 0; i++)
+            r = run_plugin(h, "CHECK", list, i, res, caps, ns, NULL, err);
+        json_decref(caps);
+        resp->netns = xstrdup(ns);
+        resp->ip = xstrdup(json_string_value(json_object_get(state, "IP")));
+        resp->result = json_incref((json_t *)res);
+    }
+    json_decref(state);
+    return r;
+}
+
+/* ---- entry
+ * -------------------------------------------------------------------------------
+ */
+
+int netns_helper_run(const struct netns_request *req,
+                     struct netns_response *resp)
+{
+    int64_t t0 = netns_now_us();
+    struct helper h = {
+        .req = req,
+        .timings = json_object(),
+        .plugin_timings = json_array(),
+    };
+    memset(resp, 0, sizeof(*resp));
+    resp->command = xstrdup(req->command);
+    resp->alloc_id = xstrdup(req->alloc_id);
+    struct nc_error err = {0};
+    int lock = -1;
+    int64_t t = netns_now_us();
+    int r = netns_state_lock(req->state_dir, req->alloc_id, &lock, &err);
+    add_us(&h, "LockUs", netns_now_us() - t);
+    if (r == 0) {
+        if (strcmp(req->command, "ADD") == 0)
+            r = do_add(&h, resp, &err);
+        else if (strcmp(req->command, "DEL") == 0)
+            r = do_del(&h, resp, &err);
+        else
+            r = do_check(&h, resp, &err);
+        /* after a complete DEL (or a rolled-back ADD) nothing is recorded:
+         * the lock file goes too, unlinked while still held */
+        cleanup_free char *sp = netns_state_path(req->state_dir, req->alloc_id);
+        if (access(sp, F_OK) < 0 && errno == ENOENT)
+            netns_state_unlock_remove(req->state_dir, req->alloc_id, lock);
+        else
+            close(lock);
+    }
+    int64_t total = netns_now_us() - t0;
+    json_object_set_new(h.timings, "Plugins", h.plugin_timings);
+    json_object_set_new(h.timings, "PluginsUs", json_integer(h.plugins_us));
+    json_object_set_new(h.timings, "TotalUs", json_integer(total));
+    json_object_set_new(h.timings, "OverheadUs",
+                        json_integer(total - h.plugins_us));
+    resp->timings = h.timings;
+    resp->ok = r == 0;
+    resp->code = r;
+    if (r < 0)
+        resp->error = xstrdup(err.msg[0] ? err.msg : strerror(-r));
+    return r;
+}
+
+int netns_helper_main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (argc != 2) {
+        fprintf(stderr, "usage: nomclient netns-helper REQUEST.json|-\n");
+        return 2;
+    }
+    struct nc_buf in = {0};
+    const char *src = strcmp(argv[1], "-") == 0 ? "stdin" : argv[1];
+    if (strcmp(argv[1], "-") == 0) {
+        char chunk[8192];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0 &&
+               in.len < (16u << 20))
+            nc_buf_append(&in, chunk, n);
+    } else {
+        size_t len;
+        char *text = nc_read_file(argv[1], &len, 16u << 20);
+        if (text) {
+            in.data = text;
+            in.len = len;
+        }
+    }
+    struct netns_response resp = {0};
+    struct netns_request req;
+    struct nc_error err = {0};
+    json_error_t je;
+    json_t *j = in.data ? json_loadb(in.data, in.len, 0, &je) : NULL;
+    int r;
+    if (!in.data) {
+        r = nc_error_set(&err, -errno, "read %s: %s", src, strerror(errno));
+    } else if (!j) {
+        r = nc_error_set(&err, -EINVAL, "%s:%d:%d: invalid JSON: %s", src,
+                         je.line, je.column, je.text);
+    } else {
+        r = netns_request_from_json(j, &req, &err);
+        if (r == 0) {
+            r = netns_helper_run(&req, &resp);
+            netns_request_free(&req);
+        }
+    }
+    if (r < 0 && !resp.error) {
+        resp.ok = false;
+        resp.code = r;
+        resp.error = xstrdup(err.msg);
+    }
+    json_decref(j);
+    nc_buf_free(&in);
+    json_t *out = netns_response_to_json(&resp);
+    char *text = json_dumps(out, JSON_COMPACT);
+    printf("%s\n", text);
+    fflush(stdout);
+    free(text);
+    json_decref(out);
+    netns_response_free(&resp);
+    return r == 0 ? 0 : 1;
+}

@@ -1,0 +1,304 @@
+/* leftovers.c - network setups no owned allocation accounts for.
+ *
+ * Only what is provably ours is considered: state files in state_dir,
+ * namespaces they name, host-local leases and iptables rules of our
+ * networks whose container id has a state file or whose address lies in
+ * the bridge subnet. Another tool's namespaces, networks and rules are
+ * never listed, let alone removed. Cleaning runs a helper DEL per
+ * allocation on a private loop (so the caller's loop is not re-entered),
+ * then one last sweep for rules only an address ties to us. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "netns/netns_internal.h"
+
+#define CLEAN_PARALLEL 4
+
+struct scan {
+    const struct netns_config *cfg;
+    const struct strlist *owned;
+    const char *bridge_network, *subnet;
+    struct strlist gone;      /* container ids to tear down */
+    struct strlist owned_ips; /* addresses owned allocations hold */
+    struct kvlist lease_ids;  /* leased IP -> container id */
+    struct strlist networks;  /* conflist names to look at */
+    json_t *conflists;        /* network name -> conflist */
+    json_t *setups, *namespaces, *ipam, *iptables, *errors;
+};
+
+static bool owned(const struct scan *s, const char *id)
+{
+    return s->owned && strlist_contains(s->owned, id);
+}
+
+static void add_unique(struct strlist *l, const char *v)
+{
+    if (v && !strlist_contains(l, v))
+        strlist_add(l, v);
+}
+
+static void add_network(struct scan *s, const json_t *conflist)
+{
+    const char *name = json_string_value(json_object_get(conflist, "name"));
+    if (!name || json_object_get(s->conflists, name))
+        return;
+    json_object_set(s->conflists, name, (json_t *)conflist);
+    add_unique(&s->networks, name);
+}
+
+static void scan_states(struct scan *s)
+{
+    DIR *d = opendir(s->cfg->state_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n <= 5 || !nc_str_has_suffix(e->d_name, ".json"))
+            continue;
+        cleanup_free char *id = xstrndup(e->d_name, n - 5);
+        if (!netns_name_valid(id))
+            continue;
+        cleanup_free char *path =
+            xasprintf("%s/%s", s->cfg->state_dir, e->d_name);
+        size_t len;
+        cleanup_free char *text = nc_read_file(path, &len, 16u << 20);
+        json_t *st = text ? json_loadb(text, len, 0, NULL) : NULL;
+        if (!json_is_object(st)) {
+            json_array_append_new(
+                s->errors, json_sprintf("%s: not a valid state file", path));
+            json_decref(st);
+            continue;
+        }
+        const char *ip = json_string_value(json_object_get(st, "IP"));
+        const json_t *list = json_object_get(st, "Conflist");
+        if (netns_conflist_validate(list, path, NULL) == 0)
+            add_network(s, list);
+        if (owned(s, id)) {
+            add_unique(&s->owned_ips, ip);
+            json_decref(st);
+            continue;
+        }
+        const char *ns = json_string_value(json_object_get(st, "Netns"));
+        json_array_append_new(
+            s->setups,
+            json_pack("{s:s, s:s?, s:s?, s:s?, s:s?}", "AllocID", id, "Netns",
+                      ns, "Phase",
+                      json_string_value(json_object_get(st, "Phase")), "IP", ip,
+                      "Network",
+                      json_string_value(json_object_get(list, "name"))));
+        if (ns && netns_ns_exists(ns))
+            json_array_append_new(s->namespaces, json_string(ns));
+        add_unique(&s->gone, id);
+        json_decref(st);
+    }
+    if (d)
+        closedir(d);
+}
+
+static void scan_leases(struct scan *s)
+{
+    const char *name;
+    json_t *list;
+    json_object_foreach(s->conflists, name, list)
+    {
+        cleanup_free char *dir = netns_ipam_dir(list);
+        DIR *d = dir ? opendir(dir) : NULL;
+        struct dirent *e;
+        bool bridge = strcmp(name, s->bridge_network) == 0;
+        while (d && (e = readdir(d))) {
+            unsigned char buf[16];
+            if (inet_pton(AF_INET, e->d_name, buf) != 1 &&
+                inet_pton(AF_INET6, e->d_name, buf) != 1)
+                continue;
+            cleanup_free char *path = xasprintf("%s/%s", dir, e->d_name);
+            cleanup_free char *text = nc_read_file(path, NULL, 4096);
+            if (!text)
+                continue;
+            text[strcspn(text, "\r\n")] = '\0';
+            if (!netns_name_valid(text))
+                continue;
+            kv_set(&s->lease_ids, e->d_name, text);
+            if (owned(s, text)) {
+                add_unique(&s->owned_ips, e->d_name);
+                continue;
+            }
+            if (!(bridge && netns_ip_in_subnet(e->d_name, s->subnet)) &&
+                !strlist_contains(&s->gone, text))
+                continue;
+            json_array_append_new(s->ipam,
+                                  json_pack("{s:s, s:s, s:s, s:s}", "IP",
+                                            e->d_name, "ContainerID", text,
+                                            "File", path, "Network", name));
+            add_unique(&s->gone, text);
+        }
+        if (d)
+            closedir(d);
+    }
+}
+
+/* Rules of a network are ours for an unowned id with a state file, or
+ * (bridge network) whose address is in the subnet. */
+struct accept_ctx {
+    struct scan *s;
+    bool bridge;
+};
+
+static bool accept_id(const char *id, const char *ip, void *arg)
+{
+    struct accept_ctx *c = arg;
+    if (owned(c->s, id))
+        return false;
+    return strlist_contains(&c->s->gone, id) ||
+           (c->bridge && ip && netns_ip_in_subnet(ip, c->s->subnet));
+}
+
+static bool accept_ip(const char *ip, void *arg)
+{
+    struct accept_ctx *c = arg;
+    return !strlist_contains(&c->s->owned_ips, ip);
+}
+
+/* Plans, over one iptables-save, what every network of ours leaves. */
+static void plan_all(struct scan *s, const char *save,
+                     struct netns_ipt_plan *plan)
+{
+    for (size_t i = 0; i < s->networks.n; i++) {
+        const char *net = s->networks.items[i];
+        struct accept_ctx c = {s, strcmp(net, s->bridge_network) == 0};
+        struct strlist ips = {0};
+        for (size_t k = 0; k < s->lease_ids.n; k++)
+            if (strlist_contains(&s->gone, s->lease_ids.items[k].value))
+                add_unique(&ips, s->lease_ids.items[k].key);
+        netns_ipt_plan_build(plan, save, net, accept_id, &ips,
+                             c.bridge ? s->subnet : NULL, accept_ip, &c);
+        strlist_free(&ips);
+    }
+}
+
+static void scan_iptables(struct scan *s)
+{
+    struct nc_error err = {0};
+    cleanup_free char *save = netns_ipt_save(10000, &err);
+    if (!save) {
+        json_array_append_new(s->errors, json_string(err.msg));
+        return;
+    }
+    struct netns_ipt_plan plan = {0};
+    plan_all(s, save, &plan);
+    for (size_t i = 0; i < plan.nrules; i++) {
+        const struct netns_ipt_rule *r = &plan.rules[i];
+        const char *id = r->container_id;
+        if (!id && r->ip)
+            id = kv_get(&s->lease_ids, r->ip);
+        json_array_append_new(s->iptables,
+                              json_pack("{s:s, s:s, s:s, s:s?}", "Table",
+                                        r->table, "Chain", r->chain, "Rule",
+                                        r->rule, "ContainerID", id));
+        if (r->container_id)
+            add_unique(&s->gone, r->container_id);
+    }
+    netns_ipt_plan_free(&plan);
+}
+
+/* ---- cleaning
+ * ------------------------------------------------------------------ */
+
+struct cleaner {
+    uv_loop_t loop;
+    const struct netns_config *cfg;
+    struct scan *s;
+    size_t next, running;
+};
+
+static void start_next(struct cleaner *c);
+
+static void on_deleted(const struct netns_result *res, void *arg)
+{
+    struct cleaner *c = arg;
+    c->running--;
+    if (res->status < 0)
+        json_array_append_new(
+            c->s->errors,
+            json_sprintf("DEL %s: %s", res->alloc_id, res->message));
+    start_next(c);
+}
+
+static void start_next(struct cleaner *c)
+{
+    while (c->running < CLEAN_PARALLEL && c->next < c->s->gone.n) {
+        const char *id = c->s->gone.items[c->next++];
+        struct netns_setup setup = {.alloc_id = id};
+        struct nc_error err = {0};
+        if (netns_del(&c->loop, c->cfg, &setup, NULL, on_deleted, c, &err) < 0)
+            json_array_append_new(c->s->errors,
+                                  json_sprintf("DEL %s: %s", id, err.msg));
+        else
+            c->running++;
+    }
+}
+
+static void clean(struct scan *s)
+{
+    struct cleaner c = {.cfg = s->cfg, .s = s};
+    if (uv_loop_init(&c.loop) < 0) {
+        json_array_append_new(s->errors, json_string("cannot create a loop"));
+        return;
+    }
+    start_next(&c);
+    uv_run(&c.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&c.loop);
+    /* what only an address ties to us (rules whose allocation left no
+     * lease or state, e.g. after a DEL without prevResult) */
+    struct nc_error err = {0};
+    cleanup_free char *save = netns_ipt_save(10000, &err);
+    struct netns_ipt_plan plan = {0};
+    if (save)
+        plan_all(s, save, &plan);
+    cleanup_free char *script = netns_ipt_plan_script(&plan);
+    netns_ipt_plan_free(&plan);
+    if (script && netns_ipt_restore(script, 10000, &err) < 0)
+        json_array_append_new(s->errors, json_string(err.msg));
+}
+
+json_t *netns_leftovers(const struct netns_config *cfg,
+                        const struct strlist *owned_alloc_ids, bool do_clean)
+{
+    struct scan s = {
+        .cfg = cfg,
+        .owned = owned_alloc_ids,
+        .bridge_network = netns_cfg_network(cfg),
+        .subnet = netns_cfg_subnet(cfg),
+        .conflists = json_object(),
+        .setups = json_array(),
+        .namespaces = json_array(),
+        .ipam = json_array(),
+        .iptables = json_array(),
+        .errors = json_array(),
+    };
+    struct nc_error err = {0};
+    if (netns_config_validate(cfg, &err) < 0) {
+        json_array_append_new(s.errors, json_string(err.msg));
+    } else {
+        json_t *bridge = netns_bridge_conflist(cfg);
+        add_network(&s, bridge);
+        json_decref(bridge);
+        scan_states(&s);
+        scan_leases(&s);
+        scan_iptables(&s);
+        if (do_clean)
+            clean(&s);
+    }
+    json_t *out =
+        json_pack("{s:o, s:o, s:o, s:o, s:b, s:o}", "Setups", s.setups,
+                  "Namespaces", s.namespaces, "IPAM", s.ipam, "Iptables",
+                  s.iptables, "Cleaned", do_clean, "Errors", s.errors);
+    strlist_free(&s.gone);
+    strlist_free(&s.owned_ips);
+    kv_free(&s.lease_ids);
+    strlist_free(&s.networks);
+    json_decref(s.conflists);
+    return out;
+}
