@@ -1,5 +1,6 @@
-// deps: netns/async.c netns/conf.c netns/exec.c netns/helper.c netns/iptables.c
-// netns/leftovers.c netns/nsfs.c netns/state.c client/util.c
+// deps: netns/async.c netns/conf.c netns/exec.c netns/helper.c
+// deps: netns/iptables.c netns/leftovers.c netns/nsfs.c netns/state.c
+// deps: client/util.c
 /* Driver and benchmark for netns/, through its agent-side API (netns_add /
  * netns_del on a libuv loop, each spawning `nomclient netns-helper`).
  *
@@ -126,8 +127,7 @@ static int print_request(const char *cmd, const char *alloc, int argc,
     return 0;
 }
 
-/* ---- bench
- * ------------------------------------------------------------------- */
+/* ---- bench --------------------------------------------------------------- */
 
 struct bench {
     uv_loop_t loop;
@@ -185,7 +185,8 @@ static int64_t tget(const json_t *t, const char *k)
 static void summary(const char *what, struct bench *b, double wall_ms)
 {
     int64_t total = 0, overhead = 0, spawn = 0, wallsum = 0, lock = 0,
-            state = 0, netns = 0, admin = 0, sweep = 0;
+            state = 0, netns = 0, admin = 0, sweep = 0, startup = 0, ex = 0,
+            syncwait = 0;
     json_t *by_type = json_object();
     for (int i = 0; i < b->n; i++) {
         json_t *t = b->timings[i];
@@ -198,6 +199,9 @@ static void summary(const char *what, struct bench *b, double wall_ms)
         netns += tget(t, "NetnsUs");
         admin += tget(t, "AdminRuleUs");
         sweep += tget(t, "SweepUs");
+        startup += tget(t, "StartupUs");
+        syncwait += tget(t, "StateSyncWaitUs");
+        ex += tget(t, "ExitUs");
         size_t k;
         json_t *p;
         json_array_foreach(json_object_get(t, "Plugins"), k, p)
@@ -219,8 +223,11 @@ static void summary(const char *what, struct bench *b, double wall_ms)
            "%.2f, state %.2f, netns %.2f)\n",
            (total - overhead) / n / 1000, overhead / n / 1000, lock / n / 1000,
            state / n / 1000, netns / n / 1000);
+    printf("    spawn to helper main %.2f ms, helper output to callback %.2f "
+           "ms, waiting for the intent's fsync %.2f ms\n",
+           startup / n / 1000, ex / n / 1000, syncwait / n / 1000);
     printf(
-        "    uv_spawn call %.3f ms, NOMAD-ADMIN rule %.2f ms, sweep %.2f ms\n",
+        "    posix_spawn call %.3f ms, NOMAD-ADMIN rule %.2f ms, sweep %.2f ms\n",
         spawn / n / 1000, admin / n / 1000, sweep / n / 1000);
     const char *type;
     json_t *v;

@@ -1,20 +1,33 @@
 /* async.c - netns_add / netns_del on the caller's libuv loop: the request
  * goes to `nomclient netns-helper -` on a stdin pipe, the outcome comes
- * back on a stdout pipe; the helper is detached (own session) so it
- * finishes its work even if the agent is stopped meanwhile. */
+ * back as one line on a stdout pipe. The helper runs in its own session so
+ * it finishes its work even if the agent is stopped meanwhile.
+ *
+ * The helper is started with posix_spawn (vfork: ~0.15 ms, whatever the
+ * agent's size) rather than uv_spawn (fork: ~0.45 ms here, growing with the
+ * agent's page tables). The callback fires on the complete output line;
+ * the child is reaped with waitpid(pid) once its stdout closes, retried
+ * on a short timer while it finishes exiting, so no SIGCHLD handler is
+ * involved and libuv's own (for uv_spawn'ed processes) never sees it. */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "netns/netns_internal.h"
 
+extern char **environ;
+
 struct netns_op {
     struct netns_op *next;
     uv_loop_t *loop;
-    uv_process_t proc;
     uv_pipe_t in, out;
+    uv_timer_t reap;
     uv_write_t write;
     char *request;
     struct nc_buf output;
@@ -22,8 +35,8 @@ struct netns_op {
     void *arg;
     char *alloc_id, *netns_path;
     int64_t started_us, spawn_us;
-    int64_t exit_status;
-    int term_signal;
+    pid_t pid;
+    int exit_status, term_signal;
     bool exited, eof, reported, abandoned;
     int handles; /* initialised and not yet closed */
 };
@@ -97,6 +110,11 @@ static void report(struct netns_op *op)
         res.reused = resp.reused;
     }
     json_object_set_new(resp.timings, "SpawnUs", json_integer(op->spawn_us));
+    json_t *done = json_object_get(resp.timings, "DoneUs");
+    if (json_is_integer(done))
+        json_object_set_new(
+            resp.timings, "ExitUs",
+            json_integer(netns_now_us() - json_integer_value(done)));
     json_object_set_new(resp.timings, "WallUs", json_integer(wall));
     res.timings = resp.timings;
     if (!op->abandoned && op->cb)
@@ -104,19 +122,44 @@ static void report(struct netns_op *op)
     netns_response_free(&resp);
 }
 
-static void maybe_finish(struct netns_op *op)
+/* The helper prints one line and exits: the line is enough, so the
+ * callback does not wait for the process teardown and SIGCHLD. */
+static bool line_complete(const struct netns_op *op)
 {
-    if (op->exited && op->eof && !op->reported)
-        report(op);
+    if (op->output.len == 0 || op->output.data[op->output.len - 1] != '\n')
+        return false;
+    json_t *j = json_loadb(op->output.data, op->output.len, 0, NULL);
+    bool ok = json_is_object(j);
+    json_decref(j);
+    return ok;
 }
 
-static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
+static void maybe_finish(struct netns_op *op)
 {
-    struct netns_op *op = p->data;
+    if (!op->reported && (op->exited || line_complete(op)))
+        report(op);
+    if (op->reported && op->exited && op->eof)
+        close_handle((uv_handle_t *)&op->reap);
+}
+
+/* Reaps the helper; after its stdout closed it is at most moments away
+ * from being a zombie, so poll briefly rather than install SIGCHLD. */
+static void try_reap(uv_timer_t *t)
+{
+    struct netns_op *op = t->data;
+    int st = 0;
+    pid_t r = waitpid(op->pid, &st, WNOHANG);
+    if (r == 0) {
+        if (!uv_is_active((uv_handle_t *)t))
+            uv_timer_start(t, try_reap, 1, 2);
+        return;
+    }
+    uv_timer_stop(t);
     op->exited = true;
-    op->exit_status = status;
-    op->term_signal = sig;
-    close_handle((uv_handle_t *)p);
+    if (r == op->pid && WIFSIGNALED(st))
+        op->term_signal = WTERMSIG(st);
+    else if (r == op->pid)
+        op->exit_status = WEXITSTATUS(st);
     maybe_finish(op);
 }
 
@@ -136,6 +179,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (n < 0) {
         op->eof = true;
         close_handle((uv_handle_t *)s);
+        try_reap(&op->reap);
+    } else if (n > 0) {
         maybe_finish(op);
     }
 }
@@ -147,6 +192,53 @@ static void on_written(uv_write_t *w, int status)
     close_handle((uv_handle_t *)&op->in);
 }
 
+/* posix_spawn of the helper in a new session with stdin/stdout pipes;
+ * returns the pid or -errno. */
+static pid_t spawn_process(const char *path, char *const argv[], int *in_fd,
+                           int *out_fd)
+{
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) < 0)
+        return -errno;
+    if (pipe2(out, O_CLOEXEC) < 0) {
+        int e = -errno;
+        close(in[0]);
+        close(in[1]);
+        return e;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+    posix_spawnattr_init(&attr);
+    sigset_t none, def;
+    sigemptyset(&none);
+    sigemptyset(&def);
+    int sigs[] = {SIGPIPE, SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGCHLD};
+    for (size_t i = 0; i < NC_ARRAY_LEN(sigs); i++)
+        sigaddset(&def, sigs[i]);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &def);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID |
+                                        POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    pid_t pid;
+    int r = posix_spawn(&pid, path, &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    close(in[0]);
+    close(out[1]);
+    if (r != 0) {
+        close(in[1]);
+        close(out[0]);
+        return -r;
+    }
+    *in_fd = in[1];
+    *out_fd = out[0];
+    return pid;
+}
+
 static int spawn_helper(uv_loop_t *loop, const struct netns_config *cfg,
                         const struct netns_request *req, netns_done_cb cb,
                         void *arg, struct nc_error *err)
@@ -154,53 +246,48 @@ static int spawn_helper(uv_loop_t *loop, const struct netns_config *cfg,
     if (!cfg->helper_path || !*cfg->helper_path)
         return nc_error_set(err, -EINVAL,
                             "no helper executable configured for netns");
+    int64_t t0 = netns_now_us();
+    json_t *j = netns_request_to_json(req);
+    json_object_set_new(j, "SentUs", json_integer(t0));
+    char *request = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    char *args[] = {(char *)cfg->helper_path, "netns-helper", "-", NULL};
+    int in_fd, out_fd;
+    int64_t t1 = netns_now_us();
+    pid_t pid = spawn_process(cfg->helper_path, args, &in_fd, &out_fd);
+    int64_t spawn_us = netns_now_us() - t1;
+    if (pid < 0) {
+        free(request);
+        return nc_error_set(err, pid, "start netns helper %s: %s",
+                            cfg->helper_path, strerror(-pid));
+    }
     struct netns_op *op = xcalloc(1, sizeof(*op));
     op->loop = loop;
     op->cb = cb;
     op->arg = arg;
     op->alloc_id = xstrdup(req->alloc_id);
     op->netns_path = xstrdup(req->netns);
-    json_t *j = netns_request_to_json(req);
-    op->request = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    op->started_us = netns_now_us();
+    op->request = request;
+    op->pid = pid;
+    op->started_us = t0;
+    op->spawn_us = spawn_us;
     uv_pipe_init(loop, &op->in, 0);
     uv_pipe_init(loop, &op->out, 0);
-    op->in.data = op->out.data = op->proc.data = op->write.data = op;
-    op->handles = 3; /* a failed spawn still leaves proc to close */
-    uv_stdio_container_t stdio[3] = {
-        {.flags = UV_CREATE_PIPE | UV_READABLE_PIPE,
-         .data.stream = (uv_stream_t *)&op->in},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-         .data.stream = (uv_stream_t *)&op->out},
-        {.flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO},
-    };
-    char *args[] = {(char *)cfg->helper_path, "netns-helper", "-", NULL};
-    uv_process_options_t opts = {
-        .file = cfg->helper_path,
-        .args = args,
-        .exit_cb = on_exit_cb,
-        .flags = UV_PROCESS_DETACHED,
-        .stdio = stdio,
-        .stdio_count = 3,
-    };
-    int r = uv_spawn(loop, &op->proc, &opts);
-    op->spawn_us = netns_now_us() - op->started_us;
-    if (r < 0) {
-        op->reported = true;
-        close_handle((uv_handle_t *)&op->in);
-        close_handle((uv_handle_t *)&op->out);
-        close_handle((uv_handle_t *)&op->proc);
-        return nc_error_set(err, r, "start netns helper %s: %s",
-                            cfg->helper_path, uv_strerror(r));
-    }
-    uv_buf_t buf = uv_buf_init(op->request, (unsigned)strlen(op->request));
-    r = uv_write(&op->write, (uv_stream_t *)&op->in, &buf, 1, on_written);
-    if (r < 0)
-        close_handle((uv_handle_t *)&op->in);
-    uv_read_start((uv_stream_t *)&op->out, on_alloc, on_read);
+    uv_timer_init(loop, &op->reap);
+    op->in.data = op->out.data = op->reap.data = op->write.data = op;
+    op->handles = 3;
+    uv_pipe_open(&op->in, in_fd);
+    uv_pipe_open(&op->out, out_fd);
     op->next = in_flight;
     in_flight = op;
+    uv_buf_t buf = uv_buf_init(op->request, (unsigned)strlen(op->request));
+    if (uv_write(&op->write, (uv_stream_t *)&op->in, &buf, 1, on_written) < 0)
+        close_handle((uv_handle_t *)&op->in);
+    if (uv_read_start((uv_stream_t *)&op->out, on_alloc, on_read) < 0) {
+        op->eof = true;
+        close_handle((uv_handle_t *)&op->out);
+        try_reap(&op->reap);
+    }
     return 0;
 }
 
@@ -257,6 +344,6 @@ void netns_abandon_all(uv_loop_t *loop)
         op->reported = true;
         close_handle((uv_handle_t *)&op->in);
         close_handle((uv_handle_t *)&op->out);
-        close_handle((uv_handle_t *)&op->proc);
+        close_handle((uv_handle_t *)&op->reap);
     }
 }

@@ -11,8 +11,7 @@
 
 #include "netns/netns_internal.h"
 
-/* ---- defaults and validation ------------------------------------------------
- */
+/* ---- defaults and validation --------------------------------------------- */
 
 static const char *or_default(const char *v, const char *def)
 {
@@ -153,8 +152,7 @@ int netns_config_validate(const struct netns_config *cfg, struct nc_error *err)
     return 0;
 }
 
-/* ---- conflists --------------------------------------------------------------
- */
+/* ---- conflists ----------------------------------------------------------- */
 
 json_t *netns_bridge_conflist(const struct netns_config *cfg)
 {
@@ -462,8 +460,7 @@ json_t *netns_fingerprint(const struct netns_config *cfg)
     return out;
 }
 
-/* ---- CNI shapes
- * ------------------------------------------------------------------ */
+/* ---- CNI shapes ---------------------------------------------------------- */
 
 static int add_mapping(json_t *arr, const struct netns_port_mapping *p,
                        const char *proto)
@@ -664,8 +661,7 @@ int netns_result_ip(const json_t *result, const char *ifname, char *ip,
     return -ENOENT;
 }
 
-/* ---- helper protocol
- * ------------------------------------------------------------- */
+/* ---- helper protocol ----------------------------------------------------- */
 
 static char *get_str(const json_t *j, const char *key)
 {
@@ -703,6 +699,7 @@ int netns_request_from_json(const json_t *j, struct netns_request *r,
     r->admin_rule = get_obj(j, "AdminRule");
     json_t *ports = json_object_get(j, "PortMappings");
     r->ports = json_is_array(ports) ? json_incref(ports) : json_array();
+    r->sent_us = json_integer_value(json_object_get(j, "SentUs"));
     json_t *t = json_object_get(j, "TimeoutMs");
     r->timeout_ms = json_is_integer(t) && json_integer_value(t) > 0 &&
                             json_integer_value(t) < 3600000
@@ -771,6 +768,8 @@ json_t *netns_request_to_json(const struct netns_request *r)
     set_json(j, "PrevResult", r->prev_result);
     set_json(j, "AdminRule", r->admin_rule);
     json_object_set_new(j, "TimeoutMs", json_integer(r->timeout_ms));
+    if (r->sent_us)
+        json_object_set_new(j, "SentUs", json_integer(r->sent_us));
     return j;
 }
 

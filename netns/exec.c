@@ -40,13 +40,16 @@ static bool drain(int fd, struct nc_buf *b, size_t max)
     return true;
 }
 
-int netns_exec_run(struct netns_exec *x)
+int netns_exec_start(struct netns_exec *x)
 {
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
     memset(&x->out, 0, sizeof(x->out));
     memset(&x->err, 0, sizeof(x->err));
     x->status = -1;
     x->timed_out = false;
+    x->pid = 0;
+    x->in_fd = x->out_fd = x->err_fd = -1;
+    x->written = 0;
     if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
         pipe2(err, O_CLOEXEC) < 0) {
         int e = -errno;
@@ -81,40 +84,57 @@ int netns_exec_run(struct netns_exec *x)
     close(in[0]);
     close(out[1]);
     close(err[1]);
-    in[0] = out[1] = err[1] = -1;
     if (r != 0) {
-        close_pair(in);
-        close_pair(out);
-        close_pair(err);
+        close(in[1]);
+        close(out[0]);
+        close(err[0]);
         return -r;
     }
-    size_t max = x->max_output ? x->max_output : NETNS_MAX_OUTPUT;
-    size_t written = 0;
-    fcntl(in[1], F_SETFL, O_NONBLOCK);
+    x->pid = pid;
+    x->in_fd = in[1];
+    x->out_fd = out[0];
+    x->err_fd = err[0];
+    fcntl(x->in_fd, F_SETFL, O_NONBLOCK);
     if (!x->input || x->input_len == 0) {
-        close(in[1]);
-        in[1] = -1;
+        close(x->in_fd);
+        x->in_fd = -1;
     }
-    int64_t deadline = netns_now_us() + (int64_t)x->timeout_ms * 1000;
-    while (out[0] >= 0 || err[0] >= 0) {
+    x->deadline_us = netns_now_us() + (int64_t)x->timeout_ms * 1000;
+    return 0;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+}
+
+void netns_exec_wait(struct netns_exec *x)
+{
+    if (x->pid <= 0)
+        return;
+    size_t max = x->max_output ? x->max_output : NETNS_MAX_OUTPUT;
+    while (x->out_fd >= 0 || x->err_fd >= 0) {
         struct pollfd p[3];
         int np = 0, io = -1, iout = -1, ierr = -1;
-        if (in[1] >= 0) {
-            p[np] = (struct pollfd){.fd = in[1], .events = POLLOUT};
+        if (x->in_fd >= 0) {
+            p[np] = (struct pollfd){.fd = x->in_fd, .events = POLLOUT};
             io = np++;
         }
-        if (out[0] >= 0) {
-            p[np] = (struct pollfd){.fd = out[0], .events = POLLIN};
+        if (x->out_fd >= 0) {
+            p[np] = (struct pollfd){.fd = x->out_fd, .events = POLLIN};
             iout = np++;
         }
-        if (err[0] >= 0) {
-            p[np] = (struct pollfd){.fd = err[0], .events = POLLIN};
+        if (x->err_fd >= 0) {
+            p[np] = (struct pollfd){.fd = x->err_fd, .events = POLLIN};
             ierr = np++;
         }
-        int64_t left = deadline - netns_now_us();
+        int64_t left = x->deadline_us - netns_now_us();
         if (left <= 0) {
             x->timed_out = true;
-            kill(-pid, SIGKILL);
+            kill(-x->pid, SIGKILL);
             break;
         }
         int n = poll(p, (nfds_t)np, (int)((left + 999) / 1000));
@@ -123,37 +143,39 @@ int netns_exec_run(struct netns_exec *x)
         if (n <= 0)
             continue;
         if (io >= 0 && p[io].revents) {
-            ssize_t w =
-                write(in[1], x->input + written, x->input_len - written);
+            ssize_t w = write(x->in_fd, x->input + x->written,
+                              x->input_len - x->written);
             if (w > 0)
-                written += (size_t)w;
+                x->written += (size_t)w;
             if ((w < 0 && errno != EAGAIN && errno != EINTR) ||
-                written == x->input_len) {
-                close(in[1]);
-                in[1] = -1;
-            }
+                x->written == x->input_len)
+                close_fd(&x->in_fd);
         }
-        if (iout >= 0 && p[iout].revents && !drain(out[0], &x->out, max)) {
-            close(out[0]);
-            out[0] = -1;
-        }
-        if (ierr >= 0 && p[ierr].revents && !drain(err[0], &x->err, 65536)) {
-            close(err[0]);
-            err[0] = -1;
-        }
+        if (iout >= 0 && p[iout].revents && !drain(x->out_fd, &x->out, max))
+            close_fd(&x->out_fd);
+        if (ierr >= 0 && p[ierr].revents && !drain(x->err_fd, &x->err, 65536))
+            close_fd(&x->err_fd);
     }
-    close_pair(in);
-    close_pair(out);
-    close_pair(err);
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    close_fd(&x->in_fd);
+    close_fd(&x->out_fd);
+    close_fd(&x->err_fd);
+    int st = 0;
+    while (waitpid(x->pid, &st, 0) < 0 && errno == EINTR)
         ;
+    x->pid = 0;
     x->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     if (!x->out.data)
         nc_buf_append(&x->out, "", 0);
     if (!x->err.data)
         nc_buf_append(&x->err, "", 0);
-    return 0;
+}
+
+int netns_exec_run(struct netns_exec *x)
+{
+    int r = netns_exec_start(x);
+    if (r == 0)
+        netns_exec_wait(x);
+    return r;
 }
 
 void netns_exec_free(struct netns_exec *x)

@@ -24,6 +24,7 @@
 
 struct helper {
     const struct netns_request *req;
+    struct netns_state_sync intent; /* fsync in flight */
     json_t *timings;
     json_t *plugin_timings;
     int64_t plugins_us; /* time spent in plugins and iptables tools */
@@ -36,8 +37,7 @@ static void add_us(struct helper *h, const char *key, int64_t us)
                         json_integer(json_integer_value(v) + us));
 }
 
-/* ---- IPAM leases ------------------------------------------------------------
- */
+/* ---- IPAM leases --------------------------------------------------------- */
 
 char *netns_ipam_dir(const json_t *conflist)
 {
@@ -113,8 +113,7 @@ static void result_ips(const json_t *result, struct strlist *ips)
     }
 }
 
-/* ---- plugins
- * ------------------------------------------------------------------- */
+/* ---- plugins ------------------------------------------------------------- */
 
 static char *find_plugin(const char *cni_path, const char *type)
 {
@@ -197,20 +196,51 @@ static int run_plugin(struct helper *h, const char *cmd, const json_t *list,
     return r;
 }
 
-/* ---- state
- * ---------------------------------------------------------------------- */
+/* ---- state --------------------------------------------------------------- */
 
-static int save_state(struct helper *h, json_t *state, bool durable,
-                      struct nc_error *err)
+static void stamp(json_t *j)
 {
     char now[64];
     nc_format_time(nc_now_unix_ns(), now, sizeof(now));
-    json_object_set_new(state, "Updated", json_string(now));
+    json_object_set_new(j, "Updated", json_string(now));
+}
+
+/* The intent, visible at once and durable soon: the fsyncs run on a
+ * thread while the namespace is made (see intent_durable). */
+static int write_intent(struct helper *h, json_t *state, struct nc_error *err)
+{
+    stamp(state);
     int64_t t = netns_now_us();
-    int r = netns_state_write(h->req->state_dir, h->req->alloc_id, state,
-                              durable, err);
+    int r = netns_state_write_begin(h->req->state_dir, h->req->alloc_id, state,
+                                    &h->intent, err);
     add_us(h, "StateUs", netns_now_us() - t);
     return r;
+}
+
+/* Waits for the intent's fsync: before a plugin that may write what
+ * survives a power loss (host-local's leases), i.e. any but loopback. */
+static int intent_durable(struct helper *h, struct nc_error *err)
+{
+    int64_t t = netns_now_us();
+    int r = netns_state_write_end(&h->intent, err);
+    int64_t us = netns_now_us() - t;
+    add_us(h, "StateUs", us);
+    add_us(h, "StateSyncWaitUs", us);
+    return r;
+}
+
+/* One update line; steals update. Failing to record progress is logged,
+ * not fatal: the intent already names everything DEL needs. */
+static void record(struct helper *h, json_t *update)
+{
+    stamp(update);
+    struct nc_error err = {0};
+    int64_t t = netns_now_us();
+    if (netns_state_append(h->req->state_dir, h->req->alloc_id, update, &err) <
+        0)
+        LOG_WARN("netns", "%s", err.msg);
+    add_us(h, "StateUs", netns_now_us() - t);
+    json_decref(update);
 }
 
 static json_t *new_state(const struct netns_request *req)
@@ -361,9 +391,8 @@ static int do_del(struct helper *h, struct netns_response *resp,
     if (r == 0) {
         netns_state_remove(req->state_dir, req->alloc_id);
     } else if (state) {
-        json_object_set_new(state, "Phase", json_string("deleting"));
-        json_object_set_new(state, "Error", json_string(err->msg));
-        save_state(h, state, false, NULL);
+        record(h,
+               json_pack("{s:s, s:s}", "Phase", "deleting", "Error", err->msg));
     }
     json_decref(state);
     return r;
@@ -417,40 +446,52 @@ static int do_add(struct helper *h, struct netns_response *resp,
                             "leftovers`)",
                             req->netns, req->alloc_id, req->state_dir);
 
-    /* intent, durably, before anything exists */
+    /* the intent, before anything exists */
     json_t *state = new_state(req);
-    int r = save_state(h, state, true, err);
-    if (r < 0) {
-        json_decref(state);
+    int r = write_intent(h, state, err);
+    json_decref(state);
+    if (r < 0)
         return r;
-    }
     int64_t t = netns_now_us();
     r = netns_ns_create(req->netns, err);
     add_us(h, "NetnsUs", netns_now_us() - t);
     if (r < 0) {
+        intent_durable(h, NULL);
         netns_state_remove(req->state_dir, req->alloc_id);
-        json_decref(state);
         return r;
+    }
+    /* Nomad's NOMAD-ADMIN rule: checked beside the chain, added after it */
+    struct netns_ipt_admin admin = {0};
+    if (req->admin_rule) {
+        t = netns_now_us();
+        r = netns_ipt_admin_start(&admin, req->admin_rule, req->timeout_ms,
+                                  err);
+        add_us(h, "AdminRuleUs", netns_now_us() - t);
     }
     json_t *caps = json_array_size(req->ports)
                        ? json_pack("{s:O}", "portMappings", req->ports)
                        : json_object();
-    json_t *results = json_object_get(state, "Results");
     size_t n = json_array_size(json_object_get(req->conflist, "plugins"));
     json_t *prev = NULL;
     size_t ran = 0;
     for (; ran < n && r == 0; ran++) {
         json_t *res = NULL;
+        const char *type = json_string_value(json_object_get(
+            json_array_get(json_object_get(req->conflist, "plugins"), ran),
+            "type"));
+        if (!nc_streq(type, "loopback") && (r = intent_durable(h, err)) < 0)
+            break;
         r = run_plugin(h, "ADD", req->conflist, ran, prev, caps, req->netns,
                        &res, err);
         if (r == 0) {
-            json_array_append_new(results, res);
+            json_decref(prev);
             prev = res;
-            struct nc_error e3 = {0};
-            if (save_state(h, state, false, &e3) < 0)
-                LOG_WARN("netns", "%s", e3.msg);
+            record(h, json_pack("{s:O}", "Results+", res));
         }
     }
+    int r3 = intent_durable(h, r == 0 ? err : NULL);
+    if (r == 0)
+        r = r3;
     char ip[INET6_ADDRSTRLEN] = "";
     if (r == 0 && netns_result_ip(prev, req->ifname, ip, sizeof(ip)) < 0)
         r = nc_error_set(
@@ -458,12 +499,15 @@ static int do_add(struct helper *h, struct netns_response *resp,
             "network \"%s\": the CNI result has no interface "
             "with an address",
             json_string_value(json_object_get(req->conflist, "name")));
-    if (r == 0 && req->admin_rule) {
+    if (admin.started) {
         t = netns_now_us();
-        r = netns_ipt_admin_rule(req->admin_rule, req->timeout_ms, err);
+        int r2 = netns_ipt_admin_finish(&admin, req->admin_rule, r == 0,
+                                        req->timeout_ms, err);
         int64_t us = netns_now_us() - t;
         h->plugins_us += us;
         add_us(h, "AdminRuleUs", us);
+        if (r == 0)
+            r = r2;
     }
     json_decref(caps);
     if (r < 0) {
@@ -483,23 +527,21 @@ static int do_add(struct helper *h, struct netns_response *resp,
         if (r2 == 0) {
             netns_state_remove(req->state_dir, req->alloc_id);
         } else {
-            json_object_set_new(state, "Phase", json_string("failed"));
-            json_object_set_new(state, "Error", json_string(e3.msg));
-            save_state(h, state, true, NULL);
-            nc_error_set(err, r, "%s; rolling back failed too: %s", err->msg,
+            record(h,
+                   json_pack("{s:s, s:s}", "Phase", "failed", "Error", e3.msg));
+            char first[sizeof(err->msg)];
+            snprintf(first, sizeof(first), "%s", err->msg);
+            nc_error_set(err, r, "%s; rolling back failed too: %s", first,
                          e3.msg);
         }
-        json_decref(state);
+        json_decref(prev);
         return r;
     }
-    json_object_set(state, "Result", prev);
-    json_object_set_new(state, "IP", json_string(ip));
-    json_object_set_new(state, "Phase", json_string("added"));
-    r = save_state(h, state, true, err);
+    record(h, json_pack("{s:s, s:O, s:s}", "Phase", "added", "Result", prev,
+                        "IP", ip));
     resp->ip = xstrdup(ip);
-    resp->result = json_incref(prev);
-    json_decref(state);
-    return r;
+    resp->result = prev;
+    return 0;
 }
 
 /* ---- CHECK
@@ -592,6 +634,7 @@ int netns_helper_run(const struct netns_request *req,
 
 int netns_helper_main(int argc, char **argv)
 {
+    int64_t t_main = netns_now_us();
     signal(SIGPIPE, SIG_IGN);
     if (argc != 2) {
         fprintf(stderr, "usage: nomclient netns-helper REQUEST.json|-\n");
@@ -628,6 +671,10 @@ int netns_helper_main(int argc, char **argv)
         r = netns_request_from_json(j, &req, &err);
         if (r == 0) {
             r = netns_helper_run(&req, &resp);
+            int64_t startup = t_main - req.sent_us;
+            if (req.sent_us > 0 && startup >= 0 && startup < 60000000)
+                json_object_set_new(resp.timings, "StartupUs",
+                                    json_integer(startup));
             netns_request_free(&req);
         }
     }
@@ -638,6 +685,9 @@ int netns_helper_main(int argc, char **argv)
     }
     json_decref(j);
     nc_buf_free(&in);
+    if (resp.timings)
+        json_object_set_new(resp.timings, "DoneUs",
+                            json_integer(netns_now_us()));
     json_t *out = netns_response_to_json(&resp);
     char *text = json_dumps(out, JSON_COMPACT);
     printf("%s\n", text);

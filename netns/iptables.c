@@ -95,8 +95,7 @@ int netns_ipt_restore(const char *script, int timeout_ms, struct nc_error *err)
     return run_tool("iptables-restore", args, script, timeout_ms, NULL, err);
 }
 
-/* ---- parsing iptables-save -------------------------------------------------
- */
+/* ---- parsing iptables-save ----------------------------------------------- */
 
 struct parsed_rule {
     const char *table;
@@ -416,8 +415,9 @@ int netns_ipt_sweep(const char *network, const char *container_id,
     return r;
 }
 
-int netns_ipt_admin_rule(const json_t *admin_rule, int timeout_ms,
-                         struct nc_error *err)
+/* Nomad's forwarding rule as iptables arguments, or -EINVAL. */
+static int admin_args(const json_t *admin_rule, const char *op,
+                      const char *argv[12], struct nc_error *err)
 {
     const char *chain = json_string_value(json_object_get(admin_rule, "Chain"));
     const char *bridge =
@@ -428,21 +428,54 @@ int netns_ipt_admin_rule(const json_t *admin_rule, int timeout_ms,
     int prefix;
     if (!chain || !netns_name_valid(chain) || !bridge ||
         !netns_name_valid(bridge) || netns_parse_cidr(subnet, &a, &prefix) < 0)
-        return nc_error_set(
-            err, -EINVAL,
-            "request: \"AdminRule\" needs a Chain, a Bridge and "
-            "an IPv4 Subnet");
-    const char *check[] = {"-w", "10",   "-C", chain,    "-o", bridge,
-                           "-d", subnet, "-j", "ACCEPT", NULL};
-    if (run_tool("iptables", check, NULL, timeout_ms, NULL, NULL) == 0)
-        return 0;
-    const char *create[] = {"-w", "10", "-N", chain, NULL};
-    run_tool("iptables", create, NULL, timeout_ms, NULL, NULL); /* may exist */
-    const char *add[] = {"-w", "10",   "-A", chain,    "-o", bridge,
-                         "-d", subnet, "-j", "ACCEPT", NULL};
-    int r = run_tool("iptables", add, NULL, timeout_ms, NULL, err);
+        return nc_error_set(err, -EINVAL,
+                            "request: \"AdminRule\" needs a Chain, a Bridge "
+                            "and an IPv4 Subnet");
+    const char *v[] = {"iptables", "-w", "10",   op,   chain,    "-o",
+                       bridge,     "-d", subnet, "-j", "ACCEPT", NULL};
+    memcpy(argv, v, sizeof(v));
+    return 0;
+}
+
+int netns_ipt_admin_start(struct netns_ipt_admin *c, const json_t *admin_rule,
+                          int timeout_ms, struct nc_error *err)
+{
+    memset(c, 0, sizeof(*c));
+    int r = admin_args(admin_rule, "-C", c->argv, err);
     if (r < 0)
-        nc_error_prefix(err, "add the %s forwarding rule for bridge %s", chain,
-                        bridge);
+        return r;
+    c->x.path = find_tool("iptables", c->path, sizeof(c->path));
+    c->x.argv = (char *const *)c->argv;
+    c->x.envp = (char *const *)ipt_env;
+    c->x.timeout_ms = timeout_ms;
+    r = netns_exec_start(&c->x);
+    if (r < 0)
+        return nc_error_set(err, r, "run %s: %s", c->x.path, strerror(-r));
+    c->started = true;
+    return 0;
+}
+
+int netns_ipt_admin_finish(struct netns_ipt_admin *c, const json_t *admin_rule,
+                           bool add, int timeout_ms, struct nc_error *err)
+{
+    if (!c->started)
+        return 0;
+    netns_exec_wait(&c->x);
+    c->started = false;
+    bool present = c->x.status == 0;
+    netns_exec_free(&c->x);
+    if (present || !add)
+        return 0;
+    const char *argv[12];
+    int r = admin_args(admin_rule, "-N", argv, err);
+    if (r < 0)
+        return r;
+    const char *create[] = {"-w", "10", "-N", argv[4], NULL};
+    run_tool("iptables", create, NULL, timeout_ms, NULL, NULL); /* may exist */
+    admin_args(admin_rule, "-A", argv, err);
+    r = run_tool("iptables", argv + 1, NULL, timeout_ms, NULL, err);
+    if (r < 0)
+        nc_error_prefix(err, "add the %s forwarding rule for bridge %s",
+                        argv[4], argv[6]);
     return r;
 }

@@ -203,8 +203,7 @@ static void scan_iptables(struct scan *s)
     netns_ipt_plan_free(&plan);
 }
 
-/* ---- cleaning
- * ------------------------------------------------------------------ */
+/* ---- cleaning ------------------------------------------------------------ */
 
 struct cleaner {
     uv_loop_t loop;

@@ -65,7 +65,7 @@ struct netns_config {
  * absolute. -EINVAL with the field and what to write instead. */
 int netns_config_validate(const struct netns_config *cfg, struct nc_error *err);
 
-/* ---- chains (pure: files and JSON only) --------------------------------- */
+/* ---- chains (pure: files and JSON only) ---------------------------------- */
 
 /* Nomad's bridge conflist for cfg (new reference; cfg validated first). */
 json_t *netns_bridge_conflist(const struct netns_config *cfg);
@@ -97,7 +97,7 @@ int netns_mode_check(const struct netns_config *cfg, const char *mode,
  * cni_config_dir. New reference. */
 json_t *netns_fingerprint(const struct netns_config *cfg);
 
-/* ---- setup and teardown (asynchronous) ---------------------------------- */
+/* ---- setup and teardown (asynchronous) ----------------------------------- */
 
 /* A host port forwarded into the namespace. protocol NULL or "" maps
  * both tcp and udp, as Nomad does; host_ip NULL or "" means all. */
@@ -154,8 +154,7 @@ int netns_del(uv_loop_t *loop, const struct netns_config *cfg,
  * Call before closing the loop. */
 void netns_abandon_all(uv_loop_t *loop);
 
-/* ---- leftovers ------------------------------------------------------------
- */
+/* ---- leftovers ----------------------------------------------------------- */
 
 /* What no allocation of owned_alloc_ids accounts for, on our networks only
  * (the bridge network's name and subnet, or recorded in a state file):
@@ -171,8 +170,7 @@ void netns_abandon_all(uv_loop_t *loop);
 json_t *netns_leftovers(const struct netns_config *cfg,
                         const struct strlist *owned_alloc_ids, bool clean);
 
-/* ---- helper process ---------------------------------------------------------
- */
+/* ---- helper process ------------------------------------------------------ */
 
 /* Entry of `nomclient netns-helper REQUEST.json|-` (argv[0] is
  * "netns-helper"): runs one request, prints one JSON object, returns the

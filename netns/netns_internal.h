@@ -13,6 +13,7 @@
 #ifndef NOMCLIENT_NETNS_INTERNAL_H
 #define NOMCLIENT_NETNS_INTERNAL_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "netns/netns.h"
@@ -24,8 +25,7 @@
 #define NETNS_MAX_OUTPUT (4u << 20) /* a plugin's stdout */
 #define NETNS_STATE_VERSION 1
 
-/* ---- conf.c ----------------------------------------------------------------
- */
+/* ---- conf.c -------------------------------------------------------------- */
 
 const char *netns_cfg_bridge(const struct netns_config *cfg);
 const char *netns_cfg_subnet(const struct netns_config *cfg);
@@ -95,6 +95,7 @@ struct netns_request {
     json_t *prev_result; /* NULL: the recorded one */
     json_t *admin_rule;  /* {"Chain","Bridge","Subnet"}: bridge mode only */
     int timeout_ms;
+    int64_t sent_us; /* the sender's monotonic clock at spawn, 0: unknown */
 };
 int netns_request_from_json(const json_t *j, struct netns_request *r,
                             struct nc_error *err);
@@ -124,8 +125,7 @@ int netns_response_parse(const char *text, size_t len, struct netns_response *r,
 json_t *netns_response_to_json(const struct netns_response *r);
 void netns_response_free(struct netns_response *r);
 
-/* ---- exec.c
- * ------------------------------------------------------------------ */
+/* ---- exec.c -------------------------------------------------------------- */
 
 struct netns_exec {
     /* in */
@@ -140,15 +140,24 @@ struct netns_exec {
     struct nc_buf out, err;
     int status;     /* exit status, or 128+signal */
     bool timed_out; /* killed after timeout_ms */
+    /* between start and wait */
+    int pid, in_fd, out_fd, err_fd;
+    size_t written;
+    int64_t deadline_us;
 };
 /* Runs path in its own process group, feeding input and collecting
  * stdout/stderr; kills the group after timeout_ms. Returns 0 when it ran
  * (see status), -errno when it could not be started. */
 int netns_exec_run(struct netns_exec *x);
+/* The same in two halves, so one program can run while others do: start
+ * spawns it, wait feeds, collects and reaps it. After a failed start there
+ * is nothing to wait for. The child's output must fit the pipes meanwhile
+ * (64 KiB each), as it does for `iptables -C`. */
+int netns_exec_start(struct netns_exec *x);
+void netns_exec_wait(struct netns_exec *x);
 void netns_exec_free(struct netns_exec *x);
 
-/* ---- nsfs.c
- * ------------------------------------------------------------------ */
+/* ---- nsfs.c -------------------------------------------------------------- */
 
 /* Creates the named namespace at path (under /run/netns, made a shared
  * mount as iproute2 does). -EEXIST if path exists. */
@@ -158,8 +167,7 @@ bool netns_ns_exists(const char *path);
 /* Unmounts and unlinks path; a missing path is success. */
 int netns_ns_remove(const char *path, struct nc_error *err);
 
-/* ---- state.c
- * ------------------------------------------------------------------ */
+/* ---- state.c ------------------------------------------------------------- */
 
 char *netns_state_path(const char *dir, const char *alloc_id);
 char *netns_lock_path(const char *dir, const char *alloc_id);
@@ -169,20 +177,41 @@ int netns_state_lock(const char *dir, const char *alloc_id, int *fd,
                      struct nc_error *err);
 /* Unlinks the lock file while holding it, then closes fd. */
 void netns_state_unlock_remove(const char *dir, const char *alloc_id, int fd);
-/* Reads the state: -ENOENT if none; an undecodable file is moved aside to
- * .corrupt and reported as -ENOENT with err set. */
+/* Reads the state (the intent with every complete update merged over it):
+ * -ENOENT if none; an undecodable file is moved aside to .corrupt and
+ * reported as -ENOENT with err set. */
 int netns_state_read(const char *dir, const char *alloc_id, json_t **out,
                      struct nc_error *err);
-/* Atomic replace; durable adds fsync of file and dir. */
+/* The same over a file's text; why gets what is wrong (-EINVAL). */
+int netns_state_parse(const char *text, size_t len, const char *alloc_id,
+                      json_t **out, char *why, size_t whylen);
+/* Replaces the state with one intent line, durably (fsync of file and
+ * directory). */
 int netns_state_write(const char *dir, const char *alloc_id,
-                      const json_t *state, bool durable, struct nc_error *err);
+                      const json_t *state, struct nc_error *err);
+/* The same in two halves: begin makes the file visible (rename) and starts
+ * the fsyncs on a thread; end waits for them. Between the two the caller
+ * may create what a power loss destroys anyway (namespace, loopback), not
+ * what outlives it (IPAM leases on disk). */
+struct netns_state_sync {
+    pthread_t thread;
+    int fd, dirfd, result;
+    bool pending, threaded;
+};
+int netns_state_write_begin(const char *dir, const char *alloc_id,
+                            const json_t *state, struct netns_state_sync *s,
+                            struct nc_error *err);
+int netns_state_write_end(struct netns_state_sync *s, struct nc_error *err);
+/* Appends an update line: keys replace the state's, "Results+" appends to
+ * "Results". Not fsynced (see state.c). */
+int netns_state_append(const char *dir, const char *alloc_id,
+                       const json_t *update, struct nc_error *err);
 int netns_state_remove(const char *dir, const char *alloc_id);
 /* The best prevResult a state holds: "Result", else the last non-null of
  * "Results". Borrowed, or NULL. */
 json_t *netns_state_best_result(const json_t *state);
 
-/* ---- iptables.c
- * ------------------------------------------------------------------ */
+/* ---- iptables.c ---------------------------------------------------------- */
 
 /* One rule of iptables-save output attributed to an allocation. */
 struct netns_ipt_rule {
@@ -222,13 +251,22 @@ int netns_ipt_restore(const char *script, int timeout_ms, struct nc_error *err);
 int netns_ipt_sweep(const char *network, const char *container_id,
                     const struct strlist *ips, int timeout_ms, size_t *removed,
                     struct nc_error *err);
-/* Nomad's forwarding rule: -A <chain> -o <bridge> -d <subnet> -j ACCEPT,
- * added unless present (the chain is created when missing). */
-int netns_ipt_admin_rule(const json_t *admin_rule, int timeout_ms,
-                         struct nc_error *err);
+/* Nomad's forwarding rule, -A <chain> -o <bridge> -d <subnet> -j ACCEPT,
+ * in two halves so the check runs beside the plugin chain: start runs
+ * `iptables -C`; finish reaps it and, when add and the rule is missing,
+ * creates the chain if needed and appends the rule. */
+struct netns_ipt_admin {
+    struct netns_exec x;
+    const char *argv[12];
+    char path[64];
+    bool started;
+};
+int netns_ipt_admin_start(struct netns_ipt_admin *c, const json_t *admin_rule,
+                          int timeout_ms, struct nc_error *err);
+int netns_ipt_admin_finish(struct netns_ipt_admin *c, const json_t *admin_rule,
+                           bool add, int timeout_ms, struct nc_error *err);
 
-/* ---- helper.c / leftovers.c
- * ------------------------------------------------------- */
+/* ---- helper.c / leftovers.c ---------------------------------------------- */
 
 /* Runs one helper request in this process's caller (blocking; used by the
  * helper's main and by leftovers -clean through a child). */
