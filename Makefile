@@ -139,6 +139,10 @@ bench-allocs: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/bench_allocs.sh
 
+bench-checks: deps bench-deps
+	@$(MAKE) --no-print-directory $(BUILD)/bench/bench_checks
+	@BUILD=$(BUILD) sh bench/bench_checks.sh
+
 fuzz-build: $(FUZZERS)
 
 fuzz: fuzz-deps

@@ -15,6 +15,9 @@
 #include <unistd.h>
 
 #define NS_PER_MS 1000000ULL
+#ifndef CHK_TIMER_SLACK_MS
+#define CHK_TIMER_SLACK_MS 4
+#endif
 
 /* ---- validation ----------------------------------------------------------- */
 
@@ -433,7 +436,19 @@ static void arm(struct chk *c)
     uint64_t when = c->due_ms;
     if (c->running && c->deadline_ms < when)
         when = c->deadline_ms;
-    uv_timer_start(&c->timer, on_check_timer, when > now ? when - now : 0, 0);
+    if (when < now)
+        when = now;
+    /* Timer slack: wake-ups are rounded up to a CHK_TIMER_SLACK_MS grid so
+     * the probes of a few checks start in one loop iteration and their
+     * answers tend to arrive in one epoll batch. The schedule itself stays
+     * exact (due_ms), so this costs lateness, never drift. */
+    when = (when + CHK_TIMER_SLACK_MS - 1) / CHK_TIMER_SLACK_MS *
+           CHK_TIMER_SLACK_MS;
+    /* a probe's start and end usually leave the timer where it is */
+    if (when == c->armed_ms && uv_is_active((uv_handle_t *)&c->timer))
+        return;
+    c->armed_ms = when;
+    uv_timer_start(&c->timer, on_check_timer, when - now, 0);
 }
 
 static void probe_start(struct chk *c, uint64_t now_ms, uint64_t slot_ms)

@@ -75,6 +75,7 @@ struct chk {
     uv_timer_t timer;
     uint64_t due_ms;      /* next scheduled probe */
     uint64_t deadline_ms; /* running probe's */
+    uint64_t armed_ms;    /* when the timer fires */
     uint64_t grace_until_ms;
     uint64_t started_hr_ns; /* uv_hrtime at probe start */
     int64_t started_unix_ns;
