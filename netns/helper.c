@@ -27,7 +27,8 @@ struct helper {
     struct netns_state_sync intent; /* fsync in flight */
     json_t *timings;
     json_t *plugin_timings;
-    int64_t plugins_us; /* time spent in plugins and iptables tools */
+    int64_t plugins_us;  /* time spent in plugins and iptables tools */
+    bool plugin_started; /* whether the last run_plugin got as far as exec */
 };
 
 static void add_us(struct helper *h, const char *key, int64_t us)
@@ -140,6 +141,7 @@ static int run_plugin(struct helper *h, const char *cmd, const json_t *list,
     size_t nplugins = json_array_size(json_object_get(list, "plugins"));
     if (result)
         *result = NULL;
+    h->plugin_started = false;
     cleanup_free char *path = find_plugin(req->cni_path, type);
     if (!path)
         return nc_error_set(err, -ENOENT,
@@ -174,6 +176,7 @@ static int run_plugin(struct helper *h, const char *cmd, const json_t *list,
     if (r < 0)
         return nc_error_set(err, r, "CNI plugin \"%s\": cannot run %s: %s",
                             type, path, strerror(-r));
+    h->plugin_started = true;
     char msg[800];
     if (x.timed_out) {
         r = nc_error_set(err, -ETIMEDOUT,
@@ -487,6 +490,8 @@ static int do_add(struct helper *h, struct netns_response *resp,
             json_decref(prev);
             prev = res;
             record(h, json_pack("{s:O}", "Results+", res));
+        } else if (!h->plugin_started) {
+            ran--; /* it never ran: nothing of it to roll back */
         }
     }
     int r3 = intent_durable(h, r == 0 ? err : NULL);
