@@ -197,7 +197,10 @@ enum chk_status chk_http_conclude(const struct chk_http_state *h,
     out->len = 0;
     nc_buf_printf(out, "HTTP %s %s: ", method, url);
     if (!h->headers_done) {
-        if (h->failed)
+        if (h->failed && HTTP_PARSER_ERRNO(&h->parser) == HPE_INVALID_EOF_STATE)
+            nc_buf_puts(out, "unexpected EOF (connection closed in the "
+                             "response headers)");
+        else if (h->failed)
             nc_buf_printf(out, "malformed HTTP response: %s",
                           http_errno_description(
                               HTTP_PARSER_ERRNO(&h->parser)));
