@@ -1,4 +1,5 @@
-// deps: checks/checks.c checks/net.c checks/probe_http.c checks/probe_https.c checks/probe_tcp.c checks/schedule.c client/util.c
+// deps: checks/checks.c checks/net.c checks/probe_http.c checks/probe_https.c
+// checks/probe_tcp.c checks/schedule.c client/util.c
 /* bench_checks - the health-check engine outside the agent, three modes:
  *
  *   bench_checks run [-duration 5s] [-json-final] CHECK...
@@ -42,7 +43,8 @@
 
 #include "checks/checks.h"
 
-/* ---- shared --------------------------------------------------------------- */
+/* ---- shared ---------------------------------------------------------------
+ */
 
 static void raise_nofile(void)
 {
@@ -72,7 +74,10 @@ static double cpu_seconds(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-static void stop_loop(uv_timer_t *t) { uv_stop(t->loop); }
+static void stop_loop(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
 
 static void run_for(uv_loop_t *loop, uint64_t ms)
 {
@@ -136,7 +141,8 @@ static int parse_spec(struct spec *s, char *text)
         else if (!strcmp(kv, "port"))
             r = parse_int(v, &d->port);
         else if (!strcmp(kv, "protocol"))
-            d->protocol = !strcmp(v, "https") ? CHK_PROTO_HTTPS : CHK_PROTO_HTTP;
+            d->protocol =
+                !strcmp(v, "https") ? CHK_PROTO_HTTPS : CHK_PROTO_HTTP;
         else if (!strcmp(kv, "method"))
             d->method = keep(s, v);
         else if (!strcmp(kv, "path"))
@@ -264,7 +270,8 @@ static int mode_run(int argc, char **argv)
     return rc;
 }
 
-/* ---- serve: an epoll target ------------------------------------------------ */
+/* ---- serve: an epoll target ------------------------------------------------
+ */
 
 #define MAX_TARGETS 65536
 
@@ -274,7 +281,10 @@ struct target_stats {
 };
 
 static volatile sig_atomic_t dump_requested;
-static void on_usr1(int sig) { dump_requested = 1; }
+static void on_usr1(int sig)
+{
+    dump_requested = 1;
+}
 
 static uint64_t mono_ns(void)
 {
@@ -291,7 +301,8 @@ static int listen_on(int port)
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_ANY)};
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 4096) < 0) {
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        listen(fd, 4096) < 0) {
         perror("bench_checks serve: listen");
         exit(1);
     }
@@ -341,8 +352,9 @@ static int mode_serve(int argc, char **argv)
             if (f) {
                 uint64_t p50 = percentile(jitter, jn, 0.5);
                 uint64_t p99 = percentile(jitter, jn, 0.99);
-                fprintf(f, "http_conns=%llu tcp_conns=%llu jitter_n=%zu "
-                           "jitter_p50_ms=%.2f jitter_p99_ms=%.2f\n",
+                fprintf(f,
+                        "http_conns=%llu tcp_conns=%llu jitter_n=%zu "
+                        "jitter_p50_ms=%.2f jitter_p99_ms=%.2f\n",
                         (unsigned long long)conns[0],
                         (unsigned long long)conns[1], jn, (double)p50 / 1e6,
                         (double)p99 / 1e6);
@@ -359,8 +371,8 @@ static int mode_serve(int argc, char **argv)
             if (fd == lh || fd == lt) {
                 int kind = fd == lt;
                 for (;;) {
-                    int cfd = accept4(fd, NULL, NULL,
-                                      SOCK_NONBLOCK | SOCK_CLOEXEC);
+                    int cfd =
+                        accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
                     if (cfd < 0)
                         break;
                     conns[kind]++;
@@ -401,7 +413,8 @@ static int mode_serve(int argc, char **argv)
     }
 }
 
-/* ---- engine: N http + N tcp checks at 1s ----------------------------------- */
+/* ---- engine: N http + N tcp checks at 1s -----------------------------------
+ */
 
 struct bench {
     uint64_t *lateness;
@@ -409,7 +422,8 @@ struct bench {
     bool measuring;
 };
 
-static void bench_on_result(void *arg, struct chk *c, const struct chk_result *r)
+static void bench_on_result(void *arg, struct chk *c,
+                            const struct chk_result *r)
 {
     struct bench *b = arg;
     if (!b->measuring)
@@ -462,7 +476,8 @@ static int mode_engine(int argc, char **argv)
             continue;
         char id[32], addr[32];
         snprintf(id, sizeof(id), "%c%d", i < n ? 'h' : 't', k);
-        snprintf(addr, sizeof(addr), "127.1.%d.%d", (k + 1) >> 8, (k + 1) & 255);
+        snprintf(addr, sizeof(addr), "127.1.%d.%d", (k + 1) >> 8,
+                 (k + 1) & 255);
         struct chk_def d = {
             .id = id,
             .type = i < n ? CHK_TYPE_HTTP : CHK_TYPE_TCP,

@@ -19,7 +19,8 @@
 #define CHK_TIMER_SLACK_MS 4
 #endif
 
-/* ---- validation ----------------------------------------------------------- */
+/* ---- validation -----------------------------------------------------------
+ */
 
 static bool is_token_char(unsigned char ch)
 {
@@ -76,9 +77,8 @@ static int validate_duration(const char *field, int64_t ns, int64_t min,
                             "%s is %s)",
                             field, field, field, want);
     if (ns < min)
-        return nc_error_set(err, -EINVAL,
-                            "%s: minimum check %s is %s (got %s)", field,
-                            field, want, got);
+        return nc_error_set(err, -EINVAL, "%s: minimum check %s is %s (got %s)",
+                            field, field, want, got);
     return 0;
 }
 
@@ -93,8 +93,8 @@ static int validate_http(const struct chk_def *d, struct nc_error *err)
         return nc_error_set(err, -EINVAL,
                             "path: http type must have http check path");
     if (d->path[0] != '/')
-        return nc_error_set(err, -EINVAL,
-                            "path: \"%s\" must start with \"/\"", d->path);
+        return nc_error_set(err, -EINVAL, "path: \"%s\" must start with \"/\"",
+                            d->path);
     for (const unsigned char *p = (const unsigned char *)d->path; *p; p++)
         if (*p <= 0x20 || *p == 0x7f)
             return nc_error_set(err, -EINVAL,
@@ -109,9 +109,9 @@ static int validate_http(const struct chk_def *d, struct nc_error *err)
                                 "header \"%s\": invalid header name",
                                 h->name ? h->name : "");
         if (h->value && strpbrk(h->value, "\r\n"))
-            return nc_error_set(err, -EINVAL,
-                                "header \"%s\": value must not contain CR or LF",
-                                h->name);
+            return nc_error_set(
+                err, -EINVAL, "header \"%s\": value must not contain CR or LF",
+                h->name);
     }
     return 0;
 }
@@ -139,8 +139,8 @@ int chk_validate(const struct chk_def *d, struct nc_error *err)
                             d->address);
     if (d->type == CHK_TYPE_HTTP && (r = validate_http(d, err)) < 0)
         return r;
-    if ((r = validate_duration("interval", d->interval_ns,
-                               CHK_MIN_INTERVAL_NS, err)) < 0 ||
+    if ((r = validate_duration("interval", d->interval_ns, CHK_MIN_INTERVAL_NS,
+                               err)) < 0 ||
         (r = validate_duration("timeout", d->timeout_ns, CHK_MIN_TIMEOUT_NS,
                                err)) < 0)
         return r;
@@ -189,7 +189,8 @@ int chk_validate(const struct chk_def *d, struct nc_error *err)
     return 0;
 }
 
-/* ---- definitions ---------------------------------------------------------- */
+/* ---- definitions ----------------------------------------------------------
+ */
 
 static void def_free(struct chk_def *d)
 {
@@ -217,16 +218,15 @@ static void def_copy(struct chk_def *dst, const struct chk_def *src)
     dst->method = xstrdup(src->method && *src->method ? src->method : "GET");
     dst->path = xstrdup(src->path ? src->path : "/");
     dst->body = src->body && *src->body ? xstrdup(src->body) : NULL;
-    dst->on_update = xstrdup(src->on_update && *src->on_update
-                                 ? src->on_update
-                                 : "require_healthy");
+    dst->on_update = xstrdup(
+        src->on_update && *src->on_update ? src->on_update : "require_healthy");
     dst->headers = NULL;
     if (src->nheaders) {
         struct chk_header *h = xcalloc(src->nheaders, sizeof(*h));
         for (size_t i = 0; i < src->nheaders; i++) {
             h[i].name = xstrdup(src->headers[i].name);
-            h[i].value = xstrdup(src->headers[i].value ? src->headers[i].value
-                                                       : "");
+            h[i].value =
+                xstrdup(src->headers[i].value ? src->headers[i].value : "");
         }
         dst->headers = h;
     }
@@ -269,7 +269,8 @@ static void derive(struct chk *c)
     c->timeout_ms = (uint64_t)d->timeout_ns / NS_PER_MS;
 }
 
-/* ---- table ---------------------------------------------------------------- */
+/* ---- table ----------------------------------------------------------------
+ */
 
 static uint32_t hash_id(const char *s)
 {
@@ -341,7 +342,8 @@ static void table_unlink(struct chk_engine *e, struct chk *c)
     e->n--;
 }
 
-/* ---- engine life ---------------------------------------------------------- */
+/* ---- engine life ----------------------------------------------------------
+ */
 
 static void engine_free(struct chk_engine *e)
 {
@@ -424,7 +426,8 @@ void chk_engine_close(struct chk_engine *e)
     chk_engine_handle_closed(e);
 }
 
-/* ---- scheduling ------------------------------------------------------------ */
+/* ---- scheduling ------------------------------------------------------------
+ */
 
 static void on_check_timer(uv_timer_t *t);
 
@@ -511,7 +514,8 @@ static void on_check_timer(uv_timer_t *t)
     arm(c);
 }
 
-/* ---- results ---------------------------------------------------------------- */
+/* ---- results ----------------------------------------------------------------
+ */
 
 void chk_probe_finish(struct chk *c, enum chk_status status, int http_code,
                       bool timed_out)
@@ -561,9 +565,8 @@ void chk_probe_finish(struct chk *c, enum chk_status status, int http_code,
     };
     enum chk_status now_status = chk_threshold_apply(&c->ts, &th, status);
     bool in_grace = uv_now(e->loop) < c->grace_until_ms;
-    bool restart = chk_restart_apply(&c->restart_unhealthy,
-                                     &c->def.check_restart, now_status,
-                                     in_grace);
+    bool restart = chk_restart_apply(
+        &c->restart_unhealthy, &c->def.check_restart, now_status, in_grace);
     if (restart)
         k->restarts++;
     arm(c);
@@ -600,7 +603,8 @@ void chk_probe_finishf(struct chk *c, enum chk_status status, int http_code,
     chk_probe_finish(c, status, http_code, timed_out);
 }
 
-/* ---- public calls ------------------------------------------------------------ */
+/* ---- public calls
+ * ------------------------------------------------------------ */
 
 static uint64_t random_u64(void)
 {
@@ -689,22 +693,35 @@ int chk_reset_grace(struct chk_engine *e, const char *id)
     if (!c)
         return -ENOENT;
     c->restart_unhealthy = 0;
-    c->grace_until_ms = uv_now(e->loop) +
-                        (uint64_t)c->def.check_restart.grace_ns / NS_PER_MS;
+    c->grace_until_ms =
+        uv_now(e->loop) + (uint64_t)c->def.check_restart.grace_ns / NS_PER_MS;
     return 0;
 }
 
-const char *chk_id(const struct chk *c) { return c->def.id; }
-void *chk_owner(const struct chk *c) { return c->def.owner; }
-enum chk_status chk_get_status(const struct chk *c) { return c->ts.status; }
-size_t chk_engine_count(const struct chk_engine *e) { return e ? e->n : 0; }
+const char *chk_id(const struct chk *c)
+{
+    return c->def.id;
+}
+void *chk_owner(const struct chk *c)
+{
+    return c->def.owner;
+}
+enum chk_status chk_get_status(const struct chk *c)
+{
+    return c->ts.status;
+}
+size_t chk_engine_count(const struct chk_engine *e)
+{
+    return e ? e->n : 0;
+}
 
 void chk_get_counters(const struct chk *c, struct chk_counters *out)
 {
     *out = c->counters;
 }
 
-/* ---- JSON -------------------------------------------------------------------- */
+/* ---- JSON
+ * -------------------------------------------------------------------- */
 
 static json_t *time_json(int64_t unix_ns)
 {
@@ -736,42 +753,38 @@ json_t *chk_to_json(const struct chk *c)
     json_t *j = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:i, s:i, s:s, s:s, s:b}",
         "ID", d->id, "Name", d->name ? d->name : d->id, "Type",
-        d->type == CHK_TYPE_TCP ? "tcp" : "http", "Target", c->target,
-        "Status", chk_status_name(c->ts.status), "Interval",
-        (json_int_t)d->interval_ns, "Timeout", (json_int_t)d->timeout_ns,
-        "SuccessBeforePassing", d->success_before_passing,
-        "FailuresBeforeWarning",
+        d->type == CHK_TYPE_TCP ? "tcp" : "http", "Target", c->target, "Status",
+        chk_status_name(c->ts.status), "Interval", (json_int_t)d->interval_ns,
+        "Timeout", (json_int_t)d->timeout_ns, "SuccessBeforePassing",
+        d->success_before_passing, "FailuresBeforeWarning",
         d->failures_before_warning ? d->failures_before_warning
                                    : d->failures_before_critical,
-        "FailuresBeforeCritical", d->failures_before_critical,
-        "InitialStatus", chk_status_name(d->initial_status), "OnUpdate",
-        d->on_update, "Running", c->running);
+        "FailuresBeforeCritical", d->failures_before_critical, "InitialStatus",
+        chk_status_name(d->initial_status), "OnUpdate", d->on_update, "Running",
+        c->running);
     if (d->type == CHK_TYPE_HTTP) {
-        json_object_set_new(j, "Protocol",
-                            json_string(d->protocol == CHK_PROTO_HTTPS
-                                            ? "https"
-                                            : "http"));
+        json_object_set_new(
+            j, "Protocol",
+            json_string(d->protocol == CHK_PROTO_HTTPS ? "https" : "http"));
         json_object_set_new(j, "Method", json_string(d->method));
         json_object_set_new(j, "URL", json_string(c->url));
         json_object_set_new(j, "TLSSkipVerify",
                             json_boolean(d->tls_skip_verify));
     }
     const struct chk_result *r = &c->last;
-    json_object_set_new(j, "Output",
-                        json_string(c->has_last && c->output.data
-                                        ? c->output.data
-                                        : ""));
+    json_object_set_new(
+        j, "Output",
+        json_string(c->has_last && c->output.data ? c->output.data : ""));
     json_object_set_new(j, "Timestamp",
                         time_json(c->has_last ? r->time_unix_ns : 0));
     json_object_set_new(j, "Latency",
                         json_integer(c->has_last ? r->latency_ns : 0));
     if (c->has_last)
-        json_object_set_new(
-            j, "LastResult",
-            json_pack("{s:s, s:i, s:b, s:I}", "Status",
-                      chk_status_name(r->status), "Code", r->http_code,
-                      "TimedOut", r->timed_out, "Lateness",
-                      (json_int_t)r->lateness_ns));
+        json_object_set_new(j, "LastResult",
+                            json_pack("{s:s, s:i, s:b, s:I}", "Status",
+                                      chk_status_name(r->status), "Code",
+                                      r->http_code, "TimedOut", r->timed_out,
+                                      "Lateness", (json_int_t)r->lateness_ns));
     else
         json_object_set_new(j, "LastResult", json_null());
     json_object_set_new(j, "History", history_json(c));
@@ -780,9 +793,9 @@ json_t *chk_to_json(const struct chk *c)
         json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "Probes",
                   (json_int_t)k->probes, "Passing", (json_int_t)k->passing,
                   "Warning", (json_int_t)k->warning, "Critical",
-                  (json_int_t)k->critical, "Timeouts",
-                  (json_int_t)k->timeouts, "Skipped", (json_int_t)k->skipped,
-                  "Restarts", (json_int_t)k->restarts));
+                  (json_int_t)k->critical, "Timeouts", (json_int_t)k->timeouts,
+                  "Skipped", (json_int_t)k->skipped, "Restarts",
+                  (json_int_t)k->restarts));
     json_object_set_new(
         j, "CheckRestart",
         json_pack("{s:i, s:I, s:b, s:i}", "Limit", d->check_restart.limit,

@@ -38,11 +38,12 @@
 
 #include "client/util.h"
 
-#define CHK_OUTPUT_MAX 4096           /* body bytes kept, as Consul */
-#define CHK_HISTORY 10                /* results kept per check */
+#define CHK_OUTPUT_MAX 4096              /* body bytes kept, as Consul */
+#define CHK_HISTORY 10                   /* results kept per check */
 #define CHK_MIN_INTERVAL_NS 1000000000LL /* Nomad's minimum interval, 1s */
 #define CHK_MIN_TIMEOUT_NS 1000000000LL  /* Nomad's minimum timeout, 1s */
-#define CHK_STAGGER_CAP_NS 5000000000LL  /* first run within min(interval, 5s) */
+#define CHK_STAGGER_CAP_NS 5000000000LL  /* first run within min(interval, 5s) \
+                                          */
 
 enum chk_type { CHK_TYPE_NONE = 0, CHK_TYPE_HTTP, CHK_TYPE_TCP };
 enum chk_protocol { CHK_PROTO_HTTP = 0, CHK_PROTO_HTTPS };
@@ -72,8 +73,8 @@ struct chk_def {
     const char *address; /* IPv4 or IPv6 literal; hostnames are rejected */
     int port;            /* 1-65535 */
     enum chk_protocol protocol;
-    const char *method; /* NULL = GET */
-    const char *path;   /* required for http: "/health?x=1" */
+    const char *method;               /* NULL = GET */
+    const char *path;                 /* required for http: "/health?x=1" */
     const struct chk_header *headers; /* a name may repeat (multi-valued) */
     size_t nheaders;
     const char *body; /* NULL = none; sent with Content-Length */
@@ -95,7 +96,7 @@ struct chk_def {
 struct chk_result {
     enum chk_status status; /* of this probe, before thresholds */
     const char *output;
-    int http_code;      /* 0 for tcp or when no status line arrived */
+    int http_code; /* 0 for tcp or when no status line arrived */
     bool timed_out;
     int64_t time_unix_ns; /* when the probe started */
     int64_t latency_ns;   /* probe start to result */
@@ -175,7 +176,7 @@ int chk_validate(const struct chk_def *def, struct nc_error *err);
 
 /* Consul's threshold counters for one check. */
 struct chk_threshold_state {
-    enum chk_status status; /* reported */
+    enum chk_status status;  /* reported */
     int successes, failures; /* consecutive */
 };
 struct chk_thresholds {

@@ -39,7 +39,7 @@ struct chk_http_state {
     bool done;         /* complete, or enough body to decide */
     bool failed;       /* parse error: parser's errno says why */
     uint8_t reason_len;
-    char reason[38];      /* status line reason phrase, truncated */
+    char reason[38];     /* status line reason phrase, truncated */
     struct nc_buf *body; /* where on_body appends (capped) */
 };
 
@@ -87,7 +87,7 @@ struct chk {
     int fd;
     size_t sent;
     struct chk_http_state http;
-    struct nc_buf body;  /* response body of the running probe, capped */
+    struct nc_buf body; /* response body of the running probe, capped */
     struct chk_curl_transfer *curl; /* https only, made on first probe */
 
     /* results */

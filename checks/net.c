@@ -100,8 +100,8 @@ int chk_net_connect(struct chk *c, bool *connected)
 int chk_net_watch(struct chk *c, uint32_t events, bool add)
 {
     struct epoll_event ev = {.events = events, .data.ptr = c};
-    if (epoll_ctl(c->e->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c->fd,
-                  &ev) < 0)
+    if (epoll_ctl(c->e->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c->fd, &ev) <
+        0)
         return -errno;
     return 0;
 }

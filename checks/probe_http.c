@@ -18,7 +18,8 @@
 
 #define MAX_READS_PER_EVENT 8
 
-/* ---- request -------------------------------------------------------------- */
+/* ---- request --------------------------------------------------------------
+ */
 
 static bool has_header(const struct chk_def *d, const char *name)
 {
@@ -58,7 +59,8 @@ void chk_http_build_request(struct chk *c)
     c->request = nc_buf_take(&b);
 }
 
-/* ---- response ------------------------------------------------------------- */
+/* ---- response -------------------------------------------------------------
+ */
 
 static struct chk_http_state *state_of(http_parser *p)
 {
@@ -158,7 +160,7 @@ static void append_clean(struct nc_buf *out, const unsigned char *s, size_t n)
     size_t i = 0, run = 0;
     while (i < n) {
         unsigned char ch = s[i];
-        size_t len = ch < 0x80 ? 1
+        size_t len = ch < 0x80             ? 1
                      : (ch & 0xe0) == 0xc0 ? 2
                      : (ch & 0xf0) == 0xe0 ? 3
                      : (ch & 0xf8) == 0xf0 ? 4
@@ -191,8 +193,7 @@ static void append_clean(struct nc_buf *out, const unsigned char *s, size_t n)
 
 enum chk_status chk_http_conclude(const struct chk_http_state *h,
                                   const char *method, const char *url,
-                                  const struct nc_buf *body,
-                                  struct nc_buf *out)
+                                  const struct nc_buf *body, struct nc_buf *out)
 {
     out->len = 0;
     nc_buf_printf(out, "HTTP %s %s: ", method, url);
@@ -201,16 +202,15 @@ enum chk_status chk_http_conclude(const struct chk_http_state *h,
             nc_buf_puts(out, "unexpected EOF (connection closed in the "
                              "response headers)");
         else if (h->failed)
-            nc_buf_printf(out, "malformed HTTP response: %s",
-                          http_errno_description(
-                              HTTP_PARSER_ERRNO(&h->parser)));
+            nc_buf_printf(
+                out, "malformed HTTP response: %s",
+                http_errno_description(HTTP_PARSER_ERRNO(&h->parser)));
         else
             nc_buf_puts(out, "EOF (connection closed before the response)");
         return CHK_CRITICAL;
     }
-    const char *reason = h->reason_len ? h->reason
-                                       : http_status_str(
-                                             (enum http_status)h->code);
+    const char *reason =
+        h->reason_len ? h->reason : http_status_str((enum http_status)h->code);
     nc_buf_printf(out, "%d ", h->code);
     append_clean(out, (const unsigned char *)reason, strlen(reason));
     nc_buf_puts(out, " Output: ");
@@ -219,7 +219,8 @@ enum chk_status chk_http_conclude(const struct chk_http_state *h,
     return chk_http_status(h->code);
 }
 
-/* ---- probe ---------------------------------------------------------------- */
+/* ---- probe ----------------------------------------------------------------
+ */
 
 static void http_conclude(struct chk *c)
 {
@@ -331,7 +332,10 @@ static void http_on_event(struct chk *c, uint32_t events)
     http_read(c);
 }
 
-static void http_abort(struct chk *c) { chk_net_drop(c); }
+static void http_abort(struct chk *c)
+{
+    chk_net_drop(c);
+}
 
 static void http_expire(struct chk *c)
 {
@@ -364,8 +368,8 @@ int chk_http_feed_for_test(const char *data, size_t len, size_t chunk,
                       len - off < chunk ? len - off : chunk);
     chk_http_feed(&h, &body, NULL, 0); /* EOF */
     memset(result, 0, sizeof(*result));
-    result->status = chk_http_conclude(&h, "GET", "http://127.0.0.1:80/",
-                                       &body, out);
+    result->status =
+        chk_http_conclude(&h, "GET", "http://127.0.0.1:80/", &body, out);
     result->http_code = h.headers_done ? h.code : 0;
     result->output = out->data;
     nc_buf_free(&body);

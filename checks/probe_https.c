@@ -58,8 +58,8 @@ static bool lib_load(void)
         return lib_state > 0;
     lib_state = -1;
     const char *path = getenv("NOMCLIENT_LIBCURL");
-    void *h = dlopen(path && *path ? path : "libcurl.so.4",
-                     RTLD_NOW | RTLD_LOCAL);
+    void *h =
+        dlopen(path && *path ? path : "libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         snprintf(lib_error, sizeof(lib_error), "%s", dlerror());
         return false;
@@ -79,7 +79,8 @@ static bool lib_load(void)
     return true;
 }
 
-/* ---- multi handle on the loop --------------------------------------------- */
+/* ---- multi handle on the loop ---------------------------------------------
+ */
 
 struct chk_curl {
     struct chk_engine *e;
@@ -97,8 +98,8 @@ struct curl_sock {
 struct chk_curl_transfer {
     CURL *easy;
     struct curl_slist *headers;
-    bool added;  /* in the multi handle */
-    bool capped; /* the write callback stopped the body at the cap */
+    bool added;      /* in the multi handle */
+    bool capped;     /* the write callback stopped the body at the cap */
     char reason[38]; /* as chk_http_state's */
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -248,7 +249,8 @@ void chk_curl_engine_close(struct chk_engine *e)
     uv_close((uv_handle_t *)&cc->timer, on_curl_timer_closed);
 }
 
-/* ---- one check's transfer ------------------------------------------------- */
+/* ---- one check's transfer -------------------------------------------------
+ */
 
 static size_t on_write(char *data, size_t size, size_t n, void *userp)
 {
@@ -312,8 +314,10 @@ static bool transfer_setup(struct chk *c, struct chk_curl_transfer *t)
     /* as the plain probe: the 3xx answer is the result */
     lib.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     lib.curl_easy_setopt(h, CURLOPT_MAXREDIRS, 0L);
-    lib.curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, d->tls_skip_verify ? 0L : 1L);
-    lib.curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, d->tls_skip_verify ? 0L : 2L);
+    lib.curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER,
+                         d->tls_skip_verify ? 0L : 1L);
+    lib.curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST,
+                         d->tls_skip_verify ? 0L : 2L);
     lib.curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL);
     if (strcmp(d->method, "HEAD") == 0)
         lib.curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
@@ -432,8 +436,8 @@ static void https_conclude(struct chk *c, CURLcode res)
         nc_format_duration(c->def.timeout_ns, dur, sizeof(dur));
         nc_buf_printf(&c->output, "timeout after %s", dur);
     } else {
-        nc_buf_puts(&c->output, t->errbuf[0] ? t->errbuf
-                                              : lib.curl_easy_strerror(res));
+        nc_buf_puts(&c->output,
+                    t->errbuf[0] ? t->errbuf : lib.curl_easy_strerror(res));
     }
     chk_probe_finish(c, CHK_CRITICAL, 0, timed_out);
 }

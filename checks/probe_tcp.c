@@ -47,7 +47,10 @@ static void tcp_on_event(struct chk *c, uint32_t events)
     tcp_conclude(c, err);
 }
 
-static void tcp_abort(struct chk *c) { chk_net_drop(c); }
+static void tcp_abort(struct chk *c)
+{
+    chk_net_drop(c);
+}
 
 const struct chk_probe_ops chk_tcp_ops = {
     .name = "tcp",

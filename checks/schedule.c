@@ -38,8 +38,8 @@ bool chk_restart_apply(int *unhealthy, const struct chk_restart_def *r,
 {
     if (r->limit <= 0)
         return false;
-    bool healthy = status == CHK_PASSING ||
-                   (status == CHK_WARNING && r->ignore_warnings);
+    bool healthy =
+        status == CHK_PASSING || (status == CHK_WARNING && r->ignore_warnings);
     if (healthy) {
         *unhealthy = 0;
         return false;

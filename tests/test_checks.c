@@ -1,4 +1,5 @@
-// deps: checks/checks.c checks/net.c checks/probe_http.c checks/probe_https.c checks/probe_tcp.c checks/schedule.c client/util.c
+// deps: checks/checks.c checks/net.c checks/probe_http.c checks/probe_https.c
+// checks/probe_tcp.c checks/schedule.c client/util.c
 /* The check engine: the pure parts (thresholds, check_restart, status
  * mapping, schedule arithmetic, validation, response handling, JSON) and
  * real probes against loopback servers run by a thread of this test
@@ -24,7 +25,8 @@
 
 #define SEC 1000000000LL
 
-/* ---- thresholds -------------------------------------------------------------- */
+/* ---- thresholds
+ * -------------------------------------------------------------- */
 
 /* Runs results given as a string of p/w/c and returns the reported
  * statuses as the same letters. */
@@ -128,7 +130,8 @@ static void test_status_mapping(void **state)
     assert_int_equal(chk_status_parse("ok", &s), -EINVAL);
 }
 
-/* ---- schedule -------------------------------------------------------------------- */
+/* ---- schedule
+ * -------------------------------------------------------------------- */
 
 static void test_schedule_stagger(void **state)
 {
@@ -178,7 +181,8 @@ static void test_schedule_no_drift(void **state)
     assert_int_equal(missed, 1);
 }
 
-/* ---- validation ------------------------------------------------------------------- */
+/* ---- validation
+ * ------------------------------------------------------------------- */
 
 static struct chk_def base_def(void)
 {
@@ -280,7 +284,8 @@ static void test_validation(void **state)
     assert_int_equal(chk_validate(&d, &err), 0);
 }
 
-/* ---- response handling ------------------------------------------------------------ */
+/* ---- response handling
+ * ------------------------------------------------------------ */
 
 static char *feed(const char *resp, size_t len, size_t chunk,
                   struct chk_result *r)
@@ -302,8 +307,9 @@ static void test_response_handling(void **state)
     assert_string_equal(o, "HTTP GET http://127.0.0.1:80/: 200 OK Output: ok");
     free(o);
     /* one byte at a time gives the same */
-    o = FEED("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\ndown",
-             1, &r);
+    o = FEED(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\ndown", 1,
+        &r);
     assert_int_equal(r.status, CHK_CRITICAL);
     assert_string_equal(o, "HTTP GET http://127.0.0.1:80/: 503 Service "
                            "Unavailable Output: down");
@@ -316,7 +322,8 @@ static void test_response_handling(void **state)
     o = FEED("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
              "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
              5, &r);
-    assert_string_equal(o, "HTTP GET http://127.0.0.1:80/: 200 OK Output: abcde");
+    assert_string_equal(o,
+                        "HTTP GET http://127.0.0.1:80/: 200 OK Output: abcde");
     free(o);
     o = FEED("HTTP/1.0 200 OK\r\n\r\nuntil close", 0, &r);
     assert_int_equal(r.status, CHK_PASSING);
@@ -379,7 +386,8 @@ static void test_body_cap(void **state)
     nc_buf_free(&b);
 }
 
-/* ---- engine against loopback servers ------------------------------------------------ */
+/* ---- engine against loopback servers
+ * ------------------------------------------------ */
 
 struct server {
     int fd, port;
@@ -524,7 +532,10 @@ static const struct chk_callbacks callbacks = {
     .on_restart = on_restart,
 };
 
-static void stop_cb(uv_timer_t *t) { uv_stop(t->loop); }
+static void stop_cb(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
 
 /* Runs the loop until `want` results or `ms` elapsed. */
 static void run_until(uv_loop_t *loop, struct seen *s, int want, uint64_t ms)
@@ -611,7 +622,8 @@ static void test_live_http_and_tcp(void **state)
     assert_int_equal(s.r[i].status, CHK_WARNING);
     i = find_result(&s, "bad");
     assert_int_equal(s.r[i].status, CHK_CRITICAL);
-    assert_non_null(strstr(s.r[i].output, "500 Internal Server Error Output: oops"));
+    assert_non_null(
+        strstr(s.r[i].output, "500 Internal Server Error Output: oops"));
     i = find_result(&s, "tcp-ok");
     assert_int_equal(s.r[i].status, CHK_PASSING);
     snprintf(want, sizeof(want), "TCP connect 127.0.0.1:%d: Success", ok.port);
@@ -637,8 +649,8 @@ static void test_live_http_and_tcp(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "ID")), "ok");
     assert_string_equal(json_string_value(json_object_get(j, "Status")),
                         "passing");
-    assert_non_null(strstr(json_string_value(json_object_get(j, "Output")),
-                           "200 OK"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(j, "Output")), "200 OK"));
     assert_true(json_is_string(json_object_get(j, "Timestamp")));
     assert_true(json_integer_value(json_object_get(j, "Latency")) > 0);
     assert_true(json_array_size(json_object_get(j, "History")) >= 1);
@@ -691,7 +703,8 @@ static void test_timeout_and_skip(void **state)
     assert_true(s.r[i].latency_ns < 1150000000LL);
     char want[128];
     snprintf(want, sizeof(want),
-             "HTTP GET http://127.0.0.1:%d/health: timeout after 1s", hang.port);
+             "HTTP GET http://127.0.0.1:%d/health: timeout after 1s",
+             hang.port);
     assert_string_equal(s.r[i].output, want);
     i = find_result(&s, "slow");
     assert_true(i >= 0);
@@ -734,8 +747,8 @@ static void test_update_remove_close(void **state)
     chk_get_counters(chk_find(s.e, "u"), &after);
     assert_int_equal(after.probes, before.probes);
     json_t *j = chk_to_json(chk_find(s.e, "u"));
-    assert_non_null(strstr(json_string_value(json_object_get(j, "URL")),
-                           "/v2/health"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(j, "URL")), "/v2/health"));
     assert_int_equal(json_array_size(json_object_get(j, "History")),
                      before.probes);
     json_decref(j);
