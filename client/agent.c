@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "alloc_checks.h"
 #include "alloc_runner.h"
 #include "fingerprint.h"
 #include "hoststats.h"
@@ -94,6 +95,47 @@ static void on_alloc_change(struct alloc *al, void *arg)
 {
     struct agent *a = arg;
     log_follow_poke(&a->follows, al->id);
+    if (a->checks)
+        alloc_checks_sync(a->checks, al);
+}
+
+static void on_check_restart(void *arg, const char *alloc_id, const char *task,
+                             const char *why)
+{
+    struct agent *a = arg;
+    if (a->allocs)
+        alloc_manager_restart_task(a->allocs, alloc_id, task, why);
+}
+
+/* The end of a stop, once a dev agent's allocations are gone. */
+static void agent_finish_stop(struct agent *a)
+{
+    if (a->draining) {
+        a->draining = false;
+        uv_timer_stop(&a->drain_timer);
+    }
+    uv_close((uv_handle_t *)&a->drain_timer, on_handle_closed);
+    alloc_checks_close(a->checks);
+    a->checks = NULL;
+    alloc_manager_close(a->allocs);
+    a->allocs = NULL;
+}
+
+static void on_drained(void *arg)
+{
+    struct agent *a = arg;
+    if (a->draining)
+        LOG_INFO("agent", "every allocation stopped and its network removed");
+    agent_finish_stop(a);
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    struct agent *a = t->data;
+    LOG_WARN("agent", "allocations still stopping after 30s; exiting anyway "
+                      "(`nomclient leftovers -clean` removes what remains)");
+    a->allocs->idle_cb = NULL;
+    agent_finish_stop(a);
 }
 
 static void agent_stop(struct agent *a, const char *why)
@@ -119,12 +161,17 @@ static void agent_stop(struct agent *a, const char *why)
     /* Tasks keep running under their supervisors, so an agent restart or
      * upgrade does not touch them; a dev agent's data dir is throw-away,
      * so its tasks are stopped with it (each supervisor applies the task's
-     * kill_signal and kill_timeout on its own). */
-    if (a->cfg->dev_mode && a->allocs && a->store)
+     * kill_signal and kill_timeout on its own) and their networks removed
+     * before it exits. */
+    if (a->cfg->dev_mode && a->allocs && a->store) {
         for (size_t i = 0; i < a->store->njobs; i++)
             alloc_manager_stop_job(a->allocs, a->store->jobs[i]->job->id);
-    alloc_manager_close(a->allocs);
-    a->allocs = NULL;
+        a->draining = true;
+        uv_timer_start(&a->drain_timer, on_drain_timeout, 30000, 0);
+        alloc_manager_when_idle(a->allocs, on_drained, a);
+        return;
+    }
+    agent_finish_stop(a);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -166,7 +213,9 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
     uv_signal_init(a.loop, &a.sig_int);
     uv_signal_init(a.loop, &a.sig_term);
     uv_signal_init(a.loop, &a.sig_hup);
+    uv_timer_init(a.loop, &a.drain_timer);
     a.sig_int.data = a.sig_term.data = a.sig_hup.data = &a;
+    a.drain_timer.data = &a;
 
     if ((r = lock_data_dir(&a, err)) < 0)
         goto out;
@@ -185,6 +234,12 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
         goto out;
     }
     a.self_exe[n] = '\0';
+    struct alloc_checks_hooks hooks = {.restart_task = on_check_restart,
+                                       .arg = &a};
+    if ((r = alloc_checks_open(&a.checks, a.loop, &a.node, &hooks)) < 0) {
+        nc_error_set(err, r, "check engine: %s", strerror(-r));
+        goto out;
+    }
     struct alloc_manager_config ac = {.loop = a.loop, .cfg = cfg,
                                       .node = &a.node, .self_exe = a.self_exe,
                                       .on_change = on_alloc_change, .arg = &a};

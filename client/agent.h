@@ -22,6 +22,7 @@ struct hoststats_collector;
 struct http_server;
 struct fingerprint_cni;
 struct alloc_manager;
+struct alloc_checks;
 
 struct agent {
     uv_loop_t *loop;
@@ -33,12 +34,15 @@ struct agent {
     struct fingerprint_cni *cni; /* CNI plugin versions, after start-up */
     struct alloc_manager *allocs;
     struct log_follow_list follows; /* `alloc logs -f` streams */
+    struct alloc_checks *checks;    /* service checks of the allocations */
     char self_exe[4096];         /* this binary, run as `supervise` */
     uv_signal_t sig_int, sig_term, sig_hup;
     int lock_fd;               /* flock on data_dir/client/agent.lock */
     uint64_t start_mono_ns;
     int64_t start_unix_ns;
     bool stopping;
+    uv_timer_t drain_timer; /* dev mode: bounds the wait for allocations */
+    bool draining;
 };
 
 /* Starts the agent on `loop` and serves until SIGINT/SIGTERM. Returns 0 on a

@@ -89,11 +89,21 @@ json_t *alloc_to_json(const struct alloc *a)
                             "IP", a->ip ? a->ip : "", "Ports", ports_json(a));
     if (a->netns)
         json_object_set_new(net, "NetNS", json_string(a->netns));
+    if (a->net_phase && *a->net_phase)
+        json_object_set_new(net, "Phase", json_string(a->net_phase));
     if (a->cni_result)
         json_object_set(net, "CNIResult", a->cni_result);
+    if (a->net_timings)
+        json_object_set(net, "SetupTimings", a->net_timings);
     json_object_set_new(j, "AllocatedResources",
                         json_pack("{s:{s:[o], s:o}}", "Shared", "Networks", net,
                                   "Ports", ports_json(a)));
+    if (a->net_phase && *a->net_phase)
+        /* Nomad's AllocNetworkStatus */
+        json_object_set_new(j, "NetworkStatus",
+                            json_pack("{s:s, s:s, s:n}", "InterfaceName",
+                                      a->ip ? "eth0" : "", "Address",
+                                      a->ip ? a->ip : "", "DNS"));
     if (a->previous_alloc)
         json_object_set_new(j, "PreviousAllocation",
                             json_string(a->previous_alloc));
@@ -167,6 +177,8 @@ int alloc_from_json(const json_t *j, struct alloc **out, struct nc_error *err)
     const char *ns = json_string_value(json_object_get(net, "NetNS"));
     a->netns = ns ? xstrdup(ns) : NULL;
     a->cni_result = json_incref(json_object_get(net, "CNIResult"));
+    a->net_phase = jstrdup(net, "Phase", "");
+    a->net_timings = json_incref(json_object_get(net, "SetupTimings"));
     json_t *ports = json_object_get(net, "Ports");
     a->nports = json_array_size(ports);
     a->ports = xcalloc(a->nports + 1, sizeof(*a->ports));
@@ -245,6 +257,8 @@ void alloc_free(struct alloc *a)
     free(a->netns);
     free(a->previous_alloc);
     json_decref(a->cni_result);
+    free(a->net_phase);
+    json_decref(a->net_timings);
     jobspec_free(a->job);
     free(a);
 }

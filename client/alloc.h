@@ -50,6 +50,9 @@ struct alloc_task {
     uv_timer_t *timer;     /* restart delay */
     int restarts_in_interval;
     int64_t interval_start;
+    /* last CPU sample for alloc_stats (cumulative ns, monotonic time) */
+    uint64_t sample_cpu_ns, sample_user_ns, sample_sys_ns, sample_mono_ns;
+    double cpu_pct, user_pct, sys_pct;
 };
 
 struct alloc_port {
@@ -75,8 +78,13 @@ struct alloc {
     char *ip;                /* the alloc's address (bridge) or host IP */
     struct alloc_port *ports;
     size_t nports;
-    char *netns;             /* netns name, NULL for host mode */
+    char *netns;             /* netns name while it exists, else NULL */
     json_t *cni_result;      /* CNI ADD result, passed as prevResult on DEL */
+    /* bridge / cni: "" (none yet), "setting-up", "ready", "tearing-down",
+     * "down"; written before each step so a restarted agent knows what to
+     * finish or undo */
+    char *net_phase;
+    json_t *net_timings;     /* where the set-up time went (helper's report) */
     int64_t create_time, modify_time;
     uint64_t create_index, modify_index;
     int reschedules;         /* how many allocations this one replaces */
@@ -84,6 +92,8 @@ struct alloc {
 
     struct alloc_manager *mgr; /* runtime */
     bool stopping;
+    bool net_busy;   /* a network helper runs for this allocation */
+    bool net_queued; /* waiting for a free network helper slot */
     uv_timer_t *reschedule_timer; /* replacement pending after a failure */
 };
 

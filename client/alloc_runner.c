@@ -25,6 +25,10 @@
 
 static void task_start(struct alloc_task *t);
 static void alloc_update_status(struct alloc *a);
+static void net_teardown(struct alloc *a);
+static void net_setup(struct alloc *a);
+static void net_schedule(struct alloc *a);
+static bool alloc_bridged(const struct alloc *a);
 static void maybe_reschedule(struct alloc *a);
 
 /* ---- paths and persistence ------------------------------------------ */
@@ -48,6 +52,38 @@ static char *sup_path(const struct alloc_task *t, const char *suffix)
                      t->name, suffix);
 }
 
+static bool manager_idle(const struct alloc_manager *m)
+{
+    for (size_t i = 0; i < m->nallocs; i++) {
+        const struct alloc *a = m->allocs[i];
+        if (a->net_busy || a->net_queued)
+            return false;
+        if (a->net_phase && *a->net_phase && !nc_streq(a->net_phase, "down"))
+            return false;
+        for (size_t k = 0; k < a->ntasks; k++)
+            if (a->tasks[k].supervisor_pid > 0 || a->tasks[k].timer)
+                return false;
+    }
+    return true;
+}
+
+static void check_idle(struct alloc_manager *m)
+{
+    if (m->idle_cb && manager_idle(m)) {
+        void (*cb)(void *) = m->idle_cb;
+        m->idle_cb = NULL;
+        cb(m->idle_arg);
+    }
+}
+
+void alloc_manager_when_idle(struct alloc_manager *m, void (*cb)(void *arg),
+                             void *arg)
+{
+    m->idle_cb = cb;
+    m->idle_arg = arg;
+    check_idle(m);
+}
+
 static void alloc_save(struct alloc *a)
 {
     struct alloc_manager *m = a->mgr;
@@ -65,6 +101,7 @@ static void alloc_save(struct alloc *a)
     free(txt);
     if (m->c.on_change)
         m->c.on_change(a, m->c.arg);
+    check_idle(m);
 }
 
 static void set_str(char **field, const char *v)
@@ -624,6 +661,8 @@ static void alloc_update_status(struct alloc *a)
     } else if (running == a->ntasks) {
         status = "running";
     }
+    if (dead == a->ntasks)
+        net_teardown(a);
     if (!nc_streq(status, a->client_status)) {
         LOG_INFO("alloc", "allocation %s (%s): %s -> %s", a->id, a->name,
                  a->client_status, status);
@@ -707,6 +746,195 @@ static void maybe_reschedule(struct alloc *a)
                    (uint64_t)(delay / 1000000), 0);
 }
 
+/* ---- bridge and CNI networking ---------------------------------------- */
+
+static bool alloc_bridged(const struct alloc *a)
+{
+    return nc_streq(a->network_mode, "bridge") ||
+           nc_str_has_prefix(a->network_mode, "cni/");
+}
+
+static void start_tasks(struct alloc *a)
+{
+    for (size_t i = 0; i < a->ntasks; i++) {
+        if (!nc_streq(a->tasks[i].state, "pending") || a->tasks[i].timer)
+            continue;
+        alloc_task_event(&a->tasks[i], "Task Setup", "Building Task Directory");
+        task_start(&a->tasks[i]);
+    }
+}
+
+static void fail_all_tasks(struct alloc *a, const char *fmt, const char *msg)
+{
+    char text[1200];
+    snprintf(text, sizeof(text), fmt, msg);
+    for (size_t i = 0; i < a->ntasks; i++)
+        if (!nc_streq(a->tasks[i].state, "dead"))
+            task_fail_setup(&a->tasks[i], "Setup Failure", text);
+}
+
+static void net_run(struct alloc *a);
+
+/* One helper at a time per allocation, ALLOC_NET_PARALLEL in all. */
+static void net_schedule(struct alloc *a)
+{
+    struct alloc_manager *m = a->mgr;
+    if (a->net_busy || a->net_queued || m->closing)
+        return;
+    if (m->net_running >= ALLOC_NET_PARALLEL) {
+        nc_grow((void **)&m->net_queue, &m->net_qcap, m->net_nqueued + 1,
+                sizeof(*m->net_queue));
+        m->net_queue[m->net_nqueued++] = a;
+        a->net_queued = true;
+        return;
+    }
+    net_run(a);
+}
+
+static void net_done(struct alloc_manager *m)
+{
+    m->net_running--;
+    while (m->net_nqueued && m->net_running < ALLOC_NET_PARALLEL &&
+           !m->closing) {
+        struct alloc *next = m->net_queue[0];
+        memmove(m->net_queue, m->net_queue + 1,
+                (m->net_nqueued - 1) * sizeof(*m->net_queue));
+        m->net_nqueued--;
+        next->net_queued = false;
+        net_run(next);
+    }
+}
+
+static const char *netns_basename(const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    return slash ? slash + 1 : path;
+}
+
+static void on_net_added(const struct netns_result *res, void *arg)
+{
+    struct alloc *a = arg;
+    struct alloc_manager *m = a->mgr;
+    a->net_busy = false;
+    net_done(m);
+    json_decref(a->net_timings);
+    a->net_timings = json_incref(res->timings);
+    if (res->status < 0) {
+        /* the helper rolled back whatever it had made */
+        set_str(&a->net_phase, "down");
+        LOG_WARN("alloc", "allocation %s: network set-up failed: %s", a->id,
+                 res->message);
+        fail_all_tasks(a, "failed to setup alloc: pre-run hook \"network\" "
+                          "failed: %s", res->message);
+        return;
+    }
+    set_str(&a->net_phase, "ready");
+    set_str(&a->ip, res->ip);
+    set_str(&a->netns, netns_basename(res->netns_path));
+    json_decref(a->cni_result);
+    a->cni_result = res->cni_result ? json_deep_copy(res->cni_result) : NULL;
+    LOG_INFO("alloc", "allocation %s: network %s ready, address %s", a->id,
+             a->network_mode, a->ip ? a->ip : "?");
+    if (a->stopping || nc_streq(a->desired_status, "stop")) {
+        alloc_save(a);
+        alloc_update_status(a); /* tears the network down again */
+        return;
+    }
+    start_tasks(a);
+    alloc_save(a);
+}
+
+static void on_net_deleted(const struct netns_result *res, void *arg)
+{
+    struct alloc *a = arg;
+    a->net_busy = false;
+    net_done(a->mgr);
+    if (res->status < 0) {
+        /* left "tearing-down": the next agent start or `leftovers -clean`
+         * finishes it */
+        LOG_ERROR("alloc", "allocation %s: network teardown failed: %s", a->id,
+                  res->message);
+        alloc_save(a);
+        return;
+    }
+    set_str(&a->net_phase, "down");
+    free(a->netns);
+    a->netns = NULL;
+    LOG_INFO("alloc", "allocation %s: network torn down", a->id);
+    alloc_save(a);
+}
+
+static void net_port_mappings(const struct alloc *a,
+                              struct netns_port_mapping *maps)
+{
+    for (size_t i = 0; i < a->nports; i++) {
+        maps[i].host_port = a->ports[i].value;
+        maps[i].container_port = a->ports[i].to > 0 ? a->ports[i].to
+                                                    : a->ports[i].value;
+        maps[i].host_ip = a->ports[i].host_ip;
+    }
+}
+
+/* Runs the step the allocation's phase asks for: set up while
+ * "setting-up", tear down while "tearing-down". */
+static void net_run(struct alloc *a)
+{
+    struct alloc_manager *m = a->mgr;
+    if (nc_streq(a->net_phase, "setting-up") && a->stopping)
+        set_str(&a->net_phase, "tearing-down"); /* stopped while queued */
+    struct netns_port_mapping *maps = xcalloc(a->nports + 1, sizeof(*maps));
+    net_port_mappings(a, maps);
+    struct netns_setup setup = {.alloc_id = a->id, .mode = a->network_mode,
+                                .ports = maps, .nports = a->nports};
+    struct nc_error err = {0};
+    bool add = nc_streq(a->net_phase, "setting-up");
+    int r = add ? netns_add(m->c.loop, &m->net, &setup, on_net_added, a, &err)
+                : netns_del(m->c.loop, &m->net, &setup, a->cni_result,
+                            on_net_deleted, a, &err);
+    free(maps);
+    if (r == 0) {
+        a->net_busy = true;
+        m->net_running++;
+        return;
+    }
+    if (add) {
+        set_str(&a->net_phase, "down");
+        fail_all_tasks(a, "failed to setup alloc: pre-run hook \"network\" "
+                          "failed: %s", err.msg);
+    } else {
+        LOG_ERROR("alloc", "allocation %s: network teardown: %s", a->id,
+                  err.msg);
+    }
+}
+
+/* Creates the allocation's namespace; its tasks start once it is ready. */
+static void net_setup(struct alloc *a)
+{
+    struct nc_error err = {0};
+    if (netns_mode_check(&a->mgr->net, a->network_mode, &err) < 0) {
+        fail_all_tasks(a, "failed to setup alloc: pre-run hook \"network\" "
+                          "failed: %s", err.msg);
+        return;
+    }
+    set_str(&a->net_phase, "setting-up");
+    alloc_save(a); /* before anything exists: a restart knows to undo it */
+    net_schedule(a);
+}
+
+/* Removes the namespace once no task of the allocation runs. */
+static void net_teardown(struct alloc *a)
+{
+    if (!alloc_bridged(a) || a->net_busy || a->net_queued ||
+        nc_streq(a->net_phase, "down") || !a->net_phase || !*a->net_phase)
+        return;
+    for (size_t i = 0; i < a->ntasks; i++)
+        if (a->tasks[i].supervisor_pid > 0)
+            return;
+    set_str(&a->net_phase, "tearing-down");
+    alloc_save(a);
+    net_schedule(a);
+}
+
 /* ---- creation, stop, reattach ----------------------------------------- */
 
 static void manager_add(struct alloc_manager *m, struct alloc *a)
@@ -777,10 +1005,10 @@ static void alloc_start(struct alloc *a)
         alloc_save(a);
         return;
     }
-    if (!nc_streq(a->network_mode, "host") && !nc_streq(a->network_mode, "none")) {
-        for (size_t i = 0; i < a->ntasks; i++)
-            task_fail_setup(&a->tasks[i], "Setup Failure",
-                            "network mode is not available yet on this node");
+    if (!nc_streq(a->network_mode, "host") && !nc_streq(a->network_mode, "none") &&
+        !alloc_bridged(a)) {
+        fail_all_tasks(a, "network mode \"%s\" is not supported by this node",
+                       a->network_mode);
         return;
     }
     if (assign_ports(m, a, &err) < 0) {
@@ -788,10 +1016,10 @@ static void alloc_start(struct alloc *a)
             task_fail_setup(&a->tasks[i], "Setup Failure", err.msg);
         return;
     }
-    for (size_t i = 0; i < a->ntasks; i++) {
-        alloc_task_event(&a->tasks[i], "Task Setup", "Building Task Directory");
-        task_start(&a->tasks[i]);
-    }
+    if (alloc_bridged(a))
+        net_setup(a);
+    else
+        start_tasks(a);
 }
 
 static void alloc_stop(struct alloc *a, const char *why)
@@ -892,12 +1120,33 @@ struct alloc *alloc_manager_find(const struct alloc_manager *m, const char *id,
     return found;
 }
 
+int alloc_manager_restart_task(struct alloc_manager *m, const char *alloc_id,
+                               const char *task, const char *why)
+{
+    struct alloc *a = alloc_manager_find(m, alloc_id, NULL);
+    if (!a || a->stopping)
+        return -ENOENT;
+    for (size_t i = 0; i < a->ntasks; i++) {
+        struct alloc_task *t = &a->tasks[i];
+        if (strcmp(t->name, task) != 0 || t->supervisor_pid <= 0)
+            continue;
+        alloc_task_event(t, "Restart Signaled", "%s", why);
+        LOG_INFO("alloc", "%s task %s: restarting: %s", a->id, t->name, why);
+        kill(t->supervisor_pid, SIGTERM);
+        alloc_save(a);
+        return 0;
+    }
+    return -ENOENT;
+}
+
 /* After a restart: live supervisors are watched again; dead ones are
  * treated as exits. */
 static void alloc_reattach(struct alloc *a)
 {
     bool stopping = nc_streq(a->desired_status, "stop");
     a->stopping = stopping;
+    /* tasks of a bridged allocation start only once its network is ready */
+    bool net_pending = alloc_bridged(a) && !nc_streq(a->net_phase, "ready");
     for (size_t i = 0; i < a->ntasks; i++) {
         struct alloc_task *t = &a->tasks[i];
         if (nc_streq(t->state, "dead"))
@@ -915,15 +1164,63 @@ static void alloc_reattach(struct alloc *a)
         }
         if (nc_streq(t->state, "running"))
             task_exited(t);
-        else if (!stopping)
+        else if (!stopping && !net_pending)
             task_start(t); /* never got started before the agent stopped */
-        else
+        else if (stopping)
             set_str(&t->state, "dead");
     }
     alloc_update_status(a);
+    /* a network step the previous agent did not see through: a set-up is
+     * run again (the helper reuses a complete one, or undoes a partial one
+     * first), a teardown is finished */
+    if (alloc_bridged(a) && !stopping && !nc_streq(a->client_status, "complete") &&
+        !nc_streq(a->client_status, "failed")) {
+        if (!a->net_phase || !*a->net_phase)
+            net_setup(a);
+        else if (nc_streq(a->net_phase, "setting-up"))
+            net_schedule(a);
+    }
+    if (alloc_bridged(a) && nc_streq(a->net_phase, "tearing-down"))
+        net_schedule(a);
     /* a replacement that was pending when the agent stopped */
     if (nc_streq(a->client_status, "failed") && !stopping)
         maybe_reschedule(a);
+}
+
+static void on_orphan_deleted(const struct netns_result *res, void *arg)
+{
+    if (res->status < 0)
+        LOG_ERROR("alloc", "network of unknown allocation %s: teardown "
+                           "failed: %s", res->alloc_id, res->message);
+    else
+        LOG_INFO("alloc", "removed the network of unknown allocation %s",
+                 res->alloc_id);
+}
+
+/* Network set-ups recorded by the helpers for allocations this agent has
+ * no state of (lost state file, or killed before saving it): torn down. */
+static void remove_orphan_networks(struct alloc_manager *m)
+{
+    DIR *d = opendir(m->netns_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (!nc_str_has_suffix(e->d_name, ".json"))
+            continue;
+        char *id = xstrndup(e->d_name, strlen(e->d_name) - strlen(".json"));
+        const struct alloc *a = alloc_manager_find(m, id, NULL);
+        if (!a || strcmp(a->id, id) != 0) {
+            struct netns_setup setup = {.alloc_id = id};
+            struct nc_error err = {0};
+            LOG_WARN("alloc", "network set-up of unknown allocation %s found: "
+                              "tearing it down", id);
+            if (netns_del(m->c.loop, &m->net, &setup, NULL, on_orphan_deleted,
+                          NULL, &err) < 0)
+                LOG_ERROR("alloc", "allocation %s: %s", id, err.msg);
+        }
+        free(id);
+    }
+    if (d)
+        closedir(d);
 }
 
 int alloc_manager_open(struct alloc_manager **out,
@@ -934,13 +1231,25 @@ int alloc_manager_open(struct alloc_manager **out,
     m->c = *c;
     m->state_dir = xasprintf("%s/client/allocs", c->cfg->data_dir);
     m->alloc_root = xasprintf("%s/alloc", c->cfg->data_dir);
+    m->netns_dir = xasprintf("%s/client/netns", c->cfg->data_dir);
+    m->net = (struct netns_config){
+        .cni_path = c->cfg->client.cni_path,
+        .cni_config_dir = c->cfg->client.cni_config_dir,
+        .bridge_name = c->cfg->client.bridge_network_name,
+        .subnet = c->cfg->client.bridge_network_subnet,
+        .state_dir = m->netns_dir,
+        .helper_path = c->self_exe,
+    };
     int r = nc_mkdir_p(m->state_dir, 0700);
     if (r == 0)
         r = nc_mkdir_p(m->alloc_root, 0711);
+    if (r == 0)
+        r = nc_mkdir_p(m->netns_dir, 0700);
     if (r < 0) {
         nc_error_set(err, r, "create %s: %s", m->state_dir, strerror(-r));
         free(m->state_dir);
         free(m->alloc_root);
+        free(m->netns_dir);
         free(m);
         return r;
     }
@@ -974,6 +1283,7 @@ int alloc_manager_open(struct alloc_manager **out,
         closedir(d);
     for (size_t i = 0; i < m->nallocs; i++)
         alloc_reattach(m->allocs[i]);
+    remove_orphan_networks(m);
     *out = m;
     return 0;
 }
@@ -983,6 +1293,8 @@ void alloc_manager_close(struct alloc_manager *m)
     if (!m)
         return;
     m->closing = true;
+    /* helpers finish on their own; their state files tell the next agent */
+    netns_abandon_all(m->c.loop);
     for (size_t i = 0; i < m->nallocs; i++) {
         struct alloc *a = m->allocs[i];
         if (a->reschedule_timer)
@@ -998,8 +1310,10 @@ void alloc_manager_close(struct alloc_manager *m)
         alloc_free(a);
     }
     free(m->allocs);
+    free(m->net_queue);
     free(m->state_dir);
     free(m->alloc_root);
+    free(m->netns_dir);
     free(m);
 }
 
@@ -1102,6 +1416,17 @@ json_t *alloc_manager_leftovers(struct alloc_manager *m, bool clean)
         json_array_foreach(cgroups, i, v)
             cgroup_remove(json_string_value(v));
     }
-    return json_pack("{s:o, s:o, s:o, s:b}", "Cgroups", cgroups, "Mounts",
-                     mounts, "Supervisors", sups, "Cleaned", clean);
+    /* networks: owned while set up or being torn down by this agent */
+    struct strlist owned = {0};
+    for (size_t i = 0; i < m->nallocs; i++) {
+        const struct alloc *a = m->allocs[i];
+        if (alloc_bridged(a) && a->net_phase && *a->net_phase &&
+            (!nc_streq(a->net_phase, "down") || a->net_busy))
+            strlist_add(&owned, a->id);
+    }
+    json_t *net = netns_leftovers(&m->net, &owned, clean);
+    strlist_free(&owned);
+    return json_pack("{s:o, s:o, s:o, s:o, s:b}", "Cgroups", cgroups, "Mounts",
+                     mounts, "Supervisors", sups, "Network", net, "Cleaned",
+                     clean);
 }

@@ -13,6 +13,7 @@
 #include "alloc.h"
 #include "config.h"
 #include "jobspec.h"
+#include "netns/netns.h"
 #include "node.h"
 #include "util.h"
 
@@ -26,10 +27,21 @@ struct alloc_manager_config {
     void *arg;
 };
 
+/* Network helpers running at once: the CNI chain takes host-local's and
+ * iptables' locks, so more in parallel only queue there (bench-allocs). */
+#define ALLOC_NET_PARALLEL 4
+
 struct alloc_manager {
     struct alloc_manager_config c;
     char *state_dir;  /* data_dir/client/allocs */
     char *alloc_root; /* data_dir/alloc */
+    char *netns_dir;  /* data_dir/client/netns: the helpers' state */
+    struct netns_config net;
+    struct alloc **net_queue; /* FIFO of allocations waiting for a helper */
+    size_t net_nqueued, net_qcap;
+    int net_running;
+    void (*idle_cb)(void *arg); /* alloc_manager_when_idle */
+    void *idle_arg;
     struct alloc **allocs;
     size_t nallocs, cap;
     uint64_t index;
@@ -51,6 +63,12 @@ void alloc_manager_close(struct alloc_manager *m);
  * ones. `job` is copied. */
 int alloc_manager_run_job(struct alloc_manager *m, const struct job *job,
                           uint64_t version, struct nc_error *err);
+/* Calls cb(arg) once, when no task runs and no network is set up or being
+ * torn down (at once if that is already so): how a dev agent waits for its
+ * allocations to be gone before it exits. */
+void alloc_manager_when_idle(struct alloc_manager *m, void (*cb)(void *arg),
+                             void *arg);
+
 /* Stops every allocation of the job. */
 void alloc_manager_stop_job(struct alloc_manager *m, const char *job_id);
 
@@ -58,6 +76,12 @@ void alloc_manager_stop_job(struct alloc_manager *m, const char *job_id);
  * ambiguous; *ambiguous set when several match). */
 struct alloc *alloc_manager_find(const struct alloc_manager *m,
                                  const char *id, bool *ambiguous);
+
+/* Restarts a running task (check_restart): the kill signal now, then the
+ * task's restart policy decides, as for any exit. `why` becomes the
+ * "Restart Signaled" event. Returns 0, or -ENOENT. */
+int alloc_manager_restart_task(struct alloc_manager *m, const char *alloc_id,
+                               const char *task, const char *why);
 
 /* Host ports in use by live allocations, for placement. */
 void alloc_manager_used_ports(const struct alloc_manager *m,

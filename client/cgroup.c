@@ -17,7 +17,7 @@
 
 /* v1 controllers we use; pids first: its cgroup.procs lists every task. */
 static const char *const v1_controllers[] = {"pids", "memory", "cpu",
-                                             "freezer"};
+                                             "cpuacct", "freezer"};
 
 const char *cgroup_version(void)
 {
@@ -241,6 +241,107 @@ int cgroup_remove(const char *name)
         found |= access(cg.paths[i], F_OK) == 0;
     cgroup_destroy(&cg);
     return found ? 0 : -ENOENT;
+}
+
+/* The value after "key " in a flat keyed file (memory.stat, cpu.stat). */
+static bool keyed(const char *txt, const char *key, uint64_t *out)
+{
+    size_t n = strlen(key);
+    for (const char *p = txt; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+        if (strncmp(p, key, n) == 0 && p[n] == ' ') {
+            *out = strtoull(p + n + 1, NULL, 10);
+            return true;
+        }
+    return false;
+}
+
+static char *read_in(const char *controller, const char *name,
+                     const char *file)
+{
+    char path[4096];
+    if (controller)
+        snprintf(path, sizeof(path), "%s/%s/%s/%s/%s", CGROUP_ROOT, controller,
+                 CGROUP_PARENT, name, file);
+    else
+        snprintf(path, sizeof(path), "%s/%s/%s/%s", CGROUP_ROOT, CGROUP_PARENT,
+                 name, file);
+    size_t len;
+    return nc_read_file(path, &len, 1 << 16);
+}
+
+static bool read_number(const char *controller, const char *name,
+                        const char *file, uint64_t *out)
+{
+    char *txt = read_in(controller, name, file);
+    if (!txt)
+        return false;
+    *out = strtoull(txt, NULL, 10);
+    free(txt);
+    return true;
+}
+
+static int count_lines(const char *txt)
+{
+    int n = 0;
+    for (const char *p = txt; p && *p; p++)
+        n += *p == '\n';
+    return n;
+}
+
+int cgroup_read_stats(const char *name, struct cgroup_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    bool v2 = strcmp(cgroup_version(), "v2") == 0;
+    const char *pids_ctl = v2 ? NULL : "pids";
+    char *procs = read_in(pids_ctl, name, "cgroup.procs");
+    if (!procs)
+        return -ENOENT;
+    st->pids = count_lines(procs);
+    free(procs);
+    char *txt;
+    if (v2) {
+        if ((txt = read_in(NULL, name, "cpu.stat"))) {
+            uint64_t us = 0;
+            st->have_cpu = keyed(txt, "usage_usec", &us);
+            st->cpu_ns = us * 1000;
+            if (keyed(txt, "user_usec", &us))
+                st->user_ns = us * 1000;
+            if (keyed(txt, "system_usec", &us))
+                st->system_ns = us * 1000;
+            free(txt);
+        }
+        st->have_mem = read_number(NULL, name, "memory.current", &st->mem_usage);
+        read_number(NULL, name, "memory.peak", &st->mem_max_usage);
+        read_number(NULL, name, "memory.swap.current", &st->mem_swap);
+        if ((txt = read_in(NULL, name, "memory.stat"))) {
+            keyed(txt, "anon", &st->mem_rss);
+            keyed(txt, "file", &st->mem_cache);
+            free(txt);
+        }
+        return 0;
+    }
+    st->have_cpu = read_number("cpuacct", name, "cpuacct.usage", &st->cpu_ns);
+    if ((txt = read_in("cpuacct", name, "cpuacct.stat"))) {
+        uint64_t ticks = 0;
+        long hz = sysconf(_SC_CLK_TCK);
+        if (hz <= 0)
+            hz = 100;
+        if (keyed(txt, "user", &ticks))
+            st->user_ns = ticks * (1000000000ULL / (uint64_t)hz);
+        if (keyed(txt, "system", &ticks))
+            st->system_ns = ticks * (1000000000ULL / (uint64_t)hz);
+        free(txt);
+    }
+    st->have_mem = read_number("memory", name, "memory.usage_in_bytes",
+                               &st->mem_usage);
+    read_number("memory", name, "memory.max_usage_in_bytes", &st->mem_max_usage);
+    if ((txt = read_in("memory", name, "memory.stat"))) {
+        keyed(txt, "rss", &st->mem_rss);
+        keyed(txt, "cache", &st->mem_cache);
+        keyed(txt, "swap", &st->mem_swap);
+        free(txt);
+    }
+    return 0;
 }
 
 int cgroup_list(void (*fn)(const char *name, void *arg), void *arg)

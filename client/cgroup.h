@@ -15,7 +15,7 @@
 struct cgroup {
     bool v2;
     char *name;            /* "<alloc>.<task>", below CGROUP_PARENT */
-    char *paths[4];        /* v2: paths[0]; v1: one per controller */
+    char *paths[5];        /* v2: paths[0]; v1: one per controller */
     size_t npaths;
 };
 
@@ -37,6 +37,16 @@ void cgroup_kill(struct cgroup *cg);
 bool cgroup_oom_killed(const struct cgroup *cg);
 /* Kills what is left, removes the directories and frees cg. */
 void cgroup_destroy(struct cgroup *cg);
+
+/* What a task cgroup used, for /v1/client/allocation/:id/stats. */
+struct cgroup_stats {
+    uint64_t cpu_ns, user_ns, system_ns; /* cumulative */
+    uint64_t mem_usage, mem_max_usage, mem_rss, mem_cache, mem_swap; /* bytes */
+    int pids;
+    bool have_cpu, have_mem;
+};
+/* Reads the counters of the task cgroup `name`; -ENOENT when absent. */
+int cgroup_read_stats(const char *name, struct cgroup_stats *st);
 
 /* Removes the cgroup `name` (as created above) if it exists: for cleaning
  * leftovers. Returns 0, -ENOENT when absent, or -errno. */

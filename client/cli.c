@@ -15,6 +15,7 @@
 #include "format.h"
 #include "jobspec.h"
 #include "supervisor.h"
+#include "netns/netns.h"
 
 #define NOMAD_API_VERSION "1.7.7"
 
@@ -1164,13 +1165,163 @@ static int cmd_leftovers(int argc, char **argv)
             total++;
         }
     }
+    /* network leftovers: recorded set-ups, namespaces, IPAM leases and
+     * iptables rules of allocations this node no longer runs */
+    json_t *net = json_object_get(res, "Network");
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(net, "Setups"), i, v)
+    {
+        printf("%-12s allocation %s (%s, %s%s%s)\n", "Network",
+               jstr(v, "AllocID", "?"), jstr(v, "Phase", "?"),
+               jstr(v, "Netns", "no namespace"),
+               json_string_value(json_object_get(v, "IP")) ? ", " : "",
+               jstr(v, "IP", ""));
+        total++;
+    }
+    json_array_foreach(json_object_get(net, "Namespaces"), i, v)
+    {
+        printf("%-12s %s\n", "Namespace", json_string_value(v));
+        total++;
+    }
+    json_array_foreach(json_object_get(net, "IPAM"), i, v)
+    {
+        printf("%-12s %s leased to %s\n", "IPAM", jstr(v, "IP", "?"),
+               jstr(v, "ContainerID", "?"));
+        total++;
+    }
+    json_array_foreach(json_object_get(net, "Iptables"), i, v)
+    {
+        printf("%-12s %s %s: %s\n", "Iptables", jstr(v, "Table", "?"),
+               jstr(v, "Chain", "?"), jstr(v, "Rule", ""));
+        total++;
+    }
+    json_array_foreach(json_object_get(net, "Errors"), i, v)
+        fprintf(stderr, "warning: %s\n", json_string_value(v));
     if (total == 0)
-        printf("Nothing left behind: every cgroup, mount and supervisor "
-               "belongs to a live allocation\n");
+        printf("Nothing left behind: every cgroup, mount, supervisor, network "
+               "namespace, IP lease and iptables rule belongs to a live "
+               "allocation\n");
     else if (clean)
         printf("Removed %zu leftover(s)\n", total);
     else
         printf("%zu leftover(s); run with -clean to remove them\n", total);
+    json_decref(res);
+    return 0;
+}
+
+/* ---- checks ------------------------------------------------------------ */
+
+static const char checks_usage[] =
+    "Usage: nomclient checks [-verbose] [-json] [<alloc>]\n"
+    "\n"
+    "  The HTTP and TCP checks this node runs for its allocations' services:\n"
+    "  status after thresholds, target, and the last probe's output.\n"
+    "  With an allocation ID (or prefix), only that allocation's checks.\n"
+    "\n"
+    "  -verbose  Recent results and counters of each check\n"
+    "  -json     The API's JSON (/v1/agent/checks)\n"
+    "  -address=<addr>  The agent's HTTP API address.\n";
+
+/* The first line of a probe's output, shortened for a table. */
+static void first_line(const char *s, char *out, size_t len)
+{
+    size_t n = strcspn(s, "\r\n");
+    if (n >= len)
+        n = len - 4;
+    snprintf(out, len, "%.*s%s", (int)n, s, s[n] && n == len - 4 ? "..." : "");
+}
+
+static int cmd_checks(int argc, char **argv)
+{
+    bool verbose = false, as_json = false;
+    const char *address = NULL;
+    const struct flag flags[] = {{"verbose", FLAG_BOOL, &verbose},
+                                 {"json", FLAG_BOOL, &as_json},
+                                 {"address", FLAG_STRING, &address}};
+    int pos = parse_flags("checks", argc, argv, flags, NC_ARRAY_LEN(flags));
+    if (pos == -2) {
+        fputs(checks_usage, stdout);
+        return 0;
+    }
+    if (pos < 0 || argc - pos > 1) {
+        fputs(checks_usage, stderr);
+        return 1;
+    }
+    const char *alloc = argc - pos == 1 ? argv[pos] : NULL;
+    struct api_client api;
+    api_client_init(&api, address);
+    json_t *res = NULL;
+    struct nc_error err = {0};
+    int r = api_request(&api, "GET", "/v1/agent/checks", NULL, &res, NULL, &err);
+    api_client_free(&api);
+    if (r < 0) {
+        fprintf(stderr, "Error querying checks: %s\n", err.msg);
+        return 1;
+    }
+    const char *id;
+    json_t *c;
+    if (alloc) {
+        json_t *keep = json_object();
+        json_object_foreach(res, id, c)
+            if (nc_str_has_prefix(jstr(c, "AllocID", ""), alloc))
+                json_object_set(keep, id, c);
+        json_decref(res);
+        res = keep;
+    }
+    if (as_json) {
+        print_json(res);
+        json_decref(res);
+        return 0;
+    }
+    if (json_object_size(res) == 0) {
+        printf(alloc ? "No checks for allocations matching \"%s\"\n"
+                     : "No checks running%s\n",
+               alloc ? alloc : "");
+        json_decref(res);
+        return 0;
+    }
+    struct strlist rows = {0};
+    row(&rows, "Alloc ID|Service|Check|Type|Target|Status|Output");
+    json_object_foreach(res, id, c)
+    {
+        char out[64];
+        first_line(jstr(c, "Output", ""), out, sizeof(out));
+        row(&rows, "%.8s|%s|%s|%s|%s|%s|%s", jstr(c, "AllocID", "?"),
+            jstr(c, "ServiceName", "?"), jstr(c, "Name", "?"),
+            jstr(c, "Type", "?"),
+            jstr(c, "URL", jstr(c, "Target", "?")), jstr(c, "Status", "?"),
+            out);
+    }
+    format_columns(stdout, &rows);
+    strlist_free(&rows);
+    if (verbose) {
+        json_object_foreach(res, id, c)
+        {
+            json_t *k = json_object_get(c, "Counters");
+            printf("\nCheck \"%s\" of service \"%s\" (%s)\n",
+                   jstr(c, "Name", "?"), jstr(c, "ServiceName", "?"), id);
+            printf("  probes %lld: passing %lld, warning %lld, critical %lld, "
+                   "timeouts %lld, skipped %lld, restarts %lld\n",
+                   (long long)jint(k, "Probes"), (long long)jint(k, "Passing"),
+                   (long long)jint(k, "Warning"), (long long)jint(k, "Critical"),
+                   (long long)jint(k, "Timeouts"), (long long)jint(k, "Skipped"),
+                   (long long)jint(k, "Restarts"));
+            struct strlist hist = {0};
+            row(&hist, "  Time|Status|Code|Latency");
+            size_t i;
+            json_t *h;
+            json_array_foreach(json_object_get(c, "History"), i, h)
+            {
+                char lat[32];
+                nc_format_duration(jint(h, "Latency"), lat, sizeof(lat));
+                row(&hist, "  %s|%s|%lld|%s", jstr(h, "Timestamp", "?"),
+                    jstr(h, "Status", "?"), (long long)jint(h, "Code"), lat);
+            }
+            format_columns(stdout, &hist);
+            strlist_free(&hist);
+        }
+    }
     json_decref(res);
     return 0;
 }
@@ -1250,6 +1401,7 @@ static const char main_usage[] =
     "    node        `node status -self`, as with Nomad\n"
     "    job         Run, validate, inspect, stop jobs and show their status\n"
     "    alloc       Allocation status and task logs\n"
+    "    checks      Health checks of this node's services and their results\n"
     "    leftovers   Kernel objects no allocation owns (-clean removes them)\n"
     "    version     Print the version\n"
     "\n"
@@ -1264,6 +1416,7 @@ int cli_main(int argc, char **argv)
     } cmds[] = {{"agent", cmd_agent},   {"status", cmd_status},
                 {"node", cmd_node},     {"job", cmd_job},
                 {"alloc", cmd_alloc},   {"leftovers", cmd_leftovers},
+                {"checks", cmd_checks},
                 {"version", cmd_version}};
     if (argc < 2) {
         fputs(main_usage, stderr);
@@ -1280,6 +1433,8 @@ int cli_main(int argc, char **argv)
         return cmd_version(0, NULL);
     if (strcmp(c, "supervise") == 0) /* hidden: started by the agent */
         return supervisor_main(argc - 1, argv + 1);
+    if (strcmp(c, "netns-helper") == 0) /* hidden: started by the agent */
+        return netns_helper_main(argc - 1, argv + 1);
     for (size_t i = 0; i < NC_ARRAY_LEN(cmds); i++)
         if (strcmp(c, cmds[i].name) == 0)
             return cmds[i].fn(argc - 2, argv + 2);

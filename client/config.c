@@ -1020,6 +1020,10 @@ void config_defaults(struct agent_config *cfg, bool dev)
     cfg->client.min_dynamic_port = 20000;
     cfg->client.max_dynamic_port = 32000;
     cfg->client.raw_exec_enabled = dev;
+    /* as `nomad agent -dev`: the node's address is the loopback's, so a dev
+     * agent's ports and checks never reach beyond this machine */
+    if (dev)
+        cfg->client.network_interface = xstrdup("lo");
 
     cfg->consul.address = xstrdup("127.0.0.1:8500");
     cfg->consul.verify_ssl = true;

@@ -11,7 +11,9 @@
 
 #include "agent.h"
 #include "hcl.h"
+#include "alloc_checks.h"
 #include "alloc_runner.h"
+#include "alloc_stats.h"
 #include "hoststats.h"
 #include "http_server.h"
 #include "log_follow.h"
@@ -606,6 +608,46 @@ static void handle_allocation(struct agent *a, const struct http_request *req,
         http_response_json(resp, 200, alloc_to_json(al));
 }
 
+/* GET /v1/client/allocation/:id/stats and /v1/client/allocation/:id/checks */
+static void handle_client_allocation(struct agent *a,
+                                     const struct http_request *req,
+                                     struct http_response *resp,
+                                     const char *rest)
+{
+    const char *slash = strchr(rest, '/');
+    const char *what = slash ? slash + 1 : "";
+    if (!nc_streq(what, "stats") && !nc_streq(what, "checks")) {
+        http_response_error(resp, 404, "no such endpoint: %s %s", req->method,
+                            req->path);
+        return;
+    }
+    if (!method_allowed(req->method, "GET")) {
+        method_not_allowed(resp, "GET");
+        return;
+    }
+    char *id = xstrndup(rest, (size_t)(slash - rest));
+    bool ambiguous = false;
+    struct alloc *al = a->allocs ? alloc_manager_find(a->allocs, id, &ambiguous)
+                                 : NULL;
+    if (ambiguous)
+        http_response_error(resp, 400, "allocation ID prefix \"%s\" matches "
+                                       "several allocations", id);
+    else if (!al)
+        http_response_error(resp, 404, "allocation not found: %s", id);
+    else if (nc_streq(what, "stats"))
+        http_response_json(resp, 200, alloc_stats_json(al, &a->node));
+    else
+        http_response_json(resp, 200, alloc_checks_alloc_json(a->checks, al->id));
+    free(id);
+}
+
+/* GET /v1/agent/checks: every check this node runs, with its live state. */
+static void handle_agent_checks(struct agent *a, const struct http_request *req,
+                                struct http_response *resp)
+{
+    http_response_json(resp, 200, alloc_checks_agent_json(a->checks));
+}
+
 static void handle_leader(struct agent *a, const struct http_request *req,
                           struct http_response *resp)
 {
@@ -734,6 +776,7 @@ static const struct route {
 } routes[] = {
     {"/v1/agent/self", "GET", handle_self},
     {"/v1/agent/health", "GET", handle_agent_health},
+    {"/v1/agent/checks", "GET", handle_agent_checks},
     {"/v1/nodes", "GET", handle_nodes},
     {"/v1/client/stats", "GET", handle_client_stats},
     {"/v1/jobs", "GET, POST, PUT", handle_jobs},
@@ -788,6 +831,9 @@ void http_api_handle(void *ctx, const struct http_request *req,
         handle_job(a, req, resp, p + strlen("/v1/job/"));
     else if (nc_str_has_prefix(p, "/v1/client/fs/logs/"))
         handle_fs_logs(a, req, resp, p + strlen("/v1/client/fs/logs/"));
+    else if (nc_str_has_prefix(p, "/v1/client/allocation/"))
+        handle_client_allocation(a, req, resp,
+                                 p + strlen("/v1/client/allocation/"));
     else if (nc_str_has_prefix(p, "/v1/allocation/"))
         handle_allocation(a, req, resp, p + strlen("/v1/allocation/"));
     else

@@ -1,0 +1,305 @@
+#!/bin/sh
+# Bridge networking through the real agent, CNI plugins and kernel: a
+# two-group job whose tasks answer on their mapped host ports from the host
+# and from each other's namespace, a static port conflict refused, service
+# checks passing, and after the job stops nothing of ours is left in
+# `ip netns`, `ip link`, `iptables-save`, the IPAM leases or the mounts.
+# Then ten allocations with the agent killed -9 in the middle of setting up
+# their networks: after a restart every task runs exactly once, and after
+# the stop nothing is left again. Root only: skipped otherwise.
+. "$(dirname "$0")/lib.sh"
+
+if [ "$(id -u)" != 0 ] || [ ! -x /usr/lib/cni/bridge ]; then
+    echo "# skipped: needs root and the CNI plugins in /usr/lib/cni"
+    finish
+    exit 0
+fi
+
+# a bridge and subnet of this test's own, so no other agent's is touched
+BR=nctest9
+SUBNET=10.255.99.0/24
+PREFIX=10.255.99.
+data=$TMP/data
+iptables-save >"$TMP/ipt.before" 2>/dev/null
+cleanup_add "pkill -9 -f 'supervise $data/'; pkill -9 -f 'netns-helper' ; true"
+# whatever the agent left (a failed run): its leftovers, then the bridge
+cleanup_add "ip link del $BR 2>/dev/null; while iptables -D NOMAD-ADMIN -d $SUBNET -o $BR -j ACCEPT 2>/dev/null; do :; done; true"
+cleanup_add "[ -n \"\$AGENT_PID\" ] && kill -9 \$AGENT_PID 2>/dev/null; NOMCLIENT_ADDR=\$ADDR \"$NOMCLIENT\" leftovers -clean >/dev/null 2>&1; true"
+
+cat >"$TMP/agent.hcl" <<EOF
+client {
+  bridge_network_name   = "$BR"
+  bridge_network_subnet = "$SUBNET"
+}
+plugin "raw_exec" {
+  config {
+    enabled = true
+  }
+}
+EOF
+
+alloc_json() { # JOB GROUP PYTHON-EXPR over that group's allocation
+    curl -s "$ADDR/v1/job/$1/allocations" |
+        python3 -c "import json,sys
+a=[x for x in json.load(sys.stdin) if x['TaskGroup']=='$2']
+x=a[0] if a else {}
+print($3)" 2>/dev/null
+}
+wait_for() { # SECONDS COMMAND...
+    n=$(( $1 * 20 )); shift
+    while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.05; n=$((n - 1)); done
+    return 1
+}
+http_ok() { # URL [NETNS]
+    if [ -n "$2" ]; then
+        ip netns exec "$2" curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" | grep -q '^200$'
+    else
+        curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" | grep -q '^200$'
+    fi
+}
+ours_left() { # prints what of ours the kernel still holds
+    ip netns list 2>/dev/null | grep -E "$1" | sed 's/^/netns: /'
+    ip -o link show master "$BR" 2>/dev/null | sed 's/^/veth: /'
+    # the bridge-wide NOMAD-ADMIN rule stays while the agent runs, as with
+    # Nomad (`leftovers -clean` removes it once no allocation is left)
+    iptables-save 2>/dev/null | grep -F -e "$PREFIX" | grep -v -- "-A NOMAD-ADMIN -d $SUBNET -o $BR -j ACCEPT" |
+        sed 's/^/iptables: /'
+    iptables-save 2>/dev/null | grep -E "$1" | sed 's/^/iptables: /'
+    ls /var/lib/cni/networks/nomad 2>/dev/null | grep -F "$PREFIX" | sed 's/^/ipam: /'
+    findmnt -rn -o TARGET 2>/dev/null | grep -F -e "$data" -e "/run/netns/" |
+        grep -E "$1|$data" | sed 's/^/mount: /'
+    find /sys/fs/cgroup -maxdepth 3 -path '*nomclient/*' -name "*" 2>/dev/null |
+        grep -E "$1" | sed 's/^/cgroup: /'
+}
+
+cat >"$TMP/br.nomad" <<'JOB'
+job "br" {
+  group "web" {
+    network {
+      mode = "bridge"
+      port "http" {
+        to = 8080
+      }
+    }
+    service {
+      name = "web"
+      port = "http"
+      check {
+        type     = "http"
+        path     = "/"
+        interval = "1s"
+        timeout  = "1s"
+      }
+      check {
+        name         = "inside"
+        type         = "tcp"
+        address_mode = "alloc"
+        interval     = "1s"
+        timeout      = "1s"
+      }
+    }
+    task "srv" {
+      driver = "raw_exec"
+      config {
+        command = "/usr/bin/python3"
+        args    = ["-m", "http.server", "8080"]
+      }
+      kill_timeout = "1s"
+    }
+  }
+  group "api" {
+    network {
+      mode = "bridge"
+      port "api" {
+        static = 25999
+        to     = 9090
+      }
+    }
+    task "srv" {
+      driver = "exec"
+      config {
+        command = "/usr/bin/python3"
+        args    = ["-m", "http.server", "9090"]
+      }
+      kill_timeout = "1s"
+    }
+  }
+}
+JOB
+
+start_agent a1 -dev -data-dir "$data" -config "$TMP/agent.hcl" ||
+    { fail "agent starts" "$(cat "$TMP/a1.log")"; finish; exit 1; }
+out=$("$NOMCLIENT" job run "$TMP/br.nomad" 2>&1)
+check "bridge job accepted" contains "$out" 'Job "br" registered'
+both_running() {
+    [ "$(alloc_json br web 'x.get("ClientStatus")')" = running ] &&
+        [ "$(alloc_json br api 'x.get("ClientStatus")')" = running ]
+}
+if wait_for 20 both_running; then
+    pass "both bridge allocations run"
+else
+    fail "both bridge allocations run" "$(curl -s "$ADDR/v1/job/br/allocations")"
+fi
+web=$(alloc_json br web 'x["ID"]')
+api=$(alloc_json br api 'x["ID"]')
+web_ip=$(alloc_json br web 'x["NetworkStatus"]["Address"]')
+api_ip=$(alloc_json br api 'x["NetworkStatus"]["Address"]')
+web_port=$(alloc_json br web '[p["Value"] for p in x["AllocatedResources"]["Shared"]["Ports"] if p["Label"]=="http"][0]')
+case "$web_ip/$api_ip" in
+"$PREFIX"*"/$PREFIX"*) pass "each allocation has its own address in $SUBNET ($web_ip, $api_ip)" ;;
+*) fail "each allocation has its own address in $SUBNET" "web=$web_ip api=$api_ip" ;;
+esac
+check "a named network namespace per allocation" \
+    sh -c "ip netns list | grep -q '^$web' && ip netns list | grep -q '^$api'"
+in_range() { [ "$web_port" -ge 20000 ] && [ "$web_port" -le 32000 ]; }
+check "dynamic host port from 20000-32000 ($web_port)" in_range
+
+check "web answers on its mapped host port from the host" wait_for 10 http_ok "http://127.0.0.1:$web_port/"
+check "api answers on its static host port 25999 from the host" wait_for 10 http_ok "http://127.0.0.1:25999/"
+check "web answers on its own address" http_ok "http://$web_ip:8080/"
+check "api reaches web's address from its namespace" http_ok "http://$web_ip:8080/" "$api"
+check "web reaches api's address from its namespace" http_ok "http://$api_ip:9090/" "$web"
+env_port=$(cat /proc/$(pgrep -f "http.server 8080" | head -n 1)/environ 2>/dev/null | tr '\0' '\n' | sed -n 's/^NOMAD_PORT_http=//p')
+check "task sees NOMAD_PORT_http = the port inside (8080)" [ "$env_port" = 8080 ]
+
+cat >"$TMP/clash.nomad" <<'JOB'
+job "clash" {
+  group "g" {
+    network {
+      mode = "bridge"
+      port "api" {
+        static = 25999
+      }
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sleep"
+        args    = ["60"]
+      }
+    }
+  }
+}
+JOB
+out=$("$NOMCLIENT" job run "$TMP/clash.nomad" 2>&1)
+check "a static port already mapped is refused" contains "$out" "port collision"
+
+passing() { alloc_checks=$(curl -s "$ADDR/v1/client/allocation/$web/checks"); contains "$alloc_checks" '"Status":"success"' && ! contains "$alloc_checks" '"Status":"pending"' && ! contains "$alloc_checks" '"Status":"failure"'; }
+if wait_for 10 passing; then
+    pass "both web checks pass (host port and alloc address)"
+else
+    fail "both web checks pass (host port and alloc address)" "$alloc_checks"
+fi
+out=$("$NOMCLIENT" checks)
+check "nomclient checks lists the web check" contains "$out" "web"
+check "nomclient checks shows it passing" contains "$out" "passing"
+stats=$(curl -s "$ADDR/v1/client/allocation/$api/stats")
+rss=$(printf '%s' "$stats" | python3 -c 'import json,sys; m=json.load(sys.stdin)["Tasks"]["srv"]["ResourceUsage"]["MemoryStats"]; print(m["RSS"] if "RSS" in m["Measured"] else 0)' 2>/dev/null)
+if [ "${rss:-0}" -gt 1000000 ]; then
+    pass "allocation stats measure the exec task's memory (RSS $rss)"
+else
+    fail "allocation stats measure the exec task's memory" "$stats"
+fi
+
+"$NOMCLIENT" job stop br >/dev/null
+gone() { [ -z "$(ours_left "$web|$api")" ]; }
+if wait_for 20 gone; then
+    pass "after stop: no namespace, veth, iptables rule, lease, mount or cgroup of ours"
+else
+    fail "after stop: no namespace, veth, iptables rule, lease, mount or cgroup of ours" "$(ours_left "$web|$api")"
+fi
+out=$("$NOMCLIENT" leftovers)
+check "leftovers finds no allocation's objects after the stop" contains "$out" "Nothing left behind"
+nadmin=$(iptables-save | grep -c -- "-A NOMAD-ADMIN -d $SUBNET -o $BR -j ACCEPT")
+check "the bridge's NOMAD-ADMIN rule exists once ($nadmin)" [ "$nadmin" -eq 1 ]
+
+# ---- kill -9 in the middle of setting up ten allocations --------------------
+cat >"$TMP/ten.nomad" <<JOB
+job "ten" {
+  group "g" {
+    count = 10
+    network {
+      mode = "bridge"
+      port "p" {}
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "echo \$NOMAD_ALLOC_ID >>$TMP/starts; exec sleep 600"]
+      }
+      kill_timeout = "1s"
+    }
+  }
+}
+JOB
+: >"$TMP/starts"
+"$NOMCLIENT" job run "$TMP/ten.nomad" >/dev/null
+sleep 0.15
+kill -9 "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+helpers=$(pgrep -f netns-helper | wc -l)
+started_before=$(wc -l <"$TMP/starts")
+echo "# killed with $helpers network helper(s) running and $started_before task(s) started"
+start_agent a2 -dev -data-dir "$data" -config "$TMP/agent.hcl" ||
+    { fail "agent restarts" "$(cat "$TMP/a2.log")"; finish; exit 1; }
+ten_running() { [ "$(curl -s "$ADDR/v1/job/ten/allocations" | grep -o '"ClientStatus":"running"' | wc -l)" -eq 10 ]; }
+if wait_for 30 ten_running; then
+    pass "all ten allocations run after the restart"
+else
+    fail "all ten allocations run after the restart" "$(curl -s "$ADDR/v1/job/ten/allocations" | grep -o '"ClientStatus":"[a-z]*"' | sort | uniq -c)"
+fi
+sleep 0.5
+ids=$(curl -s "$ADDR/v1/job/ten/allocations" | python3 -c 'import json,sys; print("\n".join(x["ID"] for x in json.load(sys.stdin)))')
+nids=$(echo "$ids" | grep -c .)
+dups=$(sort "$TMP/starts" | uniq -d | wc -l)
+nstarts=$(sort -u "$TMP/starts" | wc -l)
+if [ "$nids" -eq 10 ] && [ "$nstarts" -eq 10 ] && [ "$dups" -eq 0 ] &&
+    [ "$(wc -l <"$TMP/starts")" -eq 10 ]; then
+    pass "every task ran exactly once"
+else
+    fail "every task ran exactly once" "allocs=$nids distinct starts=$nstarts duplicates=$dups lines=$(wc -l <"$TMP/starts")"
+fi
+nsups=$(pgrep -f "supervise $data/" | wc -l)
+check "ten supervisors, one per task ($nsups)" [ "$nsups" -eq 10 ]
+pattern=$(echo "$ids" | paste -sd '|')
+nns=$(ip netns list | grep -cE "$pattern")
+check "ten namespaces, one per allocation ($nns)" [ "$nns" -eq 10 ]
+"$NOMCLIENT" job stop ten >/dev/null
+gone10() { [ -z "$(ours_left "$pattern")" ] && [ "$(pgrep -f "supervise $data/" | wc -l)" -eq 0 ]; }
+if wait_for 30 gone10; then
+    pass "after stop: nothing of the ten left (netns, veth, iptables, leases, mounts, cgroups, supervisors)"
+else
+    fail "after stop: nothing of the ten left" "$(ours_left "$pattern"; pgrep -af "supervise $data/")"
+fi
+stop_agent
+
+# a dev agent removes its allocations' networks when it exits (make run)
+start_agent a3 -dev -data-dir "$TMP/data3" -config "$TMP/agent.hcl" ||
+    { fail "dev agent starts" "$(cat "$TMP/a3.log")"; finish; exit 1; }
+"$NOMCLIENT" job run "$TMP/br.nomad" >/dev/null
+wait_for 20 both_running
+web=$(alloc_json br web 'x["ID"]')
+api=$(alloc_json br api 'x["ID"]')
+stop_agent
+left=$(ours_left "$web|$api")
+if [ -n "$web" ] && [ -z "$left" ]; then
+    pass "a dev agent's exit stops its tasks and removes their networks"
+else
+    fail "a dev agent's exit stops its tasks and removes their networks" "web=$web $left"
+fi
+
+# the bridge-wide NOMAD-ADMIN rule and chains the CNI plugins share between
+# containers: removed when this test made them
+while iptables -D NOMAD-ADMIN -d "$SUBNET" -o "$BR" -j ACCEPT 2>/dev/null; do :; done
+for chain in CNI-FORWARD NOMAD-ADMIN CNI-HOSTPORT-DNAT CNI-HOSTPORT-SETMARK CNI-HOSTPORT-MASQ; do
+    if ! grep -q ":$chain " "$TMP/ipt.before"; then
+        for t in filter nat; do
+            iptables -t $t -F $chain 2>/dev/null && iptables -t $t -S 2>/dev/null |
+                grep -- "-j $chain" | sed 's/^-A/-D/' | while read -r rule; do
+                    eval iptables -t $t $rule 2>/dev/null; done
+            iptables -t $t -X $chain 2>/dev/null
+        done
+    fi
+done
+finish
