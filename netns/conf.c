@@ -460,6 +460,49 @@ json_t *netns_fingerprint(const struct netns_config *cfg)
     return out;
 }
 
+/* ---- host-local leases --------------------------------------------------- */
+
+char *netns_ipam_dir(const json_t *conflist)
+{
+    const char *name = json_string_value(json_object_get(conflist, "name"));
+    size_t i;
+    const json_t *p;
+    json_array_foreach(json_object_get(conflist, "plugins"), i, p)
+    {
+        const json_t *ipam = json_object_get(p, "ipam");
+        if (!nc_streq(json_string_value(json_object_get(ipam, "type")),
+                      "host-local") ||
+            !name)
+            continue;
+        const char *dir = json_string_value(json_object_get(ipam, "dataDir"));
+        return xasprintf("%s/%s", dir && *dir ? dir : NETNS_IPAM_DIR, name);
+    }
+    return NULL;
+}
+
+void netns_ipam_leases_of(const char *dir, const char *container_id,
+                          struct strlist *ips)
+{
+    DIR *d = dir ? opendir(dir) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        unsigned char buf[16];
+        if (inet_pton(AF_INET, e->d_name, buf) != 1 &&
+            inet_pton(AF_INET6, e->d_name, buf) != 1)
+            continue;
+        cleanup_free char *path = xasprintf("%s/%s", dir, e->d_name);
+        cleanup_free char *text = nc_read_file(path, NULL, 4096);
+        if (!text)
+            continue;
+        text[strcspn(text, "\r\n")] = '\0';
+        if (strcmp(text, container_id) == 0 &&
+            !strlist_contains(ips, e->d_name))
+            strlist_add(ips, e->d_name);
+    }
+    if (d)
+        closedir(d);
+}
+
 /* ---- CNI shapes ---------------------------------------------------------- */
 
 static int add_mapping(json_t *arr, const struct netns_port_mapping *p,

@@ -125,6 +125,14 @@ int netns_response_parse(const char *text, size_t len, struct netns_response *r,
 json_t *netns_response_to_json(const struct netns_response *r);
 void netns_response_free(struct netns_response *r);
 
+/* The host-local lease dir of a conflist (ipam.dataDir or the default,
+ * plus the network name); NULL without host-local. Caller frees. */
+char *netns_ipam_dir(const json_t *conflist);
+/* IPs leased by host-local under dir to container_id (a lease file is
+ * named by the IP and holds "<id>\r\n<ifname>"). */
+void netns_ipam_leases_of(const char *dir, const char *container_id,
+                          struct strlist *ips);
+
 /* ---- exec.c -------------------------------------------------------------- */
 
 struct netns_exec {
@@ -272,11 +280,6 @@ int netns_ipt_admin_finish(struct netns_ipt_admin *c, const json_t *admin_rule,
  * helper's main and by leftovers -clean through a child). */
 int netns_helper_run(const struct netns_request *req,
                      struct netns_response *resp);
-/* IPs leased by host-local under dir to container_id. */
-void netns_ipam_leases_of(const char *dir, const char *container_id,
-                          struct strlist *ips);
-/* The host-local lease dir of a conflist (ipam.dataDir or the default). */
-char *netns_ipam_dir(const json_t *conflist);
 
 /* Monotonic microseconds. */
 static inline int64_t netns_now_us(void)
