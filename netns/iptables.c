@@ -235,11 +235,20 @@ static void plan_add(struct netns_ipt_plan *plan, const struct parsed_rule *r,
 }
 
 static void mark_chain(struct netns_ipt_plan *plan, const char *table,
-                       const char *chain)
+                       const char *chain, const char *id)
 {
     cleanup_free char *key = xasprintf("%s:%s", table, chain);
     if (!strlist_contains(&plan->chains, key))
         strlist_add(&plan->chains, key);
+    if (id && !kv_get(&plan->chain_ids, key))
+        kv_set(&plan->chain_ids, key, id);
+}
+
+static const char *chain_id(const struct netns_ipt_plan *plan,
+                            const char *table, const char *chain)
+{
+    cleanup_free char *key = xasprintf("%s:%s", table, chain);
+    return kv_get(&plan->chain_ids, key);
 }
 
 static bool chain_marked(const struct netns_ipt_plan *plan, const char *table,
@@ -296,9 +305,9 @@ void netns_ipt_plan_build(struct netns_ipt_plan *plan, const char *save,
             continue;
         plan_add(plan, r, r->id, r->src);
         if (container_chain(r->target))
-            mark_chain(plan, r->table, r->target);
+            mark_chain(plan, r->table, r->target, r->id);
         if (container_chain(r->chain))
-            mark_chain(plan, r->table, r->chain);
+            mark_chain(plan, r->table, r->chain, r->id);
         if (r->src && strcmp(r->chain, "POSTROUTING") == 0 &&
             !strlist_contains(&ips, r->src))
             strlist_add(&ips, r->src);
@@ -310,7 +319,7 @@ void netns_ipt_plan_build(struct netns_ipt_plan *plan, const char *save,
             nc_str_has_prefix(r->chain, "CNI-DN-") &&
             container_chain(r->chain) &&
             ip_wanted(r->to, &ips, subnet, accept_ip, arg))
-            mark_chain(plan, r->table, r->chain);
+            mark_chain(plan, r->table, r->chain, NULL);
         if (strcmp(r->table, "filter") == 0 &&
             strcmp(r->chain, "CNI-FORWARD") == 0) {
             const char *ip =
@@ -326,7 +335,9 @@ void netns_ipt_plan_build(struct netns_ipt_plan *plan, const char *save,
         struct parsed_rule *r = &rules[i];
         if (chain_marked(plan, r->table, r->chain) ||
             (r->target && chain_marked(plan, r->table, r->target)))
-            plan_add(plan, r, r->id, r->to ? r->to : r->src);
+            plan_add(plan, r,
+                     r->id ? r->id : chain_id(plan, r->table, r->chain),
+                     r->to ? r->to : r->src);
     }
     for (size_t i = 0; i < n; i++)
         free_rule(&rules[i]);
@@ -377,6 +388,7 @@ void netns_ipt_plan_free(struct netns_ipt_plan *plan)
     }
     free(plan->rules);
     strlist_free(&plan->chains);
+    kv_free(&plan->chain_ids);
     memset(plan, 0, sizeof(*plan));
 }
 

@@ -65,11 +65,11 @@ static void scan_states(struct scan *s)
             xasprintf("%s/%s", s->cfg->state_dir, e->d_name);
         size_t len;
         cleanup_free char *text = nc_read_file(path, &len, 16u << 20);
-        json_t *st = text ? json_loadb(text, len, 0, NULL) : NULL;
-        if (!json_is_object(st)) {
-            json_array_append_new(
-                s->errors, json_sprintf("%s: not a valid state file", path));
-            json_decref(st);
+        json_t *st = NULL;
+        char why[256] = "unreadable";
+        if (!text ||
+            netns_state_parse(text, len, id, &st, why, sizeof(why)) < 0) {
+            json_array_append_new(s->errors, json_sprintf("%s: %s", path, why));
             continue;
         }
         const char *ip = json_string_value(json_object_get(st, "IP"));

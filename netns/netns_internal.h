@@ -232,7 +232,8 @@ struct netns_ipt_rule {
 struct netns_ipt_plan {
     struct netns_ipt_rule *rules;
     size_t nrules, cap;
-    struct strlist chains; /* "table:CHAIN" to flush and delete */
+    struct strlist chains;   /* "table:CHAIN" to flush and delete */
+    struct kvlist chain_ids; /* "table:CHAIN" -> the container id it serves */
 };
 /* Decides, over iptables-save text, what belongs to network `network`:
  * comment-tagged bridge masquerade and portmap rules of container ids that
