@@ -2,9 +2,10 @@
 // deps: checks/probe_tcp.c checks/schedule.c client/util.c
 /* bench_checks - the health-check engine outside the agent, three modes:
  *
- *   bench_checks run [-duration 5s] [-json-final] CHECK...
+ *   bench_checks run [-duration 5s] [-rss-every 1s] CHECK...
  *       runs the given checks and prints one JSON line per result
- *       ({"event":"result",...}), status change and restart, then the
+ *       ({"event":"result",...}), status change, restart and RSS
+ *       ({"event":"rss","kb":N} every -rss-every), then the
  *       engine's JSON ({"event":"final","checks":{...}}). A CHECK is
  *       "id=a,type=http,address=127.0.0.1,port=80,path=/,interval=1s,
  *       timeout=1s" plus optional protocol=https, method=, header=N:V
@@ -223,9 +224,14 @@ static void run_on_restart(void *arg, struct chk *c)
     chk_reset_grace(run_engine, chk_id(c));
 }
 
+static void print_rss(uv_timer_t *t)
+{
+    print_json(json_pack("{s:s, s:i}", "event", "rss", "kb", (int)rss_kb()));
+}
+
 static int mode_run(int argc, char **argv)
 {
-    int64_t duration = 5000000000LL;
+    int64_t duration = 5000000000LL, rss_every = 0;
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct chk_callbacks cb = {.on_result = run_on_result,
@@ -239,6 +245,11 @@ static int mode_run(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "-duration") && i + 1 < argc) {
             if (nc_parse_duration(argv[++i], &duration) < 0)
+                return 2;
+            continue;
+        }
+        if (!strcmp(argv[i], "-rss-every") && i + 1 < argc) {
+            if (nc_parse_duration(argv[++i], &rss_every) < 0)
                 return 2;
             continue;
         }
@@ -260,7 +271,13 @@ static int mode_run(int argc, char **argv)
         free(text);
     }
     if (rc == 0) {
+        uv_timer_t rss;
+        uv_timer_init(&loop, &rss);
+        if (rss_every > 0)
+            uv_timer_start(&rss, print_rss, (uint64_t)(rss_every / 1000000),
+                           (uint64_t)(rss_every / 1000000));
         run_for(&loop, (uint64_t)(duration / 1000000));
+        uv_close((uv_handle_t *)&rss, NULL);
         json_t *all = chk_engine_to_json(engine);
         print_json(json_pack("{s:s, s:o}", "event", "final", "checks", all));
     }

@@ -387,6 +387,8 @@ static void check_free(struct chk *c)
     free(c->url);
     free(c->request);
     nc_buf_free(&c->body);
+    nc_buf_free(&c->location);
+    nc_buf_free(&c->redirect);
     nc_buf_free(&c->output);
     free(c);
 }

@@ -9,12 +9,15 @@
  *   - http: our own lean client (raw non-blocking socket, one epoll set the
  *     engine registers into the loop with a single uv_poll, http-parser):
  *     fresh connection per probe, request bytes built once per definition,
- *     "Connection: close", RST close once the answer is in. Redirects are
- *     not followed (the 3xx status is the result: critical), which keeps a
- *     redirect loop from ever running past one request.
+ *     "Connection: close", RST close once the answer is in.
  *   - https: libcurl, loaded with dlopen("libcurl.so.4") on the first HTTPS
  *     check (the binary never links it), one multi handle driven by the loop.
- *     Redirects are not followed either (same rule as http).
+ * Redirects (301, 302, 303, 307, 308), as Consul's Go client: followed up
+ * to CHK_MAX_REDIRECTS, each on a fresh connection, all within the one
+ * probe deadline; then "stopped after 10 redirects" (critical), so a
+ * redirect loop ends critical well inside the timeout. Only redirects back
+ * to the check's own scheme://address:port are followed (no name
+ * resolution here); one elsewhere leaves its 3xx as the result (critical).
  * Body: at most CHK_OUTPUT_MAX bytes are kept; the probe stops reading as
  * soon as it has the status and that much body (an endless body costs one
  * read, not the timeout), and the status code decides, as in Consul.
@@ -40,10 +43,12 @@
 
 #define CHK_OUTPUT_MAX 4096              /* body bytes kept, as Consul */
 #define CHK_HISTORY 10                   /* results kept per check */
+#define CHK_MAX_REDIRECTS 10             /* as Go's http.Client (Consul) */
 #define CHK_MIN_INTERVAL_NS 1000000000LL /* Nomad's minimum interval, 1s */
 #define CHK_MIN_TIMEOUT_NS 1000000000LL  /* Nomad's minimum timeout, 1s */
-#define CHK_STAGGER_CAP_NS 5000000000LL  /* first run within min(interval, 5s) \
-                                          */
+#define CHK_STAGGER_CAP_NS                                                     \
+    5000000000LL /* first run within min(interval, 5s)                         \
+                  */
 
 enum chk_type { CHK_TYPE_NONE = 0, CHK_TYPE_HTTP, CHK_TYPE_TCP };
 enum chk_protocol { CHK_PROTO_HTTP = 0, CHK_PROTO_HTTPS };

@@ -38,6 +38,11 @@ struct chk_http_state {
     bool headers_done; /* status line and headers parsed */
     bool done;         /* complete, or enough body to decide */
     bool failed;       /* parse error: parser's errno says why */
+    bool in_value;     /* last callback was a header value */
+    bool in_location;  /* that value is a Location header's */
+    uint8_t field_len; /* header name bytes seen, up to sizeof(field) */
+    char field[9];
+    struct nc_buf *location; /* where a 3xx Location goes (NULL: ignore) */
     uint8_t reason_len;
     char reason[38];     /* status line reason phrase, truncated */
     struct nc_buf *body; /* where on_body appends (capped) */
@@ -69,6 +74,8 @@ struct chk {
     char *url;     /* "http://127.0.0.1:8080/health" (http only) */
     char *request; /* request bytes, built once per definition */
     size_t request_len;
+    const char *req; /* what this probe sends: request, or redirect.data */
+    size_t req_len;
     uint64_t interval_ms, timeout_ms;
 
     /* schedule, in loop time (uv_now, ms) */
@@ -87,7 +94,10 @@ struct chk {
     int fd;
     size_t sent;
     struct chk_http_state http;
-    struct nc_buf body; /* response body of the running probe, capped */
+    struct nc_buf body;     /* response body of the running probe, capped */
+    struct nc_buf location; /* Location of a 3xx answer (allocated on use) */
+    struct nc_buf redirect; /* request of a followed redirect (on use) */
+    int redirects;          /* followed in this probe */
     struct chk_curl_transfer *curl; /* https only, made on first probe */
 
     /* results */
@@ -157,6 +167,11 @@ enum chk_status chk_http_conclude(const struct chk_http_state *h,
                                   struct nc_buf *out);
 /* Builds c->request from the definition. */
 void chk_http_build_request(struct chk *c);
+/* The path to request next when `location` (a 3xx Location) points back
+ * to the check's own scheme://target, or NULL (another host, another
+ * scheme, or characters that do not belong in a request line). */
+const char *chk_redirect_path(const struct chk *c, const char *location);
+bool chk_http_is_redirect(int code);
 
 /* probe_https.c */
 void chk_curl_engine_close(struct chk_engine *e);

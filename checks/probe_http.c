@@ -29,17 +29,18 @@ static bool has_header(const struct chk_def *d, const char *name)
     return false;
 }
 
-void chk_http_build_request(struct chk *c)
+static void build_request(const struct chk *c, const char *method,
+                          const char *path, bool with_body, struct nc_buf *b)
 {
     const struct chk_def *d = &c->def;
-    struct nc_buf b = {0};
-    nc_buf_printf(&b, "%s %s HTTP/1.1\r\n", d->method, d->path);
+    b->len = 0;
+    nc_buf_printf(b, "%s %s HTTP/1.1\r\n", method, path);
     if (!has_header(d, "Host"))
-        nc_buf_printf(&b, "Host: %s\r\n", c->target);
+        nc_buf_printf(b, "Host: %s\r\n", c->target);
     if (!has_header(d, "User-Agent"))
-        nc_buf_puts(&b, "User-Agent: Consul Health Check\r\n");
+        nc_buf_puts(b, "User-Agent: Consul Health Check\r\n");
     if (!has_header(d, "Accept"))
-        nc_buf_puts(&b, "Accept: text/plain, text/*, */*\r\n");
+        nc_buf_puts(b, "Accept: text/plain, text/*, */*\r\n");
     for (size_t i = 0; i < d->nheaders; i++) {
         const struct chk_header *h = &d->headers[i];
         /* framing is ours: a caller's value could desynchronise it */
@@ -47,16 +48,59 @@ void chk_http_build_request(struct chk *c)
             strcasecmp(h->name, "Transfer-Encoding") == 0 ||
             strcasecmp(h->name, "Connection") == 0)
             continue;
-        nc_buf_printf(&b, "%s: %s\r\n", h->name, h->value);
+        nc_buf_printf(b, "%s: %s\r\n", h->name, h->value);
     }
-    size_t body_len = d->body ? strlen(d->body) : 0;
+    size_t body_len = with_body && d->body ? strlen(d->body) : 0;
     if (body_len)
-        nc_buf_printf(&b, "Content-Length: %zu\r\n", body_len);
-    nc_buf_puts(&b, "Connection: close\r\n\r\n");
+        nc_buf_printf(b, "Content-Length: %zu\r\n", body_len);
+    nc_buf_puts(b, "Connection: close\r\n\r\n");
     if (body_len)
-        nc_buf_append(&b, d->body, body_len);
+        nc_buf_append(b, d->body, body_len);
+}
+
+void chk_http_build_request(struct chk *c)
+{
+    struct nc_buf b = {0};
+    build_request(c, c->def.method, c->def.path, true, &b);
     c->request_len = b.len;
     c->request = nc_buf_take(&b);
+}
+
+bool chk_http_is_redirect(int code)
+{
+    return code == 301 || code == 302 || code == 303 || code == 307 ||
+           code == 308;
+}
+
+const char *chk_redirect_path(const struct chk *c, const char *loc)
+{
+    const char *path = NULL;
+    if (loc[0] == '/' && loc[1] != '/') {
+        path = loc;
+    } else {
+        bool tls = c->def.protocol == CHK_PROTO_HTTPS;
+        const char *scheme = tls ? "https://" : "http://";
+        size_t sl = strlen(scheme), tl = strlen(c->target);
+        if (strncasecmp(loc, scheme, sl) != 0)
+            return NULL;
+        const char *host = loc + sl;
+        /* "127.0.0.1:80" may also be written without the default port */
+        const char *colon = strrchr(c->target, ':');
+        size_t bare = (size_t)(colon - c->target);
+        bool dflt = c->def.port == (tls ? 443 : 80);
+        if (strncasecmp(host, c->target, tl) == 0 &&
+            (host[tl] == '/' || host[tl] == '\0'))
+            path = host[tl] ? host + tl : "/";
+        else if (dflt && strncasecmp(host, c->target, bare) == 0 &&
+                 (host[bare] == '/' || host[bare] == '\0'))
+            path = host[bare] ? host + bare : "/";
+        if (!path)
+            return NULL;
+    }
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f)
+            return NULL; /* never let a Location split the request line */
+    return strlen(path) < 2048 ? path : NULL;
 }
 
 /* ---- response -------------------------------------------------------------
@@ -76,6 +120,35 @@ static int on_status(http_parser *p, const char *at, size_t n)
     memcpy(h->reason + h->reason_len, at, n);
     h->reason_len = (uint8_t)(h->reason_len + n);
     h->reason[h->reason_len] = '\0';
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+    struct chk_http_state *h = state_of(p);
+    if (h->in_value || h->field_len == 0) {
+        h->in_value = false;
+        h->field_len = 0;
+    }
+    /* only "Location" matters: keep 9 bytes to tell it from longer names */
+    for (size_t i = 0; i < n && h->field_len < sizeof(h->field); i++)
+        h->field[h->field_len++] = at[i];
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+    struct chk_http_state *h = state_of(p);
+    if (!h->in_value) {
+        h->in_value = true;
+        h->in_location = h->location && p->status_code >= 300 &&
+                         p->status_code < 400 && h->field_len == 8 &&
+                         strncasecmp(h->field, "location", 8) == 0;
+        if (h->in_location)
+            h->location->len = 0;
+    }
+    if (h->in_location && h->location->len + n < 2048)
+        nc_buf_append(h->location, at, n);
     return 0;
 }
 
@@ -122,6 +195,8 @@ static int on_message_complete(http_parser *p)
 
 static const http_parser_settings response_settings = {
     .on_status = on_status,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
@@ -133,6 +208,9 @@ void chk_http_begin(struct chk_http_state *h, bool head)
     h->code = 0;
     h->head = head;
     h->headers_done = h->done = h->failed = false;
+    h->in_value = h->in_location = false;
+    h->field_len = 0;
+    h->location = NULL;
     h->reason_len = 0;
     h->reason[0] = '\0';
 }
@@ -222,8 +300,51 @@ enum chk_status chk_http_conclude(const struct chk_http_state *h,
 /* ---- probe ----------------------------------------------------------------
  */
 
+static int http_connect(struct chk *c);
+static void http_fail(struct chk *c, const char *op, int err);
+
+/* Follows a 3xx back to the same target: 1 when a new request is on its
+ * way, 0 when the answer stands. */
+static int http_follow(struct chk *c)
+{
+    int code = c->http.code;
+    if (!c->location.len)
+        return 0;
+    nc_buf_puts(&c->location, "");
+    const char *path = chk_redirect_path(c, c->location.data);
+    if (!path)
+        return 0;
+    if (c->redirects >= CHK_MAX_REDIRECTS) {
+        chk_net_drop(c);
+        chk_probe_finishf(c, CHK_CRITICAL, code, false,
+                          "HTTP %s %s: stopped after %d redirects",
+                          c->def.method, c->url, CHK_MAX_REDIRECTS);
+        return 1;
+    }
+    /* as Go: 303, and 301/302 after a POST, continue as GET */
+    bool keep =
+        code == 307 || code == 308 ||
+        ((code == 301 || code == 302) && strcmp(c->def.method, "POST") != 0);
+    const char *method =
+        keep || strcmp(c->def.method, "HEAD") == 0 ? c->def.method : "GET";
+    char *p = xstrdup(path);
+    build_request(c, method, p, keep, &c->redirect);
+    free(p);
+    c->req = c->redirect.data;
+    c->req_len = c->redirect.len;
+    c->redirects++;
+    chk_net_drop(c);
+    int r = http_connect(c);
+    if (r < 0)
+        http_fail(c, "connect", r);
+    return 1;
+}
+
 static void http_conclude(struct chk *c)
 {
+    if (c->http.headers_done && chk_http_is_redirect(c->http.code) &&
+        http_follow(c))
+        return;
     chk_net_drop(c);
     enum chk_status st = chk_http_conclude(&c->http, c->def.method, c->url,
                                            &c->body, &c->output);
@@ -249,8 +370,8 @@ static void http_fail(struct chk *c, const char *op, int err)
  * EPOLLOUT, -errno on failure. */
 static int http_send(struct chk *c)
 {
-    while (c->sent < c->request_len) {
-        ssize_t n = send(c->fd, c->request + c->sent, c->request_len - c->sent,
+    while (c->sent < c->req_len) {
+        ssize_t n = send(c->fd, c->req + c->sent, c->req_len - c->sent,
                          MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR)
@@ -264,13 +385,17 @@ static int http_send(struct chk *c)
     return 1;
 }
 
-static int http_start(struct chk *c)
+/* Connects and sends c->req, or waits to: 0 or -errno. */
+static int http_connect(struct chk *c)
 {
     bool connected;
     int r = chk_net_connect(c, &connected);
     if (r < 0)
         return r;
     chk_http_begin(&c->http, strcmp(c->def.method, "HEAD") == 0);
+    c->http.location = &c->location;
+    c->location.len = 0;
+    c->body.len = 0;
     c->sent = 0;
     /* On loopback the handshake is usually done when connect returns:
      * sending now saves a wake-up; otherwise EAGAIN and wait. */
@@ -285,6 +410,14 @@ static int http_start(struct chk *c)
         return r;
     }
     return 0;
+}
+
+static int http_start(struct chk *c)
+{
+    c->req = c->request;
+    c->req_len = c->request_len;
+    c->redirects = 0;
+    return http_connect(c);
 }
 
 static void http_read(struct chk *c)
@@ -314,7 +447,7 @@ static void http_read(struct chk *c)
 
 static void http_on_event(struct chk *c, uint32_t events)
 {
-    if (c->sent < c->request_len) {
+    if (c->sent < c->req_len) {
         int r = http_send(c);
         if (r == 0 && !(events & (EPOLLERR | EPOLLHUP)))
             return;

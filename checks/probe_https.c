@@ -100,11 +100,14 @@ struct chk_curl_transfer {
     struct curl_slist *headers;
     bool added;      /* in the multi handle */
     bool capped;     /* the write callback stopped the body at the cap */
+    bool dirty;      /* a redirect changed the method: set options again */
     char reason[38]; /* as chk_http_state's */
     char errbuf[CURL_ERROR_SIZE];
 };
 
 static void https_conclude(struct chk *c, CURLcode res);
+static int transfer_add(struct chk *c, struct chk_curl *cc,
+                        struct chk_curl_transfer *t);
 
 static void drain(struct chk_curl *cc)
 {
@@ -310,10 +313,11 @@ static bool transfer_setup(struct chk *c, struct chk_curl_transfer *t)
     lib.curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
     lib.curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     lib.curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
-    lib.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-    /* as the plain probe: the 3xx answer is the result */
+    lib.curl_easy_setopt(
+        h, CURLOPT_PROTOCOLS_STR,
+        "https"); /* redirects are followed by hand, as the plain probe does
+                   * (same target only, CHK_MAX_REDIRECTS, one deadline) */
     lib.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    lib.curl_easy_setopt(h, CURLOPT_MAXREDIRS, 0L);
     lib.curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER,
                          d->tls_skip_verify ? 0L : 1L);
     lib.curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST,
@@ -327,6 +331,10 @@ static bool transfer_setup(struct chk *c, struct chk_curl_transfer *t)
         lib.curl_easy_setopt(h, CURLOPT_POSTFIELDS, d->body);
         lib.curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(d->body));
     }
+    if (t->headers)
+        lib.curl_slist_free_all(t->headers);
+    t->headers = NULL;
+    t->dirty = false;
     struct curl_slist *l = NULL;
     static const char *const defaults[][2] = {
         {"User-Agent", "User-Agent: Consul Health Check"},
@@ -391,7 +399,19 @@ static int https_start(struct chk *c)
             return -ENOMEM;
         }
         transfer_setup(c, t);
+    } else if (t->dirty) {
+        transfer_setup(c, t);
+    } else {
+        lib.curl_easy_setopt(t->easy, CURLOPT_URL, c->url);
     }
+    c->redirects = 0;
+    return transfer_add(c, cc, t);
+}
+
+static int transfer_add(struct chk *c, struct chk_curl *cc,
+                        struct chk_curl_transfer *t)
+{
+    c->body.len = 0;
     t->capped = false;
     t->reason[0] = '\0';
     t->errbuf[0] = '\0';
@@ -410,11 +430,45 @@ static void https_abort(struct chk *c)
         t->added = false;
 }
 
+/* Follows a 3xx back to the same target: true when a new transfer runs. */
+static bool https_follow(struct chk *c, long code)
+{
+    struct chk_curl_transfer *t = c->curl;
+    char *next = NULL;
+    lib.curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_URL, &next);
+    if (!next || !chk_redirect_path(c, next) || !c->e->curl)
+        return false;
+    if (c->redirects >= CHK_MAX_REDIRECTS) {
+        chk_probe_finishf(c, CHK_CRITICAL, (int)code, false,
+                          "HTTP %s %s: stopped after %d redirects",
+                          c->def.method, c->url, CHK_MAX_REDIRECTS);
+        return true;
+    }
+    bool keep =
+        code == 307 || code == 308 ||
+        ((code == 301 || code == 302) && strcmp(c->def.method, "POST") != 0);
+    if (!keep && strcmp(c->def.method, "HEAD") != 0) {
+        lib.curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, NULL);
+        lib.curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
+        t->dirty = true;
+    }
+    lib.curl_easy_setopt(t->easy, CURLOPT_URL, next); /* curl copies it */
+    c->redirects++;
+    if (transfer_add(c, c->e->curl, t) < 0)
+        chk_probe_finishf(c, CHK_CRITICAL, 0, false,
+                          "HTTP %s %s: curl_multi_add_handle failed",
+                          c->def.method, c->url);
+    return true;
+}
+
 static void https_conclude(struct chk *c, CURLcode res)
 {
     struct chk_curl_transfer *t = c->curl;
     long code = 0;
     lib.curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (res == CURLE_OK && chk_http_is_redirect((int)code) &&
+        https_follow(c, code))
+        return;
     /* a status line was read: Consul judges by it even if the body then
      * failed (our own cap, a reset, the deadline) */
     if (code > 0 && (res == CURLE_OK || res == CURLE_WRITE_ERROR ||
