@@ -217,7 +217,9 @@ uint64_t chk_schedule_next(uint64_t due, uint64_t interval, uint64_t now,
 /* For tests and fuzzing: runs the HTTP probe's response handling (parser,
  * 4 KiB body cap, status mapping, Consul output wording) over `data`
  * as if read from the socket in chunks of `chunk` bytes (0 = all at once),
- * then EOF. Fills *result (output points into `out`). Returns 0. */
+ * then EOF. Fills *result (output points into `out`). For a 3xx with a
+ * Location, appends " [redirect: <path>]" (or "not followed") as a check
+ * on 127.0.0.1:80 would see it. Returns 0. */
 int chk_http_feed_for_test(const char *data, size_t len, size_t chunk,
                            struct chk_result *result, struct nc_buf *out);
 

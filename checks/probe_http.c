@@ -492,8 +492,9 @@ int chk_http_feed_for_test(const char *data, size_t len, size_t chunk,
                            struct chk_result *result, struct nc_buf *out)
 {
     struct chk_http_state h;
-    struct nc_buf body = {0};
+    struct nc_buf body = {0}, location = {0};
     chk_http_begin(&h, false);
+    h.location = &location;
     if (chunk == 0)
         chunk = len ? len : 1;
     for (size_t off = 0; off < len && !h.done && !h.failed; off += chunk)
@@ -504,7 +505,20 @@ int chk_http_feed_for_test(const char *data, size_t len, size_t chunk,
     result->status =
         chk_http_conclude(&h, "GET", "http://127.0.0.1:80/", &body, out);
     result->http_code = h.headers_done ? h.code : 0;
+    if (h.headers_done && chk_http_is_redirect(h.code) && location.len) {
+        /* where the probe would go next, as a check on 127.0.0.1:80 */
+        static struct chk fake = {.target = "127.0.0.1:80",
+                                  .def = {.port = 80}};
+        nc_buf_puts(&location, "");
+        const char *next = chk_redirect_path(&fake, location.data);
+        nc_buf_puts(out, " [redirect: ");
+        if (!next)
+            next = "not followed";
+        append_clean(out, (const unsigned char *)next, strlen(next));
+        nc_buf_putc(out, ']');
+    }
     result->output = out->data;
     nc_buf_free(&body);
+    nc_buf_free(&location);
     return 0;
 }
