@@ -39,8 +39,8 @@ ipt_lines() { iptables-save | grep -v '^#' | sed 's/ \[[0-9]*:[0-9]*\]$//'; }
 ipt_lines >"$TMP/ipt.before"
 ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort >"$TMP/links.before"
 ip netns list | awk '{print $1}' | sort >"$TMP/netns.before"
-fwd_before=$(cat /proc/sys/net/ipv4/ip_forward)
-[ -d /var/lib/cni ] && had_cni_dir=1 || had_cni_dir=0
+. "$(dirname "$0")/../../netns/cni_teardown.sh"
+cni_snapshot
 
 # Shared CNI infrastructure the plugins create once and never remove.
 SHARED_RE='^:(CNI-FORWARD|NOMAD-ADMIN|CNI-HOSTPORT-DNAT|CNI-HOSTPORT-MASQ|CNI-HOSTPORT-SETMARK) |^-A FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD$|^-A CNI-FORWARD -m comment --comment "CNI firewall plugin admin overrides" -j NOMAD-ADMIN$|^-A (PREROUTING|OUTPUT) -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT$|^-A POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ$|^-A CNI-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE$|^-A CNI-HOSTPORT-SETMARK -m comment --comment "CNI portfwd masquerade mark" -j MARK --set-xmark 0x2000/0x2000$|^-A NOMAD-ADMIN -d 10.255.64.0/24 -o nctest0 -j ACCEPT$'
@@ -75,33 +75,7 @@ teardown_all() {
         fi
     done
     iptables -w -D CNI-FORWARD -s 10.255.64.250/32 -j ACCEPT 2>/dev/null
-    ip link del "$BR" 2>/dev/null
-    rm -rf "$LEASES"
-    iptables -w -D NOMAD-ADMIN -d "$SUBNET" -o "$BR" -j ACCEPT 2>/dev/null
-    # shared chains: only if we made them and nobody else has rules there
-    if ! grep -q '^:CNI-HOSTPORT-DNAT ' "$TMP/ipt.before" &&
-        ! iptables -w -t nat -S CNI-HOSTPORT-DNAT 2>/dev/null | grep -q '^-A'; then
-        iptables -w -t nat -D PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT
-        iptables -w -t nat -D OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT
-        iptables -w -t nat -D POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ
-        for c in CNI-HOSTPORT-DNAT CNI-HOSTPORT-MASQ CNI-HOSTPORT-SETMARK; do
-            iptables -w -t nat -F $c
-            iptables -w -t nat -X $c
-        done
-    fi 2>/dev/null
-    if ! grep -q '^:CNI-FORWARD ' "$TMP/ipt.before" &&
-        [ "$(iptables -w -S CNI-FORWARD 2>/dev/null | grep -c '^-A')" -le 1 ] &&
-        ! iptables -w -S NOMAD-ADMIN 2>/dev/null | grep -q '^-A'; then
-        iptables -w -D FORWARD -m comment --comment "CNI firewall plugin rules" -j CNI-FORWARD
-        iptables -w -F CNI-FORWARD && iptables -w -X CNI-FORWARD
-        iptables -w -F NOMAD-ADMIN && iptables -w -X NOMAD-ADMIN
-    fi 2>/dev/null
-    if [ "$had_cni_dir" = 0 ]; then
-        rmdir /var/lib/cni/networks /var/lib/cni 2>/dev/null
-    fi
-    if [ "$fwd_before" = 0 ] && ! ip -o link show type bridge | grep -q .; then
-        echo 0 >/proc/sys/net/ipv4/ip_forward
-    fi
+    cni_teardown "$BR" "$SUBNET" "$NET"
 }
 cleanup_add teardown_all
 
