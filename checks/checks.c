@@ -1,5 +1,5 @@
 /* checks.c - the engine: check table, definitions and their validation,
- * the per-check timer (schedule and probe deadline), results, thresholds,
+ * the schedule and probe deadline of each check, results, thresholds,
  * check_restart, callbacks and the JSON view. Probe kinds live in
  * probe_tcp.c, probe_http.c and probe_https.c. */
 #include "checks/checks_internal.h"
@@ -15,9 +15,7 @@
 #include <unistd.h>
 
 #define NS_PER_MS 1000000ULL
-#ifndef CHK_TIMER_SLACK_MS
-#define CHK_TIMER_SLACK_MS 4
-#endif
+
 
 /* ---- validation -----------------------------------------------------------
  */
@@ -372,13 +370,13 @@ int chk_engine_new(struct chk_engine **out, uv_loop_t *loop,
     if (r < 0) {
         engine_free(e);
         return r;
-    }
-    table_grow(e);
+    }    table_grow(e);
+    chk_timers_init(e);
     *out = e;
     return 0;
 }
 
-static void check_free(struct chk *c)
+void chk_check_free(struct chk *c)
 {
     if (c->ops && c->ops->release)
         c->ops->release(c);
@@ -393,15 +391,8 @@ static void check_free(struct chk *c)
     free(c);
 }
 
-static void on_check_timer_closed(uv_handle_t *h)
-{
-    struct chk *c = h->data;
-    struct chk_engine *e = c->e;
-    check_free(c);
-    chk_engine_handle_closed(e);
-}
-
-/* Stops a check for good; memory goes when its timer has closed. */
+/* Stops a check for good; its memory goes on a later loop iteration, as
+ * a callback up the stack may still hold it. */
 static void check_retire(struct chk *c)
 {
     if (c->running) {
@@ -409,7 +400,7 @@ static void check_retire(struct chk *c)
         c->running = false;
     }
     c->removed = true;
-    uv_close((uv_handle_t *)&c->timer, on_check_timer_closed);
+    chk_timers_bury(c);
 }
 
 void chk_engine_close(struct chk_engine *e)
@@ -422,38 +413,23 @@ void chk_engine_close(struct chk_engine *e)
         struct chk *c = e->head;
         table_unlink(e, c);
         check_retire(c);
-    }
-    chk_curl_engine_close(e);
+    }    chk_curl_engine_close(e);
     chk_net_close(e);
+    chk_timers_close(e);
     chk_engine_handle_closed(e);
 }
 
 /* ---- scheduling ------------------------------------------------------------
  */
 
-static void on_check_timer(uv_timer_t *t);
-
 static void arm(struct chk *c)
 {
-    if (c->removed)
+    if (c->removed || c->e->closing)
         return;
-    uint64_t now = uv_now(c->e->loop);
     uint64_t when = c->due_ms;
     if (c->running && c->deadline_ms < when)
         when = c->deadline_ms;
-    if (when < now)
-        when = now;
-    /* Timer slack: wake-ups are rounded up to a CHK_TIMER_SLACK_MS grid so
-     * the probes of a few checks start in one loop iteration and their
-     * answers tend to arrive in one epoll batch. The schedule itself stays
-     * exact (due_ms), so this costs lateness, never drift. */
-    when = (when + CHK_TIMER_SLACK_MS - 1) / CHK_TIMER_SLACK_MS *
-           CHK_TIMER_SLACK_MS;
-    /* a probe's start and end usually leave the timer where it is */
-    if (when == c->armed_ms && uv_is_active((uv_handle_t *)&c->timer))
-        return;
-    c->armed_ms = when;
-    uv_timer_start(&c->timer, on_check_timer, when - now, 0);
+    chk_timer_arm(c, when);
 }
 
 static void probe_start(struct chk *c, uint64_t now_ms, uint64_t slot_ms)
@@ -486,9 +462,8 @@ static void timeout_text(const struct chk *c, struct nc_buf *out)
         nc_buf_printf(out, "dial tcp %s: timeout after %s", c->target, d);
 }
 
-static void on_check_timer(uv_timer_t *t)
+void chk_check_due(struct chk *c)
 {
-    struct chk *c = t->data;
     uint64_t now = uv_now(c->e->loop);
     if (c->running && now >= c->deadline_ms) {
         /* the probe kind may still conclude (an HTTP status was read) */
@@ -641,11 +616,7 @@ int chk_add(struct chk_engine *e, const struct chk_def *def,
     def_copy(&c->def, def);
     derive(c);
     c->hash = hash_id(c->def.id);
-    c->ts.status = def->initial_status;
-    uv_timer_init(e->loop, &c->timer);
-    c->timer.data = c;
-    e->open_handles++;
-    c->grace_until_ms =
+    c->ts.status = def->initial_status;c->grace_until_ms =
         uv_now(e->loop) + (uint64_t)def->check_restart.grace_ns / NS_PER_MS;
     table_insert(e, c);
     schedule_fresh(c);

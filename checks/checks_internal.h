@@ -10,6 +10,11 @@
 
 #include "checks/checks.h"
 
+#ifndef CHK_TIMER_SLACK_MS
+#define CHK_TIMER_SLACK_MS 4 /* wake-ups on a 4 ms grid (timers.c) */
+#endif
+
+struct chk_slot;          /* timers.c */
 struct chk_curl;          /* probe_https.c: the multi handle */
 struct chk_curl_transfer; /* probe_https.c: one easy handle per check */
 
@@ -76,13 +81,11 @@ struct chk {
     size_t request_len;
     const char *req; /* what this probe sends: request, or redirect.data */
     size_t req_len;
-    uint64_t interval_ms, timeout_ms;
-
-    /* schedule, in loop time (uv_now, ms) */
-    uv_timer_t timer;
-    uint64_t due_ms;      /* next scheduled probe */
-    uint64_t deadline_ms; /* running probe's */
-    uint64_t armed_ms;    /* when the timer fires */
+    uint64_t interval_ms, timeout_ms;    /* schedule, in loop time (uv_now, ms) */
+    struct chk_slot *slot;    /* the timer slot it waits in (timers.c) */
+    struct chk *snext, *sprev; /* in that slot */
+    uint64_t due_ms;          /* next scheduled probe */
+    uint64_t deadline_ms;     /* running probe's */
     uint64_t grace_until_ms;
     uint64_t started_hr_ns; /* uv_hrtime at probe start */
     int64_t started_unix_ns;
@@ -118,9 +121,12 @@ struct chk_engine {
     struct chk *head, *tail;
     size_t n;
     struct chk **buckets;
-    size_t nbuckets;
-    int epfd;
+    size_t nbuckets;    int epfd;
     uv_poll_t epoll_watcher;
+    struct chk_slot **slot_buckets; /* timers.c: slots by wake-up time */
+    struct chk_slot *slot_free, *slots;
+    struct chk *graveyard; /* removed checks, freed by the reaper */
+    uv_timer_t reaper;
     int open_handles; /* uv handles not yet closed */
     bool closing;
     struct chk_curl *curl;
@@ -172,6 +178,19 @@ void chk_http_build_request(struct chk *c);
  * scheme, or characters that do not belong in a request line). */
 const char *chk_redirect_path(const struct chk *c, const char *location);
 bool chk_http_is_redirect(int code);
+
+/* timers.c */
+void chk_timers_init(struct chk_engine *e);
+void chk_timers_close(struct chk_engine *e);
+/* Wakes the check (chk_check_due) at `when` (loop ms, rounded up to the
+ * slack grid); replaces any earlier arming. */
+void chk_timer_arm(struct chk *c, uint64_t when);
+void chk_timer_disarm(struct chk *c);
+/* Frees the (unlinked, stopped) check on a later loop iteration. */
+void chk_timers_bury(struct chk *c);
+/* checks.c, called from timers.c */
+void chk_check_due(struct chk *c);
+void chk_check_free(struct chk *c);
 
 /* probe_https.c */
 void chk_curl_engine_close(struct chk_engine *e);
