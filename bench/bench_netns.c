@@ -48,61 +48,57 @@ static void on_done(const struct netns_result *res, void *arg)
                        "Timings", res->timings);
 }
 
-static int parse_ports(int argc, char **argv, struct netns_port_mapping *p,
-                       size_t max)
+static struct netns_port_mapping ports[32];
+
+/* The setup named on the command line: ALLOC [HOST:CONTAINER[/proto]]... */
+static struct netns_setup setup_from(const char *alloc, int argc, char **argv)
 {
-    size_t n = 0;
-    for (int i = 0; i < argc && n < max; i++, n++) {
+    struct netns_setup s = {.alloc_id = alloc,
+                            .mode = mode,
+                            .netns_name = netns_name,
+                            .ports = ports};
+    for (int i = 0; i < argc && s.nports < NC_ARRAY_LEN(ports); i++) {
+        struct netns_port_mapping *p = &ports[s.nports++];
         char *colon = strchr(argv[i], ':');
         char *slash = strchr(argv[i], '/');
-        p[n].host_port = atoi(argv[i]);
-        p[n].container_port = colon ? atoi(colon + 1) : p[n].host_port;
-        p[n].protocol = slash ? slash + 1 : "tcp";
+        p->host_port = atoi(argv[i]);
+        p->container_port = colon ? atoi(colon + 1) : p->host_port;
+        p->protocol = slash ? slash + 1 : "tcp";
     }
-    return (int)n;
+    return s;
+}
+
+/* Prints j and drops it. */
+static void print_json(json_t *j, size_t flags)
+{
+    char *t = json_dumps(j, flags);
+    printf("%s\n", t ? t : "null");
+    free(t);
+    json_decref(j);
 }
 
 static int run_one(bool add, const char *alloc, int argc, char **argv)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
-    struct netns_port_mapping ports[32] = {0};
-    struct netns_setup setup = {.alloc_id = alloc,
-                                .mode = mode,
-                                .netns_name = netns_name,
-                                .ports = ports};
-    setup.nports = (size_t)parse_ports(argc, argv, ports, 32);
+    struct netns_setup setup = setup_from(alloc, argc, argv);
     struct one o = {.status = -1};
     struct nc_error err = {0};
     int r = add ? netns_add(&loop, &cfg, &setup, on_done, &o, &err)
                 : netns_del(&loop, &cfg, &setup, NULL, on_done, &o, &err);
-    if (r < 0) {
-        json_t *j = json_pack("{s:i, s:s}", "Status", r, "Message", err.msg);
-        char *t = json_dumps(j, JSON_COMPACT);
-        printf("%s\n", t);
-        free(t);
-        json_decref(j);
-        uv_loop_close(&loop);
-        return 1;
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
+    if (r == 0)
+        uv_run(&loop, UV_RUN_DEFAULT);
+    else
+        o.out = json_pack("{s:i, s:s}", "Status", r, "Message", err.msg);
     uv_loop_close(&loop);
-    char *t = json_dumps(o.out, JSON_COMPACT);
-    printf("%s\n", t);
-    free(t);
-    json_decref(o.out);
-    return o.status == 0 ? 0 : 1;
+    print_json(o.out, JSON_COMPACT);
+    return r == 0 && o.status == 0 ? 0 : 1;
 }
 
 static int print_request(const char *cmd, const char *alloc, int argc,
                          char **argv)
 {
-    struct netns_port_mapping ports[32] = {0};
-    struct netns_setup setup = {.alloc_id = alloc,
-                                .mode = mode,
-                                .netns_name = netns_name,
-                                .ports = ports};
-    setup.nports = (size_t)parse_ports(argc, argv, ports, 32);
+    struct netns_setup setup = setup_from(alloc, argc, argv);
     json_t *list = NULL;
     struct nc_error err = {0};
     bool add = strcmp(cmd, "add") == 0;
@@ -118,11 +114,7 @@ static int print_request(const char *cmd, const char *alloc, int argc,
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    json_t *j = netns_request_to_json(&req);
-    char *t = json_dumps(j, JSON_INDENT(2));
-    printf("%s\n", t);
-    free(t);
-    json_decref(j);
+    print_json(netns_request_to_json(&req), JSON_INDENT(2));
     netns_request_free(&req);
     return 0;
 }
@@ -181,61 +173,57 @@ static int64_t tget(const json_t *t, const char *k)
     return json_integer_value(json_object_get(t, k));
 }
 
-/* Sums per-plugin times by type over all runs. */
+/* Adds every integer of from into sums. */
+static void add_all(json_t *sums, const json_t *from)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)from, k, v) if (json_is_integer(v))
+        json_object_set_new(
+            sums, k, json_integer(tget(sums, k) + json_integer_value(v)));
+}
+
+/* Averages of the runs' timings, and per-plugin times by type. */
 static void summary(const char *what, struct bench *b, double wall_ms)
 {
-    int64_t total = 0, overhead = 0, spawn = 0, wallsum = 0, lock = 0,
-            state = 0, netns = 0, admin = 0, sweep = 0, startup = 0, ex = 0,
-            syncwait = 0;
-    json_t *by_type = json_object();
+    json_t *sum = json_object(), *by_type = json_object();
     for (int i = 0; i < b->n; i++) {
-        json_t *t = b->timings[i];
-        total += tget(t, "TotalUs");
-        overhead += tget(t, "OverheadUs");
-        spawn += tget(t, "SpawnUs");
-        wallsum += tget(t, "WallUs");
-        lock += tget(t, "LockUs");
-        state += tget(t, "StateUs");
-        netns += tget(t, "NetnsUs");
-        admin += tget(t, "AdminRuleUs");
-        sweep += tget(t, "SweepUs");
-        startup += tget(t, "StartupUs");
-        syncwait += tget(t, "StateSyncWaitUs");
-        ex += tget(t, "ExitUs");
+        add_all(sum, b->timings[i]);
         size_t k;
         json_t *p;
-        json_array_foreach(json_object_get(t, "Plugins"), k, p)
+        json_array_foreach(json_object_get(b->timings[i], "Plugins"), k, p)
         {
             const char *type = json_string_value(json_object_get(p, "Type"));
-            json_t *v = json_object_get(by_type, type);
             json_object_set_new(
                 by_type, type,
-                json_integer(json_integer_value(v) + tget(p, "Us")));
+                json_integer(tget(by_type, type) + tget(p, "Us")));
         }
     }
-    double n = b->n;
+#define MS(key) ((double)tget(sum, key) / b->n / 1000)
     printf("  %s x%d, %d at a time: wall %.1f ms (%.1f ms per alloc)\n", what,
-           b->n, b->parallel, wall_ms, wall_ms / n);
+           b->n, b->parallel, wall_ms, wall_ms / b->n);
     printf("    per alloc: agent-side %.2f ms = helper %.2f ms + spawn/pipes "
            "%.2f ms\n",
-           wallsum / n / 1000, total / n / 1000, (wallsum - total) / n / 1000);
+           MS("WallUs"), MS("TotalUs"), MS("WallUs") - MS("TotalUs"));
     printf("    helper: plugins+iptables %.2f ms, ours %.2f ms (lock wait "
            "%.2f, state %.2f, netns %.2f)\n",
-           (total - overhead) / n / 1000, overhead / n / 1000, lock / n / 1000,
-           state / n / 1000, netns / n / 1000);
+           MS("PluginsUs"), MS("OverheadUs"), MS("LockUs"), MS("StateUs"),
+           MS("NetnsUs"));
     printf("    spawn to helper main %.2f ms, helper output to callback %.2f "
            "ms, waiting for the intent's fsync %.2f ms\n",
-           startup / n / 1000, ex / n / 1000, syncwait / n / 1000);
-    printf(
-        "    posix_spawn call %.3f ms, NOMAD-ADMIN rule %.2f ms, sweep %.2f ms\n",
-        spawn / n / 1000, admin / n / 1000, sweep / n / 1000);
+           MS("StartupUs"), MS("ExitUs"), MS("StateSyncWaitUs"));
+    printf("    posix_spawn call %.3f ms, NOMAD-ADMIN rule %.2f ms, sweep %.2f "
+           "ms\n",
+           MS("SpawnUs"), MS("AdminRuleUs"), MS("SweepUs"));
+#undef MS
     const char *type;
     json_t *v;
     printf("    plugins:");
-    json_object_foreach(by_type, type, v)
-        printf(" %s %.2f ms", type, json_integer_value(v) / n / 1000);
+    json_object_foreach(by_type, type, v) printf(
+        " %s %.2f ms", type, (double)json_integer_value(v) / b->n / 1000);
     printf("\n");
     json_decref(by_type);
+    json_decref(sum);
 }
 
 static int run_bench(int n, int parallel)
@@ -271,30 +259,29 @@ static int run_bench(int n, int parallel)
 
 int main(int argc, char **argv)
 {
+    const struct {
+        const char *flag;
+        const char **value;
+    } opts[] = {{"-helper", &cfg.helper_path},
+                {"-bridge", &cfg.bridge_name},
+                {"-subnet", &cfg.subnet},
+                {"-network", &cfg.network_name},
+                {"-state", &cfg.state_dir},
+                {"-cni-path", &cfg.cni_path},
+                {"-cni-config-dir", &cfg.cni_config_dir},
+                {"-mode", &mode},
+                {"-netns", &netns_name}};
     int i = 1;
     for (; i + 1 < argc && argv[i][0] == '-'; i += 2) {
-        const char *o = argv[i], *v = argv[i + 1];
-        if (strcmp(o, "-helper") == 0)
-            cfg.helper_path = v;
-        else if (strcmp(o, "-bridge") == 0)
-            cfg.bridge_name = v;
-        else if (strcmp(o, "-subnet") == 0)
-            cfg.subnet = v;
-        else if (strcmp(o, "-network") == 0)
-            cfg.network_name = v;
-        else if (strcmp(o, "-state") == 0)
-            cfg.state_dir = v;
-        else if (strcmp(o, "-cni-path") == 0)
-            cfg.cni_path = v;
-        else if (strcmp(o, "-cni-config-dir") == 0)
-            cfg.cni_config_dir = v;
-        else if (strcmp(o, "-mode") == 0)
-            mode = v;
-        else if (strcmp(o, "-timeout") == 0)
-            cfg.plugin_timeout_ms = atoi(v);
-        else if (strcmp(o, "-netns") == 0)
-            netns_name = v;
-        else
+        bool known = false;
+        for (size_t k = 0; k < NC_ARRAY_LEN(opts) && !known; k++)
+            if (strcmp(argv[i], opts[k].flag) == 0) {
+                *opts[k].value = argv[i + 1];
+                known = true;
+            }
+        if (!known && strcmp(argv[i], "-timeout") == 0)
+            cfg.plugin_timeout_ms = atoi(argv[i + 1]);
+        else if (!known)
             break;
     }
     if (i >= argc) {
@@ -311,20 +298,12 @@ int main(int argc, char **argv)
         struct strlist owned = {0};
         for (int k = i + clean; k < argc; k++)
             strlist_add(&owned, argv[k]);
-        json_t *j = netns_leftovers(&cfg, &owned, clean);
-        char *t = json_dumps(j, JSON_INDENT(2));
-        printf("%s\n", t);
-        free(t);
-        json_decref(j);
+        print_json(netns_leftovers(&cfg, &owned, clean), JSON_INDENT(2));
         strlist_free(&owned);
         return 0;
     }
     if (strcmp(cmd, "fingerprint") == 0) {
-        json_t *j = netns_fingerprint(&cfg);
-        char *t = json_dumps(j, JSON_COMPACT);
-        printf("%s\n", t);
-        free(t);
-        json_decref(j);
+        print_json(netns_fingerprint(&cfg), JSON_COMPACT);
         return 0;
     }
     if (strcmp(cmd, "check-mode") == 0) {

@@ -291,6 +291,22 @@ static int spawn_helper(uv_loop_t *loop, const struct netns_config *cfg,
     return 0;
 }
 
+static int start(uv_loop_t *loop, const struct netns_config *cfg,
+                 const char *cmd, const struct netns_setup *setup,
+                 json_t *conflist, const json_t *prev_result,
+                 netns_done_cb done_cb, void *arg, struct nc_error *err)
+{
+    struct netns_request req;
+    int r =
+        netns_request_build(&req, cmd, cfg, setup, conflist, prev_result, err);
+    json_decref(conflist);
+    if (r < 0)
+        return r;
+    r = spawn_helper(loop, cfg, &req, done_cb, arg, err);
+    netns_request_free(&req);
+    return r;
+}
+
 int netns_add(uv_loop_t *loop, const struct netns_config *cfg,
               const struct netns_setup *setup, netns_done_cb done_cb, void *arg,
               struct nc_error *err)
@@ -300,14 +316,7 @@ int netns_add(uv_loop_t *loop, const struct netns_config *cfg,
         netns_conflist_for_mode(cfg, setup ? setup->mode : NULL, &list, err);
     if (r < 0)
         return r;
-    struct netns_request req;
-    r = netns_request_build(&req, "ADD", cfg, setup, list, NULL, err);
-    json_decref(list);
-    if (r < 0)
-        return r;
-    r = spawn_helper(loop, cfg, &req, done_cb, arg, err);
-    netns_request_free(&req);
-    return r;
+    return start(loop, cfg, "ADD", setup, list, NULL, done_cb, arg, err);
 }
 
 int netns_del(uv_loop_t *loop, const struct netns_config *cfg,
@@ -319,15 +328,7 @@ int netns_del(uv_loop_t *loop, const struct netns_config *cfg,
     json_t *list = NULL;
     struct nc_error ignored = {0};
     netns_conflist_for_mode(cfg, setup ? setup->mode : NULL, &list, &ignored);
-    struct netns_request req;
-    int r =
-        netns_request_build(&req, "DEL", cfg, setup, list, prev_result, err);
-    json_decref(list);
-    if (r < 0)
-        return r;
-    r = spawn_helper(loop, cfg, &req, done_cb, arg, err);
-    netns_request_free(&req);
-    return r;
+    return start(loop, cfg, "DEL", setup, list, prev_result, done_cb, arg, err);
 }
 
 void netns_abandon_all(uv_loop_t *loop)

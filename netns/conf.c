@@ -480,8 +480,7 @@ char *netns_ipam_dir(const json_t *conflist)
     return NULL;
 }
 
-void netns_ipam_leases_of(const char *dir, const char *container_id,
-                          struct strlist *ips)
+void netns_ipam_leases(const char *dir, netns_lease_fn fn, void *arg)
 {
     DIR *d = dir ? opendir(dir) : NULL;
     struct dirent *e;
@@ -489,18 +488,38 @@ void netns_ipam_leases_of(const char *dir, const char *container_id,
         unsigned char buf[16];
         if (inet_pton(AF_INET, e->d_name, buf) != 1 &&
             inet_pton(AF_INET6, e->d_name, buf) != 1)
-            continue;
+            continue; /* lock, last_reserved_ip.N */
         cleanup_free char *path = xasprintf("%s/%s", dir, e->d_name);
         cleanup_free char *text = nc_read_file(path, NULL, 4096);
         if (!text)
             continue;
         text[strcspn(text, "\r\n")] = '\0';
-        if (strcmp(text, container_id) == 0 &&
-            !strlist_contains(ips, e->d_name))
-            strlist_add(ips, e->d_name);
+        if (netns_name_valid(text))
+            fn(e->d_name, text, path, arg);
     }
     if (d)
         closedir(d);
+}
+
+struct leases_of {
+    const char *id;
+    struct strlist *ips;
+};
+
+static void lease_of(const char *ip, const char *id, const char *path,
+                     void *arg)
+{
+    struct leases_of *l = arg;
+    (void)path;
+    if (strcmp(id, l->id) == 0 && !strlist_contains(l->ips, ip))
+        strlist_add(l->ips, ip);
+}
+
+void netns_ipam_leases_of(const char *dir, const char *container_id,
+                          struct strlist *ips)
+{
+    struct leases_of l = {container_id, ips};
+    netns_ipam_leases(dir, lease_of, &l);
 }
 
 /* ---- CNI shapes ---------------------------------------------------------- */

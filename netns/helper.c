@@ -37,7 +37,7 @@ static void add_us(struct helper *h, const char *key, int64_t us)
                         json_integer(json_integer_value(v) + us));
 }
 
-/* ---- prevResult from leases ------------------------------------------- */
+/* ---- prevResult from leases ---------------------------------------------- */
 
 /* A prevResult made from leased IPs, for a DEL that has nothing better:
  * enough for the firewall plugin to find its rules. */
@@ -217,9 +217,7 @@ static json_t *new_state(const struct netns_request *req)
     return s;
 }
 
-/* ---- DEL
- * ---------------------------------------------------------------------------
- */
+/* ---- DEL ----------------------------------------------------------------- */
 
 struct del_plan {
     const json_t *conflist;
@@ -330,15 +328,22 @@ static void plan_from_state(struct del_plan *p, const struct netns_request *req,
         !nc_streq(json_string_value(json_object_get(state, "Phase")), "added");
 }
 
+/* The recorded state or NULL; a corrupt file is reported and set aside. */
+static json_t *read_state(const struct netns_request *req)
+{
+    json_t *state = NULL;
+    struct nc_error err = {0};
+    netns_state_read(req->state_dir, req->alloc_id, &state, &err);
+    if (err.msg[0])
+        LOG_WARN("netns", "%s", err.msg);
+    return state;
+}
+
 static int do_del(struct helper *h, struct netns_response *resp,
                   struct nc_error *err)
 {
     const struct netns_request *req = h->req;
-    json_t *state = NULL;
-    struct nc_error e2 = {0};
-    netns_state_read(req->state_dir, req->alloc_id, &state, &e2);
-    if (e2.msg[0])
-        LOG_WARN("netns", "%s", e2.msg);
+    json_t *state = read_state(req);
     struct del_plan p;
     plan_from_state(&p, req, state);
     resp->netns = xstrdup(p.netns);
@@ -359,19 +364,13 @@ static int do_del(struct helper *h, struct netns_response *resp,
     return r;
 }
 
-/* ---- ADD
- * -----------------------------------------------------------------------------
- */
+/* ---- ADD ----------------------------------------------------------------- */
 
 static int do_add(struct helper *h, struct netns_response *resp,
                   struct nc_error *err)
 {
     const struct netns_request *req = h->req;
-    json_t *old = NULL;
-    struct nc_error e2 = {0};
-    netns_state_read(req->state_dir, req->alloc_id, &old, &e2);
-    if (e2.msg[0])
-        LOG_WARN("netns", "%s", e2.msg);
+    json_t *old = read_state(req);
     if (old) {
         const char *ns = json_string_value(json_object_get(old, "Netns"));
         json_t *res = json_object_get(old, "Result");
@@ -507,9 +506,7 @@ static int do_add(struct helper *h, struct netns_response *resp,
     return 0;
 }
 
-/* ---- CHECK
- * -----------------------------------------------------------------------------
- */
+/* ---- CHECK --------------------------------------------------------------- */
 
 static int do_check(struct helper *h, struct netns_response *resp,
                     struct nc_error *err)
@@ -545,9 +542,7 @@ static int do_check(struct helper *h, struct netns_response *resp,
     return r;
 }
 
-/* ---- entry
- * -------------------------------------------------------------------------------
- */
+/* ---- entry --------------------------------------------------------------- */
 
 int netns_helper_run(const struct netns_request *req,
                      struct netns_response *resp)

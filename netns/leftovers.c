@@ -7,7 +7,6 @@
  * never listed, let alone removed. Cleaning runs a helper DEL per
  * allocation on a private loop (so the caller's loop is not re-entered),
  * then one last sweep for rules only an address ties to us. */
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -98,6 +97,31 @@ static void scan_states(struct scan *s)
         closedir(d);
 }
 
+struct lease_scan {
+    struct scan *s;
+    const char *network;
+    bool bridge;
+};
+
+static void on_lease(const char *ip, const char *id, const char *path,
+                     void *arg)
+{
+    struct lease_scan *l = arg;
+    struct scan *s = l->s;
+    kv_set(&s->lease_ids, ip, id);
+    if (owned(s, id)) {
+        add_unique(&s->owned_ips, ip);
+        return;
+    }
+    if (!(l->bridge && netns_ip_in_subnet(ip, s->subnet)) &&
+        !strlist_contains(&s->gone, id))
+        return;
+    json_array_append_new(s->ipam, json_pack("{s:s, s:s, s:s, s:s}", "IP", ip,
+                                             "ContainerID", id, "File", path,
+                                             "Network", l->network));
+    add_unique(&s->gone, id);
+}
+
 static void scan_leases(struct scan *s)
 {
     const char *name;
@@ -105,37 +129,8 @@ static void scan_leases(struct scan *s)
     json_object_foreach(s->conflists, name, list)
     {
         cleanup_free char *dir = netns_ipam_dir(list);
-        DIR *d = dir ? opendir(dir) : NULL;
-        struct dirent *e;
-        bool bridge = strcmp(name, s->bridge_network) == 0;
-        while (d && (e = readdir(d))) {
-            unsigned char buf[16];
-            if (inet_pton(AF_INET, e->d_name, buf) != 1 &&
-                inet_pton(AF_INET6, e->d_name, buf) != 1)
-                continue;
-            cleanup_free char *path = xasprintf("%s/%s", dir, e->d_name);
-            cleanup_free char *text = nc_read_file(path, NULL, 4096);
-            if (!text)
-                continue;
-            text[strcspn(text, "\r\n")] = '\0';
-            if (!netns_name_valid(text))
-                continue;
-            kv_set(&s->lease_ids, e->d_name, text);
-            if (owned(s, text)) {
-                add_unique(&s->owned_ips, e->d_name);
-                continue;
-            }
-            if (!(bridge && netns_ip_in_subnet(e->d_name, s->subnet)) &&
-                !strlist_contains(&s->gone, text))
-                continue;
-            json_array_append_new(s->ipam,
-                                  json_pack("{s:s, s:s, s:s, s:s}", "IP",
-                                            e->d_name, "ContainerID", text,
-                                            "File", path, "Network", name));
-            add_unique(&s->gone, text);
-        }
-        if (d)
-            closedir(d);
+        struct lease_scan l = {s, name, strcmp(name, s->bridge_network) == 0};
+        netns_ipam_leases(dir, on_lease, &l);
     }
 }
 

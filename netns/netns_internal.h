@@ -128,8 +128,12 @@ void netns_response_free(struct netns_response *r);
 /* The host-local lease dir of a conflist (ipam.dataDir or the default,
  * plus the network name); NULL without host-local. Caller frees. */
 char *netns_ipam_dir(const json_t *conflist);
-/* IPs leased by host-local under dir to container_id (a lease file is
- * named by the IP and holds "<id>\r\n<ifname>"). */
+/* Calls fn for every host-local lease under dir: a file named by the IP
+ * holding "<container id>\r\n<ifname>". */
+typedef void (*netns_lease_fn)(const char *ip, const char *container_id,
+                               const char *path, void *arg);
+void netns_ipam_leases(const char *dir, netns_lease_fn fn, void *arg);
+/* IPs leased under dir to container_id. */
 void netns_ipam_leases_of(const char *dir, const char *container_id,
                           struct strlist *ips);
 
