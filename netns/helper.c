@@ -157,6 +157,21 @@ static int run_plugin(struct helper *h, const char *cmd, const json_t *list,
     return r;
 }
 
+/* The runtime capabilities a chain may ask for: port mappings. */
+static json_t *capability_args(const json_t *ports)
+{
+    return json_array_size(ports) ? json_pack("{s:O}", "portMappings", ports)
+                                  : json_object();
+}
+
+/* CHECK exists from CNI 0.4.0 on; libcni skips it for older networks. */
+static bool has_check(const json_t *conflist)
+{
+    const char *v = json_string_value(json_object_get(conflist, "cniVersion"));
+    return v && !nc_str_has_prefix(v, "0.1.") &&
+           !nc_str_has_prefix(v, "0.2.") && !nc_str_has_prefix(v, "0.3.");
+}
+
 /* ---- state --------------------------------------------------------------- */
 
 static void stamp(json_t *j)
@@ -251,7 +266,7 @@ static int del_run(struct helper *h, const struct del_plan *p,
                         json_string(prev ? prev_from : "none"));
     /* portmap tears down only when given mappings; its chain is named by
      * network and container id, so any mapping does when none is known */
-    json_t *caps = json_pack("{s:O}", "portMappings", p->ports);
+    json_t *caps = capability_args(p->ports);
     if (json_array_size(p->ports) == 0)
         json_object_set_new(caps, "portMappings",
                             json_pack("[{s:i, s:i, s:s}]", "hostPort", 1,
@@ -428,9 +443,7 @@ static int do_add(struct helper *h, struct netns_response *resp,
                                   err);
         add_us(h, "AdminRuleUs", netns_now_us() - t);
     }
-    json_t *caps = json_array_size(req->ports)
-                       ? json_pack("{s:O}", "portMappings", req->ports)
-                       : json_object();
+    json_t *caps = capability_args(req->ports);
     size_t n = json_array_size(json_object_get(req->conflist, "plugins"));
     json_t *prev = NULL;
     size_t ran = 0;
@@ -512,9 +525,9 @@ static int do_check(struct helper *h, struct netns_response *resp,
                     struct nc_error *err)
 {
     const struct netns_request *req = h->req;
-    json_t *state = NULL;
-    netns_state_read(req->state_dir, req->alloc_id, &state, err);
+    json_t *state = read_state(req);
     const json_t *res = json_object_get(state, "Result");
+    const json_t *list = json_object_get(state, "Conflist");
     const char *ns = json_string_value(json_object_get(state, "Netns"));
     int r = 0;
     if (!state || !json_is_object(res) || !ns ||
@@ -522,16 +535,14 @@ static int do_check(struct helper *h, struct netns_response *resp,
         r = nc_error_set(err, -ENOENT,
                          "no complete setup of allocation %s is recorded in %s",
                          req->alloc_id, req->state_dir);
+    else if (netns_conflist_validate(list, "recorded \"Conflist\"", err) < 0)
+        r = -EINVAL;
     else if (!netns_ns_exists(ns))
         r = nc_error_set(err, -ENOENT, "network namespace %s is gone", ns);
     if (r == 0) {
-        const json_t *list = json_object_get(state, "Conflist");
-        const json_t *ports = json_object_get(state, "PortMappings");
-        json_t *caps = json_array_size(ports)
-                           ? json_pack("{s:O}", "portMappings", ports)
-                           : json_object();
+        json_t *caps = capability_args(json_object_get(state, "PortMappings"));
         size_t n = json_array_size(json_object_get(list, "plugins"));
-        for (size_t i = 0; i < n && r == 0; i++)
+        for (size_t i = 0; i < n && r == 0 && has_check(list); i++)
             r = run_plugin(h, "CHECK", list, i, res, caps, ns, NULL, err);
         json_decref(caps);
         resp->netns = xstrdup(ns);
