@@ -230,7 +230,7 @@ void supervisor_spec_free(struct supervisor_spec *s)
  * shared with the supervisor and read once the exec closed the error pipe:
  * `<task>.started.json` then tells what the start cost. */
 struct setup_times {
-    uint64_t spawned, begin, netns, chroot, volumes, exec; /* monotonic ns */
+    uint64_t spawned, forked, begin, netns, chroot, volumes, exec; /* mono ns */
 };
 static struct setup_times times_unshared, *times = &times_unshared;
 
@@ -565,9 +565,11 @@ static int write_status(const struct supervisor_spec *s, pid_t pid, int wstatus,
     return r;
 }
 
-/* <task>.started.json beside the status file: when the exec happened and
- * how long joining the network, building the chroot and mounting volumes
- * took (microseconds; 0 for a step the task does not have). */
+/* <task>.started.json beside the status file: when the exec happened
+ * (ExecAt, unix ns) and how long the supervisor's own start (spec, cgroup,
+ * moving the task into it), joining the network, building the chroot and
+ * mounting volumes took (microseconds; 0 for a step the task does not
+ * have). */
 static void write_started(const struct supervisor_spec *s, pid_t pid,
                           int64_t started)
 {
@@ -578,8 +580,10 @@ static void write_started(const struct supervisor_spec *s, pid_t pid,
     uint64_t chroot_end = t->chroot ? t->chroot : t->netns;
     uint64_t volumes_end = t->volumes ? t->volumes : chroot_end;
     json_t *j = json_pack(
-        "{s:i, s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "Pid", (int)pid,
-        "StartedAt", (json_int_t)started, "SetupMicros", "Supervisor",
+        "{s:i, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "Pid", (int)pid,
+        "StartedAt", (json_int_t)started, "ExecAt",
+        (json_int_t)(started + (int64_t)(t->exec - t->forked)), "SetupMicros",
+        "Supervisor",
         (json_int_t)((t->begin - t->spawned) / 1000), "Netns",
         (json_int_t)((t->netns - t->begin) / 1000), "Chroot",
         (json_int_t)((chroot_end - t->netns) / 1000), "Volumes",
@@ -645,6 +649,7 @@ static int run(const struct supervisor_spec *s)
         times = page;
     }
     int64_t started = nc_now_unix_ns();
+    mark(&times->forked);
     pid_t pid = fork();
     if (pid < 0)
         return 1;
