@@ -608,7 +608,10 @@ json_t *netns_plugin_config(const json_t *list, size_t i,
 /* The last non-empty line of s, at most 300 bytes of it. */
 static void last_line(const char *s, char *out, size_t outlen)
 {
-    size_t n = s ? strlen(s) : 0;
+    out[0] = '\0';
+    if (!s)
+        return;
+    size_t n = strlen(s);
     while (n && isspace((unsigned char)s[n - 1]))
         n--;
     size_t start = n;
@@ -656,7 +659,7 @@ int netns_result_parse(const char *out, size_t len, json_t **result, char *msg,
     json_error_t je;
     *result = out && len ? json_loadb(out, len, 0, &je) : NULL;
     if (!*result) {
-        if (!len)
+        if (!out || !len)
             snprintf(msg, msglen, "printed no result");
         else
             snprintf(msg, msglen, "printed an invalid result: %d:%d: %s",

@@ -478,7 +478,7 @@ int netns_ipt_admin_finish(struct netns_ipt_admin *c, const json_t *admin_rule,
     netns_exec_free(&c->x);
     if (present || !add)
         return 0;
-    const char *argv[12];
+    const char *argv[12] = {0};
     int r = admin_args(admin_rule, "-N", argv, err);
     if (r < 0)
         return r;
