@@ -1239,6 +1239,7 @@ int alloc_manager_open(struct alloc_manager **out,
         .subnet = c->cfg->client.bridge_network_subnet,
         .state_dir = m->netns_dir,
         .helper_path = c->self_exe,
+        .disable_hairpin = !c->cfg->client.bridge_network_hairpin_mode,
     };
     int r = nc_mkdir_p(m->state_dir, 0700);
     if (r == 0)

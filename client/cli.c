@@ -1196,6 +1196,15 @@ static int cmd_leftovers(int argc, char **argv)
                jstr(v, "Chain", "?"), jstr(v, "Rule", ""));
         total++;
     }
+    json_t *br = json_object_get(net, "Bridge");
+    if (json_is_object(br)) {
+        printf("%-12s %s%s%s (no allocation uses it)\n", "Bridge",
+               jstr(br, "Name", "?"),
+               json_is_true(json_object_get(br, "Link")) ? ", the link" : "",
+               json_is_true(json_object_get(br, "AdminRule"))
+                   ? ", its NOMAD-ADMIN rule" : "");
+        total++;
+    }
     json_array_foreach(json_object_get(net, "Errors"), i, v)
         fprintf(stderr, "warning: %s\n", json_string_value(v));
     if (total == 0)

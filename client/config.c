@@ -201,7 +201,8 @@ static const struct field client_f[] = {
     IGNORED("no_host_uuid", F_BOOL),
     IGNORED("disable_remote_exec", F_BOOL),
     IGNORED("network_speed", F_INT),
-    IGNORED("bridge_network_hairpin_mode", F_BOOL),
+    ATTR("bridge_network_hairpin_mode", F_BOOL,
+         CFG(client.bridge_network_hairpin_mode)),
     IGNORED("nomad_service_discovery", F_BOOL),
     OPAQUE("server_join"),
     OPAQUE("template"),
@@ -1017,6 +1018,9 @@ void config_defaults(struct agent_config *cfg, bool dev)
     cfg->client.cni_config_dir = xstrdup("/etc/cni/net.d");
     cfg->client.bridge_network_name = xstrdup("nomad");
     cfg->client.bridge_network_subnet = xstrdup("172.26.64.0/20");
+    /* on, as the design asks (tasks reach their own mapped ports); Nomad
+     * 1.7 defaults it to off: set it false to match that */
+    cfg->client.bridge_network_hairpin_mode = true;
     cfg->client.min_dynamic_port = 20000;
     cfg->client.max_dynamic_port = 32000;
     cfg->client.raw_exec_enabled = dev;

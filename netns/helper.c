@@ -476,8 +476,10 @@ static int do_add(struct helper *h, struct netns_response *resp,
             json_string_value(json_object_get(req->conflist, "name")));
     if (admin.started) {
         t = netns_now_us();
-        int r2 = netns_ipt_admin_finish(&admin, req->admin_rule, r == 0,
+        char *lock = xasprintf("%s/admin-rule.lock", req->state_dir);
+        int r2 = netns_ipt_admin_finish(&admin, req->admin_rule, r == 0, lock,
                                         req->timeout_ms, err);
+        free(lock);
         int64_t us = netns_now_us() - t;
         h->plugins_us += us;
         add_us(h, "AdminRuleUs", us);

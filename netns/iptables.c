@@ -15,6 +15,8 @@
  * chain) are never removed. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -468,7 +470,8 @@ int netns_ipt_admin_start(struct netns_ipt_admin *c, const json_t *admin_rule,
 }
 
 int netns_ipt_admin_finish(struct netns_ipt_admin *c, const json_t *admin_rule,
-                           bool add, int timeout_ms, struct nc_error *err)
+                           bool add, const char *lock_path, int timeout_ms,
+                           struct nc_error *err)
 {
     if (!c->started)
         return 0;
@@ -479,9 +482,20 @@ int netns_ipt_admin_finish(struct netns_ipt_admin *c, const json_t *admin_rule,
     if (present || !add)
         return 0;
     const char *argv[12] = {0};
-    int r = admin_args(admin_rule, "-N", argv, err);
+    int r = admin_args(admin_rule, "-C", argv, err);
     if (r < 0)
         return r;
+    /* Helpers of several allocations may all have found the rule missing:
+     * one at a time, each looks again under the lock before adding, so the
+     * rule is added once. */
+    cleanup_close int lock = lock_path ? open(lock_path, O_RDWR | O_CREAT |
+                                                             O_CLOEXEC, 0600)
+                                       : -1;
+    if (lock >= 0)
+        while (flock(lock, LOCK_EX) < 0 && errno == EINTR)
+            ;
+    if (run_tool("iptables", argv + 1, NULL, timeout_ms, NULL, NULL) == 0)
+        return 0;
     const char *create[] = {"-w", "10", "-N", argv[4], NULL};
     run_tool("iptables", create, NULL, timeout_ms, NULL, NULL); /* may exist */
     admin_args(admin_rule, "-A", argv, err);
@@ -490,4 +504,30 @@ int netns_ipt_admin_finish(struct netns_ipt_admin *c, const json_t *admin_rule,
         nc_error_prefix(err, "add the %s forwarding rule for bridge %s",
                         argv[4], argv[6]);
     return r;
+}
+
+int netns_ipt_admin_present(const json_t *admin_rule, bool remove,
+                            int timeout_ms, struct nc_error *err)
+{
+    const char *argv[12] = {0};
+    int r = admin_args(admin_rule, "-C", argv, err);
+    if (r < 0)
+        return r;
+    if (run_tool("iptables", argv + 1, NULL, timeout_ms, NULL, NULL) != 0)
+        return 0;
+    if (!remove)
+        return 1;
+    admin_args(admin_rule, "-D", argv, err);
+    for (int i = 0; i < 64; i++) /* every copy */
+        if (run_tool("iptables", argv + 1, NULL, timeout_ms, NULL,
+                     i ? NULL : err) != 0)
+            return i ? 1 : -EIO;
+    return 1;
+}
+
+int netns_bridge_delete(const char *bridge, int timeout_ms,
+                        struct nc_error *err)
+{
+    const char *args[] = {"link", "del", bridge, NULL};
+    return run_tool("ip", args, NULL, timeout_ms, NULL, err);
 }

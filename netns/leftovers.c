@@ -257,6 +257,37 @@ static void clean(struct scan *s)
         json_array_append_new(s->errors, json_string(err.msg));
 }
 
+/* The bridge and Nomad's NOMAD-ADMIN rule for it serve every allocation
+ * on the network, so they stay while any allocation runs there, as Nomad
+ * keeps them; once none is left (and no set-up remains to tear down) they
+ * are leftovers too. */
+static json_t *scan_bridge(struct scan *s, bool do_clean)
+{
+    if (s->owned && s->owned->n)
+        return json_null();
+    const char *bridge = netns_cfg_bridge(s->cfg);
+    char path[64];
+    snprintf(path, sizeof(path), "/sys/class/net/%s", bridge);
+    bool link = access(path, F_OK) == 0;
+    json_t *rule = json_pack("{s:s, s:s, s:s}", "Chain", NETNS_ADMIN_CHAIN,
+                             "Bridge", bridge, "Subnet", s->subnet);
+    struct nc_error err = {0};
+    int present = netns_ipt_admin_present(rule, false, 10000, &err);
+    if (!link && present <= 0) {
+        json_decref(rule);
+        return json_null();
+    }
+    if (do_clean) {
+        if (present > 0 && netns_ipt_admin_present(rule, true, 10000, &err) < 0)
+            json_array_append_new(s->errors, json_string(err.msg));
+        if (link && netns_bridge_delete(bridge, 10000, &err) < 0)
+            json_array_append_new(s->errors, json_string(err.msg));
+    }
+    json_decref(rule);
+    return json_pack("{s:s, s:b, s:b}", "Name", bridge, "Link", link,
+                     "AdminRule", present > 0);
+}
+
 json_t *netns_leftovers(const struct netns_config *cfg,
                         const struct strlist *owned_alloc_ids, bool do_clean)
 {
@@ -285,10 +316,13 @@ json_t *netns_leftovers(const struct netns_config *cfg,
         if (do_clean)
             clean(&s);
     }
+    json_t *bridge = json_array_size(s.errors) ? json_null()
+                                               : scan_bridge(&s, do_clean);
     json_t *out =
-        json_pack("{s:o, s:o, s:o, s:o, s:b, s:o}", "Setups", s.setups,
+        json_pack("{s:o, s:o, s:o, s:o, s:o, s:b, s:o}", "Setups", s.setups,
                   "Namespaces", s.namespaces, "IPAM", s.ipam, "Iptables",
-                  s.iptables, "Cleaned", do_clean, "Errors", s.errors);
+                  s.iptables, "Bridge", bridge, "Cleaned", do_clean, "Errors",
+                  s.errors);
     strlist_free(&s.gone);
     strlist_free(&s.owned_ips);
     kv_free(&s.lease_ids);

@@ -276,8 +276,18 @@ struct netns_ipt_admin {
 };
 int netns_ipt_admin_start(struct netns_ipt_admin *c, const json_t *admin_rule,
                           int timeout_ms, struct nc_error *err);
+/* Whether Nomad's forwarding rule for the bridge is in place: 1, 0, or
+ * -errno; with remove, every copy of it is deleted. */
+int netns_ipt_admin_present(const json_t *admin_rule, bool remove,
+                            int timeout_ms, struct nc_error *err);
+/* `ip link del BRIDGE`. */
+int netns_bridge_delete(const char *bridge, int timeout_ms,
+                        struct nc_error *err);
+/* lock_path (may be NULL) serialises the re-check and the add between
+ * helpers, so concurrent first allocations add the rule once. */
 int netns_ipt_admin_finish(struct netns_ipt_admin *c, const json_t *admin_rule,
-                           bool add, int timeout_ms, struct nc_error *err);
+                           bool add, const char *lock_path, int timeout_ms,
+                           struct nc_error *err);
 
 /* ---- helper.c / leftovers.c ---------------------------------------------- */
 

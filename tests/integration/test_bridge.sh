@@ -208,10 +208,23 @@ if wait_for 20 gone; then
 else
     fail "after stop: no namespace, veth, iptables rule, lease, mount or cgroup of ours" "$(ours_left "$web|$api")"
 fi
-out=$("$NOMCLIENT" leftovers)
-check "leftovers finds no allocation's objects after the stop" contains "$out" "Nothing left behind"
 nadmin=$(iptables-save | grep -c -- "-A NOMAD-ADMIN -d $SUBNET -o $BR -j ACCEPT")
 check "the bridge's NOMAD-ADMIN rule exists once ($nadmin)" [ "$nadmin" -eq 1 ]
+out=$("$NOMCLIENT" leftovers)
+if contains "$out" "Bridge       $BR, the link, its NOMAD-ADMIN rule" && [ "$(echo "$out" | grep -c .)" -eq 2 ]; then
+    pass "with no allocation left, leftovers lists only the bridge and its rule"
+else
+    fail "with no allocation left, leftovers lists only the bridge and its rule" "$out"
+fi
+"$NOMCLIENT" leftovers -clean >/dev/null
+if ! ip link show "$BR" >/dev/null 2>&1 &&
+    ! iptables-save | grep -q -- "-d $SUBNET -o $BR"; then
+    pass "leftovers -clean removes the bridge and its NOMAD-ADMIN rule"
+else
+    fail "leftovers -clean removes the bridge and its NOMAD-ADMIN rule" "$(ip link show "$BR" 2>&1; iptables-save | grep -- "$BR")"
+fi
+out=$("$NOMCLIENT" leftovers)
+check "then leftovers finds nothing" contains "$out" "Nothing left behind"
 
 # ---- kill -9 in the middle of setting up ten allocations --------------------
 cat >"$TMP/ten.nomad" <<JOB
