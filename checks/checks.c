@@ -16,7 +16,6 @@
 
 #define NS_PER_MS 1000000ULL
 
-
 /* ---- validation -----------------------------------------------------------
  */
 
@@ -243,8 +242,9 @@ static void derive(struct chk *c)
     const struct chk_def *d = &c->def;
     free(c->target);
     free(c->url);
+    free(c->prefix);
     free(c->request);
-    c->url = c->request = NULL;
+    c->url = c->request = c->prefix = NULL;
     c->request_len = 0;
     parse_address(d->address, d->port, c);
     char ip[INET6_ADDRSTRLEN];
@@ -262,6 +262,9 @@ static void derive(struct chk *c)
                            c->target, d->path);
         if (d->protocol == CHK_PROTO_HTTP)
             chk_http_build_request(c);
+        c->prefix = xasprintf("HTTP %s %s: ", d->method, c->url);
+    } else {
+        c->prefix = xstrdup("");
     }
     c->interval_ms = (uint64_t)d->interval_ns / NS_PER_MS;
     c->timeout_ms = (uint64_t)d->timeout_ns / NS_PER_MS;
@@ -370,7 +373,8 @@ int chk_engine_new(struct chk_engine **out, uv_loop_t *loop,
     if (r < 0) {
         engine_free(e);
         return r;
-    }    table_grow(e);
+    }
+    table_grow(e);
     chk_timers_init(e);
     *out = e;
     return 0;
@@ -378,11 +382,13 @@ int chk_engine_new(struct chk_engine **out, uv_loop_t *loop,
 
 void chk_check_free(struct chk *c)
 {
+    chk_net_release(c);
     if (c->ops && c->ops->release)
         c->ops->release(c);
     def_free(&c->def);
     free(c->target);
     free(c->url);
+    free(c->prefix);
     free(c->request);
     nc_buf_free(&c->body);
     nc_buf_free(&c->location);
@@ -413,7 +419,8 @@ void chk_engine_close(struct chk_engine *e)
         struct chk *c = e->head;
         table_unlink(e, c);
         check_retire(c);
-    }    chk_curl_engine_close(e);
+    }
+    chk_curl_engine_close(e);
     chk_net_close(e);
     chk_timers_close(e);
     chk_engine_handle_closed(e);
@@ -438,28 +445,35 @@ static void probe_start(struct chk *c, uint64_t now_ms, uint64_t slot_ms)
     c->started_hr_ns = uv_hrtime();
     c->started_unix_ns = nc_now_unix_ns();
     c->lateness_ns = (int64_t)c->started_hr_ns - (int64_t)(slot_ms * NS_PER_MS);
-    c->deadline_ms = now_ms + c->timeout_ms;
+    /* anchored to the schedule too: with timeout == interval a hung
+     * target times out exactly when the next probe is due, never a few
+     * milliseconds after it (which would skip every other probe) */
+    c->deadline_ms = slot_ms + c->timeout_ms;
+    if (c->deadline_ms <= now_ms) /* a late start still gets a moment */
+        c->deadline_ms = now_ms + 1;
     c->body.len = 0;
     int r = c->ops->start(c);
     if (r < 0 && c->running) {
-        c->output.len = 0;
-        if (c->def.type == CHK_TYPE_HTTP)
-            nc_buf_printf(&c->output, "HTTP %s %s: ", c->def.method, c->url);
+        chk_output_begin(c);
         chk_net_format_error(c, "connect", r, &c->output);
         chk_probe_finish(c, CHK_CRITICAL, 0, false);
     }
 }
 
-static void timeout_text(const struct chk *c, struct nc_buf *out)
+void chk_output_begin(struct chk *c)
+{
+    c->output.len = 0;
+    nc_buf_puts(&c->output, c->prefix);
+}
+
+void chk_output_timeout(struct chk *c)
 {
     char d[32];
     nc_format_duration(c->def.timeout_ns, d, sizeof(d));
-    out->len = 0;
-    if (c->def.type == CHK_TYPE_HTTP)
-        nc_buf_printf(out, "HTTP %s %s: timeout after %s", c->def.method,
-                      c->url, d);
-    else
-        nc_buf_printf(out, "dial tcp %s: timeout after %s", c->target, d);
+    chk_output_begin(c);
+    if (c->def.type == CHK_TYPE_TCP)
+        nc_buf_printf(&c->output, "dial tcp %s: ", c->target);
+    nc_buf_printf(&c->output, "timeout after %s", d);
 }
 
 void chk_check_due(struct chk *c)
@@ -472,7 +486,7 @@ void chk_check_due(struct chk *c)
         else
             c->ops->abort(c);
         if (c->running) {
-            timeout_text(c, &c->output);
+            chk_output_timeout(c);
             chk_probe_finish(c, CHK_CRITICAL, c->http.code, true);
         }
         if (c->removed)
@@ -616,7 +630,8 @@ int chk_add(struct chk_engine *e, const struct chk_def *def,
     def_copy(&c->def, def);
     derive(c);
     c->hash = hash_id(c->def.id);
-    c->ts.status = def->initial_status;c->grace_until_ms =
+    c->ts.status = def->initial_status;
+    c->grace_until_ms =
         uv_now(e->loop) + (uint64_t)def->check_restart.grace_ns / NS_PER_MS;
     table_insert(e, c);
     schedule_fresh(c);
@@ -639,6 +654,7 @@ int chk_update(struct chk_engine *e, const struct chk_def *def,
     }
     if (c->ops->release)
         c->ops->release(c);
+    chk_net_release(c); /* the address family may change */
     int64_t old_interval = c->def.interval_ns;
     def_free(&c->def);
     def_copy(&c->def, def);

@@ -77,15 +77,16 @@ struct chk {
     socklen_t addrlen;
     char *target;  /* "127.0.0.1:8080", "[::1]:8080" */
     char *url;     /* "http://127.0.0.1:8080/health" (http only) */
+    char *prefix;  /* of every http output: "HTTP GET <url>: " ("" for tcp) */
     char *request; /* request bytes, built once per definition */
     size_t request_len;
     const char *req; /* what this probe sends: request, or redirect.data */
     size_t req_len;
-    uint64_t interval_ms, timeout_ms;    /* schedule, in loop time (uv_now, ms) */
-    struct chk_slot *slot;    /* the timer slot it waits in (timers.c) */
+    uint64_t interval_ms, timeout_ms; /* schedule, in loop time (uv_now, ms) */
+    struct chk_slot *slot;     /* the timer slot it waits in (timers.c) */
     struct chk *snext, *sprev; /* in that slot */
-    uint64_t due_ms;          /* next scheduled probe */
-    uint64_t deadline_ms;     /* running probe's */
+    uint64_t due_ms;           /* next scheduled probe */
+    uint64_t deadline_ms;      /* running probe's */
     uint64_t grace_until_ms;
     uint64_t started_hr_ns; /* uv_hrtime at probe start */
     int64_t started_unix_ns;
@@ -94,6 +95,8 @@ struct chk {
     /* running probe */
     bool running;
     bool removed;
+    bool keep_socket; /* fd survives the probe (net.c) */
+    bool in_epoll;    /* fd is in the engine's epoll set */
     int fd;
     size_t sent;
     struct chk_http_state http;
@@ -121,13 +124,15 @@ struct chk_engine {
     struct chk *head, *tail;
     size_t n;
     struct chk **buckets;
-    size_t nbuckets;    int epfd;
+    size_t nbuckets;
+    int epfd;
     uv_poll_t epoll_watcher;
     struct chk_slot **slot_buckets; /* timers.c: slots by wake-up time */
     struct chk_slot *slot_free, *slots;
     struct chk *graveyard; /* removed checks, freed by the reaper */
     uv_timer_t reaper;
-    int open_handles; /* uv handles not yet closed */
+    int open_handles;                 /* uv handles not yet closed */
+    size_t kept_sockets, keep_budget; /* net.c */
     bool closing;
     struct chk_curl *curl;
     char rbuf[16384]; /* shared read buffer: reads are handled at once */
@@ -138,6 +143,10 @@ struct chk_engine {
  * callbacks; the check may be removed by a callback (c->removed). */
 void chk_probe_finish(struct chk *c, enum chk_status status, int http_code,
                       bool timed_out);
+/* Starts c->output with the check's prefix ("HTTP GET <url>: "). */
+void chk_output_begin(struct chk *c);
+/* Writes the timeout output: "... timeout after 2s". */
+void chk_output_timeout(struct chk *c);
 /* Same, formatting the output. */
 void chk_probe_finishf(struct chk *c, enum chk_status status, int http_code,
                        bool timed_out, const char *fmt, ...)
@@ -149,11 +158,15 @@ void chk_net_close(struct chk_engine *e);
 /* Creates the socket and starts connecting; 0 when connecting or
  * connected (*connected tells), -errno on an immediate failure. */
 int chk_net_connect(struct chk *c, bool *connected);
-int chk_net_watch(struct chk *c, uint32_t events, bool add);
+/* Waits (one-shot) for events on the probe socket. */
+int chk_net_watch(struct chk *c, uint32_t events);
 /* The pending socket error (SO_ERROR), as -errno, or 0. */
 int chk_net_socket_error(struct chk *c);
-/* Closes the probe socket with an RST (SO_LINGER 0 was set at creation). */
+/* Ends the probe's connection with an RST; the socket is kept for the
+ * next probe when the fd budget allows, else closed. */
 void chk_net_drop(struct chk *c);
+/* Closes the check's socket for good (remove, update, engine close). */
+void chk_net_release(struct chk *c);
 /* "dial tcp 127.0.0.1:8080: connect: connection refused" into out. */
 void chk_net_format_error(const struct chk *c, const char *op, int err,
                           struct nc_buf *out);
@@ -168,8 +181,7 @@ int chk_http_feed(struct chk_http_state *h, struct nc_buf *body,
 /* Writes the Consul-style output of a parsed response and returns its
  * status: "HTTP GET <url>: 200 OK Output: <body>". */
 enum chk_status chk_http_conclude(const struct chk_http_state *h,
-                                  const char *method, const char *url,
-                                  const struct nc_buf *body,
+                                  const char *prefix, const struct nc_buf *body,
                                   struct nc_buf *out);
 /* Builds c->request from the definition. */
 void chk_http_build_request(struct chk *c);

@@ -270,11 +270,11 @@ static void append_clean(struct nc_buf *out, const unsigned char *s, size_t n)
 }
 
 enum chk_status chk_http_conclude(const struct chk_http_state *h,
-                                  const char *method, const char *url,
-                                  const struct nc_buf *body, struct nc_buf *out)
+                                  const char *prefix, const struct nc_buf *body,
+                                  struct nc_buf *out)
 {
     out->len = 0;
-    nc_buf_printf(out, "HTTP %s %s: ", method, url);
+    nc_buf_puts(out, prefix);
     if (!h->headers_done) {
         if (h->failed && HTTP_PARSER_ERRNO(&h->parser) == HPE_INVALID_EOF_STATE)
             nc_buf_puts(out, "unexpected EOF (connection closed in the "
@@ -289,7 +289,14 @@ enum chk_status chk_http_conclude(const struct chk_http_state *h,
     }
     const char *reason =
         h->reason_len ? h->reason : http_status_str((enum http_status)h->code);
-    nc_buf_printf(out, "%d ", h->code);
+    char code[16];
+    int n = h->code, len = 0;
+    do { /* printf-free: this runs for every probe */
+        code[sizeof(code) - 2 - len++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n && len < 10);
+    code[sizeof(code) - 1] = ' ';
+    nc_buf_append(out, code + sizeof(code) - 1 - len, (size_t)len + 1);
     append_clean(out, (const unsigned char *)reason, strlen(reason));
     nc_buf_puts(out, " Output: ");
     if (body->len)
@@ -346,16 +353,15 @@ static void http_conclude(struct chk *c)
         http_follow(c))
         return;
     chk_net_drop(c);
-    enum chk_status st = chk_http_conclude(&c->http, c->def.method, c->url,
-                                           &c->body, &c->output);
+    enum chk_status st =
+        chk_http_conclude(&c->http, c->prefix, &c->body, &c->output);
     chk_probe_finish(c, st, c->http.headers_done ? c->http.code : 0, false);
 }
 
 static void http_fail(struct chk *c, const char *op, int err)
 {
     chk_net_drop(c);
-    c->output.len = 0;
-    nc_buf_printf(&c->output, "HTTP %s %s: ", c->def.method, c->url);
+    chk_output_begin(c);
     if (strcmp(op, "connect") == 0) {
         chk_net_format_error(c, op, err, &c->output);
     } else {
@@ -404,7 +410,7 @@ static int http_connect(struct chk *c)
         chk_net_drop(c);
         return r;
     }
-    r = chk_net_watch(c, r == 1 ? EPOLLIN : EPOLLOUT, true);
+    r = chk_net_watch(c, r == 1 ? EPOLLIN : EPOLLOUT);
     if (r < 0) {
         chk_net_drop(c);
         return r;
@@ -429,7 +435,7 @@ static void http_read(struct chk *c)
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
-                return;
+                break;
             if (c->http.headers_done) { /* as Consul: the status decides */
                 http_conclude(c);
                 return;
@@ -443,20 +449,26 @@ static void http_read(struct chk *c)
             return;
         }
     }
+    int r = chk_net_watch(c, EPOLLIN); /* more to come: re-arm the one-shot */
+    if (r < 0)
+        http_fail(c, "read", r);
 }
 
 static void http_on_event(struct chk *c, uint32_t events)
 {
     if (c->sent < c->req_len) {
         int r = http_send(c);
-        if (r == 0 && !(events & (EPOLLERR | EPOLLHUP)))
+        if (r == 0 && !(events & (EPOLLERR | EPOLLHUP))) {
+            if ((r = chk_net_watch(c, EPOLLOUT)) < 0)
+                http_fail(c, "connect", r);
             return;
+        }
         if (r <= 0) {
             int err = chk_net_socket_error(c);
             http_fail(c, "connect", err ? err : (r < 0 ? r : -ECONNRESET));
             return;
         }
-        if ((r = chk_net_watch(c, EPOLLIN, false)) < 0) {
+        if ((r = chk_net_watch(c, EPOLLIN)) < 0) {
             http_fail(c, "connect", r);
             return;
         }
@@ -503,7 +515,7 @@ int chk_http_feed_for_test(const char *data, size_t len, size_t chunk,
     chk_http_feed(&h, &body, NULL, 0); /* EOF */
     memset(result, 0, sizeof(*result));
     result->status =
-        chk_http_conclude(&h, "GET", "http://127.0.0.1:80/", &body, out);
+        chk_http_conclude(&h, "HTTP GET http://127.0.0.1:80/: ", &body, out);
     result->http_code = h.headers_done ? h.code : 0;
     if (h.headers_done && chk_http_is_redirect(h.code) && location.len) {
         /* where the probe would go next, as a check on 127.0.0.1:80 */

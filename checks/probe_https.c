@@ -478,18 +478,15 @@ static void https_conclude(struct chk *c, CURLcode res)
         memcpy(h.reason, t->reason, sizeof(h.reason));
         h.reason_len = (uint8_t)strlen(h.reason);
         enum chk_status st =
-            chk_http_conclude(&h, c->def.method, c->url, &c->body, &c->output);
+            chk_http_conclude(&h, c->prefix, &c->body, &c->output);
         chk_probe_finish(c, st, (int)code, false);
         return;
     }
     bool timed_out = res == CURLE_OPERATION_TIMEDOUT;
-    c->output.len = 0;
-    nc_buf_printf(&c->output, "HTTP %s %s: ", c->def.method, c->url);
     if (timed_out) {
-        char dur[32];
-        nc_format_duration(c->def.timeout_ns, dur, sizeof(dur));
-        nc_buf_printf(&c->output, "timeout after %s", dur);
+        chk_output_timeout(c);
     } else {
+        chk_output_begin(c);
         nc_buf_puts(&c->output,
                     t->errbuf[0] ? t->errbuf : lib.curl_easy_strerror(res));
     }

@@ -73,8 +73,7 @@ static void on_slot_timer(uv_timer_t *t)
 
 static struct chk_slot *slot_get(struct chk_engine *e, uint64_t when)
 {
-    for (struct chk_slot *s = e->slot_buckets[bucket_of(when)]; s;
-         s = s->hnext)
+    for (struct chk_slot *s = e->slot_buckets[bucket_of(when)]; s; s = s->hnext)
         if (s->when == when)
             return s;
     struct chk_slot *s = e->slot_free;
@@ -134,7 +133,8 @@ void chk_timer_arm(struct chk *c, uint64_t when)
     s->head = c;
 }
 
-/* ---- freeing removed checks ------------------------------------------------ */
+/* ---- freeing removed checks ------------------------------------------------
+ */
 
 static void reap(struct chk_engine *e)
 {
@@ -145,7 +145,10 @@ static void reap(struct chk_engine *e)
     }
 }
 
-static void on_reaper(uv_timer_t *t) { reap(t->data); }
+static void on_reaper(uv_timer_t *t)
+{
+    reap(t->data);
+}
 
 void chk_timers_bury(struct chk *c)
 {
