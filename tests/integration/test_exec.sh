@@ -11,7 +11,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 data=$TMP/data
 hv=$TMP/hv
-mkdir -p "$hv"
+ro=$TMP/ro
+mkdir -p "$hv" "$ro"
 chmod 0777 "$hv"
 cleanup_add "pkill -9 -f 'supervise $data/' ; true"
 cat >"$TMP/agent.hcl" <<CFG
@@ -20,6 +21,10 @@ bind_addr = "127.0.0.1"
 client {
   host_volume "hv" {
     path = "$hv"
+  }
+  host_volume "ro" {
+    path      = "$ro"
+    read_only = true
   }
 }
 CFG
@@ -66,6 +71,68 @@ complete() { curl -s "$ADDR/v1/allocation/$id" | grep -q '"ClientStatus":"comple
 check "stop completes the allocation" wait_for 5 complete
 check "no mount left under data_dir" sh -c "! grep -q '$data' /proc/self/mountinfo"
 check "task cgroup removed" sh -c "! ls -d /sys/fs/cgroup/*/nomclient/$id.t /sys/fs/cgroup/nomclient/$id.t 2>/dev/null | grep -q ."
+# a read-only volume refuses writes; a read-write one keeps its data across
+# a restart of the allocation's task (restart policy after a crash)
+mkdir -p "$hv/rw"
+cat >"$TMP/vols.nomad" <<'JOB'
+job "vols" {
+  group "g" {
+    restart {
+      attempts = 2
+      interval = "1m"
+      delay    = "1s"
+      mode     = "fail"
+    }
+    volume "rw" {
+      type   = "host"
+      source = "hv"
+    }
+    volume "ro" {
+      type      = "host"
+      source    = "ro"
+      read_only = true
+    }
+    task "t" {
+      driver = "exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "n=$(cat /data/rw/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > /data/rw/count; echo run $n; echo x > /ro/x 2>&1 || echo write refused; echo y > /rw-ro/y 2>&1 || echo write refused too; [ $n -ge 2 ] || exit 1; exec sleep 300"]
+      }
+      volume_mount {
+        volume      = "rw"
+        destination = "/data"
+      }
+      volume_mount {
+        volume      = "ro"
+        destination = "/ro"
+      }
+      volume_mount {
+        volume      = "rw"
+        destination = "/rw-ro"
+        read_only   = true
+      }
+      kill_timeout = "1s"
+    }
+  }
+}
+JOB
+"$NOMCLIENT" job run "$TMP/vols.nomad" >/dev/null
+vid=$(curl -s "$ADDR/v1/job/vols/allocations" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ID"])')
+second_run() { [ "$(cat "$hv/rw/count" 2>/dev/null)" = 2 ]; }
+check "read-write volume data survives the task's restart (count 2)" wait_for 10 second_run
+sleep 0.3
+out=$("$NOMCLIENT" alloc logs "$vid" 2>&1)
+check "both runs logged" sh -c "printf '%s' \"$out\" | grep -qx 'run 1' && printf '%s' \"$out\" | grep -qx 'run 2'"
+err_out=$("$NOMCLIENT" alloc logs -stderr "$vid" 2>&1)
+check "read-only volume rejects writes (EROFS)" contains "$err_out" "cannot create /ro/x: Read-only file system"
+check "nothing written to the read-only volume's source" [ ! -e "$ro/x" ]
+check "a read_only volume_mount of a read-write volume rejects writes too" sh -c "printf '%s' \"$out\" | grep -qx 'write refused too' && [ ! -e '$hv/y' ]"
+restarts=$(curl -s "$ADDR/v1/allocation/$vid" | python3 -c 'import json,sys; a=json.load(sys.stdin); print(a["TaskStates"]["t"]["Restarts"], a["ClientStatus"])')
+check "task restarted once per policy and runs ($restarts)" [ "$restarts" = "1 running" ]
+"$NOMCLIENT" job stop vols >/dev/null
+vdone() { curl -s "$ADDR/v1/allocation/$vid" | grep -q '"ClientStatus":"complete"'; }
+wait_for 5 vdone
+
 # leftovers: a supervisor and a cgroup of an allocation the agent never had
 fake=00000000-dead-4bad-8bad-000000000000
 mkdir -p "$data/alloc/$fake/.nomclient" "$data/alloc/$fake/t" "$data/alloc/$fake/alloc/logs"
