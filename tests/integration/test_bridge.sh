@@ -26,10 +26,30 @@ cleanup_add "pkill -9 -f 'supervise $data/'; pkill -9 -f 'netns-helper' ; true"
 cleanup_add "ip link del $BR 2>/dev/null; while iptables -D NOMAD-ADMIN -d $SUBNET -o $BR -j ACCEPT 2>/dev/null; do :; done; true"
 cleanup_add "[ -n \"\$AGENT_PID\" ] && kill -9 \$AGENT_PID 2>/dev/null; NOMCLIENT_ADDR=\$ADDR \"$NOMCLIENT\" leftovers -clean >/dev/null 2>&1; true"
 
+mkdir -p "$TMP/cni"
+cat >"$TMP/cni/10-mynet.conflist" <<EOF
+{"cniVersion": "0.4.0", "name": "mynet", "plugins": [
+  {"type": "loopback"},
+  {"type": "bridge", "bridge": "nctest8", "ipMasq": true, "isGateway": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.255.98.0/24"}]],
+            "routes": [{"dst": "0.0.0.0/0"}]}},
+  {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}
+]}
+EOF
+cat >"$TMP/cni/20-broken.conflist" <<EOF
+{"cniVersion": "0.4.0", "name": "broken", "plugins": [
+  {"type": "loopback"},
+  {"type": "bridge", "bridge": "nctest8", "isGateway": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.255.98.0/24"}]]}},
+  {"type": "tuning", "sysctl": {"net.ipv4.no_such_knob": "1"}}
+]}
+EOF
+cleanup_add "ip link del nctest8 2>/dev/null; true"
 cat >"$TMP/agent.hcl" <<EOF
 client {
   bridge_network_name   = "$BR"
   bridge_network_subnet = "$SUBNET"
+  cni_config_dir        = "$TMP/cni"
 }
 plugin "raw_exec" {
   config {
@@ -225,6 +245,66 @@ else
 fi
 out=$("$NOMCLIENT" leftovers)
 check "then leftovers finds nothing" contains "$out" "Nothing left behind"
+
+# ---- custom CNI networks from cni_config_dir ---------------------------------
+cat >"$TMP/custom.nomad" <<'JOB'
+job "custom" {
+  group "ok" {
+    network {
+      mode = "cni/mynet"
+      port "http" {
+        to = 8081
+      }
+    }
+    task "srv" {
+      driver = "raw_exec"
+      config {
+        command = "/usr/bin/python3"
+        args    = ["-m", "http.server", "8081"]
+      }
+      kill_timeout = "1s"
+    }
+  }
+  group "bad" {
+    network {
+      mode = "cni/broken"
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sleep"
+        args    = ["60"]
+      }
+    }
+  }
+}
+JOB
+"$NOMCLIENT" job run "$TMP/custom.nomad" >/dev/null
+ok_running() { [ "$(alloc_json custom ok 'x.get("ClientStatus")')" = running ]; }
+check "an allocation on a custom CNI network (cni/mynet) runs" wait_for 20 ok_running
+ok_ip=$(alloc_json custom ok 'x["NetworkStatus"]["Address"]')
+ok_port=$(alloc_json custom ok '[p["Value"] for p in x["AllocatedResources"]["Shared"]["Ports"] if p["Label"]=="http"][0]')
+case "$ok_ip" in 10.255.98.*) pass "it has an address of that network ($ok_ip)" ;;
+*) fail "it has an address of that network" "$ok_ip" ;; esac
+check "it answers on its mapped host port" wait_for 10 http_ok "http://127.0.0.1:$ok_port/"
+bad_failed() { [ "$(alloc_json custom bad 'x.get("ClientStatus")')" = failed ]; }
+check "an allocation whose network cannot be set up fails" wait_for 20 bad_failed
+bad=$(alloc_json custom bad 'x["ID"]')
+ev=$(alloc_json custom bad 'x["TaskStates"]["t"]["Events"][-1]["DisplayMessage"]')
+if contains "$ev" 'pre-run hook "network" failed' && contains "$ev" tuning; then
+    pass "with an event naming the network hook and the failing plugin"
+else
+    fail "with an event naming the network hook and the failing plugin" "$ev"
+fi
+if [ -z "$(ip netns list | grep "$bad")" ] && ! iptables-save | grep -q "$bad"; then
+    pass "and nothing of it half-configured"
+else
+    fail "and nothing of it half-configured" "$(ip netns list | grep "$bad"; iptables-save | grep "$bad")"
+fi
+ok=$(alloc_json custom ok 'x["ID"]')
+"$NOMCLIENT" job stop custom >/dev/null
+custom_gone() { [ -z "$(ip netns list | grep -E "$ok|$bad")" ] && ! iptables-save | grep -q 10.255.98; }
+check "custom network allocation torn down on stop" wait_for 20 custom_gone
 
 # ---- kill -9 in the middle of setting up ten allocations --------------------
 cat >"$TMP/ten.nomad" <<JOB
