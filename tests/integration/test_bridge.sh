@@ -21,6 +21,11 @@ SUBNET=10.255.99.0/24
 PREFIX=10.255.99.
 data=$TMP/data
 iptables-save >"$TMP/ipt.before" 2>/dev/null
+# host-local's lease dirs this test's networks may create
+for n in nomad mynet broken; do
+    [ -d "/var/lib/cni/networks/$n" ] ||
+        cleanup_add "rm -f /var/lib/cni/networks/$n/lock /var/lib/cni/networks/$n/last_reserved_ip.0; rmdir /var/lib/cni/networks/$n 2>/dev/null; true"
+done
 cleanup_add "pkill -9 -f 'supervise $data/'; pkill -9 -f 'netns-helper' ; true"
 # whatever the agent left (a failed run): its leftovers, then the bridge
 cleanup_add "ip link del $BR 2>/dev/null; while iptables -D NOMAD-ADMIN -d $SUBNET -o $BR -j ACCEPT 2>/dev/null; do :; done; true"
