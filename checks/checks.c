@@ -189,44 +189,64 @@ int chk_validate(const struct chk_def *d, struct nc_error *err)
 /* ---- definitions ----------------------------------------------------------
  */
 
+/* A definition's strings and headers live in one allocation (the header
+ * array first, then the strings): a check costs one malloc for all of it,
+ * and def_free is one free. */
 static void def_free(struct chk_def *d)
 {
-    free((char *)d->id);
-    free((char *)d->name);
-    free((char *)d->address);
-    free((char *)d->method);
-    free((char *)d->path);
-    free((char *)d->body);
-    free((char *)d->on_update);
-    for (size_t i = 0; i < d->nheaders; i++) {
-        free((char *)d->headers[i].name);
-        free((char *)d->headers[i].value);
-    }
-    free((struct chk_header *)d->headers);
+    free(d->nheaders ? (void *)d->headers : (void *)d->id);
     memset(d, 0, sizeof(*d));
+}
+
+struct arena {
+    char *p;
+};
+
+static const char *arena_put(struct arena *a, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *dst = a->p;
+    memcpy(dst, s, n);
+    a->p += n;
+    return dst;
 }
 
 static void def_copy(struct chk_def *dst, const struct chk_def *src)
 {
     *dst = *src;
-    dst->id = xstrdup(src->id);
-    dst->name = xstrdup(src->name);
-    dst->address = xstrdup(src->address);
-    dst->method = xstrdup(src->method && *src->method ? src->method : "GET");
-    dst->path = xstrdup(src->path ? src->path : "/");
-    dst->body = src->body && *src->body ? xstrdup(src->body) : NULL;
-    dst->on_update = xstrdup(
-        src->on_update && *src->on_update ? src->on_update : "require_healthy");
-    dst->headers = NULL;
-    if (src->nheaders) {
-        struct chk_header *h = xcalloc(src->nheaders, sizeof(*h));
-        for (size_t i = 0; i < src->nheaders; i++) {
-            h[i].name = xstrdup(src->headers[i].name);
-            h[i].value =
-                xstrdup(src->headers[i].value ? src->headers[i].value : "");
-        }
-        dst->headers = h;
+    const char *method = src->method && *src->method ? src->method : "GET";
+    const char *path = src->path ? src->path : "/";
+    const char *body = src->body && *src->body ? src->body : NULL;
+    const char *ou =
+        src->on_update && *src->on_update ? src->on_update : "require_healthy";
+    const char *strs[] = {src->id, src->name, src->address, method, path,
+                          body,    ou};
+    size_t size = src->nheaders * sizeof(struct chk_header);
+    for (size_t i = 0; i < NC_ARRAY_LEN(strs); i++)
+        size += strs[i] ? strlen(strs[i]) + 1 : 0;
+    for (size_t i = 0; i < src->nheaders; i++) {
+        const char *v = src->headers[i].value;
+        size += strlen(src->headers[i].name) + 1 + (v ? strlen(v) : 0) + 1;
     }
+    char *mem = xmalloc(size);
+    struct chk_header *h = (struct chk_header *)mem;
+    struct arena a = {mem + src->nheaders * sizeof(*h)};
+    /* id first: without headers, def_free frees the block through it */
+    dst->id = arena_put(&a, src->id);
+    dst->name = arena_put(&a, src->name);
+    dst->address = arena_put(&a, src->address);
+    dst->method = arena_put(&a, method);
+    dst->path = arena_put(&a, path);
+    dst->body = arena_put(&a, body);
+    dst->on_update = arena_put(&a, ou);
+    for (size_t i = 0; i < src->nheaders; i++) {
+        const char *v = src->headers[i].value;
+        h[i].name = arena_put(&a, src->headers[i].name);
+        h[i].value = arena_put(&a, v ? v : "");
+    }
+    dst->headers = src->nheaders ? h : NULL;
 }
 
 static const struct chk_probe_ops *ops_for(const struct chk_def *d)
@@ -540,8 +560,10 @@ void chk_probe_finish(struct chk *c, enum chk_status status, int http_code,
     c->hist_head = (c->hist_head + CHK_HISTORY - 1) % CHK_HISTORY;
     c->hist[c->hist_head] = (struct chk_history_entry){
         .time_unix_ns = r->time_unix_ns,
-        .latency_ns = r->latency_ns,
-        .http_code = http_code,
+        .latency_us = r->latency_ns / 1000 > UINT32_MAX
+                          ? UINT32_MAX
+                          : (uint32_t)(r->latency_ns / 1000),
+        .http_code = (int16_t)http_code,
         .status = (uint8_t)status,
         .timed_out = timed_out,
     };
@@ -729,8 +751,8 @@ static json_t *history_json(const struct chk *c)
             a, json_pack("{s:s, s:o, s:I, s:i, s:b}", "Status",
                          chk_status_name((enum chk_status)h->status),
                          "Timestamp", time_json(h->time_unix_ns), "Latency",
-                         (json_int_t)h->latency_ns, "Code", (int)h->http_code,
-                         "TimedOut", h->timed_out));
+                         (json_int_t)h->latency_us * 1000, "Code",
+                         (int)h->http_code, "TimedOut", h->timed_out));
     }
     return a;
 }

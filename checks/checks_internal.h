@@ -53,10 +53,10 @@ struct chk_http_state {
     struct nc_buf *body; /* where on_body appends (capped) */
 };
 
-struct chk_history_entry {
+struct chk_history_entry { /* 16 bytes */
     int64_t time_unix_ns;
-    int64_t latency_ns;
-    int32_t http_code;
+    uint32_t latency_us;
+    int16_t http_code;
     uint8_t status;
     bool timed_out;
 };
