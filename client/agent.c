@@ -90,6 +90,35 @@ void agent_allocated(const struct agent *a, const char *except_id,
 
 static void on_handle_closed(uv_handle_t *h) { (void)h; }
 
+/* The desired registrations changed: each registry brings itself in line
+ * (Consul's sync loop, the built-in catalog). */
+void agent_services_changed(struct agent *a)
+{
+    (void)a; /* registries are wired here */
+}
+
+/* Rebuilds the desired registrations and hands them to the registries. */
+static void on_services_timer(uv_timer_t *t)
+{
+    struct agent *a = t->data;
+    a->services_dirty = false;
+    if (!a->allocs)
+        return;
+    services_rebuild(&a->services, a->allocs->allocs, a->allocs->nallocs,
+                     &a->node, a->checks);
+    agent_services_changed(a);
+}
+
+void agent_services_dirty(struct agent *a)
+{
+    if (a->services_dirty || a->stopping)
+        return;
+    a->services_dirty = true;
+    /* coalesce a burst (a job of 50 allocations, checks settling) into one
+     * rebuild */
+    uv_timer_start(&a->services_timer, on_services_timer, 5, 0);
+}
+
 /* Every saved change of an allocation: wake what watches it. */
 static void on_alloc_change(struct alloc *al, void *arg)
 {
@@ -97,6 +126,23 @@ static void on_alloc_change(struct alloc *al, void *arg)
     log_follow_poke(&a->follows, al->id);
     if (a->checks)
         alloc_checks_sync(a->checks, al);
+    agent_services_dirty(a);
+}
+
+/* An allocation with services is stopping: its services leave the
+ * registries before its tasks are killed. */
+static void on_alloc_stopping(struct alloc *al, void *arg)
+{
+    struct agent *a = arg;
+    services_rebuild(&a->services, a->allocs->allocs, a->allocs->nallocs,
+                     &a->node, a->checks);
+    agent_services_changed(a);
+    alloc_manager_deregistered(a->allocs, al->id);
+}
+
+static void on_check_status(void *arg, const char *alloc_id)
+{
+    agent_services_dirty(arg);
 }
 
 static void on_check_restart(void *arg, const char *alloc_id, const char *task,
@@ -115,6 +161,7 @@ static void agent_finish_stop(struct agent *a)
         uv_timer_stop(&a->drain_timer);
     }
     uv_close((uv_handle_t *)&a->drain_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&a->services_timer, on_handle_closed);
     alloc_checks_close(a->checks);
     a->checks = NULL;
     alloc_manager_close(a->allocs);
@@ -214,8 +261,9 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
     uv_signal_init(a.loop, &a.sig_term);
     uv_signal_init(a.loop, &a.sig_hup);
     uv_timer_init(a.loop, &a.drain_timer);
+    uv_timer_init(a.loop, &a.services_timer);
     a.sig_int.data = a.sig_term.data = a.sig_hup.data = &a;
-    a.drain_timer.data = &a;
+    a.drain_timer.data = a.services_timer.data = &a;
 
     if ((r = lock_data_dir(&a, err)) < 0)
         goto out;
@@ -235,6 +283,7 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
     }
     a.self_exe[n] = '\0';
     struct alloc_checks_hooks hooks = {.restart_task = on_check_restart,
+                                       .status_changed = on_check_status,
                                        .arg = &a};
     if ((r = alloc_checks_open(&a.checks, a.loop, &a.node, &hooks)) < 0) {
         nc_error_set(err, r, "check engine: %s", strerror(-r));
@@ -242,7 +291,9 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
     }
     struct alloc_manager_config ac = {.loop = a.loop, .cfg = cfg,
                                       .node = &a.node, .self_exe = a.self_exe,
-                                      .on_change = on_alloc_change, .arg = &a};
+                                      .on_change = on_alloc_change,
+                                      .on_stopping = on_alloc_stopping,
+                                      .arg = &a};
     if ((r = alloc_manager_open(&a.allocs, &ac, err)) < 0)
         goto out;
     for (size_t i = 0; i < a.store->njobs; i++) {
@@ -289,6 +340,7 @@ out:
     /* let every close callback run before freeing what they point at */
     uv_run(&loop, UV_RUN_DEFAULT);
     hoststats_collector_free(a.stats);
+    services_clear(&a.services);
     state_close(a.store);
     node_free(&a.node);
     if (uv_loop_close(&loop) != 0)

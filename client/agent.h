@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log_follow.h"
 #include "node.h"
+#include "services.h"
 #include "state.h"
 #include "util.h"
 
@@ -23,6 +24,8 @@ struct http_server;
 struct fingerprint_cni;
 struct alloc_manager;
 struct alloc_checks;
+struct consul_sync;
+struct catalog;
 
 struct agent {
     uv_loop_t *loop;
@@ -35,6 +38,13 @@ struct agent {
     struct alloc_manager *allocs;
     struct log_follow_list follows; /* `alloc logs -f` streams */
     struct alloc_checks *checks;    /* service checks of the allocations */
+    /* what this node should have registered, rebuilt (coalesced on a
+     * short timer) after allocation and check status changes */
+    struct svc_set services;
+    uv_timer_t services_timer;
+    bool services_dirty;
+    struct consul_sync *consul;     /* NULL without a consul block */
+    struct catalog *catalog;        /* the built-in service catalog */
     char self_exe[4096];         /* this binary, run as `supervise` */
     uv_signal_t sig_int, sig_term, sig_hup;
     int lock_fd;               /* flock on data_dir/client/agent.lock */
@@ -54,5 +64,11 @@ int agent_run(struct agent_config *cfg, struct nc_error *err);
 void agent_allocated(const struct agent *a, const char *except_id,
                      int *cpu_mhz, int64_t *memory_mb, int64_t *disk_mb,
                      struct strlist *ports);
+
+/* Marks the desired registrations stale: they are rebuilt from the
+ * allocations and check results shortly (bursts coalesce). */
+void agent_services_dirty(struct agent *a);
+/* Called after each rebuild: hands agent->services to the registries. */
+void agent_services_changed(struct agent *a);
 
 #endif

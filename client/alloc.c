@@ -256,6 +256,7 @@ void alloc_free(struct alloc *a)
     free(a->ip);
     free(a->netns);
     free(a->previous_alloc);
+    free(a->stop_why);
     json_decref(a->cni_result);
     free(a->net_phase);
     json_decref(a->net_timings);

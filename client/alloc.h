@@ -92,6 +92,9 @@ struct alloc {
 
     struct alloc_manager *mgr; /* runtime */
     bool stopping;
+    uv_timer_t *stop_timer; /* deregistration wait, then shutdown_delay */
+    int stop_phase;  /* 0 deregistering, 1 shutdown delay, 2 killing */
+    char *stop_why;
     bool net_busy;   /* a network helper runs for this allocation */
     bool net_queued; /* waiting for a free network helper slot */
     uv_timer_t *reschedule_timer; /* replacement pending after a failure */

@@ -460,3 +460,29 @@ const char *alloc_checks_service_status(const struct alloc_checks *ac,
     }
     return any ? chk_status_name(worst) : NULL;
 }
+
+void alloc_checks_each(const struct alloc_checks *ac, const char *alloc_id,
+                       const char *task, const char *service,
+                       void (*fn)(void *arg, const char *id, const char *name,
+                                  const char *type, int64_t interval_ns,
+                                  int64_t timeout_ns, const char *status,
+                                  const char *output, bool readiness),
+                       void *arg)
+{
+    for (size_t i = 0; i < ac->n; i++) {
+        const struct owned *o = ac->items[i];
+        if (strcmp(o->alloc_id, alloc_id) != 0 ||
+            strcmp(o->service, service) != 0 || !nc_streq(o->task, task))
+            continue;
+        struct chk *c = chk_find(ac->engine, o->id);
+        if (!c)
+            continue;
+        json_t *live = chk_to_json(c);
+        const char *out = json_string_value(json_object_get(live, "Output"));
+        fn(arg, o->id, o->check, o->type,
+           json_integer_value(json_object_get(live, "Interval")),
+           json_integer_value(json_object_get(live, "Timeout")),
+           chk_status_name(chk_get_status(c)), out ? out : "", o->readiness);
+        json_decref(live);
+    }
+}

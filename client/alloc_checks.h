@@ -46,6 +46,18 @@ json_t *alloc_checks_alloc_json(const struct alloc_checks *ac,
  * target) plus its allocation, service and task: /v1/agent/checks. */
 json_t *alloc_checks_agent_json(const struct alloc_checks *ac);
 
+/* The checks running for one service of an allocation (task NULL for a
+ * group service): fn gets each check's ID, name, type, interval,
+ * timeout, status after thresholds, last output, and whether it is a
+ * readiness check (on_update = "ignore"). */
+void alloc_checks_each(const struct alloc_checks *ac, const char *alloc_id,
+                       const char *task, const char *service,
+                       void (*fn)(void *arg, const char *id, const char *name,
+                                  const char *type, int64_t interval_ns,
+                                  int64_t timeout_ns, const char *status,
+                                  const char *output, bool readiness),
+                       void *arg);
+
 /* Status of one service's checks for the registry: "passing" when all pass,
  * else the worst; NULL when the service has none running. */
 const char *alloc_checks_service_status(const struct alloc_checks *ac,

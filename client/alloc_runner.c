@@ -1022,32 +1022,127 @@ static void alloc_start(struct alloc *a)
         start_tasks(a);
 }
 
-static void alloc_stop(struct alloc *a, const char *why)
+/* Sends the kill signal to every task still running (the supervisors
+ * forward kill_signal and escalate to SIGKILL after kill_timeout on their
+ * own, even if the agent goes away). */
+static void alloc_kill_tasks(struct alloc *a)
 {
-    if (a->stopping)
-        return;
-    a->stopping = true;
-    set_str(&a->desired_status, "stop");
-    if (a->reschedule_timer) {
-        uv_close((uv_handle_t *)a->reschedule_timer, on_handle_closed);
-        a->reschedule_timer = NULL;
+    if (a->stop_timer) {
+        uv_close((uv_handle_t *)a->stop_timer, on_handle_closed);
+        a->stop_timer = NULL;
     }
+    a->stop_phase = 2;
     for (size_t i = 0; i < a->ntasks; i++) {
         struct alloc_task *t = &a->tasks[i];
-        if (t->timer) {
-            uv_close((uv_handle_t *)t->timer, on_handle_closed);
-            t->timer = NULL;
-        }
         if (t->supervisor_pid > 0) {
-            alloc_task_event(t, "Killing", "%s", why);
-            /* the supervisor forwards kill_signal and escalates to SIGKILL
-             * after kill_timeout on its own, even if the agent goes away */
+            alloc_task_event(t, "Killing", "%s", a->stop_why ? a->stop_why : "");
             kill(t->supervisor_pid, SIGTERM);
         } else if (!nc_streq(t->state, "dead")) {
             set_str(&t->state, "dead");
         }
     }
     alloc_update_status(a);
+}
+
+static void on_stop_timer(uv_timer_t *h)
+{
+    struct alloc *a = h->data;
+    if (a->stop_phase == 0) {
+        /* the registries did not answer in time: stop anyway */
+        LOG_WARN("alloc", "allocation %s: services not confirmed "
+                          "deregistered after 5s; stopping its tasks", a->id);
+        alloc_manager_deregistered(a->mgr, a->id);
+        return;
+    }
+    alloc_kill_tasks(a);
+}
+
+static int64_t alloc_shutdown_delay(const struct alloc *a)
+{
+    const struct task_group *g = alloc_group(a);
+    int64_t d = g ? g->shutdown_delay : 0;
+    for (size_t i = 0; g && i < g->ntasks; i++)
+        if (g->tasks[i].shutdown_delay > d)
+            d = g->tasks[i].shutdown_delay;
+    return d;
+}
+
+static bool alloc_has_services(const struct alloc *a)
+{
+    const struct task_group *g = alloc_group(a);
+    if (!g)
+        return false;
+    size_t n = g->nservices;
+    for (size_t i = 0; i < g->ntasks; i++)
+        n += g->tasks[i].nservices;
+    return n > 0;
+}
+
+void alloc_manager_deregistered(struct alloc_manager *m, const char *alloc_id)
+{
+    struct alloc *a = alloc_manager_find(m, alloc_id, NULL);
+    if (!a || !a->stopping || a->stop_phase != 0)
+        return;
+    a->stop_phase = 1;
+    int64_t delay = alloc_shutdown_delay(a);
+    if (delay <= 0) {
+        alloc_kill_tasks(a);
+        return;
+    }
+    /* shutdown_delay: the services are gone from the registry, the tasks
+     * keep serving the requests already routed to them for this long */
+    for (size_t i = 0; i < a->ntasks; i++)
+        if (a->tasks[i].supervisor_pid > 0)
+            alloc_task_event(&a->tasks[i], "Waiting for shutdown delay",
+                             "Waiting for shutdown_delay of %llds before "
+                             "killing the task",
+                             (long long)(delay / 1000000000));
+    if (!a->stop_timer) {
+        a->stop_timer = xcalloc(1, sizeof(*a->stop_timer));
+        uv_timer_init(m->c.loop, a->stop_timer);
+        a->stop_timer->data = a;
+    }
+    uv_timer_start(a->stop_timer, on_stop_timer, (uint64_t)(delay / 1000000), 0);
+    alloc_save(a);
+}
+
+/* Stopping, as Nomad orders it: the services are deregistered first, then
+ * shutdown_delay passes, then the tasks get their kill signal. */
+static void alloc_stop(struct alloc *a, const char *why)
+{
+    if (a->stopping)
+        return;
+    a->stopping = true;
+    a->stop_phase = 0;
+    free(a->stop_why);
+    a->stop_why = xstrdup(why);
+    set_str(&a->desired_status, "stop");
+    if (a->reschedule_timer) {
+        uv_close((uv_handle_t *)a->reschedule_timer, on_handle_closed);
+        a->reschedule_timer = NULL;
+    }
+    bool running = false;
+    for (size_t i = 0; i < a->ntasks; i++) {
+        struct alloc_task *t = &a->tasks[i];
+        if (t->timer) {
+            uv_close((uv_handle_t *)t->timer, on_handle_closed);
+            t->timer = NULL;
+        }
+        running |= t->supervisor_pid > 0;
+    }
+    struct alloc_manager *m = a->mgr;
+    if (!running || m->closing ||
+        (!alloc_has_services(a) && alloc_shutdown_delay(a) <= 0) ||
+        !m->c.on_stopping) {
+        alloc_kill_tasks(a);
+        return;
+    }
+    a->stop_timer = xcalloc(1, sizeof(*a->stop_timer));
+    uv_timer_init(m->c.loop, a->stop_timer);
+    a->stop_timer->data = a;
+    uv_timer_start(a->stop_timer, on_stop_timer, 5000, 0);
+    alloc_save(a); /* on_change: the registries drop its services */
+    m->c.on_stopping(a, m->c.arg);
 }
 
 int alloc_manager_run_job(struct alloc_manager *m, const struct job *job,
@@ -1300,6 +1395,8 @@ void alloc_manager_close(struct alloc_manager *m)
         struct alloc *a = m->allocs[i];
         if (a->reschedule_timer)
             uv_close((uv_handle_t *)a->reschedule_timer, on_handle_closed);
+        if (a->stop_timer)
+            uv_close((uv_handle_t *)a->stop_timer, on_handle_closed);
         for (size_t k = 0; k < a->ntasks; k++) {
             watch_stop(&a->tasks[k]);
             proc_release(&a->tasks[k]);

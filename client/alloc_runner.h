@@ -24,6 +24,10 @@ struct alloc_manager_config {
     const char *self_exe; /* the nomclient binary, for `supervise` */
     /* called after any change of an allocation (state already saved) */
     void (*on_change)(struct alloc *a, void *arg);
+    /* an allocation with services was told to stop: deregister them and
+     * call alloc_manager_deregistered (the runner stops waiting after 5 s);
+     * then shutdown_delay passes and the tasks are killed. NULL: no wait. */
+    void (*on_stopping)(struct alloc *a, void *arg);
     void *arg;
 };
 
@@ -68,6 +72,10 @@ int alloc_manager_run_job(struct alloc_manager *m, const struct job *job,
  * allocations to be gone before it exits. */
 void alloc_manager_when_idle(struct alloc_manager *m, void (*cb)(void *arg),
                              void *arg);
+
+/* The registries no longer list the allocation's services: its stop goes
+ * on (shutdown_delay, then the kill signal). */
+void alloc_manager_deregistered(struct alloc_manager *m, const char *alloc_id);
 
 /* Stops every allocation of the job. */
 void alloc_manager_stop_job(struct alloc_manager *m, const char *job_id);
