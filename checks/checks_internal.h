@@ -183,6 +183,13 @@ int chk_http_feed(struct chk_http_state *h, struct nc_buf *body,
 enum chk_status chk_http_conclude(const struct chk_http_state *h,
                                   const char *prefix, const struct nc_buf *body,
                                   struct nc_buf *out);
+/* The request headers both http probes send, after Host: User-Agent and
+ * Accept unless the definition sets them, the definition's own (framing
+ * ones excepted), and Connection: close. */
+void chk_http_header_lines(const struct chk *c,
+                           void (*emit)(void *arg, const char *name,
+                                        const char *value),
+                           void *arg);
 /* Builds c->request from the definition. */
 void chk_http_build_request(struct chk *c);
 /* The path to request next when `location` (a 3xx Location) points back

@@ -29,6 +29,36 @@ static bool has_header(const struct chk_def *d, const char *name)
     return false;
 }
 
+void chk_http_header_lines(const struct chk *c,
+                           void (*emit)(void *arg, const char *name,
+                                        const char *value),
+                           void *arg)
+{
+    static const char *const defaults[][2] = {
+        {"User-Agent", "Consul Health Check"},
+        {"Accept", "text/plain, text/*, */*"},
+    };
+    const struct chk_def *d = &c->def;
+    for (size_t i = 0; i < NC_ARRAY_LEN(defaults); i++)
+        if (!has_header(d, defaults[i][0]))
+            emit(arg, defaults[i][0], defaults[i][1]);
+    for (size_t i = 0; i < d->nheaders; i++) {
+        const struct chk_header *h = &d->headers[i];
+        /* framing is ours: a caller's value could desynchronise it */
+        if (strcasecmp(h->name, "Content-Length") == 0 ||
+            strcasecmp(h->name, "Transfer-Encoding") == 0 ||
+            strcasecmp(h->name, "Connection") == 0)
+            continue;
+        emit(arg, h->name, h->value);
+    }
+    emit(arg, "Connection", "close");
+}
+
+static void emit_line(void *arg, const char *name, const char *value)
+{
+    nc_buf_printf(arg, "%s: %s\r\n", name, value);
+}
+
 static void build_request(const struct chk *c, const char *method,
                           const char *path, bool with_body, struct nc_buf *b)
 {
@@ -37,23 +67,11 @@ static void build_request(const struct chk *c, const char *method,
     nc_buf_printf(b, "%s %s HTTP/1.1\r\n", method, path);
     if (!has_header(d, "Host"))
         nc_buf_printf(b, "Host: %s\r\n", c->target);
-    if (!has_header(d, "User-Agent"))
-        nc_buf_puts(b, "User-Agent: Consul Health Check\r\n");
-    if (!has_header(d, "Accept"))
-        nc_buf_puts(b, "Accept: text/plain, text/*, */*\r\n");
-    for (size_t i = 0; i < d->nheaders; i++) {
-        const struct chk_header *h = &d->headers[i];
-        /* framing is ours: a caller's value could desynchronise it */
-        if (strcasecmp(h->name, "Content-Length") == 0 ||
-            strcasecmp(h->name, "Transfer-Encoding") == 0 ||
-            strcasecmp(h->name, "Connection") == 0)
-            continue;
-        nc_buf_printf(b, "%s: %s\r\n", h->name, h->value);
-    }
     size_t body_len = with_body && d->body ? strlen(d->body) : 0;
     if (body_len)
         nc_buf_printf(b, "Content-Length: %zu\r\n", body_len);
-    nc_buf_puts(b, "Connection: close\r\n\r\n");
+    chk_http_header_lines(c, emit_line, b);
+    nc_buf_puts(b, "\r\n");
     if (body_len)
         nc_buf_append(b, d->body, body_len);
 }

@@ -92,6 +92,7 @@ struct chk_curl {
 struct curl_sock {
     uv_poll_t poll;
     struct chk_curl *cc;
+    struct chk_engine *e; /* close callbacks may run after cc is freed */
     curl_socket_t fd;
 };
 
@@ -153,7 +154,7 @@ static void on_curl_poll(uv_poll_t *h, int status, int events)
 static void on_curl_sock_closed(uv_handle_t *h)
 {
     struct curl_sock *cs = h->data;
-    struct chk_engine *e = cs->cc->e;
+    struct chk_engine *e = cs->e;
     free(cs);
     chk_engine_handle_closed(e);
 }
@@ -179,6 +180,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
             return -1;
         }
         cs->cc = cc;
+        cs->e = cc->e;
         cs->fd = fd;
         cs->poll.data = cs;
         cc->e->open_handles++;
@@ -297,6 +299,16 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
     return len;
 }
 
+static void emit_header(void *arg, const char *name, const char *value)
+{
+    struct curl_slist **l = arg;
+    /* "Name;" is how curl sends a header with an empty value */
+    char *line =
+        *value ? xasprintf("%s: %s", name, value) : xasprintf("%s;", name);
+    *l = lib.curl_slist_append(*l, line);
+    free(line);
+}
+
 static bool transfer_setup(struct chk *c, struct chk_curl_transfer *t)
 {
     const struct chk_def *d = &c->def;
@@ -335,31 +347,8 @@ static bool transfer_setup(struct chk *c, struct chk_curl_transfer *t)
         lib.curl_slist_free_all(t->headers);
     t->headers = NULL;
     t->dirty = false;
-    struct curl_slist *l = NULL;
-    static const char *const defaults[][2] = {
-        {"User-Agent", "User-Agent: Consul Health Check"},
-        {"Accept", "Accept: text/plain, text/*, */*"},
-        {"Expect", "Expect:"}, /* no 100-continue round trip */
-    };
-    for (size_t i = 0; i < NC_ARRAY_LEN(defaults); i++) {
-        bool set = false;
-        for (size_t k = 0; k < d->nheaders && !set; k++)
-            set = strcasecmp(d->headers[k].name, defaults[i][0]) == 0;
-        if (!set)
-            l = lib.curl_slist_append(l, defaults[i][1]);
-    }
-    l = lib.curl_slist_append(l, "Connection: close");
-    for (size_t k = 0; k < d->nheaders; k++) {
-        const struct chk_header *hd = &d->headers[k];
-        if (strcasecmp(hd->name, "Connection") == 0 ||
-            strcasecmp(hd->name, "Content-Length") == 0 ||
-            strcasecmp(hd->name, "Transfer-Encoding") == 0)
-            continue;
-        char *line = *hd->value ? xasprintf("%s: %s", hd->name, hd->value)
-                                : xasprintf("%s;", hd->name);
-        l = lib.curl_slist_append(l, line);
-        free(line);
-    }
+    struct curl_slist *l = lib.curl_slist_append(NULL, "Expect:");
+    chk_http_header_lines(c, emit_header, &l); /* no 100-continue wait */
     t->headers = l;
     lib.curl_easy_setopt(h, CURLOPT_HTTPHEADER, l);
     return true;

@@ -49,28 +49,32 @@ static void run_thresholds(enum chk_status initial, int sbp, int fbw, int fbc,
 static void test_thresholds(void **state)
 {
     (void)state;
-    char out[64];
-    /* no thresholds: the result is the status */
-    run_thresholds(CHK_CRITICAL, 0, 0, 0, "pcwpc", out);
-    assert_string_equal(out, "pcwpc");
-    /* success_before_passing 3: three passes in a row */
-    run_thresholds(CHK_CRITICAL, 3, 0, 0, "ppcpppp", out);
-    assert_string_equal(out, "cccccpp");
-    /* failures_before_critical 2, warning defaults to the same */
-    run_thresholds(CHK_PASSING, 0, 0, 2, "pcpccc", out);
-    assert_string_equal(out, "ppppcc");
-    /* failures_before_warning 1 < failures_before_critical 3 */
-    run_thresholds(CHK_PASSING, 0, 1, 3, "cccp", out);
-    assert_string_equal(out, "wwcp");
-    /* a warning result counts as a success and is reported as warning */
-    run_thresholds(CHK_CRITICAL, 2, 0, 0, "wwp", out);
-    assert_string_equal(out, "cwp");
-    /* initial status passing stays until failures reach the threshold */
-    run_thresholds(CHK_PASSING, 2, 0, 2, "cpcc", out);
-    assert_string_equal(out, "pppc");
-    /* initial warning */
-    run_thresholds(CHK_WARNING, 1, 0, 0, "p", out);
-    assert_string_equal(out, "p");
+    static const struct {
+        enum chk_status initial;
+        int sbp, fbw, fbc;
+        const char *results, *reported, *why;
+    } cases[] = {
+        {CHK_CRITICAL, 0, 0, 0, "pcwpc", "pcwpc", "no thresholds"},
+        {CHK_CRITICAL, 3, 0, 0, "ppcpppp", "cccccpp",
+         "success_before_passing 3: three passes in a row"},
+        {CHK_PASSING, 0, 0, 2, "pcpccc", "ppppcc",
+         "failures_before_critical 2 (warning defaults to the same)"},
+        {CHK_PASSING, 0, 1, 3, "cccp", "wwcp",
+         "failures_before_warning 1 < failures_before_critical 3"},
+        {CHK_CRITICAL, 2, 0, 0, "wwp", "cwp",
+         "a warning counts as a success and is reported as warning"},
+        {CHK_PASSING, 2, 0, 2, "cpcc", "pppc",
+         "initial passing stays until failures reach the threshold"},
+        {CHK_WARNING, 1, 0, 0, "p", "p", "initial warning"},
+    };
+    for (size_t i = 0; i < NC_ARRAY_LEN(cases); i++) {
+        char out[64];
+        run_thresholds(cases[i].initial, cases[i].sbp, cases[i].fbw,
+                       cases[i].fbc, cases[i].results, out);
+        if (strcmp(out, cases[i].reported) != 0)
+            fail_msg("%s: %s gave %s, want %s", cases[i].why, cases[i].results,
+                     out, cases[i].reported);
+    }
 }
 
 static void test_restart(void **state)
@@ -395,6 +399,8 @@ struct server {
     const char *response; /* NULL: accept and never answer */
     volatile int stop;
     volatile int accepted;
+    pthread_mutex_t lock;
+    char last_request[4096]; /* what the last probe sent */
 };
 
 static void *server_main(void *arg)
@@ -425,6 +431,9 @@ static void *server_main(void *arg)
             if (strstr(buf, "\r\n\r\n"))
                 break;
         }
+        pthread_mutex_lock(&s->lock);
+        memcpy(s->last_request, buf, got + 1);
+        pthread_mutex_unlock(&s->lock);
         ssize_t w = write(c, s->response, strlen(s->response));
         (void)w;
         close(c);
@@ -437,6 +446,7 @@ static void *server_main(void *arg)
 static void server_start(struct server *s, const char *response)
 {
     memset(s, 0, sizeof(*s));
+    pthread_mutex_init(&s->lock, NULL);
     s->response = response;
     s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -738,10 +748,11 @@ static void test_update_remove_close(void **state)
     struct chk_counters before;
     chk_get_counters(chk_find(s.e, "u"), &before);
     /* new path and headers: status, counters and history kept */
-    struct chk_header hs[] = {{"X-Token", "a"}, {"X-Token", "b"}};
+    struct chk_header hs[] = {
+        {"X-Token", "a"}, {"Connection", "keep-alive"}, {"X-Token", "b"}};
     d.path = "/v2/health";
     d.headers = hs;
-    d.nheaders = 2;
+    d.nheaders = 3;
     assert_int_equal(chk_update(s.e, &d, &err), 0);
     assert_int_equal(chk_get_status(chk_find(s.e, "u")), CHK_PASSING);
     struct chk_counters after;
@@ -753,6 +764,21 @@ static void test_update_remove_close(void **state)
     assert_int_equal(json_array_size(json_object_get(j, "History")),
                      before.probes);
     json_decref(j);
+    /* the request bytes: multi-valued header, Host, framing our own */
+    int had = s.results;
+    run_until(&loop, &s, had + 1, 3000);
+    pthread_mutex_lock(&ok.lock);
+    char req[4096];
+    memcpy(req, ok.last_request, sizeof(req));
+    pthread_mutex_unlock(&ok.lock);
+    assert_non_null(strstr(req, "GET /v2/health HTTP/1.1\r\n"));
+    char host[64];
+    snprintf(host, sizeof(host), "\r\nHost: 127.0.0.1:%d\r\n", ok.port);
+    assert_non_null(strstr(req, host));
+    assert_non_null(strstr(req, "\r\nX-Token: a\r\nX-Token: b\r\n"));
+    assert_non_null(strstr(req, "\r\nUser-Agent: Consul Health Check\r\n"));
+    assert_non_null(strstr(req, "\r\nConnection: close\r\n\r\n"));
+    assert_null(strstr(req, "keep-alive"));
     /* invalid update: refused, the old definition stays */
     d.interval_ns = 10;
     assert_int_equal(chk_update(s.e, &d, &err), -EINVAL);
@@ -762,7 +788,7 @@ static void test_update_remove_close(void **state)
     assert_int_equal(chk_remove(s.e, "nope"), -ENOENT);
     /* removal from inside its own result callback */
     s.remove_on_result = "u";
-    int had = s.results;
+    had = s.results;
     run_until(&loop, &s, had + 1, 3000);
     assert_null(chk_find(s.e, "u"));
     assert_int_equal(chk_engine_count(s.e), 0);
@@ -802,6 +828,53 @@ static void test_restart_live(void **state)
     run_until(&loop, &s, 3, 3000);
     assert_null(s.e);
     engine_finish(&loop, &s);
+    close(cfd);
+}
+
+/* HTTPS through the dlopen'd libcurl: a target that never completes the
+ * TLS handshake times out at the deadline, a closed port is critical, and
+ * the engine closes cleanly with a transfer in flight. */
+static void test_https(void **state)
+{
+    (void)state;
+    struct server hang;
+    server_start(&hang, NULL);
+    int cfd;
+    int refused = closed_port(&cfd);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct seen s = {0};
+    assert_int_equal(chk_engine_new(&s.e, &loop, &callbacks, &s), 0);
+    struct nc_error err;
+    struct chk_def d = loop_def("tls-hang", CHK_TYPE_HTTP, hang.port);
+    d.protocol = CHK_PROTO_HTTPS;
+    assert_int_equal(chk_add(s.e, &d, &err), 0);
+    d = loop_def("tls-refused", CHK_TYPE_HTTP, refused);
+    d.protocol = CHK_PROTO_HTTPS;
+    assert_int_equal(chk_add(s.e, &d, &err), 0);
+    run_until(&loop, &s, 1000, 2300);
+    int i = find_result(&s, "tls-hang");
+    assert_true(i >= 0);
+    assert_int_equal(s.r[i].status, CHK_CRITICAL);
+    assert_true(s.r[i].timed_out);
+    assert_true(s.r[i].latency_ns >= 900000000LL);
+    assert_true(s.r[i].latency_ns < 1200000000LL);
+    char want[128];
+    snprintf(want, sizeof(want),
+             "HTTP GET https://127.0.0.1:%d/health: timeout after 1s",
+             hang.port);
+    assert_string_equal(s.r[i].output, want);
+    i = find_result(&s, "tls-refused");
+    assert_true(i >= 0);
+    assert_int_equal(s.r[i].status, CHK_CRITICAL);
+    assert_non_null(strstr(s.r[i].output, "HTTP GET https://127.0.0.1:"));
+    /* close while the hanging transfer is in flight */
+    json_t *j = chk_to_json(chk_find(s.e, "tls-hang"));
+    assert_string_equal(json_string_value(json_object_get(j, "Protocol")),
+                        "https");
+    json_decref(j);
+    engine_finish(&loop, &s);
+    server_stop(&hang);
     close(cfd);
 }
 
@@ -868,6 +941,7 @@ int main(void)
         cmocka_unit_test(test_update_remove_close),
         cmocka_unit_test(test_restart_live),
         cmocka_unit_test(test_socket_reuse),
+        cmocka_unit_test(test_https),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
