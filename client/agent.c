@@ -12,6 +12,8 @@
 
 #include "alloc_checks.h"
 #include "alloc_runner.h"
+#include "catalog.h"
+#include "consul.h"
 #include "fingerprint.h"
 #include "hoststats.h"
 #include "http_api.h"
@@ -94,7 +96,17 @@ static void on_handle_closed(uv_handle_t *h) { (void)h; }
  * (Consul's sync loop, the built-in catalog). */
 void agent_services_changed(struct agent *a)
 {
-    (void)a; /* registries are wired here */
+    if (a->catalog)
+        catalog_update(a->catalog, &a->services);
+    if (a->consul)
+        consul_sync_update(a->consul, &a->services);
+}
+
+static void on_consul_flushed(void *arg, const char *alloc_id)
+{
+    struct agent *a = arg;
+    if (a->allocs)
+        alloc_manager_deregistered(a->allocs, alloc_id);
 }
 
 /* Rebuilds the desired registrations and hands them to the registries. */
@@ -137,7 +149,10 @@ static void on_alloc_stopping(struct alloc *al, void *arg)
     services_rebuild(&a->services, a->allocs->allocs, a->allocs->nallocs,
                      &a->node, a->checks);
     agent_services_changed(a);
-    alloc_manager_deregistered(a->allocs, al->id);
+    if (a->consul)
+        consul_sync_flush_alloc(a->consul, al->id, on_consul_flushed, a);
+    else
+        alloc_manager_deregistered(a->allocs, al->id);
 }
 
 static void on_check_status(void *arg, const char *alloc_id)
@@ -164,6 +179,10 @@ static void agent_finish_stop(struct agent *a)
     uv_close((uv_handle_t *)&a->services_timer, on_handle_closed);
     alloc_checks_close(a->checks);
     a->checks = NULL;
+    consul_sync_close(a->consul);
+    a->consul = NULL;
+    catalog_free(a->catalog);
+    a->catalog = NULL;
     alloc_manager_close(a->allocs);
     a->allocs = NULL;
 }
@@ -282,6 +301,13 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
         goto out;
     }
     a.self_exe[n] = '\0';
+    /* registries before the allocations: re-attached ones register again */
+    a.catalog = catalog_new(&a.node, !cfg->consul.configured);
+    if (cfg->consul.configured &&
+        (r = consul_sync_open(&a.consul, a.loop, cfg, &a.node, err)) < 0) {
+        nc_error_prefix(err, "consul");
+        goto out;
+    }
     struct alloc_checks_hooks hooks = {.restart_task = on_check_restart,
                                        .status_changed = on_check_status,
                                        .arg = &a};
