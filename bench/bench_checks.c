@@ -44,8 +44,7 @@
 
 #include "checks/checks.h"
 
-/* ---- shared ---------------------------------------------------------------
- */
+/* ---- shared ---- */
 
 static void raise_nofile(void)
 {
@@ -90,7 +89,7 @@ static void run_for(uv_loop_t *loop, uint64_t ms)
     uv_run(loop, UV_RUN_NOWAIT);
 }
 
-/* ---- run: checks from the command line, results as JSON lines ------------ */
+/* ---- run: checks from the command line, results as JSON lines ---- */
 
 struct spec {
     struct chk_def def;
@@ -287,8 +286,7 @@ static int mode_run(int argc, char **argv)
     return rc;
 }
 
-/* ---- serve: an epoll target ------------------------------------------------
- */
+/* ---- serve: an epoll target ---- */
 
 #define MAX_TARGETS 65536
 
@@ -430,8 +428,7 @@ static int mode_serve(int argc, char **argv)
     }
 }
 
-/* ---- engine: N http + N tcp checks at 1s -----------------------------------
- */
+/* ---- engine: N http + N tcp checks at 1s ---- */
 
 struct bench {
     uint64_t *lateness;

@@ -16,8 +16,7 @@
 
 #define NS_PER_MS 1000000ULL
 
-/* ---- validation -----------------------------------------------------------
- */
+/* ---- validation ---- */
 
 static bool is_token_char(unsigned char ch)
 {
@@ -186,8 +185,7 @@ int chk_validate(const struct chk_def *d, struct nc_error *err)
     return 0;
 }
 
-/* ---- definitions ----------------------------------------------------------
- */
+/* ---- definitions ---- */
 
 /* A definition's strings and headers live in one allocation (the header
  * array first, then the strings): a check costs one malloc for all of it,
@@ -290,8 +288,7 @@ static void derive(struct chk *c)
     c->timeout_ms = (uint64_t)d->timeout_ns / NS_PER_MS;
 }
 
-/* ---- table ----------------------------------------------------------------
- */
+/* ---- table ---- */
 
 static uint32_t hash_id(const char *s)
 {
@@ -363,8 +360,7 @@ static void table_unlink(struct chk_engine *e, struct chk *c)
     e->n--;
 }
 
-/* ---- engine life ----------------------------------------------------------
- */
+/* ---- engine life ---- */
 
 static void engine_free(struct chk_engine *e)
 {
@@ -446,8 +442,7 @@ void chk_engine_close(struct chk_engine *e)
     chk_engine_handle_closed(e);
 }
 
-/* ---- scheduling ------------------------------------------------------------
- */
+/* ---- scheduling ---- */
 
 static void arm(struct chk *c)
 {
@@ -507,7 +502,7 @@ void chk_check_due(struct chk *c)
             c->ops->abort(c);
         if (c->running) {
             chk_output_timeout(c);
-            chk_probe_finish(c, CHK_CRITICAL, c->http.code, true);
+            chk_probe_finish(c, CHK_CRITICAL, 0, true);
         }
         if (c->removed)
             return;
@@ -525,8 +520,7 @@ void chk_check_due(struct chk *c)
     arm(c);
 }
 
-/* ---- results ----------------------------------------------------------------
- */
+/* ---- results ---- */
 
 void chk_probe_finish(struct chk *c, enum chk_status status, int http_code,
                       bool timed_out)
@@ -616,8 +610,7 @@ void chk_probe_finishf(struct chk *c, enum chk_status status, int http_code,
     chk_probe_finish(c, status, http_code, timed_out);
 }
 
-/* ---- public calls
- * ------------------------------------------------------------ */
+/* ---- public calls ---- */
 
 static uint64_t random_u64(void)
 {
@@ -731,8 +724,7 @@ void chk_get_counters(const struct chk *c, struct chk_counters *out)
     *out = c->counters;
 }
 
-/* ---- JSON
- * -------------------------------------------------------------------- */
+/* ---- JSON ---- */
 
 static json_t *time_json(int64_t unix_ns)
 {

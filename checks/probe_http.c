@@ -18,8 +18,7 @@
 
 #define MAX_READS_PER_EVENT 8
 
-/* ---- request --------------------------------------------------------------
- */
+/* ---- request ---- */
 
 static bool has_header(const struct chk_def *d, const char *name)
 {
@@ -121,8 +120,7 @@ const char *chk_redirect_path(const struct chk *c, const char *loc)
     return strlen(path) < 2048 ? path : NULL;
 }
 
-/* ---- response -------------------------------------------------------------
- */
+/* ---- response ---- */
 
 static struct chk_http_state *state_of(http_parser *p)
 {
@@ -322,8 +320,7 @@ enum chk_status chk_http_conclude(const struct chk_http_state *h,
     return chk_http_status(h->code);
 }
 
-/* ---- probe ----------------------------------------------------------------
- */
+/* ---- probe ---- */
 
 static int http_connect(struct chk *c);
 static void http_fail(struct chk *c, const char *op, int err);

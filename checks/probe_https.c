@@ -22,7 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- the library, loaded once per process ------------------------------- */
+/* ---- the library, loaded once per process ---- */
 
 #define CURL_FUNCTIONS(X)                                                      \
     X(curl_global_init)                                                        \
@@ -79,8 +79,7 @@ static bool lib_load(void)
     return true;
 }
 
-/* ---- multi handle on the loop ---------------------------------------------
- */
+/* ---- multi handle on the loop ---- */
 
 struct chk_curl {
     struct chk_engine *e;
@@ -254,8 +253,7 @@ void chk_curl_engine_close(struct chk_engine *e)
     uv_close((uv_handle_t *)&cc->timer, on_curl_timer_closed);
 }
 
-/* ---- one check's transfer -------------------------------------------------
- */
+/* ---- one check's transfer ---- */
 
 static size_t on_write(char *data, size_t size, size_t n, void *userp)
 {

@@ -133,8 +133,7 @@ void chk_timer_arm(struct chk *c, uint64_t when)
     s->head = c;
 }
 
-/* ---- freeing removed checks ------------------------------------------------
- */
+/* ---- freeing removed checks ---- */
 
 static void reap(struct chk_engine *e)
 {

@@ -25,8 +25,7 @@
 
 #define SEC 1000000000LL
 
-/* ---- thresholds
- * -------------------------------------------------------------- */
+/* ---- thresholds ---- */
 
 /* Runs results given as a string of p/w/c and returns the reported
  * statuses as the same letters. */
@@ -134,8 +133,7 @@ static void test_status_mapping(void **state)
     assert_int_equal(chk_status_parse("ok", &s), -EINVAL);
 }
 
-/* ---- schedule
- * -------------------------------------------------------------------- */
+/* ---- schedule ---- */
 
 static void test_schedule_stagger(void **state)
 {
@@ -185,8 +183,7 @@ static void test_schedule_no_drift(void **state)
     assert_int_equal(missed, 1);
 }
 
-/* ---- validation
- * ------------------------------------------------------------------- */
+/* ---- validation ---- */
 
 static struct chk_def base_def(void)
 {
@@ -288,8 +285,7 @@ static void test_validation(void **state)
     assert_int_equal(chk_validate(&d, &err), 0);
 }
 
-/* ---- response handling
- * ------------------------------------------------------------ */
+/* ---- response handling ---- */
 
 static char *feed(const char *resp, size_t len, size_t chunk,
                   struct chk_result *r)
@@ -390,8 +386,7 @@ static void test_body_cap(void **state)
     nc_buf_free(&b);
 }
 
-/* ---- engine against loopback servers
- * ------------------------------------------------ */
+/* ---- engine against loopback servers ---- */
 
 struct server {
     int fd, port;
