@@ -138,9 +138,11 @@ void chk_engine_close(struct chk_engine *e);
  * -EEXIST for a duplicate id. */
 int chk_add(struct chk_engine *e, const struct chk_def *def,
             struct nc_error *err);
-/* Replaces the definition of check def->id, keeping its status, counters,
- * history and schedule anchor (re-scheduled only if the interval changed).
- * A probe in flight finishes with the old definition. -ENOENT if unknown. */
+/* Replaces the definition of check def->id, keeping its status, threshold
+ * and check_restart counts, counters, history and schedule anchor (a new
+ * interval re-schedules it, with a fresh stagger). A probe in flight is
+ * abandoned without a result; the next one uses the new definition.
+ * -EINVAL (the old definition stays), -ENOENT if unknown. */
 int chk_update(struct chk_engine *e, const struct chk_def *def,
                struct nc_error *err);
 /* Stops and forgets a check (a probe in flight is aborted, no callback).
@@ -150,9 +152,11 @@ int chk_remove(struct chk_engine *e, const char *id);
  * the caller restarted the task). -ENOENT if unknown. */
 int chk_reset_grace(struct chk_engine *e, const char *id);
 
+/* The check with that id, or NULL; valid until chk_remove/engine close. */
 struct chk *chk_find(struct chk_engine *e, const char *id);
 const char *chk_id(const struct chk *c);
-void *chk_owner(const struct chk *c);
+void *chk_owner(const struct chk *c); /* the definition's owner pointer */
+/* The reported status (after thresholds), as Consul would show it. */
 enum chk_status chk_get_status(const struct chk *c);
 size_t chk_engine_count(const struct chk_engine *e);
 
@@ -162,12 +166,28 @@ struct chk_counters {
 };
 void chk_get_counters(const struct chk *c, struct chk_counters *out);
 
-/* Live state of one check (new reference, caller owns): ID, Name, Type,
- * Target, Status, Output, Timestamp, Latency (ns), LastResult, History
- * (newest first), Counters, thresholds, Interval, Timeout, OnUpdate,
- * CheckRestart. Served at /v1/agent/checks and by `nomclient checks`. */
+/* Live state of one check (new reference, caller owns), for
+ * /v1/agent/checks and `nomclient checks`. Durations are integer
+ * nanoseconds (as Nomad's API), times RFC 3339 (Go's time.Time):
+ *   {"ID": "web-health", "Name": "web-health", "Type": "http",
+ *    "Target": "127.0.0.1:8080", "Status": "passing",
+ *    "Output": "HTTP GET http://127.0.0.1:8080/health: 200 OK Output: ok",
+ *    "Timestamp": "2026-12-01T09:14:40.042198223Z", "Latency": 312000,
+ *    "LastResult": {"Status": "passing", "Code": 200, "TimedOut": false,
+ *                   "Lateness": 2100000},          (null before a probe)
+ *    "History": [{"Status", "Timestamp", "Latency", "Code", "TimedOut"},
+ *                ...],                      (newest first, CHK_HISTORY)
+ *    "Counters": {"Probes", "Passing", "Warning", "Critical", "Timeouts",
+ *                 "Skipped", "Restarts"},
+ *    "Interval", "Timeout", "SuccessBeforePassing", "FailuresBeforeWarning",
+ *    "FailuresBeforeCritical", "InitialStatus", "OnUpdate", "Running",
+ *    "CheckRestart": {"Limit", "Grace", "IgnoreWarnings", "Unhealthy"},
+ *    http only: "Protocol", "Method", "URL", "TLSSkipVerify"}
+ * Status is the reported one (after thresholds); LastResult.Status the
+ * last probe's own. */
 json_t *chk_to_json(const struct chk *c);
-/* Object keyed by check ID, as Consul's /v1/agent/checks (new reference). */
+/* {"<ID>": chk_to_json(...), ...} as Consul's /v1/agent/checks, in the
+ * order the checks were added (new reference). */
 json_t *chk_engine_to_json(const struct chk_engine *e);
 
 const char *chk_status_name(enum chk_status s); /* passing|warning|critical */

@@ -23,7 +23,8 @@ static void on_epoll_readable(uv_poll_t *h, int status, int events)
 {
     struct chk_engine *e = h->data;
     struct epoll_event evs[256];
-    /* drain: level-triggered sockets report again if left unread */
+    /* drain in batches; a one-shot socket left unread is re-armed by its
+     * probe, so this never spins on one check */
     for (int round = 0; round < 64; round++) {
         int n = epoll_wait(e->epfd, evs, (int)NC_ARRAY_LEN(evs), 0);
         if (n <= 0)
