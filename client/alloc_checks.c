@@ -236,7 +236,7 @@ static int build_def(const struct alloc_checks *ac, const struct alloc *a,
     bool http = nc_streq(c->type, "http");
     struct chk_def d = {
         .id = id,
-        .name = c->name,
+        .name = o->check,
         .type = http ? CHK_TYPE_HTTP : CHK_TYPE_TCP,
         .address = addr,
         .port = port,
@@ -318,7 +318,10 @@ static void want_service(struct alloc_checks *ac, const struct alloc *a,
         o->group = xstrdup(a->group);
         o->task = xstrdup(t ? t->name : NULL);
         o->service = xstrdup(s->name);
-        o->check = xstrdup(c->name ? c->name : "");
+        /* Nomad's name for a check without one */
+        o->check = c->name && *c->name
+                       ? xstrdup(c->name)
+                       : xasprintf("service: \"%s\" check", s->name);
         o->type = xstrdup(c->type);
         o->readiness = nc_streq(c->on_update, "ignore");
         if (c->check_restart && c->check_restart->limit > 0)

@@ -22,10 +22,21 @@ done
 echo
 echo "==> nomclient job run contrib/jobs/demo.nomad"
 ./nomclient job run contrib/jobs/demo.nomad
+if [ "$(id -u)" = 0 ]; then
+    echo
+    echo "==> nomclient job run contrib/jobs/demo-bridge.nomad"
+    ./nomclient job run contrib/jobs/demo-bridge.nomad
+fi
+sleep 3
 echo
 echo "==> nomclient status -self"
 ./nomclient status -self
 echo
+echo
+echo "==> nomclient checks"
+./nomclient checks
+echo
 echo "The agent is running at $ADDR (try: ./nomclient job status demo,"
-echo "curl $ADDR/v1/node/self). Press Ctrl-C to stop it."
+echo "./nomclient alloc logs -f <alloc>, ./nomclient services, curl $ADDR/v1/node/self)."
+echo "Press Ctrl-C to stop it: the dev agent stops its tasks and removes their network namespaces."
 wait $agent
