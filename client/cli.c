@@ -477,9 +477,11 @@ static int node_status_self(struct api_client *api, bool stats, bool verbose,
     strlist_free(&rows);
 
     printf("\nAllocation Resource Utilization\n");
-    format_bytes(0, m1, sizeof m1);
+    json_t *used = json_object_get(node, "AllocationUtilization");
+    format_bytes((uint64_t)jint(used, "MemoryBytes"), m1, sizeof m1);
     row(&rows, "CPU|Memory");
-    row(&rows, "0/%lld MHz|%s/%s", (long long)cpu_total, m1, m2);
+    row(&rows, "%lld/%lld MHz|%s/%s", (long long)jint(used, "CpuMHz"),
+        (long long)cpu_total, m1, m2);
     format_columns(stdout, &rows);
     strlist_free(&rows);
 

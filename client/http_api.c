@@ -130,6 +130,25 @@ static json_t *node_to_json(const struct agent *a)
     json_object_set_new(o, "AllocatedResources",
                         json_pack("{s:i, s:I, s:I}", "CpuMHz", cpu, "MemoryMB",
                                   (json_int_t)mem, "DiskMB", (json_int_t)disk));
+    /* and what the running allocations use, as `nomad node status` sums
+     * their stats: CPU ticks (MHz) and resident memory */
+    double used_mhz = 0;
+    json_int_t used_mem = 0;
+    for (size_t i = 0; a->allocs && i < a->allocs->nallocs; i++) {
+        struct alloc *al = a->allocs->allocs[i];
+        if (!nc_streq(al->client_status, "running"))
+            continue;
+        json_t *st = alloc_stats_json(al, &a->node);
+        json_t *ru = json_object_get(st, "ResourceUsage");
+        used_mhz += json_number_value(
+            json_object_get(json_object_get(ru, "CpuStats"), "TotalTicks"));
+        used_mem += json_integer_value(
+            json_object_get(json_object_get(ru, "MemoryStats"), "RSS"));
+        json_decref(st);
+    }
+    json_object_set_new(o, "AllocationUtilization",
+                        json_pack("{s:i, s:I}", "CpuMHz", (int)(used_mhz + 0.5),
+                                  "MemoryBytes", used_mem));
     json_object_set_new(
         o, "Events",
         json_pack("[{s:s, s:s, s:{}, s:I}]", "Message", "Node registered",
