@@ -466,11 +466,7 @@ const char *alloc_checks_service_status(const struct alloc_checks *ac,
 
 void alloc_checks_each(const struct alloc_checks *ac, const char *alloc_id,
                        const char *task, const char *service,
-                       void (*fn)(void *arg, const char *id, const char *name,
-                                  const char *type, int64_t interval_ns,
-                                  int64_t timeout_ns, const char *status,
-                                  const char *output, bool readiness),
-                       void *arg)
+                       alloc_checks_each_fn fn, void *arg)
 {
     for (size_t i = 0; i < ac->n; i++) {
         const struct owned *o = ac->items[i];

@@ -50,13 +50,14 @@ json_t *alloc_checks_agent_json(const struct alloc_checks *ac);
  * group service): fn gets each check's ID, name, type, interval,
  * timeout, status after thresholds, last output, and whether it is a
  * readiness check (on_update = "ignore"). */
+typedef void (*alloc_checks_each_fn)(void *arg, const char *id,
+                                     const char *name, const char *type,
+                                     int64_t interval_ns, int64_t timeout_ns,
+                                     const char *status, const char *output,
+                                     bool readiness);
 void alloc_checks_each(const struct alloc_checks *ac, const char *alloc_id,
                        const char *task, const char *service,
-                       void (*fn)(void *arg, const char *id, const char *name,
-                                  const char *type, int64_t interval_ns,
-                                  int64_t timeout_ns, const char *status,
-                                  const char *output, bool readiness),
-                       void *arg);
+                       alloc_checks_each_fn fn, void *arg);
 
 /* Status of one service's checks for the registry: "passing" when all pass,
  * else the worst; NULL when the service has none running. */

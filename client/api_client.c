@@ -334,20 +334,29 @@ done:
     return r;
 }
 
+/* GETs path into resp (or its sink); a non-2xx answer becomes the agent's
+ * error text. */
+static int get_checked(struct api_client *c, const char *path,
+                       struct response *resp, struct nc_error *err)
+{
+    long code = 0;
+    int r = do_request(c, "GET", path, NULL, resp, &code, err);
+    if (r == 0 && (code < 200 || code > 299)) {
+        json_t *doc = resp->body.len ? json_loadb(resp->body.data,
+                                                  resp->body.len, 0, NULL)
+                                     : NULL;
+        r = answer_error(code, resp, doc, err);
+        json_decref(doc);
+    }
+    return r;
+}
+
 int api_get_text(struct api_client *c, const char *path, char **out,
                  size_t *len, struct nc_error *err)
 {
     *out = NULL;
     struct response resp = {0};
-    long code = 0;
-    int r = do_request(c, "GET", path, NULL, &resp, &code, err);
-    if (r == 0 && (code < 200 || code > 299)) {
-        json_t *doc = resp.body.len ? json_loadb(resp.body.data, resp.body.len,
-                                                 0, NULL)
-                                    : NULL;
-        r = answer_error(code, &resp, doc, err);
-        json_decref(doc);
-    }
+    int r = get_checked(c, path, &resp, err);
     if (r == 0) {
         *len = resp.body.len;
         nc_buf_puts(&resp.body, "");
@@ -362,15 +371,7 @@ int api_stream_text(struct api_client *c, const char *path,
                     void *arg, struct nc_error *err)
 {
     struct response resp = {.sink = sink, .sink_arg = arg};
-    long code = 0;
-    int r = do_request(c, "GET", path, NULL, &resp, &code, err);
-    if (r == 0 && (code < 200 || code > 299)) {
-        json_t *doc = resp.body.len ? json_loadb(resp.body.data, resp.body.len,
-                                                 0, NULL)
-                                    : NULL;
-        r = answer_error(code, &resp, doc, err);
-        json_decref(doc);
-    }
+    int r = get_checked(c, path, &resp, err);
     nc_buf_free(&resp.body);
     return r;
 }
