@@ -20,6 +20,10 @@
  *       the last SIGUSR1 to STATS_FILE (connections per port, and the
  *       interval jitter per target address 127.x.y.z: |gap - 1s|).
  *
+ *   bench_checks uvtcp N SECONDS HTTP_PORT
+ *       the same N http checks with a naive libuv probe (uv_tcp_t per
+ *       probe), the baseline the engine's raw-socket probe is measured by.
+ *
  *   bench_checks engine N SECONDS HTTP_PORT TCP_PORT
  *       N http and N tcp checks at 1s against 127.1.x.y (one address per
  *       check, so the target can tell them apart); after a warm-up of
@@ -540,6 +544,146 @@ static int mode_engine(int argc, char **argv)
     return 0;
 }
 
+/* ---- uvtcp: the naive libuv probe, for comparison ---- */
+
+/* What a straightforward libuv HTTP probe costs: a uv_tcp_t per probe
+ * (init, connect, write, read_start, close and its callback), a repeating
+ * uv_timer per check, the response scanned for its status line; SO_LINGER
+ * 0 only so that 2,000 probes a second do not exhaust ephemeral ports. */
+struct naive {
+    uv_tcp_t tcp;
+    uv_connect_t creq;
+    uv_write_t wreq;
+    uv_timer_t timer;
+    struct sockaddr_in addr;
+    uint64_t started, due;
+    bool busy;
+    uint64_t *probes, *failed;
+    struct bench *b;
+};
+
+static char naive_req[] = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          "Connection: close\r\n\r\n";
+static char naive_buf[4096];
+
+static void naive_closed(uv_handle_t *h)
+{
+    ((struct naive *)h->data)->busy = false;
+}
+
+static void naive_done(struct naive *p, bool ok)
+{
+    if (!ok)
+        (*p->failed)++;
+    (*p->probes)++;
+    int fd;
+    if (uv_fileno((uv_handle_t *)&p->tcp, &fd) == 0) {
+        struct linger lg = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    uv_close((uv_handle_t *)&p->tcp, naive_closed);
+}
+
+static void naive_alloc(uv_handle_t *h, size_t n, uv_buf_t *buf)
+{
+    *buf = uv_buf_init(naive_buf, sizeof(naive_buf));
+}
+
+static void naive_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    struct naive *p = st->data;
+    if (n == 0)
+        return;
+    uv_read_stop(st);
+    naive_done(p, n > 12 && memcmp(buf->base + 9, "200", 3) == 0);
+}
+
+static void naive_written(uv_write_t *w, int status) {}
+
+static void naive_connected(uv_connect_t *req, int status)
+{
+    struct naive *p = req->data;
+    if (status < 0) {
+        naive_done(p, false);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(naive_req, sizeof(naive_req) - 1);
+    uv_write(&p->wreq, (uv_stream_t *)&p->tcp, &b, 1, naive_written);
+    uv_read_start((uv_stream_t *)&p->tcp, naive_alloc, naive_read);
+}
+
+static void naive_tick(uv_timer_t *t)
+{
+    struct naive *p = t->data;
+    uint64_t now = uv_hrtime();
+    if (p->b->measuring && p->b->n < p->b->cap && p->due)
+        p->b->lateness[p->b->n++] = now > p->due ? now - p->due : 0;
+    p->due = (uv_now(t->loop) + 1000) * 1000000ull;
+    if (p->busy)
+        return;
+    p->busy = true;
+    uv_tcp_init(t->loop, &p->tcp);
+    p->tcp.data = p->creq.data = p->wreq.data = p;
+    uv_tcp_connect(&p->creq, &p->tcp, (struct sockaddr *)&p->addr,
+                   naive_connected);
+}
+
+static int mode_uvtcp(int argc, char **argv)
+{
+    if (argc < 3)
+        return 2;
+    int n = atoi(argv[0]), secs = atoi(argv[1]), port = atoi(argv[2]);
+    raise_nofile();
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct bench b = {.cap = (size_t)n * (size_t)(secs + 2)};
+    b.lateness = xcalloc(b.cap, sizeof(*b.lateness));
+    uint64_t probes = 0, failed = 0;
+    long rss0 = rss_kb();
+    struct naive *all = xcalloc((size_t)n, sizeof(*all));
+    for (int i = 0; i < n; i++) {
+        struct naive *p = &all[i];
+        char addr[32];
+        snprintf(addr, sizeof(addr), "127.1.%d.%d", (i + 1) >> 8,
+                 (i + 1) & 255);
+        uv_ip4_addr(addr, port, &p->addr);
+        p->probes = &probes;
+        p->failed = &failed;
+        p->b = &b;
+        uv_timer_init(&loop, &p->timer);
+        p->timer.data = p;
+        uint64_t rnd;
+        nc_random_bytes(&rnd, sizeof(rnd));
+        uv_timer_start(&p->timer, naive_tick, rnd % 1000, 1000);
+    }
+    run_for(&loop, 2000);
+    long rss1 = rss_kb();
+    uint64_t p0 = probes, f0 = failed;
+    double cpu0 = cpu_seconds();
+    b.measuring = true;
+    run_for(&loop, (uint64_t)secs * 1000);
+    b.measuring = false;
+    double cpu1 = cpu_seconds();
+    uint64_t done = probes - p0;
+    uint64_t l50 = percentile(b.lateness, b.n, 0.5);
+    uint64_t l99 = percentile(b.lateness, b.n, 0.99);
+    printf("probes=%llu failed=%llu skipped=0 cpu_s=%.3f us_per_probe=%.1f "
+           "rss_kb=%ld lateness_p50_ms=%.2f lateness_p99_ms=%.2f "
+           "rss_per_check_b=%.0f heap_per_check_b=%.0f\n",
+           (unsigned long long)done, (unsigned long long)(failed - f0),
+           cpu1 - cpu0, done ? (cpu1 - cpu0) * 1e6 / (double)done : 0, rss_kb(),
+           (double)l50 / 1e6, (double)l99 / 1e6,
+           (double)(rss1 - rss0) * 1024.0 / n, (double)sizeof(*all));
+    fflush(stdout);
+    for (int i = 0; i < n; i++)
+        uv_close((uv_handle_t *)&all[i].timer, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT); /* probes in flight finish */
+    uv_loop_close(&loop);
+    free(all);
+    free(b.lateness);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     nc_log_setup(NC_LOG_WARN, false);
@@ -550,6 +694,9 @@ int main(int argc, char **argv)
         return mode_serve(argc - 2, argv + 2);
     if (argc >= 2 && !strcmp(argv[1], "engine"))
         return mode_engine(argc - 2, argv + 2);
-    fprintf(stderr, "usage: bench_checks run|serve|engine ... (see source)\n");
+    if (argc >= 2 && !strcmp(argv[1], "uvtcp"))
+        return mode_uvtcp(argc - 2, argv + 2);
+    fprintf(stderr,
+            "usage: bench_checks run|serve|engine|uvtcp ... (see source)\n");
     return 2;
 }

@@ -425,7 +425,7 @@ static int http_connect(struct chk *c)
         chk_net_drop(c);
         return r;
     }
-    r = chk_net_watch(c, r == 1 ? EPOLLIN : EPOLLOUT);
+    r = chk_net_watch(c, r == 1 ? EPOLLIN : EPOLLOUT | EPOLLIN);
     if (r < 0) {
         chk_net_drop(c);
         return r;
@@ -471,10 +471,12 @@ static void http_read(struct chk *c)
 
 static void http_on_event(struct chk *c, uint32_t events)
 {
-    if (c->sent < c->req_len) {
+    /* an answer before the whole request went out (a 413 to a large body)
+     * is still the answer: read it */
+    if (c->sent < c->req_len && !(events & EPOLLIN)) {
         int r = http_send(c);
         if (r == 0 && !(events & (EPOLLERR | EPOLLHUP))) {
-            if ((r = chk_net_watch(c, EPOLLOUT)) < 0)
+            if ((r = chk_net_watch(c, EPOLLOUT | EPOLLIN)) < 0)
                 http_fail(c, "connect", r);
             return;
         }

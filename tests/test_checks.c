@@ -826,6 +826,46 @@ static void test_restart_live(void **state)
     close(cfd);
 }
 
+/* IPv6 literals, bracketed or not, reach a [::1] listener (skipped when
+ * the machine has no IPv6 loopback). */
+static void test_ipv6(void **state)
+{
+    (void)state;
+    int l = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6};
+    inet_pton(AF_INET6, "::1", &a.sin6_addr);
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        listen(l, 16) < 0) {
+        if (l >= 0)
+            close(l);
+        skip();
+    }
+    socklen_t len = sizeof(a);
+    getsockname(l, (struct sockaddr *)&a, &len);
+    int port = ntohs(a.sin6_port);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct seen s = {0};
+    assert_int_equal(chk_engine_new(&s.e, &loop, &callbacks, &s), 0);
+    struct nc_error err;
+    struct chk_def d = loop_def("v6", CHK_TYPE_TCP, port);
+    d.address = "::1";
+    assert_int_equal(chk_add(s.e, &d, &err), 0);
+    d.id = "v6-bracketed";
+    d.address = "[::1]";
+    assert_int_equal(chk_add(s.e, &d, &err), 0);
+    run_until(&loop, &s, 2, 2500);
+    assert_int_equal(s.results, 2);
+    char want[64];
+    snprintf(want, sizeof(want), "TCP connect [::1]:%d: Success", port);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(s.r[i].status, CHK_PASSING);
+        assert_string_equal(s.r[i].output, want);
+    }
+    engine_finish(&loop, &s);
+    close(l);
+}
+
 /* HTTPS through the dlopen'd libcurl: a target that never completes the
  * TLS handshake times out at the deadline, a closed port is critical, and
  * the engine closes cleanly with a transfer in flight. */
@@ -937,6 +977,7 @@ int main(void)
         cmocka_unit_test(test_restart_live),
         cmocka_unit_test(test_socket_reuse),
         cmocka_unit_test(test_https),
+        cmocka_unit_test(test_ipv6),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
