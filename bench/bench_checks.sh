@@ -86,7 +86,7 @@ fmax() { awk -v a="$1" -v b="$2" 'BEGIN { print (b + 0 > a + 0) ? b : a }'; }
 haproxy_cfg() { # N KIND
     cat <<EOF
 global
-    maxconn 8000
+    maxconn 1000
 defaults
     timeout connect 1s
     timeout check 1s
@@ -137,6 +137,11 @@ theirs() {
     $ON0 haproxy -db -f "$tmp/h.cfg" >"$tmp/h.log" 2>&1 &
     HAP=$!
     sleep 2.5 # start-up and one interval
+    if ! kill -0 "$HAP" 2>/dev/null; then
+        echo "haproxy did not start: $(grep -m 1 ALERT "$tmp/h.log")" >&2
+        HAP=""
+        return
+    fi
     target_stats >/dev/null
     o0=$(active_opens)
     c0=$(proc_cpu_ticks "$HAP")

@@ -197,6 +197,11 @@ void chk_http_build_request(struct chk *c);
  * scheme, or characters that do not belong in a request line). */
 const char *chk_redirect_path(const struct chk *c, const char *location);
 bool chk_http_is_redirect(int code);
+/* The method of the next hop (the definition's own, or "GET"). */
+const char *chk_redirect_method(const struct chk *c, int code);
+/* Ends the probe critical ("stopped after 10 redirects") when the limit is
+ * reached: true then. */
+bool chk_redirect_limit(struct chk *c, int code);
 
 /* timers.c */
 void chk_timers_init(struct chk_engine *e);

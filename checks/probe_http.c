@@ -83,6 +83,25 @@ void chk_http_build_request(struct chk *c)
     c->request = nc_buf_take(&b);
 }
 
+const char *chk_redirect_method(const struct chk *c, int code)
+{
+    /* as Go's client: 307 and 308 repeat the request, body included; 301,
+     * 302 and 303 continue with GET (HEAD stays HEAD), without the body */
+    if (code == 307 || code == 308 || strcmp(c->def.method, "HEAD") == 0)
+        return c->def.method;
+    return "GET";
+}
+
+bool chk_redirect_limit(struct chk *c, int code)
+{
+    if (c->redirects < CHK_MAX_REDIRECTS)
+        return false;
+    chk_probe_finishf(c, CHK_CRITICAL, code, false,
+                      "%sstopped after %d redirects", c->prefix,
+                      CHK_MAX_REDIRECTS);
+    return true;
+}
+
 bool chk_http_is_redirect(int code)
 {
     return code == 301 || code == 302 || code == 303 || code == 307 ||
@@ -336,26 +355,16 @@ static int http_follow(struct chk *c)
     const char *path = chk_redirect_path(c, c->location.data);
     if (!path)
         return 0;
-    if (c->redirects >= CHK_MAX_REDIRECTS) {
-        chk_net_drop(c);
-        chk_probe_finishf(c, CHK_CRITICAL, code, false,
-                          "HTTP %s %s: stopped after %d redirects",
-                          c->def.method, c->url, CHK_MAX_REDIRECTS);
+    chk_net_drop(c);
+    if (chk_redirect_limit(c, code))
         return 1;
-    }
-    /* as Go: 303, and 301/302 after a POST, continue as GET */
-    bool keep =
-        code == 307 || code == 308 ||
-        ((code == 301 || code == 302) && strcmp(c->def.method, "POST") != 0);
-    const char *method =
-        keep || strcmp(c->def.method, "HEAD") == 0 ? c->def.method : "GET";
     char *p = xstrdup(path);
-    build_request(c, method, p, keep, &c->redirect);
+    build_request(c, chk_redirect_method(c, code), p,
+                  code == 307 || code == 308, &c->redirect);
     free(p);
     c->req = c->redirect.data;
     c->req_len = c->redirect.len;
     c->redirects++;
-    chk_net_drop(c);
     int r = http_connect(c);
     if (r < 0)
         http_fail(c, "connect", r);

@@ -425,16 +425,9 @@ static bool https_follow(struct chk *c, long code)
     lib.curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_URL, &next);
     if (!next || !chk_redirect_path(c, next) || !c->e->curl)
         return false;
-    if (c->redirects >= CHK_MAX_REDIRECTS) {
-        chk_probe_finishf(c, CHK_CRITICAL, (int)code, false,
-                          "HTTP %s %s: stopped after %d redirects",
-                          c->def.method, c->url, CHK_MAX_REDIRECTS);
+    if (chk_redirect_limit(c, (int)code))
         return true;
-    }
-    bool keep =
-        code == 307 || code == 308 ||
-        ((code == 301 || code == 302) && strcmp(c->def.method, "POST") != 0);
-    if (!keep && strcmp(c->def.method, "HEAD") != 0) {
+    if (strcmp(chk_redirect_method(c, (int)code), c->def.method) != 0) {
         lib.curl_easy_setopt(t->easy, CURLOPT_CUSTOMREQUEST, NULL);
         lib.curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
         t->dirty = true;
