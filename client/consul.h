@@ -62,5 +62,99 @@ json_t *consul_sync_describe(const struct consul_sync *s,
                              const char *service_id);
 json_t *consul_sync_stale(const struct consul_sync *s);
 json_t *consul_sync_status(const struct consul_sync *s);
+/* Notes on the above, as built: describe returns NULL for an ID that is
+ * not a desired Consul registration; its object also has "ServiceID",
+ * "Name", "Error" (why it cannot be sent, when services.c said so),
+ * "Repaired" (the differences the last registration fixed) and "Checks":
+ * [{"CheckID", "Name", "Status" (ours), "ConsulStatus", "TTL",
+ * "LastUpdate", "NextKeepAlive", "Updates", "LastAnswer"}]. Stale entries
+ * may carry "LastAnswer" (a failed deregistration). status also has
+ * "LastPass": {"DurationNs", "DiffNs", "Writes", "Services", "Checks"},
+ * "InFlight" and "Queued". Times are RFC 3339 (nc_format_time), or null;
+ * durations Go-style strings ("1.5s"). */
+
+/* ---- tuning, for tests and the bench ---- */
+
+struct consul_sync_tuning {
+    uint64_t periodic_ns;     /* full pass every 30 s */
+    uint64_t coalesce_ns;     /* updates within 20 ms make one pass */
+    uint64_t backoff_base_ns; /* 1 s, doubled per failed pass ... */
+    uint64_t backoff_cap_ns;  /* ... up to 60 s, then jittered */
+    unsigned max_in_flight;   /* requests at once (8) */
+    long request_timeout_ms;  /* per request (10000) */
+    /* called after every pass, ok = Consul answered it all */
+    void (*on_pass)(void *arg, bool ok);
+    void *arg;
+};
+/* Fills t with what s uses now. */
+void consul_sync_get_tuning(const struct consul_sync *s,
+                            struct consul_sync_tuning *t);
+void consul_sync_set_tuning(struct consul_sync *s,
+                            const struct consul_sync_tuning *t);
+/* Starts a pass now unless one runs (then one follows it). */
+void consul_sync_reconcile_now(struct consul_sync *s);
+
+/* ---- the pure parts, exposed for tests, the fuzz target and the bench ---- */
+
+/* The consul block's address as curl wants it. */
+struct consul_addr {
+    char *base_url;    /* "http://127.0.0.1:8500", "https://[::1]:8501";
+                          "http://localhost" for a unix socket */
+    char *unix_socket; /* the socket path of unix:///path, else NULL */
+    bool https;
+};
+/* Accepts host:port, host (port 8500), http://host:port, https://host:port
+ * (https whatever ssl says), unix:///absolute/path, [v6]:port; `ssl` turns
+ * a scheme-less address into https. Returns 0 or -EINVAL with err set. */
+int consul_addr_parse(const char *address, bool ssl, struct consul_addr *out,
+                      struct nc_error *err);
+void consul_addr_free(struct consul_addr *a);
+
+/* The wait before retry `failures` (1 = after the first failure):
+ * base * 2^(failures-1) capped at cap, then jittered into [d/2, d] by
+ * random01 in [0, 1). 0 failures is 0. */
+uint64_t consul_backoff_ns(unsigned failures, uint64_t base_ns,
+                           uint64_t cap_ns, double random01);
+
+/* When a TTL check last reset at last_write_ns (monotonic) wants its
+ * keep-alive: half its TTL later, well before it expires. 0 (unknown,
+ * e.g. after an agent restart) is due at once. */
+uint64_t consul_keepalive_due_ns(uint64_t last_write_ns, int64_t ttl_ns);
+
+/* What Consul's agent holds, from GET /v1/agent/services and
+ * /v1/agent/checks. Entries of the wrong shape stay in the objects and
+ * are reported as differences, never trusted. */
+struct consul_view {
+    json_t *services;   /* object keyed by service ID */
+    json_t *checks;     /* object keyed by check ID */
+    json_t *by_service; /* service ID -> array of its check IDs */
+};
+/* Parses both answers (either may be NULL: then empty). Returns 0 or
+ * -EINVAL with err naming the endpoint and what is wrong. */
+int consul_view_parse(struct consul_view *v, const char *services,
+                      size_t services_len, const char *checks,
+                      size_t checks_len, struct nc_error *err);
+void consul_view_free(struct consul_view *v);
+
+enum consul_diff_state { CONSUL_IN_SYNC, CONSUL_MISSING, CONSUL_DIFFERENT };
+/* Compares one payload (services_consul_payload) with what v holds:
+ * Service, Tags (as a set), Address, Port, Meta, EnableTagOverride, and
+ * each check present as a TTL check of this service with this TTL (when
+ * Consul reports one), and no other check on the service. Appends one
+ * line per difference to diffs (may be NULL). */
+enum consul_diff_state consul_diff(const json_t *payload,
+                                   const struct consul_view *v,
+                                   struct strlist *diffs);
+/* A check's Status in v (NULL if absent or not a string); *output gets its
+ * Output ("" if none) when output is not NULL. */
+const char *consul_view_check_status(const struct consul_view *v,
+                                     const char *check_id,
+                                     const char **output);
+/* IDs in v with Nomad's task prefix "_nomad-task-" for which wanted says
+ * false, appended to out in Consul's order. */
+void consul_view_stale(const struct consul_view *v,
+                       bool (*wanted)(void *arg, const char *id), void *arg,
+                       struct strlist *out);
+bool consul_is_nomad_task_id(const char *id);
 
 #endif

@@ -1,0 +1,98 @@
+/* curl_uv.h - one libcurl multi handle driven by a libuv loop, for one-shot
+ * HTTP requests that end in a completion callback.
+ *
+ * libcurl is loaded with dlopen("libcurl.so.4") on first use (or the path
+ * in NOMCLIENT_LIBCURL): the binary does not link it, because linking maps
+ * ~35 libraries and ~6 MB RSS into every process and the same binary runs
+ * as a small task supervisor. Nothing of <curl/curl.h> leaks through this
+ * header.
+ *
+ * The multi handle follows curl's multi-uv.c example, minding what it gets
+ * wrong: a timer timeout of -1 stops the uv_timer; a negative poll status
+ * is passed on as CURL_CSELECT_ERR; curl_multi_info_read is drained after
+ * every curl_multi_socket_action, whatever the running count; a poll
+ * handle is freed only in its uv_close callback. Connections are reused
+ * between requests unless a request asks for a fresh one. */
+#ifndef NOMCLIENT_CURL_UV_H
+#define NOMCLIENT_CURL_UV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "util.h"
+
+struct curl_uv;
+struct curl_uv_xfer;
+
+struct curl_uv_tls {
+    const char *ca_file;   /* PEM bundle to verify the server, or NULL */
+    const char *cert_file; /* client certificate (PEM), or NULL */
+    const char *key_file;  /* its key (PEM), or NULL */
+    bool insecure;         /* no peer nor host name verification */
+};
+
+/* One request. Everything is copied by curl_uv_start: the caller may free
+ * it as soon as that returns. */
+struct curl_uv_request {
+    const char *method;         /* "GET" when NULL */
+    const char *url;            /* http:// or https:// */
+    const char *unix_socket;    /* connect to this socket path, or NULL */
+    const char *const *headers; /* "Name: value" lines, NULL-terminated */
+    const char *body;           /* request body, or NULL */
+    size_t body_len;
+    const struct curl_uv_tls *tls; /* NULL: curl's defaults (verify) */
+    long timeout_ms;               /* whole transfer; 0 = none */
+    long connect_timeout_ms;       /* 0 = curl's default */
+    size_t max_body;    /* answer bytes kept; 0 = CURL_UV_MAX_BODY */
+    bool fresh_connect; /* a new connection, closed afterwards */
+    const char *protocols; /* allowed schemes ("https"); NULL = http,https */
+};
+
+#define CURL_UV_MAX_BODY ((size_t)16 << 20)
+
+/* What came back. Pointers are valid during the callback only. */
+struct curl_uv_response {
+    long status;          /* HTTP status, 0 when no status line was read */
+    const char *reason;   /* the status line's text ("Not Found") or "" */
+    const char *body;     /* NUL-terminated (the body may hold NULs too) */
+    size_t body_len;
+    bool capped;          /* the body was longer than max_body: cut there */
+    int curl_code;        /* CURLcode; 0 = complete */
+    int os_errno;         /* errno of a failed connect, else 0 */
+    bool timed_out;
+    const char *error;    /* "" when complete, else curl's message */
+    const char *redirect_url; /* an absolute Location, or NULL */
+    uint64_t duration_ns; /* from curl_uv_start to completion */
+};
+
+/* Called once per started request, unless it was cancelled or the handle
+ * closed first. It may start new requests, cancel others or close the
+ * handle. */
+typedef void (*curl_uv_done_fn)(void *arg, const struct curl_uv_response *r);
+
+/* Loads libcurl if needed and makes a multi handle on `loop`. Returns 0, or
+ * -ENOENT (libcurl missing: err says so) or -ENOMEM. */
+int curl_uv_open(struct curl_uv **out, uv_loop_t *loop, struct nc_error *err);
+
+/* Abandons every request in flight (no callbacks) and frees the handle once
+ * libuv closed its handles; `closed` (may be NULL) is called then. */
+void curl_uv_close(struct curl_uv *m, void (*closed)(void *arg), void *arg);
+
+/* Starts a request; `done` gets the answer later, never from within this
+ * call. *out (may be NULL) receives a pointer for curl_uv_cancel, valid
+ * until the callback runs. Returns 0 or a negative errno. */
+int curl_uv_start(struct curl_uv *m, const struct curl_uv_request *req,
+                  curl_uv_done_fn done, void *arg, struct curl_uv_xfer **out);
+
+/* Stops a request before its callback ran; the callback will not run. */
+void curl_uv_cancel(struct curl_uv *m, struct curl_uv_xfer *x);
+
+/* Requests started whose callback has not run yet. */
+size_t curl_uv_in_flight(const struct curl_uv *m);
+
+/* Whether libcurl can be loaded; why not in `why` (may be NULL). */
+bool curl_uv_available(char *why, size_t whylen);
+
+#endif
