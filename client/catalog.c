@@ -148,8 +148,8 @@ void catalog_update(struct catalog *c, const struct svc_set *desired)
         } else if (old && nc_streq(old->error, e->error) && e->error) {
             e->since = old->since; /* still rejected for the same reason */
         } else if (e->reg) {
-            e->create_index = old && old->reg ? old->create_index
-                                              : c->index + 1;
+            e->create_index =
+                old && old->reg ? old->create_index : c->index + 1;
             e->modify_index = ++c->index;
             e->since = now;
         } else {
@@ -289,7 +289,10 @@ static const uint32_t sha256_k[64] = {
     0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
     0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
-static uint32_t ror(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+static uint32_t ror(uint32_t x, int n)
+{
+    return (x >> n) | (x << (32 - n));
+}
 
 static void sha256_block(struct sha256 *s, const uint8_t *p)
 {
@@ -469,15 +472,18 @@ json_t *catalog_describe(const struct catalog *c, const char *service_id)
     char since[40];
     nc_format_time(e->since, since, sizeof(since));
     if (e->error)
-        return json_pack("{s:s, s:s, s:s}", "State", "rejected", "Since",
-                         since, "Error", e->error);
+        return json_pack("{s:s, s:s, s:s}", "State", "rejected", "Since", since,
+                         "Error", e->error);
     return json_pack("{s:s, s:s, s:I, s:I, s:o}", "State", "in sync", "Since",
                      since, "CreateIndex", (json_int_t)e->create_index,
-                     "ModifyIndex", (json_int_t)e->modify_index,
-                     "Registration", served_json(e));
+                     "ModifyIndex", (json_int_t)e->modify_index, "Registration",
+                     served_json(e));
 }
 
-uint64_t catalog_index(const struct catalog *c) { return c->index; }
+uint64_t catalog_index(const struct catalog *c)
+{
+    return c->index;
+}
 
 size_t catalog_count(const struct catalog *c)
 {
@@ -487,4 +493,7 @@ size_t catalog_count(const struct catalog *c)
     return n;
 }
 
-bool catalog_all_providers(const struct catalog *c) { return c->all; }
+bool catalog_all_providers(const struct catalog *c)
+{
+    return c->all;
+}

@@ -1,4 +1,8 @@
-// deps: client/catalog.c client/services.c client/alloc_checks.c checks/checks.c checks/net.c checks/probe_http.c checks/probe_https.c checks/probe_tcp.c checks/schedule.c checks/timers.c client/alloc.c client/placement.c client/jobspec.c client/jobspec_hcl.c client/jobspec_json.c client/jobspec_validate.c client/hcl.c client/util.c
+// deps: client/catalog.c client/services.c client/alloc_checks.c
+// checks/checks.c checks/net.c checks/probe_http.c checks/probe_https.c
+// checks/probe_tcp.c checks/schedule.c checks/timers.c client/alloc.c
+// client/placement.c client/jobspec.c client/jobspec_hcl.c
+// client/jobspec_json.c client/jobspec_validate.c client/hcl.c client/util.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,8 +15,8 @@
 #include "client/catalog.h"
 
 /* The desired state by hand, as services_rebuild would leave it. */
-static struct node node = {.id = (char *)"5f0c6a0e-node", .datacenter =
-                                                            (char *)"dc1"};
+static struct node node = {.id = (char *)"5f0c6a0e-node",
+                           .datacenter = (char *)"dc1"};
 
 static struct svc_reg *add(struct svc_set *set, const char *alloc,
                            const char *name, const char *provider,
@@ -38,10 +42,12 @@ static void add_check(struct svc_reg *r, const char *name, const char *status)
 {
     char *id = xasprintf("_nomad-check-%s-%zu", r->alloc_id, r->nchecks);
     r->checks = xrealloc(r->checks, (r->nchecks + 1) * sizeof(*r->checks));
-    r->checks[r->nchecks++] = (struct svc_check){
-        .id = id,
-        .name = xstrdup(name), .type = xstrdup("http"),
-        .status = xstrdup(status), .output = xstrdup("HTTP GET /: 200 OK")};
+    r->checks[r->nchecks++] =
+        (struct svc_check){.id = id,
+                           .name = xstrdup(name),
+                           .type = xstrdup("http"),
+                           .status = xstrdup(status),
+                           .output = xstrdup("HTTP GET /: 200 OK")};
 }
 
 static void set_status(struct svc_reg *r, size_t i, const char *status)
@@ -122,9 +128,9 @@ static void test_shapes(void **state)
     assert_int_equal(catalog_service_query(c, "web", &dflt, &web, NULL), 0);
     assert_int_equal(json_array_size(web), 2);
     static const char *const keys[] = {
-        "ID",      "ServiceName", "Namespace", "NodeID", "Datacenter",
-        "JobID",   "AllocID",     "Tags",      "Address", "Port",
-        "CreateIndex", "ModifyIndex", "Health", "Checks"};
+        "ID",          "ServiceName", "Namespace", "NodeID",  "Datacenter",
+        "JobID",       "AllocID",     "Tags",      "Address", "Port",
+        "CreateIndex", "ModifyIndex", "Health",    "Checks"};
     for (size_t i = 0; i < NC_ARRAY_LEN(keys); i++)
         assert_non_null(json_object_get(json_array_get(web, 0), keys[i]));
     assert_string_equal(field_str(web, 0, "NodeID"), "5f0c6a0e-node");
@@ -257,15 +263,15 @@ static void test_choose(void **state)
         const char *alloc;
         int port;
         const char *tags[2];
-    } in[] = {{"a1", 8080, {"v1"}}, {"b2", 8081, {0}},
+    } in[] = {{"a1", 8080, {"v1"}},      {"b2", 8081, {0}},
               {"c3", 8082, {"v1", "x"}}, {"d4", 8083, {0}},
-              {"e5", 8084, {"blue"}}, {"f6", 8085, {0}}};
+              {"e5", 8084, {"blue"}},    {"f6", 8085, {0}}};
     struct svc_set set = {0};
     for (size_t i = 0; i < NC_ARRAY_LEN(in); i++) {
         char addr[32];
         snprintf(addr, sizeof(addr), "10.0.0.%zu", i + 1);
-        struct svc_reg *r = add(&set, in[i].alloc, "web", "nomad", addr,
-                                in[i].port);
+        struct svc_reg *r =
+            add(&set, in[i].alloc, "web", "nomad", addr, in[i].port);
         for (size_t t = 0; t < 2 && in[i].tags[t]; t++)
             strlist_add(&r->tags, in[i].tags[t]);
     }
@@ -289,8 +295,8 @@ static void test_choose(void **state)
                                 cases[i].order[k]);
         json_decref(out);
     }
-    static const char *const bad[] = {"", "3", "|k", "x|k", "3|", "-1|k",
-                                      "3x|k"};
+    static const char *const bad[] = {"",   "3",    "|k",  "x|k",
+                                      "3|", "-1|k", "3x|k"};
     for (size_t i = 0; i < NC_ARRAY_LEN(bad); i++) {
         struct catalog_query q = {.choose = bad[i]};
         struct nc_error err = {0};
@@ -307,10 +313,8 @@ static void test_choose(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_providers),
-        cmocka_unit_test(test_shapes),
-        cmocka_unit_test(test_index_stability),
-        cmocka_unit_test(test_rejected),
+        cmocka_unit_test(test_providers),       cmocka_unit_test(test_shapes),
+        cmocka_unit_test(test_index_stability), cmocka_unit_test(test_rejected),
         cmocka_unit_test(test_choose),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
