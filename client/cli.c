@@ -14,6 +14,7 @@
 #include "config.h"
 #include "format.h"
 #include "jobspec.h"
+#include "registrations.h"
 #include "supervisor.h"
 #include "netns/netns.h"
 
@@ -1337,6 +1338,71 @@ static int cmd_checks(int argc, char **argv)
     return 0;
 }
 
+/* ---- services ---------------------------------------------------------- */
+
+static const char services_usage[] =
+    "Usage: nomclient services [-explain <name>] [-json] [-address=<addr>]\n"
+    "\n"
+    "  The services this node should have registered and whether each\n"
+    "  registry agrees: Consul's and the built-in catalog's status first,\n"
+    "  then every problem in one sentence, then per registration its\n"
+    "  address:port, provider, registry, state (in sync, missing,\n"
+    "  different, pending, rejected, unreachable, invalid), checks and ID,\n"
+    "  and the stale entries Consul holds for this node.\n"
+    "\n"
+    "  -explain <name>  Walk a service (name, ID or ID prefix) from the job\n"
+    "                   file to the registry: job, group, allocation, task,\n"
+    "                   service block, address mode and how the address and\n"
+    "                   port were chosen, the payload sent, the registry's\n"
+    "                   last answer and next retry, its checks' results.\n"
+    "  -json            The API's JSON (/v1/agent/registrations).\n"
+    "  -address=<addr>  The agent's HTTP API address.\n";
+
+static int cmd_services(int argc, char **argv)
+{
+    bool as_json = false;
+    const char *explain = NULL, *address = NULL;
+    const struct flag flags[] = {{"explain", FLAG_STRING, &explain},
+                                 {"json", FLAG_BOOL, &as_json},
+                                 {"address", FLAG_STRING, &address}};
+    int pos = parse_flags("services", argc, argv, flags, NC_ARRAY_LEN(flags));
+    if (pos == -2) {
+        fputs(services_usage, stdout);
+        return 0;
+    }
+    if (pos < 0 || pos != argc || (explain && !*explain)) {
+        fputs(services_usage, stderr);
+        return 1;
+    }
+    struct api_client api;
+    api_client_init(&api, address);
+    char *path = registrations_api_path(explain);
+    json_t *view = NULL;
+    struct nc_error err = {0};
+    long status = 0;
+    int r = api_request(&api, "GET", path, NULL, &view, &status, &err);
+    free(path);
+    api_client_free(&api);
+    const char *why = json_string_value(
+        json_object_get(api_last_error_body(), "error"));
+    if (r < 0 && status == 404 && why) {
+        fprintf(stderr, "Error: %s\n", why); /* names the known services */
+        return 1;
+    }
+    if (r < 0) {
+        fprintf(stderr, "Error querying registrations: %s\n", err.msg);
+        return 1;
+    }
+    if (as_json)
+        print_json(view);
+    else if (explain)
+        registrations_print_explain(stdout, view);
+    else
+        registrations_print(stdout, view);
+    json_decref(view);
+    return 0;
+}
+
 /* ---- status ------------------------------------------------------------ */
 
 static int cmd_status_common(const char *cmd, int argc, char **argv,
@@ -1427,7 +1493,7 @@ int cli_main(int argc, char **argv)
     } cmds[] = {{"agent", cmd_agent},   {"status", cmd_status},
                 {"node", cmd_node},     {"job", cmd_job},
                 {"alloc", cmd_alloc},   {"leftovers", cmd_leftovers},
-                {"checks", cmd_checks},
+                {"checks", cmd_checks},     {"services", cmd_services},
                 {"version", cmd_version}};
     if (argc < 2) {
         fputs(main_usage, stderr);
