@@ -1382,17 +1382,15 @@ static int cmd_services(int argc, char **argv)
     long status = 0;
     int r = api_request(&api, "GET", path, NULL, &view, &status, &err);
     free(path);
-    api_client_free(&api);
     const char *why = json_string_value(
         json_object_get(api_last_error_body(), "error"));
-    if (r < 0 && status == 404 && why) {
+    if (r < 0 && status == 404 && why)
         fprintf(stderr, "Error: %s\n", why); /* names the known services */
-        return 1;
-    }
-    if (r < 0) {
+    else if (r < 0)
         fprintf(stderr, "Error querying registrations: %s\n", err.msg);
+    api_client_free(&api);
+    if (r < 0)
         return 1;
-    }
     if (as_json)
         print_json(view);
     else if (explain)

@@ -196,55 +196,99 @@ static void invalid_hint(struct finding *f, const struct svc_reg *r,
     }
 }
 
-static char *answer_body(const json_t *answer)
+/* What the registry last said: the status and text of the registration's
+ * own last answer, else of the sync loop's last error, which reads
+ * "GET /v1/agent/checks: HTTP 403: ACL not found" (then `request` gets
+ * "GET /v1/agent/checks"). */
+struct answer {
+    int status;
+    char *text, *request;
+};
+
+static void answer_of(struct answer *a, const json_t *answer,
+                      const json_t *status)
 {
-    const char *body = jstr(answer, "Body");
-    const char *err = jstr(answer, "Error");
-    return one_line(body ? body : err ? err : "(no message)", 200);
+    memset(a, 0, sizeof(*a));
+    a->status = (int)jint(answer, "Status");
+    const char *text =
+        jstr(answer, "Body") ? jstr(answer, "Body") : jstr(answer, "Error");
+    const char *err = jstr(status, "LastError");
+    if (!text && !a->status && err) {
+        const char *http = strstr(err, ": HTTP ");
+        if (http) {
+            a->request = xstrndup(err, (size_t)(http - err));
+            a->status = atoi(http + 7);
+            const char *colon = strchr(http + 7, ':');
+            text = colon ? colon + 1 : http + 7;
+        } else {
+            text = err;
+        }
+    }
+    a->text = one_line(text ? text : "(no message)", 200);
+}
+
+static void answer_free(struct answer *a)
+{
+    free(a->text);
+    free(a->request);
+}
+
+/* "; next retry in 8s" from the description, else from the loop. */
+static void next_retry(const json_t *desc, const json_t *status, char *out,
+                       size_t len)
+{
+    int64_t next = jtime(json_object_get(desc, "NextRetry"));
+    if (!next)
+        next = jtime(json_object_get(status, "NextRetry"));
+    out[0] = '\0';
+    if (next) {
+        char rel[48];
+        relative(next, nc_now_unix_ns(), rel, sizeof(rel));
+        snprintf(out, len, "; next retry %s", rel);
+    }
+}
+
+static char *token_hint(const char *name)
+{
+    return xasprintf("the token of the consul block (or CONSUL_HTTP_TOKEN) "
+                     "must be known to Consul and have service:write on "
+                     "\"%s\"",
+                     name);
 }
 
 static void registry_finding(struct finding *f, const char *registry,
                              const char *state, const json_t *desc,
-                             const struct svc_reg *r)
+                             const json_t *status, const struct svc_reg *r)
 {
     bool consul = nc_streq(registry, "consul");
-    const json_t *answer = json_object_get(desc, "LastAnswer");
-    char retry[64] = "";
-    int64_t next = jtime(json_object_get(desc, "NextRetry"));
-    if (next) {
-        char rel[48];
-        relative(next, nc_now_unix_ns(), rel, sizeof(rel));
-        snprintf(retry, sizeof(retry), "; next retry %s", rel);
-    }
+    struct answer ans;
+    answer_of(&ans, json_object_get(desc, "LastAnswer"), status);
+    char retry[64];
+    next_retry(desc, status, retry, sizeof(retry));
+    char on[160] = "";
+    if (ans.request)
+        snprintf(on, sizeof(on), " (on %s)", ans.request);
     if (nc_streq(state, "rejected") && consul) {
-        int status = (int)jint(answer, "Status");
-        char *body = answer_body(answer);
-        if (status == 401 || status == 403)
+        if (ans.status == 401 || ans.status == 403)
             found(f,
-                  xasprintf("Consul refused the ACL token: %d %s%s", status,
-                            body, retry),
-                  xasprintf("the token of the consul block (or "
-                            "CONSUL_HTTP_TOKEN) needs service:write on "
-                            "\"%s\"",
-                            r->name));
+                  xasprintf("Consul refused the ACL token: %d %s%s%s",
+                            ans.status, ans.text, on, retry),
+                  token_hint(r->name));
         else
             found(f,
-                  xasprintf("Consul rejected this registration: %d %s%s",
-                            status, body, retry),
+                  xasprintf("Consul rejected this registration: %d %s%s%s",
+                            ans.status, ans.text, on, retry),
                   xstrdup("Consul's message names what it refused: compare "
                           "it with the payload sent (-explain)"));
-        free(body);
     } else if (nc_streq(state, "rejected")) {
         found(f,
               xasprintf("The built-in catalog refused this registration: %s",
                         jstr(desc, "Error") ? jstr(desc, "Error") : "?"),
               NULL);
     } else if (nc_streq(state, "unreachable")) {
-        char *why = answer_body(answer);
-        found(f, xasprintf("Consul is unreachable: %s%s", why, retry),
+        found(f, xasprintf("Consul is unreachable: %s%s", ans.text, retry),
               xstrdup("registrations are kept and retried; nothing is lost "
                       "while Consul is away"));
-        free(why);
     } else if (nc_streq(state, "missing")) {
         found(f,
               xasprintf("%s does not have this registration%s",
@@ -267,6 +311,7 @@ static void registry_finding(struct finding *f, const char *registry,
     } else if (!nc_streq(state, "in sync")) {
         found(f, xasprintf("The registry reports state \"%s\"", state), NULL);
     }
+    answer_free(&ans);
 }
 
 /* ---- one registration ------------------------------------------------ */
@@ -412,6 +457,7 @@ static json_t *reg_json(const struct registrations_source *src,
     else if (registry)
         desc = src->consul_describe(src->consul_arg, r->id);
     const char *rstate = jstr(desc, "State");
+    bool consul_registry = nc_streq(registry, "consul");
     const char *state = !registry                      ? "unregistered"
                         : r->error                     ? "invalid"
                         : rstate                       ? rstate
@@ -428,7 +474,8 @@ static json_t *reg_json(const struct registrations_source *src,
         found(&f, xasprintf("Cannot be registered: %s", r->error), NULL);
         invalid_hint(&f, r, a, s);
     } else {
-        registry_finding(&f, registry, state, desc, r);
+        registry_finding(&f, registry, state, desc,
+                         consul_registry ? src->consul_status : NULL, r);
     }
 
     json_t *o = json_object();
@@ -530,31 +577,36 @@ static json_t *consul_registry_json(const json_t *status)
     json_t *o = json_deep_copy(status);
     const char *addr =
         jstr(status, "Address") ? jstr(status, "Address") : "(address unknown)";
-    json_t *reach = json_object_get(status, "Reachable");
-    const char *err = jstr(status, "LastError");
-    char *problem = NULL;
-    char retry[64] = "";
-    int64_t next = jtime(json_object_get(status, "NextRetry"));
-    if (next) {
-        char rel[48];
-        relative(next, nc_now_unix_ns(), rel, sizeof(rel));
-        snprintf(retry, sizeof(retry), "; next retry %s", rel);
-    }
-    if (json_is_false(reach)) {
-        char *why = one_line(err ? err : "no answer", 200);
-        problem =
-            xasprintf("Consul at %s is unreachable: %s%s", addr, why, retry);
-        free(why);
-    } else if (err) {
-        char *why = one_line(err, 200);
+    char retry[64];
+    next_retry(NULL, status, retry, sizeof(retry));
+    char *problem = NULL, *hint = NULL;
+    struct answer ans;
+    answer_of(&ans, NULL, status);
+    if (json_is_false(json_object_get(status, "Reachable"))) {
+        problem = xasprintf("Consul at %s is unreachable: %s%s", addr,
+                            jstr(status, "LastError") ? ans.text : "no answer",
+                            retry);
+        hint = xstrdup("is Consul running there? Registrations are kept "
+                       "and retried meanwhile");
+    } else if (ans.status == 401 || ans.status == 403) {
+        problem = xasprintf("Consul at %s refused this agent's ACL token: %d "
+                            "%s (on %s)%s",
+                            addr, ans.status, ans.text,
+                            ans.request ? ans.request : "a request", retry);
+        hint = xstrdup("set a token Consul knows in the consul block (or "
+                       "CONSUL_HTTP_TOKEN), with service:write and "
+                       "node:read");
+    } else if (jstr(status, "LastError")) {
         problem = xasprintf("Consul at %s answered the last sync with an "
                             "error: %s%s",
-                            addr, why, retry);
-        free(why);
+                            addr, jstr(status, "LastError"), retry);
     }
+    answer_free(&ans);
     json_object_set_new(o, "Problem",
                         problem ? json_string(problem) : json_null());
+    json_object_set_new(o, "Hint", hint ? json_string(hint) : json_null());
     free(problem);
+    free(hint);
     return o;
 }
 
@@ -717,6 +769,8 @@ static void print_registries(FILE *out, const json_t *view, int64_t now)
         row(&rows, "Consul|not configured (no consul block)");
     } else if (jstr(consul, "Problem")) {
         row(&rows, "Consul|%s", jstr(consul, "Problem"));
+        if (jstr(consul, "Hint"))
+            row(&rows, "  Fix|%s", jstr(consul, "Hint"));
     } else {
         const json_t *k = json_object_get(consul, "Counters");
         char ago[48] = "never", took[32] = "";
@@ -939,7 +993,8 @@ static void print_address(FILE *out, const json_t *r)
     strlist_free(&rows);
 }
 
-static void print_registry(FILE *out, const json_t *r, int64_t now)
+static void print_registry(FILE *out, const json_t *r, const json_t *loop,
+                           int64_t now)
 {
     bool consul = nc_streq(jstr(r, "Registry"), "consul");
     struct strlist rows = {0};
@@ -964,6 +1019,15 @@ static void print_registry(FILE *out, const json_t *r, int64_t now)
             row(&rows, "  Last answer|%s %s %s: no answer: %s", when,
                 sv(ans, "Method", ""), sv(ans, "Path", ""), msg);
         free(msg);
+    } else if (consul && jstr(loop, "LastError")) {
+        char when[40] = "?";
+        int64_t t = jtime(json_object_get(loop, "LastErrorTime"));
+        if (t)
+            format_time(t, when, sizeof(when));
+        row(&rows,
+            "  Last answer|none of its own; the sync's last error (%s): "
+            "%s",
+            when, jstr(loop, "LastError"));
     } else if (consul) {
         row(&rows, "  Last answer|none yet");
     }
@@ -1085,7 +1149,10 @@ void registrations_print_explain(FILE *out, const json_t *view)
         fprintf(out, "\n");
         print_source(out, r);
         print_address(out, r);
-        print_registry(out, r, now);
+        print_registry(
+            out, r,
+            json_object_get(json_object_get(view, "Registries"), "Consul"),
+            now);
         print_checks(out, r);
     }
     json_array_foreach(json_object_get(view, "Stale"), i, r)

@@ -285,24 +285,37 @@ static void test_consul_answers(void **state)
         const char *desc, *problem, *hint;
     } cases[] = {
         {"{\"State\": \"in sync\"}", NULL, NULL},
-        {"{\"State\": \"missing\"}", "Consul does not have this registration",
+        {"{\"State\": \"missing\"}",
+         "Consul does not have this registration; next retry in 8s",
          "next sync"},
         {"{\"State\": \"different\", \"Differences\": [\"Port: Consul has "
          "8080, this node wants 25123\", \"Tags: Consul has [], this node "
          "wants [v0]\"]}",
          "Consul holds a different registration: Port: Consul has 8080, this "
-         "node wants 25123; Tags: Consul has [], this node wants [v0]",
+         "node wants 25123; Tags: Consul has [], this node wants [v0]; next "
+         "retry in 8s",
          "next sync"},
         {"{\"State\": \"rejected\", \"LastAnswer\": {\"Status\": 403, "
          "\"Body\": \"ACL not found\"}}",
-         "Consul refused the ACL token: 403 ACL not found",
+         "Consul refused the ACL token: 403 ACL not found; next retry in 8s",
          "service:write on \"api\""},
         {"{\"State\": \"unreachable\", \"LastAnswer\": {\"Status\": 0, "
          "\"Error\": \"Connection refused\"}, \"NextRetry\": null}",
-         "Consul is unreachable: Connection refused", "nothing is lost"},
+         "Consul is unreachable: Connection refused; next retry in 8s",
+         "nothing is lost"},
         {"{\"State\": \"pending\"}",
          "Not sent to Consul yet: waiting for the first sync", NULL},
+        /* a pass that failed on reading: no answer of its own, the loop's
+         * last error says why */
+        {"{\"State\": \"rejected\", \"LastAnswer\": null}",
+         "Consul refused the ACL token: 403 ACL not found (on GET "
+         "/v1/agent/checks); next retry in 8s",
+         "must be known to Consul"},
     };
+    json_object_set_new(f->status, "LastError",
+                        json_string("GET /v1/agent/checks: HTTP 403: ACL "
+                                    "not found"));
+    json_object_set_new(f->status, "Reachable", json_true());
     for (size_t i = 0; i < NC_ARRAY_LEN(cases); i++) {
         json_object_set_new(f->consul, api->id,
                             json_loads(cases[i].desc, 0, NULL));
@@ -317,6 +330,12 @@ static void test_consul_answers(void **state)
             assert_string_equal(s(r, "Problem"), cases[i].problem);
         if (cases[i].hint)
             assert_non_null(strstr(s(r, "Hint"), cases[i].hint));
+        const json_t *consul =
+            json_object_get(json_object_get(view, "Registries"), "Consul");
+        assert_string_equal(s(consul, "Problem"),
+                            "Consul at http://127.0.0.1:8500 refused this "
+                            "agent's ACL token: 403 ACL not found (on GET "
+                            "/v1/agent/checks); next retry in 8s");
         json_decref(view);
     }
     /* in sync, but Consul shows a check this node passes as critical */
