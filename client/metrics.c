@@ -490,25 +490,26 @@ static void task_metrics(struct metrics *m, const struct kvlist *l,
                       "Memory the task may burst to, bytes", l,
                       t->resources.memory_max_mb * 1048576.0);
     const json_t *cs = json_object_get(usage, "CpuStats");
+    static const struct {
+        const char *key, *name, *help;
+    } cpu[] = {
+        {"Percent", "nomad.client.allocs.cpu.total_percent",
+         "CPU used by the task, percent of one core"},
+        {"SystemMode", "nomad.client.allocs.cpu.system",
+         "CPU used by the task in system mode, percent"},
+        {"UserMode", "nomad.client.allocs.cpu.user",
+         "CPU used by the task in user mode, percent"},
+        {"ThrottledTime", "nomad.client.allocs.cpu.throttled_time",
+         "Time the task's cgroup was throttled, ns"},
+        {"ThrottledPeriods", "nomad.client.allocs.cpu.throttled_periods",
+         "Periods the task's cgroup was throttled"},
+        {"TotalTicks", "nomad.client.allocs.cpu.total_ticks",
+         "CPU used by the task, MHz"},
+    };
     if (!cs)
         return;
-    metrics_gauge(m, "nomad.client.allocs.cpu.total_percent",
-                  "CPU used by the task, percent of one core", l,
-                  jnum(cs, "Percent"));
-    metrics_gauge(m, "nomad.client.allocs.cpu.system",
-                  "CPU used by the task in system mode, percent", l,
-                  jnum(cs, "SystemMode"));
-    metrics_gauge(m, "nomad.client.allocs.cpu.user",
-                  "CPU used by the task in user mode, percent", l,
-                  jnum(cs, "UserMode"));
-    metrics_gauge(m, "nomad.client.allocs.cpu.throttled_time",
-                  "Time the task's cgroup was throttled, ns", l,
-                  jnum(cs, "ThrottledTime"));
-    metrics_gauge(m, "nomad.client.allocs.cpu.throttled_periods",
-                  "Periods the task's cgroup was throttled", l,
-                  jnum(cs, "ThrottledPeriods"));
-    metrics_gauge(m, "nomad.client.allocs.cpu.total_ticks",
-                  "CPU used by the task, MHz", l, jnum(cs, "TotalTicks"));
+    for (size_t i = 0; i < NC_ARRAY_LEN(cpu); i++)
+        metrics_gauge(m, cpu[i].name, cpu[i].help, l, jnum(cs, cpu[i].key));
     if (t && t->resources.cpu > 0)
         metrics_gauge(m, "nomad.client.allocs.cpu.allocated",
                       "CPU reserved for the task, MHz", l, t->resources.cpu);

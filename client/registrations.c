@@ -702,17 +702,11 @@ char *registrations_api_path(const char *service)
 
 /* ---- printing -------------------------------------------------------- */
 
-static void row(struct strlist *rows, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void row(struct strlist *rows, const char *fmt, ...)
+/* Adds a formatted row (from xasprintf) to a table. */
+static void add_row(struct strlist *rows, char *text)
 {
-    struct nc_buf b = {0};
-    va_list ap;
-    va_start(ap, fmt);
-    nc_buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    strlist_add(rows, b.data ? b.data : "");
-    nc_buf_free(&b);
+    strlist_add(rows, text);
+    free(text);
 }
 
 static const char *sv(const json_t *o, const char *key, const char *dflt)
@@ -766,11 +760,11 @@ static void print_registries(FILE *out, const json_t *view, int64_t now)
     const json_t *cat = json_object_get(regs, "Catalog");
     struct strlist rows = {0};
     if (!json_is_object(consul)) {
-        row(&rows, "Consul|not configured (no consul block)");
+        add_row(&rows, xasprintf("Consul|not configured (no consul block)"));
     } else if (jstr(consul, "Problem")) {
-        row(&rows, "Consul|%s", jstr(consul, "Problem"));
+        add_row(&rows, xasprintf("Consul|%s", jstr(consul, "Problem")));
         if (jstr(consul, "Hint"))
-            row(&rows, "  Fix|%s", jstr(consul, "Hint"));
+            add_row(&rows, xasprintf("  Fix|%s", jstr(consul, "Hint")));
     } else {
         const json_t *k = json_object_get(consul, "Counters");
         char ago[48] = "never", took[32] = "";
@@ -780,24 +774,28 @@ static void print_registries(FILE *out, const json_t *view, int64_t now)
         if (json_object_get(consul, "LastSyncDuration"))
             jduration(json_object_get(consul, "LastSyncDuration"), took,
                       sizeof(took));
-        row(&rows,
-            "Consul|%s reachable; last sync %s%s%s%s; %lld registrations, "
-            "%lld deregistrations, %lld check updates, %lld errors so far",
-            sv(consul, "Address", "(address unknown)"), ago,
-            *took ? " (took " : "", took, *took ? ")" : "",
-            (long long)jint(k, "Registrations"),
-            (long long)jint(k, "Deregistrations"),
-            (long long)jint(k, "CheckUpdates"), (long long)jint(k, "Errors"));
+        add_row(
+            &rows,
+            xasprintf(
+                "Consul|%s reachable; last sync %s%s%s%s; %lld registrations, "
+                "%lld deregistrations, %lld check updates, %lld errors so far",
+                sv(consul, "Address", "(address unknown)"), ago,
+                *took ? " (took " : "", took, *took ? ")" : "",
+                (long long)jint(k, "Registrations"),
+                (long long)jint(k, "Deregistrations"),
+                (long long)jint(k, "CheckUpdates"),
+                (long long)jint(k, "Errors")));
     }
     if (json_is_object(cat))
-        row(&rows,
-            "Built-in catalog|%lld registration(s) served, index %lld "
-            "(%s)",
-            (long long)jint(cat, "Registrations"),
-            (long long)jint(cat, "Index"),
-            json_is_true(json_object_get(cat, "AllProviders"))
-                ? "every service: no consul block"
-                : "services with provider = \"nomad\"");
+        add_row(&rows,
+                xasprintf(
+                    "Built-in catalog|%lld registration(s) served, index %lld "
+                    "(%s)",
+                    (long long)jint(cat, "Registrations"),
+                    (long long)jint(cat, "Index"),
+                    json_is_true(json_object_get(cat, "AllProviders"))
+                        ? "every service: no consul block"
+                        : "services with provider = \"nomad\""));
     format_kv(out, &rows);
     strlist_free(&rows);
 }
@@ -856,8 +854,10 @@ void registrations_print(FILE *out, const json_t *view)
     }
     fprintf(out, "\n");
     struct strlist rows = {0};
-    row(&rows, "Service|Address|Provider|Registry|State|Checks|Alloc ID|Task|"
-               "ID");
+    add_row(&rows,
+            xasprintf(
+                "Service|Address|Provider|Registry|State|Checks|Alloc ID|Task|"
+                "ID"));
     size_t n = json_array_size(regs);
     const json_t **sorted = xcalloc(n ? n : 1, sizeof(*sorted));
     json_array_foreach(regs, i, r) sorted[i] = r;
@@ -866,11 +866,14 @@ void registrations_print(FILE *out, const json_t *view)
         char addr[96], checks[64];
         address_of(r, addr, sizeof(addr));
         checks_cell(r, checks, sizeof(checks));
-        row(&rows, "%s|%s|%s|%s|%s|%s|%.8s|%s|%s", sv(r, "ServiceName", "?"),
-            addr, sv(r, "Provider", "?"),
-            nc_streq(jstr(r, "Registry"), "consul") ? "Consul" : "built-in",
-            sv(r, "State", "?"), checks, sv(r, "AllocID", "?"),
-            sv(r, "Task", "(group)"), sv(r, "ID", "?"));
+        add_row(&rows,
+                xasprintf("%s|%s|%s|%s|%s|%s|%.8s|%s|%s",
+                          sv(r, "ServiceName", "?"), addr,
+                          sv(r, "Provider", "?"),
+                          nc_streq(jstr(r, "Registry"), "consul") ? "Consul"
+                                                                  : "built-in",
+                          sv(r, "State", "?"), checks, sv(r, "AllocID", "?"),
+                          sv(r, "Task", "(group)"), sv(r, "ID", "?")));
     }
     free(sorted);
     format_columns(out, &rows);
@@ -878,14 +881,15 @@ void registrations_print(FILE *out, const json_t *view)
     if (json_array_size(stale)) {
         fprintf(out, "\nStale in Consul (this node's prefix, wanted by no "
                      "allocation here)\n");
-        row(&rows, "ID|Service|Address|Reason");
+        add_row(&rows, xasprintf("ID|Service|Address|Reason"));
         json_array_foreach(stale, i, r)
         {
             char addr[96];
             address_of(r, addr, sizeof(addr));
             char *reason = one_line(jstr(r, "Reason"), 80);
-            row(&rows, "%s|%s|%s|%s", sv(r, "ID", "?"), sv(r, "Name", "?"),
-                addr, *reason ? reason : "-");
+            add_row(&rows, xasprintf("%s|%s|%s|%s", sv(r, "ID", "?"),
+                                     sv(r, "Name", "?"), addr,
+                                     *reason ? reason : "-"));
             free(reason);
         }
         format_columns(out, &rows);
@@ -915,7 +919,7 @@ static void print_time_row(struct strlist *rows, const char *key,
     char when[40], rel[48];
     format_time(t, when, sizeof(when));
     relative(t, now, rel, sizeof(rel));
-    row(rows, "  %s|%s (%s)", key, when, rel);
+    add_row(rows, xasprintf("  %s|%s (%s)", key, when, rel));
 }
 
 static void print_source(FILE *out, const json_t *r)
@@ -924,13 +928,15 @@ static void print_source(FILE *out, const json_t *r)
     const json_t *svc = json_object_get(src, "Service");
     struct strlist rows = {0};
     fprintf(out, "From the job file\n");
-    row(&rows, "  Job|%s (namespace %s)", sv(r, "JobID", "?"),
-        sv(r, "Namespace", "default"));
-    row(&rows, "  Group|%s", sv(r, "Group", "?"));
-    row(&rows, "  Task|%s",
-        jstr(r, "Task") ? jstr(r, "Task") : "none: a group service");
-    row(&rows, "  Allocation|%s (%s, %s)", sv(r, "AllocID", "?"),
-        sv(src, "AllocName", "?"), sv(r, "AllocStatus", "status unknown"));
+    add_row(&rows, xasprintf("  Job|%s (namespace %s)", sv(r, "JobID", "?"),
+                             sv(r, "Namespace", "default")));
+    add_row(&rows, xasprintf("  Group|%s", sv(r, "Group", "?")));
+    add_row(&rows,
+            xasprintf("  Task|%s", jstr(r, "Task") ? jstr(r, "Task")
+                                                   : "none: a group service"));
+    add_row(&rows, xasprintf("  Allocation|%s (%s, %s)", sv(r, "AllocID", "?"),
+                             sv(src, "AllocName", "?"),
+                             sv(r, "AllocStatus", "status unknown")));
     if (json_is_object(svc)) {
         char *tags = NULL;
         struct nc_buf b = {0};
@@ -939,19 +945,23 @@ static void print_source(FILE *out, const json_t *r)
         json_array_foreach(json_object_get(svc, "Tags"), i, t)
             nc_buf_printf(&b, "%s\"%s\"", i ? ", " : "", json_string_value(t));
         tags = nc_buf_take(&b);
-        row(&rows,
-            "  service block|name = \"%s\", port = \"%s\", address_mode = "
-            "\"%s\"%s%s%s, provider = \"%s\"%s%s%s",
-            sv(svc, "Name", ""), sv(svc, "Port", ""),
-            sv(svc, "AddressMode", "auto"),
-            jstr(svc, "Address") ? ", address = \"" : "",
-            sv(svc, "Address", ""), jstr(svc, "Address") ? "\"" : "",
-            sv(svc, "Provider", "consul"), *tags ? ", tags = [" : "", tags,
-            *tags ? "]" : "");
+        add_row(
+            &rows,
+            xasprintf(
+                "  service block|name = \"%s\", port = \"%s\", address_mode = "
+                "\"%s\"%s%s%s, provider = \"%s\"%s%s%s",
+                sv(svc, "Name", ""), sv(svc, "Port", ""),
+                sv(svc, "AddressMode", "auto"),
+                jstr(svc, "Address") ? ", address = \"" : "",
+                sv(svc, "Address", ""), jstr(svc, "Address") ? "\"" : "",
+                sv(svc, "Provider", "consul"), *tags ? ", tags = [" : "", tags,
+                *tags ? "]" : ""));
         free(tags);
     }
-    row(&rows, "  Interpolated|name \"%s\"%s", sv(r, "ServiceName", "?"),
-        json_array_size(json_object_get(r, "Tags")) ? ", tags:" : "");
+    add_row(&rows,
+            xasprintf("  Interpolated|name \"%s\"%s", sv(r, "ServiceName", "?"),
+                      json_array_size(json_object_get(r, "Tags")) ? ", tags:"
+                                                                  : ""));
     size_t i;
     json_t *t;
     json_array_foreach(json_object_get(r, "Tags"), i, t)
@@ -970,13 +980,14 @@ static void print_address(FILE *out, const json_t *r)
     const json_t *src = json_object_get(r, "Source");
     struct strlist rows = {0};
     fprintf(out, "\nAddress and port\n");
-    row(&rows, "  Address mode|%s", sv(r, "AddressMode", "?"));
-    row(&rows, "  Address|%s", sv(r, "Address", "(none)"));
-    row(&rows, "  Port|%lld", (long long)jint(r, "Port"));
-    row(&rows, "  How|%s", sv(r, "AddressWhy", "?"));
-    row(&rows, "  Network|%s%s%s", sv(src, "NetworkMode", "?"),
-        jstr(src, "AllocAddress") ? ", allocation address " : "",
-        sv(src, "AllocAddress", ""));
+    add_row(&rows, xasprintf("  Address mode|%s", sv(r, "AddressMode", "?")));
+    add_row(&rows, xasprintf("  Address|%s", sv(r, "Address", "(none)")));
+    add_row(&rows, xasprintf("  Port|%lld", (long long)jint(r, "Port")));
+    add_row(&rows, xasprintf("  How|%s", sv(r, "AddressWhy", "?")));
+    add_row(&rows,
+            xasprintf("  Network|%s%s%s", sv(src, "NetworkMode", "?"),
+                      jstr(src, "AllocAddress") ? ", allocation address " : "",
+                      sv(src, "AllocAddress", "")));
     struct nc_buf ports = {0};
     size_t i;
     json_t *p;
@@ -987,7 +998,8 @@ static void print_address(FILE *out, const json_t *r)
         if (jint(p, "To") && jint(p, "To") != jint(p, "Value"))
             nc_buf_printf(&ports, " -> %lld inside", (long long)jint(p, "To"));
     }
-    row(&rows, "  Allocation ports|%s", ports.data ? ports.data : "none");
+    add_row(&rows, xasprintf("  Allocation ports|%s",
+                             ports.data ? ports.data : "none"));
     nc_buf_free(&ports);
     format_kv(out, &rows);
     strlist_free(&rows);
@@ -999,7 +1011,7 @@ static void print_registry(FILE *out, const json_t *r, const json_t *loop,
     bool consul = nc_streq(jstr(r, "Registry"), "consul");
     struct strlist rows = {0};
     fprintf(out, "\nRegistry: %s\n", registry_name(r));
-    row(&rows, "  State|%s", sv(r, "State", "?"));
+    add_row(&rows, xasprintf("  State|%s", sv(r, "State", "?")));
     print_time_row(&rows, "Since", json_object_get(r, "Since"), now);
     const json_t *ans = json_object_get(r, "LastAnswer");
     if (json_is_object(ans)) {
@@ -1012,28 +1024,32 @@ static void print_registry(FILE *out, const json_t *r, const json_t *loop,
         char *msg = one_line(text, 200);
         json_int_t status = jint(ans, "Status");
         if (status)
-            row(&rows, "  Last answer|%s %s %s: %lld %s", when,
-                sv(ans, "Method", ""), sv(ans, "Path", ""), (long long)status,
-                msg);
+            add_row(&rows, xasprintf("  Last answer|%s %s %s: %lld %s", when,
+                                     sv(ans, "Method", ""), sv(ans, "Path", ""),
+                                     (long long)status, msg));
         else
-            row(&rows, "  Last answer|%s %s %s: no answer: %s", when,
-                sv(ans, "Method", ""), sv(ans, "Path", ""), msg);
+            add_row(&rows,
+                    xasprintf("  Last answer|%s %s %s: no answer: %s", when,
+                              sv(ans, "Method", ""), sv(ans, "Path", ""), msg));
         free(msg);
     } else if (consul && jstr(loop, "LastError")) {
         char when[40] = "?";
         int64_t t = jtime(json_object_get(loop, "LastErrorTime"));
         if (t)
             format_time(t, when, sizeof(when));
-        row(&rows,
-            "  Last answer|none of its own; the sync's last error (%s): "
-            "%s",
-            when, jstr(loop, "LastError"));
+        add_row(
+            &rows,
+            xasprintf(
+                "  Last answer|none of its own; the sync's last error (%s): "
+                "%s",
+                when, jstr(loop, "LastError")));
     } else if (consul) {
-        row(&rows, "  Last answer|none yet");
+        add_row(&rows, xasprintf("  Last answer|none yet"));
     }
     print_time_row(&rows, "Next retry", json_object_get(r, "NextRetry"), now);
     if (jint(r, "Attempts"))
-        row(&rows, "  Attempts|%lld", (long long)jint(r, "Attempts"));
+        add_row(&rows,
+                xasprintf("  Attempts|%lld", (long long)jint(r, "Attempts")));
     format_kv(out, &rows);
     strlist_free(&rows);
     size_t i;
@@ -1071,7 +1087,7 @@ static void print_checks(FILE *out, const json_t *r)
     }
     fprintf(out, "\nChecks\n");
     struct strlist rows = {0};
-    row(&rows, "  Name|Type|Status|Target|Output");
+    add_row(&rows, xasprintf("  Name|Type|Status|Target|Output"));
     size_t i, k;
     json_t *c, *h;
     json_array_foreach(checks, i, c)
@@ -1081,10 +1097,13 @@ static void print_checks(FILE *out, const json_t *r)
         if (jstr(c, "RegistryStatus"))
             snprintf(seen, sizeof(seen), ", %s in Consul",
                      jstr(c, "RegistryStatus"));
-        row(&rows, "  %s|%s|%s%s%s|%s|%s", sv(c, "Name", "?"),
-            sv(c, "Type", "?"), sv(c, "Status", "?"), seen,
-            json_is_true(json_object_get(c, "Readiness")) ? " (readiness)" : "",
-            sv(c, "Target", "?"), *o ? o : "(no probe yet)");
+        add_row(&rows,
+                xasprintf("  %s|%s|%s%s%s|%s|%s", sv(c, "Name", "?"),
+                          sv(c, "Type", "?"), sv(c, "Status", "?"), seen,
+                          json_is_true(json_object_get(c, "Readiness"))
+                              ? " (readiness)"
+                              : "",
+                          sv(c, "Target", "?"), *o ? o : "(no probe yet)"));
         free(o);
     }
     format_columns(out, &rows);
@@ -1108,16 +1127,18 @@ static void print_checks(FILE *out, const json_t *r)
             fprintf(out, "    none yet\n");
             continue;
         }
-        row(&rows, "    Time|Status|Code|Latency");
+        add_row(&rows, xasprintf("    Time|Status|Code|Latency"));
         json_array_foreach(hist, k, h)
         {
             char lat[32];
             nc_format_duration(jint(h, "Latency"), lat, sizeof(lat));
-            row(&rows, "    %s|%s%s|%lld|%s", sv(h, "Timestamp", "?"),
-                sv(h, "Status", "?"),
-                json_is_true(json_object_get(h, "TimedOut")) ? " (timed out)"
-                                                             : "",
-                (long long)jint(h, "Code"), lat);
+            add_row(&rows,
+                    xasprintf("    %s|%s%s|%lld|%s", sv(h, "Timestamp", "?"),
+                              sv(h, "Status", "?"),
+                              json_is_true(json_object_get(h, "TimedOut"))
+                                  ? " (timed out)"
+                                  : "",
+                              (long long)jint(h, "Code"), lat));
         }
         format_columns(out, &rows);
         strlist_free(&rows);
