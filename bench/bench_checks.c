@@ -323,7 +323,8 @@ static int listen_on(int port)
     if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
         listen(fd, 4096) < 0) {
         perror("bench_checks serve: listen");
-        exit(1);
+        close(fd);
+        return -1;
     }
     return fd;
 }
@@ -349,6 +350,8 @@ static int mode_serve(int argc, char **argv)
         return 2;
     raise_nofile();
     int lh = listen_on(atoi(argv[0])), lt = listen_on(atoi(argv[1]));
+    if (lh < 0 || lt < 0)
+        return 1;
     const char *stats_path = argv[2];
     signal(SIGUSR1, on_usr1);
     signal(SIGPIPE, SIG_IGN);
