@@ -584,6 +584,25 @@ static int find_result(const struct seen *s, const char *id)
     return -1;
 }
 
+/* The first result of `id` timed out after [lo_ms, hi_ms) with Consul's
+ * wording for a 1s timeout on http(s)://127.0.0.1:port/health. */
+static void expect_timeout(const struct seen *s, const char *id,
+                           const char *scheme, int port, int64_t lo_ms,
+                           int64_t hi_ms)
+{
+    int i = find_result(s, id);
+    assert_true(i >= 0);
+    assert_int_equal(s->r[i].status, CHK_CRITICAL);
+    assert_true(s->r[i].timed_out);
+    assert_true(s->r[i].latency_ns >= lo_ms * 1000000);
+    assert_true(s->r[i].latency_ns < hi_ms * 1000000);
+    char want[128];
+    snprintf(want, sizeof(want),
+             "HTTP GET %s://127.0.0.1:%d/health: timeout after 1s", scheme,
+             port);
+    assert_string_equal(s->r[i].output, want);
+}
+
 static void test_live_http_and_tcp(void **state)
 {
     (void)state;
@@ -699,20 +718,10 @@ static void test_timeout_and_skip(void **state)
     d2.timeout_ns = 2500000000LL;
     assert_int_equal(chk_add(s.e, &d2, &err), 0);
     run_until(&loop, &s, 1000, 3700); /* slow's first result is by 3.5s */
-    int i = find_result(&s, "hang");
-    assert_true(i >= 0);
-    assert_int_equal(s.r[i].status, CHK_CRITICAL);
-    assert_true(s.r[i].timed_out);
-    /* the whole probe is bounded: 1s timeout, small slack */
-    /* the timeout runs from the scheduled time: minus a few ms late */
-    assert_true(s.r[i].latency_ns >= 950000000LL);
-    assert_true(s.r[i].latency_ns < 1150000000LL);
-    char want[128];
-    snprintf(want, sizeof(want),
-             "HTTP GET http://127.0.0.1:%d/health: timeout after 1s",
-             hang.port);
-    assert_string_equal(s.r[i].output, want);
-    i = find_result(&s, "slow");
+    /* the whole probe is bounded by its timeout, which runs from the
+     * scheduled time (so it may end a few ms before 1s of latency) */
+    expect_timeout(&s, "hang", "http", hang.port, 950, 1150);
+    int i = find_result(&s, "slow");
     assert_true(i >= 0);
     assert_true(s.r[i].latency_ns >= 2450000000LL);
     assert_true(s.r[i].latency_ns < 2650000000LL);
@@ -888,18 +897,8 @@ static void test_https(void **state)
     d.protocol = CHK_PROTO_HTTPS;
     assert_int_equal(chk_add(s.e, &d, &err), 0);
     run_until(&loop, &s, 1000, 2300);
-    int i = find_result(&s, "tls-hang");
-    assert_true(i >= 0);
-    assert_int_equal(s.r[i].status, CHK_CRITICAL);
-    assert_true(s.r[i].timed_out);
-    assert_true(s.r[i].latency_ns >= 900000000LL);
-    assert_true(s.r[i].latency_ns < 1200000000LL);
-    char want[128];
-    snprintf(want, sizeof(want),
-             "HTTP GET https://127.0.0.1:%d/health: timeout after 1s",
-             hang.port);
-    assert_string_equal(s.r[i].output, want);
-    i = find_result(&s, "tls-refused");
+    expect_timeout(&s, "tls-hang", "https", hang.port, 900, 1200);
+    int i = find_result(&s, "tls-refused");
     assert_true(i >= 0);
     assert_int_equal(s.r[i].status, CHK_CRITICAL);
     assert_non_null(strstr(s.r[i].output, "HTTP GET https://127.0.0.1:"));
