@@ -41,7 +41,8 @@ BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 FUZZ_TIME ?= 30
 
 .PHONY: all deps fuzz-deps bench-deps test unit integration run bench \
-        bench-checks bench-allocs fuzz fuzz-build format clean install
+        bench-checks bench-allocs bench-consul fuzz fuzz-build format clean \
+        install
 
 all: nomclient
 
@@ -142,6 +143,10 @@ bench-allocs: deps
 bench-checks: deps bench-deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/bench_checks
 	@BUILD=$(BUILD) sh bench/bench_checks.sh
+
+bench-consul: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bench/bench_consul
+	@BUILD=$(BUILD) sh bench/bench_consul.sh
 
 fuzz-build: $(FUZZERS)
 

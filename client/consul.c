@@ -177,71 +177,789 @@ static double random01(void)
     return (double)r / 4294967296.0;
 }
 
-/* ---- what Consul holds ---- */
+/* ---- what Consul holds ----
+ *
+ * A no-change pass reads every service and check of the agent (1.6 MB for
+ * 1000 services with 2 checks) and must take a few milliseconds, so the
+ * listings are not turned into jansson trees: a strict scanner walks the
+ * text once, decodes the strings it needs in place (NUL-terminated where
+ * their closing quote was) and keeps pointers to them; everything else is
+ * skipped. Hostile answers (not JSON, wrong types, deep nesting, huge
+ * sizes) end in an error or in fields marked as of the wrong type, which
+ * the diff reports as differences; nothing of theirs is trusted. */
 
-static json_t *parse_object(const char *text, size_t len, const char *what,
-                            struct nc_error *err)
+#define VIEW_MAX_DEPTH 64
+/* a key test that mostly stops at the first byte */
+#define KEY_IS(k, lit) ((k)[0] == (lit)[0] && strcmp((k), (lit)) == 0)
+
+/* how a field of Consul's entry came: absent, null, as expected, or not */
+enum fkind { FIELD_ABSENT, FIELD_NULL, FIELD_OK, FIELD_BAD };
+
+struct span {
+    const char *p;
+    size_t len;
+};
+
+struct cv_service {
+    const char *id;
+    bool is_object, forgotten;
+    enum fkind service_k, tags_k, address_k, port_k, meta_k, eto_k;
+    const char *service, *address;
+    long long port;
+    bool eto;
+    size_t tags_first, ntags; /* into strs */
+    size_t meta_first, nmeta; /* key/value pairs into strs */
+    /* raw text of values of the wrong type, for the differences */
+    struct span service_raw, tags_raw, address_raw, port_raw, meta_raw,
+        eto_raw;
+    long first_check; /* its checks in chks, linked by next; -1 none */
+};
+
+struct cv_check {
+    const char *id, *service_id, *status, *output, *type;
+    bool is_object;
+    bool has_ttl;
+    int64_t ttl_ns;
+    long next;
+};
+
+struct consul_view {
+    char *stext, *ctext; /* copies of the answers, decoded in place */
+    struct cv_service *svcs;
+    size_t nsvcs, svcs_cap;
+    struct cv_check *chks;
+    size_t nchks, chks_cap;
+    const char **strs;
+    size_t nstrs, strs_cap;
+    uint32_t *svc_index, *chk_index; /* open addressing: slot + 1 */
+    size_t svc_mask, chk_mask;
+};
+
+struct js {
+    char *start, *p, *end;
+    const char *what;
+    struct nc_error *err;
+    bool failed;
+};
+
+static bool js_fail(struct js *s, const char *why)
 {
-    if (!text)
-        return json_object();
-    json_error_t je;
-    json_t *j = json_loadb(text, len, 0, &je);
-    if (!j) {
-        nc_error_set(err, -EINVAL,
-                     "Consul's answer to %s is not JSON: %s (line %d, "
-                     "column %d)",
-                     what, je.text, je.line, je.column);
+    if (!s->failed)
+        nc_error_set(s->err, -EINVAL,
+                     "Consul's answer to %s is not valid JSON: %s at byte "
+                     "%zu",
+                     s->what, why, (size_t)(s->p - s->start));
+    s->failed = true;
+    return false;
+}
+
+static void js_ws(struct js *s)
+{
+    while (s->p < s->end &&
+           (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static bool js_peek(struct js *s, char c)
+{
+    js_ws(s);
+    return s->p < s->end && *s->p == c;
+}
+
+static bool js_expect(struct js *s, char c)
+{
+    if (!js_peek(s, c)) {
+        char why[32];
+        snprintf(why, sizeof(why), "expected '%c'", c);
+        return js_fail(s, why);
+    }
+    s->p++;
+    return true;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+static bool js_hex4(struct js *s, const char *at, unsigned *out)
+{
+    if (s->end - at < 4)
+        return js_fail(s, "short \\u escape");
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(at[i]);
+        if (h < 0)
+            return js_fail(s, "bad \\u escape");
+        v = v * 16 + (unsigned)h;
+    }
+    *out = v;
+    return true;
+}
+
+/* At a '"': decodes the string in place and returns it NUL-terminated
+ * (where its closing quote or earlier), or NULL with the error set. With
+ * decode false it only skips it. */
+static char *js_string(struct js *s, bool decode)
+{
+    js_ws(s);
+    if (s->p >= s->end || *s->p != '"') {
+        js_fail(s, "expected a string");
         return NULL;
     }
-    if (!json_is_object(j)) {
-        nc_error_set(err, -EINVAL,
-                     "Consul's answer to %s is not a JSON object", what);
-        json_decref(j);
-        return NULL;
+    /* the common case, no escape: runs of plain bytes, table-driven */
+    static const unsigned char special[256] = {
+        [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1};
+    char *start = ++s->p, *p = s->p;
+    while (p < s->end && !special[(unsigned char)*p])
+        p++;
+    if (p < s->end && *p == '"') {
+        if (decode)
+            *p = '\0';
+        s->p = p + 1;
+        return start;
     }
-    return j;
+    s->p = p; /* what came before stays where it is */
+    char *w = p;
+    while (s->p < s->end) {
+        unsigned char c = (unsigned char)*s->p;
+        if (c == '"') {
+            s->p++;
+            if (decode)
+                *w = '\0';
+            return start;
+        }
+        if (c < 0x20) {
+            js_fail(s, "control character in a string");
+            return NULL;
+        }
+        if (c != '\\') {
+            if (decode)
+                *w++ = (char)c;
+            s->p++;
+            continue;
+        }
+        if (s->end - s->p < 2) {
+            js_fail(s, "unfinished escape");
+            return NULL;
+        }
+        char e = s->p[1];
+        s->p += 2;
+        const char *simple = strchr("\"\\/bfnrt", e);
+        if (e && simple) {
+            static const char map[] = "\"\\/\b\f\n\r\t";
+            if (decode)
+                *w++ = map[simple - "\"\\/bfnrt"];
+            continue;
+        }
+        if (e != 'u') {
+            js_fail(s, "bad escape");
+            return NULL;
+        }
+        unsigned cp;
+        if (!js_hex4(s, s->p, &cp))
+            return NULL;
+        s->p += 4;
+        if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            js_fail(s, "lone low surrogate");
+            return NULL;
+        }
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            unsigned lo;
+            if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u' ||
+                !js_hex4(s, s->p + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF) {
+                js_fail(s, "lone high surrogate");
+                return NULL;
+            }
+            s->p += 6;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        if (cp == 0) {
+            js_fail(s, "\\u0000 in a string");
+            return NULL;
+        }
+        if (!decode)
+            continue;
+        /* at most 4 bytes from at least 6 read: w stays behind p */
+        if (cp < 0x80) {
+            *w++ = (char)cp;
+        } else if (cp < 0x800) {
+            *w++ = (char)(0xC0 | cp >> 6);
+            *w++ = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            *w++ = (char)(0xE0 | cp >> 12);
+            *w++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+            *w++ = (char)(0x80 | (cp & 0x3F));
+        } else {
+            *w++ = (char)(0xF0 | cp >> 18);
+            *w++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+            *w++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+            *w++ = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    js_fail(s, "unterminated string");
+    return NULL;
+}
+
+static bool js_literal(struct js *s, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
+        return js_fail(s, "unexpected character");
+    s->p += n;
+    return true;
+}
+
+static bool js_number(struct js *s)
+{
+    const char *st = s->p;
+    if (s->p < s->end && *s->p == '-')
+        s->p++;
+    if (s->p >= s->end || !(*s->p >= '0' && *s->p <= '9'))
+        return js_fail(s, "bad number");
+    if (*s->p == '0')
+        s->p++;
+    else
+        while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+            s->p++;
+    if (s->p < s->end && *s->p == '.') {
+        s->p++;
+        if (s->p >= s->end || !(*s->p >= '0' && *s->p <= '9'))
+            return js_fail(s, "bad number");
+        while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+            s->p++;
+    }
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+        s->p++;
+        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+            s->p++;
+        if (s->p >= s->end || !(*s->p >= '0' && *s->p <= '9'))
+            return js_fail(s, "bad number");
+        while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+            s->p++;
+    }
+    return s->p > st;
+}
+
+/* Skips one value of any kind, nesting bounded. */
+static bool js_skip(struct js *s, int depth)
+{
+    js_ws(s);
+    if (s->p >= s->end)
+        return js_fail(s, "unexpected end");
+    if (depth > VIEW_MAX_DEPTH)
+        return js_fail(s, "nested too deep");
+    char c = *s->p;
+    if (c == '"')
+        return js_string(s, false) != NULL;
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        s->p++;
+        if (js_peek(s, close)) {
+            s->p++;
+            return true;
+        }
+        for (;;) {
+            if (c == '{' && (!js_string(s, false) || !js_expect(s, ':')))
+                return false;
+            if (!js_skip(s, depth + 1))
+                return false;
+            if (js_peek(s, ',')) {
+                s->p++;
+                continue;
+            }
+            return js_expect(s, close);
+        }
+    }
+    if (c == 't')
+        return js_literal(s, "true");
+    if (c == 'f')
+        return js_literal(s, "false");
+    if (c == 'n')
+        return js_literal(s, "null");
+    return js_number(s);
+}
+
+/* Walks an object: fn gets each key (decoded) with s at its value, and
+ * must consume the value. */
+static bool js_object(struct js *s, void (*fn)(struct js *s, char *key,
+                                               void *arg),
+                      void *arg)
+{
+    if (!js_expect(s, '{'))
+        return false;
+    if (js_peek(s, '}')) {
+        s->p++;
+        return true;
+    }
+    for (;;) {
+        char *key = js_string(s, true);
+        if (!key || !js_expect(s, ':'))
+            return false;
+        js_ws(s);
+        fn(s, key, arg);
+        if (s->failed)
+            return false;
+        if (js_peek(s, ',')) {
+            s->p++;
+            continue;
+        }
+        return js_expect(s, '}');
+    }
+}
+
+/* Skips a value of the wrong type, keeping its text for the message. */
+static void js_bad(struct js *s, enum fkind *k, struct span *raw)
+{
+    js_ws(s);
+    const char *st = s->p;
+    if (js_peek(s, 'n') && (size_t)(s->end - s->p) >= 4 &&
+        memcmp(s->p, "null", 4) == 0) {
+        s->p += 4;
+        *k = FIELD_NULL;
+        return;
+    }
+    js_skip(s, 1);
+    *k = FIELD_BAD;
+    raw->p = st;
+    raw->len = (size_t)(s->p - st);
+}
+
+static void js_field_string(struct js *s, enum fkind *k, const char **val,
+                            struct span *raw)
+{
+    if (js_peek(s, '"')) {
+        *val = js_string(s, true);
+        *k = FIELD_OK;
+    } else {
+        js_bad(s, k, raw);
+    }
+}
+
+static void push_str(struct consul_view *v, const char *str)
+{
+    nc_grow((void **)&v->strs, &v->strs_cap, v->nstrs + 1, sizeof(*v->strs));
+    v->strs[v->nstrs++] = str;
+}
+
+static void js_field_tags(struct js *s, struct consul_view *v,
+                          struct cv_service *e)
+{
+    const char *st = s->p;
+    if (!js_peek(s, '[')) {
+        js_bad(s, &e->tags_k, &e->tags_raw);
+        return;
+    }
+    s->p++;
+    e->tags_first = v->nstrs;
+    e->ntags = 0;
+    e->tags_k = FIELD_OK;
+    if (js_peek(s, ']')) {
+        s->p++;
+        return;
+    }
+    for (;;) {
+        if (js_peek(s, '"')) {
+            const char *t = js_string(s, true);
+            if (!t)
+                return;
+            push_str(v, t);
+            e->ntags++;
+        } else {
+            if (!js_skip(s, 2))
+                return;
+            e->tags_k = FIELD_BAD;
+        }
+        if (js_peek(s, ',')) {
+            s->p++;
+            continue;
+        }
+        if (!js_expect(s, ']'))
+            return;
+        break;
+    }
+    if (e->tags_k == FIELD_BAD) {
+        e->tags_raw.p = st;
+        e->tags_raw.len = (size_t)(s->p - st);
+    }
+}
+
+struct meta_ctx {
+    struct consul_view *v;
+    struct cv_service *e;
+};
+
+static void meta_pair(struct js *s, char *key, void *arg)
+{
+    struct meta_ctx *m = arg;
+    if (js_peek(s, '"')) {
+        const char *val = js_string(s, true);
+        if (!val)
+            return;
+        push_str(m->v, key);
+        push_str(m->v, val);
+        m->e->nmeta++;
+        return;
+    }
+    js_skip(s, 2);
+    m->e->meta_k = FIELD_BAD;
+}
+
+static void js_field_meta(struct js *s, struct consul_view *v,
+                          struct cv_service *e)
+{
+    const char *st = s->p;
+    if (!js_peek(s, '{')) {
+        js_bad(s, &e->meta_k, &e->meta_raw);
+        return;
+    }
+    e->meta_k = FIELD_OK;
+    e->meta_first = v->nstrs;
+    e->nmeta = 0;
+    struct meta_ctx m = {v, e};
+    js_object(s, meta_pair, &m);
+    if (e->meta_k == FIELD_BAD) {
+        e->meta_raw.p = st;
+        e->meta_raw.len = (size_t)(s->p - st);
+    }
+}
+
+struct svc_ctx {
+    struct consul_view *v;
+    size_t idx; /* the entry: the array may move while it is filled */
+};
+
+static void service_field(struct js *s, char *key, void *arg)
+{
+    struct svc_ctx *c = arg;
+    struct cv_service *e = &c->v->svcs[c->idx];
+    const char *st = s->p;
+    if (KEY_IS(key, "Service")) {
+        js_field_string(s, &e->service_k, &e->service, &e->service_raw);
+    } else if (KEY_IS(key, "Address")) {
+        js_field_string(s, &e->address_k, &e->address, &e->address_raw);
+    } else if (KEY_IS(key, "Tags")) {
+        js_field_tags(s, c->v, e);
+    } else if (KEY_IS(key, "Meta")) {
+        js_field_meta(s, c->v, e);
+    } else if (KEY_IS(key, "Port")) {
+        if (js_peek(s, '-') || (s->p < s->end && *s->p >= '0' &&
+                                *s->p <= '9')) {
+            if (!js_number(s))
+                return;
+            char buf[24];
+            size_t n = (size_t)(s->p - st);
+            char *end = NULL;
+            e->port_k = FIELD_BAD;
+            if (n < sizeof(buf)) {
+                memcpy(buf, st, n);
+                buf[n] = '\0';
+                errno = 0;
+                e->port = strtoll(buf, &end, 10);
+                if (!*end && errno == 0)
+                    e->port_k = FIELD_OK;
+            }
+            e->port_raw.p = st;
+            e->port_raw.len = n;
+        } else {
+            js_bad(s, &e->port_k, &e->port_raw);
+        }
+    } else if (KEY_IS(key, "EnableTagOverride")) {
+        if (js_peek(s, 't') || js_peek(s, 'f')) {
+            e->eto = *s->p == 't';
+            e->eto_k = js_literal(s, e->eto ? "true" : "false") ? FIELD_OK : FIELD_BAD;
+        } else {
+            js_bad(s, &e->eto_k, &e->eto_raw);
+        }
+    } else {
+        js_skip(s, 1);
+    }
+}
+
+static void one_service(struct js *s, char *key, void *arg)
+{
+    struct consul_view *v = arg;
+    nc_grow((void **)&v->svcs, &v->svcs_cap, v->nsvcs + 1, sizeof(*v->svcs));
+    struct cv_service *e = &v->svcs[v->nsvcs++];
+    memset(e, 0, sizeof(*e));
+    e->id = key;
+    e->first_check = -1;
+    if (!js_peek(s, '{')) {
+        js_skip(s, 1);
+        return;
+    }
+    e->is_object = true;
+    struct svc_ctx c = {v, v->nsvcs - 1};
+    js_object(s, service_field, &c);
+}
+
+struct chk_ctx {
+    struct consul_view *v;
+    size_t idx;
+};
+
+static void definition_field(struct js *s, char *key, void *arg)
+{
+    struct cv_check *e = arg;
+    if (!KEY_IS(key, "TTL")) {
+        js_skip(s, 3);
+        return;
+    }
+    const char *st = s->p;
+    if (js_peek(s, '"')) {
+        const char *t = js_string(s, true);
+        e->has_ttl = t && nc_parse_duration(t, &e->ttl_ns) == 0 &&
+                     e->ttl_ns > 0;
+    } else if (js_peek(s, '-') ||
+               (s->p < s->end && *s->p >= '0' && *s->p <= '9')) {
+        if (!js_number(s))
+            return;
+        char buf[24];
+        size_t n = (size_t)(s->p - st);
+        char *end = NULL;
+        if (n < sizeof(buf)) {
+            memcpy(buf, st, n);
+            buf[n] = '\0';
+            errno = 0;
+            long long ns = strtoll(buf, &end, 10);
+            e->has_ttl = !*end && errno == 0 && ns > 0;
+            e->ttl_ns = ns;
+        }
+    } else {
+        js_skip(s, 3);
+    }
+}
+
+static void check_field(struct js *s, char *key, void *arg)
+{
+    struct chk_ctx *c = arg;
+    struct cv_check *e = &c->v->chks[c->idx];
+    const char **dst = KEY_IS(key, "ServiceID") ? &e->service_id
+                       : KEY_IS(key, "Status")  ? &e->status
+                       : KEY_IS(key, "Output")  ? &e->output
+                       : KEY_IS(key, "Type")    ? &e->type
+                                                     : NULL;
+    if (dst) {
+        if (js_peek(s, '"')) {
+            *dst = js_string(s, true);
+        } else {
+            *dst = NULL; /* of the wrong type: as if absent */
+            js_skip(s, 2);
+        }
+    } else if (KEY_IS(key, "Definition") && js_peek(s, '{')) {
+        js_object(s, definition_field, e);
+    } else if (KEY_IS(key, "TTL") && js_peek(s, '"') && !e->has_ttl) {
+        const char *t = js_string(s, true);
+        e->has_ttl = t && nc_parse_duration(t, &e->ttl_ns) == 0 &&
+                     e->ttl_ns > 0;
+    } else {
+        js_skip(s, 2);
+    }
+}
+
+static void one_check(struct js *s, char *key, void *arg)
+{
+    struct consul_view *v = arg;
+    nc_grow((void **)&v->chks, &v->chks_cap, v->nchks + 1, sizeof(*v->chks));
+    struct cv_check *e = &v->chks[v->nchks++];
+    memset(e, 0, sizeof(*e));
+    e->id = key;
+    e->next = -1;
+    if (!js_peek(s, '{')) {
+        js_skip(s, 1);
+        return;
+    }
+    e->is_object = true;
+    struct chk_ctx c = {v, v->nchks - 1};
+    js_object(s, check_field, &c);
+}
+
+static bool parse_listing(struct consul_view *v, char *text, size_t len,
+                          const char *what,
+                          void (*one)(struct js *, char *, void *),
+                          struct nc_error *err)
+{
+    struct js s = {text, text, text + len, what, err, false};
+    js_ws(&s);
+    if (s.p < s.end && *s.p != '{') {
+        nc_error_set(err, -EINVAL, "Consul's answer to %s is not a JSON "
+                                   "object",
+                     what);
+        return false;
+    }
+    if (!js_object(&s, one, v))
+        return false;
+    js_ws(&s);
+    if (s.p != s.end)
+        return js_fail(&s, "text after the object");
+    return true;
+}
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* An index of IDs, by open addressing; a duplicate ID: the last wins. */
+static void index_build(uint32_t **table, size_t *mask, size_t n,
+                        const char *(*id_at)(const struct consul_view *,
+                                             size_t),
+                        const struct consul_view *v)
+{
+    size_t size = 16;
+    while (size < n * 2)
+        size *= 2;
+    *table = xcalloc(size, sizeof(**table));
+    *mask = size - 1;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = id_at(v, i);
+        size_t slot = hash_str(id) & *mask;
+        while ((*table)[slot] &&
+               strcmp(id_at(v, (*table)[slot] - 1), id) != 0)
+            slot = (slot + 1) & *mask;
+        (*table)[slot] = (uint32_t)(i + 1);
+    }
+}
+
+static long index_find_hashed(const uint32_t *table, size_t mask,
+                              const char *id, uint64_t hash,
+                              const char *(*id_at)(const struct consul_view *,
+                                                   size_t),
+                              const struct consul_view *v)
+{
+    if (!table || !id)
+        return -1;
+    size_t slot = hash & mask;
+    while (table[slot]) {
+        if (strcmp(id_at(v, table[slot] - 1), id) == 0)
+            return (long)table[slot] - 1;
+        slot = (slot + 1) & mask;
+    }
+    return -1;
+}
+
+static long index_find(const uint32_t *table, size_t mask, const char *id,
+                       const char *(*id_at)(const struct consul_view *,
+                                            size_t),
+                       const struct consul_view *v)
+{
+    if (!table || !id)
+        return -1;
+    size_t slot = hash_str(id) & mask;
+    while (table[slot]) {
+        if (strcmp(id_at(v, table[slot] - 1), id) == 0)
+            return (long)table[slot] - 1;
+        slot = (slot + 1) & mask;
+    }
+    return -1;
+}
+
+static const char *svc_id_at(const struct consul_view *v, size_t i)
+{
+    return v->svcs[i].id;
+}
+
+static const char *chk_id_at(const struct consul_view *v, size_t i)
+{
+    return v->chks[i].id;
+}
+
+static struct cv_service *view_service(const struct consul_view *v,
+                                       const char *id)
+{
+    long i = v ? index_find(v->svc_index, v->svc_mask, id, svc_id_at, v) : -1;
+    return i < 0 || v->svcs[i].forgotten ? NULL : &v->svcs[i];
+}
+
+static struct cv_check *view_check(const struct consul_view *v,
+                                   const char *id)
+{
+    long i = v ? index_find(v->chk_index, v->chk_mask, id, chk_id_at, v) : -1;
+    return i < 0 ? NULL : &v->chks[i];
 }
 
 void consul_view_free(struct consul_view *v)
 {
-    json_decref(v->services);
-    json_decref(v->checks);
-    json_decref(v->by_service);
-    memset(v, 0, sizeof(*v));
+    if (!v)
+        return;
+    free(v->stext);
+    free(v->ctext);
+    free(v->svcs);
+    free(v->chks);
+    free(v->strs);
+    free(v->svc_index);
+    free(v->chk_index);
+    free(v);
 }
 
-int consul_view_parse(struct consul_view *v, const char *services,
-                      size_t services_len, const char *checks,
-                      size_t checks_len, struct nc_error *err)
+static char *copy_text(const char *text, size_t len)
 {
-    memset(v, 0, sizeof(*v));
-    v->services = parse_object(services, services_len,
-                               "GET /v1/agent/services", err);
-    if (!v->services)
-        return -EINVAL;
-    v->checks =
-        parse_object(checks, checks_len, "GET /v1/agent/checks", err);
-    if (!v->checks) {
+    char *c = xmalloc(len + 1);
+    if (len)
+        memcpy(c, text, len);
+    c[len] = '\0';
+    return c;
+}
+
+/* Parses answers it takes ownership of (NUL-terminated at len). */
+static int view_parse_owned(struct consul_view **out, char *stext,
+                            size_t slen, char *ctext, size_t clen,
+                            struct nc_error *err)
+{
+    *out = NULL;
+    struct consul_view *v = xcalloc(1, sizeof(*v));
+    v->stext = stext ? stext : copy_text("{}", slen = 2);
+    v->ctext = ctext ? ctext : copy_text("{}", clen = 2);
+    if (!parse_listing(v, v->stext, slen, "GET /v1/agent/services",
+                       one_service, err) ||
+        !parse_listing(v, v->ctext, clen, "GET /v1/agent/checks", one_check,
+                       err)) {
         consul_view_free(v);
         return -EINVAL;
     }
-    v->by_service = json_object();
-    const char *id;
-    json_t *c;
-    json_object_foreach(v->checks, id, c)
-    {
-        const char *sid =
-            json_string_value(json_object_get(c, "ServiceID"));
-        if (!sid || !*sid)
+    index_build(&v->svc_index, &v->svc_mask, v->nsvcs, svc_id_at, v);
+    index_build(&v->chk_index, &v->chk_mask, v->nchks, chk_id_at, v);
+    /* each service's checks, in Consul's order (pushed in reverse) */
+    for (size_t i = v->nchks; i-- > 0;) {
+        struct cv_check *c = &v->chks[i];
+        if (view_check(v, c->id) != c || !c->service_id)
+            continue; /* a duplicate key: the last one counts */
+        long si = index_find(v->svc_index, v->svc_mask, c->service_id,
+                             svc_id_at, v);
+        if (si < 0)
             continue;
-        json_t *list = json_object_get(v->by_service, sid);
-        if (!list) {
-            list = json_array();
-            json_object_set_new(v->by_service, sid, list);
-        }
-        json_array_append_new(list, json_string(id));
+        c->next = v->svcs[si].first_check;
+        v->svcs[si].first_check = (long)i;
     }
+    *out = v;
     return 0;
+}
+
+int consul_view_parse(struct consul_view **out, const char *services,
+                      size_t services_len, const char *checks,
+                      size_t checks_len, struct nc_error *err)
+{
+    return view_parse_owned(
+        out, services ? copy_text(services, services_len) : NULL,
+        services_len, checks ? copy_text(checks, checks_len) : NULL,
+        checks_len, err);
+}
+
+size_t consul_view_count(const struct consul_view *v, size_t *checks)
+{
+    size_t n = 0;
+    for (size_t i = 0; v && i < v->nsvcs; i++)
+        n += !v->svcs[i].forgotten && view_service(v, v->svcs[i].id) ==
+                                          &v->svcs[i];
+    if (checks)
+        *checks = v ? v->nchks : 0;
+    return n;
 }
 
 bool consul_is_nomad_task_id(const char *id)
@@ -249,29 +967,63 @@ bool consul_is_nomad_task_id(const char *id)
     return id && nc_str_has_prefix(id, NOMAD_TASK_PREFIX);
 }
 
+/* The live entries: duplicates and forgotten ones left out. */
+static bool view_live(const struct consul_view *v, size_t i)
+{
+    return !v->svcs[i].forgotten && view_service(v, v->svcs[i].id) ==
+                                        &v->svcs[i];
+}
+
 void consul_view_stale(const struct consul_view *v,
                        bool (*wanted)(void *arg, const char *id), void *arg,
                        struct strlist *out)
 {
-    const char *id;
-    json_t *svc;
-    json_object_foreach(v->services, id, svc)
-    {
-        if (consul_is_nomad_task_id(id) && !wanted(arg, id))
-            strlist_add(out, id);
-    }
+    for (size_t i = 0; v && i < v->nsvcs; i++)
+        if (view_live(v, i) && consul_is_nomad_task_id(v->svcs[i].id) &&
+            !wanted(arg, v->svcs[i].id))
+            strlist_add(out, v->svcs[i].id);
+}
+
+void consul_view_with_prefix(const struct consul_view *v, const char *prefix,
+                             struct strlist *out)
+{
+    for (size_t i = 0; v && i < v->nsvcs; i++)
+        if (view_live(v, i) && nc_str_has_prefix(v->svcs[i].id, prefix) &&
+            !strlist_contains(out, v->svcs[i].id))
+            strlist_add(out, v->svcs[i].id);
+}
+
+bool consul_view_service(const struct consul_view *v, const char *id,
+                         const char **name, const char **address,
+                         long long *port)
+{
+    const struct cv_service *e = view_service(v, id);
+    if (!e)
+        return false;
+    if (name)
+        *name = e->service_k == FIELD_OK ? e->service : "";
+    if (address)
+        *address = e->address_k == FIELD_OK ? e->address : "";
+    if (port)
+        *port = e->port_k == FIELD_OK ? e->port : 0;
+    return true;
+}
+
+void consul_view_forget(struct consul_view *v, const char *id)
+{
+    struct cv_service *e = view_service(v, id);
+    if (e)
+        e->forgotten = true;
 }
 
 const char *consul_view_check_status(const struct consul_view *v,
                                      const char *check_id,
                                      const char **output)
 {
-    json_t *c = v->checks ? json_object_get(v->checks, check_id) : NULL;
-    if (output) {
-        const char *o = json_string_value(json_object_get(c, "Output"));
-        *output = o ? o : "";
-    }
-    return json_string_value(json_object_get(c, "Status"));
+    const struct cv_check *c = view_check(v, check_id);
+    if (output)
+        *output = c && c->output ? c->output : "";
+    return c ? c->status : NULL;
 }
 
 /* ---- the diff ---- */
@@ -297,6 +1049,8 @@ static void note(struct diff *d, const char *fmt, ...)
     nc_buf_free(&b);
 }
 
+static char *utf8_clean(const char *s, size_t len, size_t max);
+
 /* A value as the differences show it: JSON, cut to a readable length. */
 static void render(const json_t *j, char *out, size_t outlen)
 {
@@ -311,8 +1065,7 @@ static void render(const json_t *j, char *out, size_t outlen)
     }
     size_t len = strlen(s);
     if (len >= outlen && outlen > 4) {
-        /* cut on a UTF-8 boundary */
-        size_t cut = outlen - 4;
+        size_t cut = outlen - 4; /* on a UTF-8 boundary */
         while (cut && ((unsigned char)s[cut] & 0xC0) == 0x80)
             cut--;
         snprintf(out, outlen, "%.*s...", (int)cut, s);
@@ -322,28 +1075,52 @@ static void render(const json_t *j, char *out, size_t outlen)
     free(s);
 }
 
-static void note_values(struct diff *d, const char *field, const json_t *have,
-                        const json_t *want)
+static void render_str(const char *str, char *out, size_t outlen)
 {
-    char h[160], w[160];
-    render(have, h, sizeof(h));
-    render(want, w, sizeof(w));
-    note(d, "%s: Consul has %s, this node wants %s", field, h, w);
+    char *clean = utf8_clean(str, strlen(str), 200);
+    json_t *j = json_string(clean);
+    render(j, out, outlen);
+    json_decref(j);
+    free(clean);
 }
 
-static void diff_string(struct diff *d, const json_t *have_obj,
-                        const char *have_key, const json_t *want_obj,
-                        const char *want_key, bool absent_is_empty)
+/* Consul's side of a field: its value, or the raw text of a wrong one. */
+static void render_have(enum fkind k, const char *str, struct span raw,
+                        char *out, size_t outlen)
 {
-    const json_t *have = json_object_get(have_obj, have_key);
-    const json_t *want = json_object_get(want_obj, want_key);
-    const char *w = json_string_value(want);
-    const char *h = json_string_value(have);
-    if (!have && absent_is_empty && w && !*w)
+    if (k == FIELD_ABSENT) {
+        snprintf(out, outlen, "nothing");
+    } else if (k == FIELD_NULL) {
+        snprintf(out, outlen, "null");
+    } else if (k == FIELD_OK && str) {
+        render_str(str, out, outlen);
+    } else {
+        char *clean = utf8_clean(raw.p ? raw.p : "", raw.len, 120);
+        snprintf(out, outlen, "%s", clean);
+        free(clean);
+    }
+}
+
+static void note_field(struct diff *d, const char *field, const char *have,
+                       const json_t *want)
+{
+    char w[160];
+    render(want, w, sizeof(w));
+    note(d, "%s: Consul has %s, this node wants %s", field, have, w);
+}
+
+static void diff_str(struct diff *d, const char *field, enum fkind k,
+                     const char *have, struct span raw, const char *want,
+                     const json_t *want_json, bool absent_is_empty)
+{
+    if (k == FIELD_OK && want && strcmp(have, want) == 0)
         return;
-    if (h && w && strcmp(h, w) == 0)
+    if ((k == FIELD_ABSENT || k == FIELD_NULL) && absent_is_empty && want &&
+        !*want)
         return;
-    note_values(d, have_key, have, want);
+    char h[160];
+    render_have(k, have, raw, h, sizeof(h));
+    note_field(d, field, h, want_json);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -351,73 +1128,197 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Tags as a set, as Nomad compares them: order is Consul's business. */
-static void diff_tags(struct diff *d, const json_t *have_obj,
-                      const json_t *want_obj)
+static void render_list(const struct consul_view *v, size_t first, size_t n,
+                        char *out, size_t outlen)
 {
-    const json_t *have = json_object_get(have_obj, "Tags");
-    const json_t *want = json_object_get(want_obj, "Tags");
-    size_t n = json_array_size(want);
-    if (json_is_null(have) || !have) {
-        if (n) {
-            json_t *empty = json_array();
-            note_values(d, "Tags", empty, want);
-            json_decref(empty);
-        }
-        return;
+    json_t *a = json_array();
+    for (size_t i = 0; i < n && i < 32; i++) {
+        char *clean = utf8_clean(v->strs[first + i],
+                                 strlen(v->strs[first + i]), 100);
+        json_array_append_new(a, json_string(clean));
+        free(clean);
     }
-    /* sizes first: a hostile list of a million tags costs nothing */
-    if (!json_is_array(have) || json_array_size(have) != n) {
-        note_values(d, "Tags", have, want);
-        return;
-    }
-    const char **hs = xcalloc(n + 1, sizeof(*hs));
-    const char **ws = xcalloc(n + 1, sizeof(*ws));
-    bool same = true;
-    for (size_t i = 0; i < n && same; i++) {
-        hs[i] = json_string_value(json_array_get(have, i));
-        ws[i] = json_string_value(json_array_get(want, i));
-        same = hs[i] && ws[i];
-    }
-    if (same) {
-        qsort(hs, n, sizeof(*hs), cmp_str);
-        qsort(ws, n, sizeof(*ws), cmp_str);
-        for (size_t i = 0; i < n && same; i++)
-            same = strcmp(hs[i], ws[i]) == 0;
-    }
-    free(hs);
-    free(ws);
-    if (!same)
-        note_values(d, "Tags", have, want);
+    render(a, out, outlen);
+    json_decref(a);
 }
 
-static void diff_meta(struct diff *d, const json_t *have_obj,
-                      const json_t *want_obj)
+/* What a payload asks for, taken out of its JSON once: the diff of a
+ * registration in sync is then a few string compares. Strings point into
+ * the payload, which must outlive it. */
+struct want_check {
+    const char *id, *name;
+    int64_t ttl_ns;
+    bool has_ttl;
+    uint64_t hash;
+};
+
+struct want {
+    const json_t *payload;
+    const char *id, *name, *address;
+    uint64_t hash;
+    long long port;
+    bool eto;
+    const char **tags; /* ntags, then nmeta key/value pairs */
+    size_t ntags, nmeta;
+    struct want_check *checks;
+    size_t nchecks;
+};
+
+static uint64_t hash_str(const char *s);
+
+static void want_free(struct want *w)
 {
-    const json_t *have = json_object_get(have_obj, "Meta");
-    const json_t *want = json_object_get(want_obj, "Meta");
-    if (!have || json_is_null(have)) {
-        if (json_object_size(want)) {
-            json_t *empty = json_object();
-            note_values(d, "Meta", empty, want);
-            json_decref(empty);
+    free(w->tags);
+    free(w->checks);
+    memset(w, 0, sizeof(*w));
+}
+
+/* A TTL as the payload writes it ("20s"), whole seconds without strtod;
+ * anything else through nc_parse_duration. */
+static bool ttl_parse(const char *s, int64_t *ns)
+{
+    int64_t v = 0;
+    const char *p = s;
+    while (*p >= '0' && *p <= '9' && v < 1000000000LL)
+        v = v * 10 + (*p++ - '0');
+    if (p > s && p[0] == 's' && !p[1]) {
+        *ns = v * 1000000000LL;
+        return true;
+    }
+    return nc_parse_duration(s, ns) == 0;
+}
+
+static void want_from_payload(struct want *w, const json_t *payload)
+{
+    memset(w, 0, sizeof(*w));
+    w->payload = payload;
+    w->id = json_string_value(json_object_get(payload, "ID"));
+    w->hash = w->id ? hash_str(w->id) : 0;
+    w->name = json_string_value(json_object_get(payload, "Name"));
+    w->address = json_string_value(json_object_get(payload, "Address"));
+    w->port = json_integer_value(json_object_get(payload, "Port"));
+    w->eto = json_is_true(json_object_get(payload, "EnableTagOverride"));
+    const json_t *tags = json_object_get(payload, "Tags");
+    const json_t *meta = json_object_get(payload, "Meta");
+    w->tags = xcalloc(json_array_size(tags) + 2 * json_object_size(meta) + 1,
+                      sizeof(*w->tags));
+    size_t i;
+    json_t *t;
+    json_array_foreach(tags, i, t)
+    {
+        if (json_string_value(t))
+            w->tags[w->ntags++] = json_string_value(t);
+    }
+    const char *k;
+    json_object_foreach((json_t *)meta, k, t)
+    {
+        if (!json_string_value(t))
+            continue;
+        w->tags[w->ntags + 2 * w->nmeta] = k;
+        w->tags[w->ntags + 2 * w->nmeta + 1] = json_string_value(t);
+        w->nmeta++;
+    }
+    const json_t *checks = json_object_get(payload, "Checks");
+    w->checks = xcalloc(json_array_size(checks) + 1, sizeof(*w->checks));
+    json_array_foreach(checks, i, t)
+    {
+        struct want_check *c = &w->checks[w->nchecks];
+        c->id = json_string_value(json_object_get(t, "CheckID"));
+        if (!c->id)
+            continue;
+        c->name = json_string_value(json_object_get(t, "Name"));
+        const char *ttl = json_string_value(json_object_get(t, "TTL"));
+        c->has_ttl = ttl && ttl_parse(ttl, &c->ttl_ns);
+        c->hash = hash_str(c->id);
+        w->nchecks++;
+    }
+}
+
+/* Tags as a set, as Nomad compares them: order is Consul's business. */
+static void diff_tags(struct diff *d, const struct consul_view *v,
+                      const struct cv_service *e, const struct want *w)
+{
+    const json_t *want = json_object_get(w->payload, "Tags");
+    size_t n = w->ntags;
+    char h[200];
+    if (e->tags_k == FIELD_ABSENT || e->tags_k == FIELD_NULL ||
+        e->tags_k == FIELD_BAD) {
+        if (n || e->tags_k == FIELD_BAD) {
+            render_have(e->tags_k, NULL, e->tags_raw, h, sizeof(h));
+            note_field(d, "Tags", h, want);
         }
         return;
     }
-    if (!json_is_object(have)) {
-        note_values(d, "Meta", have, want);
+    bool same = e->ntags == n; /* sizes first: a hostile list costs nothing */
+    for (size_t i = 0; same && i < n; i++) /* the usual case: same order */
+        same = strcmp(v->strs[e->tags_first + i], w->tags[i]) == 0;
+    if (!same && e->ntags == n) {
+        const char **hs = xcalloc(n + 1, sizeof(*hs));
+        const char **ws = xcalloc(n + 1, sizeof(*ws));
+        memcpy(hs, v->strs + e->tags_first, n * sizeof(*hs));
+        memcpy(ws, w->tags, n * sizeof(*ws));
+        qsort(hs, n, sizeof(*hs), cmp_str);
+        qsort(ws, n, sizeof(*ws), cmp_str);
+        same = true;
+        for (size_t i = 0; i < n && same; i++)
+            same = strcmp(hs[i], ws[i]) == 0;
+        free(hs);
+        free(ws);
+    }
+    if (!same) {
+        render_list(v, e->tags_first, e->ntags, h, sizeof(h));
+        note_field(d, "Tags", h, want);
+    }
+}
+
+static const char *meta_get(const struct consul_view *v,
+                            const struct cv_service *e, const char *key)
+{
+    for (size_t i = 0; i < e->nmeta; i++)
+        if (strcmp(v->strs[e->meta_first + 2 * i], key) == 0)
+            return v->strs[e->meta_first + 2 * i + 1];
+    return NULL;
+}
+
+static bool want_has_meta(const struct want *w, const char *key)
+{
+    for (size_t i = 0; i < w->nmeta; i++)
+        if (strcmp(w->tags[w->ntags + 2 * i], key) == 0)
+            return true;
+    return false;
+}
+
+static void diff_meta(struct diff *d, const struct consul_view *v,
+                      const struct cv_service *e, const struct want *w)
+{
+    const json_t *want = json_object_get(w->payload, "Meta");
+    char h[200];
+    if (e->meta_k == FIELD_ABSENT || e->meta_k == FIELD_NULL ||
+        e->meta_k == FIELD_BAD) {
+        if (e->meta_k == FIELD_BAD || w->nmeta) {
+            render_have(e->meta_k, NULL, e->meta_raw, h, sizeof(h));
+            note_field(d, "Meta", h, want);
+        }
+        return;
+    }
+    if (e->nmeta > w->nmeta + DIFF_LINES_PER_FIELD * 8) {
+        /* do not walk a hostile map key by key */
+        note(d, "Meta: Consul has %zu keys, this node sets %zu", e->nmeta,
+             w->nmeta);
         return;
     }
     int lines = 0;
     size_t common = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)want, k, v)
-    {
-        const json_t *hv = json_object_get(have, k);
-        const char *h = json_string_value(hv), *w = json_string_value(v);
+    for (size_t i = 0; i < w->nmeta; i++) {
+        const char *k = w->tags[w->ntags + 2 * i];
+        const char *wv = w->tags[w->ntags + 2 * i + 1];
+        /* the usual case: the same key at the same place */
+        const char *hv = i < e->nmeta &&
+                                 strcmp(v->strs[e->meta_first + 2 * i], k) == 0
+                             ? v->strs[e->meta_first + 2 * i + 1]
+                             : meta_get(v, e, k);
         common += hv != NULL;
-        if (h && w && strcmp(h, w) == 0)
+        if (hv && strcmp(hv, wv) == 0)
             continue;
         if (lines++ >= DIFF_LINES_PER_FIELD) {
             d->count++;
@@ -425,163 +1326,167 @@ static void diff_meta(struct diff *d, const json_t *have_obj,
         }
         char field[200];
         snprintf(field, sizeof(field), "Meta[\"%.150s\"]", k);
-        note_values(d, field, hv, v);
+        if (hv)
+            render_str(hv, h, sizeof(h));
+        else
+            snprintf(h, sizeof(h), "nothing");
+        note_field(d, field, h, json_object_get(want, k));
     }
-    size_t extra = json_object_size(have) - common;
-    if (!extra)
+    if (e->nmeta <= common)
         return;
-    if (extra > DIFF_LINES_PER_FIELD * 8) { /* do not walk a hostile map */
-        note(d, "Meta: Consul has %zu keys this node does not set", extra);
-        return;
-    }
     lines = 0;
-    json_object_foreach((json_t *)have, k, v)
-    {
-        if (json_object_get(want, k))
+    for (size_t i = 0; i < e->nmeta; i++) {
+        const char *key = v->strs[e->meta_first + 2 * i];
+        if (want_has_meta(w, key))
             continue;
         if (lines++ >= DIFF_LINES_PER_FIELD) {
             d->count++;
             continue;
         }
-        char h[160];
-        render(v, h, sizeof(h));
-        note(d, "Meta[\"%.150s\"]: Consul has %s, this node does not set it",
-             k, h);
+        char kb[160];
+        render_str(key, kb, sizeof(kb));
+        render_str(v->strs[e->meta_first + 2 * i + 1], h, sizeof(h));
+        note(d, "Meta[%s]: Consul has %s, this node does not set it", kb, h);
     }
 }
 
-/* The TTL Consul reports for a check: Definition.TTL as Go marshals a
- * time.Duration (integer nanoseconds) or as a duration string, or a
- * top-level TTL string. False when it reports none. */
-static bool check_ttl(const json_t *c, int64_t *ns)
+static bool want_has_check(const struct want *w, const char *check_id)
 {
-    const json_t *def = json_object_get(c, "Definition");
-    const json_t *t = json_object_get(def, "TTL");
-    if (!t)
-        t = json_object_get(c, "TTL");
-    if (json_is_integer(t)) {
-        *ns = json_integer_value(t);
-        return *ns > 0;
-    }
-    const char *s = json_string_value(t);
-    return s && *s && nc_parse_duration(s, ns) == 0 && *ns > 0;
-}
-
-static bool want_has_check(const json_t *want, const char *check_id)
-{
-    size_t i;
-    json_t *wc;
-    json_array_foreach(want, i, wc)
-    {
-        if (nc_streq(json_string_value(json_object_get(wc, "CheckID")),
-                     check_id))
+    for (size_t i = 0; i < w->nchecks; i++)
+        if (strcmp(w->checks[i].id, check_id) == 0)
             return true;
-    }
     return false;
 }
 
-static void diff_checks(struct diff *d, const char *service_id,
-                        const json_t *payload, const struct consul_view *v)
+static long index_find_hashed(const uint32_t *table, size_t mask,
+                              const char *id, uint64_t hash,
+                              const char *(*id_at)(const struct consul_view *,
+                                                   size_t),
+                              const struct consul_view *v);
+
+static void diff_checks(struct diff *d, const struct want *w,
+                        const struct consul_view *v,
+                        const struct cv_service *e)
 {
-    const json_t *want = json_object_get(payload, "Checks");
-    size_t i, matched = 0;
-    json_t *wc;
-    json_array_foreach(want, i, wc)
-    {
-        const char *cid = json_string_value(json_object_get(wc, "CheckID"));
-        const char *name = json_string_value(json_object_get(wc, "Name"));
-        if (!cid)
-            continue;
-        const json_t *c = json_object_get(v->checks, cid);
+    size_t matched = 0;
+    char h[200];
+    for (size_t i = 0; i < w->nchecks; i++) {
+        const struct want_check *wc = &w->checks[i];
+        long ci = index_find_hashed(v->chk_index, v->chk_mask, wc->id,
+                                    wc->hash, chk_id_at, v);
+        const struct cv_check *c = ci < 0 ? NULL : &v->chks[ci];
         if (!c) {
-            note(d, "Check \"%s\" (%s): Consul does not have it",
-                 name ? name : "", cid);
+            render_str(wc->name ? wc->name : "", h, sizeof(h));
+            note(d, "Check %s (%s): Consul does not have it", h, wc->id);
             continue;
         }
-        if (!json_is_object(c)) {
-            note(d, "Check %s: Consul's entry is not an object", cid);
+        if (!c->is_object) {
+            note(d, "Check %s: Consul's entry is not an object", wc->id);
             continue;
         }
-        const char *sid = json_string_value(json_object_get(c, "ServiceID"));
-        if (!nc_streq(sid, service_id)) {
-            char h[160];
-            render(json_object_get(c, "ServiceID"), h, sizeof(h));
-            note(d, "Check %s: Consul has it on service %s, not this one", cid,
-                 h);
+        if (!nc_streq(c->service_id, w->id)) {
+            if (c->service_id)
+                render_str(c->service_id, h, sizeof(h));
+            else
+                snprintf(h, sizeof(h), "nothing");
+            note(d, "Check %s: Consul has it on service %s, not this one",
+                 wc->id, h);
             continue;
         }
         matched++;
-        const char *type = json_string_value(json_object_get(c, "Type"));
-        if (type && *type && strcmp(type, "ttl") != 0) {
-            note(d,
-                 "Check %s: Consul has a \"%.40s\" check, this node wants a "
-                 "TTL check",
-                 cid, type);
+        if (c->type && *c->type && strcmp(c->type, "ttl") != 0) {
+            render_str(c->type, h, sizeof(h));
+            note(d, "Check %s: Consul has a %s check, this node wants a TTL "
+                    "check",
+                 wc->id, h);
             continue;
         }
-        int64_t have_ttl, want_ttl;
-        const char *wt = json_string_value(json_object_get(wc, "TTL"));
-        if (check_ttl(c, &have_ttl) && wt &&
-            nc_parse_duration(wt, &want_ttl) == 0 && have_ttl != want_ttl) {
-            char h[32], w[32];
-            nc_format_duration(have_ttl, h, sizeof(h));
-            nc_format_duration(want_ttl, w, sizeof(w));
-            note(d, "Check %s: TTL: Consul has %s, this node wants %s", cid, h,
-                 w);
+        if (c->has_ttl && wc->has_ttl && c->ttl_ns != wc->ttl_ns) {
+            char hv[32], wv[32];
+            nc_format_duration(c->ttl_ns, hv, sizeof(hv));
+            nc_format_duration(wc->ttl_ns, wv, sizeof(wv));
+            note(d, "Check %s: TTL: Consul has %s, this node wants %s",
+                 wc->id, hv, wv);
         }
     }
-    const json_t *have = json_object_get(v->by_service, service_id);
-    if (json_array_size(have) <= matched)
+    size_t linked = 0;
+    for (long k = e->first_check; k >= 0; k = v->chks[k].next)
+        linked++;
+    if (linked <= matched) /* each of Consul's is one of ours */
         return;
     int lines = 0;
-    json_t *hc;
-    json_array_foreach(have, i, hc)
-    {
-        const char *cid = json_string_value(hc);
-        if (!cid || want_has_check(want, cid))
+    for (long k = e->first_check; k >= 0; k = v->chks[k].next) {
+        const char *cid = v->chks[k].id;
+        if (want_has_check(w, cid))
             continue;
         if (lines++ >= DIFF_LINES_PER_FIELD) {
             d->count++;
             continue;
         }
-        note(d, "Check %.200s: Consul has it on this service, this node does "
-                "not want it",
-             cid);
+        render_str(cid, h, sizeof(h));
+        note(d, "Check %s: Consul has it on this service, this node does not "
+                "want it",
+             h);
     }
+}
+
+static enum consul_diff_state diff_want(const struct want *w,
+                                        const struct consul_view *v,
+                                        struct strlist *diffs)
+{
+    struct diff d = {diffs, 0};
+    const json_t *p = w->payload;
+    long si = v && w->id ? index_find_hashed(v->svc_index, v->svc_mask, w->id,
+                                             w->hash, svc_id_at, v)
+                         : -1;
+    const struct cv_service *e =
+        si < 0 || v->svcs[si].forgotten ? NULL : &v->svcs[si];
+    if (!e) {
+        note(&d, "Consul does not have this service");
+        return CONSUL_MISSING;
+    }
+    if (!e->is_object) {
+        note(&d, "Consul's entry for this service is not an object");
+        return CONSUL_DIFFERENT;
+    }
+    diff_str(&d, "Service", e->service_k, e->service, e->service_raw,
+             w->name, json_object_get(p, "Name"), false);
+    diff_tags(&d, v, e, w);
+    diff_str(&d, "Address", e->address_k, e->address, e->address_raw,
+             w->address, json_object_get(p, "Address"), true);
+    if (!(e->port_k == FIELD_OK && e->port == w->port) &&
+        !(e->port_k == FIELD_ABSENT && w->port == 0)) {
+        char h[160];
+        if (e->port_k == FIELD_OK)
+            snprintf(h, sizeof(h), "%lld", e->port);
+        else
+            render_have(e->port_k, NULL, e->port_raw, h, sizeof(h));
+        note_field(&d, "Port", h, json_object_get(p, "Port"));
+    }
+    diff_meta(&d, v, e, w);
+    if (!(e->eto_k == FIELD_OK && e->eto == w->eto) &&
+        !(e->eto_k == FIELD_ABSENT && !w->eto)) {
+        char h[160];
+        if (e->eto_k == FIELD_OK)
+            snprintf(h, sizeof(h), "%s", e->eto ? "true" : "false");
+        else
+            render_have(e->eto_k, NULL, e->eto_raw, h, sizeof(h));
+        note_field(&d, "EnableTagOverride", h, w->eto ? json_true()
+                                                       : json_false());
+    }
+    diff_checks(&d, w, v, e);
+    return d.count ? CONSUL_DIFFERENT : CONSUL_IN_SYNC;
 }
 
 enum consul_diff_state consul_diff(const json_t *payload,
                                    const struct consul_view *v,
                                    struct strlist *diffs)
 {
-    struct diff d = {diffs, 0};
-    const char *id = json_string_value(json_object_get(payload, "ID"));
-    const json_t *have = id ? json_object_get(v->services, id) : NULL;
-    if (!have) {
-        note(&d, "Consul does not have this service");
-        return CONSUL_MISSING;
-    }
-    if (!json_is_object(have)) {
-        note(&d, "Consul's entry for this service is not an object");
-        return CONSUL_DIFFERENT;
-    }
-    diff_string(&d, have, "Service", payload, "Name", false);
-    diff_tags(&d, have, payload);
-    diff_string(&d, have, "Address", payload, "Address", true);
-    const json_t *hp = json_object_get(have, "Port");
-    const json_t *wp = json_object_get(payload, "Port");
-    bool hp_zero = !hp && json_integer_value(wp) == 0;
-    if (!hp_zero && (!json_is_integer(hp) ||
-                     json_integer_value(hp) != json_integer_value(wp)))
-        note_values(&d, "Port", hp, wp);
-    diff_meta(&d, have, payload);
-    const json_t *he = json_object_get(have, "EnableTagOverride");
-    bool we = json_is_true(json_object_get(payload, "EnableTagOverride"));
-    if ((he && !json_is_boolean(he)) || json_is_true(he) != we)
-        note_values(&d, "EnableTagOverride", he ? he : json_false(),
-                    json_object_get(payload, "EnableTagOverride"));
-    diff_checks(&d, id, payload, v);
-    return d.count ? CONSUL_DIFFERENT : CONSUL_IN_SYNC;
+    struct want w;
+    want_from_payload(&w, payload);
+    enum consul_diff_state st = diff_want(&w, v, diffs);
+    want_free(&w);
+    return st;
 }
 
 /* ---- the sync loop's state ---- */
@@ -624,9 +1529,12 @@ struct cs_check {
 };
 
 struct cs_reg {
+    char *key; /* reg_key() of what it was made from */
+    size_t key_len;
     char *id, *name, *alloc_id;
     char *error;       /* services.c: cannot be registered, why */
     json_t *payload;   /* services_consul_payload() minus checks' Status */
+    struct want want;  /* the payload, taken apart for the diff */
     json_t *last_sent; /* the last registration body */
     struct cs_check *checks;
     size_t nchecks;
@@ -706,7 +1614,7 @@ struct consul_sync {
     size_t ndeparted, departed_cap;
     struct cs_stale *stale;
     size_t nstale;
-    struct consul_view view; /* of the last good pass */
+    struct consul_view *view; /* of the last good pass */
 
     uv_timer_t pass_timer, keepalive_timer;
     bool updated; /* the first update came */
@@ -729,7 +1637,7 @@ struct consul_sync {
     uint64_t n_registrations, n_deregistrations, n_check_updates, n_errors,
         n_passes, n_requests, n_writes;
     int64_t last_sync_unix_ns;
-    uint64_t last_pass_ns, last_diff_ns, last_pass_writes;
+    uint64_t last_pass_ns, last_diff_ns, last_pass_writes, last_read_bytes;
     char last_error[1024];
     int64_t last_error_unix_ns;
 
@@ -941,10 +1849,12 @@ static void check_free(struct cs_check *c)
 
 static void reg_free(struct cs_reg *r)
 {
+    free(r->key);
     free(r->id);
     free(r->name);
     free(r->alloc_id);
     free(r->error);
+    want_free(&r->want);
     json_decref(r->payload);
     json_decref(r->last_sent);
     for (size_t i = 0; i < r->nchecks; i++)
@@ -1426,8 +2336,7 @@ static void got_deregister(struct consul_sync *s, struct op *op,
             LOG_DEBUG("consul", "deregistered %s", op->id);
         stale_remove(s, op->id);
         departed_remove(s, op->id);
-        if (s->view.services) /* so a flush does not ask again */
-            json_object_del(s->view.services, op->id);
+        consul_view_forget(s->view, op->id); /* a flush asks no more */
         return;
     }
     char text[600];
@@ -1733,7 +2642,7 @@ static char *stale_reason(struct consul_sync *s, const char *id)
 static void pass_find_stale(struct consul_sync *s)
 {
     struct strlist ids = {0};
-    consul_view_stale(&s->view, wanted_here, s, &ids);
+    consul_view_stale(s->view, wanted_here, s, &ids);
     /* keep the answers of entries still stale; forget the others */
     for (size_t i = 0; i < s->nstale;) {
         if (strlist_contains(&ids, s->stale[i].id)) {
@@ -1744,7 +2653,6 @@ static void pass_find_stale(struct consul_sync *s)
     }
     for (size_t i = 0; i < ids.n; i++) {
         const char *id = ids.items[i];
-        json_t *svc = json_object_get(s->view.services, id);
         struct cs_stale *st = stale_find(s, id);
         if (!st) {
             s->stale = xrealloc(s->stale, (s->nstale + 1) * sizeof(*s->stale));
@@ -1753,17 +2661,20 @@ static void pass_find_stale(struct consul_sync *s)
             st->id = xstrdup(id);
             st->reason = stale_reason(s, id);
         }
-        set_str(&st->name, json_string_value(json_object_get(svc, "Service")));
-        set_str(&st->address,
-                json_string_value(json_object_get(svc, "Address")));
-        st->port = json_integer_value(json_object_get(svc, "Port"));
+        const char *name = "", *address = "";
+        long long port = 0;
+        consul_view_service(s->view, id, &name, &address, &port);
+        set_str(&st->name, name);
+        set_str(&st->address, address);
+        st->port = (json_int_t)port;
         enqueue(s, op_new(s, OP_DEREGISTER, id, true), false);
         s->pass_writes++;
     }
     strlist_free(&ids);
     /* departed entries Consul no longer has need nothing more */
     for (size_t i = 0; i < s->ndeparted;) {
-        if (json_object_get(s->view.services, s->departed[i].id))
+        if (consul_view_service(s->view, s->departed[i].id, NULL, NULL,
+                                NULL))
             i++;
         else
             departed_remove_at(s, i);
@@ -1777,19 +2688,19 @@ static void pass_diff(struct consul_sync *s)
     if (s->pass_failed)
         return;
     uint64_t t0 = nc_now_mono_ns();
-    struct consul_view v;
+    struct consul_view *v;
     struct nc_error err = {0};
-    if (consul_view_parse(&v, s->got_services, s->got_services_len,
-                          s->got_checks, s->got_checks_len, &err) < 0) {
+    int rc = view_parse_owned(&v, s->got_services, s->got_services_len,
+                              s->got_checks, s->got_checks_len, &err);
+    s->got_services = s->got_checks = NULL; /* the view's, or freed */
+    if (rc < 0) {
         s->pass_failed = true;
         s->n_errors++;
         set_error(s, err.msg);
         return;
     }
-    free(s->got_services);
-    free(s->got_checks);
-    s->got_services = s->got_checks = NULL;
-    consul_view_free(&s->view);
+    s->last_read_bytes = s->got_services_len + s->got_checks_len;
+    consul_view_free(s->view);
     s->view = v;
     s->pass_wanted = false;
     uint64_t now = nc_now_mono_ns();
@@ -1800,16 +2711,20 @@ static void pass_diff(struct consul_sync *s)
             r->state = REG_REJECTED;
             continue;
         }
-        enum consul_diff_state st = consul_diff(r->payload, &v, &r->diffs);
+        enum consul_diff_state st = diff_want(&r->want, v, &r->diffs);
         r->in_consul = st != CONSUL_MISSING;
         for (size_t k = 0; k < r->nchecks; k++) {
             struct cs_check *c = &r->checks[k];
             const char *out = NULL;
-            const char *cs = consul_view_check_status(&v, c->id, &out);
-            free(c->consul_status);
-            free(c->consul_output);
-            c->consul_status = xstrdup(cs);
-            c->consul_output = cs ? xstrdup(out) : NULL;
+            const char *cs = consul_view_check_status(v, c->id, &out);
+            if (cs) {
+                set_str(&c->consul_status, cs);
+                set_str(&c->consul_output, out);
+            } else {
+                free(c->consul_status);
+                free(c->consul_output);
+                c->consul_status = c->consul_output = NULL;
+            }
         }
         if (st == CONSUL_IN_SYNC) {
             r->state = REG_IN_SYNC;
@@ -1911,6 +2826,62 @@ static json_t *identity_payload(const struct svc_reg *r)
     return p;
 }
 
+static void key_put(struct nc_buf *b, const char *s)
+{
+    size_t n = s ? strlen(s) + 1 : 0; /* NULL and "" differ */
+    nc_buf_append(b, (const char *)&n, sizeof(n));
+    if (s)
+        nc_buf_append(b, s, n);
+}
+
+/* Everything of r that services_consul_payload() reads, but the checks'
+ * status and output: equal keys make equal payloads, so an update that
+ * changed nothing builds no JSON. */
+static void reg_key(struct nc_buf *b, const struct svc_reg *r)
+{
+    b->len = 0;
+    char num[64];
+    key_put(b, r->id);
+    key_put(b, r->name);
+    key_put(b, r->address);
+    key_put(b, r->error);
+    snprintf(num, sizeof(num), "%d %d %zu %zu %zu", r->port,
+             r->enable_tag_override, r->tags.n, r->meta.n, r->nchecks);
+    key_put(b, num);
+    for (size_t i = 0; i < r->tags.n; i++)
+        key_put(b, r->tags.items[i]);
+    for (size_t i = 0; i < r->meta.n; i++) {
+        key_put(b, r->meta.items[i].key);
+        key_put(b, r->meta.items[i].value);
+    }
+    for (size_t i = 0; i < r->nchecks; i++) {
+        key_put(b, r->checks[i].id);
+        key_put(b, r->checks[i].name);
+        snprintf(num, sizeof(num), "%lld",
+                 (long long)r->checks[i].interval_ns);
+        key_put(b, num);
+    }
+}
+
+/* The checks' status and output of r into n, whose checks are r's (same
+ * key): true when a status changed. */
+static bool reg_refresh(struct cs_reg *n, const struct svc_reg *r)
+{
+    bool changed = false;
+    for (size_t k = 0; k < n->nchecks && k < r->nchecks; k++) {
+        struct cs_check *c = &n->checks[k];
+        const char *st = r->checks[k].status && *r->checks[k].status
+                             ? r->checks[k].status
+                             : "critical";
+        if (strcmp(c->status, st) != 0) {
+            set_str(&c->status, st);
+            changed = true;
+        }
+        set_str(&c->output, r->checks[k].output ? r->checks[k].output : "");
+    }
+    return changed;
+}
+
 static void reg_fill(struct cs_reg *n, const struct svc_reg *r)
 {
     memset(n, 0, sizeof(*n));
@@ -1919,6 +2890,8 @@ static void reg_fill(struct cs_reg *n, const struct svc_reg *r)
     n->alloc_id = xstrdup(r->alloc_id);
     n->error = xstrdup(r->error);
     n->payload = r->error ? NULL : identity_payload(r);
+    if (n->payload)
+        want_from_payload(&n->want, n->payload);
     n->nchecks = r->nchecks;
     n->checks = n->nchecks ? xcalloc(n->nchecks, sizeof(*n->checks)) : NULL;
     for (size_t k = 0; k < r->nchecks; k++) {
@@ -2008,26 +2981,42 @@ void consul_sync_update(struct consul_sync *s, const struct svc_set *desired)
     struct cs_reg *regs = n ? xcalloc(n, sizeof(*regs)) : NULL;
     bool changed = !s->updated, status_changed = false;
     size_t j = 0, o = 0;
+    struct nc_buf key = {0};
     /* both sorted by ID: one merge */
     for (size_t i = 0; i < desired->n; i++) {
         const struct svc_reg *r = &desired->regs[i];
         if (!nc_streq(r->provider, "consul"))
             continue;
         struct cs_reg *nr = &regs[j++];
-        reg_fill(nr, r);
-        while (o < s->nregs && strcmp(s->regs[o].id, nr->id) < 0) {
+        while (o < s->nregs && strcmp(s->regs[o].id, r->id) < 0) {
             departed_add(s, &s->regs[o]);
             reg_free(&s->regs[o++]);
             changed = true;
         }
-        if (o < s->nregs && strcmp(s->regs[o].id, nr->id) == 0) {
-            changed |= reg_carry(nr, &s->regs[o], &status_changed);
-            reg_free(&s->regs[o++]);
+        reg_key(&key, r);
+        struct cs_reg *old = o < s->nregs && strcmp(s->regs[o].id, r->id) == 0
+                                 ? &s->regs[o++]
+                                 : NULL;
+        if (old && old->key_len == key.len &&
+            memcmp(old->key, key.data, key.len) == 0) {
+            *nr = *old; /* the same registration: moved as it is */
+            memset(old, 0, sizeof(*old));
+            status_changed |= reg_refresh(nr, r);
+            continue;
+        }
+        reg_fill(nr, r);
+        nr->key = xmalloc(key.len);
+        memcpy(nr->key, key.data, key.len);
+        nr->key_len = key.len;
+        if (old) {
+            changed |= reg_carry(nr, old, &status_changed);
+            reg_free(old);
         } else {
             departed_remove(s, nr->id);
             changed = true;
         }
     }
+    nc_buf_free(&key);
     for (; o < s->nregs; o++) {
         departed_add(s, &s->regs[o]);
         reg_free(&s->regs[o]);
@@ -2059,14 +3048,13 @@ void consul_sync_flush_alloc(struct consul_sync *s, const char *alloc_id,
             strlist_add(&ids, s->departed[i].id);
     /* and what Consul was last seen holding for it, left by anyone */
     char *prefix = xasprintf(NOMAD_TASK_PREFIX "%s-", alloc_id);
-    const char *id;
-    json_t *svc;
-    json_object_foreach(s->view.services, id, svc)
-    {
-        if (nc_str_has_prefix(id, prefix) && !reg_find(s, id) &&
-            !strlist_contains(&ids, id))
-            strlist_add(&ids, id);
-    }
+    struct strlist seen = {0};
+    consul_view_with_prefix(s->view, prefix, &seen);
+    for (size_t i = 0; i < seen.n; i++)
+        if (!reg_find(s, seen.items[i]) &&
+            !strlist_contains(&ids, seen.items[i]))
+            strlist_add(&ids, seen.items[i]);
+    strlist_free(&seen);
     free(prefix);
     if (!ids.n) {
         strlist_free(&ids);
@@ -2173,7 +3161,7 @@ static void sync_free(struct consul_sync *s)
     for (size_t i = 0; i < s->nstale; i++)
         stale_free(&s->stale[i]);
     free(s->stale);
-    consul_view_free(&s->view);
+    consul_view_free(s->view);
     free(s->got_services);
     free(s->got_checks);
     free(s->display);
@@ -2380,9 +3368,10 @@ json_t *consul_sync_status(const struct consul_sync *s)
         nchecks += s->regs[i].nchecks;
     json_object_set_new(
         j, "LastPass",
-        json_pack("{s:I, s:I, s:I, s:I, s:I}", "DurationNs",
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "DurationNs",
                   (json_int_t)s->last_pass_ns, "DiffNs",
-                  (json_int_t)s->last_diff_ns, "Writes",
+                  (json_int_t)s->last_diff_ns, "ReadBytes",
+                  (json_int_t)s->last_read_bytes, "Writes",
                   (json_int_t)s->last_pass_writes, "Services",
                   (json_int_t)s->nregs, "Checks", (json_int_t)nchecks));
     json_object_set_new(j, "InFlight", json_integer((json_int_t)s->inflight.n));

@@ -69,7 +69,8 @@ json_t *consul_sync_status(const struct consul_sync *s);
  * [{"CheckID", "Name", "Status" (ours), "ConsulStatus", "TTL",
  * "LastUpdate", "NextKeepAlive", "Updates", "LastAnswer"}]. Stale entries
  * may carry "LastAnswer" (a failed deregistration). status also has
- * "LastPass": {"DurationNs", "DiffNs", "Writes", "Services", "Checks"},
+ * "LastPass": {"DurationNs", "DiffNs", "ReadBytes", "Writes", "Services",
+ * "Checks"},
  * "InFlight" and "Queued". Times are RFC 3339 (nc_format_time), or null;
  * durations Go-style strings ("1.5s"). */
 
@@ -122,19 +123,30 @@ uint64_t consul_backoff_ns(unsigned failures, uint64_t base_ns,
 uint64_t consul_keepalive_due_ns(uint64_t last_write_ns, int64_t ttl_ns);
 
 /* What Consul's agent holds, from GET /v1/agent/services and
- * /v1/agent/checks. Entries of the wrong shape stay in the objects and
- * are reported as differences, never trusted. */
-struct consul_view {
-    json_t *services;   /* object keyed by service ID */
-    json_t *checks;     /* object keyed by check ID */
-    json_t *by_service; /* service ID -> array of its check IDs */
-};
-/* Parses both answers (either may be NULL: then empty). Returns 0 or
- * -EINVAL with err naming the endpoint and what is wrong. */
-int consul_view_parse(struct consul_view *v, const char *services,
+ * /v1/agent/checks: a copy of both answers scanned once, the fields the
+ * diff needs kept as pointers into it. Entries of the wrong shape are kept
+ * and reported as differences, never trusted. */
+struct consul_view;
+/* Parses both answers (either may be NULL: then empty). Returns 0 with
+ * *out set (free with consul_view_free), or -EINVAL with err naming the
+ * endpoint and what is wrong. */
+int consul_view_parse(struct consul_view **out, const char *services,
                       size_t services_len, const char *checks,
                       size_t checks_len, struct nc_error *err);
 void consul_view_free(struct consul_view *v);
+/* Services it holds (duplicates counted once); *checks (may be NULL) gets
+ * the number of check entries. */
+size_t consul_view_count(const struct consul_view *v, size_t *checks);
+/* Whether it holds service id, and its Service, Address, Port ("" and 0
+ * when of the wrong type). Any out-pointer may be NULL. */
+bool consul_view_service(const struct consul_view *v, const char *id,
+                         const char **name, const char **address,
+                         long long *port);
+/* Drops a service from the view (it was deregistered). */
+void consul_view_forget(struct consul_view *v, const char *id);
+/* IDs of the services starting with prefix, appended to out if not there. */
+void consul_view_with_prefix(const struct consul_view *v, const char *prefix,
+                             struct strlist *out);
 
 enum consul_diff_state { CONSUL_IN_SYNC, CONSUL_MISSING, CONSUL_DIFFERENT };
 /* Compares one payload (services_consul_payload) with what v holds:
