@@ -88,16 +88,30 @@ static int status_rank(const char *s)
     return 0; /* unknown counts as the worst */
 }
 
+/* A probe's output as the catalog serves it: its first line, bounded
+ * (the whole of it is at /v1/agent/checks). */
+static json_t *output_json(const char *s)
+{
+    size_t n = s ? strcspn(s, "\r\n") : 0;
+    if (n > 512)
+        n = 512;
+    /* a cut inside a UTF-8 sequence is backed off to its start */
+    json_t *j = NULL;
+    for (size_t back = 0; !j && back < 4 && back <= n; back++)
+        j = json_stringn(s ? s : "", n - back);
+    return j ? j : json_string("");
+}
+
 static json_t *checks_json(const struct svc_reg *r, const char **health)
 {
     json_t *a = json_array();
     int worst = 2;
     for (size_t i = 0; i < r->nchecks; i++) {
         const struct svc_check *k = &r->checks[i];
-        json_array_append_new(
-            a, json_pack("{s:s, s:s, s:s, s:s, s:s}", "ID", k->id, "Name",
-                         k->name, "Type", k->type, "Status", k->status,
-                         "Output", k->output ? k->output : ""));
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:o}", "ID",
+                                           k->id, "Name", k->name, "Type",
+                                           k->type, "Status", k->status,
+                                           "Output", output_json(k->output)));
         int rank = status_rank(k->status);
         if (rank < worst)
             worst = rank;

@@ -1078,6 +1078,18 @@ static void print_registry(FILE *out, const json_t *r, const json_t *loop,
     }
 }
 
+/* "2026-12-01T09:44:00.593Z": a probe's time, to the millisecond. */
+static void millis(int64_t t, char *out, size_t len)
+{
+    char full[40];
+    nc_format_time(t, full, sizeof(full));
+    char *dot = strchr(full, '.');
+    if (t && dot && strlen(dot) >= 4)
+        snprintf(out, len, "%.*sZ", (int)(dot + 4 - full), full);
+    else
+        snprintf(out, len, "%s", t ? full : "?");
+}
+
 static void print_checks(FILE *out, const json_t *r)
 {
     const json_t *checks = json_object_get(r, "Checks");
@@ -1130,11 +1142,11 @@ static void print_checks(FILE *out, const json_t *r)
         add_row(&rows, xasprintf("    Time|Status|Code|Latency"));
         json_array_foreach(hist, k, h)
         {
-            char lat[32];
+            char lat[32], when[40];
             nc_format_duration(jint(h, "Latency"), lat, sizeof(lat));
+            millis(jtime(json_object_get(h, "Timestamp")), when, sizeof(when));
             add_row(&rows,
-                    xasprintf("    %s|%s%s|%lld|%s", sv(h, "Timestamp", "?"),
-                              sv(h, "Status", "?"),
+                    xasprintf("    %s|%s%s|%lld|%s", when, sv(h, "Status", "?"),
                               json_is_true(json_object_get(h, "TimedOut"))
                                   ? " (timed out)"
                                   : "",
