@@ -556,6 +556,13 @@ static void run_until(uv_loop_t *loop, struct seen *s, int want, uint64_t ms)
     uv_run(loop, UV_RUN_NOWAIT);
 }
 
+static void engine_start(uv_loop_t *loop, struct seen *s)
+{
+    uv_loop_init(loop);
+    memset(s, 0, sizeof(*s));
+    assert_int_equal(chk_engine_new(&s->e, loop, &callbacks, s), 0);
+}
+
 static void engine_finish(uv_loop_t *loop, struct seen *s)
 {
     if (s->e)
@@ -615,9 +622,8 @@ static void test_live_http_and_tcp(void **state)
     int cfd;
     int refused = closed_port(&cfd);
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct seen s = {0};
-    assert_int_equal(chk_engine_new(&s.e, &loop, &callbacks, &s), 0);
+    struct seen s;
+    engine_start(&loop, &s);
     struct nc_error err;
     struct chk_def defs[] = {
         loop_def("ok", CHK_TYPE_HTTP, ok.port),
@@ -706,9 +712,8 @@ static void test_timeout_and_skip(void **state)
     struct server hang;
     server_start(&hang, NULL);
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct seen s = {0};
-    assert_int_equal(chk_engine_new(&s.e, &loop, &callbacks, &s), 0);
+    struct seen s;
+    engine_start(&loop, &s);
     struct nc_error err;
     struct chk_def d = loop_def("hang", CHK_TYPE_HTTP, hang.port);
     assert_int_equal(chk_add(s.e, &d, &err), 0);
@@ -741,9 +746,8 @@ static void test_update_remove_close(void **state)
     server_start(&ok, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
     server_start(&hang, NULL);
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct seen s = {0};
-    assert_int_equal(chk_engine_new(&s.e, &loop, &callbacks, &s), 0);
+    struct seen s;
+    engine_start(&loop, &s);
     struct nc_error err;
     struct chk_def d = loop_def("u", CHK_TYPE_HTTP, ok.port);
     assert_int_equal(chk_add(s.e, &d, &err), 0);
@@ -814,9 +818,8 @@ static void test_restart_live(void **state)
     int cfd;
     int refused = closed_port(&cfd);
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct seen s = {0};
-    assert_int_equal(chk_engine_new(&s.e, &loop, &callbacks, &s), 0);
+    struct seen s;
+    engine_start(&loop, &s);
     struct nc_error err;
     struct chk_def d = loop_def("r", CHK_TYPE_TCP, refused);
     d.check_restart.limit = 2;
@@ -853,9 +856,8 @@ static void test_ipv6(void **state)
     getsockname(l, (struct sockaddr *)&a, &len);
     int port = ntohs(a.sin6_port);
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct seen s = {0};
-    assert_int_equal(chk_engine_new(&s.e, &loop, &callbacks, &s), 0);
+    struct seen s;
+    engine_start(&loop, &s);
     struct nc_error err;
     struct chk_def d = loop_def("v6", CHK_TYPE_TCP, port);
     d.address = "::1";
@@ -886,9 +888,8 @@ static void test_https(void **state)
     int cfd;
     int refused = closed_port(&cfd);
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct seen s = {0};
-    assert_int_equal(chk_engine_new(&s.e, &loop, &callbacks, &s), 0);
+    struct seen s;
+    engine_start(&loop, &s);
     struct nc_error err;
     struct chk_def d = loop_def("tls-hang", CHK_TYPE_HTTP, hang.port);
     d.protocol = CHK_PROTO_HTTPS;
@@ -935,9 +936,8 @@ static void test_socket_reuse(void **state)
     int lfd;
     int port = closed_port(&lfd);
     uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct seen s = {0};
-    assert_int_equal(chk_engine_new(&s.e, &loop, &callbacks, &s), 0);
+    struct seen s;
+    engine_start(&loop, &s);
     struct nc_error err;
     struct chk_def d = loop_def("flip", CHK_TYPE_TCP, port);
     assert_int_equal(chk_add(s.e, &d, &err), 0);
