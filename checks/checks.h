@@ -11,7 +11,9 @@
  *     fresh connection per probe, request bytes built once per definition,
  *     "Connection: close", RST close once the answer is in.
  *   - https: libcurl, loaded with dlopen("libcurl.so.4") on the first HTTPS
- *     check (the binary never links it), one multi handle driven by the loop.
+ *     check (the binary never links it; $NOMCLIENT_LIBCURL names another
+ *     file), one multi handle driven by the loop. Without it the check is
+ *     critical: "HTTPS checks need libcurl (Debian package libcurl4): ...".
  * Redirects (301, 302, 303, 307, 308), as Consul's Go client: followed up
  * to CHK_MAX_REDIRECTS, each on a fresh connection, all within the one
  * probe deadline; then "stopped after 10 redirects" (critical), so a

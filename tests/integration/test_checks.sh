@@ -202,6 +202,12 @@ out=$("$DRIVER" run -duration 1s "address=db.internal,id=x,port=80,path=/" 2>&1)
 check "a hostname is refused, naming the field" contains "$out" \
     'address: \"db.internal\" is not an IPv4 or IPv6 literal'
 
+# without libcurl an HTTPS check is critical and says what to install
+out=$(NOMCLIENT_LIBCURL=/nonexistent/libcurl.so.4 "$DRIVER" run -duration 1500ms \
+    "address=$A,id=s,protocol=https,port=$(port ok),path=/" 2>&1)
+check "an HTTPS check without libcurl is critical and names the package" \
+    contains "$out" '"status":"critical","output":"HTTP GET https://127.0.0.1:'"$(port ok)"'/: HTTPS checks need libcurl (Debian package libcurl4): '
+
 # the agent binary does not link libcurl (HTTPS loads it on first use)
 if [ -x "$NOMCLIENT" ]; then
     if ldd "$NOMCLIENT" | grep -q libcurl; then
