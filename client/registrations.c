@@ -449,7 +449,10 @@ static json_t *reg_json(const struct registrations_source *src,
                         const struct svc_reg *r, bool detail, int *unhealthy)
 {
     const struct alloc *a = find_alloc(src, r->alloc_id);
-    const struct service *s = a ? block_of(src, a, r) : NULL;
+    /* the service block (interpolating to find it) only where it is shown
+     * or explains an error */
+    const struct service *s =
+        a && (detail || r->error) ? block_of(src, a, r) : NULL;
     const char *registry = registry_of(src, r);
     json_t *desc = NULL;
     if (nc_streq(registry, "nomad"))
