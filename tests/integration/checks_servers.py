@@ -16,6 +16,7 @@
         redirect  301 /old -> /new, which answers 200
         tls       HTTPS 200 with the given (self-signed) certificate
         expired   HTTPS 200 with the given expired certificate
+        tlsendless  HTTPS (self-signed) 200 and a body that never ends
   checks_servers.py field RESULTS ID KEY [N]
       prints KEY of the Nth (default 1st) "result" line for check ID in the
       JSON lines file RESULTS (empty if none).
@@ -61,7 +62,7 @@ def handle(name, conn):
             for b in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
                 conn.sendall(bytes([b]))
                 time.sleep(1)
-        elif name == "endless":
+        elif name in ("endless", "tlsendless"):
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
             chunk = b"x" * 65536
             deadline = time.time() + 30
@@ -118,8 +119,8 @@ def serve(portfile, cert=None, key=None, expired_cert=None,
              "midhead", "loop", "redirect"]
     certs = {}
     if cert:
-        names.append("tls")
-        certs["tls"] = (cert, key)
+        names += ["tls", "tlsendless"]
+        certs["tls"] = certs["tlsendless"] = (cert, key)
     if expired_cert:
         names.append("expired")
         certs["expired"] = (expired_cert, expired_key)

@@ -89,7 +89,8 @@ set -- \
 if [ -n "$(port tls)" ]; then
     set -- "$@" \
         "$(chk "id=tls-self,protocol=https,port=$(port tls),path=/")" \
-        "$(chk "id=tls-skip,protocol=https,skip_verify=1,port=$(port tls),path=/")"
+        "$(chk "id=tls-skip,protocol=https,skip_verify=1,port=$(port tls),path=/")" \
+        "address=$A,interval=1s,timeout=2s,id=tls-endless,protocol=https,skip_verify=1,port=$(port tlsendless),path=/"
 fi
 if [ -n "$(port expired)" ]; then
     set -- "$@" \
@@ -163,6 +164,11 @@ if [ -n "$(port tls)" ]; then
         "self-signed certificate"
     expect "HTTPS with tls_skip_verify is passing" tls-skip passing \
         "HTTP GET https://127.0.0.1:$(port tls)/: 200 OK Output: secure"
+    # curl's write callback stops at 4 KiB: the 200 read stays passing
+    expect "HTTPS with an endless body is passing" tls-endless passing "200 OK Output: xxxx"
+    check "... decided without waiting for the timeout" ms_between tls-endless 0 1000
+    n=$(field tls-endless output | tr -d '\n' | sed 's/.*Output: //' | wc -c)
+    check "... output body capped at 4096 bytes (got $n)" [ "$n" -eq 4096 ]
 fi
 if [ -n "$(port expired)" ]; then
     # OpenSSL names the first problem it meets: self-signed, then expired
