@@ -545,86 +545,69 @@ static void push_str(struct consul_view *v, const char *str)
     v->strs[v->nstrs++] = str;
 }
 
-static void js_field_tags(struct js *s, struct consul_view *v,
-                          struct cv_service *e)
+/* At a '[' or '{': whether every element (every value) is a string,
+ * without decoding anything, s left after it. */
+static bool js_all_strings(struct js *s)
 {
-    const char *st = s->p;
-    if (!js_peek(s, '[')) {
-        js_bad(s, &e->tags_k, &e->tags_raw);
-        return;
-    }
+    char open = *s->p, close = open == '{' ? '}' : ']';
+    bool all = true;
     s->p++;
-    e->tags_first = v->nstrs;
-    e->ntags = 0;
-    e->tags_k = FIELD_OK;
-    if (js_peek(s, ']')) {
+    if (js_peek(s, close)) {
         s->p++;
-        return;
+        return true;
     }
     for (;;) {
+        if (open == '{' && (!js_string(s, false) || !js_expect(s, ':')))
+            return false;
         if (js_peek(s, '"')) {
-            const char *t = js_string(s, true);
-            if (!t)
-                return;
-            push_str(v, t);
-            e->ntags++;
+            if (!js_string(s, false))
+                return false;
         } else {
+            all = false;
             if (!js_skip(s, 2))
-                return;
-            e->tags_k = FIELD_BAD;
+                return false;
         }
         if (js_peek(s, ',')) {
             s->p++;
             continue;
         }
-        if (!js_expect(s, ']'))
-            return;
-        break;
-    }
-    if (e->tags_k == FIELD_BAD) {
-        e->tags_raw.p = st;
-        e->tags_raw.len = (size_t)(s->p - st);
+        return js_expect(s, close) && all;
     }
 }
 
-struct meta_ctx {
-    struct consul_view *v;
-    struct cv_service *e;
-};
-
-static void meta_pair(struct js *s, char *key, void *arg)
+/* Tags and Meta: a list of strings or a map of strings, decoded into
+ * strs once known to be one; else of the wrong type, raw text kept. */
+static void js_field_strings(struct js *s, struct consul_view *v, char open,
+                             enum fkind *k, size_t *first, size_t *n,
+                             struct span *raw)
 {
-    struct meta_ctx *m = arg;
-    if (js_peek(s, '"')) {
-        const char *val = js_string(s, true);
-        if (!val)
-            return;
-        push_str(m->v, key);
-        push_str(m->v, val);
-        m->e->nmeta++;
+    if (!js_peek(s, open)) {
+        js_bad(s, k, raw);
         return;
     }
-    js_skip(s, 2);
-    m->e->meta_k = FIELD_BAD;
-}
-
-static void js_field_meta(struct js *s, struct consul_view *v,
-                          struct cv_service *e)
-{
-    const char *st = s->p;
-    if (!js_peek(s, '{')) {
-        js_bad(s, &e->meta_k, &e->meta_raw);
+    char *st = s->p;
+    if (!js_all_strings(s)) {
+        *k = FIELD_BAD;
+        raw->p = st;
+        raw->len = (size_t)(s->p - st);
         return;
     }
-    e->meta_k = FIELD_OK;
-    e->meta_first = v->nstrs;
-    e->nmeta = 0;
-    struct meta_ctx m = {v, e};
-    js_object(s, meta_pair, &m);
-    if (e->meta_k == FIELD_BAD) {
-        e->meta_raw.p = st;
-        e->meta_raw.len = (size_t)(s->p - st);
+    char *end = s->p;
+    s->p = st + 1; /* again, decoding: known to be well formed */
+    *k = FIELD_OK;
+    *first = v->nstrs;
+    *n = 0;
+    while (!js_peek(s, open == '{' ? '}' : ']')) {
+        if (open == '{') {
+            push_str(v, js_string(s, true));
+            js_expect(s, ':');
+        }
+        push_str(v, js_string(s, true));
+        (*n)++;
+        if (js_peek(s, ','))
+            s->p++;
     }
+    s->p = end;
 }
 
 struct svc_ctx {
@@ -642,9 +625,11 @@ static void service_field(struct js *s, char *key, void *arg)
     } else if (KEY_IS(key, "Address")) {
         js_field_string(s, &e->address_k, &e->address, &e->address_raw);
     } else if (KEY_IS(key, "Tags")) {
-        js_field_tags(s, c->v, e);
+        js_field_strings(s, c->v, '[', &e->tags_k, &e->tags_first, &e->ntags,
+                         &e->tags_raw);
     } else if (KEY_IS(key, "Meta")) {
-        js_field_meta(s, c->v, e);
+        js_field_strings(s, c->v, '{', &e->meta_k, &e->meta_first, &e->nmeta,
+                         &e->meta_raw);
     } else if (KEY_IS(key, "Port")) {
         if (js_peek(s, '-') || (s->p < s->end && *s->p >= '0' &&
                                 *s->p <= '9')) {
