@@ -617,15 +617,27 @@ static json_t *stale_json(const json_t *st)
 {
     json_t *o = json_deep_copy(st);
     char *reason = one_line(jstr(st, "Reason"), 200);
-    char *p =
-        xasprintf("Consul holds %s (service \"%s\" at %s:%lld), which "
-                  "no allocation of this node wants%s%s",
-                  jstr(st, "ID") ? jstr(st, "ID") : "?",
-                  jstr(st, "Name") ? jstr(st, "Name") : "?",
-                  jstr(st, "Address") ? jstr(st, "Address") : "?",
-                  (long long)jint(st, "Port"), *reason ? ": " : "", reason);
+    /* a deregistration that failed says why it is still there */
+    const json_t *ans = json_object_get(st, "LastAnswer");
+    char *failed = NULL;
+    if (jint(ans, "Status") >= 300 || jstr(ans, "Error")) {
+        struct answer a;
+        answer_of(&a, ans, NULL);
+        failed = a.status ? xasprintf("; deregistering it failed: %d %s",
+                                      a.status, a.text)
+                          : xasprintf("; deregistering it failed: %s", a.text);
+        answer_free(&a);
+    }
+    char *p = xasprintf("Consul holds %s (service \"%s\" at %s:%lld), which "
+                        "no allocation of this node wants%s%s%s",
+                        jstr(st, "ID") ? jstr(st, "ID") : "?",
+                        jstr(st, "Name") ? jstr(st, "Name") : "?",
+                        jstr(st, "Address") ? jstr(st, "Address") : "?",
+                        (long long)jint(st, "Port"), *reason ? ": " : "",
+                        reason, failed ? failed : "");
     json_object_set_new(o, "Problem", json_string(p));
     free(p);
+    free(failed);
     free(reason);
     return o;
 }

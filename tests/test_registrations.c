@@ -144,10 +144,13 @@ static int setup(void **state)
                   services_consul_payload(api)));
     json_object_set_new(f->consul, inside->id,
                         json_pack("{s:s}", "State", "pending"));
-    f->stale = json_pack("[{s:s, s:s, s:s, s:i, s:s}]", "ID",
-                         "_nomad-task-cccccccc-old-api-http", "Name", "api",
-                         "Address", "192.0.2.10", "Port", 24000, "Reason",
-                         "allocation cccccccc is gone");
+    f->stale = json_pack(
+        "[{s:s, s:s, s:s, s:i, s:s}, {s:s, s:s, s:s, s:i, s:{s:i, s:s}}]",
+        "ID", "_nomad-task-cccccccc-old-api-http", "Name", "api", "Address",
+        "192.0.2.10", "Port", 24000, "Reason", "allocation cccccccc is gone",
+        "ID", "_nomad-task-dddddddd-old-db-pg", "Name", "db", "Address",
+        "192.0.2.10", "Port", 5432, "LastAnswer", "Status", 403, "Body",
+        "Permission denied");
     f->status = json_pack("{s:s, s:b, s:s, s:s}", "Address",
                           "http://127.0.0.1:8500", "Reachable", 0, "LastError",
                           "Failed to connect to 127.0.0.1 port 8500: "
@@ -272,7 +275,12 @@ static void test_states(void **state)
     const json_t *sum = json_object_get(view, "Summary");
     assert_int_equal(json_integer_value(json_object_get(sum, "InSync")), 1);
     assert_int_equal(json_integer_value(json_object_get(sum, "Problems")), 5);
-    assert_int_equal(json_integer_value(json_object_get(sum, "Stale")), 1);
+    assert_int_equal(json_integer_value(json_object_get(sum, "Stale")), 2);
+    stale = json_array_get(json_object_get(view, "Stale"), 1);
+    assert_non_null(strstr(s(stale, "Problem"), "which no allocation of this "
+                                                "node wants; deregistering it "
+                                                "failed: 403 Permission "
+                                                "denied"));
     json_decref(view);
 }
 
