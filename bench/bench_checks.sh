@@ -7,8 +7,11 @@
 #   s/1k       the same as CPU seconds per 1000 probes
 #   probes     probes in the measured time
 #   RSS_KB     resident memory of the checker at the end
-#   B/check    memory per check: ours, heap growth over the checks
-#              (mallinfo2); haproxy, (RSS - RSS with one server) / N
+#   B/check    memory per check from RSS: ours, RSS growth from before the
+#              engine to after the checks ran; haproxy, (RSS - RSS with
+#              one server) / N
+#   heap/chk   ours: malloc'd bytes per check (mallinfo2), the part that
+#              is ours rather than libc's arenas
 #   late p50/p99  probe start minus its scheduled time, measured in the
 #              engine; haproxy exposes no schedule: n/a
 #   jitter p99 the target's view, for both: |gap between two probes of one
@@ -125,7 +128,8 @@ ours() {
     O_PROBES=$((O_PROBES + $(field "$line" probes)))
     O_FAILED=$((O_FAILED + $(field "$line" failed)))
     O_RSS=$(field "$line" rss_kb)
-    O_MEM=$(field "$line" heap_per_check_b)
+    O_MEM=$(field "$line" rss_per_check_b)
+    O_HEAP=$(field "$line" heap_per_check_b)
     O_L50=$(fmax "$O_L50" "$(field "$line" lateness_p50_ms)")
     O_L99=$(fmax "$O_L99" "$(field "$line" lateness_p99_ms)")
     O_J99=$(fmax "$O_J99" "$(field "$s" jitter_p99_ms)")
@@ -162,9 +166,9 @@ theirs() {
     H_J99=$(fmax "$H_J99" "$(field "$s" jitter_p99_ms)")
 }
 
-row() { # checker N kind us probes rss mem l50 l99 j99
+row() { # checker N kind us probes rss mem heap l50 l99 j99
     s1k=$(awk -v u="$4" 'BEGIN { if (u == "n/a") print "n/a"; else printf "%.4f", u / 1000 }')
-    printf '%-8s %5s %-4s %9s %8s %8s %8s %8s %9s %9s %10s\n' "$1" "$2" "$3" "$4" "$s1k" "$5" "$6" "$7" "$8" "$9" "${10}"
+    printf '%-8s %5s %-4s %9s %8s %8s %8s %8s %8s %9s %9s %10s\n' "$1" "$2" "$3" "$4" "$s1k" "$5" "$6" "$7" "$8" "$9" "${10}" "${11}"
 }
 
 HAVE_HAPROXY=0
@@ -185,7 +189,7 @@ fi
 echo "target: bench_checks serve, one 127.1.x.y address per check; ${DUR}s per row in $ROUNDS rounds;" \
     "$(nproc) CPUs${ON0:+, checker on CPU 0 and target on CPU 1}${BENCH_IN_NETNS:+, own network namespace}"
 echo
-printf '%-8s %5s %-4s %9s %8s %8s %8s %8s %9s %9s %10s\n' checker N kind us/probe s/1k probes RSS_KB B/check late_p50 late_p99 jitter_p99
+printf '%-8s %5s %-4s %9s %8s %8s %8s %8s %8s %9s %9s %10s\n' checker N kind us/probe s/1k probes RSS_KB B/check heap/chk late_p50 late_p99 jitter_p99
 for n in $NS; do
     for kind in http tcp; do
         O_CPU=0 O_PROBES=0 O_FAILED=0 O_L50=0 O_L99=0 O_J99=0
@@ -199,7 +203,7 @@ for n in $NS; do
         us=$(awk -v c="$O_CPU" -v p="$O_PROBES" 'BEGIN { if (p > 0) printf "%.1f", c * 1e6 / p; else print "n/a" }')
         j="${O_J99}ms"
         [ "$kind" = tcp ] && j=n/a
-        row ours "$n" "$kind" "$us" "$O_PROBES" "$O_RSS" "$O_MEM" "${O_L50}ms" "${O_L99}ms" "$j"
+        row ours "$n" "$kind" "$us" "$O_PROBES" "$O_RSS" "$O_MEM" "$O_HEAP" "${O_L50}ms" "${O_L99}ms" "$j"
         [ "$O_FAILED" -gt 0 ] && echo "  (ours: $O_FAILED probes not passing)"
         eval "OURS_${kind}_${n}=$us"
         [ "$n" = 2000 ] && L2000=$(fmax "${L2000:-0}" "$O_L99")
@@ -208,7 +212,7 @@ for n in $NS; do
             per=$(awk -v r="$H_RSS" -v b="$H_BASE" -v n="$n" 'BEGIN { printf "%.0f", (r - b) * 1024 / n }')
             j="${H_J99}ms"
             [ "$kind" = tcp ] && j=n/a
-            row haproxy "$n" "$kind" "$hus" "$H_PROBES" "$H_RSS" "$per" n/a n/a "$j"
+            row haproxy "$n" "$kind" "$hus" "$H_PROBES" "$H_RSS" "$per" n/a n/a n/a "$j"
             eval "HAP_${kind}_${n}=$hus"
         fi
     done
@@ -220,7 +224,7 @@ for n in $NS; do
     r=0
     while [ $r -lt "$ROUNDS" ]; do ours uvtcp "$n" http; r=$((r + 1)); done
     us=$(awk -v c="$O_CPU" -v p="$O_PROBES" 'BEGIN { if (p > 0) printf "%.1f", c * 1e6 / p; else print "n/a" }')
-    row uv_tcp "$n" http "$us" "$O_PROBES" "$O_RSS" "$O_MEM" "${O_L50}ms" "${O_L99}ms" "${O_J99}ms"
+    row uv_tcp "$n" http "$us" "$O_PROBES" "$O_RSS" "$O_MEM" n/a "${O_L50}ms" "${O_L99}ms" "${O_J99}ms"
     echo "  (uv_tcp: a naive libuv probe, uv_tcp_t per probe and a uv_timer per check, for comparison)"
 done
 echo
