@@ -319,11 +319,16 @@ static void registry_finding(struct finding *f, const char *registry,
 static json_t *check_json(const struct svc_check *c, const json_t *live,
                           bool detail)
 {
-    json_t *o = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I}", "ID", c->id, "Name",
-        c->name, "Type", c->type, "Status", c->status, "Output",
-        c->output ? c->output : "", "Readiness", c->readiness, "Interval",
-        (json_int_t)c->interval_ns, "Timeout", (json_int_t)c->timeout_ns);
+    /* the engine's output is the latest; the desired state's is from its
+     * last rebuild (on status changes) */
+    const char *output = jstr(live, "Output") ? jstr(live, "Output")
+                         : c->output          ? c->output
+                                              : "";
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I}", "ID",
+                          c->id, "Name", c->name, "Type", c->type, "Status",
+                          c->status, "Output", output, "Readiness",
+                          c->readiness, "Interval", (json_int_t)c->interval_ns,
+                          "Timeout", (json_int_t)c->timeout_ns);
     const char *target =
         jstr(live, "URL") ? jstr(live, "URL") : jstr(live, "Target");
     json_object_set_new(o, "Target", json_string(target ? target : ""));
@@ -538,9 +543,15 @@ static json_t *reg_json(const struct registrations_source *src,
                                     : bad       ? bad->status
                                                 : "passing"));
     if (bad) {
-        char *out = one_line(bad->output, 160);
+        const json_t *live = json_object_get(src->checks, bad->id);
+        char *out = one_line(
+            jstr(live, "Output") ? jstr(live, "Output") : bad->output, 160);
+        bool probed = jint(json_object_get(live, "Counters"), "Probes") > 0;
         char *msg = xasprintf("check \"%s\" is %s%s%s", bad->name, bad->status,
-                              *out ? ": " : " (no probe yet)", out);
+                              *out     ? ": "
+                              : probed ? " (its probes give no output)"
+                                       : " (no probe yet)",
+                              out);
         json_object_set_new(o, "CheckProblem", json_string(msg));
         free(msg);
         free(out);
@@ -1130,7 +1141,11 @@ static void print_checks(FILE *out, const json_t *r)
                           json_is_true(json_object_get(c, "Readiness"))
                               ? " (readiness)"
                               : "",
-                          sv(c, "Target", "?"), *o ? o : "(no probe yet)"));
+                          sv(c, "Target", "?"),
+                          *o ? o
+                          : jint(json_object_get(c, "Counters"), "Probes")
+                              ? "(no output)"
+                              : "(no probe yet)"));
         free(o);
     }
     format_columns(out, &rows);
