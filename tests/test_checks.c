@@ -838,6 +838,49 @@ static void test_restart_live(void **state)
     close(cfd);
 }
 
+/* A listener whose accept queue is full drops SYNs: the tcp probe's
+ * connect never completes and times out at the deadline, probe after
+ * probe on the same kept socket. */
+static void test_tcp_connect_timeout(void **state)
+{
+    (void)state;
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(l, 0), 0);
+    socklen_t len = sizeof(a);
+    getsockname(l, (struct sockaddr *)&a, &len);
+    int fill[4];
+    for (int i = 0; i < 4; i++) { /* nobody accepts: the queue fills */
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fill[i], (struct sockaddr *)&a, sizeof(a));
+    }
+    usleep(100000);
+    uv_loop_t loop;
+    struct seen s;
+    engine_start(&loop, &s);
+    struct nc_error err;
+    struct chk_def d = loop_def("syn", CHK_TYPE_TCP, ntohs(a.sin_port));
+    assert_int_equal(chk_add(s.e, &d, &err), 0);
+    run_until(&loop, &s, 2, 3500);
+    assert_int_equal(s.results, 2);
+    char want[96];
+    snprintf(want, sizeof(want), "dial tcp 127.0.0.1:%d: timeout after 1s",
+             ntohs(a.sin_port));
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(s.r[i].status, CHK_CRITICAL);
+        assert_true(s.r[i].timed_out);
+        assert_string_equal(s.r[i].output, want);
+        assert_true(s.r[i].latency_ns >= 950000000LL &&
+                    s.r[i].latency_ns < 1150000000LL);
+    }
+    engine_finish(&loop, &s);
+    for (int i = 0; i < 4; i++)
+        close(fill[i]);
+    close(l);
+}
+
 /* IPv6 literals, bracketed or not, reach a [::1] listener (skipped when
  * the machine has no IPv6 loopback). */
 static void test_ipv6(void **state)
@@ -977,6 +1020,7 @@ int main(void)
         cmocka_unit_test(test_socket_reuse),
         cmocka_unit_test(test_https),
         cmocka_unit_test(test_ipv6),
+        cmocka_unit_test(test_tcp_connect_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
