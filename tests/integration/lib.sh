@@ -31,12 +31,21 @@ check() {
 
 contains() { printf '%s' "$1" | grep -q -F -- "$2"; }
 
+# wait_for SECONDS COMMAND...: polls the command every 50 ms until it
+# succeeds (0) or the time is up (1)
+wait_for() {
+    n=$(( $1 * 20 )); shift
+    while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.05; n=$((n - 1)); done
+    return 1
+}
+
 # start_agent NAME [agent flags...]: starts `nomclient agent` with its log in
 # $TMP/NAME.log, waits until the API answers, and sets ADDR and AGENT_PID.
 start_agent() {
     name=$1
     shift
     log="$TMP/$name.log"
+    : >"$log" # exists before the agent's redirection does: no sed race
     "$NOMCLIENT" agent -http-port 0 "$@" >"$log" 2>&1 &
     AGENT_PID=$!
     cleanup_add "kill -9 $AGENT_PID 2>/dev/null"

@@ -8,11 +8,6 @@
 
 data=$TMP/data
 cleanup_add "pkill -9 -f 'supervise $data/' ; true"
-wait_for() { # SECONDS COMMAND...
-    n=$(( $1 * 20 )); shift
-    while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.05; n=$((n - 1)); done
-    return 1
-}
 alloc_field() { # JOB PYTHON-EXPR over the first allocation
     curl -s "$ADDR/v1/job/$1/allocations" |
         python3 -c "import json,sys; a=json.load(sys.stdin); x=a[0] if a else {}; print($2)" 2>/dev/null

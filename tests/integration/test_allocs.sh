@@ -12,11 +12,6 @@ alloc_field() { # JOB PYTHON-EXPR over the first allocation
         python3 -c "import json,sys; a=json.load(sys.stdin); x=a[0] if a else {}; print($2)" 2>/dev/null
 }
 
-wait_for() { # SECONDS COMMAND...
-    n=$(( $1 * 20 )); shift
-    while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.05; n=$((n - 1)); done
-    return 1
-}
 
 cat >"$TMP/web.nomad" <<'JOB'
 job "web" {

@@ -70,11 +70,6 @@ a=[x for x in json.load(sys.stdin) if x['TaskGroup']=='$2']
 x=a[0] if a else {}
 print($3)" 2>/dev/null
 }
-wait_for() { # SECONDS COMMAND...
-    n=$(( $1 * 20 )); shift
-    while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.05; n=$((n - 1)); done
-    return 1
-}
 http_ok() { # URL [NETNS]
     if [ -n "$2" ]; then
         ip netns exec "$2" curl -s -o /dev/null -m 2 -w '%{http_code}' "$1" | grep -q '^200$'

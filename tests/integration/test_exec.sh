@@ -51,11 +51,6 @@ job "ex" {
   }
 }
 JOB
-wait_for() {
-    n=$(( $1 * 20 )); shift
-    while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.05; n=$((n - 1)); done
-    return 1
-}
 start_agent ex -config "$TMP/agent.hcl" || { fail "agent starts with a config file" "$(cat "$TMP/ex.log")"; finish; exit 1; }
 "$NOMCLIENT" job run "$TMP/ex.nomad" >/dev/null
 id=$(curl -s "$ADDR/v1/job/ex/allocations" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ID"])')

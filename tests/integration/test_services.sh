@@ -52,16 +52,6 @@ plugin "raw_exec" {
 }
 EOF
 
-wait_for() { # SECONDS COMMAND...
-    n=$(($1 * 20))
-    shift
-    while [ $n -gt 0 ]; do
-        "$@" && return 0
-        sleep 0.05
-        n=$((n - 1))
-    done
-    return 1
-}
 py() { # PYTHON-EXPR over the JSON on stdin as x
     python3 -c "import json,sys
 x=json.load(sys.stdin)
