@@ -160,6 +160,24 @@ static void on_check_status(void *arg, const char *alloc_id)
     agent_services_dirty(arg);
 }
 
+static void on_output_timer(uv_timer_t *t)
+{
+    struct agent *a = t->data;
+    a->output_dirty = false;
+    agent_services_dirty(a);
+}
+
+/* A check's output changed but not its status: the registries show the
+ * newer text within a second, without a rebuild per probe. */
+static void on_check_output(void *arg, const char *alloc_id)
+{
+    struct agent *a = arg;
+    if (a->output_dirty || a->stopping)
+        return;
+    a->output_dirty = true;
+    uv_timer_start(&a->output_timer, on_output_timer, 1000, 0);
+}
+
 static void on_check_restart(void *arg, const char *alloc_id, const char *task,
                              const char *why)
 {
@@ -177,6 +195,7 @@ static void agent_finish_stop(struct agent *a)
     }
     uv_close((uv_handle_t *)&a->drain_timer, on_handle_closed);
     uv_close((uv_handle_t *)&a->services_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&a->output_timer, on_handle_closed);
     alloc_checks_close(a->checks);
     a->checks = NULL;
     consul_sync_close(a->consul);
@@ -281,8 +300,9 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
     uv_signal_init(a.loop, &a.sig_hup);
     uv_timer_init(a.loop, &a.drain_timer);
     uv_timer_init(a.loop, &a.services_timer);
+    uv_timer_init(a.loop, &a.output_timer);
     a.sig_int.data = a.sig_term.data = a.sig_hup.data = &a;
-    a.drain_timer.data = a.services_timer.data = &a;
+    a.drain_timer.data = a.services_timer.data = a.output_timer.data = &a;
 
     if ((r = lock_data_dir(&a, err)) < 0)
         goto out;
@@ -310,6 +330,7 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
     }
     struct alloc_checks_hooks hooks = {.restart_task = on_check_restart,
                                        .status_changed = on_check_status,
+                                       .output_changed = on_check_output,
                                        .arg = &a};
     if ((r = alloc_checks_open(&a.checks, a.loop, &a.node, &hooks)) < 0) {
         nc_error_set(err, r, "check engine: %s", strerror(-r));

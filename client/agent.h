@@ -43,6 +43,8 @@ struct agent {
     struct svc_set services;
     uv_timer_t services_timer;
     bool services_dirty;
+    uv_timer_t output_timer; /* output-only changes: at most once a second */
+    bool output_dirty;
     struct consul_sync *consul;     /* NULL without a consul block */
     struct catalog *catalog;        /* the built-in service catalog */
     char self_exe[4096];         /* this binary, run as `supervise` */

@@ -19,6 +19,7 @@ struct owned {
     bool seen;
     bool has_result;
     int last_code;        /* HTTP status of the last probe */
+    uint64_t output_hash; /* of the last probe's output */
     int64_t last_time;    /* unix ns */
 };
 
@@ -50,10 +51,19 @@ static void owned_free(struct owned *o)
 
 static void on_result(void *arg, struct chk *c, const struct chk_result *r)
 {
+    struct alloc_checks *ac = arg;
     struct owned *o = chk_owner(c);
     o->has_result = true;
     o->last_code = r->http_code;
     o->last_time = r->time_unix_ns;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a: cheap, per probe */
+    for (const unsigned char *p = (const unsigned char *)r->output; p && *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    if (h != o->output_hash) {
+        o->output_hash = h;
+        if (ac->hooks.output_changed)
+            ac->hooks.output_changed(ac->hooks.arg, o->alloc_id);
+    }
 }
 
 static void on_status_change(void *arg, struct chk *c, enum chk_status old,

@@ -25,6 +25,8 @@ struct alloc_checks_hooks {
     void (*restart_task)(void *arg, const char *alloc_id, const char *task,
                          const char *why);
     void (*status_changed)(void *arg, const char *alloc_id);
+    /* a probe's output differs from the previous one (status unchanged) */
+    void (*output_changed)(void *arg, const char *alloc_id);
     void *arg;
 };
 
