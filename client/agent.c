@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "alloc_checks.h"
@@ -294,6 +295,16 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
         return nc_error_set(err, r, "event loop: %s", uv_strerror(r));
     a.loop = &loop;
     signal(SIGPIPE, SIG_IGN);
+    /* each check keeps its socket between probes, and a burst of hanging
+     * targets holds more: the soft fd limit (often 1024) is raised to the
+     * hard one, as systemd services usually run with */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+            LOG_DEBUG("agent", "raising the open files limit: %s",
+                      strerror(errno));
+    }
     /* initialised up front so agent_stop can always close them */
     uv_signal_init(a.loop, &a.sig_int);
     uv_signal_init(a.loop, &a.sig_term);
