@@ -409,7 +409,7 @@ static void raise_ambient(const struct supervisor_spec *s)
 
 static void __attribute__((noreturn))
 run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
-         int errout, int errfd)
+         int errout, int errfd, int go)
 {
     setpgid(0, 0); /* its own group: the kill signal reaches its children */
     if (dup2(out, STDOUT_FILENO) < 0 || dup2(errout, STDERR_FILENO) < 0)
@@ -470,6 +470,13 @@ run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    /* The set-up above ran while the supervisor moved us into the task's
+     * cgroup (on cgroup v1 a migration waits for an RCU grace period, 10-30
+     * ms here); only the exec waits for it to be done. */
+    char c;
+    while (read(go, &c, 1) < 0 && errno == EINTR)
+        ;
+    close(go);
     mark(&times->exec);
     execvpe(s->command, argv, envp);
     child_fail(errfd, "exec %s: %s", s->command, strerror(errno));
@@ -580,14 +587,15 @@ static void write_started(const struct supervisor_spec *s, pid_t pid,
     uint64_t chroot_end = t->chroot ? t->chroot : t->netns;
     uint64_t volumes_end = t->volumes ? t->volumes : chroot_end;
     json_t *j = json_pack(
-        "{s:i, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I}}", "Pid", (int)pid,
+        "{s:i, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "Pid", (int)pid,
         "StartedAt", (json_int_t)started, "ExecAt",
         (json_int_t)(started + (int64_t)(t->exec - t->forked)), "SetupMicros",
         "Supervisor",
         (json_int_t)((t->begin - t->spawned) / 1000), "Netns",
         (json_int_t)((t->netns - t->begin) / 1000), "Chroot",
         (json_int_t)((chroot_end - t->netns) / 1000), "Volumes",
-        (json_int_t)((volumes_end - chroot_end) / 1000), "Total",
+        (json_int_t)((volumes_end - chroot_end) / 1000), "CgroupWait",
+        (json_int_t)((t->exec - volumes_end) / 1000), "Total",
         (json_int_t)((t->exec - t->spawned) / 1000));
     size_t n = strlen(s->status_file) - strlen("status.json");
     char *path = xasprintf("%.*sstarted.json", (int)n, s->status_file);
@@ -658,11 +666,7 @@ static int run(const struct supervisor_spec *s)
         close(err[0]);
         close(errpipe[0]);
         close(go[1]);
-        char c;
-        /* wait until the supervisor has put us in the cgroup */
-        while (read(go[0], &c, 1) < 0 && errno == EINTR)
-            ;
-        run_task(s, pw, out[1], err[1], errpipe[1]);
+        run_task(s, pw, out[1], err[1], errpipe[1], go[0]);
     }
     setpgid(pid, pid); /* also here: no race with the first kill */
     close(out[1]);
@@ -672,7 +676,12 @@ static int run(const struct supervisor_spec *s)
     if (s->cgroup && cgroup_add(&cg, pid, cgerr, sizeof(cgerr)) < 0) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
-        write_status(s, pid, 127 << 8, cgerr, started, false);
+        /* a child that failed its set-up first says why (the cgroup then
+         * only refused a process that was gone) */
+        char why[512] = "";
+        ssize_t wn = read(errpipe[0], why, sizeof(why) - 1);
+        why[wn > 0 ? wn : 0] = '\0';
+        write_status(s, pid, 127 << 8, why[0] ? why : cgerr, started, false);
         cgroup_destroy(&cg);
         return 1;
     }

@@ -308,8 +308,8 @@ static int fsync_dir_of(const char *path)
     return r;
 }
 
-int nc_write_file_atomic(const char *path, const char *data, size_t len,
-                         int mode)
+static int write_file_replace(const char *path, const char *data, size_t len,
+                              int mode, bool durable)
 {
     char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -328,7 +328,7 @@ int nc_write_file_atomic(const char *path, const char *data, size_t len,
         }
         off += (size_t)w;
     }
-    if (fsync(fd) < 0)
+    if (durable && fsync(fd) < 0)
         goto fail;
     if (close(fd) < 0) {
         fd = -1;
@@ -338,7 +338,7 @@ int nc_write_file_atomic(const char *path, const char *data, size_t len,
     if (rename(tmp, path) < 0)
         goto fail;
     free(tmp);
-    return fsync_dir_of(path);
+    return durable ? fsync_dir_of(path) : 0;
 fail:;
     int e = -errno;
     if (fd >= 0)
@@ -346,6 +346,18 @@ fail:;
     unlink(tmp);
     free(tmp);
     return e;
+}
+
+int nc_write_file_atomic(const char *path, const char *data, size_t len,
+                         int mode)
+{
+    return write_file_replace(path, data, len, mode, true);
+}
+
+int nc_write_file_replace(const char *path, const char *data, size_t len,
+                          int mode)
+{
+    return write_file_replace(path, data, len, mode, false);
 }
 
 int nc_mkdir_p(const char *path, int mode)

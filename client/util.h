@@ -88,6 +88,11 @@ char *nc_read_file(const char *path, size_t *len, size_t max);
 /* Writes via temp file + fsync + rename + directory fsync. */
 int nc_write_file_atomic(const char *path, const char *data, size_t len,
                          int mode);
+/* The same without the fsyncs: readers see the old or the new content,
+ * never a mix, but a power loss may keep the old one. For files that are
+ * rewritten whenever they matter (a task's spec before each start). */
+int nc_write_file_replace(const char *path, const char *data, size_t len,
+                          int mode);
 /* mkdir -p with the given mode. */
 int nc_mkdir_p(const char *path, int mode);
 
