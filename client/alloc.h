@@ -91,6 +91,7 @@ struct alloc {
     char *previous_alloc;
 
     struct alloc_manager *mgr; /* runtime */
+    struct alloc_writer *writer; /* the state file's writer (alloc_runner) */
     bool stopping;
     uv_timer_t *stop_timer; /* deregistration wait, then shutdown_delay */
     int stop_phase;  /* 0 deregistering, 1 shutdown delay, 2 killing */

@@ -84,6 +84,60 @@ void alloc_manager_when_idle(struct alloc_manager *m, void (*cb)(void *arg),
     check_idle(m);
 }
 
+/* The newest state of an allocation goes to disk on libuv's thread pool
+ * (atomic and fsync'd), one write at a time per allocation, a newer state
+ * replacing one still waiting: the loop never waits for the disk, and a
+ * burst of changes costs one write after the one in flight. */
+struct alloc_writer {
+    uv_work_t work;
+    char *path;
+    char *txt;     /* being written */
+    char *pending; /* newer, written next */
+    int result;
+    bool busy;
+    bool orphan;   /* the allocation is gone: free once done */
+};
+
+static void writer_work(uv_work_t *w)
+{
+    struct alloc_writer *aw = w->data;
+    aw->result = nc_write_file_atomic(aw->path, aw->txt, strlen(aw->txt), 0600);
+}
+
+static void writer_done(uv_work_t *w, int status)
+{
+    struct alloc_writer *aw = w->data;
+    if (aw->result < 0 || status < 0)
+        LOG_ERROR("alloc", "saving %s: %s", aw->path,
+                  status < 0 ? uv_strerror(status) : strerror(-aw->result));
+    free(aw->txt);
+    aw->txt = aw->pending;
+    aw->pending = NULL;
+    if (aw->txt && status == 0 &&
+        uv_queue_work(w->loop, w, writer_work, writer_done) == 0)
+        return;
+    free(aw->txt);
+    aw->txt = NULL;
+    aw->busy = false;
+    if (aw->orphan) {
+        free(aw->path);
+        free(aw);
+    }
+}
+
+/* Called when the allocation is freed: a write in flight finishes first. */
+static void writer_release(struct alloc_writer *aw)
+{
+    if (!aw)
+        return;
+    if (aw->busy) {
+        aw->orphan = true;
+        return;
+    }
+    free(aw->path);
+    free(aw);
+}
+
 static void alloc_save(struct alloc *a)
 {
     struct alloc_manager *m = a->mgr;
@@ -92,13 +146,24 @@ static void alloc_save(struct alloc *a)
     json_t *j = alloc_to_json(a);
     char *txt = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    char *path = xasprintf("%s/%s.json", m->state_dir, a->id);
-    int r = nc_write_file_atomic(path, txt, strlen(txt), 0600);
-    if (r < 0)
-        LOG_ERROR("alloc", "saving allocation %s to %s: %s", a->id, path,
-                  strerror(-r));
-    free(path);
-    free(txt);
+    struct alloc_writer *aw = a->writer;
+    if (!aw) {
+        aw = a->writer = xcalloc(1, sizeof(*aw));
+        aw->path = xasprintf("%s/%s.json", m->state_dir, a->id);
+        aw->work.data = aw;
+    }
+    if (aw->busy) {
+        free(aw->pending);
+        aw->pending = txt;
+    } else {
+        aw->txt = txt;
+        aw->busy = true;
+        int r = uv_queue_work(m->c.loop, &aw->work, writer_work, writer_done);
+        if (r < 0) { /* no thread pool: write here */
+            writer_work(&aw->work);
+            writer_done(&aw->work, 0);
+        }
+    }
     if (m->c.on_change)
         m->c.on_change(a, m->c.arg);
     check_idle(m);
@@ -756,14 +821,18 @@ static bool alloc_bridged(const struct alloc *a)
            nc_str_has_prefix(a->network_mode, "cni/");
 }
 
-static void start_tasks(struct alloc *a)
+/* Starts the tasks still pending; returns how many it tried. */
+static size_t start_tasks(struct alloc *a)
 {
+    size_t n = 0;
     for (size_t i = 0; i < a->ntasks; i++) {
         if (!nc_streq(a->tasks[i].state, "pending") || a->tasks[i].timer)
             continue;
         alloc_task_event(&a->tasks[i], "Task Setup", "Building Task Directory");
         task_start(&a->tasks[i]);
+        n++;
     }
+    return n;
 }
 
 static void fail_all_tasks(struct alloc *a, const char *fmt, const char *msg)
@@ -842,8 +911,8 @@ static void on_net_added(const struct netns_result *res, void *arg)
         alloc_update_status(a); /* tears the network down again */
         return;
     }
-    start_tasks(a);
-    alloc_save(a);
+    if (!start_tasks(a))
+        alloc_save(a); /* a started task saved the allocation already */
 }
 
 static void on_net_deleted(const struct netns_result *res, void *arg)
@@ -919,8 +988,11 @@ static void net_setup(struct alloc *a)
         return;
     }
     set_str(&a->net_phase, "setting-up");
-    alloc_save(a); /* before anything exists: a restart knows to undo it */
+    /* the helper first, the save while it runs: its own journal is what a
+     * restart undoes from, and an allocation saved without this phase (or
+     * not at all) has its set-up run again (or torn down as an orphan) */
     net_schedule(a);
+    alloc_save(a);
 }
 
 /* Removes the namespace once no task of the allocation runs. */
@@ -1407,6 +1479,7 @@ void alloc_manager_close(struct alloc_manager *m)
                 a->tasks[k].timer = NULL;
             }
         }
+        writer_release(a->writer);
         alloc_free(a);
     }
     free(m->allocs);
