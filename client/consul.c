@@ -32,6 +32,7 @@
 #define WRITE_MAX_BODY (64u << 10)
 #define KEEPALIVE_SLACK_NS SEC    /* keep-alives due this soon go together */
 #define DIFF_LINES_PER_FIELD 8    /* a hostile Meta stays readable */
+#define FIRST_PASS_WAIT_NS (10 * SEC) /* without an update after open */
 
 /* ---- address ---- */
 
@@ -1613,7 +1614,6 @@ struct consul_sync {
     uint64_t backoff_ns, backoff_until_ns;
     int reachable;           /* -1 unknown */
     long pass_get_status;    /* HTTP status of a failed GET */
-    char logged_error[1024]; /* the failure last logged */
 
     struct op_list queue, inflight;
     struct flush *flushes;
@@ -2186,18 +2186,18 @@ static void pump(struct consul_sync *s)
 
 static void schedule_pass_at(struct consul_sync *s, uint64_t due, bool force);
 
-/* Logs a failure once per distinct message: on transitions only. */
+/* Logs the first failure of a run of them (transitions only: the
+ * others, and how they differ, go to the debug log and the status). */
 static void log_failure(struct consul_sync *s, const char *text)
 {
     char wait[32];
     nc_format_duration((int64_t)s->backoff_ns, wait, sizeof(wait));
-    if (strcmp(s->logged_error, text) != 0) {
+    if (s->failures == 1)
         LOG_WARN("consul", "%s: %s; retrying in %s", s->display, text, wait);
-        snprintf(s->logged_error, sizeof(s->logged_error), "%s", text);
-    } else {
-        LOG_DEBUG("consul", "%s: still %s; retrying in %s", s->display,
-                  text, wait);
-    }
+    else
+        LOG_DEBUG("consul", "%s: still failing (%u in a row): %s; retrying "
+                            "in %s",
+                  s->display, s->failures, text, wait);
 }
 
 static void backoff_more(struct consul_sync *s)
@@ -2427,11 +2427,8 @@ static void on_answer(void *arg, const struct curl_uv_response *resp)
     struct consul_sync *s = op->s;
     list_unlink(&s->inflight, op);
     op->xfer = NULL;
-    if (classify(resp) != OUT_TRANSPORT) {
-        if (s->reachable == 0)
-            LOG_INFO("consul", "%s answers again", s->display);
+    if (classify(resp) != OUT_TRANSPORT)
         s->reachable = 1;
-    }
     switch (op->kind) {
     case OP_GET_SERVICES:
     case OP_GET_CHECKS:
@@ -2745,7 +2742,6 @@ static void pass_end(struct consul_sync *s)
                      s->display, s->failures);
         s->failures = 0;
         s->backoff_ns = s->backoff_until_ns = 0;
-        s->logged_error[0] = '\0';
         s->n_passes++;
         s->last_sync_unix_ns = nc_now_unix_ns();
         uint64_t next = now + s->tune.periodic_ns;
@@ -3129,6 +3125,9 @@ int consul_sync_open(struct consul_sync **out, uv_loop_t *loop,
     uv_timer_init(loop, &s->keepalive_timer);
     s->pass_timer.data = s->keepalive_timer.data = s;
     s->open_handles = 3;
+    /* the first update starts the first pass; without one (an agent with
+     * no allocations) stale services still go, a little later */
+    schedule_pass_at(s, nc_now_mono_ns() + FIRST_PASS_WAIT_NS, true);
     *out = s;
     return 0;
 }

@@ -26,7 +26,9 @@ struct consul_sync;
 
 /* Starts the sync loop against the consul block of cfg (address http://,
  * https:// or unix://, token, TLS files, ssl/verify_ssl; CONSUL_HTTP_* were
- * applied by config_apply_env). Nothing is sent until the first update. */
+ * applied by config_apply_env). Nothing is sent until the first update,
+ * or 10 s after opening without one (an agent with no allocation left
+ * still removes the stale services of its previous run). */
 int consul_sync_open(struct consul_sync **out, uv_loop_t *loop,
                      const struct agent_config *cfg, const struct node *node,
                      struct nc_error *err);

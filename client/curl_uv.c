@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* ---- the library, loaded once per process ---- */
 
@@ -108,6 +109,7 @@ struct curl_uv {
     struct curl_uv_sock *socks;
     size_t nxfers;
     size_t open_handles; /* the timer and every poll handle */
+    int sock_error;      /* SO_ERROR of the last socket that failed */
     bool closing;
     void (*closed)(void *arg);
     void *closed_arg;
@@ -165,6 +167,11 @@ static void finish(struct curl_uv *m, struct curl_uv_xfer *x, CURLcode res)
     r.capped = x->capped;
     r.curl_code = (int)res;
     r.os_errno = res == CURLE_OK ? 0 : (int)os_errno;
+    /* a failed poll ends in "select/poll returned error": say why */
+    if (res != CURLE_OK && !r.os_errno && m->sock_error)
+        r.os_errno = m->sock_error;
+    if (res != CURLE_OK)
+        m->sock_error = 0;
     r.timed_out = res == CURLE_OPERATION_TIMEDOUT;
     r.error = res == CURLE_OK    ? ""
               : x->errbuf[0] ? x->errbuf
@@ -208,6 +215,10 @@ static void on_poll(uv_poll_t *h, int status, int events)
     struct curl_uv_sock *cs = h->data;
     int flags = 0;
     if (status < 0) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(cs->fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
+            cs->m->sock_error = err;
         flags = CURL_CSELECT_ERR;
     } else {
         if (events & UV_READABLE)

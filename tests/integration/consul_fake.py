@@ -32,7 +32,9 @@ For tests: a JSON-lines request log (--log), GET /fake/stats (counters and
 this process's CPU time, to show the server is not a bench's bottleneck),
 GET /fake/events (check status transitions), PUT /fake/down?seconds=N
 (stop listening and drop every connection, back after N seconds; 0 = until
-SIGUSR2; SIGUSR1 does the same as seconds=0), PUT /fake/reset, and
+SIGUSR2; SIGUSR1 does the same as seconds=0; &mode=reset keeps listening
+but resets every connection at once, each logged with method "DOWN", so a
+test can count the attempts made while "down"), PUT /fake/reset, and
 --state FILE to keep services and checks across a restart. Control paths
 need no token.
 """
@@ -485,9 +487,17 @@ class Consul:
             return 200, b"{}"
         if path == "/fake/down":
             secs = float(query.get("seconds", ["0"])[0])
-            asyncio.get_event_loop().call_soon(SERVER.go_down, secs)
+            mode = query.get("mode", ["refuse"])[0]
+            asyncio.get_event_loop().call_later(0.05, SERVER.go_down, secs,
+                                                mode)
             return 200, b"{}"
         raise HTTPError(404, "Not Found")
+
+    def log_down(self):
+        if self.logf:
+            self.logf.write(json.dumps({"t": time.time(), "method": "DOWN",
+                                        "path": "", "status": 0,
+                                        "token": "", "body": ""}) + "\n")
 
     def log(self, method, target, status, token, body, t):
         self.requests += 1
@@ -503,7 +513,7 @@ class Consul:
                        "/v1/agent/checks"):
             if p.startswith(prefix):
                 self.by_kind[prefix] = self.by_kind.get(prefix, 0) + 1
-        if self.logf and kind != "control":
+        if self.logf and kind != "control" and not SERVER.resetting:
             self.logf.write(json.dumps({
                 "t": t, "method": method, "path": target, "status": status,
                 "token": token, "body": body[:4096].decode("utf-8",
@@ -518,6 +528,10 @@ class Conn(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
+        if self.server.resetting:
+            self.server.consul.log_down()
+            transport.abort()
+            return
         self.server.conns.add(self)
 
     def connection_lost(self, exc):
@@ -590,6 +604,7 @@ class Server:
         self.servers = []
         self.port = None
         self.up_timer = None
+        self.resetting = False
         self.sslctx = None
         if args.tls_cert:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -616,10 +631,13 @@ class Server:
             self.port = srv.sockets[0].getsockname()[1]
             self.servers.append(srv)
 
-    def go_down(self, seconds):
-        for s in self.servers:
-            s.close()
-        self.servers = []
+    def go_down(self, seconds, mode="refuse"):
+        if mode == "reset":
+            self.resetting = True
+        else:
+            for s in self.servers:
+                s.close()
+            self.servers = []
         for c in list(self.conns):
             c.transport.abort()
         if self.up_timer:
@@ -632,6 +650,7 @@ class Server:
 
     def come_up(self):
         self.up_timer = None
+        self.resetting = False
         if not self.servers:
             asyncio.ensure_future(self.listen())
             print("up", flush=True)
