@@ -57,8 +57,8 @@ static json_t *status(void)
 static json_int_t counter(const char *name)
 {
     json_t *st = status();
-    json_int_t v =
-        json_integer_value(json_object_get(json_object_get(st, "Counters"), name));
+    json_int_t v = json_integer_value(
+        json_object_get(json_object_get(st, "Counters"), name));
     json_decref(st);
     return v;
 }
@@ -272,7 +272,8 @@ int main(int argc, char **argv)
     printf("converge from empty: %.1f ms (%d pass(es), %.0f requests to the "
            "fake: %lld registrations, %lld check updates for the first "
            "output; agent CPU %.0f ms, fake CPU %.0f ms)\n",
-           conv_ms, B.passes, fake_num(f1, "requests") - fake_num(f0, "requests"),
+           conv_ms, B.passes,
+           fake_num(f1, "requests") - fake_num(f0, "requests"),
            (long long)counter("Registrations"),
            (long long)counter("CheckUpdates"), conv_cpu * 1e3,
            (fake_num(f1, "cpu_seconds") - fake_num(f0, "cpu_seconds")) * 1e3);
@@ -291,7 +292,8 @@ int main(int argc, char **argv)
         run_until_pass();
         json_t *st = status();
         json_t *lp = json_object_get(st, "LastPass");
-        dur[i] = (uint64_t)json_integer_value(json_object_get(lp, "DurationNs"));
+        dur[i] =
+            (uint64_t)json_integer_value(json_object_get(lp, "DurationNs"));
         diff[i] = (uint64_t)json_integer_value(json_object_get(lp, "DiffNs"));
         writes += json_integer_value(json_object_get(lp, "Writes"));
         bytes = json_integer_value(json_object_get(lp, "ReadBytes"));
@@ -305,11 +307,11 @@ int main(int argc, char **argv)
            "(2 GETs of %.0f KB + parse + diff; parse + diff alone: median "
            "%.2f ms, max %.2f ms); write requests: %lld by the loop, %.0f "
            "seen by the fake -> %s\n",
-           PASSES, dur[PASSES / 2] / 1e6, dur[PASSES - 1] / 1e6,
-           bytes / 1024.0, diff[PASSES / 2] / 1e6, diff[PASSES - 1] / 1e6,
-           (long long)writes, fake_writes,
-           writes == 0 && fake_writes == 0 ? "OK, none" : "FAIL");
-    printf("  goal < 10 ms: %s\n", dur[PASSES / 2] < 10000000 ? "met" : "MISSED");
+           PASSES, dur[PASSES / 2] / 1e6, dur[PASSES - 1] / 1e6, bytes / 1024.0,
+           diff[PASSES / 2] / 1e6, diff[PASSES - 1] / 1e6, (long long)writes,
+           fake_writes, writes == 0 && fake_writes == 0 ? "OK, none" : "FAIL");
+    printf("  goal < 10 ms: %s\n",
+           dur[PASSES / 2] < 10000000 ? "met" : "MISSED");
     json_decref(fa);
 
     /* 3. every status flips, again and again */

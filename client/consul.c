@@ -27,11 +27,11 @@
 #define NOMAD_TASK_PREFIX "_nomad-task-"
 #define SEC 1000000000ull
 #define MS 1000000ull
-#define ANSWER_BODY_KEEP 2048     /* of each answer, for the debugging view */
-#define GET_MAX_BODY (64u << 20)  /* a Consul agent with ~100k services */
+#define ANSWER_BODY_KEEP 2048    /* of each answer, for the debugging view */
+#define GET_MAX_BODY (64u << 20) /* a Consul agent with ~100k services */
 #define WRITE_MAX_BODY (64u << 10)
-#define KEEPALIVE_SLACK_NS SEC    /* keep-alives due this soon go together */
-#define DIFF_LINES_PER_FIELD 8    /* a hostile Meta stays readable */
+#define KEEPALIVE_SLACK_NS SEC /* keep-alives due this soon go together */
+#define DIFF_LINES_PER_FIELD 8 /* a hostile Meta stays readable */
 #define FIRST_PASS_WAIT_NS (10 * SEC) /* without an update after open */
 
 /* ---- address ---- */
@@ -126,13 +126,12 @@ int consul_addr_parse(const char *address, bool ssl, struct consul_addr *out,
         char buf[8];
         char *end = NULL;
         if (plen == 0 || plen >= sizeof(buf))
-            return nc_error_set(err, -EINVAL,
-                                "consul address \"%s\": bad port", address);
+            return nc_error_set(err, -EINVAL, "consul address \"%s\": bad port",
+                                address);
         memcpy(buf, port_s, plen);
         buf[plen] = '\0';
         port = strtol(buf, &end, 10);
-        if (*end || buf[0] == '-' || buf[0] == '+' || port < 1 ||
-            port > 65535)
+        if (*end || buf[0] == '-' || buf[0] == '+' || port < 1 || port > 65535)
             return nc_error_set(err, -EINVAL,
                                 "consul address \"%s\": port must be "
                                 "1-65535",
@@ -146,8 +145,8 @@ int consul_addr_parse(const char *address, bool ssl, struct consul_addr *out,
 
 /* ---- backoff and keep-alives ---- */
 
-uint64_t consul_backoff_ns(unsigned failures, uint64_t base_ns,
-                           uint64_t cap_ns, double random01)
+uint64_t consul_backoff_ns(unsigned failures, uint64_t base_ns, uint64_t cap_ns,
+                           double random01)
 {
     if (!failures || !base_ns)
         return 0;
@@ -211,8 +210,7 @@ struct cv_service {
     size_t tags_first, ntags; /* into strs */
     size_t meta_first, nmeta; /* key/value pairs into strs */
     /* raw text of values of the wrong type, for the differences */
-    struct span service_raw, tags_raw, address_raw, port_raw, meta_raw,
-        eto_raw;
+    struct span service_raw, tags_raw, address_raw, port_raw, meta_raw, eto_raw;
     long first_check; /* its checks in chks, linked by next; -1 none */
 };
 
@@ -486,9 +484,8 @@ static bool js_skip(struct js *s, int depth)
 
 /* Walks an object: fn gets each key (decoded) with s at its value, and
  * must consume the value. */
-static bool js_object(struct js *s, void (*fn)(struct js *s, char *key,
-                                               void *arg),
-                      void *arg)
+static bool js_object(struct js *s,
+                      void (*fn)(struct js *s, char *key, void *arg), void *arg)
 {
     if (!js_expect(s, '{'))
         return false;
@@ -611,16 +608,40 @@ static void js_field_strings(struct js *s, struct consul_view *v, char open,
     s->p = end;
 }
 
-struct svc_ctx {
+struct entry_ctx {
     struct consul_view *v;
-    size_t idx; /* the entry: the array may move while it is filled */
+    size_t idx; /* the entry: the array may move while the listing is read */
 };
+
+static bool js_at_number(struct js *s)
+{
+    js_ws(s);
+    return s->p < s->end && (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'));
+}
+
+/* At a number: whether it is an integer that fits, its text in raw. */
+static bool js_integer(struct js *s, long long *out, struct span *raw)
+{
+    js_ws(s);
+    const char *st = s->p;
+    if (!js_number(s))
+        return false;
+    raw->p = st;
+    raw->len = (size_t)(s->p - st);
+    char buf[24], *end = NULL;
+    if (raw->len >= sizeof(buf))
+        return false;
+    memcpy(buf, st, raw->len);
+    buf[raw->len] = '\0';
+    errno = 0;
+    *out = strtoll(buf, &end, 10);
+    return !*end && errno == 0;
+}
 
 static void service_field(struct js *s, char *key, void *arg)
 {
-    struct svc_ctx *c = arg;
+    struct entry_ctx *c = arg;
     struct cv_service *e = &c->v->svcs[c->idx];
-    const char *st = s->p;
     if (KEY_IS(key, "Service")) {
         js_field_string(s, &e->service_k, &e->service, &e->service_raw);
     } else if (KEY_IS(key, "Address")) {
@@ -632,31 +653,16 @@ static void service_field(struct js *s, char *key, void *arg)
         js_field_strings(s, c->v, '{', &e->meta_k, &e->meta_first, &e->nmeta,
                          &e->meta_raw);
     } else if (KEY_IS(key, "Port")) {
-        if (js_peek(s, '-') || (s->p < s->end && *s->p >= '0' &&
-                                *s->p <= '9')) {
-            if (!js_number(s))
-                return;
-            char buf[24];
-            size_t n = (size_t)(s->p - st);
-            char *end = NULL;
-            e->port_k = FIELD_BAD;
-            if (n < sizeof(buf)) {
-                memcpy(buf, st, n);
-                buf[n] = '\0';
-                errno = 0;
-                e->port = strtoll(buf, &end, 10);
-                if (!*end && errno == 0)
-                    e->port_k = FIELD_OK;
-            }
-            e->port_raw.p = st;
-            e->port_raw.len = n;
-        } else {
+        if (js_at_number(s))
+            e->port_k =
+                js_integer(s, &e->port, &e->port_raw) ? FIELD_OK : FIELD_BAD;
+        else
             js_bad(s, &e->port_k, &e->port_raw);
-        }
     } else if (KEY_IS(key, "EnableTagOverride")) {
         if (js_peek(s, 't') || js_peek(s, 'f')) {
             e->eto = *s->p == 't';
-            e->eto_k = js_literal(s, e->eto ? "true" : "false") ? FIELD_OK : FIELD_BAD;
+            e->eto_k =
+                js_literal(s, e->eto ? "true" : "false") ? FIELD_OK : FIELD_BAD;
         } else {
             js_bad(s, &e->eto_k, &e->eto_raw);
         }
@@ -678,56 +684,47 @@ static void one_service(struct js *s, char *key, void *arg)
         return;
     }
     e->is_object = true;
-    struct svc_ctx c = {v, v->nsvcs - 1};
+    struct entry_ctx c = {v, v->nsvcs - 1};
     js_object(s, service_field, &c);
 }
 
-struct chk_ctx {
-    struct consul_view *v;
-    size_t idx;
-};
-
-static void definition_field(struct js *s, char *key, void *arg)
+/* A TTL: a duration string, or nanoseconds as Go marshals a
+ * time.Duration. Anything else is no TTL. */
+static void js_ttl(struct js *s, struct cv_check *e)
 {
-    struct cv_check *e = arg;
-    if (!KEY_IS(key, "TTL")) {
-        js_skip(s, 3);
-        return;
-    }
-    const char *st = s->p;
+    int64_t ns = 0;
+    long long n = 0;
+    struct span raw;
     if (js_peek(s, '"')) {
         const char *t = js_string(s, true);
-        e->has_ttl = t && nc_parse_duration(t, &e->ttl_ns) == 0 &&
-                     e->ttl_ns > 0;
-    } else if (js_peek(s, '-') ||
-               (s->p < s->end && *s->p >= '0' && *s->p <= '9')) {
-        if (!js_number(s))
-            return;
-        char buf[24];
-        size_t n = (size_t)(s->p - st);
-        char *end = NULL;
-        if (n < sizeof(buf)) {
-            memcpy(buf, st, n);
-            buf[n] = '\0';
-            errno = 0;
-            long long ns = strtoll(buf, &end, 10);
-            e->has_ttl = !*end && errno == 0 && ns > 0;
-            e->ttl_ns = ns;
-        }
+        e->has_ttl = t && nc_parse_duration(t, &ns) == 0 && ns > 0;
+    } else if (js_at_number(s)) {
+        e->has_ttl = js_integer(s, &n, &raw) && n > 0;
+        ns = n;
     } else {
         js_skip(s, 3);
     }
+    if (e->has_ttl)
+        e->ttl_ns = ns;
+}
+
+static void definition_field(struct js *s, char *key, void *arg)
+{
+    if (KEY_IS(key, "TTL"))
+        js_ttl(s, arg);
+    else
+        js_skip(s, 3);
 }
 
 static void check_field(struct js *s, char *key, void *arg)
 {
-    struct chk_ctx *c = arg;
+    struct entry_ctx *c = arg;
     struct cv_check *e = &c->v->chks[c->idx];
     const char **dst = KEY_IS(key, "ServiceID") ? &e->service_id
                        : KEY_IS(key, "Status")  ? &e->status
                        : KEY_IS(key, "Output")  ? &e->output
                        : KEY_IS(key, "Type")    ? &e->type
-                                                     : NULL;
+                                                : NULL;
     if (dst) {
         if (js_peek(s, '"')) {
             *dst = js_string(s, true);
@@ -737,10 +734,8 @@ static void check_field(struct js *s, char *key, void *arg)
         }
     } else if (KEY_IS(key, "Definition") && js_peek(s, '{')) {
         js_object(s, definition_field, e);
-    } else if (KEY_IS(key, "TTL") && js_peek(s, '"') && !e->has_ttl) {
-        const char *t = js_string(s, true);
-        e->has_ttl = t && nc_parse_duration(t, &e->ttl_ns) == 0 &&
-                     e->ttl_ns > 0;
+    } else if (KEY_IS(key, "TTL") && !e->has_ttl) {
+        js_ttl(s, e);
     } else {
         js_skip(s, 2);
     }
@@ -759,7 +754,7 @@ static void one_check(struct js *s, char *key, void *arg)
         return;
     }
     e->is_object = true;
-    struct chk_ctx c = {v, v->nchks - 1};
+    struct entry_ctx c = {v, v->nchks - 1};
     js_object(s, check_field, &c);
 }
 
@@ -771,8 +766,9 @@ static bool parse_listing(struct consul_view *v, char *text, size_t len,
     struct js s = {text, text, text + len, what, err, false};
     js_ws(&s);
     if (s.p < s.end && *s.p != '{') {
-        nc_error_set(err, -EINVAL, "Consul's answer to %s is not a JSON "
-                                   "object",
+        nc_error_set(err, -EINVAL,
+                     "Consul's answer to %s is not a JSON "
+                     "object",
                      what);
         return false;
     }
@@ -806,8 +802,7 @@ static void index_build(uint32_t **table, size_t *mask, size_t n,
     for (size_t i = 0; i < n; i++) {
         const char *id = id_at(v, i);
         size_t slot = hash_str(id) & *mask;
-        while ((*table)[slot] &&
-               strcmp(id_at(v, (*table)[slot] - 1), id) != 0)
+        while ((*table)[slot] && strcmp(id_at(v, (*table)[slot] - 1), id) != 0)
             slot = (slot + 1) & *mask;
         (*table)[slot] = (uint32_t)(i + 1);
     }
@@ -831,8 +826,7 @@ static long index_find_hashed(const uint32_t *table, size_t mask,
 }
 
 static long index_find(const uint32_t *table, size_t mask, const char *id,
-                       const char *(*id_at)(const struct consul_view *,
-                                            size_t),
+                       const char *(*id_at)(const struct consul_view *, size_t),
                        const struct consul_view *v)
 {
     if (!table || !id)
@@ -863,8 +857,7 @@ static struct cv_service *view_service(const struct consul_view *v,
     return i < 0 || v->svcs[i].forgotten ? NULL : &v->svcs[i];
 }
 
-static struct cv_check *view_check(const struct consul_view *v,
-                                   const char *id)
+static struct cv_check *view_check(const struct consul_view *v, const char *id)
 {
     long i = v ? index_find(v->chk_index, v->chk_mask, id, chk_id_at, v) : -1;
     return i < 0 ? NULL : &v->chks[i];
@@ -894,16 +887,15 @@ static char *copy_text(const char *text, size_t len)
 }
 
 /* Parses answers it takes ownership of (NUL-terminated at len). */
-static int view_parse_owned(struct consul_view **out, char *stext,
-                            size_t slen, char *ctext, size_t clen,
-                            struct nc_error *err)
+static int view_parse_owned(struct consul_view **out, char *stext, size_t slen,
+                            char *ctext, size_t clen, struct nc_error *err)
 {
     *out = NULL;
     struct consul_view *v = xcalloc(1, sizeof(*v));
     v->stext = stext ? stext : copy_text("{}", slen = 2);
     v->ctext = ctext ? ctext : copy_text("{}", clen = 2);
-    if (!parse_listing(v, v->stext, slen, "GET /v1/agent/services",
-                       one_service, err) ||
+    if (!parse_listing(v, v->stext, slen, "GET /v1/agent/services", one_service,
+                       err) ||
         !parse_listing(v, v->ctext, clen, "GET /v1/agent/checks", one_check,
                        err)) {
         consul_view_free(v);
@@ -916,8 +908,8 @@ static int view_parse_owned(struct consul_view **out, char *stext,
         struct cv_check *c = &v->chks[i];
         if (view_check(v, c->id) != c || !c->service_id)
             continue; /* a duplicate key: the last one counts */
-        long si = index_find(v->svc_index, v->svc_mask, c->service_id,
-                             svc_id_at, v);
+        long si =
+            index_find(v->svc_index, v->svc_mask, c->service_id, svc_id_at, v);
         if (si < 0)
             continue;
         c->next = v->svcs[si].first_check;
@@ -932,17 +924,16 @@ int consul_view_parse(struct consul_view **out, const char *services,
                       size_t checks_len, struct nc_error *err)
 {
     return view_parse_owned(
-        out, services ? copy_text(services, services_len) : NULL,
-        services_len, checks ? copy_text(checks, checks_len) : NULL,
-        checks_len, err);
+        out, services ? copy_text(services, services_len) : NULL, services_len,
+        checks ? copy_text(checks, checks_len) : NULL, checks_len, err);
 }
 
 size_t consul_view_count(const struct consul_view *v, size_t *checks)
 {
     size_t n = 0;
     for (size_t i = 0; v && i < v->nsvcs; i++)
-        n += !v->svcs[i].forgotten && view_service(v, v->svcs[i].id) ==
-                                          &v->svcs[i];
+        n += !v->svcs[i].forgotten &&
+             view_service(v, v->svcs[i].id) == &v->svcs[i];
     if (checks)
         *checks = v ? v->nchks : 0;
     return n;
@@ -956,8 +947,8 @@ bool consul_is_nomad_task_id(const char *id)
 /* The live entries: duplicates and forgotten ones left out. */
 static bool view_live(const struct consul_view *v, size_t i)
 {
-    return !v->svcs[i].forgotten && view_service(v, v->svcs[i].id) ==
-                                        &v->svcs[i];
+    return !v->svcs[i].forgotten &&
+           view_service(v, v->svcs[i].id) == &v->svcs[i];
 }
 
 void consul_view_stale(const struct consul_view *v,
@@ -1003,8 +994,7 @@ void consul_view_forget(struct consul_view *v, const char *id)
 }
 
 const char *consul_view_check_status(const struct consul_view *v,
-                                     const char *check_id,
-                                     const char **output)
+                                     const char *check_id, const char **output)
 {
     const struct cv_check *c = view_check(v, check_id);
     if (output)
@@ -1119,8 +1109,8 @@ static void render_list(const struct consul_view *v, size_t first, size_t n,
 {
     json_t *a = json_array();
     for (size_t i = 0; i < n && i < 32; i++) {
-        char *clean = utf8_clean(v->strs[first + i],
-                                 strlen(v->strs[first + i]), 100);
+        char *clean =
+            utf8_clean(v->strs[first + i], strlen(v->strs[first + i]), 100);
         json_array_append_new(a, json_string(clean));
         free(clean);
     }
@@ -1299,10 +1289,10 @@ static void diff_meta(struct diff *d, const struct consul_view *v,
         const char *k = w->tags[w->ntags + 2 * i];
         const char *wv = w->tags[w->ntags + 2 * i + 1];
         /* the usual case: the same key at the same place */
-        const char *hv = i < e->nmeta &&
-                                 strcmp(v->strs[e->meta_first + 2 * i], k) == 0
-                             ? v->strs[e->meta_first + 2 * i + 1]
-                             : meta_get(v, e, k);
+        const char *hv =
+            i < e->nmeta && strcmp(v->strs[e->meta_first + 2 * i], k) == 0
+                ? v->strs[e->meta_first + 2 * i + 1]
+                : meta_get(v, e, k);
         common += hv != NULL;
         if (hv && strcmp(hv, wv) == 0)
             continue;
@@ -1351,15 +1341,14 @@ static long index_find_hashed(const uint32_t *table, size_t mask,
                               const struct consul_view *v);
 
 static void diff_checks(struct diff *d, const struct want *w,
-                        const struct consul_view *v,
-                        const struct cv_service *e)
+                        const struct consul_view *v, const struct cv_service *e)
 {
     size_t matched = 0;
     char h[200];
     for (size_t i = 0; i < w->nchecks; i++) {
         const struct want_check *wc = &w->checks[i];
-        long ci = index_find_hashed(v->chk_index, v->chk_mask, wc->id,
-                                    wc->hash, chk_id_at, v);
+        long ci = index_find_hashed(v->chk_index, v->chk_mask, wc->id, wc->hash,
+                                    chk_id_at, v);
         const struct cv_check *c = ci < 0 ? NULL : &v->chks[ci];
         if (!c) {
             render_str(wc->name ? wc->name : "", h, sizeof(h));
@@ -1382,8 +1371,9 @@ static void diff_checks(struct diff *d, const struct want *w,
         matched++;
         if (c->type && *c->type && strcmp(c->type, "ttl") != 0) {
             render_str(c->type, h, sizeof(h));
-            note(d, "Check %s: Consul has a %s check, this node wants a TTL "
-                    "check",
+            note(d,
+                 "Check %s: Consul has a %s check, this node wants a TTL "
+                 "check",
                  wc->id, h);
             continue;
         }
@@ -1391,8 +1381,8 @@ static void diff_checks(struct diff *d, const struct want *w,
             char hv[32], wv[32];
             nc_format_duration(c->ttl_ns, hv, sizeof(hv));
             nc_format_duration(wc->ttl_ns, wv, sizeof(wv));
-            note(d, "Check %s: TTL: Consul has %s, this node wants %s",
-                 wc->id, hv, wv);
+            note(d, "Check %s: TTL: Consul has %s, this node wants %s", wc->id,
+                 hv, wv);
         }
     }
     size_t linked = 0;
@@ -1410,8 +1400,9 @@ static void diff_checks(struct diff *d, const struct want *w,
             continue;
         }
         render_str(cid, h, sizeof(h));
-        note(d, "Check %s: Consul has it on this service, this node does not "
-                "want it",
+        note(d,
+             "Check %s: Consul has it on this service, this node does not "
+             "want it",
              h);
     }
 }
@@ -1435,8 +1426,8 @@ static enum consul_diff_state diff_want(const struct want *w,
         note(&d, "Consul's entry for this service is not an object");
         return CONSUL_DIFFERENT;
     }
-    diff_str(&d, "Service", e->service_k, e->service, e->service_raw,
-             w->name, json_object_get(p, "Name"), false);
+    diff_str(&d, "Service", e->service_k, e->service, e->service_raw, w->name,
+             json_object_get(p, "Name"), false);
     diff_tags(&d, v, e, w);
     diff_str(&d, "Address", e->address_k, e->address, e->address_raw,
              w->address, json_object_get(p, "Address"), true);
@@ -1457,8 +1448,8 @@ static enum consul_diff_state diff_want(const struct want *w,
             snprintf(h, sizeof(h), "%s", e->eto ? "true" : "false");
         else
             render_have(e->eto_k, NULL, e->eto_raw, h, sizeof(h));
-        note_field(&d, "EnableTagOverride", h, w->eto ? json_true()
-                                                       : json_false());
+        note_field(&d, "EnableTagOverride", h,
+                   w->eto ? json_true() : json_false());
     }
     diff_checks(&d, w, v, e);
     return d.count ? CONSUL_DIFFERENT : CONSUL_IN_SYNC;
@@ -1565,8 +1556,8 @@ enum op_kind {
 struct op {
     struct consul_sync *s;
     enum op_kind kind;
-    char *id;         /* service ID; check ID for an update */
-    char *service_id; /* the check's service */
+    char *id;              /* service ID; check ID for an update */
+    char *service_id;      /* the check's service */
     char *status, *output; /* what an update sent */
     json_t *sent;          /* what a registration sent */
     unsigned gen;          /* of the payload it sent */
@@ -1612,8 +1603,8 @@ struct consul_sync {
     size_t got_services_len, got_checks_len;
     unsigned failures; /* passes in a row */
     uint64_t backoff_ns, backoff_until_ns;
-    int reachable;           /* -1 unknown */
-    long pass_get_status;    /* HTTP status of a failed GET */
+    int reachable;        /* -1 unknown */
+    long pass_get_status; /* HTTP status of a failed GET */
 
     struct op_list queue, inflight;
     struct flush *flushes;
@@ -1652,10 +1643,11 @@ static char *utf8_clean(const char *s, size_t len, size_t max)
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < len;) {
         unsigned c = p[i];
-        size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2
-                              : c >= 0xE0 && c <= 0xEF   ? 3
-                              : c >= 0xF0 && c <= 0xF4   ? 4
-                                                         : 0;
+        size_t n = c < 0x80                 ? 1
+                   : c >= 0xC2 && c <= 0xDF ? 2
+                   : c >= 0xE0 && c <= 0xEF ? 3
+                   : c >= 0xF0 && c <= 0xF4 ? 4
+                                            : 0;
         bool ok = n && i + n <= len;
         for (size_t k = 1; ok && k < n; k++)
             ok = (p[i + k] & 0xC0) == 0x80;
@@ -1743,8 +1735,7 @@ static void outcome_text(const struct curl_uv_response *r, char *out,
     size_t bl = strlen(body);
     while (bl && (body[bl - 1] == '\n' || body[bl - 1] == '\r'))
         body[--bl] = '\0';
-    snprintf(out, outlen, "HTTP %ld%s%s", r->status, *body ? ": " : "",
-             body);
+    snprintf(out, outlen, "HTTP %ld%s%s", r->status, *body ? ": " : "", body);
     free(body);
 }
 
@@ -1756,8 +1747,7 @@ static void answer_set(struct answer *a, const char *method, const char *path,
     a->method = method;
     a->path = xstrdup(path);
     a->status = classify(r) == OUT_TRANSPORT ? 0 : r->status;
-    a->body = utf8_clean(r->body ? r->body : "", r->body_len,
-                         ANSWER_BODY_KEEP);
+    a->body = utf8_clean(r->body ? r->body : "", r->body_len, ANSWER_BODY_KEEP);
     if (classify(r) == OUT_TRANSPORT) {
         char text[600];
         outcome_text(r, text, sizeof(text));
@@ -1800,8 +1790,8 @@ static json_t *answer_json(const struct answer *a)
     json_object_set_new(j, "Path", json_string(a->path));
     json_object_set_new(j, "Status", json_integer(a->status));
     json_object_set_new(j, "Body", json_string(a->body ? a->body : ""));
-    json_object_set_new(j, "Error", a->error ? json_string(a->error)
-                                             : json_null());
+    json_object_set_new(j, "Error",
+                        a->error ? json_string(a->error) : json_null());
     return j;
 }
 
@@ -1867,9 +1857,9 @@ static int reg_cmp(const void *key, const void *elem)
 
 static struct cs_reg *reg_find(const struct consul_sync *s, const char *id)
 {
-    return s->nregs && id ? bsearch(id, s->regs, s->nregs, sizeof(*s->regs),
-                                    reg_cmp)
-                          : NULL;
+    return s->nregs && id
+               ? bsearch(id, s->regs, s->nregs, sizeof(*s->regs), reg_cmp)
+               : NULL;
 }
 
 static struct cs_check *check_find(struct cs_reg *r, const char *id)
@@ -2055,8 +2045,7 @@ static json_t *register_body(const struct cs_reg *r)
     json_array_foreach(checks, i, c)
     {
         if (i < r->nchecks)
-            json_object_set_new(c, "Status",
-                                json_string(r->checks[i].status));
+            json_object_set_new(c, "Status", json_string(r->checks[i].status));
     }
     return body;
 }
@@ -2065,8 +2054,8 @@ static void on_answer(void *arg, const struct curl_uv_response *r);
 
 /* Fills in what an op sends, from the state at sending time: false when
  * there is nothing to send any more. */
-static bool op_prepare(struct consul_sync *s, struct op *op, const char **method,
-                       char **body)
+static bool op_prepare(struct consul_sync *s, struct op *op,
+                       const char **method, char **body)
 {
     *body = NULL;
     switch (op->kind) {
@@ -2106,8 +2095,8 @@ static bool op_prepare(struct consul_sync *s, struct op *op, const char **method
         op->path = op_path("/v1/agent/check/update/", op->id, NULL);
         op->status = xstrdup(c->status);
         op->output = xstrdup(c->output);
-        json_t *j = json_pack("{s:s, s:s}", "Status", c->status, "Output",
-                              c->output);
+        json_t *j =
+            json_pack("{s:s, s:s}", "Status", c->status, "Output", c->output);
         *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         return *body != NULL;
@@ -2195,8 +2184,9 @@ static void log_failure(struct consul_sync *s, const char *text)
     if (s->failures == 1)
         LOG_WARN("consul", "%s: %s; retrying in %s", s->display, text, wait);
     else
-        LOG_DEBUG("consul", "%s: still failing (%u in a row): %s; retrying "
-                            "in %s",
+        LOG_DEBUG("consul",
+                  "%s: still failing (%u in a row): %s; retrying "
+                  "in %s",
                   s->display, s->failures, text, wait);
 }
 
@@ -2258,8 +2248,9 @@ static void got_register(struct consul_sync *s, struct op *op,
     case OUT_OK: {
         s->n_registrations++;
         if (r->failures)
-            LOG_INFO("consul", "registered service %s (%s) after %u failed "
-                               "attempt(s)",
+            LOG_INFO("consul",
+                     "registered service %s (%s) after %u failed "
+                     "attempt(s)",
                      r->name, r->id, r->failures);
         else
             LOG_DEBUG("consul", "registered service %s (%s)", r->name, r->id);
@@ -2377,16 +2368,18 @@ static void got_check_update(struct consul_sync *s, struct op *op,
     if (reg_check_missing(resp)) {
         /* Consul lost it (restarted without its state?): register again */
         if (r->state == REG_IN_SYNC)
-            LOG_INFO("consul", "Consul lost check %s of %s (%s); registering "
-                               "again",
+            LOG_INFO("consul",
+                     "Consul lost check %s of %s (%s); registering "
+                     "again",
                      c->id, r->id, text);
         r->state = REG_MISSING;
         s->pass_wanted = true;
         schedule_pass_at(s, now + s->tune.coalesce_ns, false);
     } else if (o == OUT_REJECTED) {
         if (c->failures == 1)
-            LOG_WARN("consul", "Consul rejected the status of check %s of "
-                               "%s: %s",
+            LOG_WARN("consul",
+                     "Consul rejected the status of check %s of "
+                     "%s: %s",
                      c->id, r->id, text);
     } else {
         note_transport(s, text);
@@ -2410,10 +2403,10 @@ static void got_get(struct consul_sync *s, struct op *op,
             set_error(s, full);
         return;
     }
-    char **dst = op->kind == OP_GET_SERVICES ? &s->got_services
-                                             : &s->got_checks;
-    size_t *len = op->kind == OP_GET_SERVICES ? &s->got_services_len
-                                              : &s->got_checks_len;
+    char **dst =
+        op->kind == OP_GET_SERVICES ? &s->got_services : &s->got_checks;
+    size_t *len =
+        op->kind == OP_GET_SERVICES ? &s->got_services_len : &s->got_checks_len;
     free(*dst);
     *dst = xmalloc(resp->body_len + 1);
     memcpy(*dst, resp->body, resp->body_len);
@@ -2655,8 +2648,7 @@ static void pass_find_stale(struct consul_sync *s)
     strlist_free(&ids);
     /* departed entries Consul no longer has need nothing more */
     for (size_t i = 0; i < s->ndeparted;) {
-        if (consul_view_service(s->view, s->departed[i].id, NULL, NULL,
-                                NULL))
+        if (consul_view_service(s->view, s->departed[i].id, NULL, NULL, NULL))
             i++;
         else
             departed_remove_at(s, i);
@@ -2838,8 +2830,7 @@ static void reg_key(struct nc_buf *b, const struct svc_reg *r)
     for (size_t i = 0; i < r->nchecks; i++) {
         key_put(b, r->checks[i].id);
         key_put(b, r->checks[i].name);
-        snprintf(num, sizeof(num), "%lld",
-                 (long long)r->checks[i].interval_ns);
+        snprintf(num, sizeof(num), "%lld", (long long)r->checks[i].interval_ns);
         key_put(b, num);
     }
 }
@@ -2880,12 +2871,12 @@ static void reg_fill(struct cs_reg *n, const struct svc_reg *r)
         const struct svc_check *sc = &r->checks[k];
         c->id = xstrdup(sc->id);
         c->name = xstrdup(sc->name);
-        c->status = xstrdup(sc->status && *sc->status ? sc->status
-                                                       : "critical");
+        c->status =
+            xstrdup(sc->status && *sc->status ? sc->status : "critical");
         c->output = xstrdup(sc->output ? sc->output : "");
         /* what the payload's "TTL" says: whole seconds */
-        c->ttl_ns = services_ttl_ns(sc->interval_ns) / (int64_t)SEC *
-                    (int64_t)SEC;
+        c->ttl_ns =
+            services_ttl_ns(sc->interval_ns) / (int64_t)SEC * (int64_t)SEC;
     }
 }
 
@@ -2895,8 +2886,8 @@ static void reg_fill(struct cs_reg *n, const struct svc_reg *r)
 static bool reg_carry(struct cs_reg *n, struct cs_reg *old,
                       bool *status_changed)
 {
-    bool same = json_equal(n->payload, old->payload) &&
-                nc_streq(n->error, old->error);
+    bool same =
+        json_equal(n->payload, old->payload) && nc_streq(n->error, old->error);
     for (size_t k = 0; k < n->nchecks; k++) {
         struct cs_check *c = &n->checks[k];
         struct cs_check *o = check_find(old, c->id);
@@ -3098,10 +3089,10 @@ int consul_sync_open(struct consul_sync **out, uv_loop_t *loop,
     s->loop = loop;
     s->http = http;
     s->addr = addr;
-    s->display = addr.unix_socket ? xasprintf("Consul at unix://%s%s",
-                                              addr.unix_socket,
-                                              addr.https ? " (TLS)" : "")
-                                  : xasprintf("Consul at %s", addr.base_url);
+    s->display = addr.unix_socket
+                     ? xasprintf("Consul at unix://%s%s", addr.unix_socket,
+                                 addr.https ? " (TLS)" : "")
+                     : xasprintf("Consul at %s", addr.base_url);
     s->tune = default_tuning;
     s->reachable = -1;
     size_t h = 0;
@@ -3244,9 +3235,9 @@ static json_t *check_json(const struct cs_reg *r, const struct cs_check *c)
     json_object_set_new(j, "CheckID", json_string(c->id));
     json_object_set_new(j, "Name", json_string(c->name));
     json_object_set_new(j, "Status", json_string(c->status));
-    json_object_set_new(j, "ConsulStatus", c->consul_status
-                                               ? json_string(c->consul_status)
-                                               : json_null());
+    json_object_set_new(j, "ConsulStatus",
+                        c->consul_status ? json_string(c->consul_status)
+                                         : json_null());
     json_object_set_new(j, "TTL", duration_json(c->ttl_ns));
     json_object_set_new(j, "LastUpdate", answer_json(&c->last));
     uint64_t due = consul_keepalive_due_ns(c->last_write_ns, c->ttl_ns);
@@ -3275,18 +3266,17 @@ json_t *consul_sync_describe(const struct consul_sync *s,
     json_object_set_new(j, "State", json_string(reg_state_name[st]));
     json_object_set_new(j, "Differences", strlist_json(&r->diffs));
     json_object_set_new(j, "Repaired", strlist_json(&r->repaired));
-    const char *error = r->error                    ? r->error
-                        : st == REG_UNREACHABLE ||
-                                  (st == REG_REJECTED && !r->last.time_ns)
-                            ? s->last_error
-                            : NULL;
+    const char *error =
+        r->error ? r->error
+        : st == REG_UNREACHABLE || (st == REG_REJECTED && !r->last.time_ns)
+            ? s->last_error
+            : NULL;
     json_object_set_new(j, "Error",
                         error && *error ? json_string(error) : json_null());
-    json_object_set_new(j, "LastPayload", r->last_sent
-                                              ? json_incref(r->last_sent)
-                                              : json_null());
+    json_object_set_new(j, "LastPayload",
+                        r->last_sent ? json_incref(r->last_sent) : json_null());
     json_object_set_new(j, "LastAnswer", answer_json(&r->last));
-    uint64_t retry = st == REG_REJECTED ? r->next_retry_ns
+    uint64_t retry = st == REG_REJECTED      ? r->next_retry_ns
                      : st == REG_UNREACHABLE ? s->pass_due_ns
                                              : 0;
     json_object_set_new(j, "NextRetry", mono_json(retry));
@@ -3303,10 +3293,10 @@ json_t *consul_sync_stale(const struct consul_sync *s)
     json_t *a = json_array();
     for (size_t i = 0; s && i < s->nstale; i++) {
         const struct cs_stale *st = &s->stale[i];
-        json_t *e = json_pack("{s:s, s:s, s:s, s:I, s:s}", "ID", st->id,
-                              "Name", st->name ? st->name : "", "Address",
-                              st->address ? st->address : "", "Port",
-                              st->port, "Reason", st->reason);
+        json_t *e = json_pack("{s:s, s:s, s:s, s:I, s:s}", "ID", st->id, "Name",
+                              st->name ? st->name : "", "Address",
+                              st->address ? st->address : "", "Port", st->port,
+                              "Reason", st->reason);
         if (!e)
             continue;
         if (st->last.time_ns)
@@ -3321,17 +3311,17 @@ json_t *consul_sync_status(const struct consul_sync *s)
     if (!s)
         return json_object();
     json_t *j = json_object();
-    json_object_set_new(j, "Address", json_string(s->display +
-                                                  strlen("Consul at ")));
-    json_object_set_new(j, "Reachable", s->reachable < 0
-                                            ? json_null()
-                                            : json_boolean(s->reachable));
+    json_object_set_new(j, "Address",
+                        json_string(s->display + strlen("Consul at ")));
+    json_object_set_new(j, "Reachable",
+                        s->reachable < 0 ? json_null()
+                                         : json_boolean(s->reachable));
     json_object_set_new(j, "LastSync", time_json(s->last_sync_unix_ns));
     json_object_set_new(j, "LastSyncDuration",
                         duration_json((int64_t)s->last_pass_ns));
-    json_object_set_new(j, "LastError", s->last_error[0]
-                                            ? json_string(s->last_error)
-                                            : json_null());
+    json_object_set_new(j, "LastError",
+                        s->last_error[0] ? json_string(s->last_error)
+                                         : json_null());
     json_object_set_new(j, "LastErrorTime", time_json(s->last_error_unix_ns));
     json_object_set_new(j, "NextRetry",
                         s->failures ? mono_json(s->backoff_until_ns)
@@ -3343,21 +3333,20 @@ json_t *consul_sync_status(const struct consul_sync *s)
                   (json_int_t)s->n_registrations, "Deregistrations",
                   (json_int_t)s->n_deregistrations, "CheckUpdates",
                   (json_int_t)s->n_check_updates, "Errors",
-                  (json_int_t)s->n_errors, "Passes",
-                  (json_int_t)s->n_passes, "Requests",
-                  (json_int_t)s->n_requests, "Writes",
+                  (json_int_t)s->n_errors, "Passes", (json_int_t)s->n_passes,
+                  "Requests", (json_int_t)s->n_requests, "Writes",
                   (json_int_t)s->n_writes));
     size_t nchecks = 0;
     for (size_t i = 0; i < s->nregs; i++)
         nchecks += s->regs[i].nchecks;
-    json_object_set_new(
-        j, "LastPass",
-        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "DurationNs",
-                  (json_int_t)s->last_pass_ns, "DiffNs",
-                  (json_int_t)s->last_diff_ns, "ReadBytes",
-                  (json_int_t)s->last_read_bytes, "Writes",
-                  (json_int_t)s->last_pass_writes, "Services",
-                  (json_int_t)s->nregs, "Checks", (json_int_t)nchecks));
+    json_object_set_new(j, "LastPass",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}",
+                                  "DurationNs", (json_int_t)s->last_pass_ns,
+                                  "DiffNs", (json_int_t)s->last_diff_ns,
+                                  "ReadBytes", (json_int_t)s->last_read_bytes,
+                                  "Writes", (json_int_t)s->last_pass_writes,
+                                  "Services", (json_int_t)s->nregs, "Checks",
+                                  (json_int_t)nchecks));
     json_object_set_new(j, "InFlight", json_integer((json_int_t)s->inflight.n));
     json_object_set_new(j, "Queued", json_integer((json_int_t)s->queue.n));
     json_object_set_new(j, "Stale", json_integer((json_int_t)s->nstale));

@@ -116,8 +116,8 @@ void consul_addr_free(struct consul_addr *a);
 /* The wait before retry `failures` (1 = after the first failure):
  * base * 2^(failures-1) capped at cap, then jittered into [d/2, d] by
  * random01 in [0, 1). 0 failures is 0. */
-uint64_t consul_backoff_ns(unsigned failures, uint64_t base_ns,
-                           uint64_t cap_ns, double random01);
+uint64_t consul_backoff_ns(unsigned failures, uint64_t base_ns, uint64_t cap_ns,
+                           double random01);
 
 /* When a TTL check last reset at last_write_ns (monotonic) wants its
  * keep-alive: half its TTL later, well before it expires. 0 (unknown,
@@ -162,8 +162,7 @@ enum consul_diff_state consul_diff(const json_t *payload,
 /* A check's Status in v (NULL if absent or not a string); *output gets its
  * Output ("" if none) when output is not NULL. */
 const char *consul_view_check_status(const struct consul_view *v,
-                                     const char *check_id,
-                                     const char **output);
+                                     const char *check_id, const char **output);
 /* IDs in v with Nomad's task prefix "_nomad-task-" for which wanted says
  * false, appended to out in Consul's order. */
 void consul_view_stale(const struct consul_view *v,

@@ -173,9 +173,9 @@ static void finish(struct curl_uv *m, struct curl_uv_xfer *x, CURLcode res)
     if (res != CURLE_OK)
         m->sock_error = 0;
     r.timed_out = res == CURLE_OPERATION_TIMEDOUT;
-    r.error = res == CURLE_OK    ? ""
-              : x->errbuf[0] ? x->errbuf
-                             : lib.curl_easy_strerror(res);
+    r.error = res == CURLE_OK ? ""
+              : x->errbuf[0]  ? x->errbuf
+                              : lib.curl_easy_strerror(res);
     r.redirect_url = redirect;
     r.duration_ns = nc_now_mono_ns() - x->start_ns;
     x->done(x->arg, &r); /* may start, cancel or close: x is ours alone */
@@ -416,8 +416,7 @@ static void set_method(CURL *h, const struct curl_uv_request *req)
     /* a body, possibly empty, so a PUT carries Content-Length: 0 */
     lib.curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)(req->body ? req->body_len : 0));
-    lib.curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS,
-                         req->body ? req->body : "");
+    lib.curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "");
     if (strcmp(method, "POST") != 0)
         lib.curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 }

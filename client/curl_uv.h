@@ -45,8 +45,8 @@ struct curl_uv_request {
     const struct curl_uv_tls *tls; /* NULL: curl's defaults (verify) */
     long timeout_ms;               /* whole transfer; 0 = none */
     long connect_timeout_ms;       /* 0 = curl's default */
-    size_t max_body;    /* answer bytes kept; 0 = CURL_UV_MAX_BODY */
-    bool fresh_connect; /* a new connection, closed afterwards */
+    size_t max_body;               /* answer bytes kept; 0 = CURL_UV_MAX_BODY */
+    bool fresh_connect;            /* a new connection, closed afterwards */
     const char *protocols; /* allowed schemes ("https"); NULL = http,https */
 };
 
@@ -54,17 +54,17 @@ struct curl_uv_request {
 
 /* What came back. Pointers are valid during the callback only. */
 struct curl_uv_response {
-    long status;          /* HTTP status, 0 when no status line was read */
-    const char *reason;   /* the status line's text ("Not Found") or "" */
-    const char *body;     /* NUL-terminated (the body may hold NULs too) */
+    long status;        /* HTTP status, 0 when no status line was read */
+    const char *reason; /* the status line's text ("Not Found") or "" */
+    const char *body;   /* NUL-terminated (the body may hold NULs too) */
     size_t body_len;
-    bool capped;          /* the body was longer than max_body: cut there */
-    int curl_code;        /* CURLcode; 0 = complete */
-    int os_errno;         /* errno of a failed connect, else 0 */
+    bool capped;   /* the body was longer than max_body: cut there */
+    int curl_code; /* CURLcode; 0 = complete */
+    int os_errno;  /* errno of a failed connect, else 0 */
     bool timed_out;
-    const char *error;    /* "" when complete, else curl's message */
+    const char *error;        /* "" when complete, else curl's message */
     const char *redirect_url; /* an absolute Location, or NULL */
-    uint64_t duration_ns; /* from curl_uv_start to completion */
+    uint64_t duration_ns;     /* from curl_uv_start to completion */
 };
 
 /* Called once per started request, unless it was cancelled or the handle

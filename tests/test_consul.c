@@ -145,9 +145,9 @@ static void test_keepalive(void **state)
     (void)state;
     /* half the TTL after the last write, well before it expires */
     assert_int_equal(consul_keepalive_due_ns(100 * SEC, 20 * SEC), 110 * SEC);
-    assert_int_equal(consul_keepalive_due_ns(100 * SEC,
-                                             services_ttl_ns(5 * SEC)),
-                     100 * SEC + 15 * SEC / 2);
+    assert_int_equal(
+        consul_keepalive_due_ns(100 * SEC, services_ttl_ns(5 * SEC)),
+        100 * SEC + 15 * SEC / 2);
     /* unknown (after a restart): due at once */
     assert_int_equal(consul_keepalive_due_ns(0, 20 * SEC), 0);
     assert_int_equal(consul_keepalive_due_ns(7, -5), 7);
@@ -421,8 +421,8 @@ static void test_diff_checks(void **state)
                      0);
     struct strlist l = {0};
     assert_int_equal(consul_diff(payload, v, &l), CONSUL_DIFFERENT);
-    assert_true(has_line(&l, "Check \"check 1\" (" CID2
-                             "): Consul does not have it"));
+    assert_true(
+        has_line(&l, "Check \"check 1\" (" CID2 "): Consul does not have it"));
     assert_true(has_line(&l, "Check \"_nomad-check-zzzz\": Consul has it on "
                              "this service, this node does not want it"));
     assert_int_equal(l.n, 2);

@@ -245,11 +245,12 @@ check "meta with external-source=nomad" \
     [ "$(svc_field web-alloc "['Meta']")" = "{'version': '3', 'external-source': 'nomad'}" ]
 check "each service has one TTL check, TTL interval + 10s" \
     [ "$(check_of web-host Type) $(checks | py 'print(sorted(set(c["Definition"].get("TTL") for c in x.values())))')" = "ttl [11000000000]" ]
-all_passing() {
+all_status() { # STATUS: every check of web's three services has it
     for s in web-host web-alloc web-task; do
-        [ "$(check_of $s Status)" = passing ] || return 1
+        [ "$(check_of $s Status)" = "$1" ] || return 1
     done
 }
+all_passing() { all_status passing; }
 if wait_for 15 all_passing; then
     pass "every check turns passing in Consul"
 else
@@ -296,12 +297,7 @@ creq PUT /v1/agent/service/register '{"ID": "redis", "Name": "redis", "Port": 63
 kill -9 "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null
 t_kill=$(date +%s.%N)
-expired() {
-    for s in web-host web-alloc web-task; do
-        [ "$(check_of $s Status)" = critical ] || return 1
-    done
-}
-if wait_for 16 expired; then
+if wait_for 16 all_status critical; then
     pass "the agent killed -9: its TTL checks expire (critical)"
 else
     fail "the agent killed -9: its TTL checks expire" "$(checks)"
