@@ -2730,7 +2730,7 @@ static void pass_end(struct consul_sync *s)
     bool ok = !s->pass_failed;
     if (ok) {
         if (s->failures)
-            LOG_INFO("consul", "%s: in sync again after %u failed pass(es)",
+            LOG_INFO("consul", "%s: in sync again after %u failed attempt(s)",
                      s->display, s->failures);
         s->failures = 0;
         s->backoff_ns = s->backoff_until_ns = 0;
@@ -2751,14 +2751,17 @@ static void pass_end(struct consul_sync *s)
         if (s->pass_transport)
             s->reachable = 0;
         log_failure(s, s->last_error);
-        /* every registration waits for Consul */
+        /* every registration waits for Consul: unreachable, or refused
+         * (a 403 on the listings); after an unreadable answer each keeps
+         * what it had */
         for (size_t i = 0; i < s->nregs; i++) {
             struct cs_reg *r = &s->regs[i];
             if (r->error || r->state == REG_REJECTED)
                 continue;
-            r->state = s->pass_transport || !s->pass_get_status
-                           ? REG_UNREACHABLE
-                           : REG_REJECTED;
+            if (s->pass_transport)
+                r->state = REG_UNREACHABLE;
+            else if (s->pass_get_status >= 400)
+                r->state = REG_REJECTED;
         }
         schedule_pass_at(s, s->backoff_until_ns, true);
     }
@@ -2943,22 +2946,39 @@ static void departed_add(struct consul_sync *s, const struct cs_reg *r)
     s->ndeparted++;
 }
 
+static int svc_ptr_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const struct svc_reg *const *)a)->id,
+                  (*(const struct svc_reg *const *)b)->id);
+}
+
 void consul_sync_update(struct consul_sync *s, const struct svc_set *desired)
 {
     if (!s || s->closing)
         return;
+    /* the Consul ones, sorted by ID (services_rebuild sorts; not relied
+     * on), each ID once */
+    const struct svc_reg **in = xcalloc(desired->n + 1, sizeof(*in));
     size_t n = 0;
-    for (size_t i = 0; i < desired->n; i++)
-        n += nc_streq(desired->regs[i].provider, "consul");
+    bool sorted = true;
+    for (size_t i = 0; i < desired->n; i++) {
+        const struct svc_reg *r = &desired->regs[i];
+        if (!nc_streq(r->provider, "consul") || !r->id)
+            continue;
+        sorted &= !n || strcmp(in[n - 1]->id, r->id) <= 0;
+        in[n++] = r;
+    }
+    if (!sorted)
+        qsort(in, n, sizeof(*in), svc_ptr_cmp);
     struct cs_reg *regs = n ? xcalloc(n, sizeof(*regs)) : NULL;
     bool changed = !s->updated, status_changed = false;
     size_t j = 0, o = 0;
     struct nc_buf key = {0};
     /* both sorted by ID: one merge */
-    for (size_t i = 0; i < desired->n; i++) {
-        const struct svc_reg *r = &desired->regs[i];
-        if (!nc_streq(r->provider, "consul"))
-            continue;
+    for (size_t i = 0; i < n; i++) {
+        const struct svc_reg *r = in[i];
+        if (j && strcmp(regs[j - 1].id, r->id) == 0)
+            continue; /* the same ID twice: Consul holds one */
         struct cs_reg *nr = &regs[j++];
         while (o < s->nregs && strcmp(s->regs[o].id, r->id) < 0) {
             departed_add(s, &s->regs[o]);
@@ -2989,6 +3009,7 @@ void consul_sync_update(struct consul_sync *s, const struct svc_set *desired)
         }
     }
     nc_buf_free(&key);
+    free(in);
     for (; o < s->nregs; o++) {
         departed_add(s, &s->regs[o]);
         reg_free(&s->regs[o]);
@@ -2996,7 +3017,7 @@ void consul_sync_update(struct consul_sync *s, const struct svc_set *desired)
     }
     free(s->regs);
     s->regs = regs;
-    s->nregs = n;
+    s->nregs = j;
     s->updated = true;
     if (changed)
         request_pass(s);

@@ -723,6 +723,29 @@ static void test_sync_offline(void **state)
     json_decref(d);
     assert_null(consul_sync_describe(s, ID "-nomad"));
     assert_null(consul_sync_describe(s, "nope"));
+    /* unsorted, an ID twice: taken once, still found */
+    struct svc_reg more[3];
+    reg_init(&more[0]);
+    reg_init(&more[1]);
+    reg_init(&more[2]);
+    free(more[0].id);
+    more[0].id = xstrdup(ID "-z");
+    struct svc_set messy = {more, 3, 3};
+    consul_sync_update(s, &messy);
+    d = consul_sync_describe(s, ID "-z");
+    assert_non_null(d);
+    json_decref(d);
+    d = consul_sync_describe(s, ID);
+    assert_non_null(d);
+    json_decref(d);
+    st = consul_sync_status(s);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(st, "LastPass"), "Services")),
+                     2);
+    json_decref(st);
+    struct svc_set own_more = {xmalloc(sizeof(more)), 3, 3};
+    memcpy(own_more.regs, more, sizeof(more));
+    services_clear(&own_more);
     json_t *stale = consul_sync_stale(s);
     assert_int_equal(json_array_size(stale), 0);
     json_decref(stale);
