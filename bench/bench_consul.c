@@ -84,8 +84,9 @@ static void on_pass(void *arg, bool ok)
     }
 }
 
-/* After each loop iteration: has the awaited condition come true? */
-static void on_check(uv_check_t *h)
+/* Every millisecond: has the awaited condition come true? (Looking after
+ * every loop iteration would cost the loop more than it measures.) */
+static void on_check(uv_timer_t *h)
 {
     (void)h;
     if (B.waiting_updates &&
@@ -224,9 +225,9 @@ int main(int argc, char **argv)
     double flip_secs = argc > 4 ? atof(argv[4]) : 3.0;
     nc_log_setup(NC_LOG_WARN, false);
     uv_loop_init(&B.loop);
-    uv_check_t check;
-    uv_check_init(&B.loop, &check);
-    uv_check_start(&check, on_check);
+    uv_timer_t check;
+    uv_timer_init(&B.loop, &check);
+    uv_timer_start(&check, on_check, 1, 1);
     uv_unref((uv_handle_t *)&check);
 
     struct agent_config cfg;
@@ -303,14 +304,17 @@ int main(int argc, char **argv)
     double fake_writes = fake_num(fb, "writes") - fake_num(fa, "writes");
     qsort(dur, PASSES, sizeof(dur[0]), cmp_u64);
     qsort(diff, PASSES, sizeof(diff[0]), cmp_u64);
-    printf("no-change reconcile pass (%d runs): median %.2f ms, max %.2f ms "
-           "(2 GETs of %.0f KB + parse + diff; parse + diff alone: median "
-           "%.2f ms, max %.2f ms); write requests: %lld by the loop, %.0f "
-           "seen by the fake -> %s\n",
-           PASSES, dur[PASSES / 2] / 1e6, dur[PASSES - 1] / 1e6, bytes / 1024.0,
-           diff[PASSES / 2] / 1e6, diff[PASSES - 1] / 1e6, (long long)writes,
-           fake_writes, writes == 0 && fake_writes == 0 ? "OK, none" : "FAIL");
-    printf("  goal < 10 ms: %s\n",
+    printf("no-change reconcile pass (%d runs): median %.2f ms, p90 %.2f ms, "
+           "max %.2f ms (2 GETs of %.0f KB + parse + diff; the first run "
+           "waits for the fake to serialise its listings again after the "
+           "writes of step 1); parse + diff alone: median %.2f ms, max "
+           "%.2f ms; write requests: %lld sent by the loop, %.0f seen by "
+           "the fake -> %s\n",
+           PASSES, dur[PASSES / 2] / 1e6, dur[PASSES * 9 / 10] / 1e6,
+           dur[PASSES - 1] / 1e6, bytes / 1024.0, diff[PASSES / 2] / 1e6,
+           diff[PASSES - 1] / 1e6, (long long)writes, fake_writes,
+           writes == 0 && fake_writes == 0 ? "OK, none" : "FAIL");
+    printf("  goal: a no-change pass under 10 ms (median): %s\n",
            dur[PASSES / 2] < 10000000 ? "met" : "MISSED");
     json_decref(fa);
 

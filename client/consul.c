@@ -313,6 +313,25 @@ static char *js_string(struct js *s, bool decode)
     static const unsigned char special[256] = {
         [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1};
     char *start = ++s->p, *p = s->p;
+    /* eight bytes at a time while none is a quote, a backslash or below
+     * 0x20 (the usual bit tricks: a byte is "less than n" or "zero") */
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    while (s->end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+        uint64_t hit =
+            (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) &
+            high;
+        if (hit) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            /* the lowest flag is exact (borrows only reach above it) */
+            p += __builtin_ctzll(hit) >> 3;
+#endif
+            break;
+        }
+        p += 8;
+    }
     while (p < s->end && !special[(unsigned char)*p])
         p++;
     if (p < s->end && *p == '"') {
@@ -2687,10 +2706,18 @@ static void pass_diff(struct consul_sync *s)
         }
         enum consul_diff_state st = diff_want(&r->want, v, &r->diffs);
         r->in_consul = st != CONSUL_MISSING;
+        bool hashed = r->want.nchecks == r->nchecks;
         for (size_t k = 0; k < r->nchecks; k++) {
             struct cs_check *c = &r->checks[k];
-            const char *out = NULL;
-            const char *cs = consul_view_check_status(v, c->id, &out);
+            /* the hash the diff computed once for this check */
+            long ci =
+                hashed ? index_find_hashed(v->chk_index, v->chk_mask, c->id,
+                                           r->want.checks[k].hash, chk_id_at, v)
+                       : index_find(v->chk_index, v->chk_mask, c->id, chk_id_at,
+                                    v);
+            const char *cs = ci >= 0 ? v->chks[ci].status : NULL;
+            const char *out =
+                ci >= 0 && v->chks[ci].output ? v->chks[ci].output : "";
             if (cs) {
                 set_str(&c->consul_status, cs);
                 set_str(&c->consul_output, out);

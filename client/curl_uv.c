@@ -83,6 +83,7 @@ struct curl_uv_sock {
     uv_poll_t poll;
     struct curl_uv *m; /* kept until the close callback: m outlives it */
     curl_socket_t fd;
+    int events;                       /* what the poll handle waits for */
     struct curl_uv_sock *prev, *next; /* open sockets, for the close */
 };
 
@@ -285,6 +286,9 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
         ev |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         ev |= UV_WRITABLE;
+    if (ev == cs->events && uv_is_active((uv_handle_t *)&cs->poll))
+        return 0; /* uv_poll_start would cost epoll_ctl calls for nothing */
+    cs->events = ev;
     return uv_poll_start(&cs->poll, ev, on_poll) < 0 ? -1 : 0;
 }
 
