@@ -1914,7 +1914,8 @@ static void departed_remove_at(struct consul_sync *s, size_t i)
 {
     free(s->departed[i].id);
     free(s->departed[i].alloc_id);
-    s->departed[i] = s->departed[--s->ndeparted];
+    if (i != --s->ndeparted)
+        s->departed[i] = s->departed[s->ndeparted];
 }
 
 static void departed_remove(struct consul_sync *s, const char *id)
@@ -2428,7 +2429,8 @@ static void got_get(struct consul_sync *s, struct op *op,
         op->kind == OP_GET_SERVICES ? &s->got_services_len : &s->got_checks_len;
     free(*dst);
     *dst = xmalloc(resp->body_len + 1);
-    memcpy(*dst, resp->body, resp->body_len);
+    if (resp->body_len)
+        memcpy(*dst, resp->body, resp->body_len);
     (*dst)[resp->body_len] = '\0';
     *len = resp->body_len;
 }
