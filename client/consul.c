@@ -2763,6 +2763,7 @@ static void pass_end(struct consul_sync *s)
                      s->display, s->failures);
         s->failures = 0;
         s->backoff_ns = s->backoff_until_ns = 0;
+        s->last_error[0] = '\0'; /* LastErrorTime keeps when it was */
         s->n_passes++;
         s->last_sync_unix_ns = nc_now_unix_ns();
         uint64_t next = now + s->tune.periodic_ns;

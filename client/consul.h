@@ -64,17 +64,20 @@ json_t *consul_sync_describe(const struct consul_sync *s,
                              const char *service_id);
 json_t *consul_sync_stale(const struct consul_sync *s);
 json_t *consul_sync_status(const struct consul_sync *s);
-/* Notes on the above, as built: describe returns NULL for an ID that is
+/* Notes on the above, as built. describe returns NULL for an ID that is
  * not a desired Consul registration; its object also has "ServiceID",
- * "Name", "Error" (why it cannot be sent, when services.c said so),
- * "Repaired" (the differences the last registration fixed) and "Checks":
- * [{"CheckID", "Name", "Status" (ours), "ConsulStatus", "TTL",
- * "LastUpdate", "NextKeepAlive", "Updates", "LastAnswer"}]. Stale entries
- * may carry "LastAnswer" (a failed deregistration). status also has
- * "LastPass": {"DurationNs", "DiffNs", "ReadBytes", "Writes", "Services",
- * "Checks"},
- * "InFlight" and "Queued". Times are RFC 3339 (nc_format_time), or null;
- * durations Go-style strings ("1.5s"). */
+ * "Name", "Error" (why it cannot be sent, as services.c said, or the
+ * loop's error while Consul cannot be reached), "Repaired" (the
+ * differences the last registration fixed) and "Checks": [{"CheckID",
+ * "Name", "Status" (this node's), "ConsulStatus" (null: unknown), "TTL",
+ * "LastUpdate" (the last TTL update's answer, shaped as LastAnswer),
+ * "NextKeepAlive", "Updates"}]. Stale entries may carry "LastAnswer" (a failed
+ * deregistration). status's "LastError" is the failure of the last pass,
+ * null again once a pass succeeds ("LastErrorTime" keeps when it was);
+ * status also has "LastPass": {"DurationNs", "DiffNs", "ReadBytes",
+ * "Writes", "Services", "Checks"}, "InFlight", "Queued", "Stale" and
+ * Counters "Requests" and "Writes". Times are RFC 3339 (nc_format_time) or
+ * null; durations Go-style strings ("1.5s"). */
 
 /* ---- tuning, for tests and the bench ---- */
 
