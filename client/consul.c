@@ -690,6 +690,15 @@ static void service_field(struct js *s, char *key, void *arg)
     }
 }
 
+/* At an entry of a listing: true if it is an object, else skipped. */
+static bool entry_is_object(struct js *s)
+{
+    if (js_peek(s, '{'))
+        return true;
+    js_skip(s, 1);
+    return false;
+}
+
 static void one_service(struct js *s, char *key, void *arg)
 {
     struct consul_view *v = arg;
@@ -698,11 +707,8 @@ static void one_service(struct js *s, char *key, void *arg)
     memset(e, 0, sizeof(*e));
     e->id = key;
     e->first_check = -1;
-    if (!js_peek(s, '{')) {
-        js_skip(s, 1);
+    if (!(e->is_object = entry_is_object(s)))
         return;
-    }
-    e->is_object = true;
     struct entry_ctx c = {v, v->nsvcs - 1};
     js_object(s, service_field, &c);
 }
@@ -768,11 +774,8 @@ static void one_check(struct js *s, char *key, void *arg)
     memset(e, 0, sizeof(*e));
     e->id = key;
     e->next = -1;
-    if (!js_peek(s, '{')) {
-        js_skip(s, 1);
+    if (!(e->is_object = entry_is_object(s)))
         return;
-    }
-    e->is_object = true;
     struct entry_ctx c = {v, v->nchks - 1};
     js_object(s, check_field, &c);
 }

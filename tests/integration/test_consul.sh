@@ -52,6 +52,13 @@ wait_for() { # SECONDS COMMAND...
     done
     return 1
 }
+# expect NAME DETAIL-COMMAND COMMAND...: pass when COMMAND succeeds, else
+# fail with what DETAIL-COMMAND prints
+expect() {
+    name=$1 detail=$2
+    shift 2
+    if "$@"; then pass "$name"; else fail "$name" "$(eval "$detail")"; fi
+}
 py() { # PYTHON-CODE over the JSON on stdin as x (prints what it prints)
     python3 -c "import json,sys
 x=json.load(sys.stdin)
@@ -219,11 +226,7 @@ node_ip=$(curl -s "$ADDR/v1/nodes" | py 'print(x[0]["Address"])')
 echo "# allocation $alloc: $alloc_ip, host port $host_port, node $node_ip"
 
 three() { [ "$(services | py 'print(len([k for k in x if k.startswith("_nomad-task-'"$alloc"'")]))')" = 3 ]; }
-if wait_for 15 three; then
-    pass "all three services registered (two group, one task)"
-else
-    fail "all three services registered" "$(services)"
-fi
+expect "all three services registered (two group, one task)" "services" wait_for 15 three
 check "group service ID: _nomad-task-<alloc>-group-web-web-host-http" \
     [ "$(svc_field web-host "['ID']")" = "_nomad-task-$alloc-group-web-web-host-http" ]
 check "task service ID: _nomad-task-<alloc>-srv-web-task-http" \
@@ -251,11 +254,7 @@ all_status() { # STATUS: every check of web's three services has it
     done
 }
 all_passing() { all_status passing; }
-if wait_for 15 all_passing; then
-    pass "every check turns passing in Consul"
-else
-    fail "every check turns passing in Consul" "$(checks)"
-fi
+expect "every check turns passing in Consul" "checks" wait_for 15 all_passing
 got=$(check_of web-host Output | head -n 1)
 check "the check's output reaches Consul ($got)" contains "$got" "200 OK"
 toks=$(log_count 0 "d['token'] != '$TOKEN'")
@@ -279,11 +278,7 @@ check "and no registration sent while nothing changed ($writes)" [ "$writes" = 0
 # ---- a task made unhealthy -------------------------------------------------------
 rm -f "$TMP/www/health"
 critical() { [ "$(check_of web-host Status)" = critical ] && [ "$(check_of web-task Status)" = critical ]; }
-if wait_for 10 critical; then
-    pass "an unhealthy task's checks turn critical in Consul"
-else
-    fail "an unhealthy task's checks turn critical in Consul" "$(checks)"
-fi
+expect "an unhealthy task's checks turn critical in Consul" "checks" wait_for 10 critical
 got=$(check_of web-host Output | head -n 1)
 check "with the probe's output ($got)" contains "$got" "404"
 check "the tcp check of the same allocation stays passing" [ "$(check_of web-alloc Status)" = passing ]
@@ -297,11 +292,7 @@ creq PUT /v1/agent/service/register '{"ID": "redis", "Name": "redis", "Port": 63
 kill -9 "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null
 t_kill=$(date +%s.%N)
-if wait_for 16 all_status critical; then
-    pass "the agent killed -9: its TTL checks expire (critical)"
-else
-    fail "the agent killed -9: its TTL checks expire" "$(checks)"
-fi
+expect "the agent killed -9: its TTL checks expire (critical)" "checks" wait_for 16 all_status critical
 got=$(check_of web-host Output | head -n 1)
 check "with Consul's \"TTL expired\" output" contains "$got" "TTL expired"
 t_exp=$(creq GET "/fake/events?since=$t_kill" | py 'print("%.1f" % (min(e["t"] for e in x if e["To"] == "critical") - '"$t_kill"'))')
@@ -312,17 +303,9 @@ from=$(log_lines)
 start_agent a2 -dev -data-dir "$data" -config "$TMP/agent.hcl" ||
     { fail "agent restarts" "$(cat "$TMP/a2.log")"; finish; exit 1; }
 ghost_gone() { [ -z "$(svc_field ghost "['ID']")" ]; }
-if wait_for 15 ghost_gone; then
-    pass "after the restart: a stale _nomad-task- service nothing wants is deregistered"
-else
-    fail "after the restart: a stale _nomad-task- service is deregistered" "$(services)"
-fi
+expect "after the restart: a stale _nomad-task- service nothing wants is deregistered" "services" wait_for 15 ghost_gone
 check "a service without Nomad's prefix is left alone" [ -n "$(svc_field redis "['ID']")" ]
-if wait_for 15 all_passing; then
-    pass "the re-attached allocation's checks are passing again"
-else
-    fail "the re-attached allocation's checks are passing again" "$(checks)"
-fi
+expect "the re-attached allocation's checks are passing again" "checks" wait_for 15 all_passing
 regs=$(log_count "$from" "d['path'].startswith('/v1/agent/service/register')")
 check "services Consul still had in sync were not registered again ($regs)" [ "$regs" = 0 ]
 check "the ghost's check went with it" [ -z "$(checks | py 'print(x.get("_nomad-check-ghost", ""))')" ]
