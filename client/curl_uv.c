@@ -166,6 +166,7 @@ static void finish(struct curl_uv *m, struct curl_uv_xfer *x, CURLcode res)
     r.body = x->body.data;
     r.body_len = x->body.len;
     r.capped = x->capped;
+    r.truncated = res == CURLE_RECV_ERROR || res == CURLE_PARTIAL_FILE;
     r.curl_code = (int)res;
     r.os_errno = res == CURLE_OK ? 0 : (int)os_errno;
     /* a failed poll ends in "select/poll returned error": say why */
@@ -507,6 +508,20 @@ void curl_uv_cancel(struct curl_uv *m, struct curl_uv_xfer *x)
     xfer_unlink(m, x);
     lib.curl_multi_remove_handle(m->multi, x->easy);
     xfer_free(x);
+}
+
+void curl_uv_expire(struct curl_uv *m, struct curl_uv_xfer *x)
+{
+    if (!m || !x || m->closing)
+        return;
+    xfer_unlink(m, x);
+    lib.curl_multi_remove_handle(m->multi, x->easy);
+    snprintf(x->errbuf, sizeof(x->errbuf),
+             "Operation timed out after %llu milliseconds with %zu bytes "
+             "received",
+             (unsigned long long)((nc_now_mono_ns() - x->start_ns) / 1000000),
+             x->body.len);
+    finish(m, x, CURLE_OPERATION_TIMEDOUT);
 }
 
 size_t curl_uv_in_flight(const struct curl_uv *m)

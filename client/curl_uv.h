@@ -58,9 +58,12 @@ struct curl_uv_response {
     const char *reason; /* the status line's text ("Not Found") or "" */
     const char *body;   /* NUL-terminated (the body may hold NULs too) */
     size_t body_len;
-    bool capped;   /* the body was longer than max_body: cut there */
-    int curl_code; /* CURLcode; 0 = complete */
-    int os_errno;  /* errno of a failed connect, else 0 */
+    bool capped;    /* the body was longer than max_body: cut there */
+    bool truncated; /* the peer failed or closed the connection before the
+                       answer was complete (CURLE_RECV_ERROR,
+                       CURLE_PARTIAL_FILE): status and body are what came */
+    int curl_code;  /* CURLcode; 0 = complete */
+    int os_errno;   /* errno of a failed connect, else 0 */
     bool timed_out;
     const char *error;        /* "" when complete, else curl's message */
     const char *redirect_url; /* an absolute Location, or NULL */
@@ -88,6 +91,11 @@ int curl_uv_start(struct curl_uv *m, const struct curl_uv_request *req,
 
 /* Stops a request before its callback ran; the callback will not run. */
 void curl_uv_cancel(struct curl_uv *m, struct curl_uv_xfer *x);
+
+/* Ends a request now as if its timeout had passed: the callback runs from
+ * within this call with what was read so far (status, reason, body),
+ * timed_out set. For a caller whose own deadline decides, not curl's. */
+void curl_uv_expire(struct curl_uv *m, struct curl_uv_xfer *x);
 
 /* Requests started whose callback has not run yet. */
 size_t curl_uv_in_flight(const struct curl_uv *m);
