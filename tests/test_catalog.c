@@ -1,4 +1,4 @@
-// deps: client/catalog.c client/services.c client/alloc_checks.c checks/checks.c checks/net.c checks/probe_http.c checks/probe_https.c checks/probe_tcp.c checks/schedule.c checks/timers.c client/alloc.c client/placement.c client/jobspec.c client/jobspec_hcl.c client/jobspec_json.c client/jobspec_validate.c client/hcl.c client/util.c
+// deps: client/catalog.c client/services.c client/alloc_checks.c checks/checks.c checks/net.c checks/probe_http.c checks/probe_https.c client/curl_uv.c checks/probe_tcp.c checks/schedule.c checks/timers.c client/alloc.c client/placement.c client/jobspec.c client/jobspec_hcl.c client/jobspec_json.c client/jobspec_validate.c client/hcl.c client/util.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,6 @@
 // deps: checks/checks.c checks/net.c checks/probe_http.c checks/probe_https.c
 // deps: checks/probe_tcp.c checks/schedule.c checks/timers.c client/util.c
+// deps: client/curl_uv.c
 /* The check engine: the pure parts (thresholds, check_restart, status
  * mapping, schedule arithmetic, validation, response handling, JSON) and
  * real probes against loopback servers run by a thread of this test

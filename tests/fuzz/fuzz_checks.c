@@ -1,5 +1,6 @@
 // deps: checks/checks.c checks/net.c checks/probe_http.c checks/probe_https.c
 // deps: checks/probe_tcp.c checks/schedule.c checks/timers.c client/util.c
+// deps: client/curl_uv.c
 /* libFuzzer target for the HTTP probe's response handling: arbitrary bytes
  * as a server's answer, fed in chunks whose size the first byte picks,
  * through the same parser, body cap, redirect resolution and output
