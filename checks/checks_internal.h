@@ -14,9 +14,9 @@
 #define CHK_TIMER_SLACK_MS 4 /* wake-ups on a 4 ms grid (timers.c) */
 #endif
 
-struct chk_slot;          /* timers.c */
-struct chk_curl;          /* probe_https.c: the multi handle */
-struct chk_curl_transfer; /* probe_https.c: one easy handle per check */
+struct chk_slot;  /* timers.c */
+struct chk_https; /* probe_https.c: a check's request lines and transfer */
+struct curl_uv;   /* client/curl_uv.h: the HTTPS probes' multi handle */
 
 /* What a probe kind provides. start returns 0 when the probe runs (its
  * result comes later through chk_probe_finish) or a negative errno when it
@@ -100,11 +100,11 @@ struct chk {
     int fd;
     size_t sent;
     struct chk_http_state http;
-    struct nc_buf body;     /* response body of the running probe, capped */
-    struct nc_buf location; /* Location of a 3xx answer (allocated on use) */
-    struct nc_buf redirect; /* request of a followed redirect (on use) */
-    int redirects;          /* followed in this probe */
-    struct chk_curl_transfer *curl; /* https only, made on first probe */
+    struct nc_buf body;      /* response body of the running probe, capped */
+    struct nc_buf location;  /* Location of a 3xx answer (allocated on use) */
+    struct nc_buf redirect;  /* request of a followed redirect (on use) */
+    int redirects;           /* followed in this probe */
+    struct chk_https *https; /* https only, made on first probe */
 
     /* results */
     struct chk_threshold_state ts;
@@ -134,8 +134,8 @@ struct chk_engine {
     int open_handles;                 /* uv handles not yet closed */
     size_t kept_sockets, keep_budget; /* net.c */
     bool closing;
-    struct chk_curl *curl;
-    char rbuf[16384]; /* shared read buffer: reads are handled at once */
+    struct curl_uv *curl; /* opened by the first HTTPS probe */
+    char rbuf[16384];     /* shared read buffer: reads are handled at once */
 };
 
 /* Ends the running probe with a result: the probe has already written the
@@ -216,8 +216,9 @@ void chk_timers_bury(struct chk *c);
 void chk_check_due(struct chk *c);
 void chk_check_free(struct chk *c);
 
-/* probe_https.c */
+/* probe_https.c: closes e->curl (one open handle of the engine's) */
 void chk_curl_engine_close(struct chk_engine *e);
+/* checks.c: one of e->open_handles is closed */
 void chk_engine_handle_closed(struct chk_engine *e);
 
 #endif
