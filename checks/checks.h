@@ -29,9 +29,11 @@
  * follows Consul's thresholds (success_before_passing,
  * failures_before_warning, failures_before_critical); see chk_threshold_apply.
  *
- * Memory: every probe reuses per-check state (socket, parser, buffers,
- * one uv_timer per check for schedule and timeout); nothing is allocated per
- * probe except the first time a buffer grows. */
+ * Memory: HTTP and TCP probes reuse per-check state (socket, parser,
+ * buffers, timers shared per time slot); nothing is allocated per probe
+ * except the first time a buffer grows. An HTTPS probe is one libcurl
+ * request (client/curl_uv.h) with a full TLS handshake each time, as
+ * Consul's client does: it re-checks the certificate on every probe. */
 #ifndef NOMCLIENT_CHECKS_H
 #define NOMCLIENT_CHECKS_H
 
