@@ -13,7 +13,8 @@ PREFIX    ?= /usr/local
 PKGS      := libuv libcurl jansson libcap
 DEB_PKGS  := gcc make pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev \
              libcap-dev libcmocka-dev libhttp-parser-dev \
-             containernetworking-plugins iptables iproute2 curl procps python3
+             containernetworking-plugins iptables iproute2 curl procps python3 \
+             openssl
 FUZZ_PKGS := clang
 BENCH_PKGS := haproxy
 
