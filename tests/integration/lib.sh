@@ -39,6 +39,36 @@ wait_for() {
     return 1
 }
 
+# bridge_test BRIDGE SUBNET: for tests that run bridge-mode allocations.
+# Skips the script unless root with the CNI plugins; sets BR, SUBNET and
+# PREFIX (the subnet's first three octets and a dot); and on exit kills the
+# supervisors this test's agents started (by the pid in their lock files),
+# runs `leftovers -clean`, removes the bridge and its NOMAD-ADMIN rule, and
+# puts host-local's lease dir back as it was.
+bridge_test() {
+    if [ "$(id -u)" != 0 ] || [ ! -x /usr/lib/cni/bridge ]; then
+        echo "# skipped: needs root and the CNI plugins in /usr/lib/cni"
+        finish
+        exit 0
+    fi
+    BR=$1
+    SUBNET=$2
+    PREFIX=${SUBNET%.*}.
+    iptables-save >"$TMP/ipt.before" 2>/dev/null
+    leases=/var/lib/cni/networks/nomad
+    if [ ! -d "$leases" ]; then
+        cleanup_add "rm -f $leases/lock $leases/last_reserved_ip.0; rmdir $leases 2>/dev/null; true"
+    elif [ -f "$leases/last_reserved_ip.0" ]; then
+        cp -p "$leases/last_reserved_ip.0" "$TMP/last_reserved_ip.0"
+        cleanup_add "cp -p $TMP/last_reserved_ip.0 $leases/last_reserved_ip.0"
+    else
+        cleanup_add "rm -f $leases/last_reserved_ip.0"
+    fi
+    cleanup_add "for f in $TMP/*/alloc/*/.nomclient/*.lock; do p=\$(cat \"\$f\" 2>/dev/null); [ -n \"\$p\" ] && kill -9 \$p 2>/dev/null; done; true"
+    cleanup_add "ip link del $BR 2>/dev/null; while iptables -D NOMAD-ADMIN -d $SUBNET -o $BR -j ACCEPT 2>/dev/null; do :; done; true"
+    cleanup_add "[ -n \"\$AGENT_PID\" ] && kill -9 \$AGENT_PID 2>/dev/null; NOMCLIENT_ADDR=\$ADDR \"$NOMCLIENT\" leftovers -clean >/dev/null 2>&1; true"
+}
+
 # start_agent NAME [agent flags...]: starts `nomclient agent` with its log in
 # $TMP/NAME.log, waits until the API answers, and sets ADDR and AGENT_PID.
 start_agent() {

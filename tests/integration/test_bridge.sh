@@ -9,28 +9,14 @@
 # the stop nothing is left again. Root only: skipped otherwise.
 . "$(dirname "$0")/lib.sh"
 
-if [ "$(id -u)" != 0 ] || [ ! -x /usr/lib/cni/bridge ]; then
-    echo "# skipped: needs root and the CNI plugins in /usr/lib/cni"
-    finish
-    exit 0
-fi
-
 # a bridge and subnet of this test's own, so no other agent's is touched
-BR=nctest9
-SUBNET=10.255.99.0/24
-PREFIX=10.255.99.
+bridge_test nctest9 10.255.99.0/24
 data=$TMP/data
-iptables-save >"$TMP/ipt.before" 2>/dev/null
-# host-local's lease dirs this test's networks may create
-for n in nomad mynet broken; do
+# host-local's lease dirs of this test's custom networks
+for n in mynet broken; do
     [ -d "/var/lib/cni/networks/$n" ] ||
         cleanup_add "rm -f /var/lib/cni/networks/$n/lock /var/lib/cni/networks/$n/last_reserved_ip.0; rmdir /var/lib/cni/networks/$n 2>/dev/null; true"
 done
-cleanup_add "pkill -9 -f 'supervise $data/'; pkill -9 -f 'netns-helper' ; true"
-# whatever the agent left (a failed run): its leftovers, then the bridge
-cleanup_add "ip link del $BR 2>/dev/null; while iptables -D NOMAD-ADMIN -d $SUBNET -o $BR -j ACCEPT 2>/dev/null; do :; done; true"
-cleanup_add "[ -n \"\$AGENT_PID\" ] && kill -9 \$AGENT_PID 2>/dev/null; NOMCLIENT_ADDR=\$ADDR \"$NOMCLIENT\" leftovers -clean >/dev/null 2>&1; true"
-
 mkdir -p "$TMP/cni"
 cat >"$TMP/cni/10-mynet.conflist" <<EOF
 {"cniVersion": "0.4.0", "name": "mynet", "plugins": [

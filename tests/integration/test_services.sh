@@ -12,33 +12,9 @@
 # Root only: skipped otherwise.
 . "$(dirname "$0")/lib.sh"
 
-if [ "$(id -u)" != 0 ] || [ ! -x /usr/lib/cni/bridge ]; then
-    echo "# skipped: needs root and the CNI plugins in /usr/lib/cni"
-    finish
-    exit 0
-fi
-
-# a bridge and subnet of this test's own
-BR=nctest6
-SUBNET=10.255.66.0/24
-PREFIX=10.255.66.
+# a bridge and subnet of this test's own, so no other agent's is touched
+bridge_test nctest6 10.255.66.0/24
 data=$TMP/data
-iptables-save >"$TMP/ipt.before" 2>/dev/null
-# host-local's lease dir: removed if this test made it, else its
-# last_reserved_ip.0 put back as it was
-leases=/var/lib/cni/networks/nomad
-if [ ! -d "$leases" ]; then
-    cleanup_add "rm -f $leases/lock $leases/last_reserved_ip.0; rmdir $leases 2>/dev/null; true"
-elif [ -f "$leases/last_reserved_ip.0" ]; then
-    cp -p "$leases/last_reserved_ip.0" "$TMP/last_reserved_ip.0"
-    cleanup_add "cp -p $TMP/last_reserved_ip.0 $leases/last_reserved_ip.0"
-else
-    cleanup_add "rm -f $leases/last_reserved_ip.0"
-fi
-# supervisors this test's agents started, by the pid in their lock files
-cleanup_add "for f in $TMP/*/alloc/*/.nomclient/*.lock; do p=\$(cat \"\$f\" 2>/dev/null); [ -n \"\$p\" ] && kill -9 \$p 2>/dev/null; done; true"
-cleanup_add "ip link del $BR 2>/dev/null; while iptables -D NOMAD-ADMIN -d $SUBNET -o $BR -j ACCEPT 2>/dev/null; do :; done; true"
-cleanup_add "[ -n \"\$AGENT_PID\" ] && kill -9 \$AGENT_PID 2>/dev/null; NOMCLIENT_ADDR=\$ADDR \"$NOMCLIENT\" leftovers -clean >/dev/null 2>&1; true"
 
 cat >"$TMP/agent.hcl" <<EOF
 client {
