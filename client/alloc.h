@@ -48,6 +48,11 @@ struct alloc_task {
     uv_poll_t *watch;      /* pidfd of the supervisor */
     uv_process_t *proc;    /* the supervisor, when this agent spawned it */
     uv_timer_t *timer;     /* restart delay */
+    /* started while the allocation's network is set up: its supervisor
+     * waits for a byte on this pipe before the task joins the namespace */
+    int net_go_fd;
+    bool net_waiting;
+    bool aborting; /* its supervisor exits without starting the task */
     int restarts_in_interval;
     int64_t interval_start;
     /* last CPU sample for alloc_stats (cumulative ns, monotonic time) */

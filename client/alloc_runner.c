@@ -366,7 +366,7 @@ static char *config_string(const struct task *spec, const char *key)
 }
 
 static int write_spec(struct alloc_task *t, const struct task *spec,
-                      char **spec_path, struct nc_error *err)
+                      int wait_fd, char **spec_path, struct nc_error *err)
 {
     struct alloc *a = t->alloc;
     struct alloc_manager *m = a->mgr;
@@ -395,8 +395,11 @@ static int write_spec(struct alloc_task *t, const struct task *spec,
         free(v);
     }
     s.user = spec->user && *spec->user ? xstrdup(spec->user) : NULL;
+    s.wait_fd = wait_fd;
     if (a->netns)
         s.netns = xasprintf("/run/netns/%s", a->netns);
+    else if (wait_fd > 0) /* the namespace the helper is creating */
+        s.netns = xasprintf("/run/netns/%s", a->id);
     if (exec) {
         s.cgroup = xasprintf("%s.%s", a->id, t->name);
         s.cpu_shares = spec->resources.cpu;
@@ -517,7 +520,49 @@ static void task_fail_setup(struct alloc_task *t, const char *type,
     alloc_update_status(t->alloc);
 }
 
-static void task_start(struct alloc_task *t)
+/* fd the waiting supervisor reads the network's word on */
+#define NET_WAIT_FD 4
+
+static void task_spawn(struct alloc_task *t, bool wait_net);
+
+static void task_start(struct alloc_task *t) { task_spawn(t, false); }
+
+/* The network is ready: the spec gets the final environment (the
+ * allocation's address), and the waiting task goes on to exec. */
+static void task_release(struct alloc_task *t)
+{
+    const struct task *spec = alloc_task_spec(t);
+    char *spec_path = NULL;
+    struct nc_error err = {0};
+    int r = spec ? write_spec(t, spec, NET_WAIT_FD, &spec_path, &err) : -ENOENT;
+    free(spec_path);
+    t->net_waiting = false;
+    if (r < 0 || write(t->net_go_fd, "g", 1) != 1) {
+        close(t->net_go_fd);
+        t->aborting = true;
+        task_fail_setup(t, "Setup Failure", r < 0 ? err.msg
+                                                  : "cannot release the task");
+        return;
+    }
+    close(t->net_go_fd);
+    set_str(&t->state, "running");
+    t->started_at = nc_now_unix_ns();
+    alloc_task_event(t, "Started", "Task started by client");
+}
+
+/* The network will not come: the waiting task exits without running. */
+static void task_abort_wait(struct alloc_task *t)
+{
+    if (!t->net_waiting)
+        return;
+    close(t->net_go_fd);
+    t->net_waiting = false;
+    t->aborting = true;
+}
+
+/* Starts the task's supervisor; with wait_net it sets the task up (cgroup,
+ * mounts) while the network is made, and waits for task_release. */
+static void task_spawn(struct alloc_task *t, bool wait_net)
 {
     struct alloc *a = t->alloc;
     struct alloc_manager *m = a->mgr;
@@ -540,8 +585,14 @@ static void task_start(struct alloc_task *t)
     nc_mkdir_p(sup_dir, 0700);
     free(sup_dir);
     char *spec_path = NULL;
-    if (write_spec(t, spec, &spec_path, &err) < 0) {
+    if (write_spec(t, spec, wait_net ? NET_WAIT_FD : -1, &spec_path, &err) < 0) {
         task_fail_setup(t, "Setup Failure", err.msg);
+        return;
+    }
+    int go[2] = {-1, -1};
+    if (wait_net && pipe2(go, O_CLOEXEC) < 0) {
+        free(spec_path);
+        task_fail_setup(t, "Setup Failure", "cannot create a pipe");
         return;
     }
     char *status = sup_path(t, "status.json");
@@ -555,6 +606,10 @@ static void task_start(struct alloc_task *t)
     if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0) {
         if (lfd >= 0)
             close(lfd);
+        if (wait_net) {
+            close(go[0]);
+            close(go[1]);
+        }
         free(spec_path);
         task_fail_setup(t, "Setup Failure",
                         "supervisor lock is held: task already running?");
@@ -562,11 +617,12 @@ static void task_start(struct alloc_task *t)
     }
     uv_process_t *proc = xcalloc(1, sizeof(*proc));
     char *args[] = {(char *)m->c.self_exe, "supervise", spec_path, NULL};
-    uv_stdio_container_t stdio[4] = {
+    uv_stdio_container_t stdio[NET_WAIT_FD + 1] = {
         {.flags = UV_IGNORE},
         {.flags = UV_IGNORE},
         {.flags = UV_INHERIT_FD, .data.fd = STDERR_FILENO},
         {.flags = UV_INHERIT_FD, .data.fd = lfd},
+        {.flags = UV_INHERIT_FD, .data.fd = go[0]},
     };
     uv_process_options_t opts = {
         .file = m->c.self_exe,
@@ -574,12 +630,16 @@ static void task_start(struct alloc_task *t)
         .exit_cb = on_process_exit,
         .flags = UV_PROCESS_DETACHED,
         .stdio = stdio,
-        .stdio_count = 4,
+        .stdio_count = wait_net ? NET_WAIT_FD + 1 : NET_WAIT_FD,
     };
     int r = uv_spawn(m->c.loop, proc, &opts);
     close(lfd);
     free(spec_path);
+    if (wait_net)
+        close(go[0]);
     if (r < 0) {
+        if (wait_net)
+            close(go[1]);
         free(proc);
         char msg[256];
         snprintf(msg, sizeof(msg), "failed to start supervisor: %s",
@@ -592,10 +652,15 @@ static void task_start(struct alloc_task *t)
     proc_release(t); /* a previous run's handle, if its exit is pending */
     t->proc = proc;
     uv_unref((uv_handle_t *)proc);
-    set_str(&t->state, "running");
-    t->started_at = nc_now_unix_ns();
-    alloc_task_event(t, "Started", "Task started by client");
     watch_start(t, proc->pid);
+    if (wait_net) {
+        t->net_go_fd = go[1];
+        t->net_waiting = true;
+    } else {
+        set_str(&t->state, "running");
+        t->started_at = nc_now_unix_ns();
+        alloc_task_event(t, "Started", "Task started by client");
+    }
     alloc_update_status(a);
 }
 
@@ -637,6 +702,23 @@ static void schedule_restart(struct alloc_task *t, int64_t delay_ns,
 static void task_exited(struct alloc_task *t)
 {
     struct alloc *a = t->alloc;
+    if (t->aborting || t->net_waiting) {
+        /* a supervisor that waited for the network and never started its
+         * task: no run to account for */
+        if (t->net_waiting)
+            close(t->net_go_fd);
+        t->aborting = t->net_waiting = false;
+        t->supervisor_pid = 0;
+        char *status = sup_path(t, "status.json");
+        unlink(status);
+        free(status);
+        if (a->stopping || nc_streq(a->desired_status, "stop"))
+            set_str(&t->state, "dead");
+        else if (nc_streq(t->state, "pending") && nc_streq(a->net_phase, "ready"))
+            task_start(t); /* the network came after all (agent restart) */
+        alloc_update_status(a);
+        return;
+    }
     char *path = sup_path(t, "status.json");
     size_t len;
     char *txt = nc_read_file(path, &len, 1 << 16);
@@ -826,12 +908,19 @@ static size_t start_tasks(struct alloc *a)
 {
     size_t n = 0;
     for (size_t i = 0; i < a->ntasks; i++) {
-        if (!nc_streq(a->tasks[i].state, "pending") || a->tasks[i].timer)
-            continue;
-        alloc_task_event(&a->tasks[i], "Task Setup", "Building Task Directory");
-        task_start(&a->tasks[i]);
+        struct alloc_task *t = &a->tasks[i];
+        if (!nc_streq(t->state, "pending") || t->timer || t->aborting)
+            continue; /* an aborting one starts again once it is gone */
+        if (t->net_waiting) {
+            task_release(t);
+        } else {
+            alloc_task_event(t, "Task Setup", "Building Task Directory");
+            task_start(t);
+        }
         n++;
     }
+    if (n)
+        alloc_update_status(a);
     return n;
 }
 
@@ -839,9 +928,11 @@ static void fail_all_tasks(struct alloc *a, const char *fmt, const char *msg)
 {
     char text[1200];
     snprintf(text, sizeof(text), fmt, msg);
-    for (size_t i = 0; i < a->ntasks; i++)
+    for (size_t i = 0; i < a->ntasks; i++) {
+        task_abort_wait(&a->tasks[i]);
         if (!nc_streq(a->tasks[i].state, "dead"))
             task_fail_setup(&a->tasks[i], "Setup Failure", text);
+    }
 }
 
 static void net_run(struct alloc *a);
@@ -992,6 +1083,16 @@ static void net_setup(struct alloc *a)
      * restart undoes from, and an allocation saved without this phase (or
      * not at all) has its set-up run again (or torn down as an orphan) */
     net_schedule(a);
+    /* the supervisors start now, beside the network: their cgroup, mounts
+     * and volumes are done by the time the chain is */
+    for (size_t i = 0; nc_streq(a->net_phase, "setting-up") && i < a->ntasks;
+         i++) {
+        struct alloc_task *t = &a->tasks[i];
+        if (nc_streq(t->state, "pending") && t->supervisor_pid <= 0) {
+            alloc_task_event(t, "Task Setup", "Building Task Directory");
+            task_spawn(t, true);
+        }
+    }
     alloc_save(a);
 }
 
@@ -1108,7 +1209,9 @@ static void alloc_kill_tasks(struct alloc *a)
     a->stop_phase = 2;
     for (size_t i = 0; i < a->ntasks; i++) {
         struct alloc_task *t = &a->tasks[i];
-        if (t->supervisor_pid > 0) {
+        if (t->net_waiting) {
+            task_abort_wait(t); /* it exits without running */
+        } else if (t->supervisor_pid > 0) {
             alloc_task_event(t, "Killing", "%s", a->stop_why ? a->stop_why : "");
             kill(t->supervisor_pid, SIGTERM);
         } else if (!nc_streq(t->state, "dead")) {
@@ -1323,6 +1426,11 @@ static void alloc_reattach(struct alloc *a)
         int pid;
         if (supervisor_alive(t, &pid)) {
             t->supervisor_pid = pid;
+            /* started beside a network set-up that this agent's
+             * predecessor did not see through: it saw its pipe close and
+             * leaves without running the task */
+            if (net_pending && nc_streq(t->state, "pending"))
+                t->aborting = true;
             if (watch_start(t, pid)) {
                 LOG_INFO("alloc", "re-attached to task %s of %s (supervisor %d)",
                          t->name, a->id, pid);

@@ -100,6 +100,8 @@ int supervisor_spec_from_json(const json_t *j, struct supervisor_spec *s,
     s->chroot = json_is_true(json_object_get(j, "Chroot"));
     kv_from_json(&s->chroot_env, json_object_get(j, "ChrootEnv"));
     s->netns = jdup(j, "NetNS");
+    json_t *wfd = json_object_get(j, "WaitFd");
+    s->wait_fd = json_is_integer(wfd) ? (int)json_integer_value(wfd) : -1;
     json_t *mounts = json_object_get(j, "Mounts");
     s->nmounts = json_array_size(mounts);
     s->mounts = xcalloc(s->nmounts ? s->nmounts : 1, sizeof(*s->mounts));
@@ -177,6 +179,8 @@ json_t *supervisor_spec_to_json(const struct supervisor_spec *s)
     json_object_set_new(j, "Chroot", json_boolean(s->chroot));
     json_object_set_new(j, "ChrootEnv", kv_json(&s->chroot_env));
     set_str(j, "NetNS", s->netns);
+    if (s->wait_fd > 0)
+        json_object_set_new(j, "WaitFd", json_integer(s->wait_fd));
     json_t *mounts = json_array();
     for (size_t i = 0; i < s->nmounts; i++)
         json_array_append_new(
@@ -230,7 +234,8 @@ void supervisor_spec_free(struct supervisor_spec *s)
  * shared with the supervisor and read once the exec closed the error pipe:
  * `<task>.started.json` then tells what the start cost. */
 struct setup_times {
-    uint64_t spawned, forked, begin, netns, chroot, volumes, exec; /* mono ns */
+    uint64_t spawned, forked, begin, chroot, volumes, netwait, netns,
+        exec; /* monotonic ns */
 };
 static struct setup_times times_unshared, *times = &times_unshared;
 
@@ -349,8 +354,6 @@ static void build_chroot(const struct supervisor_spec *s, int errfd)
     }
     close(root);
     mark(&times->volumes);
-    if (chroot(s->task_dir) < 0 || chdir("/") < 0)
-        child_fail(errfd, "chroot %s: %s", s->task_dir, strerror(errno));
 }
 
 static int cap_list(const struct supervisor_spec *s, cap_value_t *keep,
@@ -407,6 +410,35 @@ static void raise_ambient(const struct supervisor_spec *s)
     }
 }
 
+static const char *spec_file; /* the SPEC argument */
+
+/* Takes the command, arguments and environment of the spec file as it is
+ * now (the rest was acted on already). */
+static void reload_spec(const struct supervisor_spec *s, int errfd)
+{
+    size_t len;
+    char *txt = nc_read_file(spec_file, &len, 1 << 20);
+    json_t *j = txt ? json_loadb(txt, len, 0, NULL) : NULL;
+    free(txt);
+    struct supervisor_spec fresh;
+    struct nc_error err = {0};
+    if (!j || supervisor_spec_from_json(j, &fresh, &err) < 0)
+        child_fail(errfd, "re-read %s: %s", spec_file,
+                   j ? err.msg : "unreadable");
+    json_decref(j);
+    struct supervisor_spec *w = (struct supervisor_spec *)s;
+    char *cmd = w->command;
+    w->command = fresh.command;
+    fresh.command = cmd;
+    struct strlist args = w->args;
+    w->args = fresh.args;
+    fresh.args = args;
+    struct kvlist env = w->env;
+    w->env = fresh.env;
+    fresh.env = env;
+    supervisor_spec_free(&fresh);
+}
+
 static void __attribute__((noreturn))
 run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
          int errout, int errfd, int go)
@@ -420,19 +452,47 @@ run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
         close(devnull);
     }
     mark(&times->begin);
+    if (s->chroot) {
+        if (unshare(CLONE_NEWNS) < 0)
+            child_fail(errfd, "new mount namespace: %s", strerror(errno));
+        build_chroot(s, errfd);
+    }
+    /* Started while the allocation's network was still being set up: the
+     * mounts above are done meanwhile, the rest waits for the agent's word
+     * (a byte), and an agent gone or a failed network (EOF) means the task
+     * is not started at all. */
+    if (s->wait_fd > 0) {
+        char c;
+        ssize_t n;
+        while ((n = read(s->wait_fd, &c, 1)) < 0 && errno == EINTR)
+            ;
+        if (n != 1)
+            child_fail(errfd, "the allocation's network was not set up; the "
+                              "task was not started");
+        close(s->wait_fd);
+        /* the agent rewrote the spec once the network was ready: the
+         * environment now has the allocation's address */
+        reload_spec(s, errfd);
+    }
+    mark(&times->netwait);
     if (s->netns) {
-        int fd = open(s->netns, O_RDONLY | O_CLOEXEC);
+        /* a namespace mounted after our private mount namespace was made
+         * is seen through the supervisor's view of the mounts */
+        char path[4200];
+        if (s->chroot && s->wait_fd > 0)
+            snprintf(path, sizeof(path), "/proc/%d/root%s", (int)getppid(),
+                     s->netns);
+        else
+            snprintf(path, sizeof(path), "%s", s->netns);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
             child_fail(errfd, "join network namespace %s: %s", s->netns,
                        strerror(errno));
         close(fd);
     }
     mark(&times->netns);
-    if (s->chroot) {
-        if (unshare(CLONE_NEWNS) < 0)
-            child_fail(errfd, "new mount namespace: %s", strerror(errno));
-        build_chroot(s, errfd);
-    }
+    if (s->chroot && (chroot(s->task_dir) < 0 || chdir("/") < 0))
+        child_fail(errfd, "chroot %s: %s", s->task_dir, strerror(errno));
     bool switching = pw && pw->pw_uid != getuid();
     if (s->chroot) {
         drop_bounding(s, errfd);
@@ -584,18 +644,18 @@ static void write_started(const struct supervisor_spec *s, pid_t pid,
         !nc_str_has_suffix(s->status_file, "status.json"))
         return;
     const struct setup_times *t = times;
-    uint64_t chroot_end = t->chroot ? t->chroot : t->netns;
+    uint64_t chroot_end = t->chroot ? t->chroot : t->begin;
     uint64_t volumes_end = t->volumes ? t->volumes : chroot_end;
     json_t *j = json_pack(
-        "{s:i, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "Pid", (int)pid,
-        "StartedAt", (json_int_t)started, "ExecAt",
+        "{s:i, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "Pid",
+        (int)pid, "StartedAt", (json_int_t)started, "ExecAt",
         (json_int_t)(started + (int64_t)(t->exec - t->forked)), "SetupMicros",
-        "Supervisor",
-        (json_int_t)((t->begin - t->spawned) / 1000), "Netns",
-        (json_int_t)((t->netns - t->begin) / 1000), "Chroot",
-        (json_int_t)((chroot_end - t->netns) / 1000), "Volumes",
-        (json_int_t)((volumes_end - chroot_end) / 1000), "CgroupWait",
-        (json_int_t)((t->exec - volumes_end) / 1000), "Total",
+        "Supervisor", (json_int_t)((t->begin - t->spawned) / 1000), "Chroot",
+        (json_int_t)((chroot_end - t->begin) / 1000), "Volumes",
+        (json_int_t)((volumes_end - chroot_end) / 1000), "NetworkWait",
+        (json_int_t)((t->netwait - volumes_end) / 1000), "Netns",
+        (json_int_t)((t->netns - t->netwait) / 1000), "CgroupWait",
+        (json_int_t)((t->exec - t->netns) / 1000), "Total",
         (json_int_t)((t->exec - t->spawned) / 1000));
     size_t n = strlen(s->status_file) - strlen("status.json");
     char *path = xasprintf("%.*sstarted.json", (int)n, s->status_file);
@@ -669,6 +729,8 @@ static int run(const struct supervisor_spec *s)
         run_task(s, pw, out[1], err[1], errpipe[1], go[0]);
     }
     setpgid(pid, pid); /* also here: no race with the first kill */
+    if (s->wait_fd > 0)
+        close(s->wait_fd); /* the task's to wait on, not ours */
     close(out[1]);
     close(err[1]);
     close(errpipe[1]);
@@ -775,6 +837,7 @@ int supervisor_main(int argc, char **argv)
                         "agent, not by hand)\n");
         return 2;
     }
+    spec_file = argv[1];
     size_t len;
     char *txt = nc_read_file(argv[1], &len, 1 << 20);
     if (!txt) {

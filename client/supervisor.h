@@ -43,6 +43,9 @@ struct supervisor_spec {
     bool chroot;      /* exec (true) or raw_exec (false) */
     struct kvlist chroot_env; /* host path -> path inside the chroot */
     char *netns;      /* /run/netns/NAME, or NULL for the host's */
+    int wait_fd;      /* >= 0: an inherited pipe; the task waits for a byte
+                         on it (network ready) before joining netns and
+                         exec; EOF aborts it. -1: no wait */
     struct supervisor_mount *mounts;
     size_t nmounts;
     char *cgroup;     /* relative name, e.g. "nomclient/<alloc>.<task>" */
