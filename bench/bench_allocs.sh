@@ -103,8 +103,8 @@ python3 - "$dir" <<'PY'
 import glob, json, os, sys
 d = sys.argv[1]
 print("%-6s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %10s" % (
-    "allocs", "cni", "helper", "spawn", "sup", "cgroup", "netns", "chroot",
-    "volumes", "agent", "e2e", "around-cni"))
+    "allocs", "cni", "helper", "spawn", "sup-after", "net-wait", "netns",
+    "chroot", "volumes", "agent", "e2e", "around-cni"))
 for n in (1, 10, 50):
     allocs = json.load(open(os.path.join(d, "allocs%d.json" % n)))
     rows = []
@@ -118,11 +118,14 @@ for n in (1, 10, 50):
         e2e = (exec_at - a["CreateTime"]) / 1000
         cni = t.get("PluginsUs", 0)
         helper = t.get("WallUs", 0) - cni  # spawn, netns, state, JSON, exit
-        # the agent's own share: created to exec, less the helper's wall
-        # time and the supervisor's (meaningful alone, n=1)
-        agent = e2e - t.get("WallUs", 0) - m["Total"]
-        rows.append((cni, helper, t.get("SpawnUs", 0), m["Total"],
-                     m.get("CgroupWait", 0), m["Netns"], m["Chroot"],
+        # the supervisor starts beside the chain now: what it adds is what
+        # follows the network's word (netns join, caps, exec)
+        sup = m["Netns"] + m.get("CgroupWait", 0)
+        # the agent's own share: created to exec, less the chain, the
+        # helper's other work and the supervisor's part after the word
+        agent = e2e - t.get("WallUs", 0) - sup
+        rows.append((cni, helper, t.get("SpawnUs", 0), sup,
+                     m.get("NetworkWait", 0), m["Netns"], m["Chroot"],
                      m["Volumes"], agent, e2e))
     k = len(rows)
     mean = [sum(r[i] for r in rows) / k for i in range(10)]
@@ -130,17 +133,18 @@ for n in (1, 10, 50):
     # exec that is not a CNI plugin running, and not waiting for a helper
     # slot (ALLOC_NET_PARALLEL at once): the helper's own work plus the
     # supervisor's plus the agent's bookkeeping (only measurable alone, n=1)
-    around = mean[1] + mean[3] if n > 1 else mean[9] - mean[0]
+    around = mean[1] + mean[3] + mean[8] if n > 1 else mean[9] - mean[0]
     print("%-6d %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %10.0f" % (
         n, *mean, around))
 print("cni: the plugin chain; helper: the network helper's wall time outside "
       "the plugins (spawn, namespace, state journal, JSON, exit);\n"
-      "spawn: of it, starting the helper; sup: supervisor start to exec "
-      "(netns join, chroot, volumes, cgroup, caps);\n"
-      "cgroup: of it, waiting for the move into the task's cgroup (cgroup v1: "
-      "an RCU grace period of the kernel, no CPU);\n"
-      "agent: the agent's own bookkeeping (n=1: e2e - helper wall - sup);\n"
+      "spawn: of it, starting the helper; sup-after: the supervisor's part "
+      "after the network is ready (netns join, caps, exec; its start, cgroup "
+      "move, chroot and volumes run beside the chain);\n"
+      "net-wait: how long the prepared task waited for the network;\n"
+      "agent: the agent's own bookkeeping (n=1: e2e - helper wall - sup-after);\n"
       "e2e: allocation created to task exec'd; around-cni: e2e minus the "
-      "chain (n=1), or helper + sup (n>1, excludes the queue for a slot)")
+      "chain (n=1), or helper + sup-after + agent (n>1, excludes the queue "
+      "for a slot)")
 PY
 echo "agent RSS with 50 allocations running: ${rss} KiB; one supervisor: ${priv} KiB private"
