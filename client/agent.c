@@ -188,8 +188,21 @@ static void on_check_restart(void *arg, const char *alloc_id, const char *task,
 }
 
 /* The end of a stop, once a dev agent's allocations are gone. */
+static void close_signals(struct agent *a)
+{
+    if (uv_is_closing((uv_handle_t *)&a->sig_int))
+        return;
+    uv_signal_stop(&a->sig_int);
+    uv_signal_stop(&a->sig_term);
+    uv_signal_stop(&a->sig_hup);
+    uv_close((uv_handle_t *)&a->sig_int, on_handle_closed);
+    uv_close((uv_handle_t *)&a->sig_term, on_handle_closed);
+    uv_close((uv_handle_t *)&a->sig_hup, on_handle_closed);
+}
+
 static void agent_finish_stop(struct agent *a)
 {
+    close_signals(a);
     if (a->draining) {
         a->draining = false;
         uv_timer_stop(&a->drain_timer);
@@ -230,12 +243,6 @@ static void agent_stop(struct agent *a, const char *why)
         return;
     a->stopping = true;
     LOG_INFO("agent", "%s: shutting down", why);
-    uv_signal_stop(&a->sig_int);
-    uv_signal_stop(&a->sig_term);
-    uv_signal_stop(&a->sig_hup);
-    uv_close((uv_handle_t *)&a->sig_int, on_handle_closed);
-    uv_close((uv_handle_t *)&a->sig_term, on_handle_closed);
-    uv_close((uv_handle_t *)&a->sig_hup, on_handle_closed);
     log_follow_stop_all(&a->follows);
     if (a->http)
         http_server_stop(a->http, NULL, NULL);
@@ -267,6 +274,14 @@ static void on_signal(uv_signal_t *h, int signum)
         /* Nomad reloads on SIGHUP; here the log level is what can change
          * without a restart, and it is already applied at start. */
         LOG_INFO("agent", "caught SIGHUP: nothing to reload yet");
+        return;
+    }
+    if (a->draining) {
+        /* a Ctrl-C reaches every process of the terminal's group, and a
+         * wrapper script may pass on a TERM of its own: the tasks and
+         * networks are still being removed, which is bounded anyway */
+        LOG_INFO("agent", "already stopping: waiting for the allocations' "
+                          "tasks and networks to go (at most 30 s)");
         return;
     }
     agent_stop(a, signum == SIGINT ? "caught interrupt" : "caught terminate");

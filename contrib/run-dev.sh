@@ -7,7 +7,10 @@ ADDR=${NOMCLIENT_ADDR:-http://127.0.0.1:4646}
 port=${ADDR##*:}
 ./nomclient agent -dev -http-port "$port" &
 agent=$!
-trap 'kill -TERM $agent 2>/dev/null; wait $agent' INT TERM
+# Ctrl-C reaches the agent too (same process group): just wait for it to
+# stop its tasks and remove their namespaces; a TERM of our own is passed on
+trap 'wait $agent' INT
+trap 'kill -TERM $agent 2>/dev/null; wait $agent' TERM
 export NOMCLIENT_ADDR="$ADDR"
 i=0
 until curl -sf "$ADDR/v1/agent/health" >/dev/null 2>&1; do
