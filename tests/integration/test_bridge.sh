@@ -360,12 +360,16 @@ start_agent a3 -dev -data-dir "$TMP/data3" -config "$TMP/agent.hcl" ||
 wait_for 20 both_running
 web=$(alloc_json br web 'x["ID"]')
 api=$(alloc_json br api 'x["ID"]')
-stop_agent
+# Ctrl-C in a terminal, with a wrapper script passing on a TERM of its own
+kill -INT "$AGENT_PID"
+sleep 0.05
+kill -TERM "$AGENT_PID" 2>/dev/null
+wait "$AGENT_PID"
 left=$(ours_left "$web|$api")
 if [ -n "$web" ] && [ -z "$left" ]; then
-    pass "a dev agent's exit stops its tasks and removes their networks"
+    pass "a dev agent's exit (INT, then TERM) stops its tasks and removes their networks"
 else
-    fail "a dev agent's exit stops its tasks and removes their networks" "web=$web $left"
+    fail "a dev agent's exit (INT, then TERM) stops its tasks and removes their networks" "web=$web $left"
 fi
 
 # the bridge-wide NOMAD-ADMIN rule and chains the CNI plugins share between
