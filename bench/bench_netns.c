@@ -90,6 +90,7 @@ static int run_one(bool add, const char *alloc, int argc, char **argv)
         uv_run(&loop, UV_RUN_DEFAULT);
     else
         o.out = json_pack("{s:i, s:s}", "Status", r, "Message", err.msg);
+    netns_loop_done(&loop);
     uv_loop_close(&loop);
     print_json(o.out, JSON_COMPACT);
     return r == 0 && o.status == 0 ? 0 : 1;
@@ -244,6 +245,7 @@ static int run_bench(int n, int parallel)
         bench_next(&b);
         uv_run(&b.loop, UV_RUN_DEFAULT);
         double ms = (double)(nc_now_mono_ns() - t0) / 1e6;
+        netns_loop_done(&b.loop);
         uv_loop_close(&b.loop);
         summary(b.add ? "ADD" : "DEL", &b, ms);
         failed += b.failed;

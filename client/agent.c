@@ -397,6 +397,7 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
     /* plugin versions need the plugins run: after the API is up */
     if (fingerprint_cni_start(&a.cni, &a.node, a.loop, cfg->client.cni_path) < 0)
         LOG_DEBUG("agent", "no CNI plugins in %s", cfg->client.cni_path);
+    alloc_manager_prestart_network(a.allocs);
     LOG_INFO("agent",
              "nomclient %s started: node %s (%s), datacenter %s, data_dir %s, "
              "API on http://%s:%d, %zu job(s) loaded, ready in %llu us%s",

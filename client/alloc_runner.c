@@ -1566,6 +1566,15 @@ int alloc_manager_open(struct alloc_manager **out,
     return 0;
 }
 
+void alloc_manager_prestart_network(struct alloc_manager *m)
+{
+    struct nc_error err = {0};
+    if (netns_mode_check(&m->net, "bridge", &err) < 0)
+        return;
+    if (netns_prestart(m->c.loop, &m->net, &err) < 0)
+        LOG_WARN("alloc", "%s", err.msg);
+}
+
 void alloc_manager_close(struct alloc_manager *m)
 {
     if (!m)

@@ -62,6 +62,11 @@ int alloc_manager_open(struct alloc_manager **out,
  * manager is freed once the loop has run the close callbacks. */
 void alloc_manager_close(struct alloc_manager *m);
 
+/* Starts the network helper ahead of the first bridge allocation, where
+ * bridge networking can run here (its plugins present), so that
+ * allocation does not wait for it. */
+void alloc_manager_prestart_network(struct alloc_manager *m);
+
 /* Brings the job's allocations on this node to what `job` asks: stops
  * those of older versions or surplus indexes, creates and starts missing
  * ones. `job` is copied. */

@@ -1,14 +1,21 @@
-/* async.c - netns_add / netns_del on the caller's libuv loop: the request
- * goes to `nomclient netns-helper -` on a stdin pipe, the outcome comes
- * back as one line on a stdout pipe. The helper runs in its own session so
- * it finishes its work even if the agent is stopped meanwhile.
+/* async.c - netns_add / netns_del on the caller's libuv loop, answered by
+ * one long-lived `nomclient netns-helper -serve` per loop: requests go to
+ * its stdin as JSON lines tagged with a ReqID, each answer comes back as
+ * one line on its stdout with the same ReqID. The server runs every
+ * request on a thread of its own, so allocations set up side by side, and
+ * it lives in its own session: a stopped or killed agent leaves it to
+ * finish what it was given (its stdin then reads EOF and it exits once
+ * idle). Keeping it running saves, per allocation, what a process each
+ * cost: its exec, dynamic linking, first posix_spawn and exit, 3 to 6 ms
+ * on a two-core machine.
  *
- * The helper is started with posix_spawn (vfork: ~0.15 ms, whatever the
- * agent's size) rather than uv_spawn (fork: ~0.45 ms here, growing with the
- * agent's page tables). The callback fires on the complete output line;
- * the child is reaped with waitpid(pid) once its stdout closes, retried
- * on a short timer while it finishes exiting, so no SIGCHLD handler is
- * involved and libuv's own (for uv_spawn'ed processes) never sees it. */
+ * The server is started with posix_spawn (vfork: ~0.15 ms, whatever the
+ * agent's size) on the first request, or ahead with netns_prestart. If it
+ * dies, the requests it held fail with its exit status and the next
+ * request starts a new one. Its stdout keeps the loop alive only while a
+ * request is outstanding. It is reaped with waitpid(pid) once its stdout
+ * closes, retried on a short timer while it finishes exiting, so no
+ * SIGCHLD handler is involved and libuv's own never sees it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -23,50 +30,64 @@
 
 extern char **environ;
 
+struct server;
+
 struct netns_op {
     struct netns_op *next;
-    uv_loop_t *loop;
-    uv_pipe_t in, out;
-    uv_timer_t reap;
-    uv_write_t write;
-    char *request;
-    struct nc_buf output;
+    json_int_t id;
     netns_done_cb cb;
     void *arg;
     char *alloc_id, *netns_path;
     int64_t started_us, spawn_us;
+};
+
+struct server {
+    struct server *next;
+    uv_loop_t *loop;
+    uv_pipe_t in, out;
+    uv_timer_t reap;
+    struct nc_buf buf; /* output not yet a whole line */
+    struct netns_op *ops;
+    json_int_t next_id;
     pid_t pid;
     int exit_status, term_signal;
-    bool exited, eof, reported, abandoned;
+    bool serving; /* takes new requests: running, stdout open */
+    bool exited;
     int handles; /* initialised and not yet closed */
 };
 
-/* In flight, for netns_abandon_all. The agent is single-threaded. */
-static struct netns_op *in_flight;
+struct line_write {
+    uv_write_t w;
+    char *text;
+};
 
-static void unlink_op(struct netns_op *op)
-{
-    for (struct netns_op **pp = &in_flight; *pp; pp = &(*pp)->next)
-        if (*pp == op) {
-            *pp = op->next;
-            break;
-        }
-}
+/* Every server not yet freed, for each loop at most one serving. The
+ * agent is single-threaded. */
+static struct server *servers;
 
 static void op_free(struct netns_op *op)
 {
-    free(op->request);
-    nc_buf_free(&op->output);
     free(op->alloc_id);
     free(op->netns_path);
     free(op);
 }
 
+static void server_free(struct server *s)
+{
+    for (struct server **pp = &servers; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    nc_buf_free(&s->buf);
+    free(s);
+}
+
 static void on_closed(uv_handle_t *h)
 {
-    struct netns_op *op = h->data;
-    if (--op->handles == 0)
-        op_free(op);
+    struct server *s = h->data;
+    if (--s->handles == 0)
+        server_free(s);
 }
 
 static void close_handle(uv_handle_t *h)
@@ -75,32 +96,48 @@ static void close_handle(uv_handle_t *h)
         uv_close(h, on_closed);
 }
 
-static void report(struct netns_op *op)
+/* The loop stays alive for the server only while it owes an answer. */
+static void update_ref(struct server *s)
 {
-    op->reported = true;
-    unlink_op(op);
+    if (uv_is_closing((uv_handle_t *)&s->out))
+        return;
+    if (s->ops)
+        uv_ref((uv_handle_t *)&s->out);
+    else
+        uv_unref((uv_handle_t *)&s->out);
+}
+
+/* Calls op's callback with resp (NULL: the server went away without
+ * answering) and frees op, which is no longer on the server's list. */
+static void report(struct server *s, struct netns_op *op,
+                   const json_t *answer)
+{
     int64_t wall = netns_now_us() - op->started_us;
     struct netns_response resp = {0};
-    struct nc_error err = {0};
     struct netns_result res = {.alloc_id = op->alloc_id,
                                .netns_path = op->netns_path};
-    char msg[1200];
-    if (netns_response_parse(op->output.data, op->output.len, &resp, &err) <
-        0) {
-        if (op->term_signal)
+    char msg[600];
+    if (!answer) {
+        if (s->term_signal)
             snprintf(msg, sizeof(msg),
-                     "netns helper for allocation %s was killed by signal %d "
-                     "(%s)",
-                     op->alloc_id, op->term_signal, err.msg);
+                     "netns helper (pid %d) was killed by signal %d before "
+                     "answering for allocation %s",
+                     (int)s->pid, s->term_signal, op->alloc_id);
+        else if (s->exited)
+            snprintf(msg, sizeof(msg),
+                     "netns helper (pid %d) exited with status %d before "
+                     "answering for allocation %s",
+                     (int)s->pid, s->exit_status, op->alloc_id);
         else
             snprintf(msg, sizeof(msg),
-                     "netns helper for allocation %s exited with status %lld "
-                     "(%s)",
-                     op->alloc_id, (long long)op->exit_status, err.msg);
-        res.status = err.code;
+                     "netns helper (pid %d) closed its output before "
+                     "answering for allocation %s",
+                     (int)s->pid, op->alloc_id);
+        res.status = -EPROTO;
         res.message = msg;
         resp.timings = json_object();
     } else {
+        netns_response_from_json(answer, &resp);
         res.status = resp.ok ? 0 : resp.code;
         res.message = resp.error ? resp.error : "";
         res.ip = resp.ip;
@@ -117,50 +154,71 @@ static void report(struct netns_op *op)
             json_integer(netns_now_us() - json_integer_value(done)));
     json_object_set_new(resp.timings, "WallUs", json_integer(wall));
     res.timings = resp.timings;
-    if (!op->abandoned && op->cb)
+    if (op->cb)
         op->cb(&res, op->arg);
     netns_response_free(&resp);
+    op_free(op);
 }
 
-/* The helper prints one line and exits: the line is enough, so the
- * callback does not wait for the process teardown and SIGCHLD. */
-static bool line_complete(const struct netns_op *op)
+static struct netns_op *take_op(struct server *s, json_int_t id)
 {
-    if (op->output.len == 0 || op->output.data[op->output.len - 1] != '\n')
-        return false;
-    json_t *j = json_loadb(op->output.data, op->output.len, 0, NULL);
-    bool ok = json_is_object(j);
+    for (struct netns_op **pp = &s->ops; *pp; pp = &(*pp)->next)
+        if ((*pp)->id == id) {
+            struct netns_op *op = *pp;
+            *pp = op->next;
+            return op;
+        }
+    return NULL;
+}
+
+/* One answer line: to the request of its ReqID. */
+static void on_line(struct server *s, const char *line, size_t len)
+{
+    json_error_t je;
+    json_t *j = json_loadb(line, len, 0, &je);
+    json_t *id = json_object_get(j, "ReqID");
+    struct netns_op *op = json_is_integer(id)
+                              ? take_op(s, json_integer_value(id))
+                              : NULL;
+    if (op)
+        report(s, op, j);
+    else
+        LOG_WARN("netns", "netns helper (pid %d) printed a line that "
+                          "answers no request: %.200s",
+                 (int)s->pid, line);
     json_decref(j);
-    return ok;
 }
 
-static void maybe_finish(struct netns_op *op)
+/* Fails whatever the server still owed, once it is gone for good. */
+static void fail_all(struct server *s)
 {
-    if (!op->reported && (op->exited || line_complete(op)))
-        report(op);
-    if (op->reported && op->exited && op->eof)
-        close_handle((uv_handle_t *)&op->reap);
+    while (s->ops) {
+        struct netns_op *op = s->ops;
+        s->ops = op->next;
+        report(s, op, NULL);
+    }
 }
 
-/* Reaps the helper; after its stdout closed it is at most moments away
- * from being a zombie, so poll briefly rather than install SIGCHLD. */
+/* Reaps the server; after its stdout closed it is at most moments away
+ * from being a zombie, so look again shortly rather than install SIGCHLD. */
 static void try_reap(uv_timer_t *t)
 {
-    struct netns_op *op = t->data;
+    struct server *s = t->data;
     int st = 0;
-    pid_t r = waitpid(op->pid, &st, WNOHANG);
+    pid_t r = waitpid(s->pid, &st, WNOHANG);
     if (r == 0) {
         if (!uv_is_active((uv_handle_t *)t))
             uv_timer_start(t, try_reap, 1, 2);
         return;
     }
     uv_timer_stop(t);
-    op->exited = true;
-    if (r == op->pid && WIFSIGNALED(st))
-        op->term_signal = WTERMSIG(st);
-    else if (r == op->pid)
-        op->exit_status = WEXITSTATUS(st);
-    maybe_finish(op);
+    s->exited = true;
+    if (r == s->pid && WIFSIGNALED(st))
+        s->term_signal = WTERMSIG(st);
+    else if (r == s->pid)
+        s->exit_status = WEXITSTATUS(st);
+    fail_all(s);
+    close_handle((uv_handle_t *)&s->reap);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -170,29 +228,50 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = suggested;
 }
 
-static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 {
-    struct netns_op *op = s->data;
-    if (n > 0 && op->output.len < NETNS_MAX_OUTPUT)
-        nc_buf_append(&op->output, buf->base, (size_t)n);
+    struct server *s = stream->data;
+    if (n > 0)
+        nc_buf_append(&s->buf, buf->base, (size_t)n);
     free(buf->base);
     if (n < 0) {
-        op->eof = true;
-        close_handle((uv_handle_t *)s);
-        try_reap(&op->reap);
-    } else if (n > 0) {
-        maybe_finish(op);
+        /* gone: no new requests; what it owes fails once it is reaped */
+        s->serving = false;
+        close_handle((uv_handle_t *)&s->out);
+        close_handle((uv_handle_t *)&s->in);
+        try_reap(&s->reap);
+        return;
     }
+    size_t start = 0;
+    for (size_t i = 0; i < s->buf.len; i++) {
+        if (s->buf.data[i] != '\n')
+            continue;
+        on_line(s, s->buf.data + start, i - start);
+        start = i + 1;
+    }
+    if (start > 0) {
+        memmove(s->buf.data, s->buf.data + start, s->buf.len - start);
+        s->buf.len -= start;
+    }
+    if (s->buf.len > NETNS_MAX_OUTPUT) {
+        LOG_WARN("netns", "netns helper (pid %d) printed an over-long line; "
+                          "dropped",
+                 (int)s->pid);
+        s->buf.len = 0;
+    }
+    update_ref(s);
 }
 
 static void on_written(uv_write_t *w, int status)
 {
-    struct netns_op *op = w->data;
-    (void)status; /* a helper that died early is reported by its exit */
-    close_handle((uv_handle_t *)&op->in);
+    struct line_write *lw = (struct line_write *)w;
+    /* a server that died is reported by its exit, with what it owed */
+    (void)status;
+    free(lw->text);
+    free(lw);
 }
 
-/* posix_spawn of the helper in a new session with stdin/stdout pipes;
+/* posix_spawn of the server in a new session with stdin/stdout pipes;
  * returns the pid or -errno. */
 static pid_t spawn_process(const char *path, char *const argv[], int *in_fd,
                            int *out_fd)
@@ -239,55 +318,97 @@ static pid_t spawn_process(const char *path, char *const argv[], int *in_fd,
     return pid;
 }
 
-static int spawn_helper(uv_loop_t *loop, const struct netns_config *cfg,
+/* The loop's serving server, started if there is none; *spawn_us gets
+ * the start's cost when this call started it. */
+static struct server *get_server(uv_loop_t *loop, const struct netns_config *cfg,
+                                 int64_t *spawn_us, struct nc_error *err)
+{
+    *spawn_us = 0;
+    for (struct server *s = servers; s; s = s->next)
+        if (s->loop == loop && s->serving)
+            return s;
+    if (!cfg->helper_path || !*cfg->helper_path) {
+        nc_error_set(err, -EINVAL, "no helper executable configured for netns");
+        return NULL;
+    }
+    /* a server gone between two requests must not kill the caller */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+    char *args[] = {(char *)cfg->helper_path, "netns-helper", "-serve", NULL};
+    int in_fd = -1, out_fd = -1;
+    int64_t t = netns_now_us();
+    pid_t pid = spawn_process(cfg->helper_path, args, &in_fd, &out_fd);
+    *spawn_us = netns_now_us() - t;
+    if (pid < 0) {
+        nc_error_set(err, pid, "start netns helper %s: %s", cfg->helper_path,
+                     strerror(-pid));
+        return NULL;
+    }
+    struct server *s = xcalloc(1, sizeof(*s));
+    s->loop = loop;
+    s->pid = pid;
+    s->serving = true;
+    s->next_id = 1;
+    uv_pipe_init(loop, &s->in, 0);
+    uv_pipe_init(loop, &s->out, 0);
+    uv_timer_init(loop, &s->reap);
+    s->in.data = s->out.data = s->reap.data = s;
+    s->handles = 3;
+    uv_pipe_open(&s->in, in_fd);
+    uv_pipe_open(&s->out, out_fd);
+    s->next = servers;
+    servers = s;
+    if (uv_read_start((uv_stream_t *)&s->out, on_alloc, on_read) < 0) {
+        s->serving = false;
+        close_handle((uv_handle_t *)&s->out);
+        close_handle((uv_handle_t *)&s->in);
+        try_reap(&s->reap);
+        nc_error_set(err, -EPIPE, "read from netns helper %s",
+                     cfg->helper_path);
+        return NULL;
+    }
+    update_ref(s);
+    return s;
+}
+
+static int send_request(uv_loop_t *loop, const struct netns_config *cfg,
                         const struct netns_request *req, netns_done_cb cb,
                         void *arg, struct nc_error *err)
 {
-    if (!cfg->helper_path || !*cfg->helper_path)
-        return nc_error_set(err, -EINVAL,
-                            "no helper executable configured for netns");
-    int64_t t0 = netns_now_us();
+    int64_t t0 = netns_now_us(), spawn_us;
+    struct server *s = get_server(loop, cfg, &spawn_us, err);
+    if (!s)
+        return err->code ? err->code : -EIO;
+    json_int_t id = s->next_id++;
     json_t *j = netns_request_to_json(req);
     json_object_set_new(j, "SentUs", json_integer(t0));
-    char *request = json_dumps(j, JSON_COMPACT);
+    json_object_set_new(j, "ReqID", json_integer(id));
+    char *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    char *args[] = {(char *)cfg->helper_path, "netns-helper", "-", NULL};
-    int in_fd, out_fd;
-    int64_t t1 = netns_now_us();
-    pid_t pid = spawn_process(cfg->helper_path, args, &in_fd, &out_fd);
-    int64_t spawn_us = netns_now_us() - t1;
-    if (pid < 0) {
-        free(request);
-        return nc_error_set(err, pid, "start netns helper %s: %s",
-                            cfg->helper_path, strerror(-pid));
+    struct line_write *lw = xcalloc(1, sizeof(*lw));
+    lw->text = xasprintf("%s\n", text);
+    free(text);
+    uv_buf_t buf = uv_buf_init(lw->text, (unsigned)strlen(lw->text));
+    int r = uv_write(&lw->w, (uv_stream_t *)&s->in, &buf, 1, on_written);
+    if (r < 0) {
+        free(lw->text);
+        free(lw);
+        return nc_error_set(err, r, "send a request to netns helper (pid %d): "
+                                    "%s",
+                            (int)s->pid, uv_strerror(r));
     }
     struct netns_op *op = xcalloc(1, sizeof(*op));
-    op->loop = loop;
+    op->id = id;
     op->cb = cb;
     op->arg = arg;
     op->alloc_id = xstrdup(req->alloc_id);
     op->netns_path = xstrdup(req->netns);
-    op->request = request;
-    op->pid = pid;
     op->started_us = t0;
     op->spawn_us = spawn_us;
-    uv_pipe_init(loop, &op->in, 0);
-    uv_pipe_init(loop, &op->out, 0);
-    uv_timer_init(loop, &op->reap);
-    op->in.data = op->out.data = op->reap.data = op->write.data = op;
-    op->handles = 3;
-    uv_pipe_open(&op->in, in_fd);
-    uv_pipe_open(&op->out, out_fd);
-    op->next = in_flight;
-    in_flight = op;
-    uv_buf_t buf = uv_buf_init(op->request, (unsigned)strlen(op->request));
-    if (uv_write(&op->write, (uv_stream_t *)&op->in, &buf, 1, on_written) < 0)
-        close_handle((uv_handle_t *)&op->in);
-    if (uv_read_start((uv_stream_t *)&op->out, on_alloc, on_read) < 0) {
-        op->eof = true;
-        close_handle((uv_handle_t *)&op->out);
-        try_reap(&op->reap);
-    }
+    op->next = s->ops;
+    s->ops = op;
+    update_ref(s);
     return 0;
 }
 
@@ -302,7 +423,7 @@ static int start(uv_loop_t *loop, const struct netns_config *cfg,
     json_decref(conflist);
     if (r < 0)
         return r;
-    r = spawn_helper(loop, cfg, &req, done_cb, arg, err);
+    r = send_request(loop, cfg, &req, done_cb, arg, err);
     netns_request_free(&req);
     return r;
 }
@@ -331,20 +452,33 @@ int netns_del(uv_loop_t *loop, const struct netns_config *cfg,
     return start(loop, cfg, "DEL", setup, list, prev_result, done_cb, arg, err);
 }
 
+int netns_prestart(uv_loop_t *loop, const struct netns_config *cfg,
+                   struct nc_error *err)
+{
+    int64_t spawn_us;
+    return get_server(loop, cfg, &spawn_us, err) ? 0 : -EIO;
+}
+
 void netns_abandon_all(uv_loop_t *loop)
 {
-    struct netns_op **pp = &in_flight;
-    while (*pp) {
-        struct netns_op *op = *pp;
-        if (op->loop != loop) {
-            pp = &op->next;
+    for (struct server *s = servers; s; s = s->next) {
+        if (s->loop != loop)
             continue;
+        while (s->ops) {
+            struct netns_op *op = s->ops;
+            s->ops = op->next;
+            op_free(op);
         }
-        *pp = op->next;
-        op->abandoned = true;
-        op->reported = true;
-        close_handle((uv_handle_t *)&op->in);
-        close_handle((uv_handle_t *)&op->out);
-        close_handle((uv_handle_t *)&op->reap);
+        /* its stdin closing tells it to exit once what it runs is done */
+        s->serving = false;
+        close_handle((uv_handle_t *)&s->in);
+        close_handle((uv_handle_t *)&s->out);
+        close_handle((uv_handle_t *)&s->reap);
     }
+}
+
+void netns_loop_done(uv_loop_t *loop)
+{
+    netns_abandon_all(loop);
+    uv_run(loop, UV_RUN_DEFAULT);
 }

@@ -899,16 +899,25 @@ int netns_request_build(struct netns_request *r, const char *cmd,
 int netns_response_parse(const char *text, size_t len, struct netns_response *r,
                          struct nc_error *err)
 {
-    memset(r, 0, sizeof(*r));
     json_error_t je;
     json_t *j = text && len ? json_loadb(text, len, 0, &je) : NULL;
+    int rc = 0;
     if (!json_is_object(j)) {
-        json_decref(j);
-        if (!len)
-            return nc_error_set(err, -EPROTO, "netns helper printed nothing");
-        return nc_error_set(
-            err, -EPROTO, "netns helper printed no JSON object: %.200s", text);
+        memset(r, 0, sizeof(*r));
+        rc = !len ? nc_error_set(err, -EPROTO, "netns helper printed nothing")
+                  : nc_error_set(err, -EPROTO,
+                                 "netns helper printed no JSON object: %.200s",
+                                 text);
+    } else {
+        netns_response_from_json(j, r);
     }
+    json_decref(j);
+    return rc;
+}
+
+void netns_response_from_json(const json_t *j, struct netns_response *r)
+{
+    memset(r, 0, sizeof(*r));
     r->ok = json_is_true(json_object_get(j, "OK"));
     json_t *code = json_object_get(j, "Code");
     r->code = json_is_integer(code) ? (int)json_integer_value(code) : 0;
@@ -928,8 +937,6 @@ int netns_response_parse(const char *text, size_t len, struct netns_response *r,
         r->timings = json_object();
     if (!r->ok && !r->error)
         r->error = xstrdup("netns helper failed without a message");
-    json_decref(j);
-    return 0;
 }
 
 json_t *netns_response_to_json(const struct netns_response *r)

@@ -9,6 +9,7 @@
  * and a DEL that treats "already gone" as done. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -603,14 +604,131 @@ int netns_helper_run(const struct netns_request *req,
     return r;
 }
 
+/* The answer to one request (j NULL: it was not JSON, je says why),
+ * as the JSON object printed for it (new reference); *rc gets the outcome.
+ * t_start: when this process or thread took the request up. */
+static json_t *answer(const json_t *j, const json_error_t *je, const char *src,
+                      int64_t t_start, int *rc)
+{
+    struct netns_response resp = {0};
+    struct netns_request req;
+    struct nc_error err = {0};
+    int r;
+    if (!j) {
+        r = nc_error_set(&err, -EINVAL, "%s:%d:%d: invalid JSON: %s", src,
+                         je->line, je->column, je->text);
+    } else {
+        r = netns_request_from_json(j, &req, &err);
+        if (r == 0) {
+            r = netns_helper_run(&req, &resp);
+            int64_t startup = t_start - req.sent_us;
+            if (req.sent_us > 0 && startup >= 0 && startup < 60000000)
+                json_object_set_new(resp.timings, "StartupUs",
+                                    json_integer(startup));
+            netns_request_free(&req);
+        }
+    }
+    if (r < 0 && !resp.error) {
+        resp.ok = false;
+        resp.code = r;
+        resp.error = xstrdup(err.msg);
+    }
+    if (resp.timings)
+        json_object_set_new(resp.timings, "DoneUs",
+                            json_integer(netns_now_us()));
+    json_t *out = netns_response_to_json(&resp);
+    netns_response_free(&resp);
+    *rc = r;
+    return out;
+}
+
+/* ---- -serve: one process for many requests ------------------------------ */
+
+struct server {
+    pthread_mutex_t mu; /* stdout, running */
+    pthread_cond_t idle;
+    int running;
+};
+
+struct server_job {
+    struct server *srv;
+    char *line;
+    size_t len;
+};
+
+static void *serve_one(void *arg)
+{
+    struct server_job *job = arg;
+    struct server *srv = job->srv;
+    int64_t t = netns_now_us();
+    json_error_t je;
+    json_t *j = json_loadb(job->line, job->len, 0, &je);
+    int rc;
+    json_t *out = answer(j, &je, "request", t, &rc);
+    json_t *id = json_object_get(j, "ReqID");
+    if (json_is_integer(id))
+        json_object_set(out, "ReqID", id);
+    char *text = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+    json_decref(j);
+    pthread_mutex_lock(&srv->mu);
+    /* a gone agent makes this EPIPE, and the state file says it all */
+    fputs(text, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+    srv->running--;
+    pthread_cond_signal(&srv->idle);
+    pthread_mutex_unlock(&srv->mu);
+    free(text);
+    free(job->line);
+    free(job);
+    return NULL;
+}
+
+static int serve(void)
+{
+    struct server srv = {
+        .mu = PTHREAD_MUTEX_INITIALIZER,
+        .idle = PTHREAD_COND_INITIALIZER,
+    };
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    /* only whole lines: what a killed agent left half-written is not run */
+    while ((n = getline(&line, &cap, stdin)) > 0 && line[n - 1] == '\n') {
+        struct server_job *job = xcalloc(1, sizeof(*job));
+        job->srv = &srv;
+        job->line = xstrndup(line, (size_t)n - 1);
+        job->len = (size_t)n - 1;
+        pthread_mutex_lock(&srv.mu);
+        srv.running++;
+        pthread_mutex_unlock(&srv.mu);
+        pthread_t th;
+        if (pthread_create(&th, &attr, serve_one, job) != 0)
+            serve_one(job);
+    }
+    free(line);
+    pthread_attr_destroy(&attr);
+    pthread_mutex_lock(&srv.mu);
+    while (srv.running > 0)
+        pthread_cond_wait(&srv.idle, &srv.mu);
+    pthread_mutex_unlock(&srv.mu);
+    return 0;
+}
+
 int netns_helper_main(int argc, char **argv)
 {
     int64_t t_main = netns_now_us();
     signal(SIGPIPE, SIG_IGN);
     if (argc != 2) {
-        fprintf(stderr, "usage: nomclient netns-helper REQUEST.json|-\n");
+        fprintf(stderr, "usage: nomclient netns-helper REQUEST.json|-|-serve\n");
         return 2;
     }
+    if (strcmp(argv[1], "-serve") == 0)
+        return serve();
     struct nc_buf in = {0};
     const char *src = strcmp(argv[1], "-") == 0 ? "stdin" : argv[1];
     if (strcmp(argv[1], "-") == 0) {
@@ -627,44 +745,24 @@ int netns_helper_main(int argc, char **argv)
             in.len = len;
         }
     }
-    struct netns_response resp = {0};
-    struct netns_request req;
-    struct nc_error err = {0};
-    json_error_t je;
-    json_t *j = in.data ? json_loadb(in.data, in.len, 0, &je) : NULL;
     int r;
+    json_t *out;
     if (!in.data) {
+        struct nc_error err = {0};
         r = nc_error_set(&err, -errno, "read %s: %s", src, strerror(errno));
-    } else if (!j) {
-        r = nc_error_set(&err, -EINVAL, "%s:%d:%d: invalid JSON: %s", src,
-                         je.line, je.column, je.text);
+        struct netns_response resp = {.code = r, .error = err.msg};
+        out = netns_response_to_json(&resp);
     } else {
-        r = netns_request_from_json(j, &req, &err);
-        if (r == 0) {
-            r = netns_helper_run(&req, &resp);
-            int64_t startup = t_main - req.sent_us;
-            if (req.sent_us > 0 && startup >= 0 && startup < 60000000)
-                json_object_set_new(resp.timings, "StartupUs",
-                                    json_integer(startup));
-            netns_request_free(&req);
-        }
+        json_error_t je;
+        json_t *j = json_loadb(in.data, in.len, 0, &je);
+        out = answer(j, &je, src, t_main, &r);
+        json_decref(j);
     }
-    if (r < 0 && !resp.error) {
-        resp.ok = false;
-        resp.code = r;
-        resp.error = xstrdup(err.msg);
-    }
-    json_decref(j);
     nc_buf_free(&in);
-    if (resp.timings)
-        json_object_set_new(resp.timings, "DoneUs",
-                            json_integer(netns_now_us()));
-    json_t *out = netns_response_to_json(&resp);
     char *text = json_dumps(out, JSON_COMPACT);
     printf("%s\n", text);
     fflush(stdout);
     free(text);
     json_decref(out);
-    netns_response_free(&resp);
     return r == 0 ? 0 : 1;
 }

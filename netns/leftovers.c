@@ -243,6 +243,7 @@ static void clean(struct scan *s)
     }
     start_next(&c);
     uv_run(&c.loop, UV_RUN_DEFAULT);
+    netns_loop_done(&c.loop);
     uv_loop_close(&c.loop);
     /* what only an address ties to us (rules whose allocation left no
      * lease or state, e.g. after a DEL without prevResult) */

@@ -9,9 +9,11 @@
  * namespace is bind-mounted at /run/netns/<name> (the alloc id by default).
  *
  * The blocking work (namespace creation, plugin runs, iptables) never
- * happens in the caller's process: netns_add / netns_del spawn the same
- * binary as `nomclient netns-helper -` with uv_spawn, hand it a JSON request
- * on stdin and read one JSON outcome from stdout. The helper:
+ * happens in the caller's process: netns_add / netns_del hand a JSON
+ * request to a long-lived `nomclient netns-helper -serve` (one per loop,
+ * started on first use or by netns_prestart, in its own session) and read
+ * the JSON outcome back; the server runs each request on a thread. For
+ * each request the helper:
  *   - holds an flock on <state_dir>/<alloc>.lock for its whole run, so two
  *     helpers for one allocation queue up instead of racing;
  *   - writes <state_dir>/<alloc>.json atomically before it creates anything
@@ -148,11 +150,22 @@ int netns_del(uv_loop_t *loop, const struct netns_config *cfg,
               const struct netns_setup *setup, json_t *prev_result,
               netns_done_cb done_cb, void *arg, struct nc_error *err);
 
-/* Stops waiting for every helper started on loop: their handles are
- * closed and their callbacks never called. The helpers themselves finish
- * on their own (their state files tell the next agent what they did).
- * Call before closing the loop. */
+/* Starts the loop's helper server now rather than on the first request,
+ * so that request does not wait for its start. */
+int netns_prestart(uv_loop_t *loop, const struct netns_config *cfg,
+                   struct nc_error *err);
+
+/* Stops waiting for every request sent on loop: the server's handles are
+ * closed and no callback is called. The server finishes what it runs on
+ * its own (the state files tell the next agent what it did), then exits
+ * as its stdin is closed. Call before closing the loop (then run the loop
+ * once more for the close callbacks). */
 void netns_abandon_all(uv_loop_t *loop);
+
+/* For a loop run only for netns requests, once they are answered:
+ * netns_abandon_all, then the loop run for the close callbacks, so that
+ * uv_loop_close can follow. */
+void netns_loop_done(uv_loop_t *loop);
 
 /* ---- leftovers ----------------------------------------------------------- */
 
@@ -172,9 +185,11 @@ json_t *netns_leftovers(const struct netns_config *cfg,
 
 /* ---- helper process ------------------------------------------------------ */
 
-/* Entry of `nomclient netns-helper REQUEST.json|-` (argv[0] is
- * "netns-helper"): runs one request, prints one JSON object, returns the
- * exit code (0 done, 1 failed). */
+/* Entry of `nomclient netns-helper REQUEST.json|-|-serve` (argv[0] is
+ * "netns-helper"): runs one request and prints one JSON object, returning
+ * the exit code (0 done, 1 failed); or, with -serve, runs every JSON line
+ * read from stdin on a thread of its own and prints each answer as a line
+ * carrying the request's "ReqID", until EOF and the last answer. */
 int netns_helper_main(int argc, char **argv);
 
 #endif

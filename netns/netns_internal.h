@@ -122,6 +122,9 @@ struct netns_response {
 };
 int netns_response_parse(const char *text, size_t len, struct netns_response *r,
                          struct nc_error *err);
+/* The same from a parsed object (any object: missing fields are a
+ * failure without a message). */
+void netns_response_from_json(const json_t *j, struct netns_response *r);
 json_t *netns_response_to_json(const struct netns_response *r);
 void netns_response_free(struct netns_response *r);
 

@@ -3,11 +3,14 @@
  * file /run/netns/NAME with the namespace's nsfs inode bind-mounted on it,
  * /run/netns itself a shared mount so later mount namespaces see new ones.
  *
- * The helper unshares a new network namespace, mounts it, and setns()es
- * back into its own: no fork, and the plugins it runs next start in the
- * host namespace as they must. */
+ * The helper's thread unshares a new network namespace, mounts it, and
+ * setns()es back into its own: no fork, and the plugins it runs next start
+ * in the host namespace as they must. A network namespace is per thread,
+ * so the other threads of the server never see the new one: all here goes
+ * through /proc/thread-self, never /proc/self (the main thread's). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,7 +48,11 @@ static int make_run_dir_shared(struct nc_error *err)
 
 int netns_ns_create(const char *path, struct nc_error *err)
 {
+    /* one thread at a time: two binding it onto itself would stack */
+    static pthread_mutex_t run_dir = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&run_dir);
     int r = make_run_dir_shared(err);
+    pthread_mutex_unlock(&run_dir);
     if (r < 0)
         return r;
     int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
@@ -53,9 +60,10 @@ int netns_ns_create(const char *path, struct nc_error *err)
         return nc_error_set(err, -errno, "create %s: %s", path,
                             strerror(errno));
     close(fd);
-    cleanup_close int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    cleanup_close int self =
+        open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     if (self < 0) {
-        r = nc_error_set(err, -errno, "open /proc/self/ns/net: %s",
+        r = nc_error_set(err, -errno, "open /proc/thread-self/ns/net: %s",
                          strerror(errno));
         unlink(path);
         return r;
@@ -66,7 +74,7 @@ int netns_ns_create(const char *path, struct nc_error *err)
         unlink(path);
         return r;
     }
-    if (mount("/proc/self/ns/net", path, "none", MS_BIND, NULL) < 0)
+    if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0)
         r = nc_error_set(err, -errno, "bind-mount the new namespace on %s: %s",
                          path, strerror(errno));
     if (setns(self, CLONE_NEWNET) < 0) {

@@ -317,9 +317,9 @@ JOB
 sleep 0.15
 kill -9 "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null
-helpers=$(pgrep -f netns-helper | wc -l)
+inflight=$(grep -L '"Phase":"added"' "$data"/client/netns/*.json 2>/dev/null | wc -l)
 started_before=$(wc -l <"$TMP/starts")
-echo "# killed with $helpers network helper(s) running and $started_before task(s) started"
+echo "# killed with $inflight network set-up(s) in flight and $started_before task(s) started"
 start_agent a2 -dev -data-dir "$data" -config "$TMP/agent.hcl" ||
     { fail "agent restarts" "$(cat "$TMP/a2.log")"; finish; exit 1; }
 ten_running() { [ "$(curl -s "$ADDR/v1/job/ten/allocations" | grep -o '"ClientStatus":"running"' | wc -l)" -eq 10 ]; }
