@@ -582,13 +582,7 @@ int netns_helper_run(const struct netns_request *req,
             r = do_del(&h, resp, &err);
         else
             r = do_check(&h, resp, &err);
-        /* after a complete DEL (or a rolled-back ADD) nothing is recorded:
-         * the lock file goes too, unlinked while still held */
-        cleanup_free char *sp = netns_state_path(req->state_dir, req->alloc_id);
-        if (access(sp, F_OK) < 0 && errno == ENOENT)
-            netns_state_unlock_remove(req->state_dir, req->alloc_id, lock);
-        else
-            close(lock);
+        close(lock);
     }
     int64_t total = netns_now_us() - t0;
     json_object_set_new(h.timings, "Plugins", h.plugin_timings);
@@ -691,6 +685,7 @@ static int serve(void)
         .mu = PTHREAD_MUTEX_INITIALIZER,
         .idle = PTHREAD_COND_INITIALIZER,
     };
+    netns_ns_keep_spare();
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

@@ -14,8 +14,9 @@
  * started on first use or by netns_prestart, in its own session) and read
  * the JSON outcome back; the server runs each request on a thread. For
  * each request the helper:
- *   - holds an flock on <state_dir>/<alloc>.lock for its whole run, so two
- *     helpers for one allocation queue up instead of racing;
+ *   - holds the allocation's lock for its whole run (an OFD lock on a byte
+ *     of <state_dir>/.locks chosen by a hash of the id), so two requests
+ *     for one allocation queue up instead of racing;
  *   - writes <state_dir>/<alloc>.json atomically before it creates anything
  *     (intent: conflist, port mappings, netns path) and again after every
  *     plugin with its result, so a DEL after a kill -9 at any point finds
@@ -25,8 +26,7 @@
  *   - runs DEL in reverse order with the ADD result as prevResult and the
  *     ADD's port mappings, treats what is already gone as done, sweeps the
  *     iptables rules the plugins could not find (namespace already gone, no
- *     prevResult), and removes the state and lock files only after a
- *     complete DEL.
+ *     prevResult), and removes the state file only after a complete DEL.
  *
  * Conventions: 0 or -errno returns, messages in struct nc_error, strings in
  * config structs borrowed for the duration of the call. Single-threaded:

@@ -177,6 +177,9 @@ void netns_exec_free(struct netns_exec *x);
 /* Creates the named namespace at path (under /run/netns, made a shared
  * mount as iproute2 does). -EEXIST if path exists. */
 int netns_ns_create(const char *path, struct nc_error *err);
+/* From now on keep a namespace made ahead for the next netns_ns_create
+ * (the helper server's choice: a one-shot helper makes its own). */
+void netns_ns_keep_spare(void);
 /* Whether path is a bind-mounted network namespace. */
 bool netns_ns_exists(const char *path);
 /* Unmounts and unlinks path; a missing path is success. */
@@ -185,13 +188,12 @@ int netns_ns_remove(const char *path, struct nc_error *err);
 /* ---- state.c ------------------------------------------------------------- */
 
 char *netns_state_path(const char *dir, const char *alloc_id);
-char *netns_lock_path(const char *dir, const char *alloc_id);
-/* Takes the allocation's lock (blocking), retrying when the file it locked
- * was unlinked meanwhile. *fd receives the locked descriptor. */
+#define NETNS_LOCK_FILE ".locks"
+off_t netns_lock_offset(const char *alloc_id);
+/* Takes the allocation's lock (blocking), a byte of <dir>/.locks; *fd
+ * receives the descriptor, whose close releases it. */
 int netns_state_lock(const char *dir, const char *alloc_id, int *fd,
                      struct nc_error *err);
-/* Unlinks the lock file while holding it, then closes fd. */
-void netns_state_unlock_remove(const char *dir, const char *alloc_id, int fd);
 /* Reads the state (the intent with every complete update merged over it):
  * -ENOENT if none; an undecodable file is moved aside to .corrupt and
  * reported as -ENOENT with err set. */
@@ -269,13 +271,16 @@ int netns_ipt_sweep(const char *network, const char *container_id,
                     struct nc_error *err);
 /* Nomad's forwarding rule, -A <chain> -o <bridge> -d <subnet> -j ACCEPT,
  * in two halves so the check runs beside the plugin chain: start runs
- * `iptables -C`; finish reaps it and, when add and the rule is missing,
+ * `iptables -C` on a thread of its own (so not even its spawn delays the
+ * chain); finish waits for it and, when add and the rule is missing,
  * creates the chain if needed and appends the rule. */
 struct netns_ipt_admin {
     struct netns_exec x;
     const char *argv[12];
     char path[64];
-    bool started;
+    pthread_t thread;
+    int run; /* netns_exec_run's return */
+    bool started, threaded;
 };
 int netns_ipt_admin_start(struct netns_ipt_admin *c, const json_t *admin_rule,
                           int timeout_ms, struct nc_error *err);

@@ -1,5 +1,10 @@
 /* state.c - <state_dir>/<alloc>.json (what a helper intends and has done)
- * and <state_dir>/<alloc>.lock (held by the helper working on it).
+ * and the allocation's lock: a byte of <state_dir>/.locks, an open file
+ * description lock (fcntl F_OFD_SETLKW) held by the thread working on it.
+ * One file made once and kept, since making a file per set-up costs
+ * 0.2-0.3 ms on some filesystems while another fsync is committing, and
+ * OFD locks are per open file, so they hold between the threads of one
+ * helper as between processes, and go with the holder's death.
  *
  * The state file is a small journal: its first line is the whole intent
  * (conflist, port mappings, namespace path), written to a temporary file,
@@ -27,51 +32,46 @@ char *netns_state_path(const char *dir, const char *alloc_id)
     return xasprintf("%s/%s.json", dir, alloc_id);
 }
 
-char *netns_lock_path(const char *dir, const char *alloc_id)
+/* Where an allocation's lock lies in the lock file: a byte at an offset
+ * from a 62-bit hash of its id (FNV-1a), so two allocations never share
+ * one in practice. */
+off_t netns_lock_offset(const char *alloc_id)
 {
-    return xasprintf("%s/%s.lock", dir, alloc_id);
+    uint64_t h = 14695981039346656037ull;
+    for (const char *p = alloc_id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return (off_t)(h >> 2);
 }
 
 int netns_state_lock(const char *dir, const char *alloc_id, int *out,
                      struct nc_error *err)
 {
     int r;
-    cleanup_free char *path = netns_lock_path(dir, alloc_id);
-    for (;;) {
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0 && errno == ENOENT) {
-            if ((r = nc_mkdir_p(dir, 0700)) < 0)
-                return nc_error_set(err, r, "create %s: %s", dir, strerror(-r));
-            fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        }
-        if (fd < 0)
-            return nc_error_set(err, -errno, "open %s: %s", path,
-                                strerror(errno));
-        while (flock(fd, LOCK_EX) < 0) {
-            if (errno != EINTR) {
-                r = nc_error_set(err, -errno, "lock %s: %s", path,
-                                 strerror(errno));
-                close(fd);
-                return r;
-            }
-        }
-        /* the previous holder may have unlinked the file after a complete
-         * DEL: then this lock guards nothing and we start over */
-        struct stat a, b;
-        if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
-            a.st_dev == b.st_dev) {
-            *out = fd;
-            return 0;
-        }
-        close(fd);
+    cleanup_free char *path = xasprintf("%s/%s", dir, NETNS_LOCK_FILE);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ENOENT) {
+        if ((r = nc_mkdir_p(dir, 0700)) < 0)
+            return nc_error_set(err, r, "create %s: %s", dir, strerror(-r));
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     }
-}
-
-void netns_state_unlock_remove(const char *dir, const char *alloc_id, int fd)
-{
-    cleanup_free char *path = netns_lock_path(dir, alloc_id);
-    unlink(path);
-    close(fd);
+    if (fd < 0)
+        return nc_error_set(err, -errno, "open %s: %s", path, strerror(errno));
+    struct flock fl = {
+        .l_type = F_WRLCK,
+        .l_whence = SEEK_SET,
+        .l_start = netns_lock_offset(alloc_id),
+        .l_len = 1,
+    };
+    while (fcntl(fd, F_OFD_SETLKW, &fl) < 0) {
+        if (errno != EINTR) {
+            r = nc_error_set(err, -errno, "lock allocation %s in %s: %s",
+                             alloc_id, path, strerror(errno));
+            close(fd);
+            return r;
+        }
+    }
+    *out = fd;
+    return 0;
 }
 
 int netns_state_parse(const char *text, size_t len, const char *alloc_id,

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -723,12 +724,23 @@ static void test_state_journal(void **state)
     char *moved = xasprintf("%s/a3.json.corrupt", dir);
     assert_int_equal(access(moved, F_OK), 0);
     assert_int_equal(netns_state_read(dir, "nothing", &st, &err), -ENOENT);
-    /* lock: taken, and the file goes with a complete DEL */
-    int fd = -1;
+    /* lock: one allocation's lock keeps out a second holder of it (an OFD
+     * lock conflicts even within the process), not another allocation's */
+    int fd = -1, fd2 = -1, fd3 = -1;
     assert_int_equal(netns_state_lock(dir, "a2", &fd, NULL), 0);
-    netns_state_unlock_remove(dir, "a2", fd);
-    char *lock = netns_lock_path(dir, "a2");
-    assert_int_equal(access(lock, F_OK), -1);
+    char *lock = xasprintf("%s/%s", dir, NETNS_LOCK_FILE);
+    fd2 = open(lock, O_RDWR);
+    assert_true(fd2 >= 0);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
+                       .l_start = netns_lock_offset("a2"), .l_len = 1};
+    assert_int_equal(fcntl(fd2, F_OFD_SETLK, &fl), -1);
+    assert_true(errno == EAGAIN || errno == EACCES);
+    assert_int_equal(netns_state_lock(dir, "a3", &fd3, NULL), 0);
+    assert_true(netns_lock_offset("a2") != netns_lock_offset("a3"));
+    close(fd);
+    assert_int_equal(fcntl(fd2, F_OFD_SETLK, &fl), 0); /* released */
+    close(fd2);
+    close(fd3);
     free(lock);
     free(moved);
     free(dir);
