@@ -451,6 +451,13 @@ static int admin_args(const json_t *admin_rule, const char *op,
     return 0;
 }
 
+static void *admin_check(void *arg)
+{
+    struct netns_ipt_admin *c = arg;
+    c->run = netns_exec_run(&c->x);
+    return NULL;
+}
+
 int netns_ipt_admin_start(struct netns_ipt_admin *c, const json_t *admin_rule,
                           int timeout_ms, struct nc_error *err)
 {
@@ -462,10 +469,16 @@ int netns_ipt_admin_start(struct netns_ipt_admin *c, const json_t *admin_rule,
     c->x.argv = (char *const *)c->argv;
     c->x.envp = (char *const *)ipt_env;
     c->x.timeout_ms = timeout_ms;
-    r = netns_exec_start(&c->x);
-    if (r < 0)
-        return nc_error_set(err, r, "run %s: %s", c->x.path, strerror(-r));
     c->started = true;
+    if (pthread_create(&c->thread, NULL, admin_check, c) == 0) {
+        c->threaded = true;
+        return 0;
+    }
+    r = netns_exec_start(&c->x);
+    if (r < 0) {
+        c->started = false;
+        return nc_error_set(err, r, "run %s: %s", c->x.path, strerror(-r));
+    }
     return 0;
 }
 
@@ -475,9 +488,12 @@ int netns_ipt_admin_finish(struct netns_ipt_admin *c, const json_t *admin_rule,
 {
     if (!c->started)
         return 0;
-    netns_exec_wait(&c->x);
-    c->started = false;
-    bool present = c->x.status == 0;
+    if (c->threaded)
+        pthread_join(c->thread, NULL);
+    else
+        netns_exec_wait(&c->x);
+    c->started = c->threaded = false;
+    bool present = c->run == 0 && c->x.status == 0;
     netns_exec_free(&c->x);
     if (present || !add)
         return 0;
