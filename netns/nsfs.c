@@ -3,9 +3,9 @@
  * file /run/netns/NAME with the namespace's nsfs inode bind-mounted on it,
  * /run/netns itself a shared mount so later mount namespaces see new ones.
  *
- * The helper's thread unshares a new network namespace, mounts it, and
- * setns()es back into its own: no fork, and the plugins it runs next start
- * in the host namespace as they must. A network namespace is per thread,
+ * A thread unshares a new network namespace, opens it, and setns()es back
+ * into its own: no fork, and the plugins run next start in the host
+ * namespace as they must; the namespace is then mounted from its fd. A network namespace is per thread,
  * so the other threads of the server never see the new one: all here goes
  * through /proc/thread-self, never /proc/self (the main thread's). */
 #include <errno.h>
@@ -46,6 +46,96 @@ static int make_run_dir_shared(struct nc_error *err)
     return 0;
 }
 
+/* A new network namespace for the calling thread to hand out: its fd, or
+ * -errno. The thread is back in its own namespace on return. */
+static int new_namespace(struct nc_error *err)
+{
+    cleanup_close int self =
+        open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0)
+        return nc_error_set(err, -errno, "open /proc/thread-self/ns/net: %s",
+                            strerror(errno));
+    if (unshare(CLONE_NEWNET) < 0)
+        return nc_error_set(err, -errno, "unshare a network namespace: %s",
+                            strerror(errno));
+    int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    int e = errno;
+    if (setns(self, CLONE_NEWNET) < 0) {
+        /* cannot happen as root; carrying on in the wrong namespace would
+         * make the plugins build the bridge inside the allocation */
+        e = errno;
+        if (fd >= 0)
+            close(fd);
+        return nc_error_set(err, -e,
+                            "return to the host network namespace: %s",
+                            strerror(e));
+    }
+    if (fd < 0)
+        return nc_error_set(err, -e, "open the new namespace: %s",
+                            strerror(e));
+    return fd;
+}
+
+/* ---- a namespace made ahead ----------------------------------------------
+ * Making a network namespace costs the kernel 0.6-1 ms. The helper server
+ * keeps one made ahead, held only by an fd (so it vanishes with the
+ * process, never leaks), hands it to the next set-up and makes the next
+ * spare on a thread meanwhile. */
+static pthread_mutex_t spare_mu = PTHREAD_MUTEX_INITIALIZER;
+static int spare_fd = -1;
+static bool spare_on, spare_making;
+
+static void *make_spare(void *arg)
+{
+    (void)arg;
+    struct nc_error err = {0};
+    int fd = new_namespace(&err);
+    if (fd < 0)
+        LOG_WARN("netns", "%s", err.msg);
+    pthread_mutex_lock(&spare_mu);
+    if (spare_fd < 0 && fd >= 0) {
+        spare_fd = fd;
+        fd = -1;
+    }
+    spare_making = false;
+    pthread_mutex_unlock(&spare_mu);
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+/* Starts making a spare if there is none and none is on the way; with
+ * spare_mu held. */
+static void refill_locked(void)
+{
+    if (!spare_on || spare_fd >= 0 || spare_making)
+        return;
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    spare_making = pthread_create(&th, &attr, make_spare, NULL) == 0;
+    pthread_attr_destroy(&attr);
+}
+
+void netns_ns_keep_spare(void)
+{
+    pthread_mutex_lock(&spare_mu);
+    spare_on = true;
+    refill_locked();
+    pthread_mutex_unlock(&spare_mu);
+}
+
+static int take_namespace(struct nc_error *err)
+{
+    pthread_mutex_lock(&spare_mu);
+    int fd = spare_fd;
+    spare_fd = -1;
+    refill_locked();
+    pthread_mutex_unlock(&spare_mu);
+    return fd >= 0 ? fd : new_namespace(err);
+}
+
 int netns_ns_create(const char *path, struct nc_error *err)
 {
     /* one thread at a time: two binding it onto itself would stack */
@@ -60,35 +150,18 @@ int netns_ns_create(const char *path, struct nc_error *err)
         return nc_error_set(err, -errno, "create %s: %s", path,
                             strerror(errno));
     close(fd);
-    cleanup_close int self =
-        open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (self < 0) {
-        r = nc_error_set(err, -errno, "open /proc/thread-self/ns/net: %s",
-                         strerror(errno));
+    cleanup_close int ns = take_namespace(err);
+    if (ns < 0) {
         unlink(path);
-        return r;
+        return ns;
     }
-    if (unshare(CLONE_NEWNET) < 0) {
-        r = nc_error_set(err, -errno, "unshare a network namespace: %s",
-                         strerror(errno));
-        unlink(path);
-        return r;
-    }
-    if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0)
+    char src[64];
+    snprintf(src, sizeof(src), "/proc/thread-self/fd/%d", ns);
+    if (mount(src, path, "none", MS_BIND, NULL) < 0) {
         r = nc_error_set(err, -errno, "bind-mount the new namespace on %s: %s",
                          path, strerror(errno));
-    if (setns(self, CLONE_NEWNET) < 0) {
-        /* cannot happen as root; carrying on in the wrong namespace would
-         * make the plugins build the bridge inside the allocation */
-        r = nc_error_set(err, -errno,
-                         "return to the host network namespace: %s",
-                         strerror(errno));
-        umount2(path, MNT_DETACH);
         unlink(path);
-        return r;
     }
-    if (r < 0)
-        unlink(path);
     return r;
 }
 
