@@ -103,6 +103,7 @@ struct alloc {
     char *stop_why;
     bool net_busy;   /* a network helper runs for this allocation */
     bool net_queued; /* waiting for a free network helper slot */
+    int64_t net_queued_at, net_queued_us; /* since when, and for how long */
     uv_timer_t *reschedule_timer; /* replacement pending after a failure */
 };
 

@@ -414,17 +414,24 @@ static const char *spec_file; /* the SPEC argument */
 
 /* Takes the command, arguments and environment of the spec file as it is
  * now (the rest was acted on already). */
-static void reload_spec(const struct supervisor_spec *s, int errfd)
+/* Takes the final command, args and environment: from the spec the agent
+ * sent down the pipe (txt), or, when it sent "g", from the rewritten
+ * file. */
+static void reload_spec(const struct supervisor_spec *s, const char *txt,
+                        size_t len, int errfd)
 {
-    size_t len;
-    char *txt = nc_read_file(spec_file, &len, 1 << 20);
+    const char *from = "the spec sent by the agent";
+    char *file = NULL;
+    if (len == 1 && txt[0] == 'g') {
+        from = spec_file;
+        txt = file = nc_read_file(spec_file, &len, 1 << 20);
+    }
     json_t *j = txt ? json_loadb(txt, len, 0, NULL) : NULL;
-    free(txt);
+    free(file);
     struct supervisor_spec fresh;
     struct nc_error err = {0};
     if (!j || supervisor_spec_from_json(j, &fresh, &err) < 0)
-        child_fail(errfd, "re-read %s: %s", spec_file,
-                   j ? err.msg : "unreadable");
+        child_fail(errfd, "re-read %s: %s", from, j ? err.msg : "unreadable");
     json_decref(j);
     struct supervisor_spec *w = (struct supervisor_spec *)s;
     char *cmd = w->command;
@@ -462,17 +469,24 @@ run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
      * (a byte), and an agent gone or a failed network (EOF) means the task
      * is not started at all. */
     if (s->wait_fd > 0) {
-        char c;
+        /* the spec as of the network ready, up to the agent's close: the
+         * environment now has the allocation's address */
+        struct nc_buf word = {0};
+        char chunk[16384];
         ssize_t n;
-        while ((n = read(s->wait_fd, &c, 1)) < 0 && errno == EINTR)
-            ;
-        if (n != 1)
+        while ((n = read(s->wait_fd, chunk, sizeof(chunk))) != 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 || word.len > (1u << 20))
+                break;
+            nc_buf_append(&word, chunk, (size_t)n);
+        }
+        if (n != 0 || word.len == 0)
             child_fail(errfd, "the allocation's network was not set up; the "
                               "task was not started");
         close(s->wait_fd);
-        /* the agent rewrote the spec once the network was ready: the
-         * environment now has the allocation's address */
-        reload_spec(s, errfd);
+        reload_spec(s, word.data, word.len, errfd);
+        nc_buf_free(&word);
     }
     mark(&times->netwait);
     if (s->netns) {
