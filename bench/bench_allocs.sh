@@ -44,13 +44,17 @@ started() { ls "$dir"/data/alloc/*/.nomclient/t.started.json 2>/dev/null | wc -l
 netns_of() { curl -s "$NOMCLIENT_ADDR/v1/job/$1/allocations" |
     python3 -c 'import json,sys; print("|".join(a["ID"] for a in json.load(sys.stdin)))'; }
 
-printf '%-6s %-24s %-24s\n' allocs "submit -> all exec'd" "stop -> all netns gone"
-total=0
-for n in 1 10 50; do
-    cat >"$dir/b$n.nomad" <<JOB
-job "b$n" {
+# CPU (user+system, clock ticks) of a process; of the helper server, its
+# threads' own (the plugins it runs are its children, not counted)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+server_pid() { pgrep -f "netns-helper -serve" -P "$pid" | head -n 1; }
+hz=$(getconf CLK_TCK)
+
+write_job() { # name count
+    cat >"$dir/$1.nomad" <<JOB
+job "$1" {
   group "g" {
-    count = $n
+    count = $2
     network {
       mode = "bridge"
       port "http" {}
@@ -78,35 +82,83 @@ job "b$n" {
   }
 }
 JOB
+}
+
+# one job of count n: submit, wait for every task exec'd, stop, wait for
+# every namespace gone; prints "up_ms down_ms" and leaves the allocations'
+# JSON in $dir/<name>.json and the CPU spent in $dir/<name>.cpu
+run_job() { # name count
+    write_job "$1" "$2"
+    spid=$(server_pid)
+    c0=$(( $(cpu_ticks "$pid") + $(cpu_ticks "$spid") ))
     t0=$(now_ms)
-    ./nomclient job run "$dir/b$n.nomad" >/dev/null || exit 1
-    total=$((total + n))
+    ./nomclient job run "$dir/$1.nomad" >/dev/null || exit 1
+    total=$((total + $2))
     until [ "$(started)" -ge $total ]; do sleep 0.002; done
     t1=$(now_ms)
-    curl -s "$NOMCLIENT_ADDR/v1/job/b$n/allocations" >"$dir/allocs$n.json"
-    if [ $n -eq 50 ]; then
+    c1=$(( $(cpu_ticks "$pid") + $(cpu_ticks "$(server_pid)") ))
+    sups=0
+    for s in $(pgrep -f "supervise $dir/data/alloc/"); do
+        sups=$((sups + $(cpu_ticks "$s")))
+    done
+    curl -s "$NOMCLIENT_ADDR/v1/job/$1/allocations" >"$dir/$1.json"
+    if [ "$2" -eq 50 ]; then
         rss=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status)
         sup=$(pgrep -f "supervise $dir/" | head -n 1)
         priv=$(awk '/^Private_(Clean|Dirty)/ {s+=$2} END {print s}' /proc/$sup/smaps_rollup)
+        srss=$(awk '/^VmRSS/ {print $2}' /proc/$(server_pid)/status)
+        spriv=$(awk '/^Private_(Clean|Dirty)/ {s+=$2} END {print s}' /proc/$(server_pid)/smaps_rollup)
     fi
-    ids=$(netns_of "b$n")
+    ids=$(netns_of "$1")
     t2=$(now_ms)
-    ./nomclient job stop "b$n" >/dev/null
+    ./nomclient job stop "$1" >/dev/null
     until ! ip netns list 2>/dev/null | grep -qE "$ids"; do sleep 0.002; done
     t3=$(now_ms)
-    printf '%-6s %-24s %-24s\n' $n "$((t1 - t0)) ms ($(( (t1 - t0) * 1000 / n )) us/alloc)" \
-        "$((t3 - t2)) ms ($(( (t3 - t2) * 1000 / n )) us/alloc)"
+    echo "$((c1 - c0)) $sups $hz" >"$dir/$1.cpu"
+    up=$((t1 - t0))
+    down=$((t3 - t2))
+}
+
+printf '%-6s %-24s %-24s\n' allocs "submit -> all exec'd" "stop -> all netns gone"
+total=0
+# one allocation, ten times over (one sample is noise on a shared machine)
+ups="" downs=""
+for r in 0 1 2 3 4 5 6 7 8 9; do
+    run_job "b1-$r" 1
+    ups="$ups $up"
+    downs="$downs $down"
+done
+med() { echo "$@" | tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+printf '%-6s %-24s %-24s\n' 1 "$(med $ups) ms (median of 10)" "$(med $downs) ms (median of 10)"
+for n in 10 50; do
+    run_job "b$n" $n
+    printf '%-6s %-24s %-24s\n' $n "$up ms ($((up * 1000 / n)) us/alloc)" \
+        "$down ms ($((down * 1000 / n)) us/alloc)"
 done
 echo
 echo "where the time goes, per allocation (mean; us):"
 python3 - "$dir" <<'PY'
 import glob, json, os, sys
 d = sys.argv[1]
-print("%-6s %9s %9s %9s %9s %9s %9s %9s %9s %9s %9s %10s" % (
-    "allocs", "cni", "helper", "spawn", "sup-after", "net-wait", "netns",
-    "chroot", "volumes", "agent", "e2e", "around-cni"))
-for n in (1, 10, 50):
-    allocs = json.load(open(os.path.join(d, "allocs%d.json" % n)))
+cols = ("cni", "helper", "queued", "sup-after", "net-wait", "netns",
+        "chroot", "volumes", "agent", "e2e", "around-cni")
+print("%-6s" % "allocs" + "".join(" %9s" % c for c in cols))
+hkeys = ("StartupUs", "LockUs", "StateUs", "NetnsUs", "ExitUs")
+hnames = ("to-thread", "lock", "journal", "netns", "answer")
+helper_parts = []
+groups = ((1, ["b1-%d" % r for r in range(10)]), (10, ["b10"]), (50, ["b50"]))
+cpu_rows = []
+for n, names in groups:
+    allocs = [x for name in names
+              for x in json.load(open(os.path.join(d, name + ".json")))]
+    ticks = [list(map(int, open(os.path.join(d, name + ".cpu")).read().split()))
+             for name in names]
+    hz = ticks[0][2]
+    cpu_rows.append((n, len(allocs),
+                     sum(t[0] for t in ticks) * 1e6 / hz / len(allocs),
+                     sum(t[1] for t in ticks) * 1e6 / hz / len(allocs)))
+    tims = [a["AllocatedResources"]["Shared"]["Networks"][0].get("SetupTimings") or {}
+            for a in allocs]
     rows = []
     for a in allocs:
         net = a["AllocatedResources"]["Shared"]["Networks"][0]
@@ -114,37 +166,49 @@ for n in (1, 10, 50):
         f = os.path.join(d, "data", "alloc", a["ID"], ".nomclient", "t.started.json")
         s = json.load(open(f))
         m = s["SetupMicros"]
-        exec_at = s["ExecAt"]
-        e2e = (exec_at - a["CreateTime"]) / 1000
+        e2e = (s["ExecAt"] - a["CreateTime"]) / 1000
         cni = t.get("PluginsUs", 0)
-        helper = t.get("WallUs", 0) - cni  # spawn, netns, state, JSON, exit
-        # the supervisor starts beside the chain now: what it adds is what
+        wall = t.get("WallUs", 0)
+        queued = t.get("QueuedUs", 0)
+        # the supervisor starts beside the chain: what it adds is what
         # follows the network's word (netns join, caps, exec)
         sup = m["Netns"] + m.get("CgroupWait", 0)
-        # the agent's own share: created to exec, less the chain, the
-        # helper's other work and the supervisor's part after the word
-        agent = e2e - t.get("WallUs", 0) - sup
-        rows.append((cni, helper, t.get("SpawnUs", 0), sup,
-                     m.get("NetworkWait", 0), m["Netns"], m["Chroot"],
-                     m["Volumes"], agent, e2e))
+        # the agent's own share: created to exec, less the wait for a
+        # slot, the helper's request and the supervisor's part after it
+        agent = e2e - queued - wall - sup
+        # around the chain: all from creation to exec that is neither a
+        # CNI plugin running nor the wait for a set-up slot
+        around = e2e - queued - cni
+        rows.append((cni, wall - cni, queued, sup, m.get("NetworkWait", 0),
+                     m["Netns"], m["Chroot"], m["Volumes"], agent, e2e, around))
     k = len(rows)
-    mean = [sum(r[i] for r in rows) / k for i in range(10)]
-    # around the chain: everything from the allocation's creation to the
-    # exec that is not a CNI plugin running, and not waiting for a helper
-    # slot (ALLOC_NET_PARALLEL at once): the helper's own work plus the
-    # supervisor's plus the agent's bookkeeping (only measurable alone, n=1)
-    around = mean[1] + mean[3] + mean[8] if n > 1 else mean[9] - mean[0]
-    print("%-6d %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %10.0f" % (
-        n, *mean, around))
-print("cni: the plugin chain; helper: the network helper's wall time outside "
-      "the plugins (spawn, namespace, state journal, JSON, exit);\n"
-      "spawn: of it, starting the helper; sup-after: the supervisor's part "
-      "after the network is ready (netns join, caps, exec; its start, cgroup "
-      "move, chroot and volumes run beside the chain);\n"
+    mean = [sum(r[i] for r in rows) / k for i in range(len(cols))]
+    p50 = sorted(r[-1] for r in rows)[k // 2]
+    print("%-6d" % n + "".join(" %9.0f" % v for v in mean) +
+          "   (around-cni median %.0f, max %.0f)" % (p50, max(r[-1] for r in rows)))
+    helper_parts.append((n, [sum(float(x.get(key, 0)) for x in tims) / k
+                             for key in hkeys]))
+print("the helper's request, per allocation (mean; us):")
+print("%-6s" % "allocs" + "".join(" %9s" % h for h in hnames))
+for n, v in helper_parts:
+    print("%-6d" % n + "".join(" %9.0f" % x for x in v))
+print("CPU per allocation, set-up (us; from clock ticks, +-%.0f us at n=50):"
+      % (1e6 / hz / 50))
+print("%-6s %14s %14s" % ("allocs", "agent+helper", "supervisor"))
+for n, k, ours, sup in cpu_rows:
+    print("%-6d %14.0f %14.0f" % (n, ours, sup))
+print("cni: the plugin chain (and the iptables tools run for it); helper: "
+      "the network helper's request outside the plugins (sending, lock, "
+      "state journal, namespace, answer);\n"
+      "queued: waiting for one of the 4 set-up slots; sup-after: the "
+      "supervisor's part after the network is ready (netns join, caps, exec; "
+      "its start, cgroup move, chroot and volumes run beside the chain);\n"
       "net-wait: how long the prepared task waited for the network;\n"
-      "agent: the agent's own bookkeeping (n=1: e2e - helper wall - sup-after);\n"
-      "e2e: allocation created to task exec'd; around-cni: e2e minus the "
-      "chain (n=1), or helper + sup-after + agent (n>1, excludes the queue "
-      "for a slot)")
+      "agent: the agent's own bookkeeping (e2e - queued - helper request - "
+      "sup-after);\n"
+      "e2e: allocation created to task exec'd; around-cni: e2e - queued - cni;\n"
+      "to-thread: request sent to its thread started in the helper; lock, "
+      "journal (intent and updates), netns (made or taken ready): in it; "
+      "answer: its line back to the agent's callback")
 PY
-echo "agent RSS with 50 allocations running: ${rss} KiB; one supervisor: ${priv} KiB private"
+echo "agent RSS with 50 allocations running: ${rss} KiB; network helper: ${srss} KiB RSS, ${spriv} KiB private; one supervisor: ${priv} KiB private"
