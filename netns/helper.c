@@ -636,24 +636,31 @@ static json_t *answer(const json_t *j, const json_error_t *je, const char *src,
     return out;
 }
 
-/* ---- -serve: one process for many requests ------------------------------ */
+/* ---- -serve: one process for many requests ------------------------------
+ * The main thread reads request lines; workers (made as needed, up to
+ * SERVE_WORKERS, then kept) run them and print the answers. Kept threads
+ * save each request a thread's creation, and their CPU time stays
+ * visible in /proc/<pid>/task. */
 
-struct server {
-    pthread_mutex_t mu; /* stdout, running */
-    pthread_cond_t idle;
-    int running;
-};
+#define SERVE_WORKERS 16
 
 struct server_job {
-    struct server *srv;
+    struct server_job *next;
     char *line;
     size_t len;
 };
 
-static void *serve_one(void *arg)
+struct server {
+    pthread_mutex_t mu; /* all below, and stdout */
+    pthread_cond_t work, idle;
+    struct server_job *head, **tail;
+    int workers, waiting; /* made, and idle of them */
+    int queued;           /* on the list, not yet taken */
+    int running;          /* queued or being run */
+};
+
+static void serve_one(struct server *srv, struct server_job *job)
 {
-    struct server_job *job = arg;
-    struct server *srv = job->srv;
     int64_t t = netns_now_us();
     json_error_t je;
     json_t *j = json_loadb(job->line, job->len, 0, &je);
@@ -676,6 +683,28 @@ static void *serve_one(void *arg)
     free(text);
     free(job->line);
     free(job);
+}
+
+static void *worker(void *arg)
+{
+    struct server *srv = arg;
+    nc_sched_short_slice();
+    pthread_mutex_lock(&srv->mu);
+    for (;;) {
+        while (!srv->head) {
+            srv->waiting++;
+            pthread_cond_wait(&srv->work, &srv->mu);
+            srv->waiting--;
+        }
+        struct server_job *job = srv->head;
+        srv->queued--;
+        srv->head = job->next;
+        if (!srv->head)
+            srv->tail = &srv->head;
+        pthread_mutex_unlock(&srv->mu);
+        serve_one(srv, job);
+        pthread_mutex_lock(&srv->mu);
+    }
     return NULL;
 }
 
@@ -683,8 +712,11 @@ static int serve(void)
 {
     struct server srv = {
         .mu = PTHREAD_MUTEX_INITIALIZER,
+        .work = PTHREAD_COND_INITIALIZER,
         .idle = PTHREAD_COND_INITIALIZER,
     };
+    srv.tail = &srv.head;
+    nc_sched_short_slice();
     netns_ns_keep_spare();
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -695,15 +727,28 @@ static int serve(void)
     /* only whole lines: what a killed agent left half-written is not run */
     while ((n = getline(&line, &cap, stdin)) > 0 && line[n - 1] == '\n') {
         struct server_job *job = xcalloc(1, sizeof(*job));
-        job->srv = &srv;
         job->line = xstrndup(line, (size_t)n - 1);
         job->len = (size_t)n - 1;
         pthread_mutex_lock(&srv.mu);
         srv.running++;
-        pthread_mutex_unlock(&srv.mu);
+        srv.queued++;
+        *srv.tail = job;
+        srv.tail = &job->next;
         pthread_t th;
-        if (pthread_create(&th, &attr, serve_one, job) != 0)
-            serve_one(job);
+        if (srv.waiting >= srv.queued) /* an idle worker for it */
+            pthread_cond_signal(&srv.work);
+        else if (srv.workers < SERVE_WORKERS &&
+                 pthread_create(&th, &attr, worker, &srv) == 0)
+            srv.workers++;
+        else if (srv.workers == 0) { /* no thread to be had: here, now */
+            srv.head = NULL;
+            srv.tail = &srv.head;
+            srv.queued = 0;
+            pthread_mutex_unlock(&srv.mu);
+            serve_one(&srv, job);
+            continue;
+        }
+        pthread_mutex_unlock(&srv.mu);
     }
     free(line);
     pthread_attr_destroy(&attr);

@@ -80,49 +80,46 @@ static int new_namespace(struct nc_error *err)
  * Making a network namespace costs the kernel 0.6-1 ms. The helper server
  * keeps one made ahead, held only by an fd (so it vanishes with the
  * process, never leaks), hands it to the next set-up and makes the next
- * spare on a thread meanwhile. */
+ * spare on a thread of its own meanwhile. */
 static pthread_mutex_t spare_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t spare_wanted = PTHREAD_COND_INITIALIZER;
 static int spare_fd = -1;
-static bool spare_on, spare_making;
+static bool spare_on;
 
-static void *make_spare(void *arg)
+/* The thread that makes spares, one whenever none is held. */
+static void *spare_maker(void *arg)
 {
     (void)arg;
-    struct nc_error err = {0};
-    int fd = new_namespace(&err);
-    if (fd < 0)
-        LOG_WARN("netns", "%s", err.msg);
     pthread_mutex_lock(&spare_mu);
-    if (spare_fd < 0 && fd >= 0) {
+    for (;;) {
+        while (spare_fd >= 0)
+            pthread_cond_wait(&spare_wanted, &spare_mu);
+        pthread_mutex_unlock(&spare_mu);
+        struct nc_error err = {0};
+        int fd = new_namespace(&err);
+        pthread_mutex_lock(&spare_mu);
+        if (fd < 0) {
+            /* no spares then: each set-up makes its own */
+            LOG_WARN("netns", "%s", err.msg);
+            spare_on = false;
+            pthread_mutex_unlock(&spare_mu);
+            return NULL;
+        }
         spare_fd = fd;
-        fd = -1;
     }
-    spare_making = false;
-    pthread_mutex_unlock(&spare_mu);
-    if (fd >= 0)
-        close(fd);
-    return NULL;
-}
-
-/* Starts making a spare if there is none and none is on the way; with
- * spare_mu held. */
-static void refill_locked(void)
-{
-    if (!spare_on || spare_fd >= 0 || spare_making)
-        return;
-    pthread_t th;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    spare_making = pthread_create(&th, &attr, make_spare, NULL) == 0;
-    pthread_attr_destroy(&attr);
 }
 
 void netns_ns_keep_spare(void)
 {
     pthread_mutex_lock(&spare_mu);
-    spare_on = true;
-    refill_locked();
+    if (!spare_on) {
+        pthread_t th;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        spare_on = pthread_create(&th, &attr, spare_maker, NULL) == 0;
+        pthread_attr_destroy(&attr);
+    }
     pthread_mutex_unlock(&spare_mu);
 }
 
@@ -131,7 +128,8 @@ static int take_namespace(struct nc_error *err)
     pthread_mutex_lock(&spare_mu);
     int fd = spare_fd;
     spare_fd = -1;
-    refill_locked();
+    if (fd >= 0)
+        pthread_cond_signal(&spare_wanted);
     pthread_mutex_unlock(&spare_mu);
     return fd >= 0 ? fd : new_namespace(err);
 }
