@@ -310,6 +310,7 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
         return nc_error_set(err, r, "event loop: %s", uv_strerror(r));
     a.loop = &loop;
     signal(SIGPIPE, SIG_IGN);
+    nc_sched_short_slice(); /* the loop: wake at once, work briefly */
     /* each check keeps its socket between probes, and a burst of hanging
      * targets holds more: the soft fd limit (often 1024) is raised to the
      * hard one, as systemd services usually run with */

@@ -11,7 +11,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -358,6 +360,48 @@ int nc_write_file_replace(const char *path, const char *data, size_t len,
                           int mode)
 {
     return write_file_replace(path, data, len, mode, false);
+}
+
+int nc_write_file_inplace(const char *path, const char *data, size_t len,
+                          int mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, mode);
+    if (fd < 0)
+        return -errno;
+    size_t off = 0;
+    int r = 0;
+    while (off < len && r == 0) {
+        ssize_t w = pwrite(fd, data + off, len - off, (off_t)off);
+        if (w < 0 && errno != EINTR)
+            r = -errno;
+        else if (w > 0)
+            off += (size_t)w;
+    }
+    if (r == 0 && ftruncate(fd, (off_t)len) < 0)
+        r = -errno;
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    return r;
+}
+
+void nc_sched_short_slice(void)
+{
+    /* struct sched_attr of sched_setattr(2); glibc has no wrapper */
+    struct {
+        uint32_t size, policy;
+        uint64_t flags;
+        int32_t nice;
+        uint32_t priority;
+        uint64_t runtime, deadline, period;
+    } attr = {
+        .size = sizeof(attr),
+        .policy = 0,       /* SCHED_OTHER */
+        .flags = 0x01,     /* SCHED_FLAG_RESET_ON_FORK */
+        .nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)),
+        .runtime = 100000, /* a 0.1 ms slice */
+    };
+    /* kernels without custom slices (before 6.12) take it as a no-op */
+    (void)syscall(SYS_sched_setattr, 0, &attr, 0);
 }
 
 int nc_mkdir_p(const char *path, int mode)

@@ -93,6 +93,19 @@ int nc_write_file_atomic(const char *path, const char *data, size_t len,
  * rewritten whenever they matter (a task's spec before each start). */
 int nc_write_file_replace(const char *path, const char *data, size_t len,
                           int mode);
+/* Overwrites path in place (made if missing): no new file, so nothing
+ * to allocate or free on the filesystem, but a reader at the same moment
+ * or a crash mid-write sees a mix. For files only their writer reads
+ * (a task's spec, written before its supervisor starts). */
+int nc_write_file_inplace(const char *path, const char *data, size_t len,
+                          int mode);
+/* Asks the scheduler for short time slices for the calling thread (EEVDF
+ * custom slice, Linux 6.12+; a no-op before): the same CPU share, but on
+ * waking it preempts a busy CPU at once instead of waiting up to a few ms
+ * for the running task's slice to end. For threads that do little work
+ * and wait on events: the agent's loop, the network helper's threads.
+ * Not inherited by the processes they start (reset on fork). */
+void nc_sched_short_slice(void);
 /* mkdir -p with the given mode. */
 int nc_mkdir_p(const char *path, int mode);
 
