@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -23,6 +24,12 @@
 
 #include "cgroup.h"
 #include "volumes/volumes.h"
+
+/* How much nicer than it was started a supervisor started beside its
+ * allocation's network set-up prepares the task (cgroup, mounts, chroot,
+ * volumes); base_nice is restored once that is done. */
+#define PREPARE_NICE 10
+static int base_nice;
 
 const char *const supervisor_default_caps[] = {
     "CAP_AUDIT_WRITE", "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FOWNER",
@@ -487,6 +494,7 @@ run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
         close(s->wait_fd);
         reload_spec(s, word.data, word.len, errfd);
         nc_buf_free(&word);
+        setpriority(PRIO_PROCESS, 0, base_nice);
     }
     mark(&times->netwait);
     if (s->netns) {
@@ -762,6 +770,7 @@ static int run(const struct supervisor_spec *s)
         return 1;
     }
     close(go[1]); /* EOF releases the child */
+    setpriority(PRIO_PROCESS, 0, base_nice); /* now: logs, signals */
 
     char failure[512] = "";
     ssize_t fn = read(errpipe[0], failure, sizeof(failure) - 1);
@@ -880,6 +889,12 @@ int supervisor_main(int argc, char **argv)
             fprintf(stderr, "supervise: recording pid: %s\n", strerror(errno));
     }
     setsid();
+    /* prepared beside the network's set-up, which takes far longer: the
+     * preparation yields the CPU to it (the task runs at the usual
+     * priority, see run_task) */
+    base_nice = getpriority(PRIO_PROCESS, 0);
+    if (s.wait_fd > 0)
+        setpriority(PRIO_PROCESS, 0, base_nice + PREPARE_NICE);
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     prctl(PR_SET_NAME, "nomclient-sup", 0, 0, 0);
     int rc = run(&s);
