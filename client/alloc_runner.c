@@ -507,8 +507,8 @@ static int store_spec(struct alloc_task *t, const char *txt, char **spec_path,
 {
     *spec_path = sup_path(t, "spec.json");
     /* read once by the supervisor about to start, rewritten before every
-     * start: no fsync on the way to the task */
-    int r = nc_write_file_replace(*spec_path, txt, strlen(txt), 0600);
+     * start (no supervisor of the task runs then): in place, no fsync */
+    int r = nc_write_file_inplace(*spec_path, txt, strlen(txt), 0600);
     if (r < 0) {
         nc_error_set(err, r, "write %s: %s", *spec_path, strerror(-r));
         free(*spec_path);
