@@ -272,7 +272,18 @@ ok_ip=$(alloc_json custom ok 'x["NetworkStatus"]["Address"]')
 ok_port=$(alloc_json custom ok '[p["Value"] for p in x["AllocatedResources"]["Shared"]["Ports"] if p["Label"]=="http"][0]')
 case "$ok_ip" in 10.255.98.*) pass "it has an address of that network ($ok_ip)" ;;
 *) fail "it has an address of that network" "$ok_ip" ;; esac
-check "it answers on its mapped host port" wait_for 10 http_ok "http://127.0.0.1:$ok_port/"
+if wait_for 10 http_ok "http://127.0.0.1:$ok_port/"; then
+    pass "it answers on its mapped host port"
+else
+    ok_id=$(alloc_json custom ok 'x["ID"]')
+    fail "it answers on its mapped host port ($ok_port -> $ok_ip:8081)" "$(
+        curl -s -m 2 -o /dev/null -w 'host port: %{http_code}\n' "http://127.0.0.1:$ok_port/"
+        curl -s -m 2 -o /dev/null -w 'alloc address: %{http_code}\n' "http://$ok_ip:8081/"
+        alloc_json custom ok 'x["TaskStates"]'
+        ip netns exec "$ok_id" ss -ltnp 2>&1
+        iptables-save -t nat | grep -e "$ok_port" -e "$ok_ip" 2>&1
+        cat "$TMP"/data*/alloc/"$ok_id"/alloc/logs/srv.std* 2>&1 | tail -5)"
+fi
 bad_failed() { [ "$(alloc_json custom bad 'x.get("ClientStatus")')" = failed ]; }
 check "an allocation whose network cannot be set up fails" wait_for 20 bad_failed
 bad=$(alloc_json custom bad 'x["ID"]')
