@@ -10,7 +10,9 @@ if [ "$(id -u)" != 0 ] || [ ! -x /usr/lib/cni/bridge ]; then
     echo "bench-allocs needs root and the CNI plugins (containernetworking-plugins)"
     exit 0
 fi
-dir=$(mktemp -d /tmp/nomclient-bench-allocs.XXXXXX)
+# BENCH_TMPDIR=/dev/shm puts the data_dir on tmpfs, to tell the agent's
+# own costs from the filesystem's (every allocation makes ~30 files/dirs)
+dir=$(mktemp -d "${BENCH_TMPDIR:-/tmp}/nomclient-bench-allocs.XXXXXX")
 PORT=${BENCH_PORT:-14647}
 BR=ncbench0
 SUBNET=10.255.120.0/24

@@ -272,6 +272,22 @@ static bool ip_wanted(const char *ip, const struct strlist *ips,
            (!accept_ip || accept_ip(ip, arg));
 }
 
+/* Whether a jump into nat chain names its owner, and the owner is not an
+ * accepted container of network. */
+static bool owned_elsewhere(const struct parsed_rule *rules, size_t n,
+                            const char *chain, const char *network,
+                            netns_accept_id_fn accept_id, void *arg)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct parsed_rule *r = &rules[i];
+        if (r->id && r->target && strcmp(r->table, "nat") == 0 &&
+            strcmp(r->target, chain) == 0)
+            return !nc_streq(r->network, network) ||
+                   !accept_id(r->id, r->src, arg);
+    }
+    return false;
+}
+
 void netns_ipt_plan_build(struct netns_ipt_plan *plan, const char *save,
                           const char *network, netns_accept_id_fn accept_id,
                           const struct strlist *ips_in, const char *subnet,
@@ -314,12 +330,16 @@ void netns_ipt_plan_build(struct netns_ipt_plan *plan, const char *save,
             !strlist_contains(&ips, r->src))
             strlist_add(&ips, r->src);
     }
-    /* 2: portmap DNAT chains and firewall rules naming a wanted IP */
+    /* 2: portmap DNAT chains and firewall rules naming a wanted IP; a
+     * DNAT chain that a jump tags as another network's, or as another
+     * container's, is not ours whatever its IP (two networks with
+     * overlapping ranges can lease one IP twice) */
     for (size_t i = 0; i < n; i++) {
         struct parsed_rule *r = &rules[i];
         if (strcmp(r->table, "nat") == 0 &&
             nc_str_has_prefix(r->chain, "CNI-DN-") &&
-            container_chain(r->chain) &&
+            container_chain(r->chain) && !chain_marked(plan, r->table, r->chain) &&
+            !owned_elsewhere(rules, n, r->chain, network, accept_id, arg) &&
             ip_wanted(r->to, &ips, subnet, accept_ip, arg))
             mark_chain(plan, r->table, r->chain, NULL);
         if (strcmp(r->table, "filter") == 0 &&

@@ -845,6 +845,32 @@ static void test_ipt_plan_one_container(void **state)
     netns_ipt_plan_free(&plan);
 }
 
+static bool is_b(const char *id, const char *ip, void *arg)
+{
+    (void)ip;
+    (void)arg;
+    return strcmp(id, "nct-b") == 0;
+}
+
+/* Two networks with overlapping ranges lease one IP twice: sweeping the
+ * container of one by that IP leaves the other's port mappings alone. */
+static void test_ipt_plan_ip_of_another_network(void **state)
+{
+    (void)state;
+    struct strlist ips = {0};
+    strlist_add(&ips, "10.255.64.3"); /* nct-a2's address on "nctest" too */
+    struct netns_ipt_plan plan = {0};
+    netns_ipt_plan_build(&plan, save_text, "other", is_b, &ips, NULL, NULL,
+                         NULL);
+    char *script = netns_ipt_plan_script(&plan);
+    assert_non_null(script); /* the untagged firewall rules by IP */
+    assert_null(strstr(script, "CNI-DN-b580ab2fa886c306e034e"));
+    assert_null(strstr(script, "*nat"));
+    free(script);
+    netns_ipt_plan_free(&plan);
+    strlist_free(&ips);
+}
+
 static bool not_owned(const char *id, const char *ip, void *arg)
 {
     (void)ip;
@@ -1166,6 +1192,7 @@ int main(void)
         cmocka_unit_test(test_response_parse),
         cmocka_unit_test_setup_teardown(test_state_journal, setup, teardown),
         cmocka_unit_test(test_ipt_plan_one_container),
+        cmocka_unit_test(test_ipt_plan_ip_of_another_network),
         cmocka_unit_test(test_ipt_plan_by_subnet),
         cmocka_unit_test(test_exec),
         cmocka_unit_test_setup_teardown(test_ipam_leases, setup, teardown),
