@@ -355,6 +355,11 @@ check "ten supervisors, one per task ($nsups)" [ "$nsups" -eq 10 ]
 pattern=$(echo "$ids" | paste -sd '|')
 nns=$(ip netns list | grep -cE "$pattern")
 check "ten namespaces, one per allocation ($nns)" [ "$nns" -eq 10 ]
+# one network helper, the new agent's: the killed agent's finished what it
+# had been given and left when its input closed
+helpers=$(pgrep -f "$NOMCLIENT netns-helper -serve" | paste -sd ' ')
+check "one network helper, the new agent's ($helpers)" \
+    [ "$helpers" = "$(pgrep -f "$NOMCLIENT netns-helper -serve" -P "$AGENT_PID")" ]
 "$NOMCLIENT" job stop ten >/dev/null
 gone10() { [ -z "$(ours_left "$pattern")" ] && [ "$(pgrep -f "supervise $data/" | wc -l)" -eq 0 ]; }
 if wait_for 30 gone10; then
