@@ -28,6 +28,7 @@ static void alloc_update_status(struct alloc *a);
 static void net_teardown(struct alloc *a);
 static void net_setup(struct alloc *a);
 static void make_alloc_dirs(struct alloc *a);
+static int make_task_dirs(struct alloc_task *t);
 static void net_schedule(struct alloc *a);
 static bool alloc_bridged(const struct alloc *a);
 static void maybe_reschedule(struct alloc *a);
@@ -528,22 +529,6 @@ static int write_spec(struct alloc_task *t, const struct task *spec,
     return r;
 }
 
-static int make_task_dirs(struct alloc_task *t)
-{
-    struct alloc_manager *m = t->alloc->mgr;
-    char *dir = alloc_task_dir_path(m, t->alloc, t->name);
-    static const char *const subs[] = {"local", "secrets", "tmp"};
-    int r = 0;
-    for (size_t i = 0; i < NC_ARRAY_LEN(subs) && r == 0; i++) {
-        char *p = xasprintf("%s/%s", dir, subs[i]);
-        r = nc_mkdir_p(p, strcmp(subs[i], "secrets") == 0 ? 0700 : 0777);
-        if (r == 0 && strcmp(subs[i], "tmp") == 0)
-            chmod(p, 01777);
-        free(p);
-    }
-    free(dir);
-    return r;
-}
 
 static void task_fail_setup(struct alloc_task *t, const char *type,
                             const char *msg)
@@ -1108,18 +1093,143 @@ static void net_port_mappings(const struct alloc *a,
 }
 
 /* Once its set-up is on its way (not while it waits for a slot), the
- * allocation's dirs are made and its supervisors start beside the chain:
- * their cgroup, mounts and volumes are done by the time the chain is. */
-static void prepare_tasks(struct alloc *a)
+ * allocation's dirs and its tasks' dirs and files are made on the thread
+ * pool (a new directory or file costs 0.2-0.5 ms of kernel time on some
+ * filesystems; ten or so per allocation would hold up the loop), then its
+ * supervisors start beside the chain: their cgroup, mounts and volumes are
+ * done by the time the chain is. */
+struct prep {
+    uv_work_t work;
+    struct prep *next;
+    struct alloc *a; /* NULL once the manager is closed */
+    struct strlist paths; /* "<octal mode> <path>", or "file <path>" */
+    int result;
+};
+
+static struct prep *preps; /* in flight; the agent is single-threaded */
+
+static void prep_add(struct prep *p, const char *kind, const char *path)
 {
-    make_alloc_dirs(a);
+    char *e = xasprintf("%s %s", kind, path);
+    strlist_add(&p->paths, e);
+    free(e);
+}
+
+/* The shared alloc/ tree (logs, data, tmp) and our .nomclient. */
+static void prep_alloc_paths(struct prep *p, const struct alloc *a)
+{
+    char *dir = alloc_dir_path(a->mgr, a);
+    static const char *const subs[] = {"alloc/logs", "alloc/data", "alloc/tmp",
+                                       ".nomclient"};
+    for (size_t i = 0; i < NC_ARRAY_LEN(subs); i++) {
+        char *d = xasprintf("%s/%s", dir, subs[i]);
+        prep_add(p, i == 3 ? "0700" : "0777", d);
+        free(d);
+    }
+    free(dir);
+}
+
+/* A task's dir (local, secrets, tmp), with files: its spec and lock. */
+static void prep_task_paths(struct prep *p, const struct alloc_task *t,
+                            bool files)
+{
+    char *td = alloc_task_dir_path(t->alloc->mgr, t->alloc, t->name);
+    static const char *const subs[][2] = {
+        {"0777", "local"}, {"0700", "secrets"}, {"1777", "tmp"}};
+    for (size_t k = 0; k < NC_ARRAY_LEN(subs); k++) {
+        char *d = xasprintf("%s/%s", td, subs[k][1]);
+        prep_add(p, subs[k][0], d);
+        free(d);
+    }
+    free(td);
+    for (int k = 0; files && k < 2; k++) {
+        char *f = sup_path(t, k ? "lock" : "spec.json");
+        prep_add(p, "file", f);
+        free(f);
+    }
+}
+
+static int prep_run(struct prep *p)
+{
+    int first = 0;
+    for (size_t i = 0; i < p->paths.n; i++) {
+        const char *path = strchr(p->paths.items[i], ' ') + 1;
+        int r = 0;
+        if (strncmp(p->paths.items[i], "file", 4) == 0) {
+            int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+            r = fd < 0 ? -errno : close(fd);
+        } else {
+            mode_t mode = (mode_t)strtol(p->paths.items[i], NULL, 8);
+            r = nc_mkdir_p(path, (int)(mode & 0777));
+            if (r == 0 && (mode & 01000))
+                chmod(path, mode);
+        }
+        if (r < 0 && first == 0)
+            first = r;
+    }
+    return first;
+}
+
+static void prep_work(uv_work_t *w)
+{
+    struct prep *p = w->data;
+    p->result = prep_run(p);
+}
+
+static void make_alloc_dirs(struct alloc *a)
+{
+    struct prep p = {0};
+    prep_alloc_paths(&p, a);
+    prep_run(&p);
+    strlist_free(&p.paths);
+}
+
+static int make_task_dirs(struct alloc_task *t)
+{
+    struct prep p = {0};
+    prep_task_paths(&p, t, false);
+    int r = prep_run(&p);
+    strlist_free(&p.paths);
+    return r;
+}
+
+static void prep_done(uv_work_t *w, int status)
+{
+    (void)status;
+    struct prep *p = w->data;
+    for (struct prep **pp = &preps; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    struct alloc *a = p->a;
+    strlist_free(&p->paths);
+    free(p);
+    if (!a || a->stopping || !nc_streq(a->net_phase, "setting-up"))
+        return; /* stopped, or the network came first (its tasks started) */
     for (size_t i = 0; i < a->ntasks; i++) {
         struct alloc_task *t = &a->tasks[i];
         if (nc_streq(t->state, "pending") && t->supervisor_pid <= 0 &&
-            !t->aborting) {
+            !t->aborting && !t->timer) {
             alloc_task_event(t, "Task Setup", "Building Task Directory");
             task_spawn(t, true);
         }
+    }
+}
+
+static void prepare_tasks(struct alloc *a)
+{
+    struct prep *p = xcalloc(1, sizeof(*p));
+    p->a = a;
+    p->work.data = p;
+    prep_alloc_paths(p, a);
+    for (size_t i = 0; i < a->ntasks; i++)
+        prep_task_paths(p, &a->tasks[i], true);
+    p->next = preps;
+    preps = p;
+    if (uv_queue_work(a->mgr->c.loop, &p->work, prep_work, prep_done) < 0) {
+        prep_work(&p->work); /* no thread pool: here */
+        prep_done(&p->work, 0);
     }
 }
 
@@ -1245,20 +1355,6 @@ static struct alloc *alloc_create(struct alloc_manager *m, const struct job *job
     return a;
 }
 
-/* The shared alloc/ tree (logs, data, tmp). Directories cost 0.2-0.3 ms
- * each on some filesystems: for a bridge allocation they are made once
- * the network's set-up is on its way. */
-static void make_alloc_dirs(struct alloc *a)
-{
-    char *dir = alloc_dir_path(a->mgr, a);
-    static const char *const subs[] = {"alloc/logs", "alloc/data", "alloc/tmp"};
-    for (size_t i = 0; i < NC_ARRAY_LEN(subs); i++) {
-        char *p = xasprintf("%s/%s", dir, subs[i]);
-        nc_mkdir_p(p, 0777);
-        free(p);
-    }
-    free(dir);
-}
 
 static void alloc_start(struct alloc *a)
 {
@@ -1672,6 +1768,9 @@ void alloc_manager_close(struct alloc_manager *m)
     m->closing = true;
     /* helpers finish on their own; their state files tell the next agent */
     netns_abandon_all(m->c.loop);
+    for (struct prep *p = preps; p; p = p->next)
+        if (p->a && p->a->mgr == m)
+            p->a = NULL;
     for (size_t i = 0; i < m->nallocs; i++) {
         struct alloc *a = m->allocs[i];
         if (a->reschedule_timer)
