@@ -680,6 +680,7 @@ static void serve_one(struct server *srv, struct server_job *job)
     srv->running--;
     pthread_cond_signal(&srv->idle);
     pthread_mutex_unlock(&srv->mu);
+    netns_ns_refill();
     free(text);
     free(job->line);
     free(job);

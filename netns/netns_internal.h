@@ -180,6 +180,9 @@ int netns_ns_create(const char *path, struct nc_error *err);
 /* From now on keep a namespace made ahead for the next netns_ns_create
  * (the helper server's choice: a one-shot helper makes its own). */
 void netns_ns_keep_spare(void);
+/* Makes up for the spares taken, on the spare thread: called once a
+ * request is answered. */
+void netns_ns_refill(void);
 /* Whether path is a bind-mounted network namespace. */
 bool netns_ns_exists(const char *path);
 /* Unmounts and unlinks path; a missing path is success. */

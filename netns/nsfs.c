@@ -78,34 +78,40 @@ static int new_namespace(struct nc_error *err)
 
 /* ---- a namespace made ahead ----------------------------------------------
  * Making a network namespace costs the kernel 0.6-1 ms. The helper server
- * keeps one made ahead, held only by an fd (so it vanishes with the
- * process, never leaks), hands it to the next set-up and makes the next
- * spare on a thread of its own meanwhile. */
+ * keeps SPARES made ahead, held only by an fd (so it vanishes with the
+ * process, never leaks), hands one to each set-up and makes the next
+ * on a thread of its own once that set-up is done. */
+#define SPARES 2 /* set-ups often start in twos and threes */
+
 static pthread_mutex_t spare_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t spare_wanted = PTHREAD_COND_INITIALIZER;
-static int spare_fd = -1;
+static int spares[SPARES];
+static int nspares;
 static bool spare_on;
 
-/* The thread that makes spares, one whenever none is held. */
+/* The thread that makes spares: up to SPARES at start, and again each
+ * time netns_ns_refill asks (after a set-up, off its path: making one
+ * holds a CPU in the kernel for most of a millisecond). */
 static void *spare_maker(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&spare_mu);
     for (;;) {
-        while (spare_fd >= 0)
-            pthread_cond_wait(&spare_wanted, &spare_mu);
-        pthread_mutex_unlock(&spare_mu);
-        struct nc_error err = {0};
-        int fd = new_namespace(&err);
-        pthread_mutex_lock(&spare_mu);
-        if (fd < 0) {
-            /* no spares then: each set-up makes its own */
-            LOG_WARN("netns", "%s", err.msg);
-            spare_on = false;
+        while (nspares < SPARES) {
             pthread_mutex_unlock(&spare_mu);
-            return NULL;
+            struct nc_error err = {0};
+            int fd = new_namespace(&err);
+            pthread_mutex_lock(&spare_mu);
+            if (fd < 0) {
+                /* no spares then: each set-up makes its own */
+                LOG_WARN("netns", "%s", err.msg);
+                spare_on = false;
+                pthread_mutex_unlock(&spare_mu);
+                return NULL;
+            }
+            spares[nspares++] = fd;
         }
-        spare_fd = fd;
+        pthread_cond_wait(&spare_wanted, &spare_mu);
     }
 }
 
@@ -123,23 +129,33 @@ void netns_ns_keep_spare(void)
     pthread_mutex_unlock(&spare_mu);
 }
 
+void netns_ns_refill(void)
+{
+    pthread_mutex_lock(&spare_mu);
+    if (nspares < SPARES)
+        pthread_cond_signal(&spare_wanted);
+    pthread_mutex_unlock(&spare_mu);
+}
+
 static int take_namespace(struct nc_error *err)
 {
     pthread_mutex_lock(&spare_mu);
-    int fd = spare_fd;
-    spare_fd = -1;
-    if (fd >= 0)
-        pthread_cond_signal(&spare_wanted);
+    int fd = nspares ? spares[--nspares] : -1;
     pthread_mutex_unlock(&spare_mu);
     return fd >= 0 ? fd : new_namespace(err);
 }
 
 int netns_ns_create(const char *path, struct nc_error *err)
 {
-    /* one thread at a time: two binding it onto itself would stack */
+    /* once per process, one thread at a time (two binding it onto itself
+     * would stack): a recursive propagation change walks every namespace
+     * mounted there and takes the kernel's mount lock, which the
+     * supervisors' chroots are using at the same moment */
     static pthread_mutex_t run_dir = PTHREAD_MUTEX_INITIALIZER;
+    static bool run_dir_shared;
     pthread_mutex_lock(&run_dir);
-    int r = make_run_dir_shared(err);
+    int r = run_dir_shared ? 0 : make_run_dir_shared(err);
+    run_dir_shared = r == 0;
     pthread_mutex_unlock(&run_dir);
     if (r < 0)
         return r;
