@@ -20,6 +20,12 @@ pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 until curl -sf "http://127.0.0.1:$PORT/v1/agent/health" >/dev/null; do sleep 0.05; done
 export NOMCLIENT_ADDR="http://127.0.0.1:$PORT"
+# the network helper a dev agent starts beside it where the CNI plugins are
+sleep 0.3
+helper=$(pgrep -P "$pid" -f "netns-helper -serve" | head -n 1)
+if [ -n "$helper" ]; then
+    echo "idle network helper (netns-helper -serve): RSS $(awk '/^VmRSS/ {print $2}' /proc/$helper/status) KiB, PSS $(awk '/^Pss:/ {print $2}' /proc/$helper/smaps_rollup) KiB, private $(awk '/^Private_(Clean|Dirty)/ {s+=$2} END {print s}' /proc/$helper/smaps_rollup) KiB"
+fi
 ./nomclient status -self >/dev/null
 n=50
 start=$(date +%s%N)
