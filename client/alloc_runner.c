@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "caps.h"
 #include "cgroup.h"
 #include "supervisor.h"
 #include "volumes/volumes.h"
@@ -425,32 +426,22 @@ static char *spec_text(struct alloc_task *t, const struct task *spec,
         s.cpu_shares = spec->resources.cpu;
         s.memory_mb = spec->resources.memory_mb;
         s.memory_max_mb = spec->resources.memory_max_mb;
-        for (const char *const *c = supervisor_default_caps; *c; c++)
-            strlist_add(&s.caps, *c);
-        /* cap_add / cap_drop from the task config, as Nomad's exec */
+        /* Nomad's defaults within allow_caps, less cap_drop, plus cap_add
+         * (which must be allowed) */
+        struct strlist add = {0}, drop = {0};
         json_t *v;
-        json_array_foreach(json_object_get(spec->config, "cap_drop"), i, v)
-        {
-            char *name = xasprintf("CAP_%s", json_string_value(v));
-            for (char *p = name; *p; p++)
-                *p = (char)toupper((unsigned char)*p);
-            struct strlist kept = {0};
-            for (size_t k = 0; k < s.caps.n; k++)
-                if (strcmp(s.caps.items[k], name) != 0 &&
-                    strcasecmp(json_string_value(v), "all") != 0)
-                    strlist_add(&kept, s.caps.items[k]);
-            strlist_free(&s.caps);
-            s.caps = kept;
-            free(name);
-        }
         json_array_foreach(json_object_get(spec->config, "cap_add"), i, v)
-        {
-            char *name = xasprintf("CAP_%s", json_string_value(v));
-            for (char *p = name; *p; p++)
-                *p = (char)toupper((unsigned char)*p);
-            if (!strlist_contains(&s.caps, name))
-                strlist_add(&s.caps, name);
-            free(name);
+            strlist_add(&add, json_string_value(v) ? json_string_value(v) : "");
+        json_array_foreach(json_object_get(spec->config, "cap_drop"), i, v)
+            strlist_add(&drop, json_string_value(v) ? json_string_value(v) : "");
+        char msg[600];
+        int r = caps_calculate(&cfg->client.exec_allow_caps, &add, &drop,
+                               &s.caps, msg, sizeof(msg));
+        strlist_free(&add);
+        strlist_free(&drop);
+        if (r < 0) {
+            nc_error_set(err, r, "%s", msg);
+            goto fail;
         }
     }
     /* volumes: group `volume` requests mounted by the task's volume_mount */
@@ -627,7 +618,10 @@ static void task_spawn(struct alloc_task *t, bool wait_net)
     free(sup_dir);
     char *spec_path = NULL;
     if (write_spec(t, spec, wait_net ? NET_WAIT_FD : -1, &spec_path, &err) < 0) {
-        task_fail_setup(t, "Setup Failure", err.msg);
+        /* a capability the driver does not allow is the driver's refusal */
+        task_fail_setup(t, err.code == -EPERM ? "Driver Failure"
+                                              : "Setup Failure",
+                        err.msg);
         return;
     }
     int go[2] = {-1, -1};

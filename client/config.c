@@ -34,6 +34,8 @@
 #include <jansson.h>
 
 #include "config.h"
+
+#include "client/caps.h"
 #include "hcl.h"
 
 /* consul.file_set bits */
@@ -56,6 +58,7 @@ enum fkind {
     F_NUMBER,
     F_DURATION, /* "10s", or a whole number of nanoseconds */
     F_STRLIST,
+    F_CAPLIST, /* capability names: "chown", "CAP_NET_RAW", "all" */
     F_LOG_LEVEL,
     F_CORES,          /* a count, or a cpuset "0-1,3" counted */
     F_CONSUL_ADDRESS, /* an "https://" prefix turns ssl on */
@@ -216,6 +219,20 @@ static const struct field raw_exec_config_f[] = {
     IGNORED("no_cgroups", F_BOOL),
 };
 SCHEMA(raw_exec_config, false, NULL);
+
+static const struct field exec_config_f[] = {
+    ATTR("allow_caps", F_CAPLIST, CFG(client.exec_allow_caps)),
+    IGNORED("default_pid_mode", F_STRING),
+    IGNORED("default_ipc_mode", F_STRING),
+    IGNORED("no_pivot_root", F_BOOL),
+};
+SCHEMA(exec_config, false, NULL);
+
+static const struct field plugin_exec_f[] = {
+    BLOCK("config", &exec_config_s),
+    IGNORED("args", F_STRLIST),
+};
+SCHEMA(plugin_exec, false, NULL);
 
 static const struct field plugin_raw_exec_f[] = {
     BLOCK("config", &raw_exec_config_s),
@@ -598,13 +615,22 @@ static int decode_attr(struct dctx *c, const struct field *f, void *base,
         break;
     }
     case F_STRLIST:
+    case F_CAPLIST:
         if (v->kind != HCL_LIST)
             return type_error(c, v, leaf, "a list of strings");
-        for (size_t i = 0; i < v->n; i++)
+        for (size_t i = 0; i < v->n; i++) {
+            uint64_t mask = 0;
             if (v->items[i]->kind != HCL_STRING)
                 return hfail(c, v->items[i]->pos, leaf,
                              "expected a list of strings, got %s in the list",
                              kind_name(v->items[i]->kind));
+            if (f->kind == F_CAPLIST && caps_parse(v->items[i]->str, &mask) < 0)
+                return hfail(c, v->items[i]->pos, leaf,
+                             "unknown capability \"%s\" (names as in "
+                             "capabilities(7), with or without CAP_, or "
+                             "\"all\")",
+                             v->items[i]->str ? v->items[i]->str : "");
+        }
         if (dst) {
             struct strlist *l = dst;
             strlist_free(l);
@@ -854,8 +880,10 @@ static int decode_host_volume(struct dctx *c, const char *label,
 static int decode_plugin(struct dctx *c, const char *label, struct hcl_pos pos,
                          const struct src *s)
 {
-    const struct schema *schema =
-        strcmp(label, "raw_exec") == 0 ? &plugin_raw_exec_s : &plugin_other_s;
+    const struct schema *schema = strcmp(label, "raw_exec") == 0
+                                      ? &plugin_raw_exec_s
+                                  : strcmp(label, "exec") == 0 ? &plugin_exec_s
+                                                               : &plugin_other_s;
     size_t mark = path_push(c, "plugin \"%s\"", label);
     int r = decode_src(c, schema, c->cfg, s);
     path_pop(c, mark);
@@ -1024,6 +1052,8 @@ void config_defaults(struct agent_config *cfg, bool dev)
     cfg->client.min_dynamic_port = 20000;
     cfg->client.max_dynamic_port = 32000;
     cfg->client.raw_exec_enabled = dev;
+    for (const char *const *cap = caps_nomad_defaults; *cap; cap++)
+        strlist_add(&cfg->client.exec_allow_caps, *cap);
     /* as `nomad agent -dev`: the node's address is the loopback's, so a dev
      * agent's ports and checks never reach beyond this machine */
     if (dev)
@@ -1456,6 +1486,7 @@ void config_free(struct agent_config *cfg)
     kv_free(&cfg->client.options);
     kv_free(&cfg->client.chroot_env);
     strlist_free(&cfg->client.servers);
+    strlist_free(&cfg->client.exec_allow_caps);
     strlist_free(&cfg->consul.tags);
     strlist_free(&cfg->files);
     memset(cfg, 0, sizeof(*cfg));

@@ -62,6 +62,10 @@ struct agent_config {
         struct kvlist options;       /* client { options { ... } } */
         struct kvlist chroot_env;    /* host path -> path in the chroot */
         bool raw_exec_enabled;       /* plugin "raw_exec" { config { enabled } } */
+        /* plugin "exec" { config { allow_caps } }: what cap_add may ask
+         * for (Nomad's defaults unless set) */
+        struct strlist exec_allow_caps;
+        bool exec_allow_caps_set;
         struct strlist servers;
     } client;
 

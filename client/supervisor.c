@@ -31,13 +31,6 @@
 #define PREPARE_NICE 10
 static int base_nice;
 
-const char *const supervisor_default_caps[] = {
-    "CAP_AUDIT_WRITE", "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FOWNER",
-    "CAP_FSETID",      "CAP_KILL",    "CAP_MKNOD",        "CAP_NET_BIND_SERVICE",
-    "CAP_SETFCAP",     "CAP_SETGID",  "CAP_SETPCAP",      "CAP_SETUID",
-    "CAP_SYS_CHROOT",  NULL,
-};
-
 static const struct {
     const char *name;
     int num;

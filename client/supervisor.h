@@ -66,9 +66,6 @@ int supervisor_spec_from_json(const json_t *j, struct supervisor_spec *s,
 json_t *supervisor_spec_to_json(const struct supervisor_spec *s);
 void supervisor_spec_free(struct supervisor_spec *s);
 
-/* Nomad's exec driver default capability set. */
-extern const char *const supervisor_default_caps[];
-
 /* Resolves a signal name ("SIGINT", "INT") to its number; -1 if unknown. */
 int supervisor_signal_number(const char *name);
 

@@ -81,6 +81,17 @@ client {
   # }
 }
 
+# The capabilities an exec task's cap_add may ask for (a task gets these,
+# less its cap_drop, plus its cap_add). Nomad's default set; add e.g.
+# "net_raw" for ping, or "all" to leave it to the job.
+# plugin "exec" {
+#   config {
+#     allow_caps = ["audit_write", "chown", "dac_override", "fowner", "fsetid",
+#                   "kill", "mknod", "net_bind_service", "setfcap", "setgid",
+#                   "setpcap", "setuid", "sys_chroot"]
+#   }
+# }
+
 # raw_exec runs tasks as the agent's user with no isolation: keep it off
 # unless every job submitter is trusted.
 plugin "raw_exec" {

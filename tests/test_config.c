@@ -1,4 +1,4 @@
-// deps: client/config.c client/hcl.c client/util.c
+// deps: client/caps.c client/config.c client/hcl.c client/util.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -364,6 +364,34 @@ static void test_json_errors(void **state)
     assert_int_equal(load(&cfg, "agent.conf", " {\"region\": \"r\"}", &err), 0);
     assert_string_equal(cfg.region, "r");
     config_free(&cfg);
+}
+
+static void test_exec_allow_caps(void **state)
+{
+    (void)state;
+    struct agent_config cfg;
+    struct nc_error err = {0};
+    /* Nomad's defaults unless set */
+    assert_int_equal(load(&cfg, "agent.hcl", "", &err), 0);
+    assert_int_equal(cfg.client.exec_allow_caps.n, 13);
+    assert_true(strlist_contains(&cfg.client.exec_allow_caps, "CAP_CHOWN"));
+    config_free(&cfg);
+    assert_int_equal(
+        load(&cfg, "agent.hcl",
+             "plugin \"exec\" {\n  config {\n"
+             "    allow_caps = [\"chown\", \"CAP_NET_RAW\", \"all\"]\n"
+             "    no_pivot_root = false\n  }\n}\n",
+             &err),
+        0);
+    assert_int_equal(cfg.client.exec_allow_caps.n, 3);
+    assert_string_equal(cfg.client.exec_allow_caps.items[1], "CAP_NET_RAW");
+    config_free(&cfg);
+    expect_load_error("agent.hcl",
+                      "plugin \"exec\" {\n  config {\n"
+                      "    allow_caps = [\"chown\", \"net_rwa\"]\n  }\n}\n",
+                      "agent.hcl:3:28: plugin \"exec\" > config > allow_caps: "
+                      "unknown capability \"net_rwa\" (names as in "
+                      "capabilities(7), with or without CAP_, or \"all\")");
 }
 
 static void test_load_errors(void **state)
@@ -790,6 +818,7 @@ int main(void)
         cmocka_unit_test(test_json_file),
         cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_exec_allow_caps),
         cmocka_unit_test(test_accepted_and_ignored),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_missing_file),

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The exec driver through the real agent (root only): chroot, user switch,
-# Nomad's default capability set, a host volume mounted read-write, and a
-# clean stop that leaves no mount or cgroup behind.
+# Nomad's default capability set, cap_add / cap_drop within the exec
+# plugin's allow_caps (and a refused cap_add), a host volume mounted
+# read-write, and a clean stop that leaves no mount or cgroup behind.
 . "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" != 0 ]; then
@@ -25,6 +26,13 @@ client {
   host_volume "ro" {
     path      = "$ro"
     read_only = true
+  }
+}
+plugin "exec" {
+  config {
+    allow_caps = ["audit_write", "chown", "dac_override", "fowner", "fsetid",
+                  "kill", "mknod", "net_bind_service", "setfcap", "setgid",
+                  "setpcap", "setuid", "sys_chroot", "net_raw"]
   }
 }
 CFG
@@ -127,6 +135,49 @@ check "task restarted once per policy and runs ($restarts)" [ "$restarts" = "1 r
 "$NOMCLIENT" job stop vols >/dev/null
 vdone() { curl -s "$ADDR/v1/allocation/$vid" | grep -q '"ClientStatus":"complete"'; }
 wait_for 5 vdone
+
+# capabilities as configured: cap_add within allow_caps, cap_drop; a
+# cap_add beyond allow_caps refused with Nomad's driver error
+cat >"$TMP/caps.nomad" <<'JOB'
+job "caps" {
+  group "ok" {
+    task "t" {
+      driver = "exec"
+      config {
+        command  = "/bin/sh"
+        args     = ["-c", "grep CapBnd /proc/self/status; exec sleep 300"]
+        cap_add  = ["net_raw"]
+        cap_drop = ["chown"]
+      }
+      kill_timeout = "1s"
+    }
+  }
+  group "denied" {
+    task "t" {
+      driver = "exec"
+      config {
+        command = "/bin/sleep"
+        args    = ["300"]
+        cap_add = ["sys_admin", "NET_RAW"]
+      }
+    }
+  }
+}
+JOB
+"$NOMCLIENT" job run "$TMP/caps.nomad" >/dev/null
+caps_alloc() { curl -s "$ADDR/v1/job/caps/allocations" | python3 -c "import json,sys; a=[x for x in json.load(sys.stdin) if x['TaskGroup']=='$1']; print(a[0]['$2'] if a else '')"; }
+caps_logged() { "$NOMCLIENT" alloc logs "$(caps_alloc ok ID)" 2>/dev/null | grep -q CapBnd; }
+wait_for 10 caps_logged
+out=$("$NOMCLIENT" alloc logs "$(caps_alloc ok ID)")
+check "cap_add net_raw and cap_drop chown in the bounding set" contains "$out" "CapBnd:	00000000a80425fa"
+denied_failed() { [ "$(caps_alloc denied ClientStatus)" = failed ]; }
+check "a cap_add beyond allow_caps fails the task" wait_for 10 denied_failed
+out=$(curl -s "$ADDR/v1/allocation/$(caps_alloc denied ID)")
+check "with Nomad's driver error naming what is not allowed" contains "$out" '"Type":"Driver Failure"'
+check "  (sys_admin, not net_raw)" contains "$out" "driver does not allow the following capabilities: sys_admin"
+"$NOMCLIENT" job stop caps >/dev/null
+caps_done() { [ "$(caps_alloc ok ClientStatus)" = complete ]; }
+wait_for 5 caps_done
 
 # leftovers: a supervisor and a cgroup of an allocation the agent never had
 fake=00000000-dead-4bad-8bad-000000000000
