@@ -177,7 +177,7 @@ void netns_exec_free(struct netns_exec *x);
 /* Creates the named namespace at path (under /run/netns, made a shared
  * mount as iproute2 does). -EEXIST if path exists. */
 int netns_ns_create(const char *path, struct nc_error *err);
-/* From now on keep a namespace made ahead for the next netns_ns_create
+/* From now on keep namespaces made ahead for the next netns_ns_create
  * (the helper server's choice: a one-shot helper makes its own). */
 void netns_ns_keep_spare(void);
 /* Makes up for the spares taken, on the spare thread: called once a
