@@ -2,7 +2,7 @@
 // deps: netns/iptables.c netns/leftovers.c netns/nsfs.c netns/state.c
 // deps: client/util.c
 /* Driver and benchmark for netns/, through its agent-side API (netns_add /
- * netns_del on a libuv loop, each spawning `nomclient netns-helper`).
+ * netns_del on a libuv loop, answered by one `nomclient netns-helper -serve`).
  *
  *   bench_netns [opts] add ALLOC [HOST:CONTAINER[/proto]]...  one ADD
  *   bench_netns [opts] del ALLOC                              one DEL
@@ -203,17 +203,17 @@ static void summary(const char *what, struct bench *b, double wall_ms)
 #define MS(key) ((double)tget(sum, key) / b->n / 1000)
     printf("  %s x%d, %d at a time: wall %.1f ms (%.1f ms per alloc)\n", what,
            b->n, b->parallel, wall_ms, wall_ms / b->n);
-    printf("    per alloc: agent-side %.2f ms = helper %.2f ms + spawn/pipes "
+    printf("    per alloc: agent-side %.2f ms = helper %.2f ms + pipes "
            "%.2f ms\n",
            MS("WallUs"), MS("TotalUs"), MS("WallUs") - MS("TotalUs"));
     printf("    helper: plugins+iptables %.2f ms, ours %.2f ms (lock wait "
            "%.2f, state %.2f, netns %.2f)\n",
            MS("PluginsUs"), MS("OverheadUs"), MS("LockUs"), MS("StateUs"),
            MS("NetnsUs"));
-    printf("    spawn to helper main %.2f ms, helper output to callback %.2f "
+    printf("    request to its helper thread %.2f ms, answer to callback %.2f "
            "ms, waiting for the intent's fsync %.2f ms\n",
            MS("StartupUs"), MS("ExitUs"), MS("StateSyncWaitUs"));
-    printf("    posix_spawn call %.3f ms, NOMAD-ADMIN rule %.2f ms, sweep %.2f "
+    printf("    helper start (first request) %.3f ms, NOMAD-ADMIN rule %.2f ms, sweep %.2f "
            "ms\n",
            MS("SpawnUs"), MS("AdminRuleUs"), MS("SweepUs"));
 #undef MS
