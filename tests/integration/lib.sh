@@ -92,6 +92,17 @@ start_agent() {
     [ -n "$ADDR" ]
 }
 
+# need_agent CHECK NAME [agent flags...]: start_agent, or fail CHECK with the
+# agent's log and end the script (nothing after it can run without one)
+need_agent() {
+    what=$1
+    shift
+    start_agent "$@" && return 0
+    fail "$what" "$(cat "$TMP/$1.log")"
+    finish
+    exit 1
+}
+
 # stop_agent: SIGTERM, and wait for a clean exit
 stop_agent() {
     kill -TERM "$AGENT_PID" 2>/dev/null

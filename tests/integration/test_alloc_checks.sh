@@ -67,7 +67,7 @@ job "web" {
 }
 JOB
 
-start_agent a1 -dev -data-dir "$data" || { fail "agent starts"; finish; exit 1; }
+need_agent "agent starts" a1 -dev -data-dir "$data"
 "$NOMCLIENT" job run "$TMP/web.nomad" >/dev/null
 running() { [ "$(alloc_field web 'x.get("ClientStatus")')" = running ]; }
 check "allocation runs" wait_for 10 running

@@ -56,7 +56,7 @@ job "crash" {
 }
 JOB
 
-start_agent a1 -dev -data-dir "$data" || { fail "agent starts"; finish; exit 1; }
+need_agent "agent starts" a1 -dev -data-dir "$data"
 "$NOMCLIENT" job run "$TMP/web.nomad" >/dev/null
 running() { [ "$(alloc_field web 'x.get("ClientStatus")')" = running ]; }
 check "allocation reaches running" wait_for 5 running

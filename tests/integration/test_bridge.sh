@@ -133,8 +133,7 @@ job "br" {
 }
 JOB
 
-start_agent a1 -dev -data-dir "$data" -config "$TMP/agent.hcl" ||
-    { fail "agent starts" "$(cat "$TMP/a1.log")"; finish; exit 1; }
+need_agent "agent starts" a1 -dev -data-dir "$data" -config "$TMP/agent.hcl"
 out=$("$NOMCLIENT" job run "$TMP/br.nomad" 2>&1)
 check "bridge job accepted" contains "$out" 'Job "br" registered'
 both_running() {
@@ -331,8 +330,7 @@ wait "$AGENT_PID" 2>/dev/null
 inflight=$(grep -L '"Phase":"added"' "$data"/client/netns/*.json 2>/dev/null | wc -l)
 started_before=$(wc -l <"$TMP/starts")
 echo "# killed with $inflight network set-up(s) in flight and $started_before task(s) started"
-start_agent a2 -dev -data-dir "$data" -config "$TMP/agent.hcl" ||
-    { fail "agent restarts" "$(cat "$TMP/a2.log")"; finish; exit 1; }
+need_agent "agent restarts" a2 -dev -data-dir "$data" -config "$TMP/agent.hcl"
 ten_running() { [ "$(curl -s "$ADDR/v1/job/ten/allocations" | grep -o '"ClientStatus":"running"' | wc -l)" -eq 10 ]; }
 if wait_for 30 ten_running; then
     pass "all ten allocations run after the restart"
@@ -370,8 +368,7 @@ fi
 stop_agent
 
 # a dev agent removes its allocations' networks when it exits (make run)
-start_agent a3 -dev -data-dir "$TMP/data3" -config "$TMP/agent.hcl" ||
-    { fail "dev agent starts" "$(cat "$TMP/a3.log")"; finish; exit 1; }
+need_agent "dev agent starts" a3 -dev -data-dir "$TMP/data3" -config "$TMP/agent.hcl"
 "$NOMCLIENT" job run "$TMP/br.nomad" >/dev/null
 wait_for 20 both_running
 web=$(alloc_json br web 'x["ID"]')

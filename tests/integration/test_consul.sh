@@ -177,8 +177,7 @@ job "$2" {
 JOB
 }
 
-start_agent a1 -dev -data-dir "$data" -config "$TMP/agent.hcl" ||
-    { fail "agent starts" "$(cat "$TMP/a1.log")"; finish; exit 1; }
+need_agent "agent starts" a1 -dev -data-dir "$data" -config "$TMP/agent.hcl"
 out=$("$NOMCLIENT" job run "$TMP/web.nomad" 2>&1)
 check "bridge job with three services accepted" contains "$out" 'Job "web" registered'
 alloc_json() { # PYTHON-EXPR over web's allocation as a
@@ -268,8 +267,7 @@ echo "# first expiry $t_exp s after the kill (TTL 11 s, last keep-alive up to ~4
 check "the ghost service is still there before the restart" [ -n "$(svc_field ghost "['ID']")" ]
 
 from=$(log_lines)
-start_agent a2 -dev -data-dir "$data" -config "$TMP/agent.hcl" ||
-    { fail "agent restarts" "$(cat "$TMP/a2.log")"; finish; exit 1; }
+need_agent "agent restarts" a2 -dev -data-dir "$data" -config "$TMP/agent.hcl"
 ghost_gone() { [ -z "$(svc_field ghost "['ID']")" ]; }
 expect "after the restart: a stale _nomad-task- service nothing wants is deregistered" "services" wait_for 15 ghost_gone
 check "a service without Nomad's prefix is left alone" [ -n "$(svc_field redis "['ID']")" ]

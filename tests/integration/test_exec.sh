@@ -59,7 +59,7 @@ job "ex" {
   }
 }
 JOB
-start_agent ex -config "$TMP/agent.hcl" || { fail "agent starts with a config file" "$(cat "$TMP/ex.log")"; finish; exit 1; }
+need_agent "agent starts with a config file" ex -config "$TMP/agent.hcl"
 "$NOMCLIENT" job run "$TMP/ex.nomad" >/dev/null
 id=$(curl -s "$ADDR/v1/job/ex/allocations" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["ID"])')
 written() { [ -f "$hv/f" ]; }

@@ -102,8 +102,7 @@ job "shop" {
 }
 JOB
 
-start_agent a1 -dev -data-dir "$data" -config "$TMP/agent.hcl" ||
-    { fail "agent starts" "$(cat "$TMP/a1.log")"; finish; exit 1; }
+need_agent "agent starts" a1 -dev -data-dir "$data" -config "$TMP/agent.hcl"
 out=$("$NOMCLIENT" job run "$TMP/shop.nomad" 2>&1)
 check "job accepted" contains "$out" 'Job "shop" registered'
 both_running() {
