@@ -89,8 +89,9 @@ char *nc_read_file(const char *path, size_t *len, size_t max);
 int nc_write_file_atomic(const char *path, const char *data, size_t len,
                          int mode);
 /* The same without the fsyncs: readers see the old or the new content,
- * never a mix, but a power loss may keep the old one. For files that are
- * rewritten whenever they matter (a task's spec before each start). */
+ * never a mix, but a power loss may keep the old one. For a state whose
+ * loss costs nothing because a durable write follows (an allocation's
+ * first save). */
 int nc_write_file_replace(const char *path, const char *data, size_t len,
                           int mode);
 /* Overwrites path in place (made if missing): no new file, so nothing
