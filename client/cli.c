@@ -107,20 +107,6 @@ struct api_client;
 static void print_alloc_table(struct api_client *api, const char *path,
                               const char *node_id);
 
-static const char *jstr(const json_t *o, const char *key, const char *dflt)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s && *s ? s : dflt;
-}
-
-static json_int_t jint(const json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    return json_is_integer(v) ? json_integer_value(v)
-           : json_is_real(v)  ? (json_int_t)json_real_value(v)
-                              : 0;
-}
-
 static void row(struct strlist *rows, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void row(struct strlist *rows, const char *fmt, ...)
@@ -304,11 +290,11 @@ static void print_driver_table(const json_t *drivers)
     json_object_foreach((json_t *)drivers, name, d)
     {
         char when[32];
-        format_time(jint(d, "UpdateTime"), when, sizeof(when));
+        format_time(format_jint(d, "UpdateTime"), when, sizeof(when));
         row(&rows, "%s|%s|%s|%s|%s", name,
             json_is_true(json_object_get(d, "Detected")) ? "true" : "false",
             json_is_true(json_object_get(d, "Healthy")) ? "true" : "false",
-            jstr(d, "HealthDescription", "<none>"), when);
+            format_jstr(d, "HealthDescription", "<none>"), when);
     }
     format_columns(stdout, &rows);
     strlist_free(&rows);
@@ -345,7 +331,7 @@ static void print_detailed_stats(const json_t *stats)
     json_array_foreach(json_object_get(stats, "CPU"), i, cpu)
     {
         struct strlist rows = {0};
-        row(&rows, "CPU|%s", jstr(cpu, "CPU", "?"));
+        row(&rows, "CPU|%s", format_jstr(cpu, "CPU", "?"));
         row(&rows, "User|%.2f%%", json_number_value(json_object_get(cpu, "User")));
         row(&rows, "System|%.2f%%", json_number_value(json_object_get(cpu, "System")));
         row(&rows, "Idle|%.2f%%", json_number_value(json_object_get(cpu, "Idle")));
@@ -356,13 +342,13 @@ static void print_detailed_stats(const json_t *stats)
     json_t *mem = json_object_get(stats, "Memory");
     printf("Detailed Memory Stats\n");
     struct strlist rows = {0};
-    format_bytes((uint64_t)jint(mem, "Total"), a, sizeof a);
+    format_bytes((uint64_t)format_jint(mem, "Total"), a, sizeof a);
     row(&rows, "Total|%s", a);
-    format_bytes((uint64_t)jint(mem, "Available"), a, sizeof a);
+    format_bytes((uint64_t)format_jint(mem, "Available"), a, sizeof a);
     row(&rows, "Available|%s", a);
-    format_bytes((uint64_t)jint(mem, "Used"), a, sizeof a);
+    format_bytes((uint64_t)format_jint(mem, "Used"), a, sizeof a);
     row(&rows, "Used|%s", a);
-    format_bytes((uint64_t)jint(mem, "Free"), a, sizeof a);
+    format_bytes((uint64_t)format_jint(mem, "Free"), a, sizeof a);
     row(&rows, "Free|%s", a);
     format_kv(stdout, &rows);
     strlist_free(&rows);
@@ -371,11 +357,11 @@ static void print_detailed_stats(const json_t *stats)
     json_array_foreach(json_object_get(stats, "DiskStats"), i, disk)
     {
         struct strlist r = {0};
-        format_bytes((uint64_t)jint(disk, "Size"), a, sizeof a);
-        format_bytes((uint64_t)jint(disk, "Used"), b, sizeof b);
-        format_bytes((uint64_t)jint(disk, "Available"), c, sizeof c);
-        row(&r, "Device|%s", jstr(disk, "Device", "?"));
-        row(&r, "MountPoint|%s", jstr(disk, "Mountpoint", "?"));
+        format_bytes((uint64_t)format_jint(disk, "Size"), a, sizeof a);
+        format_bytes((uint64_t)format_jint(disk, "Used"), b, sizeof b);
+        format_bytes((uint64_t)format_jint(disk, "Available"), c, sizeof c);
+        row(&r, "Device|%s", format_jstr(disk, "Device", "?"));
+        row(&r, "MountPoint|%s", format_jstr(disk, "Mountpoint", "?"));
         row(&r, "Size|%s", a);
         row(&r, "Used|%s", b);
         row(&r, "Available|%s", c);
@@ -406,22 +392,24 @@ static int node_status_self(struct api_client *api, bool stats, bool verbose,
     if (api_request(api, "GET", "/v1/client/stats", NULL, &hs, NULL, &err) < 0)
         hs = NULL;
 
-    const char *id = jstr(node, "ID", "?");
+    const char *id = format_jstr(node, "ID", "?");
     json_t *attrs = json_object_get(node, "Attributes");
     struct strlist rows = {0};
     row(&rows, "ID|%.*s", verbose ? 36 : 8, id);
-    row(&rows, "Name|%s", jstr(node, "Name", "<none>"));
-    row(&rows, "Node Pool|%s", jstr(node, "NodePool", "default"));
-    row(&rows, "Class|%s", jstr(node, "NodeClass", "<none>"));
-    row(&rows, "DC|%s", jstr(node, "Datacenter", "<none>"));
+    row(&rows, "Name|%s", format_jstr(node, "Name", "<none>"));
+    row(&rows, "Node Pool|%s", format_jstr(node, "NodePool", "default"));
+    row(&rows, "Class|%s", format_jstr(node, "NodeClass", "<none>"));
+    row(&rows, "DC|%s", format_jstr(node, "Datacenter", "<none>"));
     row(&rows, "Drain|%s", json_is_true(json_object_get(node, "Drain")) ? "true" : "false");
-    row(&rows, "Eligibility|%s", jstr(node, "SchedulingEligibility", "eligible"));
-    row(&rows, "Status|%s", jstr(node, "Status", "unknown"));
+    row(&rows, "Eligibility|%s",
+        format_jstr(node, "SchedulingEligibility", "eligible"));
+    row(&rows, "Status|%s", format_jstr(node, "Status", "unknown"));
     row(&rows, "CSI Controllers|<none>");
     row(&rows, "CSI Drivers|<none>");
     if (hs) {
         char up[64];
-        nc_format_duration(jint(hs, "Uptime") * 1000000000LL, up, sizeof(up));
+        nc_format_duration(format_jint(hs, "Uptime") * 1000000000LL, up,
+                           sizeof(up));
         row(&rows, "Uptime|%s", up);
     }
     struct nc_buf vols = {0}, drivers = {0};
@@ -453,46 +441,51 @@ static int node_status_self(struct api_client *api, bool stats, bool verbose,
     json_array_foreach(json_object_get(node, "Events"), i, ev)
     {
         char when[32];
-        format_time(jint(ev, "Timestamp"), when, sizeof(when));
-        row(&rows, "%s|%s|%s", when, jstr(ev, "Subsystem", ""),
-            jstr(ev, "Message", ""));
+        format_time(format_jint(ev, "Timestamp"), when, sizeof(when));
+        row(&rows, "%s|%s|%s", when, format_jstr(ev, "Subsystem", ""),
+            format_jstr(ev, "Message", ""));
     }
     format_columns(stdout, &rows);
     strlist_free(&rows);
 
     json_t *res = json_object_get(node, "NodeResources");
-    json_int_t cpu_total = jint(json_object_get(res, "Cpu"), "CpuShares");
-    json_int_t mem_total = jint(json_object_get(res, "Memory"), "MemoryMB") << 20;
-    json_int_t disk_total = jint(json_object_get(res, "Disk"), "DiskMB") << 20;
+    json_int_t cpu_total =
+        format_jint(json_object_get(res, "Cpu"), "CpuShares");
+    json_int_t mem_total =
+        format_jint(json_object_get(res, "Memory"), "MemoryMB") << 20;
+    json_int_t disk_total = format_jint(json_object_get(res, "Disk"), "DiskMB")
+                            << 20;
     json_t *alloc = json_object_get(node, "AllocatedResources");
     char m1[32], m2[32], d1[32], d2[32];
-    format_bytes((uint64_t)(jint(alloc, "MemoryMB") << 20), m1, sizeof m1);
+    format_bytes((uint64_t)(format_jint(alloc, "MemoryMB") << 20), m1,
+                 sizeof m1);
     format_bytes((uint64_t)mem_total, m2, sizeof m2);
-    format_bytes((uint64_t)(jint(alloc, "DiskMB") << 20), d1, sizeof d1);
+    format_bytes((uint64_t)(format_jint(alloc, "DiskMB") << 20), d1, sizeof d1);
     format_bytes((uint64_t)disk_total, d2, sizeof d2);
     printf("\nAllocated Resources\n");
     row(&rows, "CPU|Memory|Disk");
-    row(&rows, "%lld/%lld MHz|%s/%s|%s/%s", (long long)jint(alloc, "CpuMHz"),
-        (long long)cpu_total, m1, m2, d1, d2);
+    row(&rows, "%lld/%lld MHz|%s/%s|%s/%s",
+        (long long)format_jint(alloc, "CpuMHz"), (long long)cpu_total, m1, m2,
+        d1, d2);
     format_columns(stdout, &rows);
     strlist_free(&rows);
 
     printf("\nAllocation Resource Utilization\n");
     json_t *used = json_object_get(node, "AllocationUtilization");
-    format_bytes((uint64_t)jint(used, "MemoryBytes"), m1, sizeof m1);
+    format_bytes((uint64_t)format_jint(used, "MemoryBytes"), m1, sizeof m1);
     row(&rows, "CPU|Memory");
-    row(&rows, "%lld/%lld MHz|%s/%s", (long long)jint(used, "CpuMHz"),
+    row(&rows, "%lld/%lld MHz|%s/%s", (long long)format_jint(used, "CpuMHz"),
         (long long)cpu_total, m1, m2);
     format_columns(stdout, &rows);
     strlist_free(&rows);
 
     if (hs) {
         json_t *mem = json_object_get(hs, "Memory");
-        format_bytes((uint64_t)jint(mem, "Used"), m1, sizeof m1);
-        format_bytes((uint64_t)jint(mem, "Total"), m2, sizeof m2);
+        format_bytes((uint64_t)format_jint(mem, "Used"), m1, sizeof m1);
+        format_bytes((uint64_t)format_jint(mem, "Total"), m2, sizeof m2);
         json_t *disk = json_array_get(json_object_get(hs, "DiskStats"), 0);
-        format_bytes((uint64_t)jint(disk, "Used"), d1, sizeof d1);
-        format_bytes((uint64_t)jint(disk, "Size"), d2, sizeof d2);
+        format_bytes((uint64_t)format_jint(disk, "Used"), d1, sizeof d1);
+        format_bytes((uint64_t)format_jint(disk, "Size"), d2, sizeof d2);
         printf("\nHost Resource Utilization\n");
         row(&rows, "CPU|Memory|Disk");
         row(&rows, "%.0f/%lld MHz|%s/%s|%s/%s",
@@ -508,7 +501,8 @@ static int node_status_self(struct api_client *api, bool stats, bool verbose,
     }
     if (stats && hs)
         print_detailed_stats(hs);
-    print_alloc_table(api, "/v1/node/self/allocations", jstr(node, "ID", ""));
+    print_alloc_table(api, "/v1/node/self/allocations",
+                      format_jstr(node, "ID", ""));
     if (verbose) {
         print_sorted_kv("Attributes", attrs);
         print_sorted_kv("Meta", json_object_get(node, "Meta"));
@@ -634,10 +628,11 @@ static int cmd_job_run(struct api_client *api, int argc, char **argv)
             print_api_error("submitting job", &err);
         goto out;
     }
-    print_warnings(jstr(resp, "Warnings", NULL));
+    print_warnings(format_jstr(resp, "Warnings", NULL));
     printf("==> Job \"%s\" registered\n", job->id);
-    printf("    Evaluation ID: %s\n", jstr(resp, "EvalID", "?"));
-    printf("    Job Modify Index: %lld\n", (long long)jint(resp, "JobModifyIndex"));
+    printf("    Evaluation ID: %s\n", format_jstr(resp, "EvalID", "?"));
+    printf("    Job Modify Index: %lld\n",
+           (long long)format_jint(resp, "JobModifyIndex"));
     printf("    Placement: this node satisfies every constraint and has the "
            "resources for all groups\n");
     json_decref(resp);
@@ -691,9 +686,10 @@ static void print_job_list(const json_t *list)
     json_array_foreach(list, i, j)
     {
         char when[32];
-        format_time(jint(j, "SubmitTime"), when, sizeof(when));
-        row(&rows, "%s|%s|%lld|%s|%s", jstr(j, "ID", "?"), jstr(j, "Type", "?"),
-            (long long)jint(j, "Priority"), jstr(j, "Status", "?"), when);
+        format_time(format_jint(j, "SubmitTime"), when, sizeof(when));
+        row(&rows, "%s|%s|%lld|%s|%s", format_jstr(j, "ID", "?"),
+            format_jstr(j, "Type", "?"), (long long)format_jint(j, "Priority"),
+            format_jstr(j, "Status", "?"), when);
     }
     format_columns(stdout, &rows);
     strlist_free(&rows);
@@ -739,17 +735,17 @@ static int print_job_status(struct api_client *api, const char *id)
     }
     struct strlist rows = {0};
     char when[32];
-    format_time(jint(job, "SubmitTime"), when, sizeof(when));
+    format_time(format_jint(job, "SubmitTime"), when, sizeof(when));
     char *dcs = join_json_strings(json_object_get(job, "Datacenters"));
-    row(&rows, "ID|%s", jstr(job, "ID", "?"));
-    row(&rows, "Name|%s", jstr(job, "Name", "?"));
+    row(&rows, "ID|%s", format_jstr(job, "ID", "?"));
+    row(&rows, "Name|%s", format_jstr(job, "Name", "?"));
     row(&rows, "Submit Date|%s", when);
-    row(&rows, "Type|%s", jstr(job, "Type", "?"));
-    row(&rows, "Priority|%lld", (long long)jint(job, "Priority"));
+    row(&rows, "Type|%s", format_jstr(job, "Type", "?"));
+    row(&rows, "Priority|%lld", (long long)format_jint(job, "Priority"));
     row(&rows, "Datacenters|%s", dcs);
-    row(&rows, "Namespace|%s", jstr(job, "Namespace", "default"));
-    row(&rows, "Node Pool|%s", jstr(job, "NodePool", "default"));
-    row(&rows, "Status|%s", jstr(job, "Status", "?"));
+    row(&rows, "Namespace|%s", format_jstr(job, "Namespace", "default"));
+    row(&rows, "Node Pool|%s", format_jstr(job, "NodePool", "default"));
+    row(&rows, "Status|%s", format_jstr(job, "Status", "?"));
     row(&rows, "Periodic|%s", json_is_object(json_object_get(job, "Periodic")) ? "true" : "false");
     row(&rows, "Parameterized|%s",
         json_is_object(json_object_get(job, "ParameterizedJob")) ? "true" : "false");
@@ -760,18 +756,20 @@ static int print_job_status(struct api_client *api, const char *id)
     printf("\nSummary\n");
     row(&rows, "Task Group|Queued|Starting|Running|Failed|Complete|Lost|Unknown");
     bool stopped = json_is_true(json_object_get(job, "Stop"));
-    bool per_node = nc_streq(jstr(job, "Type", ""), "system") ||
-                    nc_streq(jstr(job, "Type", ""), "sysbatch");
+    bool per_node = nc_streq(format_jstr(job, "Type", ""), "system") ||
+                    nc_streq(format_jstr(job, "Type", ""), "sysbatch");
     size_t i;
     json_t *tg;
     json_array_foreach(json_object_get(job, "TaskGroups"), i, tg)
     {
-        long long q = stopped ? 0 : (per_node ? 1 : (long long)jint(tg, "Count"));
-        row(&rows, "%s|%lld|0|0|0|0|0|0", jstr(tg, "Name", "?"), q);
+        long long q =
+            stopped ? 0 : (per_node ? 1 : (long long)format_jint(tg, "Count"));
+        row(&rows, "%s|%lld|0|0|0|0|0|0", format_jstr(tg, "Name", "?"), q);
     }
     format_columns(stdout, &rows);
     strlist_free(&rows);
-    char *apath = xasprintf("/v1/job/%s/allocations", jstr(job, "ID", ""));
+    char *apath =
+        xasprintf("/v1/job/%s/allocations", format_jstr(job, "ID", ""));
     print_alloc_table(api, apath, NULL);
     free(apath);
     json_decref(job);
@@ -870,7 +868,8 @@ static int cmd_job_stop(struct api_client *api, int argc, char **argv)
         return 1;
     }
     printf("==> Job \"%s\" %s\n    Evaluation ID: %s\n", argv[pos],
-           purge ? "stopped and purged" : "stopped", jstr(resp, "EvalID", "?"));
+           purge ? "stopped and purged" : "stopped",
+           format_jstr(resp, "EvalID", "?"));
     json_decref(resp);
     return 0;
 }
@@ -972,11 +971,12 @@ static void print_alloc_table(struct api_client *api, const char *path,
     json_array_foreach(list, i, al)
     {
         char when[64];
-        format_time(jint(al, "CreateTime"), when, sizeof(when));
-        row(&rows, "%.8s|%.8s|%s|%lld|%s|%s|%s", jstr(al, "ID", "?"),
-            node_id ? node_id : "", jstr(al, "TaskGroup", "?"),
-            (long long)jint(al, "JobVersion"), jstr(al, "DesiredStatus", "?"),
-            jstr(al, "ClientStatus", "?"), when);
+        format_time(format_jint(al, "CreateTime"), when, sizeof(when));
+        row(&rows, "%.8s|%.8s|%s|%lld|%s|%s|%s", format_jstr(al, "ID", "?"),
+            node_id ? node_id : "", format_jstr(al, "TaskGroup", "?"),
+            (long long)format_jint(al, "JobVersion"),
+            format_jstr(al, "DesiredStatus", "?"),
+            format_jstr(al, "ClientStatus", "?"), when);
     }
     format_columns(stdout, &rows);
     strlist_free(&rows);
@@ -1008,30 +1008,33 @@ static int cmd_alloc_status(struct api_client *api, const char *id)
     }
     struct strlist rows = {0};
     char when[64];
-    format_time(jint(al, "CreateTime"), when, sizeof(when));
-    row(&rows, "ID|%s", jstr(al, "ID", "?"));
-    row(&rows, "Name|%s", jstr(al, "Name", "?"));
-    row(&rows, "Job ID|%s", jstr(al, "JobID", "?"));
-    row(&rows, "Job Version|%lld", (long long)jint(al, "JobVersion"));
-    row(&rows, "Client Status|%s", jstr(al, "ClientStatus", "?"));
-    row(&rows, "Client Description|%s", jstr(al, "ClientDescription", ""));
-    row(&rows, "Desired Status|%s", jstr(al, "DesiredStatus", "?"));
+    format_time(format_jint(al, "CreateTime"), when, sizeof(when));
+    row(&rows, "ID|%s", format_jstr(al, "ID", "?"));
+    row(&rows, "Name|%s", format_jstr(al, "Name", "?"));
+    row(&rows, "Job ID|%s", format_jstr(al, "JobID", "?"));
+    row(&rows, "Job Version|%lld", (long long)format_jint(al, "JobVersion"));
+    row(&rows, "Client Status|%s", format_jstr(al, "ClientStatus", "?"));
+    row(&rows, "Client Description|%s",
+        format_jstr(al, "ClientDescription", ""));
+    row(&rows, "Desired Status|%s", format_jstr(al, "DesiredStatus", "?"));
     row(&rows, "Created|%s", when);
     json_t *net = json_array_get(json_object_get(json_object_get(
                                      json_object_get(al, "AllocatedResources"),
                                      "Shared"), "Networks"), 0);
-    row(&rows, "Network Mode|%s", jstr(net, "Mode", "host"));
+    row(&rows, "Network Mode|%s", format_jstr(net, "Mode", "host"));
     format_kv(stdout, &rows);
     strlist_free(&rows);
     json_t *ports = json_object_get(net, "Ports");
     if (json_array_size(ports)) {
-        printf("\nAllocation Addresses (mode = \"%s\")\n", jstr(net, "Mode", "host"));
+        printf("\nAllocation Addresses (mode = \"%s\")\n",
+               format_jstr(net, "Mode", "host"));
         row(&rows, "Label|Host Port|To");
         size_t i;
         json_t *pt;
         json_array_foreach(ports, i, pt)
-            row(&rows, "*%s|%lld|%lld", jstr(pt, "Label", "?"),
-                (long long)jint(pt, "Value"), (long long)jint(pt, "To"));
+            row(&rows, "*%s|%lld|%lld", format_jstr(pt, "Label", "?"),
+                (long long)format_jint(pt, "Value"),
+                (long long)format_jint(pt, "To"));
         format_columns(stdout, &rows);
         strlist_free(&rows);
     }
@@ -1039,17 +1042,18 @@ static int cmd_alloc_status(struct api_client *api, const char *id)
     json_t *ts;
     json_object_foreach(json_object_get(al, "TaskStates"), task, ts)
     {
-        printf("\nTask \"%s\" is \"%s\"%s\n", task, jstr(ts, "State", "?"),
+        printf("\nTask \"%s\" is \"%s\"%s\n", task,
+               format_jstr(ts, "State", "?"),
                json_is_true(json_object_get(ts, "Failed")) ? " (failed)" : "");
         printf("Restarts: %lld\n\nRecent Events:\n",
-               (long long)jint(ts, "Restarts"));
+               (long long)format_jint(ts, "Restarts"));
         row(&rows, "Time|Type|Description");
         json_t *events = json_object_get(ts, "Events");
         for (size_t k = json_array_size(events); k-- > 0;) {
             json_t *ev = json_array_get(events, k);
-            format_time(jint(ev, "Time"), when, sizeof(when));
-            row(&rows, "%s|%s|%s", when, jstr(ev, "Type", "?"),
-                jstr(ev, "DisplayMessage", ""));
+            format_time(format_jint(ev, "Time"), when, sizeof(when));
+            row(&rows, "%s|%s|%s", when, format_jstr(ev, "Type", "?"),
+                format_jstr(ev, "DisplayMessage", ""));
         }
         format_columns(stdout, &rows);
         strlist_free(&rows);
@@ -1164,7 +1168,8 @@ static int cmd_leftovers(int argc, char **argv)
                 printf("%-12s %s\n", kinds[k], json_string_value(v));
             else
                 printf("%-12s pid %lld (%s)\n", kinds[k],
-                       (long long)jint(v, "Pid"), jstr(v, "Spec", "?"));
+                       (long long)format_jint(v, "Pid"),
+                       format_jstr(v, "Spec", "?"));
             total++;
         }
     }
@@ -1176,10 +1181,10 @@ static int cmd_leftovers(int argc, char **argv)
     json_array_foreach(json_object_get(net, "Setups"), i, v)
     {
         printf("%-12s allocation %s (%s, %s%s%s)\n", "Network",
-               jstr(v, "AllocID", "?"), jstr(v, "Phase", "?"),
-               jstr(v, "Netns", "no namespace"),
+               format_jstr(v, "AllocID", "?"), format_jstr(v, "Phase", "?"),
+               format_jstr(v, "Netns", "no namespace"),
                json_string_value(json_object_get(v, "IP")) ? ", " : "",
-               jstr(v, "IP", ""));
+               format_jstr(v, "IP", ""));
         total++;
     }
     json_array_foreach(json_object_get(net, "Namespaces"), i, v)
@@ -1189,23 +1194,24 @@ static int cmd_leftovers(int argc, char **argv)
     }
     json_array_foreach(json_object_get(net, "IPAM"), i, v)
     {
-        printf("%-12s %s leased to %s\n", "IPAM", jstr(v, "IP", "?"),
-               jstr(v, "ContainerID", "?"));
+        printf("%-12s %s leased to %s\n", "IPAM", format_jstr(v, "IP", "?"),
+               format_jstr(v, "ContainerID", "?"));
         total++;
     }
     json_array_foreach(json_object_get(net, "Iptables"), i, v)
     {
-        printf("%-12s %s %s: %s\n", "Iptables", jstr(v, "Table", "?"),
-               jstr(v, "Chain", "?"), jstr(v, "Rule", ""));
+        printf("%-12s %s %s: %s\n", "Iptables", format_jstr(v, "Table", "?"),
+               format_jstr(v, "Chain", "?"), format_jstr(v, "Rule", ""));
         total++;
     }
     json_t *br = json_object_get(net, "Bridge");
     if (json_is_object(br)) {
         printf("%-12s %s%s%s (no allocation uses it)\n", "Bridge",
-               jstr(br, "Name", "?"),
+               format_jstr(br, "Name", "?"),
                json_is_true(json_object_get(br, "Link")) ? ", the link" : "",
                json_is_true(json_object_get(br, "AdminRule"))
-                   ? ", its NOMAD-ADMIN rule" : "");
+                   ? ", its NOMAD-ADMIN rule"
+                   : "");
         total++;
     }
     json_array_foreach(json_object_get(net, "Errors"), i, v)
@@ -1275,9 +1281,10 @@ static int cmd_checks(int argc, char **argv)
     json_t *c;
     if (alloc) {
         json_t *keep = json_object();
-        json_object_foreach(res, id, c)
-            if (nc_str_has_prefix(jstr(c, "AllocID", ""), alloc))
-                json_object_set(keep, id, c);
+        json_object_foreach(
+            res, id,
+            c) if (nc_str_has_prefix(format_jstr(c, "AllocID", ""), alloc))
+            json_object_set(keep, id, c);
         json_decref(res);
         res = keep;
     }
@@ -1298,12 +1305,12 @@ static int cmd_checks(int argc, char **argv)
     json_object_foreach(res, id, c)
     {
         char out[64];
-        first_line(jstr(c, "Output", ""), out, sizeof(out));
-        row(&rows, "%.8s|%s|%s|%s|%s|%s|%s", jstr(c, "AllocID", "?"),
-            jstr(c, "ServiceName", "?"), jstr(c, "Name", "?"),
-            jstr(c, "Type", "?"),
-            jstr(c, "URL", jstr(c, "Target", "?")), jstr(c, "Status", "?"),
-            out);
+        first_line(format_jstr(c, "Output", ""), out, sizeof(out));
+        row(&rows, "%.8s|%s|%s|%s|%s|%s|%s", format_jstr(c, "AllocID", "?"),
+            format_jstr(c, "ServiceName", "?"), format_jstr(c, "Name", "?"),
+            format_jstr(c, "Type", "?"),
+            format_jstr(c, "URL", format_jstr(c, "Target", "?")),
+            format_jstr(c, "Status", "?"), out);
     }
     format_columns(stdout, &rows);
     strlist_free(&rows);
@@ -1312,13 +1319,17 @@ static int cmd_checks(int argc, char **argv)
         {
             json_t *k = json_object_get(c, "Counters");
             printf("\nCheck \"%s\" of service \"%s\" (%s)\n",
-                   jstr(c, "Name", "?"), jstr(c, "ServiceName", "?"), id);
+                   format_jstr(c, "Name", "?"),
+                   format_jstr(c, "ServiceName", "?"), id);
             printf("  probes %lld: passing %lld, warning %lld, critical %lld, "
                    "timeouts %lld, skipped %lld, restarts %lld\n",
-                   (long long)jint(k, "Probes"), (long long)jint(k, "Passing"),
-                   (long long)jint(k, "Warning"), (long long)jint(k, "Critical"),
-                   (long long)jint(k, "Timeouts"), (long long)jint(k, "Skipped"),
-                   (long long)jint(k, "Restarts"));
+                   (long long)format_jint(k, "Probes"),
+                   (long long)format_jint(k, "Passing"),
+                   (long long)format_jint(k, "Warning"),
+                   (long long)format_jint(k, "Critical"),
+                   (long long)format_jint(k, "Timeouts"),
+                   (long long)format_jint(k, "Skipped"),
+                   (long long)format_jint(k, "Restarts"));
             struct strlist hist = {0};
             row(&hist, "  Time|Status|Code|Latency");
             size_t i;
@@ -1326,9 +1337,10 @@ static int cmd_checks(int argc, char **argv)
             json_array_foreach(json_object_get(c, "History"), i, h)
             {
                 char lat[32];
-                nc_format_duration(jint(h, "Latency"), lat, sizeof(lat));
-                row(&hist, "  %s|%s|%lld|%s", jstr(h, "Timestamp", "?"),
-                    jstr(h, "Status", "?"), (long long)jint(h, "Code"), lat);
+                nc_format_duration(format_jint(h, "Latency"), lat, sizeof(lat));
+                row(&hist, "  %s|%s|%lld|%s", format_jstr(h, "Timestamp", "?"),
+                    format_jstr(h, "Status", "?"),
+                    (long long)format_jint(h, "Code"), lat);
             }
             format_columns(stdout, &hist);
             strlist_free(&hist);

@@ -5,6 +5,20 @@
 #include <string.h>
 #include <time.h>
 
+const char *format_jstr(const json_t *o, const char *key, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s && *s ? s : dflt;
+}
+
+json_int_t format_jint(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? json_integer_value(v)
+           : json_is_real(v)  ? (json_int_t)json_real_value(v)
+                              : 0;
+}
+
 void format_kv(FILE *out, const struct strlist *rows)
 {
     size_t width = 0;

@@ -3,10 +3,16 @@
 #ifndef NOMCLIENT_FORMAT_H
 #define NOMCLIENT_FORMAT_H
 
+#include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "util.h"
+
+/* Fields of the API's JSON, for display: a string that is there and not
+ * empty, else dflt; a number (an integer, or a real truncated), else 0. */
+const char *format_jstr(const json_t *o, const char *key, const char *dflt);
+json_int_t format_jint(const json_t *o, const char *key);
 
 /* Rows are "Key|Value" strings; prints "Key<pad> = Value" lines. */
 void format_kv(FILE *out, const struct strlist *rows);

@@ -12,16 +12,7 @@
 
 static const char *jstr(const json_t *o, const char *key)
 {
-    const char *s = json_string_value(json_object_get(o, key));
-    return s && *s ? s : NULL;
-}
-
-static json_int_t jint(const json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    return json_is_integer(v) ? json_integer_value(v)
-           : json_is_real(v)  ? (json_int_t)json_real_value(v)
-                              : 0;
+    return format_jstr(o, key, NULL);
 }
 
 /* A time as the registries give it: RFC 3339 text, or a unix time in
@@ -209,7 +200,7 @@ static void answer_of(struct answer *a, const json_t *answer,
                       const json_t *status)
 {
     memset(a, 0, sizeof(*a));
-    a->status = (int)jint(answer, "Status");
+    a->status = (int)format_jint(answer, "Status");
     const char *text =
         jstr(answer, "Body") ? jstr(answer, "Body") : jstr(answer, "Error");
     const char *err = jstr(status, "LastError");
@@ -546,7 +537,8 @@ static json_t *reg_json(const struct registrations_source *src,
         const json_t *live = json_object_get(src->checks, bad->id);
         char *out = one_line(
             jstr(live, "Output") ? jstr(live, "Output") : bad->output, 160);
-        bool probed = jint(json_object_get(live, "Counters"), "Probes") > 0;
+        bool probed =
+            format_jint(json_object_get(live, "Counters"), "Probes") > 0;
         char *msg = xasprintf("check \"%s\" is %s%s%s", bad->name, bad->status,
                               *out     ? ": "
                               : probed ? " (its probes give no output)"
@@ -631,7 +623,7 @@ static json_t *stale_json(const json_t *st)
     /* a deregistration that failed says why it is still there */
     const json_t *ans = json_object_get(st, "LastAnswer");
     char *failed = NULL;
-    if (jint(ans, "Status") >= 300 || jstr(ans, "Error")) {
+    if (format_jint(ans, "Status") >= 300 || jstr(ans, "Error")) {
         struct answer a;
         answer_of(&a, ans, NULL);
         failed = a.status ? xasprintf("; deregistering it failed: %d %s",
@@ -644,7 +636,7 @@ static json_t *stale_json(const json_t *st)
                         jstr(st, "ID") ? jstr(st, "ID") : "?",
                         jstr(st, "Name") ? jstr(st, "Name") : "?",
                         jstr(st, "Address") ? jstr(st, "Address") : "?",
-                        (long long)jint(st, "Port"), *reason ? ": " : "",
+                        (long long)format_jint(st, "Port"), *reason ? ": " : "",
                         reason, failed ? failed : "");
     json_object_set_new(o, "Problem", json_string(p));
     free(p);
@@ -744,7 +736,7 @@ static const char *sv(const json_t *o, const char *key, const char *dflt)
 static void address_of(const json_t *r, char *out, size_t len)
 {
     const char *addr = jstr(r, "Address");
-    json_int_t port = jint(r, "Port");
+    json_int_t port = format_jint(r, "Port");
     if (!addr)
         snprintf(out, len, "-");
     else if (port)
@@ -807,18 +799,18 @@ static void print_registries(FILE *out, const json_t *view, int64_t now)
                 "%lld deregistrations, %lld check updates, %lld errors so far",
                 sv(consul, "Address", "(address unknown)"), ago,
                 *took ? " (took " : "", took, *took ? ")" : "",
-                (long long)jint(k, "Registrations"),
-                (long long)jint(k, "Deregistrations"),
-                (long long)jint(k, "CheckUpdates"),
-                (long long)jint(k, "Errors")));
+                (long long)format_jint(k, "Registrations"),
+                (long long)format_jint(k, "Deregistrations"),
+                (long long)format_jint(k, "CheckUpdates"),
+                (long long)format_jint(k, "Errors")));
     }
     if (json_is_object(cat))
         add_row(&rows,
                 xasprintf(
                     "Built-in catalog|%lld registration(s) served, index %lld "
                     "(%s)",
-                    (long long)jint(cat, "Registrations"),
-                    (long long)jint(cat, "Index"),
+                    (long long)format_jint(cat, "Registrations"),
+                    (long long)format_jint(cat, "Index"),
                     json_is_true(json_object_get(cat, "AllProviders"))
                         ? "every service: no consul block"
                         : "services with provider = \"nomad\""));
@@ -855,12 +847,15 @@ void registrations_print(FILE *out, const json_t *view)
     fprintf(out,
             "%lld registration(s): %lld in sync, %lld with a problem, "
             "%lld with failing checks, %lld stale\n",
-            (long long)jint(sum, "Registrations"),
-            (long long)jint(sum, "InSync"), (long long)jint(sum, "Problems"),
-            (long long)jint(sum, "Unhealthy"), (long long)jint(sum, "Stale"));
+            (long long)format_jint(sum, "Registrations"),
+            (long long)format_jint(sum, "InSync"),
+            (long long)format_jint(sum, "Problems"),
+            (long long)format_jint(sum, "Unhealthy"),
+            (long long)format_jint(sum, "Stale"));
     size_t i;
     json_t *r;
-    if (jint(sum, "Problems") || jint(sum, "Unhealthy") || jint(sum, "Stale")) {
+    if (format_jint(sum, "Problems") || format_jint(sum, "Unhealthy") ||
+        format_jint(sum, "Stale")) {
         fprintf(out, "\nProblems\n");
         json_array_foreach(regs, i, r)
         {
@@ -1008,7 +1003,7 @@ static void print_address(FILE *out, const json_t *r)
     fprintf(out, "\nAddress and port\n");
     add_row(&rows, xasprintf("  Address mode|%s", sv(r, "AddressMode", "?")));
     add_row(&rows, xasprintf("  Address|%s", sv(r, "Address", "(none)")));
-    add_row(&rows, xasprintf("  Port|%lld", (long long)jint(r, "Port")));
+    add_row(&rows, xasprintf("  Port|%lld", (long long)format_jint(r, "Port")));
     add_row(&rows, xasprintf("  How|%s", sv(r, "AddressWhy", "?")));
     add_row(&rows,
             xasprintf("  Network|%s%s%s", sv(src, "NetworkMode", "?"),
@@ -1020,9 +1015,11 @@ static void print_address(FILE *out, const json_t *r)
     json_array_foreach(json_object_get(src, "Ports"), i, p)
     {
         nc_buf_printf(&ports, "%s\"%s\" host %lld", i ? ", " : "",
-                      sv(p, "Label", "?"), (long long)jint(p, "Value"));
-        if (jint(p, "To") && jint(p, "To") != jint(p, "Value"))
-            nc_buf_printf(&ports, " -> %lld inside", (long long)jint(p, "To"));
+                      sv(p, "Label", "?"), (long long)format_jint(p, "Value"));
+        if (format_jint(p, "To") &&
+            format_jint(p, "To") != format_jint(p, "Value"))
+            nc_buf_printf(&ports, " -> %lld inside",
+                          (long long)format_jint(p, "To"));
     }
     add_row(&rows, xasprintf("  Allocation ports|%s",
                              ports.data ? ports.data : "none"));
@@ -1048,7 +1045,7 @@ static void print_registry(FILE *out, const json_t *r, const json_t *loop,
         const char *text =
             jstr(ans, "Body") ? jstr(ans, "Body") : jstr(ans, "Error");
         char *msg = one_line(text, 200);
-        json_int_t status = jint(ans, "Status");
+        json_int_t status = format_jint(ans, "Status");
         if (status)
             add_row(&rows, xasprintf("  Last answer|%s %s %s: %lld %s", when,
                                      sv(ans, "Method", ""), sv(ans, "Path", ""),
@@ -1073,9 +1070,9 @@ static void print_registry(FILE *out, const json_t *r, const json_t *loop,
         add_row(&rows, xasprintf("  Last answer|none yet"));
     }
     print_time_row(&rows, "Next retry", json_object_get(r, "NextRetry"), now);
-    if (jint(r, "Attempts"))
-        add_row(&rows,
-                xasprintf("  Attempts|%lld", (long long)jint(r, "Attempts")));
+    if (format_jint(r, "Attempts"))
+        add_row(&rows, xasprintf("  Attempts|%lld",
+                                 (long long)format_jint(r, "Attempts")));
     format_kv(out, &rows);
     strlist_free(&rows);
     size_t i;
@@ -1135,17 +1132,17 @@ static void print_checks(FILE *out, const json_t *r)
         if (jstr(c, "RegistryStatus"))
             snprintf(seen, sizeof(seen), ", %s in Consul",
                      jstr(c, "RegistryStatus"));
-        add_row(&rows,
-                xasprintf("  %s|%s|%s%s%s|%s|%s", sv(c, "Name", "?"),
-                          sv(c, "Type", "?"), sv(c, "Status", "?"), seen,
-                          json_is_true(json_object_get(c, "Readiness"))
-                              ? " (readiness)"
-                              : "",
-                          sv(c, "Target", "?"),
-                          *o ? o
-                          : jint(json_object_get(c, "Counters"), "Probes")
-                              ? "(no output)"
-                              : "(no probe yet)"));
+        add_row(&rows, xasprintf("  %s|%s|%s%s%s|%s|%s", sv(c, "Name", "?"),
+                                 sv(c, "Type", "?"), sv(c, "Status", "?"), seen,
+                                 json_is_true(json_object_get(c, "Readiness"))
+                                     ? " (readiness)"
+                                     : "",
+                                 sv(c, "Target", "?"),
+                                 *o ? o
+                                 : format_jint(json_object_get(c, "Counters"),
+                                               "Probes")
+                                     ? "(no output)"
+                                     : "(no probe yet)"));
         free(o);
     }
     format_columns(out, &rows);
@@ -1156,13 +1153,14 @@ static void print_checks(FILE *out, const json_t *r)
         fprintf(out, "\n  Recent results of \"%s\" (newest first)",
                 sv(c, "Name", "?"));
         if (json_is_object(k_))
-            fprintf(
-                out,
-                ": %lld probes, %lld passing, %lld warning, %lld "
-                "critical, %lld timeouts",
-                (long long)jint(k_, "Probes"), (long long)jint(k_, "Passing"),
-                (long long)jint(k_, "Warning"), (long long)jint(k_, "Critical"),
-                (long long)jint(k_, "Timeouts"));
+            fprintf(out,
+                    ": %lld probes, %lld passing, %lld warning, %lld "
+                    "critical, %lld timeouts",
+                    (long long)format_jint(k_, "Probes"),
+                    (long long)format_jint(k_, "Passing"),
+                    (long long)format_jint(k_, "Warning"),
+                    (long long)format_jint(k_, "Critical"),
+                    (long long)format_jint(k_, "Timeouts"));
         fprintf(out, "\n");
         const json_t *hist = json_object_get(c, "History");
         if (!json_array_size(hist)) {
@@ -1173,14 +1171,14 @@ static void print_checks(FILE *out, const json_t *r)
         json_array_foreach(hist, k, h)
         {
             char lat[32], when[40];
-            nc_format_duration(jint(h, "Latency"), lat, sizeof(lat));
+            nc_format_duration(format_jint(h, "Latency"), lat, sizeof(lat));
             millis(jtime(json_object_get(h, "Timestamp")), when, sizeof(when));
             add_row(&rows,
                     xasprintf("    %s|%s%s|%lld|%s", when, sv(h, "Status", "?"),
                               json_is_true(json_object_get(h, "TimedOut"))
                                   ? " (timed out)"
                                   : "",
-                              (long long)jint(h, "Code"), lat));
+                              (long long)format_jint(h, "Code"), lat));
         }
         format_columns(out, &rows);
         strlist_free(&rows);
