@@ -554,29 +554,23 @@ static void task_release(struct alloc_task *t)
     int cap = fcntl(t->net_go_fd, F_GETPIPE_SZ);
     bool inline_spec = txt && cap > 0 && len < (size_t)cap;
     char *spec_path = NULL;
-    int r = !txt ? -EINVAL
-            : inline_spec ? 0
-                          : store_spec(t, txt, &spec_path, &err);
-    free(spec_path);
-    spec_path = NULL;
     bool sent =
-        r == 0 && (inline_spec ? write(t->net_go_fd, txt, len) == (ssize_t)len
-                               : write(t->net_go_fd, "g", 1) == 1);
+        txt && (inline_spec ? write(t->net_go_fd, txt, len) == (ssize_t)len
+                            : store_spec(t, txt, &spec_path, &err) == 0 &&
+                                  write(t->net_go_fd, "g", 1) == 1);
     close(t->net_go_fd);
+    /* sent down the pipe, it goes to the file too, once the task is on its
+     * way: the record of what the task was released with */
+    if (sent && inline_spec && store_spec(t, txt, &spec_path, &err) < 0)
+        LOG_WARN("alloc", "%s", err.msg);
+    free(spec_path);
+    free(txt);
     if (!sent) {
-        free(txt);
         t->aborting = true;
         task_fail_setup(t, "Setup Failure",
                         err.msg[0] ? err.msg : "cannot release the task");
         return;
     }
-    if (inline_spec) {
-        /* the record of what it was released with, once it is on its way */
-        if (store_spec(t, txt, &spec_path, &err) < 0)
-            LOG_WARN("alloc", "%s", err.msg);
-        free(spec_path);
-    }
-    free(txt);
     set_str(&t->state, "running");
     t->started_at = nc_now_unix_ns();
     alloc_task_event(t, "Started", "Task started by client");
