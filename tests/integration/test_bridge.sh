@@ -231,6 +231,42 @@ fi
 out=$("$NOMCLIENT" leftovers)
 check "then leftovers finds nothing" contains "$out" "Nothing left behind"
 
+# ---- a spec too big for the waiting task's pipe goes through its file ------
+big=$(python3 -c 'print("x" * 70000)')
+cat >"$TMP/big.nomad" <<JOB
+job "big" {
+  group "g" {
+    network {
+      mode = "bridge"
+      port "p" {
+        to = 8080
+      }
+    }
+    task "t" {
+      driver = "raw_exec"
+      env {
+        BIG = "$big"
+      }
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "echo big=\${#BIG} ip=\$NOMAD_ALLOC_IP_p; exec sleep 600"]
+      }
+      kill_timeout = "1s"
+    }
+  }
+}
+JOB
+"$NOMCLIENT" job run "$TMP/big.nomad" >/dev/null
+big_id() { alloc_json big g 'x["ID"]'; }
+big_logged() { "$NOMCLIENT" alloc logs "$(big_id)" 2>/dev/null | grep -q 'big=70000'; }
+check "a task whose spec exceeds the pipe runs with its whole environment" wait_for 20 big_logged
+out=$("$NOMCLIENT" alloc logs "$(big_id)" 2>&1)
+check "  and the allocation's address, known once the network was ready" contains "$out" "ip=$PREFIX"
+check "  started once, at the first try" [ "$(alloc_json big g 'x["TaskStates"]["t"]["Restarts"]')" = 0 ]
+"$NOMCLIENT" job stop big >/dev/null
+big_gone() { [ "$(alloc_json big g 'x["ClientStatus"]')" = complete ]; }
+wait_for 10 big_gone
+
 # ---- custom CNI networks from cni_config_dir ---------------------------------
 cat >"$TMP/custom.nomad" <<'JOB'
 job "custom" {
