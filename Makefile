@@ -31,7 +31,8 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 
-SRCS      := $(sort $(wildcard client/*.c checks/*.c netns/*.c volumes/*.c))
+SRCS      := $(sort $(wildcard client/*.c client/*/*.c checks/*.c netns/*.c volumes/*.c))
+HDRS      := $(sort $(wildcard client/*.h client/*/*.h checks/*.h netns/*.h volumes/*.h))
 LIB_SRCS  := $(filter-out client/main.c,$(SRCS))
 OBJS      := $(SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
@@ -63,17 +64,20 @@ $(BUILD)/fuzzobj/%.o: %.c
 	$(CLANG) $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_FLAGS) -MMD -MP -c -o $@ $<
 
 # Each test and fuzz target names the sources it links with on a line
-# "// deps: client/a.c client/b.c"; this turns those lines into rules.
-$(BUILD)/tests.mk: $(TEST_SRCS) $(FUZZ_SRCS) $(BENCH_SRCS) Makefile
+# "// deps: client/a.c client/job/" (a folder: every .c in it); this turns
+# those lines into rules.
+deps_of = for s in $$(sed -n 's|^// deps: *||p' $$t); do \
+	    case $$s in */) ls $$s*.c;; *) echo $$s;; esac; done
+$(BUILD)/tests.mk: $(TEST_SRCS) $(FUZZ_SRCS) $(BENCH_SRCS) $(SRCS) Makefile
 	@mkdir -p $(BUILD)
 	@for t in $(TEST_SRCS); do n=$$(basename $$t .c); \
-	  objs=; for s in $$(sed -n 's|^// deps: *||p' $$t); do objs="$$objs $(BUILD)/asan/$${s%.c}.o"; done; \
+	  objs=; for s in $$($(deps_of)); do objs="$$objs $(BUILD)/asan/$${s%.c}.o"; done; \
 	  echo "$(BUILD)/tests/$$n: $(BUILD)/asan/tests/$$n.o $$objs"; done > $@
 	@for t in $(FUZZ_SRCS); do n=$$(basename $$t .c); \
-	  objs=; for s in $$(sed -n 's|^// deps: *||p' $$t); do objs="$$objs $(BUILD)/fuzzobj/$${s%.c}.o"; done; \
+	  objs=; for s in $$($(deps_of)); do objs="$$objs $(BUILD)/fuzzobj/$${s%.c}.o"; done; \
 	  echo "$(BUILD)/fuzz/$$n: $(BUILD)/fuzzobj/tests/fuzz/$$n.o $$objs"; done >> $@
 	@for t in $(BENCH_SRCS); do n=$$(basename $$t .c); \
-	  objs=; for s in $$(sed -n 's|^// deps: *||p' $$t); do objs="$$objs $(BUILD)/obj/$${s%.c}.o"; done; \
+	  objs=; for s in $$($(deps_of)); do objs="$$objs $(BUILD)/obj/$${s%.c}.o"; done; \
 	  echo "$(BUILD)/bench/$$n: $(BUILD)/obj/bench/$$n.o $$objs"; done >> $@
 
 ifeq ($(filter clean deps format,$(MAKECMDGOALS)),)
@@ -160,7 +164,7 @@ fuzz: fuzz-deps
 	    $(BUILD)/corpus/$$n $$seeds 2>&1 | tail -n 3 || exit 1; done
 
 format:
-	clang-format -i $(SRCS) $(wildcard client/*.h checks/*.h netns/*.h volumes/*.h) $(TEST_SRCS)
+	clang-format -i $(SRCS) $(HDRS) $(TEST_SRCS)
 
 install: nomclient
 	install -D -m 0755 nomclient $(DESTDIR)$(PREFIX)/bin/nomclient

@@ -1,6 +1,6 @@
-// deps: client/consul.c client/curl_uv.c client/services.c client/alloc.c
-// deps: client/placement.c client/jobspec.c client/jobspec_hcl.c
-// deps: client/jobspec_json.c client/jobspec_validate.c client/hcl.c
+// deps: client/services/consul.c client/curl_uv.c client/services/services.c client/alloc/alloc.c
+// deps: client/job/placement.c client/job/jobspec.c client/job/jobspec_hcl.c
+// deps: client/job/jobspec_json.c client/job/jobspec_validate.c client/hcl/hcl.c
 // deps: client/util.c
 /* bench_consul - the Consul sync loop (client/consul.c) against a Consul
  * agent API at 127.0.0.1:PORT (bench/bench_consul.sh starts
@@ -24,10 +24,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "client/alloc_checks.h"
+#include "client/services/services.h"
 #include "client/config.h"
-#include "client/consul.h"
-#include "client/services.h"
 
 /* services.c's rebuild is not used here; this keeps alloc_checks.c and the
  * check engine out of the link. */

@@ -1,11 +1,11 @@
-// deps: client/hcl.c client/util.c
+// deps: client/hcl/hcl.c client/util.c
 /* HCL parse throughput: parses each file given on the command line
  * repeatedly for about a second and prints MB/s and files/s. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/hcl.h"
+#include "client/hcl/hcl.h"
 #include "client/util.h"
 
 int main(int argc, char **argv)

@@ -1,5 +1,5 @@
 /* agent.c - start-up, the event loop and shutdown of the agent. */
-#include "agent.h"
+#include "client/agent.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,14 +11,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "alloc_checks.h"
-#include "alloc_runner.h"
-#include "catalog.h"
-#include "consul.h"
-#include "fingerprint.h"
-#include "hoststats.h"
-#include "http_api.h"
-#include "http_server.h"
+#include "client/services/services.h"
+#include "client/alloc/alloc.h"
+#include "client/node/node.h"
+#include "client/api/api.h"
 
 /* One agent per data_dir: two would fight over the same tasks and state. */
 static int lock_data_dir(struct agent *a, struct nc_error *err)

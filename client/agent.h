@@ -8,12 +8,12 @@
 
 #include <uv.h>
 
-#include "config.h"
-#include "log_follow.h"
-#include "node.h"
-#include "services.h"
-#include "state.h"
-#include "util.h"
+#include "client/config.h"
+#include "client/api/api.h"
+#include "client/node/node.h"
+#include "client/services/services.h"
+#include "client/job/job.h"
+#include "client/util.h"
 
 #ifndef NOMCLIENT_VERSION
 #define NOMCLIENT_VERSION "0.1.0"

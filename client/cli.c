@@ -1,7 +1,7 @@
 /* cli.c - the command line, laid out like Nomad's so its users feel at home:
  * `nomclient agent`, `status -self`, `job run|validate|status|stop|inspect`,
  * `version`. Every command takes -h; exit 0 on success, 1 on error. */
-#include "cli.h"
+#include "client/cli.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,13 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent.h"
-#include "api_client.h"
-#include "config.h"
-#include "format.h"
-#include "jobspec.h"
-#include "registrations.h"
-#include "supervisor.h"
+#include "client/agent.h"
+#include "client/api/api.h"
+#include "client/config.h"
+#include "client/format.h"
+#include "client/job/job.h"
+#include "client/services/services.h"
+#include "client/drivers/internal.h"
 #include "netns/netns.h"
 
 #define NOMAD_API_VERSION "1.7.7"

@@ -33,10 +33,10 @@
 
 #include <jansson.h>
 
-#include "config.h"
+#include "client/config.h"
 
-#include "client/caps.h"
-#include "hcl.h"
+#include "client/drivers/internal.h"
+#include "client/hcl/hcl.h"
 
 /* consul.file_set bits */
 enum {

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "util.h"
+#include "client/util.h"
 
 struct host_volume_config {
     char *name;

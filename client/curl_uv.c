@@ -1,7 +1,7 @@
 /* curl_uv.c - see curl_uv.h. Function pointers are typed from
  * <curl/curl.h> with __typeof__, so a header/ABI mismatch fails to build. */
 #define CURL_DISABLE_TYPECHECK 1 /* curl_easy_setopt as a plain function */
-#include "curl_uv.h"
+#include "client/curl_uv.h"
 
 #include <curl/curl.h>
 #include <dlfcn.h>

@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "util.h"
+#include "client/util.h"
 
 struct curl_uv;
 struct curl_uv_xfer;

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "util.h"
+#include "client/util.h"
 
 /* Fields of the API's JSON, for display: a string that is there and not
  * empty, else dflt; a number (an integer, or a real truncated), else 0. */

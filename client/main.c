@@ -1,4 +1,4 @@
 /* main.c - entry point of the nomclient binary. */
-#include "cli.h"
+#include "client/cli.h"
 
 int main(int argc, char **argv) { return cli_main(argc, argv); }

@@ -1,6 +1,6 @@
 /* A stand-in for client/alloc_checks.c in unit tests that need no check
  * engine: every service has no running check. */
-#include "client/alloc_checks.h"
+#include "client/services/services.h"
 
 void alloc_checks_each(const struct alloc_checks *ac, const char *alloc_id,
                        const char *task, const char *service,

@@ -1,4 +1,4 @@
-// deps: client/caps.c client/util.c
+// deps: client/drivers/caps.c client/util.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/caps.h"
+#include "client/drivers/internal.h"
 
 /* "a b c" -> list (NULL for NULL) */
 static struct strlist *list(struct strlist *l, const char *words)

@@ -1,6 +1,6 @@
-// deps: client/consul.c client/curl_uv.c client/services.c client/alloc.c
-// deps: client/placement.c client/jobspec.c client/jobspec_hcl.c
-// deps: client/jobspec_json.c client/jobspec_validate.c client/hcl.c
+// deps: client/services/consul.c client/curl_uv.c client/services/services.c client/alloc/alloc.c
+// deps: client/job/placement.c client/job/jobspec.c client/job/jobspec_hcl.c
+// deps: client/job/jobspec_json.c client/job/jobspec_validate.c client/hcl/hcl.c
 // deps: client/util.c
 /* The Consul sync loop's pure parts: address parsing, backoff and
  * keep-alive arithmetic, the diff of a desired registration against
@@ -19,11 +19,9 @@
 
 #include <cmocka.h>
 
-#include "client/alloc_checks.h"
+#include "client/services/services.h"
 #include "client/config.h"
-#include "client/consul.h"
 #include "client/curl_uv.h"
-#include "client/services.h"
 
 #define SEC 1000000000ull
 

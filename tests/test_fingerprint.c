@@ -1,4 +1,4 @@
-// deps: client/fingerprint.c client/hoststats.c client/util.c
+// deps: client/node/fingerprint.c client/node/hoststats.c client/util.c
 /* Fingerprint and host stats parsers on sample /proc, /sys and /etc files
  * (tests/data), node id persistence, and a fingerprint of this machine.
  * Run with cwd = tests/. */
@@ -16,8 +16,7 @@
 #include <cmocka.h>
 
 #include "client/config.h"
-#include "client/fingerprint.h"
-#include "client/hoststats.h"
+#include "client/node/node.h"
 
 static char tmpdir[64];
 

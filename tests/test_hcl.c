@@ -1,4 +1,4 @@
-// deps: client/hcl.c client/util.c
+// deps: client/hcl/hcl.c client/util.c
 /* Tests for the HCL2 parser: every seed job, each syntax feature, and the
  * exact file:line:col messages for bad input. Run with cwd = tests/. */
 #include <errno.h>
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "client/hcl.h"
+#include "client/hcl/hcl.h"
 
 static struct hcl_file *parse_ok(const char *src)
 {

@@ -1,4 +1,4 @@
-// deps: client/http_server.c client/util.c
+// deps: client/api/http_server.c client/util.c
 /* The HTTP server: request parsing, limits and responses through the
  * socket-free path, and a real server on 127.0.0.1 driven by a client
  * thread (keep-alive, pipelining, timeouts, stop). Run with cwd = tests/. */
@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "client/http_server.h"
+#include "client/api/api.h"
 
 static void echo(void *ctx, const struct http_request *req,
                  struct http_response *resp)

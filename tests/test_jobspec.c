@@ -1,4 +1,4 @@
-// deps: client/jobspec.c client/jobspec_hcl.c client/jobspec_json.c client/jobspec_validate.c client/hcl.c client/util.c
+// deps: client/job/jobspec.c client/job/jobspec_hcl.c client/job/jobspec_json.c client/job/jobspec_validate.c client/hcl/hcl.c client/util.c
 /* Tests for the job model: HCL and JSON decoding, Nomad's defaults,
  * validation messages, warnings and the JSON round trip. Run with
  * cwd = tests/. */
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "client/jobspec.h"
+#include "client/job/job.h"
 
 #define SEC 1000000000LL
 #define DATA "data/jobs/"

@@ -1,4 +1,4 @@
-// deps: client/metrics.c client/util.c
+// deps: client/api/metrics.c client/util.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/metrics.h"
+#include "client/api/api.h"
 
 /* ---- a reader for the text format, strict enough to catch mistakes ---- */
 

@@ -1,4 +1,4 @@
-// deps: client/placement.c client/util.c
+// deps: client/job/placement.c client/util.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/placement.h"
+#include "client/job/job.h"
 
 /* ---- builders: jobs and nodes by hand, as the parser and fingerprinter
  * would leave them (those modules are not linked here). ---- */

@@ -1,4 +1,4 @@
-// deps: client/registrations.c client/catalog.c client/services.c client/alloc_checks.c checks/checks.c checks/net.c checks/probe_http.c checks/probe_https.c client/curl_uv.c checks/probe_tcp.c checks/schedule.c checks/timers.c client/alloc.c client/placement.c client/jobspec.c client/jobspec_hcl.c client/jobspec_json.c client/jobspec_validate.c client/hcl.c client/format.c client/util.c
+// deps: client/services/registrations.c client/services/catalog.c client/services/services.c client/services/alloc_checks.c checks/checks.c checks/net.c checks/probe_http.c checks/probe_https.c client/curl_uv.c checks/probe_tcp.c checks/schedule.c checks/timers.c client/alloc/alloc.c client/job/placement.c client/job/jobspec.c client/job/jobspec_hcl.c client/job/jobspec_json.c client/job/jobspec_validate.c client/hcl/hcl.c client/format.c client/util.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/registrations.h"
+#include "client/services/services.h"
 
 /* A job parsed from HCL, allocations made by hand as the runner leaves
  * them, the desired state from services_rebuild, and Consul's side as

@@ -1,6 +1,6 @@
-// deps: client/consul.c client/curl_uv.c client/services.c client/alloc.c
-// deps: client/placement.c client/jobspec.c client/jobspec_hcl.c
-// deps: client/jobspec_json.c client/jobspec_validate.c client/hcl.c
+// deps: client/services/consul.c client/curl_uv.c client/services/services.c client/alloc/alloc.c
+// deps: client/job/placement.c client/job/jobspec.c client/job/jobspec_hcl.c
+// deps: client/job/jobspec_json.c client/job/jobspec_validate.c client/hcl/hcl.c
 // deps: client/util.c
 /* libFuzzer target for what the Consul sync loop reads from Consul: the
  * answers to GET /v1/agent/services and /v1/agent/checks (the input, split
@@ -13,8 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/alloc_checks.h"
-#include "client/consul.h"
+#include "client/services/services.h"
 
 void alloc_checks_each(const struct alloc_checks *ac, const char *alloc_id,
                        const char *task, const char *service,

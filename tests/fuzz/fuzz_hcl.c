@@ -1,9 +1,9 @@
-// deps: client/hcl.c client/util.c
+// deps: client/hcl/hcl.c client/util.c
 /* libFuzzer target for the HCL parser: parse, dump every value, free. */
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "client/hcl.h"
+#include "client/hcl/hcl.h"
 
 static void walk(const struct hcl_body *b)
 {

@@ -1,10 +1,10 @@
-// deps: client/http_server.c client/util.c
+// deps: client/api/http_server.c client/util.c
 /* libFuzzer target for the HTTP request path: arbitrary bytes through the
  * same parser, limits and response writer the sockets use. */
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "client/http_server.h"
+#include "client/api/api.h"
 
 static void handler(void *ctx, const struct http_request *req,
                     struct http_response *resp)

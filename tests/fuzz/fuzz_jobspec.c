@@ -1,4 +1,4 @@
-// deps: client/jobspec.c client/jobspec_hcl.c client/jobspec_json.c client/jobspec_validate.c client/hcl.c client/util.c
+// deps: client/job/jobspec.c client/job/jobspec_hcl.c client/job/jobspec_json.c client/job/jobspec_validate.c client/hcl/hcl.c client/util.c
 /* libFuzzer target for the job model: every input goes through the HCL
  * and the JSON decoder. Whatever decodes must encode, decode again and
  * encode to the same JSON; anything else is a bug, reported by abort(). */
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/jobspec.h"
+#include "client/job/job.h"
 
 static void check_roundtrip(const struct job *job)
 {

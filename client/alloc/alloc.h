@@ -1,0 +1,259 @@
+/* alloc/alloc.h - allocations on this node: the model (one per group
+ * instance of a placed job, with its tasks, events, ports, network phase
+ * and durable state file), the runner that creates, starts, restarts,
+ * signals and stops them on the agent's loop through the task drivers
+ * (client/drivers/driver.h), and their resource usage.
+ *
+ * Below: the model (alloc_*), the runner (alloc_manager_*), stats. */
+#ifndef NOMCLIENT_ALLOC_ALLOC_H
+#define NOMCLIENT_ALLOC_ALLOC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "client/job/job.h"
+#include "client/node/node.h"
+#include "client/util.h"
+#include "client/config.h"
+#include "netns/netns.h"
+
+/* allocations on this node: one per group instance of a placed
+ * job, each with its task directory tree, network, tasks under supervisors,
+ * restart policy and a durable state file (data_dir/client/allocs/<id>.json,
+ * written atomically on every change).
+ *
+ * Life of an allocation: pending -> running -> complete | failed. Each task
+ * runs under `nomclient supervise` (supervisor.h), started detached, so it
+ * outlives agent restarts; the agent watches supervisors through pidfds and
+ * re-attaches to them after a restart instead of starting tasks again. A
+ * supervisor holds an flock on its lock file for its whole life, which is
+ * how a restarted agent tells a live task from a dead one even when it was
+ * killed between spawning the supervisor and recording its pid. */
+
+#define ALLOC_MAX_EVENTS 10
+
+struct alloc_event {
+    int64_t time; /* unix ns */
+    char *type;   /* "Received", "Task Setup", "Started", "Terminated",
+                     "Restarting", "Not Restarting", "Killing", "Killed",
+                     "Driver Failure", "Setup Failure", ... as Nomad */
+    char *message;
+};
+
+struct alloc_task {
+    char *name;
+    char *state; /* "pending", "running", "dead" */
+    bool failed;
+    int restarts;
+    int64_t started_at, finished_at, last_restart; /* unix ns, 0 = never */
+    struct alloc_event events[ALLOC_MAX_EVENTS]; /* oldest first */
+    size_t nevents;
+    int supervisor_pid;
+    int exit_code, signal;
+
+    /* runtime, not persisted */
+    struct alloc *alloc;
+    uv_poll_t *watch;      /* pidfd of the supervisor */
+    uv_process_t *proc;    /* the supervisor, when this agent spawned it */
+    uv_timer_t *timer;     /* restart delay */
+    /* started while the allocation's network is set up: its supervisor
+     * waits for a byte on this pipe before the task joins the namespace */
+    int net_go_fd;
+    bool net_waiting;
+    bool aborting; /* its supervisor exits without starting the task */
+    int restarts_in_interval;
+    int64_t interval_start;
+    /* last CPU sample for alloc_stats (cumulative ns, monotonic time) */
+    uint64_t sample_cpu_ns, sample_user_ns, sample_sys_ns, sample_mono_ns;
+    double cpu_pct, user_pct, sys_pct;
+};
+
+struct alloc_port {
+    char *label;
+    int value;  /* host port */
+    int to;     /* port inside the namespace (bridge), else = value */
+    char *host_ip;
+};
+
+struct alloc_manager;
+
+struct alloc {
+    char *id, *name, *job_id, *group, *namespace;
+    int index;
+    uint64_t job_version;
+    char *desired_status;    /* "run", "stop" */
+    char *client_status;     /* "pending", "running", "complete", "failed" */
+    char *client_description;
+    struct job *job;         /* owned copy of the job this alloc runs */
+    struct alloc_task *tasks;
+    size_t ntasks;
+    char *network_mode;      /* "host", "bridge", "none", "cni/<name>" */
+    char *ip;                /* the alloc's address (bridge) or host IP */
+    struct alloc_port *ports;
+    size_t nports;
+    char *netns;             /* netns name while it exists, else NULL */
+    json_t *cni_result;      /* CNI ADD result, passed as prevResult on DEL */
+    /* bridge / cni: "" (none yet), "setting-up", "ready", "tearing-down",
+     * "down"; written before each step so a restarted agent knows what to
+     * finish or undo */
+    char *net_phase;
+    json_t *net_timings;     /* where the set-up time went (helper's report) */
+    int64_t create_time, modify_time;
+    uint64_t create_index, modify_index;
+    int reschedules;         /* how many allocations this one replaces */
+    char *previous_alloc;
+
+    struct alloc_manager *mgr; /* runtime */
+    struct alloc_writer *writer; /* the state file's writer (alloc_runner) */
+    bool stopping;
+    uv_timer_t *stop_timer; /* deregistration wait, then shutdown_delay */
+    int stop_phase;  /* 0 deregistering, 1 shutdown delay, 2 killing */
+    char *stop_why;
+    bool net_busy;   /* a network helper runs for this allocation */
+    bool net_queued; /* waiting for a free network helper slot */
+    int64_t net_queued_at, net_queued_us; /* since when, and for how long */
+    uv_timer_t *reschedule_timer; /* replacement pending after a failure */
+};
+
+/* Encodes an allocation in Nomad's API shape (Allocation). */
+json_t *alloc_to_json(const struct alloc *a);
+/* The shorter AllocListStub shape used by list endpoints. */
+json_t *alloc_stub_to_json(const struct alloc *a);
+/* Decodes what alloc_to_json wrote (the durable state form). */
+int alloc_from_json(const json_t *j, struct alloc **out, struct nc_error *err);
+void alloc_free(struct alloc *a);
+
+/* Appends an event, dropping the oldest beyond ALLOC_MAX_EVENTS. */
+void alloc_task_event(struct alloc_task *t, const char *type,
+                      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The environment Nomad gives a task (NOMAD_ALLOC_ID, NOMAD_PORT_<label>,
+ * ..., NOMAD_META_*), plus the task's own env, interpolated. `in_chroot`
+ * selects task-relative paths (/alloc, /local) over host paths. */
+void alloc_task_env(const struct alloc *a, const struct task *t,
+                    const struct node *n, const char *alloc_dir,
+                    const char *task_dir, bool in_chroot, struct kvlist *env);
+
+/* Replaces ${NOMAD_*}, ${node.*}, ${attr.*}, ${meta.*} and ${env["X"]} in
+ * `s` from env and node; unknown references are kept verbatim, as Nomad
+ * does. Returns a new string. */
+char *alloc_interpolate(const char *s, const struct kvlist *env,
+                        const struct node *n);
+
+/* runs this node's allocations on the agent's loop:
+ * creates them for placed jobs, sets up directories, ports and networks,
+ * starts each task under a detached supervisor, watches supervisors through
+ * pidfds, applies restart and reschedule policies, stops allocations, and
+ * re-attaches to live supervisors after an agent restart. */
+
+struct alloc_manager_config {
+    uv_loop_t *loop;
+    const struct agent_config *cfg;
+    const struct node *node;
+    const char *self_exe; /* the nomclient binary, for `supervise` */
+    /* called after any change of an allocation (state already saved) */
+    void (*on_change)(struct alloc *a, void *arg);
+    /* an allocation with services was told to stop: deregister them and
+     * call alloc_manager_deregistered (the runner stops waiting after 5 s);
+     * then shutdown_delay passes and the tasks are killed. NULL: no wait. */
+    void (*on_stopping)(struct alloc *a, void *arg);
+    void *arg;
+};
+
+/* Network helpers running at once: the CNI chain takes host-local's and
+ * iptables' locks, so more in parallel only queue there (bench-allocs). */
+#define ALLOC_NET_PARALLEL 4
+
+struct alloc_manager {
+    struct alloc_manager_config c;
+    char *state_dir;  /* data_dir/client/allocs */
+    char *alloc_root; /* data_dir/alloc */
+    char *netns_dir;  /* data_dir/client/netns: the helpers' state */
+    struct netns_config net;
+    struct alloc **net_queue; /* FIFO of allocations waiting for a helper */
+    size_t net_nqueued, net_qcap;
+    int net_running;
+    void (*idle_cb)(void *arg); /* alloc_manager_when_idle */
+    void *idle_arg;
+    struct alloc **allocs;
+    size_t nallocs, cap;
+    uint64_t index;
+    bool closing;
+};
+
+/* Loads every allocation from disk and re-attaches to live supervisors;
+ * tasks whose supervisor died while the agent was away are handled as if
+ * they had just exited (restart policy), never started twice. */
+int alloc_manager_open(struct alloc_manager **out,
+                       const struct alloc_manager_config *c,
+                       struct nc_error *err);
+/* Closes loop handles; tasks keep running (they outlive the agent). The
+ * manager is freed once the loop has run the close callbacks. */
+void alloc_manager_close(struct alloc_manager *m);
+
+/* Starts the network helper ahead of the first bridge allocation, where
+ * bridge networking can run here (its plugins present), so that
+ * allocation does not wait for it. */
+void alloc_manager_prestart_network(struct alloc_manager *m);
+
+/* Brings the job's allocations on this node to what `job` asks: stops
+ * those of older versions or surplus indexes, creates and starts missing
+ * ones. `job` is copied. */
+int alloc_manager_run_job(struct alloc_manager *m, const struct job *job,
+                          uint64_t version, struct nc_error *err);
+/* Calls cb(arg) once, when no task runs and no network is set up or being
+ * torn down (at once if that is already so): how a dev agent waits for its
+ * allocations to be gone before it exits. */
+void alloc_manager_when_idle(struct alloc_manager *m, void (*cb)(void *arg),
+                             void *arg);
+
+/* The registries no longer list the allocation's services: its stop goes
+ * on (shutdown_delay, then the kill signal). */
+void alloc_manager_deregistered(struct alloc_manager *m, const char *alloc_id);
+
+/* Stops every allocation of the job. */
+void alloc_manager_stop_job(struct alloc_manager *m, const char *job_id);
+
+/* Finds an allocation by full id or unique prefix (NULL if none or
+ * ambiguous; *ambiguous set when several match). */
+struct alloc *alloc_manager_find(const struct alloc_manager *m,
+                                 const char *id, bool *ambiguous);
+
+/* Restarts a running task (check_restart): the kill signal now, then the
+ * task's restart policy decides, as for any exit. `why` becomes the
+ * "Restart Signaled" event. Returns 0, or -ENOENT. */
+int alloc_manager_restart_task(struct alloc_manager *m, const char *alloc_id,
+                               const char *task, const char *why);
+
+/* Host ports in use by live allocations, for placement. */
+void alloc_manager_used_ports(const struct alloc_manager *m,
+                              struct strlist *ports);
+
+/* What the kernel still holds for allocations this node no longer runs:
+ * task cgroups, mounts under data_dir/alloc, and supervisors of unknown or
+ * stopped allocations. With `clean`, removes them (SIGKILL, unmount,
+ * rmdir). Returns {"Cgroups": [...], "Mounts": [...], "Supervisors":
+ * [...], "Cleaned": bool}. */
+json_t *alloc_manager_leftovers(struct alloc_manager *m, bool clean);
+
+/* Directory layout. Callers free the strings. */
+char *alloc_dir_path(const struct alloc_manager *m, const struct alloc *a);
+char *alloc_task_dir_path(const struct alloc_manager *m, const struct alloc *a,
+                          const char *task);
+
+/* resource usage of an allocation's tasks, in Nomad's
+ * AllocResourceUsage shape (/v1/client/allocation/:id/stats).
+ *
+ * exec tasks are measured through their cgroup (cpuacct/cpu.stat and the
+ * memory controller), raw_exec tasks through the processes of their
+ * supervisor's session, as Nomad measures raw_exec by process tree. CPU
+ * percentages are the usage between two reads at least 100 ms apart, kept
+ * per task; nothing is sampled in the background. */
+
+/* Returns {"ResourceUsage", "Tasks": {name: {"ResourceUsage", "Timestamp",
+ * "Pids"}}, "Timestamp"}; updates the tasks' CPU samples. New reference. */
+json_t *alloc_stats_json(struct alloc *a, const struct node *n);
+
+#endif

@@ -1,0 +1,377 @@
+/* api_client.c - see api_client.h.
+ *
+ * The CLI speaks plain HTTP/1.1 to the local agent over one socket with
+ * http-parser reading the answer. libcurl would do it too, but linking it
+ * drags ~35 shared libraries (OpenSSL, nghttp2, LDAP, ...) into every CLI
+ * run and into the agent's idle memory; the agent is local and plain HTTP. */
+#include "client/api/api.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <http_parser.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define API_MAX_RESPONSE (64u << 20)
+#define API_CONNECT_TIMEOUT_MS 5000
+#define API_IO_TIMEOUT_MS 60000
+
+static json_t *last_error_body;
+
+void api_client_init(struct api_client *c, const char *flag_address)
+{
+    const char *a = flag_address;
+    if (!a || !*a)
+        a = getenv("NOMCLIENT_ADDR");
+    if (!a || !*a)
+        a = "http://127.0.0.1:4646";
+    if (strstr(a, "://"))
+        c->address = xstrdup(a);
+    else
+        c->address = xasprintf("http://%s", a);
+    size_t n = strlen(c->address);
+    while (n > 0 && c->address[n - 1] == '/')
+        c->address[--n] = '\0';
+}
+
+void api_client_free(struct api_client *c)
+{
+    free(c->address);
+    c->address = NULL;
+    json_decref(last_error_body);
+    last_error_body = NULL;
+}
+
+const json_t *api_last_error_body(void) { return last_error_body; }
+
+/* Splits "http://host:port" (host may be "[v6]"); port defaults to 80. */
+static int split_address(const char *address, char **host, char **port)
+{
+    if (!nc_str_has_prefix(address, "http://"))
+        return -EPROTONOSUPPORT;
+    const char *h = address + strlen("http://");
+    const char *end = h + strcspn(h, "/");
+    const char *colon;
+    if (*h == '[') {
+        const char *close = memchr(h, ']', (size_t)(end - h));
+        if (!close)
+            return -EINVAL;
+        *host = xstrndup(h + 1, (size_t)(close - h - 1));
+        colon = close[1] == ':' ? close + 1 : NULL;
+    } else {
+        colon = memchr(h, ':', (size_t)(end - h));
+        *host = xstrndup(h, (size_t)((colon ? colon : end) - h));
+    }
+    *port = colon ? xstrndup(colon + 1, (size_t)(end - colon - 1))
+                  : xstrdup("80");
+    if (!**host || !**port) {
+        free(*host);
+        free(*port);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int wait_fd(int fd, short events, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+    int r;
+    do
+        r = poll(&p, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return -errno;
+    return r == 0 ? -ETIMEDOUT : 0;
+}
+
+static int dial(const char *host, const char *port, int *out)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    int g = getaddrinfo(host, port, &hints, &res);
+    if (g != 0)
+        return g == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+    int r = -ECONNREFUSED;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family,
+                        ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+            r = -errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+            (errno == EINPROGRESS &&
+             (r = wait_fd(fd, POLLOUT, API_CONNECT_TIMEOUT_MS)) == 0)) {
+            int soerr = 0;
+            socklen_t len = sizeof(soerr);
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+            if (soerr == 0) {
+                *out = fd;
+                freeaddrinfo(res);
+                return 0;
+            }
+            r = -soerr;
+        } else if (errno != EINPROGRESS) {
+            r = -errno;
+        }
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return r;
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EAGAIN) {
+            int r = wait_fd(fd, POLLOUT, API_IO_TIMEOUT_MS);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+struct response {
+    struct nc_buf body;
+    bool complete;
+    bool too_big;
+    /* streaming: a 2xx body goes to the sink as it arrives, with no read
+     * timeout (the agent may be silent for as long as the task is) */
+    void (*sink)(void *arg, const char *data, size_t len);
+    void *sink_arg;
+    bool to_sink;
+};
+
+static int on_headers(http_parser *p)
+{
+    struct response *r = p->data;
+    r->to_sink = r->sink && p->status_code >= 200 && p->status_code <= 299;
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct response *r = p->data;
+    if (r->to_sink) {
+        r->sink(r->sink_arg, at, len);
+        return 0;
+    }
+    if (r->body.len + len > API_MAX_RESPONSE) {
+        r->too_big = true;
+        return -1;
+    }
+    nc_buf_append(&r->body, at, len);
+    return 0;
+}
+
+static int on_complete(http_parser *p)
+{
+    ((struct response *)p->data)->complete = true;
+    return 0;
+}
+
+/* Reads one response; the request asked for Connection: close. */
+static int read_response(int fd, http_parser *parser, struct response *resp)
+{
+    http_parser_settings s = {.on_headers_complete = on_headers,
+                              .on_body = on_body,
+                              .on_message_complete = on_complete};
+    int timeout = resp->sink ? -1 : API_IO_TIMEOUT_MS;
+    http_parser_init(parser, HTTP_RESPONSE);
+    parser->data = resp;
+    char buf[16384];
+    while (!resp->complete) {
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n < 0 && errno == EAGAIN) {
+            int r = wait_fd(fd, POLLIN, timeout);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        size_t used = http_parser_execute(parser, &s, buf, (size_t)n);
+        if (resp->too_big)
+            return -EFBIG;
+        if (parser->http_errno != HPE_OK || (n > 0 && used != (size_t)n))
+            return -EPROTO;
+        if (n == 0)
+            break; /* EOF, also delivered to the parser above */
+    }
+    return resp->complete ? 0 : -EPROTO;
+}
+
+static const char *transport_hint(int r)
+{
+    if (r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ETIMEDOUT)
+        return " (is the agent running? start one with `nomclient agent "
+               "-dev`, or point -address / NOMCLIENT_ADDR at it)";
+    return "";
+}
+
+/* Sends one request and reads the whole answer into resp->body. */
+static int do_request(struct api_client *c, const char *method,
+                      const char *path, const json_t *body,
+                      struct response *resp, long *code, struct nc_error *err)
+{
+    char *url = xasprintf("%s%s", c->address, path);
+    char *host = NULL, *port = NULL, *payload = NULL, *head = NULL;
+    int fd = -1;
+    int r = split_address(c->address, &host, &port);
+    if (r < 0) {
+        nc_error_set(err, r,
+                     "invalid agent address \"%s\": expected "
+                     "http://HOST:PORT",
+                     c->address);
+        goto done;
+    }
+    if ((r = dial(host, port, &fd)) < 0) {
+        nc_error_set(err, r, "%s %s: %s%s", method, url, strerror(-r),
+                     transport_hint(r));
+        goto done;
+    }
+    payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    size_t plen = payload ? strlen(payload) : 0;
+    head = xasprintf("%s %s HTTP/1.1\r\nHost: %s:%s\r\n"
+                     "User-Agent: nomclient-cli\r\nAccept: application/json\r\n"
+                     "Connection: close\r\n%s"
+                     "Content-Length: %zu\r\n\r\n",
+                     method, path, host, port,
+                     payload ? "Content-Type: application/json\r\n" : "",
+                     plen);
+    if ((r = send_all(fd, head, strlen(head))) < 0 ||
+        (plen && (r = send_all(fd, payload, plen)) < 0)) {
+        nc_error_set(err, r, "%s %s: sending the request: %s", method, url,
+                     strerror(-r));
+        goto done;
+    }
+    http_parser parser;
+    if ((r = read_response(fd, &parser, resp)) < 0) {
+        nc_error_set(err, r, "%s %s: reading the answer: %s", method, url,
+                     r == -EPROTO ? "malformed or truncated HTTP response"
+                                  : strerror(-r));
+        goto done;
+    }
+    *code = parser.status_code;
+    r = 0;
+done:
+    if (fd >= 0)
+        close(fd);
+    free(head);
+    free(payload);
+    free(host);
+    free(port);
+    free(url);
+    return r;
+}
+
+/* Turns a non-2xx answer into the agent's error text. */
+static int answer_error(long code, const struct response *resp, json_t *doc,
+                        struct nc_error *err)
+{
+    const char *msg = NULL;
+    if (json_is_object(doc))
+        msg = json_string_value(json_object_get(doc, "error"));
+    if (!msg && resp->body.len)
+        msg = resp->body.data;
+    return nc_error_set(err, -EPROTO, "Unexpected response code: %ld (%s)",
+                        code, msg ? msg : "no body");
+}
+
+int api_request(struct api_client *c, const char *method, const char *path,
+                const json_t *body, json_t **out, long *status,
+                struct nc_error *err)
+{
+    if (out)
+        *out = NULL;
+    json_decref(last_error_body);
+    last_error_body = NULL;
+    struct response resp = {0};
+    long code = 0;
+    int r = do_request(c, method, path, body, &resp, &code, err);
+    if (r < 0)
+        goto done;
+    if (status)
+        *status = code;
+    json_t *doc = NULL;
+    if (resp.body.len && strcmp(method, "HEAD") != 0) {
+        json_error_t jerr;
+        doc = json_loadb(resp.body.data, resp.body.len, JSON_DECODE_ANY, &jerr);
+    }
+    if (code < 200 || code > 299) {
+        r = answer_error(code, &resp, doc, err);
+        last_error_body = doc;
+        goto done;
+    }
+    if (resp.body.len && !doc && strcmp(method, "HEAD") != 0) {
+        r = nc_error_set(err, -EPROTO, "%s %s%s: the agent sent invalid JSON",
+                         method, c->address, path);
+        goto done;
+    }
+    if (out)
+        *out = doc;
+    else
+        json_decref(doc);
+done:
+    nc_buf_free(&resp.body);
+    return r;
+}
+
+/* GETs path into resp (or its sink); a non-2xx answer becomes the agent's
+ * error text. */
+static int get_checked(struct api_client *c, const char *path,
+                       struct response *resp, struct nc_error *err)
+{
+    long code = 0;
+    int r = do_request(c, "GET", path, NULL, resp, &code, err);
+    if (r == 0 && (code < 200 || code > 299)) {
+        json_t *doc = resp->body.len ? json_loadb(resp->body.data,
+                                                  resp->body.len, 0, NULL)
+                                     : NULL;
+        r = answer_error(code, resp, doc, err);
+        json_decref(doc);
+    }
+    return r;
+}
+
+int api_get_text(struct api_client *c, const char *path, char **out,
+                 size_t *len, struct nc_error *err)
+{
+    *out = NULL;
+    struct response resp = {0};
+    int r = get_checked(c, path, &resp, err);
+    if (r == 0) {
+        *len = resp.body.len;
+        nc_buf_puts(&resp.body, "");
+        *out = nc_buf_take(&resp.body);
+    }
+    nc_buf_free(&resp.body);
+    return r;
+}
+
+int api_stream_text(struct api_client *c, const char *path,
+                    void (*sink)(void *arg, const char *data, size_t len),
+                    void *arg, struct nc_error *err)
+{
+    struct response resp = {.sink = sink, .sink_arg = arg};
+    int r = get_checked(c, path, &resp, err);
+    nc_buf_free(&resp.body);
+    return r;
+}

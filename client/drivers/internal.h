@@ -1,0 +1,151 @@
+/* drivers/internal.h - what the drivers' files share; not a public
+ * API (client/drivers/driver.h is): the task supervisor's spec and entry
+ * point, task cgroups, and the exec driver's capabilities. */
+#ifndef NOMCLIENT_DRIVERS_INTERNAL_H
+#define NOMCLIENT_DRIVERS_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "client/util.h"
+
+/* the small process that runs one task, as a container
+ * runtime's shim does. The agent starts `nomclient supervise SPEC` detached;
+ * the supervisor outlives agent restarts, so tasks keep running while the
+ * agent is upgraded or crashes.
+ *
+ * SPEC is a JSON file written by the agent (see supervisor_spec below for the
+ * fields). The supervisor:
+ *   - becomes a session leader and child subreaper;
+ *   - places the task in its own cgroup with the spec's limits;
+ *   - forks the task, which joins the allocation's network namespace,
+ *     unshares a mount namespace, builds its chroot (exec isolation), drops
+ *     capabilities, switches user and execs;
+ *   - copies stdout/stderr into rotated files under the alloc's logs dir;
+ *   - forwards SIGTERM/SIGINT as the task's kill signal and sends SIGKILL to
+ *     the whole cgroup after the kill timeout;
+ *   - writes the exit status atomically to StatusFile, then exits.
+ * It links nothing the agent's event loop needs and allocates only at
+ * start, so it stays well under 1 MB of private memory. */
+
+struct supervisor_mount {
+    char *source;      /* host path */
+    char *destination; /* inside the task root */
+    bool read_only;
+};
+
+struct supervisor_spec {
+    char *alloc_id, *task;
+    char *command;
+    struct strlist args;
+    struct kvlist env;
+    char *user;       /* NULL: run as the agent's user */
+    char *task_dir;   /* absolute; the chroot for exec isolation */
+    char *alloc_dir;  /* shared alloc/ dir, mounted at /alloc */
+    char *status_file; /* where the exit status goes, outside the task's view */
+    bool chroot;      /* exec (true) or raw_exec (false) */
+    struct kvlist chroot_env; /* host path -> path inside the chroot */
+    char *netns;      /* /run/netns/NAME, or NULL for the host's */
+    int wait_fd;      /* >= 0: an inherited pipe; the task waits for a byte
+                         on it (network ready) before joining netns and
+                         exec; EOF aborts it. -1: no wait */
+    struct supervisor_mount *mounts;
+    size_t nmounts;
+    char *cgroup;     /* relative name, e.g. "nomclient/<alloc>.<task>" */
+    int cpu_shares;   /* MHz from resources.cpu, used as relative weight */
+    int64_t memory_mb, memory_max_mb;
+    struct strlist caps; /* "CAP_CHOWN", ...: the set the task keeps */
+    char *log_dir;
+    int log_max_files;
+    int64_t log_max_file_bytes;
+    int kill_signal;
+    int64_t kill_timeout_ns;
+};
+
+/* Decodes a spec (as written by supervisor_spec_to_json). */
+int supervisor_spec_from_json(const json_t *j, struct supervisor_spec *s,
+                              struct nc_error *err);
+/* Encodes a spec; returns a new reference. */
+json_t *supervisor_spec_to_json(const struct supervisor_spec *s);
+void supervisor_spec_free(struct supervisor_spec *s);
+
+/* Resolves a signal name ("SIGINT", "INT") to its number; -1 if unknown. */
+int supervisor_signal_number(const char *name);
+
+/* Entry point of `nomclient supervise SPEC`; returns the process exit code. */
+int supervisor_main(int argc, char **argv);
+
+/* one cgroup per task, on cgroup v2 (unified) and v1/hybrid
+ * hosts. Used by the task supervisor; the agent uses the listing and
+ * removal helpers to clean up cgroups no allocation owns. */
+
+/* Root under which every task cgroup lives: <mount>/<CGROUP_PARENT>/<name>. */
+#define CGROUP_PARENT "nomclient"
+
+struct cgroup {
+    bool v2;
+    char *name;            /* "<alloc>.<task>", below CGROUP_PARENT */
+    char *paths[5];        /* v2: paths[0]; v1: one per controller */
+    size_t npaths;
+};
+
+/* Which hierarchy the host uses: "v2" when /sys/fs/cgroup is unified,
+ * "v1" otherwise (hybrid hosts keep controllers on v1). */
+const char *cgroup_version(void);
+
+/* Creates the task's cgroup with its limits: cpu weight from `cpu_shares`
+ * (MHz, as Nomad), memory limit `memory_mb`, or soft `memory_mb` + hard
+ * `memory_max_mb` when the latter is set. err gets "what: path: why". */
+int cgroup_create(struct cgroup *cg, const char *name, int cpu_shares,
+                  int64_t memory_mb, int64_t memory_max_mb, char *err,
+                  size_t errlen);
+/* Moves `pid` into the cgroup. */
+int cgroup_add(struct cgroup *cg, pid_t pid, char *err, size_t errlen);
+/* SIGKILLs every process in the cgroup (cgroup.kill where available). */
+void cgroup_kill(struct cgroup *cg);
+/* Whether the kernel OOM-killed a process of this cgroup. */
+bool cgroup_oom_killed(const struct cgroup *cg);
+/* Kills what is left, removes the directories and frees cg. */
+void cgroup_destroy(struct cgroup *cg);
+
+/* What a task cgroup used, for /v1/client/allocation/:id/stats. */
+struct cgroup_stats {
+    uint64_t cpu_ns, user_ns, system_ns; /* cumulative */
+    uint64_t mem_usage, mem_max_usage, mem_rss, mem_cache, mem_swap; /* bytes */
+    int pids;
+    bool have_cpu, have_mem;
+};
+/* Reads the counters of the task cgroup `name`; -ENOENT when absent. */
+int cgroup_read_stats(const char *name, struct cgroup_stats *st);
+
+/* Removes the cgroup `name` (as created above) if it exists: for cleaning
+ * leftovers. Returns 0, -ENOENT when absent, or -errno. */
+int cgroup_remove(const char *name);
+/* Calls fn for each existing task cgroup name under CGROUP_PARENT. */
+int cgroup_list(void (*fn)(const char *name, void *arg), void *arg);
+
+/* the exec driver's Linux capabilities, computed as Nomad does:
+ * the task gets (Nomad's defaults ∩ allow_caps) minus cap_drop plus
+ * cap_add, and every cap_add must be in allow_caps (the exec plugin's
+ * config; Nomad's defaults when unset), so a job cannot grant itself what
+ * the operator did not allow. Names are taken in any case, with or without
+ * "CAP_"; "all" is every capability the kernel has. */
+
+/* Nomad's default set for exec, as "CAP_X" names, NULL-terminated. */
+extern const char *const caps_nomad_defaults[];
+
+/* Parses one name (or "all") into bits of a mask: 0, or -EINVAL. */
+int caps_parse(const char *name, uint64_t *mask);
+
+/* The task's capabilities into out ("CAP_X", in name order). allow NULL:
+ * Nomad's defaults. -EPERM with msg "driver does not allow the following
+ * capabilities: net_raw, sys_admin" when cap_add asks for more than allow,
+ * -EINVAL with msg naming an unknown capability. */
+int caps_calculate(const struct strlist *allow, const struct strlist *add,
+                   const struct strlist *drop, struct strlist *out, char *msg,
+                   size_t msglen);
+
+#endif

@@ -1,0 +1,895 @@
+/* supervisor.c - see supervisor.h. */
+#include "client/drivers/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "volumes/volumes.h"
+
+/* How much nicer than it was started a supervisor started beside its
+ * allocation's network set-up prepares the task (cgroup, mounts, chroot,
+ * volumes); base_nice is restored once that is done. */
+#define PREPARE_NICE 10
+static int base_nice;
+
+static const struct {
+    const char *name;
+    int num;
+} signals[] = {
+    {"SIGHUP", SIGHUP},   {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT},
+    {"SIGKILL", SIGKILL}, {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2},
+    {"SIGTERM", SIGTERM}, {"SIGSTOP", SIGSTOP}, {"SIGCONT", SIGCONT},
+};
+
+int supervisor_signal_number(const char *name)
+{
+    if (!name || !*name)
+        return SIGTERM;
+    for (size_t i = 0; i < NC_ARRAY_LEN(signals); i++) {
+        if (strcasecmp(name, signals[i].name) == 0 ||
+            strcasecmp(name, signals[i].name + 3) == 0)
+            return signals[i].num;
+    }
+    return -1;
+}
+
+/* ---- spec (de)serialisation ---------------------------------------- */
+
+static char *jdup(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s && *s ? xstrdup(s) : NULL;
+}
+
+static void strlist_from_json(struct strlist *l, const json_t *a)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v)
+    {
+        if (json_is_string(v))
+            strlist_add(l, json_string_value(v));
+    }
+}
+
+static void kv_from_json(struct kvlist *l, const json_t *o)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+    {
+        if (json_is_string(v))
+            kv_set(l, k, json_string_value(v));
+    }
+}
+
+int supervisor_spec_from_json(const json_t *j, struct supervisor_spec *s,
+                              struct nc_error *err)
+{
+    memset(s, 0, sizeof(*s));
+    if (!json_is_object(j))
+        return nc_error_set(err, -EINVAL, "spec is not a JSON object");
+    s->alloc_id = jdup(j, "AllocID");
+    s->task = jdup(j, "Task");
+    s->command = jdup(j, "Command");
+    strlist_from_json(&s->args, json_object_get(j, "Args"));
+    kv_from_json(&s->env, json_object_get(j, "Env"));
+    s->user = jdup(j, "User");
+    s->task_dir = jdup(j, "TaskDir");
+    s->alloc_dir = jdup(j, "AllocDir");
+    s->status_file = jdup(j, "StatusFile");
+    s->chroot = json_is_true(json_object_get(j, "Chroot"));
+    kv_from_json(&s->chroot_env, json_object_get(j, "ChrootEnv"));
+    s->netns = jdup(j, "NetNS");
+    json_t *wfd = json_object_get(j, "WaitFd");
+    s->wait_fd = json_is_integer(wfd) ? (int)json_integer_value(wfd) : -1;
+    json_t *mounts = json_object_get(j, "Mounts");
+    s->nmounts = json_array_size(mounts);
+    s->mounts = xcalloc(s->nmounts ? s->nmounts : 1, sizeof(*s->mounts));
+    for (size_t i = 0; i < s->nmounts; i++) {
+        json_t *m = json_array_get(mounts, i);
+        s->mounts[i].source = jdup(m, "Source");
+        s->mounts[i].destination = jdup(m, "Destination");
+        s->mounts[i].read_only = json_is_true(json_object_get(m, "ReadOnly"));
+        if (!s->mounts[i].source || !s->mounts[i].destination)
+            return nc_error_set(err, -EINVAL, "mount %zu lacks Source or "
+                                              "Destination", i);
+    }
+    s->cgroup = jdup(j, "Cgroup");
+    s->cpu_shares = (int)json_integer_value(json_object_get(j, "CPUShares"));
+    s->memory_mb = json_integer_value(json_object_get(j, "MemoryMB"));
+    s->memory_max_mb = json_integer_value(json_object_get(j, "MemoryMaxMB"));
+    strlist_from_json(&s->caps, json_object_get(j, "Capabilities"));
+    s->log_dir = jdup(j, "LogDir");
+    s->log_max_files = (int)json_integer_value(json_object_get(j, "LogMaxFiles"));
+    s->log_max_file_bytes =
+        json_integer_value(json_object_get(j, "LogMaxFileBytes"));
+    s->kill_signal = (int)json_integer_value(json_object_get(j, "KillSignal"));
+    s->kill_timeout_ns = json_integer_value(json_object_get(j, "KillTimeout"));
+    if (!s->command || !s->task_dir || !s->status_file || !s->log_dir ||
+        !s->task)
+        return nc_error_set(err, -EINVAL, "spec lacks one of Command, Task, "
+                                          "TaskDir, StatusFile, LogDir");
+    if (s->chroot && !s->alloc_dir)
+        return nc_error_set(err, -EINVAL, "chroot spec lacks AllocDir");
+    if (s->log_max_files < 1)
+        s->log_max_files = 10;
+    if (s->log_max_file_bytes < 1)
+        s->log_max_file_bytes = 10 << 20;
+    if (s->kill_signal <= 0)
+        s->kill_signal = SIGTERM;
+    if (s->kill_timeout_ns <= 0)
+        s->kill_timeout_ns = 5000000000LL;
+    return 0;
+}
+
+static json_t *strlist_json(const struct strlist *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(a, json_string(l->items[i]));
+    return a;
+}
+
+static json_t *kv_json(const struct kvlist *l)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < l->n; i++)
+        json_object_set_new(o, l->items[i].key, json_string(l->items[i].value));
+    return o;
+}
+
+static void set_str(json_t *o, const char *k, const char *v)
+{
+    if (v)
+        json_object_set_new(o, k, json_string(v));
+}
+
+json_t *supervisor_spec_to_json(const struct supervisor_spec *s)
+{
+    json_t *j = json_object();
+    set_str(j, "AllocID", s->alloc_id);
+    set_str(j, "Task", s->task);
+    set_str(j, "Command", s->command);
+    json_object_set_new(j, "Args", strlist_json(&s->args));
+    json_object_set_new(j, "Env", kv_json(&s->env));
+    set_str(j, "User", s->user);
+    set_str(j, "TaskDir", s->task_dir);
+    set_str(j, "AllocDir", s->alloc_dir);
+    set_str(j, "StatusFile", s->status_file);
+    json_object_set_new(j, "Chroot", json_boolean(s->chroot));
+    json_object_set_new(j, "ChrootEnv", kv_json(&s->chroot_env));
+    set_str(j, "NetNS", s->netns);
+    if (s->wait_fd > 0)
+        json_object_set_new(j, "WaitFd", json_integer(s->wait_fd));
+    json_t *mounts = json_array();
+    for (size_t i = 0; i < s->nmounts; i++)
+        json_array_append_new(
+            mounts, json_pack("{s:s, s:s, s:b}", "Source", s->mounts[i].source,
+                              "Destination", s->mounts[i].destination,
+                              "ReadOnly", s->mounts[i].read_only));
+    json_object_set_new(j, "Mounts", mounts);
+    set_str(j, "Cgroup", s->cgroup);
+    json_object_set_new(j, "CPUShares", json_integer(s->cpu_shares));
+    json_object_set_new(j, "MemoryMB", json_integer(s->memory_mb));
+    json_object_set_new(j, "MemoryMaxMB", json_integer(s->memory_max_mb));
+    json_object_set_new(j, "Capabilities", strlist_json(&s->caps));
+    set_str(j, "LogDir", s->log_dir);
+    json_object_set_new(j, "LogMaxFiles", json_integer(s->log_max_files));
+    json_object_set_new(j, "LogMaxFileBytes",
+                        json_integer(s->log_max_file_bytes));
+    json_object_set_new(j, "KillSignal", json_integer(s->kill_signal));
+    json_object_set_new(j, "KillTimeout", json_integer(s->kill_timeout_ns));
+    return j;
+}
+
+void supervisor_spec_free(struct supervisor_spec *s)
+{
+    if (!s)
+        return;
+    free(s->alloc_id);
+    free(s->task);
+    free(s->command);
+    strlist_free(&s->args);
+    kv_free(&s->env);
+    free(s->user);
+    free(s->task_dir);
+    free(s->alloc_dir);
+    free(s->status_file);
+    kv_free(&s->chroot_env);
+    free(s->netns);
+    for (size_t i = 0; i < s->nmounts; i++) {
+        free(s->mounts[i].source);
+        free(s->mounts[i].destination);
+    }
+    free(s->mounts);
+    free(s->cgroup);
+    strlist_free(&s->caps);
+    free(s->log_dir);
+    memset(s, 0, sizeof(*s));
+}
+
+/* ---- the task child ------------------------------------------------- */
+
+/* Where the child's set-up time goes, written by the child into a page
+ * shared with the supervisor and read once the exec closed the error pipe:
+ * `<task>.started.json` then tells what the start cost. */
+struct setup_times {
+    uint64_t spawned, forked, begin, chroot, volumes, netwait, netns,
+        exec; /* monotonic ns */
+};
+static struct setup_times times_unshared, *times = &times_unshared;
+
+static void mark(uint64_t *field) { *field = nc_now_mono_ns(); }
+
+/* The child cannot return errors normally: it reports "step: reason" over
+ * the error pipe (close-on-exec, so a successful exec sends nothing) and
+ * exits 127. The supervisor records it as the task's failure. */
+static void __attribute__((noreturn, format(printf, 2, 3)))
+child_fail(int errfd, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n > 0 && write(errfd, msg, (size_t)n < sizeof(msg) ? (size_t)n
+                                                           : sizeof(msg) - 1) < 0) {
+        /* nothing left to tell */
+    }
+    _exit(127);
+}
+
+static int mkdir_in(const char *root, const char *rel, char *path, size_t len)
+{
+    snprintf(path, len, "%s/%s", root, rel[0] == '/' ? rel + 1 : rel);
+    return nc_mkdir_p(path, 0755);
+}
+
+/* A read-only bind mount for the chroot's system directories. Sources and
+ * targets are ours (host paths and fresh dirs in the task dir), so plain
+ * paths are fine here; task-controlled destinations go through
+ * vol_bind_mount. */
+static int bind_ro(const char *src, const char *dst)
+{
+    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+        return -errno;
+    if (mount(NULL, dst, NULL,
+              MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+              NULL) < 0)
+        return -errno;
+    return 0;
+}
+
+static const char *const default_chroot[] = {"/bin", "/etc",  "/lib",
+                                             "/lib64", "/sbin", "/usr"};
+
+static void build_chroot(const struct supervisor_spec *s, int errfd)
+{
+    char path[4096];
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        child_fail(errfd, "make mounts private: %s", strerror(errno));
+    struct kvlist env = {0};
+    if (s->chroot_env.n)
+        kv_copy(&env, &s->chroot_env);
+    else
+        for (size_t i = 0; i < NC_ARRAY_LEN(default_chroot); i++)
+            kv_set(&env, default_chroot[i], default_chroot[i]);
+    for (size_t i = 0; i < env.n; i++) {
+        struct stat st;
+        if (lstat(env.items[i].key, &st) < 0)
+            continue; /* e.g. no /lib64 on this host */
+        if (S_ISLNK(st.st_mode)) {
+            /* merged-/usr hosts: /bin -> usr/bin; keep it a link */
+            char target[4096];
+            ssize_t n = readlink(env.items[i].key, target, sizeof(target) - 1);
+            if (n < 0)
+                continue;
+            target[n] = '\0';
+            snprintf(path, sizeof(path), "%s%s", s->task_dir,
+                     env.items[i].value);
+            if (symlink(target, path) < 0 && errno != EEXIST)
+                child_fail(errfd, "chroot link %s: %s", path, strerror(errno));
+            continue;
+        }
+        int r = mkdir_in(s->task_dir, env.items[i].value, path, sizeof(path));
+        if (r < 0)
+            child_fail(errfd, "chroot dir %s: %s", path, strerror(-r));
+        if ((r = bind_ro(env.items[i].key, path)) < 0)
+            child_fail(errfd, "chroot mount %s on %s: %s", env.items[i].key,
+                       path, strerror(-r));
+    }
+    kv_free(&env);
+    int r = mkdir_in(s->task_dir, "alloc", path, sizeof(path));
+    if (r < 0 || mount(s->alloc_dir, path, NULL, MS_BIND, NULL) < 0)
+        child_fail(errfd, "mount alloc dir on %s: %s", path,
+                   strerror(r < 0 ? -r : errno));
+    if (mkdir_in(s->task_dir, "proc", path, sizeof(path)) < 0 ||
+        mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        child_fail(errfd, "mount /proc: %s", strerror(errno));
+    /* /dev: a small tmpfs with the usual character devices bound in */
+    if (mkdir_in(s->task_dir, "dev", path, sizeof(path)) < 0 ||
+        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=64k") < 0)
+        child_fail(errfd, "mount /dev: %s", strerror(errno));
+    static const char *const devs[] = {"null", "zero", "full", "random",
+                                       "urandom", "tty"};
+    for (size_t i = 0; i < NC_ARRAY_LEN(devs); i++) {
+        char host[64];
+        snprintf(host, sizeof(host), "/dev/%s", devs[i]);
+        snprintf(path, sizeof(path), "%s/dev/%s", s->task_dir, devs[i]);
+        int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+        if (fd >= 0)
+            close(fd);
+        if (mount(host, path, NULL, MS_BIND, NULL) < 0)
+            child_fail(errfd, "bind %s: %s", host, strerror(errno));
+    }
+    mark(&times->chroot);
+    int root = open(s->task_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0)
+        child_fail(errfd, "open task dir %s: %s", s->task_dir, strerror(errno));
+    for (size_t i = 0; i < s->nmounts; i++) {
+        char msg[512];
+        if (vol_bind_mount(root, s->mounts[i].source, s->mounts[i].destination,
+                           s->mounts[i].read_only, msg, sizeof(msg)) < 0)
+            child_fail(errfd, "volume %s: %s", s->mounts[i].destination, msg);
+    }
+    close(root);
+    mark(&times->volumes);
+}
+
+static int cap_list(const struct supervisor_spec *s, cap_value_t *keep,
+                    int errfd)
+{
+    int nkeep = 0;
+    for (size_t i = 0; i < s->caps.n; i++) {
+        cap_value_t v;
+        if (cap_from_name(s->caps.items[i], &v) < 0)
+            child_fail(errfd, "unknown capability \"%s\"", s->caps.items[i]);
+        keep[nkeep++] = v;
+    }
+    return nkeep;
+}
+
+/* Phase one, still root with every capability: shrink the bounding set. */
+static void drop_bounding(const struct supervisor_spec *s, int errfd)
+{
+    cap_value_t keep[CAP_LAST_CAP + 1];
+    int nkeep = cap_list(s, keep, errfd);
+    for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
+        bool kept = false;
+        for (int i = 0; i < nkeep; i++)
+            kept |= keep[i] == c;
+        if (!kept && CAP_IS_SUPPORTED(c) && cap_drop_bound(c) < 0 &&
+            errno != EINVAL)
+            child_fail(errfd, "drop capability %d: %s", c, strerror(errno));
+    }
+}
+
+/* Phase two, after the user switch (done with PR_SET_KEEPCAPS): the task's
+ * effective, permitted and inheritable sets are exactly the kept ones. */
+static void set_task_caps(const struct supervisor_spec *s, int errfd)
+{
+    cap_value_t keep[CAP_LAST_CAP + 1];
+    int nkeep = cap_list(s, keep, errfd);
+    cap_t caps = cap_init();
+    if (nkeep) {
+        cap_set_flag(caps, CAP_EFFECTIVE, nkeep, keep, CAP_SET);
+        cap_set_flag(caps, CAP_PERMITTED, nkeep, keep, CAP_SET);
+        cap_set_flag(caps, CAP_INHERITABLE, nkeep, keep, CAP_SET);
+    }
+    if (cap_set_proc(caps) < 0)
+        child_fail(errfd, "set capabilities: %s", strerror(errno));
+    cap_free(caps);
+}
+
+static void raise_ambient(const struct supervisor_spec *s)
+{
+    for (size_t i = 0; i < s->caps.n; i++) {
+        cap_value_t v;
+        if (cap_from_name(s->caps.items[i], &v) == 0)
+            prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, v, 0, 0);
+    }
+}
+
+static const char *spec_file; /* the SPEC argument */
+
+/* Takes the command, arguments and environment of the spec file as it is
+ * now (the rest was acted on already). */
+/* Takes the final command, args and environment: from the spec the agent
+ * sent down the pipe (txt), or, when it sent "g", from the rewritten
+ * file. */
+static void reload_spec(const struct supervisor_spec *s, const char *txt,
+                        size_t len, int errfd)
+{
+    const char *from = "the spec sent by the agent";
+    char *file = NULL;
+    if (len == 1 && txt[0] == 'g') {
+        from = spec_file;
+        txt = file = nc_read_file(spec_file, &len, 1 << 20);
+    }
+    json_t *j = txt ? json_loadb(txt, len, 0, NULL) : NULL;
+    free(file);
+    struct supervisor_spec fresh;
+    struct nc_error err = {0};
+    if (!j || supervisor_spec_from_json(j, &fresh, &err) < 0)
+        child_fail(errfd, "re-read %s: %s", from, j ? err.msg : "unreadable");
+    json_decref(j);
+    struct supervisor_spec *w = (struct supervisor_spec *)s;
+    char *cmd = w->command;
+    w->command = fresh.command;
+    fresh.command = cmd;
+    struct strlist args = w->args;
+    w->args = fresh.args;
+    fresh.args = args;
+    struct kvlist env = w->env;
+    w->env = fresh.env;
+    fresh.env = env;
+    supervisor_spec_free(&fresh);
+}
+
+static void __attribute__((noreturn))
+run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
+         int errout, int errfd, int go)
+{
+    setpgid(0, 0); /* its own group: the kill signal reaches its children */
+    if (dup2(out, STDOUT_FILENO) < 0 || dup2(errout, STDERR_FILENO) < 0)
+        child_fail(errfd, "redirect output: %s", strerror(errno));
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) {
+        dup2(devnull, STDIN_FILENO);
+        close(devnull);
+    }
+    mark(&times->begin);
+    if (s->chroot) {
+        if (unshare(CLONE_NEWNS) < 0)
+            child_fail(errfd, "new mount namespace: %s", strerror(errno));
+        build_chroot(s, errfd);
+    }
+    /* Started while the allocation's network was still being set up: the
+     * mounts above are done meanwhile, the rest waits for the agent's word
+     * (a byte), and an agent gone or a failed network (EOF) means the task
+     * is not started at all. */
+    if (s->wait_fd > 0) {
+        /* the spec as of the network ready, up to the agent's close: the
+         * environment now has the allocation's address */
+        struct nc_buf word = {0};
+        char chunk[16384];
+        ssize_t n;
+        while ((n = read(s->wait_fd, chunk, sizeof(chunk))) != 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 || word.len > (1u << 20))
+                break;
+            nc_buf_append(&word, chunk, (size_t)n);
+        }
+        if (n != 0 || word.len == 0)
+            child_fail(errfd, "the allocation's network was not set up; the "
+                              "task was not started");
+        close(s->wait_fd);
+        reload_spec(s, word.data, word.len, errfd);
+        nc_buf_free(&word);
+        setpriority(PRIO_PROCESS, 0, base_nice);
+    }
+    mark(&times->netwait);
+    if (s->netns) {
+        /* a namespace mounted after our private mount namespace was made
+         * is seen through the supervisor's view of the mounts */
+        char path[4200];
+        if (s->chroot && s->wait_fd > 0)
+            snprintf(path, sizeof(path), "/proc/%d/root%s", (int)getppid(),
+                     s->netns);
+        else
+            snprintf(path, sizeof(path), "%s", s->netns);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
+            child_fail(errfd, "join network namespace %s: %s", s->netns,
+                       strerror(errno));
+        close(fd);
+    }
+    mark(&times->netns);
+    if (s->chroot && (chroot(s->task_dir) < 0 || chdir("/") < 0))
+        child_fail(errfd, "chroot %s: %s", s->task_dir, strerror(errno));
+    bool switching = pw && pw->pw_uid != getuid();
+    if (s->chroot) {
+        drop_bounding(s, errfd);
+        prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
+    }
+    if (switching &&
+        (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+         setuid(pw->pw_uid) < 0))
+        child_fail(errfd, "switch to user %s: %s", pw->pw_name,
+                   strerror(errno));
+    if (s->chroot) {
+        set_task_caps(s, errfd);
+        raise_ambient(s);
+    }
+    if (!s->chroot && chdir(s->task_dir) < 0)
+        child_fail(errfd, "chdir %s: %s", s->task_dir, strerror(errno));
+    char **argv = xcalloc(s->args.n + 2, sizeof(char *));
+    argv[0] = s->command;
+    for (size_t i = 0; i < s->args.n; i++)
+        argv[i + 1] = s->args.items[i];
+    char **envp = xcalloc(s->env.n + 1, sizeof(char *));
+    for (size_t i = 0; i < s->env.n; i++)
+        envp[i] = xasprintf("%s=%s", s->env.items[i].key, s->env.items[i].value);
+    const char *path = kv_get(&s->env, "PATH");
+    if (!path)
+        setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+                       "/sbin:/bin", 1);
+    else
+        setenv("PATH", path, 1);
+    /* the task starts with default signal handling, whatever we inherited
+     * (a background shell ignores SIGINT, for one) */
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* The set-up above ran while the supervisor moved us into the task's
+     * cgroup (on cgroup v1 a migration waits for an RCU grace period, 10-30
+     * ms here); only the exec waits for it to be done. */
+    char c;
+    while (read(go, &c, 1) < 0 && errno == EINTR)
+        ;
+    close(go);
+    mark(&times->exec);
+    execvpe(s->command, argv, envp);
+    child_fail(errfd, "exec %s: %s", s->command, strerror(errno));
+}
+
+/* ---- logs ------------------------------------------------------------ */
+
+/* One rotated stream: <dir>/<task>.<stream>.<index>, as Nomad names them. */
+struct log_stream {
+    const char *name; /* "stdout" / "stderr" */
+    int pipe_fd;
+    int file_fd;
+    int index;
+    int64_t size;
+};
+
+static int log_open(const struct supervisor_spec *s, struct log_stream *l)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s.%s.%d", s->log_dir, s->task, l->name,
+             l->index);
+    l->file_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (l->file_fd < 0)
+        return -errno;
+    struct stat st;
+    l->size = fstat(l->file_fd, &st) == 0 ? st.st_size : 0;
+    /* keep at most max_files: drop the one that fell off the end */
+    if (l->index >= s->log_max_files) {
+        snprintf(path, sizeof(path), "%s/%s.%s.%d", s->log_dir, s->task,
+                 l->name, l->index - s->log_max_files);
+        unlink(path);
+    }
+    return 0;
+}
+
+/* Continues after the highest existing index, so a restarted task appends
+ * where the previous run stopped. */
+static int log_init(const struct supervisor_spec *s, struct log_stream *l)
+{
+    char path[4096];
+    l->index = 0;
+    for (int i = 0;; i++) {
+        snprintf(path, sizeof(path), "%s/%s.%s.%d", s->log_dir, s->task,
+                 l->name, i);
+        if (access(path, F_OK) < 0) {
+            if (i > l->index + s->log_max_files)
+                break;
+            continue;
+        }
+        l->index = i;
+    }
+    return log_open(s, l);
+}
+
+static void log_write(const struct supervisor_spec *s, struct log_stream *l,
+                      const char *buf, size_t n)
+{
+    while (n > 0) {
+        if (l->size >= s->log_max_file_bytes) {
+            close(l->file_fd);
+            l->index++;
+            if (log_open(s, l) < 0)
+                return;
+        }
+        size_t room = (size_t)(s->log_max_file_bytes - l->size);
+        size_t chunk = n < room ? n : room;
+        ssize_t w = write(l->file_fd, buf, chunk);
+        if (w <= 0)
+            return; /* disk full: the task must not block on its output */
+        l->size += w;
+        buf += w;
+        n -= (size_t)w;
+    }
+}
+
+/* ---- the supervisor loop -------------------------------------------- */
+
+static int write_status(const struct supervisor_spec *s, pid_t pid, int wstatus,
+                        const char *failure, int64_t started, bool oom)
+{
+    json_t *j = json_pack(
+        "{s:i, s:i, s:i, s:b, s:I, s:I}", "Pid", (int)pid, "ExitCode",
+        WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1, "Signal",
+        WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0, "OOMKilled", oom,
+        "StartedAt", (json_int_t)started, "FinishedAt",
+        (json_int_t)nc_now_unix_ns());
+    if (failure && *failure)
+        json_object_set_new(j, "Err", json_string(failure));
+    char *txt = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    int r = nc_write_file_atomic(s->status_file, txt, strlen(txt), 0600);
+    free(txt);
+    return r;
+}
+
+/* <task>.started.json beside the status file: when the exec happened
+ * (ExecAt, unix ns) and how long the supervisor's own start (spec, cgroup,
+ * moving the task into it), joining the network, building the chroot and
+ * mounting volumes took (microseconds; 0 for a step the task does not
+ * have). */
+static void write_started(const struct supervisor_spec *s, pid_t pid,
+                          int64_t started)
+{
+    if (times == &times_unshared ||
+        !nc_str_has_suffix(s->status_file, "status.json"))
+        return;
+    const struct setup_times *t = times;
+    uint64_t chroot_end = t->chroot ? t->chroot : t->begin;
+    uint64_t volumes_end = t->volumes ? t->volumes : chroot_end;
+    json_t *j = json_pack(
+        "{s:i, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "Pid",
+        (int)pid, "StartedAt", (json_int_t)started, "ExecAt",
+        (json_int_t)(started + (int64_t)(t->exec - t->forked)), "SetupMicros",
+        "Supervisor", (json_int_t)((t->begin - t->spawned) / 1000), "Chroot",
+        (json_int_t)((chroot_end - t->begin) / 1000), "Volumes",
+        (json_int_t)((volumes_end - chroot_end) / 1000), "NetworkWait",
+        (json_int_t)((t->netwait - volumes_end) / 1000), "Netns",
+        (json_int_t)((t->netns - t->netwait) / 1000), "CgroupWait",
+        (json_int_t)((t->exec - t->netns) / 1000), "Total",
+        (json_int_t)((t->exec - t->spawned) / 1000));
+    size_t n = strlen(s->status_file) - strlen("status.json");
+    char *path = xasprintf("%.*sstarted.json", (int)n, s->status_file);
+    char *txt = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    /* not durable on purpose: it is a measurement, not state */
+    FILE *f = fopen(path, "we");
+    if (f) {
+        fputs(txt, f);
+        fclose(f);
+    }
+    free(txt);
+    free(path);
+}
+
+static int run(const struct supervisor_spec *s)
+{
+    struct passwd *pw = NULL;
+    if (s->user && !(pw = getpwnam(s->user))) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "user \"%s\" does not exist on this node",
+                 s->user);
+        write_status(s, 0, 127 << 8, msg, nc_now_unix_ns(), false);
+        return 1;
+    }
+    struct cgroup cg = {0};
+    char cgerr[512] = "";
+    if (s->cgroup &&
+        cgroup_create(&cg, s->cgroup, s->cpu_shares, s->memory_mb,
+                      s->memory_max_mb, cgerr, sizeof(cgerr)) < 0) {
+        write_status(s, 0, 127 << 8, cgerr, nc_now_unix_ns(), false);
+        return 1;
+    }
+    nc_mkdir_p(s->log_dir, 0755);
+    struct log_stream logs[2] = {{.name = "stdout"}, {.name = "stderr"}};
+    int out[2], err[2], errpipe[2], go[2];
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+        pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)
+        return 1;
+    for (int i = 0; i < 2; i++)
+        if (log_init(s, &logs[i]) < 0)
+            return 1;
+    logs[0].pipe_fd = out[0];
+    logs[1].pipe_fd = err[0];
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+
+    void *page = mmap(NULL, sizeof(*times), PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (page != MAP_FAILED) {
+        memcpy(page, times, sizeof(*times));
+        times = page;
+    }
+    int64_t started = nc_now_unix_ns();
+    mark(&times->forked);
+    pid_t pid = fork();
+    if (pid < 0)
+        return 1;
+    if (pid == 0) {
+        close(out[0]);
+        close(err[0]);
+        close(errpipe[0]);
+        close(go[1]);
+        run_task(s, pw, out[1], err[1], errpipe[1], go[0]);
+    }
+    setpgid(pid, pid); /* also here: no race with the first kill */
+    if (s->wait_fd > 0)
+        close(s->wait_fd); /* the task's to wait on, not ours */
+    close(out[1]);
+    close(err[1]);
+    close(errpipe[1]);
+    close(go[0]);
+    if (s->cgroup && cgroup_add(&cg, pid, cgerr, sizeof(cgerr)) < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        /* a child that failed its set-up first says why (the cgroup then
+         * only refused a process that was gone) */
+        char why[512] = "";
+        ssize_t wn = read(errpipe[0], why, sizeof(why) - 1);
+        why[wn > 0 ? wn : 0] = '\0';
+        write_status(s, pid, 127 << 8, why[0] ? why : cgerr, started, false);
+        cgroup_destroy(&cg);
+        return 1;
+    }
+    close(go[1]); /* EOF releases the child */
+    setpriority(PRIO_PROCESS, 0, base_nice); /* now: logs, signals */
+
+    char failure[512] = "";
+    ssize_t fn = read(errpipe[0], failure, sizeof(failure) - 1);
+    failure[fn > 0 ? fn : 0] = '\0';
+    close(errpipe[0]);
+    if (!failure[0])
+        write_started(s, pid, started);
+
+    int wstatus = 0;
+    bool exited = false, killing = false;
+    int64_t kill_deadline = 0;
+    char buf[65536];
+    struct pollfd pfd[3] = {{.fd = sfd, .events = POLLIN},
+                            {.fd = out[0], .events = POLLIN},
+                            {.fd = err[0], .events = POLLIN}};
+    /* Runs until the task exited and both pipes reached EOF (grandchildren
+     * holding them are killed with the cgroup after the task leaves). */
+    while (!exited || pfd[1].fd >= 0 || pfd[2].fd >= 0) {
+        int timeout = -1;
+        if (killing) {
+            int64_t left = (kill_deadline - (int64_t)nc_now_mono_ns()) / 1000000;
+            timeout = left > 0 ? (int)left : 0;
+        }
+        int n = poll(pfd, 3, timeout);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n == 0 && killing) {
+            /* kill_timeout passed: SIGKILL everything the task started */
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            if (s->cgroup)
+                cgroup_kill(&cg);
+            killing = false;
+            continue;
+        }
+        if (pfd[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+                if (si.ssi_signo == SIGCHLD) {
+                    int st;
+                    pid_t w;
+                    while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+                        if (w == pid) {
+                            wstatus = st;
+                            exited = true;
+                            killing = false;
+                            if (s->cgroup)
+                                cgroup_kill(&cg); /* orphans of the task */
+                        }
+                    }
+                } else if (!exited && !killing) {
+                    /* the task's process group, as a terminal would: a
+                     * shell loop's `sleep` must not hold up the stop */
+                    if (kill(-pid, s->kill_signal) < 0)
+                        kill(pid, s->kill_signal);
+                    killing = true;
+                    kill_deadline = (int64_t)nc_now_mono_ns() + s->kill_timeout_ns;
+                }
+            }
+        }
+        for (int i = 1; i < 3; i++) {
+            if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            ssize_t r = read(pfd[i].fd, buf, sizeof(buf));
+            if (r > 0) {
+                log_write(s, &logs[i - 1], buf, (size_t)r);
+            } else if (r == 0 || errno != EINTR) {
+                close(pfd[i].fd);
+                pfd[i].fd = -1;
+            }
+        }
+    }
+    bool oom = s->cgroup && cgroup_oom_killed(&cg);
+    write_status(s, pid, wstatus, failure, started, oom);
+    for (int i = 0; i < 2; i++)
+        close(logs[i].file_fd);
+    if (s->cgroup)
+        cgroup_destroy(&cg);
+    return 0;
+}
+
+int supervisor_main(int argc, char **argv)
+{
+    mark(&times->spawned);
+    if (argc != 2) {
+        fprintf(stderr, "usage: nomclient supervise SPEC.json (started by the "
+                        "agent, not by hand)\n");
+        return 2;
+    }
+    spec_file = argv[1];
+    size_t len;
+    char *txt = nc_read_file(argv[1], &len, 1 << 20);
+    if (!txt) {
+        fprintf(stderr, "supervise: %s: %s\n", argv[1], strerror(errno));
+        return 1;
+    }
+    json_error_t jerr;
+    json_t *j = json_loadb(txt, len, 0, &jerr);
+    free(txt);
+    struct supervisor_spec s;
+    struct nc_error err = {0};
+    if (supervisor_spec_from_json(j, &s, &err) < 0) {
+        json_decref(j);
+        fprintf(stderr, "supervise: %s: %s\n", argv[1], err.msg);
+        supervisor_spec_free(&s);
+        return 1;
+    }
+    json_decref(j);
+    /* fd 3, when given, is the lock the agent took for us: holding it tells
+     * a restarted agent this supervisor lives. The task must not inherit
+     * it, and it records our pid. */
+    if (fcntl(3, F_SETFD, FD_CLOEXEC) == 0) {
+        char pid[32];
+        int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+        if (ftruncate(3, 0) < 0 || pwrite(3, pid, (size_t)n, 0) < 0)
+            fprintf(stderr, "supervise: recording pid: %s\n", strerror(errno));
+    }
+    setsid();
+    /* prepared beside the network's set-up, which takes far longer: the
+     * preparation yields the CPU to it (the task runs at the usual
+     * priority, see run_task) */
+    base_nice = getpriority(PRIO_PROCESS, 0);
+    if (s.wait_fd > 0)
+        setpriority(PRIO_PROCESS, 0, base_nice + PREPARE_NICE);
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    prctl(PR_SET_NAME, "nomclient-sup", 0, 0, 0);
+    int rc = run(&s);
+    supervisor_spec_free(&s);
+    return rc;
+}
