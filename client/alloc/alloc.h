@@ -227,6 +227,26 @@ struct alloc *alloc_manager_find(const struct alloc_manager *m,
 int alloc_manager_restart_task(struct alloc_manager *m, const char *alloc_id,
                                const char *task, const char *why);
 
+/* `nomclient alloc signal`: sends the signal named `sig` ("SIGUSR1",
+ * "USR1"; NULL or "": SIGKILL, as Nomad) to the task `task` of a (every
+ * running task when task is NULL or ""), through the task's driver, with a
+ * "Signaling" event. Returns 0, or -ENOENT (no such task), -EINVAL (an
+ * unknown signal) or -ESRCH (the task is not running), err saying so in
+ * Nomad's words. */
+int alloc_manager_signal(struct alloc_manager *m, struct alloc *a,
+                         const char *task, const char *sig,
+                         struct nc_error *err);
+
+/* `nomclient alloc restart`: restarts the task `task` of a in place (every
+ * running task when NULL or ""; with all_tasks, every task of the
+ * allocation, which excludes naming one): "Restart Signaled" ("User
+ * requested task to restart"), the kill signal, and a start at once that
+ * does not count against the restart policy. Errors as alloc_manager_signal;
+ * -EINVAL for a task together with all_tasks. */
+int alloc_manager_restart(struct alloc_manager *m, struct alloc *a,
+                          const char *task, bool all_tasks,
+                          struct nc_error *err);
+
 /* Host ports in use by live allocations, for placement. */
 void alloc_manager_used_ports(const struct alloc_manager *m,
                               struct strlist *ports);

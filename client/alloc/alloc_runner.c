@@ -1895,3 +1895,21 @@ json_t *alloc_manager_leftovers(struct alloc_manager *m, bool clean)
                      mounts, "Supervisors", sups, "Network", net, "Cleaned",
                      clean);
 }
+
+/* ---- user requests: signal and restart ----------------------------------- */
+
+int alloc_manager_signal(struct alloc_manager *m, struct alloc *a,
+                         const char *task, const char *sig,
+                         struct nc_error *err)
+{
+    nc_error_set(err, -ENOSYS, "not implemented yet");
+    return -ENOSYS;
+}
+
+int alloc_manager_restart(struct alloc_manager *m, struct alloc *a,
+                          const char *task, bool all_tasks,
+                          struct nc_error *err)
+{
+    nc_error_set(err, -ENOSYS, "not implemented yet");
+    return -ENOSYS;
+}
