@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "client/drivers/driver.h"
 #include "client/services/services.h"
 #include "client/alloc/alloc.h"
 #include "client/node/node.h"
@@ -335,6 +336,7 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
         nc_error_prefix(err, "fingerprint");
         goto out;
     }
+    drivers_fingerprint(cfg, &a.node);
     if ((r = state_open(&a.store, cfg->data_dir, err)) < 0)
         goto out;
     ssize_t n = readlink("/proc/self/exe", a.self_exe, sizeof(a.self_exe) - 1);

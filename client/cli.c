@@ -15,7 +15,7 @@
 #include "client/format.h"
 #include "client/job/job.h"
 #include "client/services/services.h"
-#include "client/drivers/internal.h"
+#include "client/drivers/driver.h"
 #include "netns/netns.h"
 
 #define NOMAD_API_VERSION "1.7.7"

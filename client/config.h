@@ -5,6 +5,7 @@
 #define NOMCLIENT_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "client/util.h"
@@ -90,6 +91,24 @@ struct agent_config {
     } acl;
 
     struct strlist files; /* the files that were loaded, in order */
+};
+
+/* A key of a driver's `plugin "<name>" { config { ... } }` block, as the
+ * driver declares it (client/drivers/driver.h) and the loader decodes it:
+ * the same strictness and file:line:col errors as every other key. */
+enum config_key_kind {
+    CONFIG_KEY_BOOL,
+    CONFIG_KEY_STRING,
+    CONFIG_KEY_STRLIST,
+    CONFIG_KEY_IGNORED_BOOL,   /* Nomad's, accepted and ignored here */
+    CONFIG_KEY_IGNORED_STRING,
+};
+struct config_key {
+    const char *name;
+    enum config_key_kind kind;
+    size_t offset; /* into struct agent_config (not for the ignored kinds) */
+    /* each item of a list: 0, or -EINVAL with msg saying what is wrong */
+    int (*check)(const char *item, char *msg, size_t msglen);
 };
 
 /* Fills cfg with defaults (dev mode picks a fresh data dir under /tmp and

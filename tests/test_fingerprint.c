@@ -76,15 +76,11 @@ static void test_sample_files(void **state)
     assert_string_equal(kv_get(a, "os.version"), "12");
     assert_string_equal(kv_get(a, "unique.hostname"), "worker-1");
     assert_string_equal(kv_get(a, "unique.network.ip-address"), "127.0.0.1");
-    assert_string_equal(kv_get(a, "driver.raw_exec"), "1");
     assert_non_null(kv_get(a, "unique.storage.bytestotal"));
     assert_string_equal(n.name, "node-a");
     assert_string_equal(n.datacenter, "dc2");
     assert_int_equal(n.resources.cpu_mhz, 6000);
     assert_int_equal(n.resources.memory_mb, 7859);
-    assert_non_null(node_driver_find(&n, "raw_exec"));
-    assert_false(node_driver_find(&n, "docker")->detected);
-    assert_null(node_driver_find(&n, "qemu"));
     node_free(&n);
 }
 

@@ -413,3 +413,20 @@ char *alloc_interpolate(const char *s, const struct kvlist *env,
     }
     return nc_buf_take(&b);
 }
+
+const struct task_group *alloc_group(const struct alloc *a)
+{
+    for (size_t i = 0; a->job && i < a->job->ngroups; i++)
+        if (strcmp(a->job->groups[i].name, a->group) == 0)
+            return &a->job->groups[i];
+    return NULL;
+}
+
+const struct task *alloc_task_spec(const struct alloc_task *t)
+{
+    const struct task_group *g = alloc_group(t->alloc);
+    for (size_t i = 0; g && i < g->ntasks; i++)
+        if (strcmp(g->tasks[i].name, t->name) == 0)
+            return &g->tasks[i];
+    return NULL;
+}

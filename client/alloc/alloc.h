@@ -50,19 +50,22 @@ struct alloc_task {
     int64_t started_at, finished_at, last_restart; /* unix ns, 0 = never */
     struct alloc_event events[ALLOC_MAX_EVENTS]; /* oldest first */
     size_t nevents;
+    /* the process the task's driver watches (exec, raw_exec: the task's
+     * supervisor); 0 when none runs */
     int supervisor_pid;
     int exit_code, signal;
 
     /* runtime, not persisted */
     struct alloc *alloc;
-    uv_poll_t *watch;      /* pidfd of the supervisor */
-    uv_process_t *proc;    /* the supervisor, when this agent spawned it */
+    void *handle;          /* the driver's (client/drivers/driver.h) */
     uv_timer_t *timer;     /* restart delay */
-    /* started while the allocation's network is set up: its supervisor
-     * waits for a byte on this pipe before the task joins the namespace */
-    int net_go_fd;
+    /* started while the allocation's network is set up: prepared, it waits
+     * for the driver's release before the task joins the namespace */
     bool net_waiting;
-    bool aborting; /* its supervisor exits without starting the task */
+    bool aborting; /* it ends without starting the task */
+    /* a user's `alloc restart` killed it: started again at once, not
+     * counted against the restart policy */
+    bool user_restart;
     int restarts_in_interval;
     int64_t interval_start;
     /* last CPU sample for alloc_stats (cumulative ns, monotonic time) */
@@ -78,6 +81,7 @@ struct alloc_port {
 };
 
 struct alloc_manager;
+struct driver_env;
 
 struct alloc {
     char *id, *name, *job_id, *group, *namespace;
@@ -124,6 +128,11 @@ json_t *alloc_stub_to_json(const struct alloc *a);
 /* Decodes what alloc_to_json wrote (the durable state form). */
 int alloc_from_json(const json_t *j, struct alloc **out, struct nc_error *err);
 void alloc_free(struct alloc *a);
+
+/* The allocation's group in its job, and a task's definition in it (NULL
+ * when the job no longer has them). */
+const struct task_group *alloc_group(const struct alloc *a);
+const struct task *alloc_task_spec(const struct alloc_task *t);
 
 /* Appends an event, dropping the oldest beyond ALLOC_MAX_EVENTS. */
 void alloc_task_event(struct alloc_task *t, const char *type,
@@ -177,6 +186,7 @@ struct alloc_manager {
     int net_running;
     void (*idle_cb)(void *arg); /* alloc_manager_when_idle */
     void *idle_arg;
+    struct driver_env *drv; /* what the task drivers are given */
     struct alloc **allocs;
     size_t nallocs, cap;
     uint64_t index;

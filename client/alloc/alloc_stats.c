@@ -1,4 +1,4 @@
-/* alloc_stats.c - see alloc_stats.h. */
+/* alloc_stats.c - resource usage of an allocation and its tasks (see alloc.h). */
 #include "client/alloc/alloc.h"
 
 #include <dirent.h>
@@ -7,59 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "client/drivers/internal.h"
+#include "client/drivers/driver.h"
 
 #define MIN_SAMPLE_NS 100000000ULL
 
-/* Sums utime/stime and RSS of the processes in session `sid` (the
- * supervisor's: the task and everything it started). */
-static void session_usage(int sid, struct cgroup_stats *st)
-{
-    memset(st, 0, sizeof(*st));
-    DIR *d = opendir("/proc");
-    if (!d)
-        return;
-    long hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
-    if (hz <= 0)
-        hz = 100;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        int pid = atoi(e->d_name);
-        if (pid <= 0 || pid == sid)
-            continue; /* the supervisor itself is ours, not the task's */
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-        size_t len;
-        char *txt = nc_read_file(path, &len, 4096);
-        const char *p = txt ? strrchr(txt, ')') : NULL;
-        /* after "pid (comm)": state ppid pgrp session ... utime(14) stime(15)
-         * ... rss(24) */
-        char state;
-        int ppid, pgrp, session;
-        unsigned long long utime, stime;
-        long long rss;
-        if (p && sscanf(p + 2,
-                        "%c %d %d %d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
-                        "%*d %*d %*d %*d %*d %*d %*u %*u %lld",
-                        &state, &ppid, &pgrp, &session, &utime, &stime,
-                        &rss) == 7 &&
-            session == sid) {
-            st->user_ns += utime * (1000000000ULL / (unsigned long long)hz);
-            st->system_ns += stime * (1000000000ULL / (unsigned long long)hz);
-            st->mem_rss += (uint64_t)(rss > 0 ? rss : 0) * (uint64_t)page;
-            st->pids++;
-        }
-        free(txt);
-    }
-    closedir(d);
-    st->cpu_ns = st->user_ns + st->system_ns;
-    st->mem_usage = st->mem_rss;
-    st->have_cpu = st->have_mem = st->pids > 0;
-}
-
 /* Updates the task's percentages from the counters' growth since the last
  * sample (when enough time has passed to make the figure meaningful). */
-static void sample_cpu(struct alloc_task *t, const struct cgroup_stats *st)
+static void sample_cpu(struct alloc_task *t, const struct driver_usage *st)
 {
     uint64_t now = nc_now_mono_ns();
     if (t->sample_mono_ns && now - t->sample_mono_ns < MIN_SAMPLE_NS)
@@ -80,7 +34,7 @@ static void sample_cpu(struct alloc_task *t, const struct cgroup_stats *st)
     t->sample_mono_ns = now;
 }
 
-static json_t *usage_json(const struct cgroup_stats *st, double pct,
+static json_t *usage_json(const struct driver_usage *st, double pct,
                           double user, double sys, double mhz_per_core)
 {
     json_t *mem_measured = json_array(), *cpu_measured = json_array();
@@ -116,17 +70,16 @@ json_t *alloc_stats_json(struct alloc *a, const struct node *n)
     if (cores && atoi(cores) > 0)
         mhz /= atoi(cores);
     json_t *tasks = json_object();
-    struct cgroup_stats sum = {0};
+    struct driver_usage sum = {0};
     double pct = 0, user = 0, sys = 0;
     int64_t now = nc_now_unix_ns();
     for (size_t i = 0; i < a->ntasks; i++) {
         struct alloc_task *t = &a->tasks[i];
-        struct cgroup_stats st = {0};
-        char *cg = xasprintf("%s.%s", a->id, t->name);
+        struct driver_usage st = {0};
         bool live = nc_streq(t->state, "running");
-        if (live && cgroup_read_stats(cg, &st) < 0 && t->supervisor_pid > 0)
-            session_usage(t->supervisor_pid, &st);
-        free(cg);
+        const struct driver *d = live ? driver_of(alloc_task_spec(t)) : NULL;
+        if (d && d->stats)
+            d->stats(a->mgr->drv, t, &st);
         if (live)
             sample_cpu(t, &st);
         else

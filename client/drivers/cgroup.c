@@ -288,7 +288,7 @@ static int count_lines(const char *txt)
     return n;
 }
 
-int cgroup_read_stats(const char *name, struct cgroup_stats *st)
+int cgroup_read_stats(const char *name, struct driver_usage *st)
 {
     memset(st, 0, sizeof(*st));
     bool v2 = strcmp(cgroup_version(), "v2") == 0;

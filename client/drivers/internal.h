@@ -5,11 +5,13 @@
 #define NOMCLIENT_DRIVERS_INTERNAL_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "client/drivers/driver.h"
 #include "client/util.h"
 
 /* the small process that runs one task, as a container
@@ -30,6 +32,12 @@
  *   - writes the exit status atomically to StatusFile, then exits.
  * It links nothing the agent's event loop needs and allocates only at
  * start, so it stays well under 1 MB of private memory. */
+
+/* Sent to a supervisor with a signal's number as its value (sigqueue):
+ * the supervisor passes that signal to the task. A supervisor that does
+ * writes this word after its pid in its lock file. */
+#define SUPERVISOR_SIGNAL_FORWARD (SIGRTMIN + 1)
+#define SUPERVISOR_FORWARDS_MARK "signals"
 
 struct supervisor_mount {
     char *source;      /* host path */
@@ -72,11 +80,7 @@ int supervisor_spec_from_json(const json_t *j, struct supervisor_spec *s,
 json_t *supervisor_spec_to_json(const struct supervisor_spec *s);
 void supervisor_spec_free(struct supervisor_spec *s);
 
-/* Resolves a signal name ("SIGINT", "INT") to its number; -1 if unknown. */
-int supervisor_signal_number(const char *name);
 
-/* Entry point of `nomclient supervise SPEC`; returns the process exit code. */
-int supervisor_main(int argc, char **argv);
 
 /* one cgroup per task, on cgroup v2 (unified) and v1/hybrid
  * hosts. Used by the task supervisor; the agent uses the listing and
@@ -111,15 +115,8 @@ bool cgroup_oom_killed(const struct cgroup *cg);
 /* Kills what is left, removes the directories and frees cg. */
 void cgroup_destroy(struct cgroup *cg);
 
-/* What a task cgroup used, for /v1/client/allocation/:id/stats. */
-struct cgroup_stats {
-    uint64_t cpu_ns, user_ns, system_ns; /* cumulative */
-    uint64_t mem_usage, mem_max_usage, mem_rss, mem_cache, mem_swap; /* bytes */
-    int pids;
-    bool have_cpu, have_mem;
-};
 /* Reads the counters of the task cgroup `name`; -ENOENT when absent. */
-int cgroup_read_stats(const char *name, struct cgroup_stats *st);
+int cgroup_read_stats(const char *name, struct driver_usage *st);
 
 /* Removes the cgroup `name` (as created above) if it exists: for cleaning
  * leftovers. Returns 0, -ENOENT when absent, or -errno. */

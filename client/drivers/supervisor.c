@@ -30,27 +30,6 @@
 #define PREPARE_NICE 10
 static int base_nice;
 
-static const struct {
-    const char *name;
-    int num;
-} signals[] = {
-    {"SIGHUP", SIGHUP},   {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT},
-    {"SIGKILL", SIGKILL}, {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2},
-    {"SIGTERM", SIGTERM}, {"SIGSTOP", SIGSTOP}, {"SIGCONT", SIGCONT},
-};
-
-int supervisor_signal_number(const char *name)
-{
-    if (!name || !*name)
-        return SIGTERM;
-    for (size_t i = 0; i < NC_ARRAY_LEN(signals); i++) {
-        if (strcasecmp(name, signals[i].name) == 0 ||
-            strcasecmp(name, signals[i].name + 3) == 0)
-            return signals[i].num;
-    }
-    return -1;
-}
-
 /* ---- spec (de)serialisation ---------------------------------------- */
 
 static char *jdup(const json_t *o, const char *k)
@@ -721,6 +700,7 @@ static int run(const struct supervisor_spec *s)
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SUPERVISOR_SIGNAL_FORWARD);
     sigprocmask(SIG_BLOCK, &mask, NULL);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 
@@ -813,6 +793,12 @@ static int run(const struct supervisor_spec *s)
                                 cgroup_kill(&cg); /* orphans of the task */
                         }
                     }
+                } else if (si.ssi_signo == (uint32_t)SUPERVISOR_SIGNAL_FORWARD) {
+                    /* `alloc signal`: to the task's process, as Nomad's
+                     * executor signals it */
+                    int fwd = si.ssi_int;
+                    if (!exited && fwd > 0 && fwd < SIGRTMIN)
+                        kill(pid, fwd);
                 } else if (!exited && !killing) {
                     /* the task's process group, as a terminal would: a
                      * shell loop's `sleep` must not hold up the stop */
@@ -876,7 +862,8 @@ int supervisor_main(int argc, char **argv)
      * it, and it records our pid. */
     if (fcntl(3, F_SETFD, FD_CLOEXEC) == 0) {
         char pid[32];
-        int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+        int n = snprintf(pid, sizeof(pid), "%d " SUPERVISOR_FORWARDS_MARK "\n",
+                         (int)getpid());
         if (ftruncate(3, 0) < 0 || pwrite(3, pid, (size_t)n, 0) < 0)
             fprintf(stderr, "supervise: recording pid: %s\n", strerror(errno));
     }

@@ -201,8 +201,8 @@ static void set_int(struct kvlist *a, const char *k, long long v)
     kv_set(a, k, buf);
 }
 
-static void add_driver(struct node *n, const char *name, bool detected,
-                       bool healthy, const char *desc)
+void node_add_driver(struct node *n, const char *name, bool detected,
+                     bool healthy, const char *desc)
 {
     n->drivers = xrealloc(n->drivers, (n->ndrivers + 1) * sizeof(*n->drivers));
     struct node_driver *d = &n->drivers[n->ndrivers++];
@@ -210,6 +210,11 @@ static void add_driver(struct node *n, const char *name, bool detected,
     d->detected = detected;
     d->healthy = healthy;
     d->health_description = xstrdup(desc);
+    if (detected) {
+        char *key = xasprintf("driver.%s", name);
+        kv_set(&n->attributes, key, "1");
+        free(key);
+    }
 }
 
 int fingerprint_node(struct node *n, const struct agent_config *cfg,
@@ -366,19 +371,6 @@ int fingerprint_node(struct node *n, const struct agent_config *cfg,
     kv_set(a, "nomad.revision", "nomclient");
     kv_set(a, "nomad.advertise.address", n->http_addr);
     kv_set(a, "nomad.service_discovery", "true");
-
-    /* drivers: exec needs root (chroot, namespaces, cgroups) */
-    bool root_user = geteuid() == 0;
-    add_driver(n, "exec", root_user, root_user,
-               root_user ? "Healthy" : "exec driver must run as root");
-    if (root_user)
-        kv_set(a, "driver.exec", "1");
-    add_driver(n, "raw_exec", cfg->client.raw_exec_enabled,
-               cfg->client.raw_exec_enabled,
-               cfg->client.raw_exec_enabled ? "Healthy" : "disabled");
-    if (cfg->client.raw_exec_enabled)
-        kv_set(a, "driver.raw_exec", "1");
-    add_driver(n, "docker", false, false, "not supported by nomclient");
 
     /* host volumes */
     n->nhost_volumes = cfg->client.nhost_volumes;

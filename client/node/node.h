@@ -61,6 +61,10 @@ struct node {
 };
 
 void node_free(struct node *n);
+/* Adds a driver's fingerprint (and driver.<name> = 1 when detected), for
+ * the drivers (client/drivers/). */
+void node_add_driver(struct node *n, const char *name, bool detected,
+                     bool healthy, const char *desc);
 /* Looks up a driver by name, NULL if not fingerprinted. */
 const struct node_driver *node_driver_find(const struct node *n,
                                            const char *name);

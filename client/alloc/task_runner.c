@@ -1,0 +1,316 @@
+/* task_runner.c - a task's life on the agent's loop, through its driver
+ * (client/drivers/driver.h): start (or prepare beside the network and
+ * release once it is ready), the end the driver reports, the allocation's
+ * status that follows, and the user's signal and restart. */
+#include "client/alloc/internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void task_exited(struct alloc_task *t, const struct driver_exit *res);
+
+void alloc_driver_env_init(struct alloc_manager *m)
+{
+    struct driver_env *env = xcalloc(1, sizeof(*env));
+    env->loop = m->c.loop;
+    env->cfg = m->c.cfg;
+    env->node = m->c.node;
+    env->self_exe = m->c.self_exe;
+    env->alloc_root = m->alloc_root;
+    env->exited = task_exited;
+    m->drv = env;
+}
+
+void alloc_task_fail(struct alloc_task *t, const char *type, const char *msg)
+{
+    alloc_task_event(t, type, "%s", msg);
+    alloc_set_str(&t->state, "dead");
+    t->failed = true;
+    t->finished_at = nc_now_unix_ns();
+    LOG_WARN("alloc", "%s task %s: %s", t->alloc->id, t->name, msg);
+    alloc_update_status(t->alloc);
+}
+
+static void task_running(struct alloc_task *t)
+{
+    alloc_set_str(&t->state, "running");
+    t->started_at = nc_now_unix_ns();
+    alloc_task_event(t, "Started", "Task started by client");
+}
+
+void alloc_task_start(struct alloc_task *t) { alloc_task_spawn(t, false); }
+
+void alloc_task_spawn(struct alloc_task *t, bool wait_net)
+{
+    const struct task *spec = alloc_task_spec(t);
+    if (!spec) {
+        alloc_task_fail(t, "Setup Failure", "task no longer in the job");
+        return;
+    }
+    const struct driver *d = driver_of(spec);
+    if (!d) {
+        alloc_task_fail(t, "Driver Failure",
+                        "driver is not supported by this node");
+        return;
+    }
+    if (alloc_make_task_dirs(t) < 0) {
+        alloc_task_fail(t, "Setup Failure", "cannot create the task directory");
+        return;
+    }
+    struct nc_error err = {0};
+    const char *event = "Setup Failure";
+    if (d->start(t->alloc->mgr->drv, t, wait_net, &event, &err) < 0) {
+        alloc_task_fail(t, event, err.msg);
+        return;
+    }
+    if (wait_net)
+        t->net_waiting = true;
+    else
+        task_running(t);
+    alloc_update_status(t->alloc);
+}
+
+/* The network is ready: the waiting task goes on to run, with the final
+ * environment (the allocation's address). */
+void alloc_task_release(struct alloc_task *t)
+{
+    const struct driver *d = driver_of(alloc_task_spec(t));
+    struct nc_error err = {0};
+    t->net_waiting = false;
+    if (!d || d->release(t->alloc->mgr->drv, t, &err) < 0) {
+        t->aborting = true;
+        alloc_task_fail(t, "Setup Failure",
+                        err.msg[0] ? err.msg : "cannot release the task");
+        return;
+    }
+    task_running(t);
+}
+
+void alloc_task_abort_wait(struct alloc_task *t)
+{
+    if (!t->net_waiting)
+        return;
+    const struct driver *d = driver_of(alloc_task_spec(t));
+    if (d)
+        d->abort(t);
+    t->net_waiting = false;
+    t->aborting = true;
+}
+
+void alloc_task_stop(struct alloc_task *t)
+{
+    const struct driver *d = driver_of(alloc_task_spec(t));
+    if (d)
+        d->stop(t);
+}
+
+/* The driver saw the task's process end. */
+static void task_exited(struct alloc_task *t, const struct driver_exit *res)
+{
+    struct alloc *a = t->alloc;
+    if (t->aborting || t->net_waiting) {
+        /* prepared beside the network and never started: no run to
+         * account for */
+        const struct driver *d = driver_of(alloc_task_spec(t));
+        if (t->net_waiting && d)
+            d->abort(t);
+        t->aborting = t->net_waiting = false;
+        t->supervisor_pid = 0;
+        if (d)
+            d->destroy(a->mgr->drv, t);
+        if (a->stopping || nc_streq(a->desired_status, "stop"))
+            alloc_set_str(&t->state, "dead");
+        else if (nc_streq(t->state, "pending") && nc_streq(a->net_phase, "ready"))
+            alloc_task_start(t); /* the network came after all (agent restart) */
+        alloc_update_status(a);
+        return;
+    }
+    t->exit_code = res->have_status ? res->exit_code : -1;
+    t->signal = res->have_status ? res->signal : 0;
+    t->finished_at = nc_now_unix_ns();
+    if (!res->have_status)
+        alloc_task_event(t, "Terminated",
+                         "Supervisor exited without recording the task's "
+                         "status");
+    else if (res->failure)
+        alloc_task_event(t, "Driver Failure", "%s", res->failure);
+    else
+        alloc_task_event(t, "Terminated", "Exit Code: %d%s%s%s", t->exit_code,
+                         t->signal ? ", Signal: " : "",
+                         t->signal ? strsignal(t->signal) : "",
+                         res->oom_killed ? ", OOM Killed" : "");
+    t->supervisor_pid = 0;
+    if (a->stopping || nc_streq(a->desired_status, "stop")) {
+        t->user_restart = false;
+        alloc_set_str(&t->state, "dead");
+        alloc_update_status(a);
+        return;
+    }
+    if (t->user_restart) {
+        /* `alloc restart`: again at once, outside the restart policy */
+        t->user_restart = false;
+        alloc_task_event(t, "Restarting", "Task restarting in 0s");
+        alloc_task_schedule_restart(t, 0, NULL);
+        alloc_save(a);
+        return;
+    }
+    bool batch = nc_streq(a->job->type, "batch") || nc_streq(a->job->type, "sysbatch");
+    if (batch && t->exit_code == 0 && !t->signal && !res->failure &&
+        res->have_status) {
+        alloc_set_str(&t->state, "dead");
+        alloc_update_status(a);
+        return;
+    }
+    alloc_task_apply_restart_policy(t, res->failure != NULL);
+    alloc_save(a);
+}
+
+void alloc_update_status(struct alloc *a)
+{
+    size_t running = 0, dead = 0, failed = 0;
+    for (size_t i = 0; i < a->ntasks; i++) {
+        running += nc_streq(a->tasks[i].state, "running");
+        dead += nc_streq(a->tasks[i].state, "dead");
+        failed += a->tasks[i].failed;
+    }
+    const char *status = a->client_status;
+    if (failed && !a->stopping) {
+        status = "failed";
+        /* a failed task takes its siblings down, as Nomad does */
+        for (size_t i = 0; i < a->ntasks; i++)
+            if (a->tasks[i].supervisor_pid > 0)
+                alloc_task_stop(&a->tasks[i]);
+    } else if (dead == a->ntasks) {
+        status = failed ? "failed" : "complete";
+    } else if (running == a->ntasks) {
+        status = "running";
+    }
+    if (dead == a->ntasks)
+        alloc_net_teardown(a);
+    if (!nc_streq(status, a->client_status)) {
+        LOG_INFO("alloc", "allocation %s (%s): %s -> %s", a->id, a->name,
+                 a->client_status, status);
+        if (nc_streq(status, "failed") && !a->stopping)
+            alloc_maybe_reschedule(a);
+        alloc_set_str(&a->client_status, status);
+        alloc_set_str(&a->client_description,
+                nc_streq(status, "running")    ? "Tasks are running"
+                : nc_streq(status, "complete") ? "All tasks have completed"
+                : nc_streq(status, "failed")   ? "Failed tasks"
+                                               : "No tasks have started");
+    }
+    alloc_save(a);
+}
+
+/* ---- restarts and signals asked for ---------------------------------- */
+
+int alloc_manager_restart_task(struct alloc_manager *m, const char *alloc_id,
+                               const char *task, const char *why)
+{
+    struct alloc *a = alloc_manager_find(m, alloc_id, NULL);
+    if (!a || a->stopping)
+        return -ENOENT;
+    for (size_t i = 0; i < a->ntasks; i++) {
+        struct alloc_task *t = &a->tasks[i];
+        if (strcmp(t->name, task) != 0 || t->supervisor_pid <= 0)
+            continue;
+        alloc_task_event(t, "Restart Signaled", "%s", why);
+        LOG_INFO("alloc", "%s task %s: restarting: %s", a->id, t->name, why);
+        alloc_task_stop(t);
+        alloc_save(a);
+        return 0;
+    }
+    return -ENOENT;
+}
+
+static struct alloc_task *task_named(struct alloc *a, const char *name)
+{
+    for (size_t i = 0; i < a->ntasks; i++)
+        if (strcmp(a->tasks[i].name, name) == 0)
+            return &a->tasks[i];
+    return NULL;
+}
+
+static bool task_live(const struct alloc_task *t)
+{
+    return nc_streq(t->state, "running") && t->supervisor_pid > 0 &&
+           !t->net_waiting && !t->aborting;
+}
+
+int alloc_manager_signal(struct alloc_manager *m, struct alloc *a,
+                         const char *task, const char *sig,
+                         struct nc_error *err)
+{
+    /* Nomad's CLI sends SIGKILL unless told otherwise */
+    const char *name = sig && *sig ? sig : "SIGKILL";
+    int num = driver_signal_number(name);
+    if (num < 0)
+        return nc_error_set(err, -EINVAL, "invalid signal \"%s\"", name);
+    struct alloc_task *one = task && *task ? task_named(a, task) : NULL;
+    if (task && *task && !one)
+        return nc_error_set(err, -ENOENT, "Task not found");
+    if (one && !task_live(one))
+        return nc_error_set(err, -ESRCH, "Task not running");
+    int r = 0, nsent = 0;
+    for (size_t i = 0; i < a->ntasks; i++) {
+        struct alloc_task *t = &a->tasks[i];
+        if ((one && t != one) || !task_live(t))
+            continue;
+        const struct driver *d = driver_of(alloc_task_spec(t));
+        struct nc_error e = {0};
+        alloc_task_event(t, "Signaling", "Task being sent signal %s", name);
+        int rr = d ? d->signal(t, num, &e)
+                   : nc_error_set(&e, -ENOTSUP, "no driver");
+        if (rr < 0 && r == 0) {
+            r = rr;
+            if (one)
+                nc_error_set(err, rr, "%s", e.msg);
+            else
+                nc_error_set(err, rr, "Failed to signal task: %s, err: %s",
+                             t->name, e.msg);
+        }
+        nsent += rr == 0;
+    }
+    if (nsent)
+        alloc_save(a);
+    return r;
+}
+
+int alloc_manager_restart(struct alloc_manager *m, struct alloc *a,
+                          const char *task, bool all_tasks,
+                          struct nc_error *err)
+{
+    if (task && *task && all_tasks)
+        return nc_error_set(err, -EINVAL,
+                            "The -all-tasks option is not allowed when "
+                            "restarting a specific task");
+    if (a->stopping || nc_streq(a->desired_status, "stop") ||
+        nc_streq(a->client_status, "complete") ||
+        nc_streq(a->client_status, "failed"))
+        return nc_error_set(err, -ESRCH,
+                            "restart of an alloc that should not run");
+    struct alloc_task *one = task && *task ? task_named(a, task) : NULL;
+    if (task && *task && !one)
+        return nc_error_set(err, -ENOENT,
+                            "Could not find task runner for task: %s", task);
+    if (one && !task_live(one))
+        return nc_error_set(err, -ESRCH, "Task not running");
+    int n = 0;
+    for (size_t i = 0; i < a->ntasks; i++) {
+        struct alloc_task *t = &a->tasks[i];
+        if ((one && t != one) || !task_live(t))
+            continue;
+        alloc_task_event(t, "Restart Signaled", "User requested task to restart");
+        LOG_INFO("alloc", "%s task %s: restart requested by the user", a->id,
+                 t->name);
+        t->user_restart = true;
+        alloc_task_stop(t);
+        n++;
+    }
+    if (n)
+        alloc_save(a);
+    return 0;
+}

@@ -1,0 +1,133 @@
+/* drivers/driver.h - task drivers: how a task of an allocation is run.
+ *
+ * A driver is a table of operations (struct driver); the allocation runner
+ * (client/alloc/) keeps the lifecycle, events, restart policy and network
+ * phase, and asks the task's driver to start, recover, signal, stop,
+ * measure and clean up the task. Each started task has a handle the driver
+ * owns (alloc_task.handle). The driver reports the task's end through
+ * driver_env.exited. Code outside this folder finds a driver with
+ * driver_find() and never compares a driver's name.
+ *
+ * exec and raw_exec run the task under `nomclient supervise` (a detached
+ * process that outlives the agent); docker (issue 7) goes behind the same
+ * table. */
+#ifndef NOMCLIENT_DRIVERS_DRIVER_H
+#define NOMCLIENT_DRIVERS_DRIVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "client/alloc/alloc.h"
+#include "client/config.h"
+#include "client/node/node.h"
+#include "client/util.h"
+
+struct driver;
+
+/* How a task ended, as its driver saw it. */
+struct driver_exit {
+    bool have_status; /* false: the driver could not tell (no record) */
+    int exit_code, signal;
+    const char *failure; /* the task could not start: why (else NULL) */
+    bool oom_killed;
+};
+
+/* What the agent gives every driver; one per allocation manager. */
+struct driver_env {
+    uv_loop_t *loop;
+    const struct agent_config *cfg;
+    const struct node *node;
+    const char *self_exe;   /* the nomclient binary */
+    const char *alloc_root; /* data_dir/alloc */
+    /* the task's process is gone (after start or recover) */
+    void (*exited)(struct alloc_task *t, const struct driver_exit *res);
+};
+
+/* A task's resource usage (cumulative counters). */
+struct driver_usage {
+    uint64_t cpu_ns, user_ns, system_ns;
+    uint64_t mem_usage, mem_max_usage, mem_rss, mem_cache, mem_swap; /* bytes */
+    int pids;
+    bool have_cpu, have_mem;
+};
+
+/* Whether the allocation `alloc_id` runs the task `task` (NULL: any task)
+ * right now, for leftovers. */
+typedef bool (*driver_owned_fn)(const char *alloc_id, const char *task,
+                                void *arg);
+
+struct driver {
+    const char *name;
+    /* Fills the node's entry for this driver and its driver.* attributes. */
+    void (*fingerprint)(const struct driver *d, const struct agent_config *cfg,
+                        struct node *n);
+    /* Keys of plugin "<name>" { config { ... } }; NULL: any (kept opaque). */
+    const struct config_key *plugin_keys;
+    size_t nplugin_keys;
+    /* Files the driver writes for a task before it starts, made ahead on
+     * the thread pool with the task's dirs (paths are added to files). */
+    void (*task_files)(const struct driver_env *env, const struct alloc_task *t,
+                       struct strlist *files);
+    /* Starts the task. With wait_net, the task is prepared beside the
+     * allocation's network set-up and runs only on release (abort: never).
+     * On failure, *event is the task event's type ("Driver Failure",
+     * "Setup Failure") and err says why. */
+    int (*start)(const struct driver_env *env, struct alloc_task *t,
+                 bool wait_net, const char **event, struct nc_error *err);
+    /* The network is ready: the prepared task runs, with the final
+     * environment (the allocation's address). */
+    int (*release)(const struct driver_env *env, struct alloc_task *t,
+                   struct nc_error *err);
+    /* The network will not come: the prepared task ends without running. */
+    void (*abort)(struct alloc_task *t);
+    /* After an agent restart: re-attaches to the task if it still runs
+     * (true, t->supervisor_pid set). Otherwise false; for a task that
+     * was running (`ran`), its end as recorded goes to env->exited. */
+    bool (*recover)(const struct driver_env *env, struct alloc_task *t,
+                    bool ran);
+    /* Sends signal `sig` to the task. 0, or -errno with err set. */
+    int (*signal)(struct alloc_task *t, int sig, struct nc_error *err);
+    /* Stops the task: its kill_signal, then SIGKILL after kill_timeout
+     * (the driver sees to it even if the agent goes away). */
+    void (*stop)(struct alloc_task *t);
+    /* The task's usage now; -errno when it cannot be read. */
+    int (*stats)(const struct driver_env *env, const struct alloc_task *t,
+                 struct driver_usage *u);
+    /* Removes what the driver left for a task that ended without running. */
+    void (*destroy)(const struct driver_env *env, struct alloc_task *t);
+    /* Runs argv inside the running task (script checks, alloc exec), up to
+     * timeout_ns; NULL: the driver cannot. */
+    int (*exec)(const struct driver_env *env, struct alloc_task *t,
+                char *const argv[], int64_t timeout_ns, struct nc_error *err);
+    /* Forgets the handle's loop resources (the agent is closing; the task
+     * keeps running). */
+    void (*detach)(struct alloc_task *t);
+    /* What this driver left on the host for tasks nobody runs: adds arrays
+     * to out (exec: "Cgroups", "Supervisors"); with clean, removes them. */
+    void (*leftovers)(const struct driver_env *env, driver_owned_fn owned,
+                      void *arg, bool clean, json_t *out);
+};
+
+/* The driver called `name`, or NULL when this node has none such. */
+const struct driver *driver_find(const char *name);
+/* The driver of a task of the job (its `driver` field), or NULL. */
+const struct driver *driver_of(const struct task *spec);
+
+/* Fingerprints every driver into n (drivers, driver.* attributes), with
+ * an entry for the drivers Nomad has that nomclient lacks. */
+void drivers_fingerprint(const struct agent_config *cfg, struct node *n);
+/* Lists what every driver left behind (see struct driver's leftovers). */
+void drivers_leftovers(const struct driver_env *env, driver_owned_fn owned,
+                       void *arg, bool clean, json_t *out);
+
+/* Resolves a signal name ("SIGUSR1", "usr1") to its number; -1 if
+ * unknown. NULL or "" is SIGTERM. */
+int driver_signal_number(const char *name);
+
+/* Entry point of `nomclient supervise SPEC` (the exec drivers' task
+ * process); returns the process exit code. */
+int supervisor_main(int argc, char **argv);
+
+#endif
