@@ -62,9 +62,10 @@ struct agent_config {
         int memory_total_mb;         /* override, 0 = detect */
         struct kvlist options;       /* client { options { ... } } */
         struct kvlist chroot_env;    /* host path -> path in the chroot */
-        bool raw_exec_enabled;       /* plugin "raw_exec" { config { enabled } } */
-        /* plugin "exec" { config { allow_caps } }: what cap_add may ask
-         * for (Nomad's defaults unless set) */
+        /* the drivers' plugin config (keys declared in client/drivers/):
+         * raw_exec's enabled; exec's allow_caps, what cap_add may ask for
+         * (Nomad's defaults unless set) */
+        bool raw_exec_enabled;
         struct strlist exec_allow_caps;
         bool exec_allow_caps_set;
         struct strlist servers;

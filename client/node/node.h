@@ -17,7 +17,7 @@
  * fingerprint.c, read by placement, the HTTP API and the CLI. */
 
 struct node_driver {
-    char *name;        /* "exec", "raw_exec", "docker", ... */
+    char *name;        /* the driver's name, as jobs give it */
     bool detected;
     bool healthy;
     char *health_description; /* "Healthy", "disabled", ... */
