@@ -80,7 +80,7 @@ void http_api_client_allocation(struct agent *a, const struct http_request *req,
     free(id);
 }
 
-
+/* Whether a followed task will write no more: dead, or gone. */
 static bool task_finished(void *arg, const char *alloc_id, const char *task)
 {
     struct agent *a = arg;

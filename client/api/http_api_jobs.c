@@ -80,6 +80,7 @@ static json_t *job_full_json(const struct job_entry *e)
     return o;
 }
 
+/* POST /v1/jobs and POST /v1/job/:id */
 static void handle_job_register(struct agent *a, const struct http_request *req,
                                 struct http_response *resp, const char *path_id)
 {

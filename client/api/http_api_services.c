@@ -14,12 +14,14 @@
 #include "client/node/node.h"
 #include "client/services/services.h"
 
+/* GET /v1/agent/checks: every check this node runs, with its live state. */
 void http_api_agent_checks(struct agent *a, const struct http_request *req,
                            struct http_response *resp)
 {
     http_response_json(resp, 200, alloc_checks_agent_json(a->checks));
 }
 
+/* Whether the query names `key`, with or without a value ("?passing"). */
 static bool query_has(const struct http_request *req, const char *key)
 {
     for (size_t i = 0; i < req->query.n; i++)
