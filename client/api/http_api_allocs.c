@@ -1,11 +1,12 @@
 /* http_api_allocs.c - allocations: lists, one allocation, its stats,
- * checks and logs, and the leftovers of gone ones. */
+ * checks and logs, signal and restart, and the leftovers of gone ones. */
 #include "client/api/internal.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "client/agent.h"
@@ -31,40 +32,11 @@ void http_api_allocations(struct agent *a, const struct http_request *req,
     http_response_json(resp, 200, http_api_alloc_list_json(a, NULL));
 }
 
-/* GET /v1/allocation/:id (full id or unique prefix) */
-void http_api_allocation(struct agent *a, const struct http_request *req,
-                         struct http_response *resp, const char *id)
+/* The allocation `id` (full or a unique prefix) names, or NULL after
+ * answering 400 (ambiguous) or 404. */
+static struct alloc *find_alloc(struct agent *a, const char *id,
+                                struct http_response *resp)
 {
-    bool ambiguous = false;
-    struct alloc *al = a->allocs ? alloc_manager_find(a->allocs, id, &ambiguous)
-                                 : NULL;
-    if (!http_api_method_allowed(req->method, "GET"))
-        http_api_method_not_allowed(resp, "GET");
-    else if (ambiguous)
-        http_response_error(resp, 400, "allocation ID prefix \"%s\" matches "
-                                       "several allocations", id);
-    else if (!al)
-        http_response_error(resp, 404, "allocation not found: %s", id);
-    else
-        http_response_json(resp, 200, alloc_to_json(al));
-}
-
-/* GET /v1/client/allocation/:id/stats and /v1/client/allocation/:id/checks */
-void http_api_client_allocation(struct agent *a, const struct http_request *req,
-                                struct http_response *resp, const char *rest)
-{
-    const char *slash = strchr(rest, '/');
-    const char *what = slash ? slash + 1 : "";
-    if (!nc_streq(what, "stats") && !nc_streq(what, "checks")) {
-        http_response_error(resp, 404, "no such endpoint: %s %s", req->method,
-                            req->path);
-        return;
-    }
-    if (!http_api_method_allowed(req->method, "GET")) {
-        http_api_method_not_allowed(resp, "GET");
-        return;
-    }
-    char *id = xstrndup(rest, (size_t)(slash - rest));
     bool ambiguous = false;
     struct alloc *al = a->allocs ? alloc_manager_find(a->allocs, id, &ambiguous)
                                  : NULL;
@@ -73,11 +45,172 @@ void http_api_client_allocation(struct agent *a, const struct http_request *req,
                                        "several allocations", id);
     else if (!al)
         http_response_error(resp, 404, "allocation not found: %s", id);
-    else if (nc_streq(what, "stats"))
-        http_response_json(resp, 200, alloc_stats_json(al, &a->node));
+    return al;
+}
+
+/* GET /v1/allocation/:id (full id or unique prefix) */
+void http_api_allocation(struct agent *a, const struct http_request *req,
+                         struct http_response *resp, const char *id)
+{
+    if (!http_api_method_allowed(req->method, "GET")) {
+        http_api_method_not_allowed(resp, "GET");
+        return;
+    }
+    struct alloc *al = find_alloc(a, id, resp);
+    if (al)
+        http_response_json(resp, 200, alloc_to_json(al));
+}
+
+/* A field of a request body (borrowed, NULL if absent): names match
+ * regardless of case, as Go's encoding/json matches them for Nomad. */
+static json_t *body_field(const json_t *doc, const char *name)
+{
+    json_t *found = json_object_get(doc, name);
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)doc, key, v)
+    {
+        if (!found && strcasecmp(key, name) == 0)
+            found = v;
+    }
+    return found;
+}
+
+/* A string field: absent or null reads as "" (Nomad's decoder leaves the
+ * field empty). Returns false after answering 400. */
+static bool body_string(const json_t *doc, const char *name, const char **out,
+                        struct http_response *resp)
+{
+    json_t *found = body_field(doc, name);
+    *out = json_string_value(found);
+    if (*out || !found || json_is_null(found)) {
+        *out = *out ? *out : "";
+        return true;
+    }
+    http_response_error(resp, 400, "%s must be a string", name);
+    return false;
+}
+
+/* The same for a boolean field. */
+static bool body_bool(const json_t *doc, const char *name, bool *out,
+                      struct http_response *resp)
+{
+    json_t *found = body_field(doc, name);
+    *out = json_is_true(found);
+    if (!found || json_is_null(found) || json_is_boolean(found))
+        return true;
+    http_response_error(resp, 400, "%s must be a boolean", name);
+    return false;
+}
+
+/* Answers what alloc_manager_signal or _restart returned: Nomad's
+ * {"Index": 0} on success; on failure 500 with their message, as Nomad
+ * answers every error of the client's allocation RPCs but an unknown
+ * allocation (unknown task, task not running, bad request alike). */
+static void answer_lifecycle(struct http_response *resp, int r,
+                             const struct nc_error *err)
+{
+    if (r == 0)
+        http_response_json(resp, 200, json_pack("{s:i}", "Index", 0));
     else
-        http_response_json(resp, 200, alloc_checks_alloc_json(a->checks, al->id));
-    free(id);
+        http_response_error(resp, 500, "%s",
+                            err->msg[0] ? err->msg : strerror(-r));
+}
+
+/* POST|PUT /v1/client/allocation/:id/signal {"Task": "", "Signal": ""}:
+ * the body is required, as Nomad's decoder requires it. */
+static void alloc_signal(struct agent *a, const struct http_request *req,
+                         struct http_response *resp, const char *id)
+{
+    json_t *doc = http_api_parse_body(req, resp);
+    if (!doc)
+        return;
+    const char *task = NULL, *sig = NULL;
+    struct alloc *al = NULL;
+    if (body_string(doc, "Task", &task, resp) &&
+        body_string(doc, "Signal", &sig, resp) &&
+        (al = find_alloc(a, id, resp))) {
+        struct nc_error err = {0};
+        int r = alloc_manager_signal(a->allocs, al, task, sig, &err);
+        if (r == 0)
+            LOG_INFO("api", "allocation %s: %s sent to %s", al->id,
+                     *sig ? sig : "SIGKILL", *task ? task : "every task");
+        answer_lifecycle(resp, r, &err);
+    }
+    json_decref(doc);
+}
+
+/* POST|PUT /v1/client/allocation/:id/restart {"TaskName": "", "AllTasks":
+ * false}: an empty body restarts the running tasks, as with Nomad. */
+static void alloc_restart(struct agent *a, const struct http_request *req,
+                          struct http_response *resp, const char *id)
+{
+    json_t *doc = req->body_len ? http_api_parse_body(req, resp) : json_object();
+    if (!doc)
+        return;
+    const char *task = NULL;
+    bool all = false;
+    struct alloc *al = NULL;
+    if (body_string(doc, "TaskName", &task, resp) &&
+        body_bool(doc, "AllTasks", &all, resp) &&
+        (al = find_alloc(a, id, resp))) {
+        struct nc_error err = {0};
+        int r = alloc_manager_restart(a->allocs, al, task, all, &err);
+        if (r == 0)
+            LOG_INFO("api", "allocation %s: restart of %s requested", al->id,
+                     *task ? task : all ? "every task" : "the running tasks");
+        answer_lifecycle(resp, r, &err);
+    }
+    json_decref(doc);
+}
+
+static void alloc_stats(struct agent *a, const struct http_request *req,
+                        struct http_response *resp, const char *id)
+{
+    struct alloc *al = find_alloc(a, id, resp);
+    if (al)
+        http_response_json(resp, 200, alloc_stats_json(al, &a->node));
+}
+
+static void alloc_checks(struct agent *a, const struct http_request *req,
+                         struct http_response *resp, const char *id)
+{
+    struct alloc *al = find_alloc(a, id, resp);
+    if (al)
+        http_response_json(resp, 200,
+                           alloc_checks_alloc_json(a->checks, al->id));
+}
+
+/* /v1/client/allocation/:id/<action>: stats, checks (GET), signal and
+ * restart (POST or PUT, as Nomad's API client sends PUT). */
+void http_api_client_allocation(struct agent *a, const struct http_request *req,
+                                struct http_response *resp, const char *rest)
+{
+    static const struct {
+        const char *name;
+        const char *methods;
+        void (*fn)(struct agent *a, const struct http_request *req,
+                   struct http_response *resp, const char *id);
+    } actions[] = {{"stats", "GET", alloc_stats},
+                   {"checks", "GET", alloc_checks},
+                   {"signal", "POST, PUT", alloc_signal},
+                   {"restart", "POST, PUT", alloc_restart}};
+    const char *slash = strchr(rest, '/');
+    const char *what = slash ? slash + 1 : "";
+    for (size_t i = 0; i < NC_ARRAY_LEN(actions); i++) {
+        if (!nc_streq(what, actions[i].name))
+            continue;
+        if (!http_api_method_allowed(req->method, actions[i].methods)) {
+            http_api_method_not_allowed(resp, actions[i].methods);
+            return;
+        }
+        char *id = xstrndup(rest, (size_t)(slash - rest));
+        actions[i].fn(a, req, resp, id);
+        free(id);
+        return;
+    }
+    http_response_error(resp, 404, "no such endpoint: %s %s", req->method,
+                        req->path);
 }
 
 /* Whether a followed task will write no more: dead, or gone. */
