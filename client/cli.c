@@ -1,6 +1,6 @@
 /* cli.c - the command line, laid out like Nomad's so its users feel at home:
  * `nomclient agent`, `status -self`, `job run|validate|status|stop|inspect`,
- * `alloc status|logs`, `version`. Every command takes -h;
+ * `alloc status|logs|signal|restart`, `version`. Every command takes -h;
  * exit 0 on success, 1 on error.
  *
  * This file holds the dispatch and the helpers every command uses; the
@@ -119,7 +119,7 @@ static const char main_usage[] =
     "    status      This node (-self), the job list, or one job\n"
     "    node        `node status -self`, as with Nomad\n"
     "    job         Run, validate, inspect, stop jobs and show their status\n"
-    "    alloc       Allocation status and task logs\n"
+    "    alloc       Allocation status, task logs, signal and restart\n"
     "    checks      Health checks of this node's services and their results\n"
     "    leftovers   Kernel objects no allocation owns (-clean removes them)\n"
     "    version     Print the version\n"

@@ -1,4 +1,4 @@
-/* cli_alloc.c - `alloc status|logs` and `leftovers`. */
+/* cli_alloc.c - `alloc status|logs|signal|restart` and `leftovers`. */
 #include "client/cli_internal.h"
 
 #include <errno.h>
@@ -10,19 +10,10 @@
 #include "client/api/api.h"
 #include "client/format.h"
 
-/* Nomad's allocation table, from an endpoint listing allocation stubs. */
-void cli_print_alloc_table(struct api_client *api, const char *path,
-                           const char *node_id)
+/* Nomad's allocation table of the stubs in `list`, IDs cut to `idlen`. */
+static void alloc_rows(FILE *out, const json_t *list, const char *node_id,
+                       int idlen)
 {
-    json_t *list = NULL;
-    struct nc_error err = {0};
-    printf("\nAllocations\n");
-    if (api_request(api, "GET", path, NULL, &list, NULL, &err) < 0 ||
-        json_array_size(list) == 0) {
-        printf("No allocations placed\n");
-        json_decref(list);
-        return;
-    }
     struct strlist rows = {0};
     cli_row(&rows, "ID|Node ID|Task Group|Version|Desired|Status|Created");
     size_t i;
@@ -31,14 +22,28 @@ void cli_print_alloc_table(struct api_client *api, const char *path,
     {
         char when[64];
         format_time(format_jint(al, "CreateTime"), when, sizeof(when));
-        cli_row(&rows, "%.8s|%.8s|%s|%lld|%s|%s|%s", format_jstr(al, "ID", "?"),
-            node_id ? node_id : "", format_jstr(al, "TaskGroup", "?"),
-            (long long)format_jint(al, "JobVersion"),
-            format_jstr(al, "DesiredStatus", "?"),
-            format_jstr(al, "ClientStatus", "?"), when);
+        cli_row(&rows, "%.*s|%.*s|%s|%lld|%s|%s|%s", idlen,
+                format_jstr(al, "ID", "?"), idlen, node_id ? node_id : "",
+                format_jstr(al, "TaskGroup", "?"),
+                (long long)format_jint(al, "JobVersion"),
+                format_jstr(al, "DesiredStatus", "?"),
+                format_jstr(al, "ClientStatus", "?"), when);
     }
-    format_columns(stdout, &rows);
+    format_columns(out, &rows);
     strlist_free(&rows);
+}
+
+void cli_print_alloc_table(struct api_client *api, const char *path,
+                           const char *node_id)
+{
+    json_t *list = NULL;
+    struct nc_error err = {0};
+    printf("\nAllocations\n");
+    if (api_request(api, "GET", path, NULL, &list, NULL, &err) < 0 ||
+        json_array_size(list) == 0)
+        printf("No allocations placed\n");
+    else
+        alloc_rows(stdout, list, node_id, 8);
     json_decref(list);
 }
 
@@ -50,6 +55,10 @@ static const char alloc_usage[] =
     "                               The task's newest log file; -f keeps\n"
     "                               printing what the task writes until it\n"
     "                               is dead\n"
+    "  signal [-s SIG] [-task T] <alloc> [task]\n"
+    "                               Send a signal to a task, or to them all\n"
+    "  restart [-task T | -all-tasks] <alloc> [task]\n"
+    "                               Restart a task in place, or them all\n"
     "\n"
     "  <alloc> is an allocation ID or a unique prefix of one.\n"
     "  -address=<addr>  The agent's HTTP API address.\n";
@@ -121,6 +130,241 @@ static int cmd_alloc_status(struct api_client *api, const char *id)
     return 0;
 }
 
+/* What `alloc signal` and `alloc restart` print before their request when
+ * the arguments are wrong, as Nomad words it. */
+static int lifecycle_arg_error(const char *cmd, const char *what)
+{
+    fprintf(stderr, "%s\nFor additional help try 'nomclient %s -help'\n",
+            what, cmd);
+    return 1;
+}
+
+/* Nomad's lookup for the lifecycle commands: at least two characters, a
+ * trailing odd hex digit dropped (IDs are matched by whole bytes), and a
+ * prefix matching one allocation of the node, whose full form is returned
+ * (new reference). NULL after printing why. */
+static json_t *lookup_alloc(struct api_client *api, const char *arg,
+                            bool verbose)
+{
+    if (strlen(arg) == 1) {
+        fprintf(stderr, "Alloc ID must contain at least two characters.\n");
+        return NULL;
+    }
+    size_t hyphens = 0;
+    for (const char *p = arg; *p; p++)
+        hyphens += *p == '-';
+    char *prefix = xstrndup(arg, strlen(arg) - (strlen(arg) - hyphens) % 2);
+    json_t *list = NULL, *match = json_array(), *al = NULL;
+    struct nc_error err = {0};
+    if (api_request(api, "GET", "/v1/allocations", NULL, &list, NULL, &err) <
+        0) {
+        fprintf(stderr, "Error querying allocation: %s\n", err.msg);
+        goto out;
+    }
+    size_t i;
+    json_t *stub;
+    json_array_foreach(list, i, stub)
+    {
+        if (nc_str_has_prefix(format_jstr(stub, "ID", ""), prefix))
+            json_array_append(match, stub);
+    }
+    if (json_array_size(match) == 0) {
+        fprintf(stderr, "No allocation(s) with prefix or id \"%s\" found\n",
+                prefix);
+    } else if (json_array_size(match) > 1) {
+        fprintf(stderr, "Prefix matched multiple allocations\n\n");
+        alloc_rows(stderr, match, NULL, verbose ? 36 : 8);
+    } else {
+        char *path = xasprintf("/v1/allocation/%s",
+                               format_jstr(json_array_get(match, 0), "ID", ""));
+        if (api_request(api, "GET", path, NULL, &al, NULL, &err) < 0)
+            fprintf(stderr, "Error querying allocation: %s\n", err.msg);
+        free(path);
+    }
+out:
+    json_decref(list);
+    json_decref(match);
+    free(prefix);
+    return al;
+}
+
+/* Nomad checks a named task against the allocation's task group before
+ * asking the agent. Returns 0, or 1 after printing the group's tasks. */
+static int check_task(const json_t *al, const char *task)
+{
+    const char *group = format_jstr(al, "TaskGroup", "");
+    json_t *tg = NULL, *t;
+    size_t i;
+    json_array_foreach(json_object_get(json_object_get(al, "Job"), "TaskGroups"),
+                       i, t)
+    {
+        if (nc_streq(format_jstr(t, "Name", NULL), group))
+            tg = t;
+    }
+    struct nc_buf names = {0};
+    if (tg) {
+        json_array_foreach(json_object_get(tg, "Tasks"), i, t)
+        {
+            const char *name = format_jstr(t, "Name", "");
+            if (strcmp(name, task) == 0)
+                goto found;
+            nc_buf_printf(&names, "%s%s", names.len ? "\n" : "",
+                          *name ? name : "<none>");
+        }
+    } else {
+        /* an allocation kept without its job: its task states name the
+         * tasks */
+        const char *name;
+        json_object_foreach(json_object_get(al, "TaskStates"), name, t)
+        {
+            if (strcmp(name, task) == 0)
+                goto found;
+            nc_buf_printf(&names, "%s%s", names.len ? "\n" : "", name);
+        }
+    }
+    if (!tg && !names.len)
+        fprintf(stderr, "Could not find allocation task group: %s\n", group);
+    else
+        fprintf(stderr, "Could not find task named: %s, found:\n%s\n", task,
+                names.data);
+    nc_buf_free(&names);
+    return 1;
+found:
+    nc_buf_free(&names);
+    return 0;
+}
+
+static const char alloc_signal_usage[] =
+    "Usage: nomclient alloc signal [options] <allocation> <task>\n"
+    "\n"
+    "  Sends a signal to the tasks of an allocation: to the task named by\n"
+    "  -task or by the second argument, or else to every task it runs.\n"
+    "  Prints nothing on success.\n"
+    "\n"
+    "Signal Options:\n"
+    "  -s <signal>        The signal, by name (SIGUSR1 or USR1). Defaults to\n"
+    "                     SIGKILL.\n"
+    "  -task <task-name>  The task to signal; it wins over a task given as\n"
+    "                     argument.\n"
+    "  -verbose           Full IDs when a prefix matches several allocations.\n"
+    "  -address=<addr>    Agent address.\n";
+
+/* `alloc signal [-s SIG] [-task T] <alloc> [task]` */
+static int cmd_alloc_signal(int argc, char **argv)
+{
+    bool verbose = false;
+    const char *sig = "SIGKILL", *task = NULL, *address = NULL;
+    const struct flag flags[] = {{"s", FLAG_STRING, &sig},
+                                 {"task", FLAG_STRING, &task},
+                                 {"verbose", FLAG_BOOL, &verbose},
+                                 {"address", FLAG_STRING, &address}};
+    int pos = cli_parse_flags("alloc signal", argc, argv, flags,
+                              NC_ARRAY_LEN(flags));
+    if (pos == -2 || pos < 0) {
+        fputs(alloc_signal_usage, pos == -2 ? stdout : stderr);
+        return pos == -2 ? 0 : 1;
+    }
+    int nargs = argc - pos;
+    if (nargs < 1 || nargs > 2)
+        return lifecycle_arg_error("alloc signal",
+                                   "This command takes up to two arguments: "
+                                   "<alloc-id> <task>");
+    struct api_client api;
+    api_client_init(&api, address);
+    int rc = 1;
+    json_t *al = lookup_alloc(&api, argv[pos], verbose);
+    if (!task || !*task)
+        task = nargs == 2 ? argv[pos + 1] : "";
+    if (!al || (*task && check_task(al, task)))
+        goto out;
+    char *path = xasprintf("/v1/client/allocation/%s/signal",
+                           format_jstr(al, "ID", ""));
+    json_t *body = json_pack("{s:s, s:s}", "Task", task, "Signal", sig);
+    struct nc_error err = {0};
+    json_t *resp = NULL;
+    if (api_request(&api, "PUT", path, body, &resp, NULL, &err) < 0)
+        fprintf(stderr, "Error signalling allocation: %s\n", err.msg);
+    else
+        rc = 0;
+    json_decref(resp);
+    json_decref(body);
+    free(path);
+out:
+    json_decref(al);
+    api_client_free(&api);
+    return rc;
+}
+
+static const char alloc_restart_usage[] =
+    "Usage: nomclient alloc restart [options] <allocation> <task>\n"
+    "\n"
+    "  Restarts tasks of an allocation in place: the task named by -task or\n"
+    "  by the second argument, or else every task that is running. A user\n"
+    "  restart does not count against the restart policy's attempts. Prints\n"
+    "  nothing on success.\n"
+    "\n"
+    "Restart Options:\n"
+    "  -all-tasks         Restart every task of the allocation, also those\n"
+    "                     that already ran (prestart and poststart tasks);\n"
+    "                     not with -task or a task argument.\n"
+    "  -task <task-name>  The task to restart; it wins over a task given as\n"
+    "                     argument. Not with -all-tasks.\n"
+    "  -verbose           Full IDs when a prefix matches several allocations.\n"
+    "  -address=<addr>    Agent address.\n";
+
+/* `alloc restart [-task T] [-all-tasks] <alloc> [task]` */
+static int cmd_alloc_restart(int argc, char **argv)
+{
+    bool all = false, verbose = false;
+    const char *task = NULL, *address = NULL;
+    const struct flag flags[] = {{"all-tasks", FLAG_BOOL, &all},
+                                 {"task", FLAG_STRING, &task},
+                                 {"verbose", FLAG_BOOL, &verbose},
+                                 {"address", FLAG_STRING, &address}};
+    int pos = cli_parse_flags("alloc restart", argc, argv, flags,
+                              NC_ARRAY_LEN(flags));
+    if (pos == -2 || pos < 0) {
+        fputs(alloc_restart_usage, pos == -2 ? stdout : stderr);
+        return pos == -2 ? 0 : 1;
+    }
+    int nargs = argc - pos;
+    if (nargs < 1 || nargs > 2)
+        return lifecycle_arg_error("alloc restart",
+                                   "This command takes one or two arguments: "
+                                   "<alloc-id> <task-name>");
+    if (!task || !*task)
+        task = nargs == 2 ? argv[pos + 1] : "";
+    if (all && *task) {
+        fprintf(stderr, "The -all-tasks option is not allowed when restarting "
+                        "a specific task.\n");
+        return 1;
+    }
+    struct api_client api;
+    api_client_init(&api, address);
+    int rc = 1;
+    json_t *al = lookup_alloc(&api, argv[pos], verbose);
+    if (!al || (*task && check_task(al, task)))
+        goto out;
+    char *path = xasprintf("/v1/client/allocation/%s/restart",
+                           format_jstr(al, "ID", ""));
+    json_t *body = all ? json_pack("{s:b}", "AllTasks", true)
+                       : json_pack("{s:s}", "TaskName", task);
+    struct nc_error err = {0};
+    json_t *resp = NULL;
+    if (api_request(&api, "PUT", path, body, &resp, NULL, &err) < 0)
+        fprintf(stderr, "Failed to restart %s:\n\n%s\n",
+                *task ? "task" : "allocation", err.msg);
+    else
+        rc = 0;
+    json_decref(resp);
+    json_decref(body);
+    free(path);
+out:
+    json_decref(al);
+    api_client_free(&api);
+    return rc;
+}
+
 static void write_stdout(void *arg, const char *data, size_t len)
 {
     fwrite(data, 1, len, stdout);
@@ -137,6 +381,10 @@ int cli_cmd_alloc(int argc, char **argv)
         return argc < 1;
     }
     const char *sub = argv[0];
+    if (strcmp(sub, "signal") == 0)
+        return cmd_alloc_signal(argc - 1, argv + 1);
+    if (strcmp(sub, "restart") == 0)
+        return cmd_alloc_restart(argc - 1, argv + 1);
     const struct flag flags[] = {{"stderr", FLAG_BOOL, &err_stream},
                                  {"f", FLAG_BOOL, &follow},
                                  {"address", FLAG_STRING, &address}};
