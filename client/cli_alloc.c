@@ -130,13 +130,24 @@ static int cmd_alloc_status(struct api_client *api, const char *id)
     return 0;
 }
 
-/* What `alloc signal` and `alloc restart` print before their request when
- * the arguments are wrong, as Nomad words it. */
-static int lifecycle_arg_error(const char *cmd, const char *what)
+/* Reads the flags and the one or two arguments of `alloc signal` or `alloc
+ * restart`. Returns -1 to go on (*pos: the allocation argument), or the
+ * exit code after printing usage or Nomad's `arity` message. */
+static int lifecycle_args(const char *cmd, const char *usage,
+                          const char *arity, int argc, char **argv,
+                          const struct flag *flags, size_t nflags, int *pos)
 {
-    fprintf(stderr, "%s\nFor additional help try 'nomclient %s -help'\n",
-            what, cmd);
-    return 1;
+    *pos = cli_parse_flags(cmd, argc, argv, flags, nflags);
+    if (*pos < 0) {
+        fputs(usage, *pos == -2 ? stdout : stderr);
+        return *pos == -2 ? 0 : 1;
+    }
+    if (argc - *pos < 1 || argc - *pos > 2) {
+        fprintf(stderr, "%s\nFor additional help try 'nomclient %s -help'\n",
+                arity, cmd);
+        return 1;
+    }
+    return -1;
 }
 
 /* Nomad's lookup for the lifecycle commands: at least two characters, a
@@ -234,6 +245,35 @@ found:
     return 0;
 }
 
+/* What both commands do once their arguments are read: find the
+ * allocation, check the task (if one is named) and PUT `body` (stolen) to
+ * /v1/client/allocation/<id>/<action>, printing `failed` before the agent's
+ * refusal. Returns the exit code. */
+static int lifecycle_send(const char *address, const char *arg, bool verbose,
+                          const char *task, const char *action, json_t *body,
+                          const char *failed)
+{
+    struct api_client api;
+    api_client_init(&api, address);
+    int rc = 1;
+    json_t *al = lookup_alloc(&api, arg, verbose), *resp = NULL;
+    if (al && (!*task || check_task(al, task) == 0)) {
+        char *path = xasprintf("/v1/client/allocation/%s/%s",
+                               format_jstr(al, "ID", ""), action);
+        struct nc_error err = {0};
+        if (api_request(&api, "PUT", path, body, &resp, NULL, &err) < 0)
+            fprintf(stderr, "%s%s\n", failed, err.msg);
+        else
+            rc = 0;
+        free(path);
+    }
+    json_decref(resp);
+    json_decref(body);
+    json_decref(al);
+    api_client_free(&api);
+    return rc;
+}
+
 static const char alloc_signal_usage[] =
     "Usage: nomclient alloc signal [options] <allocation> <task>\n"
     "\n"
@@ -258,41 +298,19 @@ static int cmd_alloc_signal(int argc, char **argv)
                                  {"task", FLAG_STRING, &task},
                                  {"verbose", FLAG_BOOL, &verbose},
                                  {"address", FLAG_STRING, &address}};
-    int pos = cli_parse_flags("alloc signal", argc, argv, flags,
-                              NC_ARRAY_LEN(flags));
-    if (pos == -2 || pos < 0) {
-        fputs(alloc_signal_usage, pos == -2 ? stdout : stderr);
-        return pos == -2 ? 0 : 1;
-    }
-    int nargs = argc - pos;
-    if (nargs < 1 || nargs > 2)
-        return lifecycle_arg_error("alloc signal",
-                                   "This command takes up to two arguments: "
-                                   "<alloc-id> <task>");
-    struct api_client api;
-    api_client_init(&api, address);
-    int rc = 1;
-    json_t *al = lookup_alloc(&api, argv[pos], verbose);
+    int pos;
+    int rc = lifecycle_args("alloc signal", alloc_signal_usage,
+                            "This command takes up to two arguments: "
+                            "<alloc-id> <task>",
+                            argc, argv, flags, NC_ARRAY_LEN(flags), &pos);
+    if (rc >= 0)
+        return rc;
     if (!task || !*task)
-        task = nargs == 2 ? argv[pos + 1] : "";
-    if (!al || (*task && check_task(al, task)))
-        goto out;
-    char *path = xasprintf("/v1/client/allocation/%s/signal",
-                           format_jstr(al, "ID", ""));
-    json_t *body = json_pack("{s:s, s:s}", "Task", task, "Signal", sig);
-    struct nc_error err = {0};
-    json_t *resp = NULL;
-    if (api_request(&api, "PUT", path, body, &resp, NULL, &err) < 0)
-        fprintf(stderr, "Error signalling allocation: %s\n", err.msg);
-    else
-        rc = 0;
-    json_decref(resp);
-    json_decref(body);
-    free(path);
-out:
-    json_decref(al);
-    api_client_free(&api);
-    return rc;
+        task = argc - pos == 2 ? argv[pos + 1] : "";
+    return lifecycle_send(
+        address, argv[pos], verbose, task, "signal",
+        json_pack("{s:s, s:s}", "Task", task, "Signal", sig),
+        "Error signalling allocation: ");
 }
 
 static const char alloc_restart_usage[] =
@@ -321,48 +339,25 @@ static int cmd_alloc_restart(int argc, char **argv)
                                  {"task", FLAG_STRING, &task},
                                  {"verbose", FLAG_BOOL, &verbose},
                                  {"address", FLAG_STRING, &address}};
-    int pos = cli_parse_flags("alloc restart", argc, argv, flags,
-                              NC_ARRAY_LEN(flags));
-    if (pos == -2 || pos < 0) {
-        fputs(alloc_restart_usage, pos == -2 ? stdout : stderr);
-        return pos == -2 ? 0 : 1;
-    }
-    int nargs = argc - pos;
-    if (nargs < 1 || nargs > 2)
-        return lifecycle_arg_error("alloc restart",
-                                   "This command takes one or two arguments: "
-                                   "<alloc-id> <task-name>");
+    int pos;
+    int rc = lifecycle_args("alloc restart", alloc_restart_usage,
+                            "This command takes one or two arguments: "
+                            "<alloc-id> <task-name>",
+                            argc, argv, flags, NC_ARRAY_LEN(flags), &pos);
+    if (rc >= 0)
+        return rc;
     if (!task || !*task)
-        task = nargs == 2 ? argv[pos + 1] : "";
+        task = argc - pos == 2 ? argv[pos + 1] : "";
     if (all && *task) {
         fprintf(stderr, "The -all-tasks option is not allowed when restarting "
                         "a specific task.\n");
         return 1;
     }
-    struct api_client api;
-    api_client_init(&api, address);
-    int rc = 1;
-    json_t *al = lookup_alloc(&api, argv[pos], verbose);
-    if (!al || (*task && check_task(al, task)))
-        goto out;
-    char *path = xasprintf("/v1/client/allocation/%s/restart",
-                           format_jstr(al, "ID", ""));
-    json_t *body = all ? json_pack("{s:b}", "AllTasks", true)
-                       : json_pack("{s:s}", "TaskName", task);
-    struct nc_error err = {0};
-    json_t *resp = NULL;
-    if (api_request(&api, "PUT", path, body, &resp, NULL, &err) < 0)
-        fprintf(stderr, "Failed to restart %s:\n\n%s\n",
-                *task ? "task" : "allocation", err.msg);
-    else
-        rc = 0;
-    json_decref(resp);
-    json_decref(body);
-    free(path);
-out:
-    json_decref(al);
-    api_client_free(&api);
-    return rc;
+    return lifecycle_send(address, argv[pos], verbose, task, "restart",
+                          all ? json_pack("{s:b}", "AllTasks", true)
+                              : json_pack("{s:s}", "TaskName", task),
+                          *task ? "Failed to restart task:\n\n"
+                                : "Failed to restart allocation:\n\n");
 }
 
 static void write_stdout(void *arg, const char *data, size_t len)

@@ -104,17 +104,21 @@ static bool body_bool(const json_t *doc, const char *name, bool *out,
 }
 
 /* Answers what alloc_manager_signal or _restart returned: Nomad's
- * {"Index": 0} on success; on failure 500 with their message, as Nomad
- * answers every error of the client's allocation RPCs but an unknown
- * allocation (unknown task, task not running, bad request alike). */
+ * {"Index": 0} on success (logged as "<what> for <whom>"); on failure 500
+ * with their message, as Nomad answers every error of the client's
+ * allocation RPCs but an unknown allocation (unknown task, task not
+ * running, bad request alike). */
 static void answer_lifecycle(struct http_response *resp, int r,
-                             const struct nc_error *err)
+                             const struct nc_error *err, const char *alloc_id,
+                             const char *what, const char *whom)
 {
-    if (r == 0)
+    if (r == 0) {
+        LOG_INFO("api", "allocation %s: %s for %s", alloc_id, what, whom);
         http_response_json(resp, 200, json_pack("{s:i}", "Index", 0));
-    else
+    } else {
         http_response_error(resp, 500, "%s",
                             err->msg[0] ? err->msg : strerror(-r));
+    }
 }
 
 /* POST|PUT /v1/client/allocation/:id/signal {"Task": "", "Signal": ""}:
@@ -132,10 +136,8 @@ static void alloc_signal(struct agent *a, const struct http_request *req,
         (al = find_alloc(a, id, resp))) {
         struct nc_error err = {0};
         int r = alloc_manager_signal(a->allocs, al, task, sig, &err);
-        if (r == 0)
-            LOG_INFO("api", "allocation %s: %s sent to %s", al->id,
-                     *sig ? sig : "SIGKILL", *task ? task : "every task");
-        answer_lifecycle(resp, r, &err);
+        answer_lifecycle(resp, r, &err, al->id, *sig ? sig : "SIGKILL",
+                         *task ? task : "every running task");
     }
     json_decref(doc);
 }
@@ -156,10 +158,8 @@ static void alloc_restart(struct agent *a, const struct http_request *req,
         (al = find_alloc(a, id, resp))) {
         struct nc_error err = {0};
         int r = alloc_manager_restart(a->allocs, al, task, all, &err);
-        if (r == 0)
-            LOG_INFO("api", "allocation %s: restart of %s requested", al->id,
-                     *task ? task : all ? "every task" : "the running tasks");
-        answer_lifecycle(resp, r, &err);
+        answer_lifecycle(resp, r, &err, al->id, "restart",
+                         *task ? task : all ? "every task" : "the running tasks");
     }
     json_decref(doc);
 }
