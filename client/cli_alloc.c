@@ -83,7 +83,7 @@ static int cmd_alloc_status(struct api_client *api, const char *id)
     cli_row(&rows, "Job Version|%lld", (long long)format_jint(al, "JobVersion"));
     cli_row(&rows, "Client Status|%s", format_jstr(al, "ClientStatus", "?"));
     cli_row(&rows, "Client Description|%s",
-        format_jstr(al, "ClientDescription", ""));
+            format_jstr(al, "ClientDescription", ""));
     cli_row(&rows, "Desired Status|%s", format_jstr(al, "DesiredStatus", "?"));
     cli_row(&rows, "Created|%s", when);
     json_t *net = json_array_get(json_object_get(json_object_get(
@@ -101,8 +101,8 @@ static int cmd_alloc_status(struct api_client *api, const char *id)
         json_t *pt;
         json_array_foreach(ports, i, pt)
             cli_row(&rows, "*%s|%lld|%lld", format_jstr(pt, "Label", "?"),
-                (long long)format_jint(pt, "Value"),
-                (long long)format_jint(pt, "To"));
+                    (long long)format_jint(pt, "Value"),
+                    (long long)format_jint(pt, "To"));
         format_columns(stdout, &rows);
         strlist_free(&rows);
     }
@@ -121,7 +121,7 @@ static int cmd_alloc_status(struct api_client *api, const char *id)
             json_t *ev = json_array_get(events, k);
             format_time(format_jint(ev, "Time"), when, sizeof(when));
             cli_row(&rows, "%s|%s|%s", when, format_jstr(ev, "Type", "?"),
-                format_jstr(ev, "DisplayMessage", ""));
+                    format_jstr(ev, "DisplayMessage", ""));
         }
         format_columns(stdout, &rows);
         strlist_free(&rows);

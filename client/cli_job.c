@@ -167,8 +167,9 @@ void cli_print_job_list(const json_t *list)
         char when[32];
         format_time(format_jint(j, "SubmitTime"), when, sizeof(when));
         cli_row(&rows, "%s|%s|%lld|%s|%s", format_jstr(j, "ID", "?"),
-            format_jstr(j, "Type", "?"), (long long)format_jint(j, "Priority"),
-            format_jstr(j, "Status", "?"), when);
+                format_jstr(j, "Type", "?"),
+                (long long)format_jint(j, "Priority"),
+                format_jstr(j, "Status", "?"), when);
     }
     format_columns(stdout, &rows);
     strlist_free(&rows);
@@ -227,7 +228,8 @@ int cli_print_job_status(struct api_client *api, const char *id)
     cli_row(&rows, "Status|%s", format_jstr(job, "Status", "?"));
     cli_row(&rows, "Periodic|%s", json_is_object(json_object_get(job, "Periodic")) ? "true" : "false");
     cli_row(&rows, "Parameterized|%s",
-        json_is_object(json_object_get(job, "ParameterizedJob")) ? "true" : "false");
+            json_is_object(json_object_get(job, "ParameterizedJob")) ? "true"
+                                                                     : "false");
     free(dcs);
     format_kv(stdout, &rows);
     strlist_free(&rows);

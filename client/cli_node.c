@@ -38,9 +38,9 @@ static void print_driver_table(const json_t *drivers)
         char when[32];
         format_time(format_jint(d, "UpdateTime"), when, sizeof(when));
         cli_row(&rows, "%s|%s|%s|%s|%s", name,
-            json_is_true(json_object_get(d, "Detected")) ? "true" : "false",
-            json_is_true(json_object_get(d, "Healthy")) ? "true" : "false",
-            format_jstr(d, "HealthDescription", "<none>"), when);
+                json_is_true(json_object_get(d, "Detected")) ? "true" : "false",
+                json_is_true(json_object_get(d, "Healthy")) ? "true" : "false",
+                format_jstr(d, "HealthDescription", "<none>"), when);
     }
     format_columns(stdout, &rows);
     strlist_free(&rows);
@@ -112,9 +112,9 @@ static void print_detailed_stats(const json_t *stats)
         cli_row(&r, "Used|%s", b);
         cli_row(&r, "Available|%s", c);
         cli_row(&r, "Used Percent|%.2f%%",
-            json_number_value(json_object_get(disk, "UsedPercent")));
+                json_number_value(json_object_get(disk, "UsedPercent")));
         cli_row(&r, "Inodes Percent|%.2f%%",
-            json_number_value(json_object_get(disk, "InodesUsedPercent")));
+                json_number_value(json_object_get(disk, "InodesUsedPercent")));
         format_kv(stdout, &r);
         strlist_free(&r);
     }
@@ -148,7 +148,7 @@ static int node_status_self(struct api_client *api, bool stats, bool verbose,
     cli_row(&rows, "DC|%s", format_jstr(node, "Datacenter", "<none>"));
     cli_row(&rows, "Drain|%s", json_is_true(json_object_get(node, "Drain")) ? "true" : "false");
     cli_row(&rows, "Eligibility|%s",
-        format_jstr(node, "SchedulingEligibility", "eligible"));
+            format_jstr(node, "SchedulingEligibility", "eligible"));
     cli_row(&rows, "Status|%s", format_jstr(node, "Status", "unknown"));
     cli_row(&rows, "CSI Controllers|<none>");
     cli_row(&rows, "CSI Drivers|<none>");
@@ -189,7 +189,7 @@ static int node_status_self(struct api_client *api, bool stats, bool verbose,
         char when[32];
         format_time(format_jint(ev, "Timestamp"), when, sizeof(when));
         cli_row(&rows, "%s|%s|%s", when, format_jstr(ev, "Subsystem", ""),
-            format_jstr(ev, "Message", ""));
+                format_jstr(ev, "Message", ""));
     }
     format_columns(stdout, &rows);
     strlist_free(&rows);
@@ -211,8 +211,8 @@ static int node_status_self(struct api_client *api, bool stats, bool verbose,
     printf("\nAllocated Resources\n");
     cli_row(&rows, "CPU|Memory|Disk");
     cli_row(&rows, "%lld/%lld MHz|%s/%s|%s/%s",
-        (long long)format_jint(alloc, "CpuMHz"), (long long)cpu_total, m1, m2,
-        d1, d2);
+            (long long)format_jint(alloc, "CpuMHz"), (long long)cpu_total, m1,
+            m2, d1, d2);
     format_columns(stdout, &rows);
     strlist_free(&rows);
 
@@ -220,8 +220,9 @@ static int node_status_self(struct api_client *api, bool stats, bool verbose,
     json_t *used = json_object_get(node, "AllocationUtilization");
     format_bytes((uint64_t)format_jint(used, "MemoryBytes"), m1, sizeof m1);
     cli_row(&rows, "CPU|Memory");
-    cli_row(&rows, "%lld/%lld MHz|%s/%s", (long long)format_jint(used, "CpuMHz"),
-        (long long)cpu_total, m1, m2);
+    cli_row(&rows, "%lld/%lld MHz|%s/%s",
+            (long long)format_jint(used, "CpuMHz"), (long long)cpu_total, m1,
+            m2);
     format_columns(stdout, &rows);
     strlist_free(&rows);
 
@@ -235,8 +236,8 @@ static int node_status_self(struct api_client *api, bool stats, bool verbose,
         printf("\nHost Resource Utilization\n");
         cli_row(&rows, "CPU|Memory|Disk");
         cli_row(&rows, "%.0f/%lld MHz|%s/%s|%s/%s",
-            json_number_value(json_object_get(hs, "CPUTicksConsumed")),
-            (long long)cpu_total, m1, m2, d1, d2);
+                json_number_value(json_object_get(hs, "CPUTicksConsumed")),
+                (long long)cpu_total, m1, m2, d1, d2);
         format_columns(stdout, &rows);
         strlist_free(&rows);
     }

@@ -91,10 +91,10 @@ int cli_cmd_checks(int argc, char **argv)
         char out[64];
         first_line(format_jstr(c, "Output", ""), out, sizeof(out));
         cli_row(&rows, "%.8s|%s|%s|%s|%s|%s|%s", format_jstr(c, "AllocID", "?"),
-            format_jstr(c, "ServiceName", "?"), format_jstr(c, "Name", "?"),
-            format_jstr(c, "Type", "?"),
-            format_jstr(c, "URL", format_jstr(c, "Target", "?")),
-            format_jstr(c, "Status", "?"), out);
+                format_jstr(c, "ServiceName", "?"), format_jstr(c, "Name", "?"),
+                format_jstr(c, "Type", "?"),
+                format_jstr(c, "URL", format_jstr(c, "Target", "?")),
+                format_jstr(c, "Status", "?"), out);
     }
     format_columns(stdout, &rows);
     strlist_free(&rows);
@@ -122,9 +122,10 @@ int cli_cmd_checks(int argc, char **argv)
             {
                 char lat[32];
                 nc_format_duration(format_jint(h, "Latency"), lat, sizeof(lat));
-                cli_row(&hist, "  %s|%s|%lld|%s", format_jstr(h, "Timestamp", "?"),
-                    format_jstr(h, "Status", "?"),
-                    (long long)format_jint(h, "Code"), lat);
+                cli_row(&hist, "  %s|%s|%lld|%s",
+                        format_jstr(h, "Timestamp", "?"),
+                        format_jstr(h, "Status", "?"),
+                        (long long)format_jint(h, "Code"), lat);
             }
             format_columns(stdout, &hist);
             strlist_free(&hist);
