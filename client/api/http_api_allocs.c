@@ -104,10 +104,10 @@ static bool body_bool(const json_t *doc, const char *name, bool *out,
 }
 
 /* Answers what alloc_manager_signal or _restart returned: Nomad's
- * {"Index": 0} on success (logged as "<what> for <whom>"); on failure 500
- * with their message, as Nomad answers every error of the client's
- * allocation RPCs but an unknown allocation (unknown task, task not
- * running, bad request alike). */
+ * {"Index": 0} on success (logged as "<what> for <whom>"). A refusal is
+ * the caller's to fix, so it is a 4xx with the message (Nomad answers 500
+ * to all of them): 404 an unknown task, 400 a signal that is not one or a
+ * task named with AllTasks, 409 a task that is not running. */
 static void answer_lifecycle(struct http_response *resp, int r,
                              const struct nc_error *err, const char *alloc_id,
                              const char *what, const char *whom)
@@ -115,10 +115,13 @@ static void answer_lifecycle(struct http_response *resp, int r,
     if (r == 0) {
         LOG_INFO("api", "allocation %s: %s for %s", alloc_id, what, whom);
         http_response_json(resp, 200, json_pack("{s:i}", "Index", 0));
-    } else {
-        http_response_error(resp, 500, "%s",
-                            err->msg[0] ? err->msg : strerror(-r));
+        return;
     }
+    int code = r == -ENOENT                     ? 404
+               : r == -EINVAL                   ? 400
+               : r == -ESRCH || r == -ENOTSUP   ? 409
+                                                : 500;
+    http_response_error(resp, code, "%s", err->msg[0] ? err->msg : strerror(-r));
 }
 
 /* POST|PUT /v1/client/allocation/:id/signal {"Task": "", "Signal": ""}:
