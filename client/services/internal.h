@@ -346,4 +346,15 @@ void consul_departed_remove_at(struct consul_sync *s, size_t i);
 /* Forgets the departed entry of service ID id, if there is one. */
 void consul_departed_remove(struct consul_sync *s, const char *id);
 
+/* ---- the registrations view (registrations.c) ---- */
+
+/* A string member of o, NULL when absent or empty (format_jstr). */
+const char *registrations_jstr(const json_t *o, const char *key);
+/* A registry's time (RFC 3339, or unix s, ms or ns) in unix ns; 0 absent. */
+int64_t registrations_jtime(const json_t *v);
+/* t as seen from now: "in 8s", "3m12s ago" or "now". */
+void registrations_relative(int64_t t, int64_t now, char *out, size_t len);
+/* The first line of s, cut at max bytes, '|' made '/'; the caller frees. */
+char *registrations_one_line(const char *s, size_t max);
+
 #endif
