@@ -1,9 +1,12 @@
-// deps: client/services/consul.c client/curl_uv.c client/services/services.c client/alloc/alloc.c
+// deps: client/services/consul_view.c client/services/consul_diff.c
+// deps: client/services/consul_request.c client/services/consul_loop.c
+// deps: client/services/consul_sync.c client/services/consul_status.c
+// deps: client/curl_uv.c client/services/services.c client/alloc/alloc.c
 // deps: client/job/placement.c client/job/jobspec.c client/job/jobspec_hcl.c
 // deps: client/job/jobspec_json.c client/job/jobspec_validate.c client/hcl/hcl.c
 // deps: client/util.c
-/* bench_consul - the Consul sync loop (client/consul.c) against a Consul
- * agent API at 127.0.0.1:PORT (bench/bench_consul.sh starts
+/* bench_consul - the Consul sync loop (client/services/consul_*.c) against
+ * a Consul agent API at 127.0.0.1:PORT (bench/bench_consul.sh starts
  * tests/integration/consul_fake.py there).
  *
  * The desired state is synthetic: N services with C TTL checks each, built

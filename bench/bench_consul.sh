@@ -1,6 +1,7 @@
 #!/bin/sh
-# `make bench-consul`: the Consul sync loop (client/consul.c) against the
-# Consul agent API stand-in tests/integration/consul_fake.py on 127.0.0.1.
+# `make bench-consul`: the Consul sync loop (client/services/consul_*.c)
+# against the Consul agent API stand-in tests/integration/consul_fake.py on
+# 127.0.0.1.
 # bench_consul drives the real loop with a synthetic desired state (no
 # tasks run); printed, not asserted, apart from the no-change pass saying
 # whether it sent any write. With two CPUs or more the fake runs on CPU 1

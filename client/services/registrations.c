@@ -1,5 +1,8 @@
-/* registrations.c - see registrations.h. */
-#include "client/services/services.h"
+/* registrations.c - the registrations debugging view, built (see
+ * services.h): each desired registration with its source, its registry's
+ * answers and its checks, the problem stated first. registrations_print.c
+ * prints it. */
+#include "client/services/internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,14 +13,14 @@
 
 /* ---- reading the inputs ---------------------------------------------- */
 
-static const char *jstr(const json_t *o, const char *key)
+const char *registrations_jstr(const json_t *o, const char *key)
 {
     return format_jstr(o, key, NULL);
 }
 
 /* A time as the registries give it: RFC 3339 text, or a unix time in
  * seconds, milliseconds or nanoseconds. 0 when absent. */
-static int64_t jtime(const json_t *v)
+int64_t registrations_jtime(const json_t *v)
 {
     int64_t t = 0;
     if (json_is_string(v) && nc_parse_time(json_string_value(v), &t) == 0)
@@ -31,19 +34,8 @@ static int64_t jtime(const json_t *v)
     return 0;
 }
 
-/* A duration as the registries give it: Go text ("16s") or nanoseconds. */
-static void jduration(const json_t *v, char *out, size_t len)
-{
-    if (json_is_string(v))
-        snprintf(out, len, "%s", json_string_value(v));
-    else if (json_is_integer(v))
-        nc_format_duration(json_integer_value(v), out, len);
-    else
-        snprintf(out, len, "?");
-}
-
 /* "in 8s" or "3m12s ago", to the second. */
-static void relative(int64_t t, int64_t now, char *out, size_t len)
+void registrations_relative(int64_t t, int64_t now, char *out, size_t len)
 {
     int64_t d = t - now;
     int64_t abs = d < 0 ? -d : d;
@@ -57,7 +49,7 @@ static void relative(int64_t t, int64_t now, char *out, size_t len)
 
 /* The first line of a text, at most `max` bytes, without '|' (the table
  * separator of format.h). */
-static char *one_line(const char *s, size_t max)
+char *registrations_one_line(const char *s, size_t max)
 {
     if (!s)
         return xstrdup("");
@@ -201,9 +193,10 @@ static void answer_of(struct answer *a, const json_t *answer,
 {
     memset(a, 0, sizeof(*a));
     a->status = (int)format_jint(answer, "Status");
-    const char *text =
-        jstr(answer, "Body") ? jstr(answer, "Body") : jstr(answer, "Error");
-    const char *err = jstr(status, "LastError");
+    const char *text = registrations_jstr(answer, "Body")
+                           ? registrations_jstr(answer, "Body")
+                           : registrations_jstr(answer, "Error");
+    const char *err = registrations_jstr(status, "LastError");
     if (!text && !a->status && err) {
         const char *http = strstr(err, ": HTTP ");
         if (http) {
@@ -215,7 +208,7 @@ static void answer_of(struct answer *a, const json_t *answer,
             text = err;
         }
     }
-    a->text = one_line(text ? text : "(no message)", 200);
+    a->text = registrations_one_line(text ? text : "(no message)", 200);
 }
 
 static void answer_free(struct answer *a)
@@ -228,13 +221,13 @@ static void answer_free(struct answer *a)
 static void next_retry(const json_t *desc, const json_t *status, char *out,
                        size_t len)
 {
-    int64_t next = jtime(json_object_get(desc, "NextRetry"));
+    int64_t next = registrations_jtime(json_object_get(desc, "NextRetry"));
     if (!next)
-        next = jtime(json_object_get(status, "NextRetry"));
+        next = registrations_jtime(json_object_get(status, "NextRetry"));
     out[0] = '\0';
     if (next) {
         char rel[48];
-        relative(next, nc_now_unix_ns(), rel, sizeof(rel));
+        registrations_relative(next, nc_now_unix_ns(), rel, sizeof(rel));
         snprintf(out, len, "; next retry %s", rel);
     }
 }
@@ -274,7 +267,9 @@ static void registry_finding(struct finding *f, const char *registry,
     } else if (nc_streq(state, "rejected")) {
         found(f,
               xasprintf("The built-in catalog refused this registration: %s",
-                        jstr(desc, "Error") ? jstr(desc, "Error") : "?"),
+                        registrations_jstr(desc, "Error")
+                            ? registrations_jstr(desc, "Error")
+                            : "?"),
               NULL);
     } else if (nc_streq(state, "unreachable")) {
         found(f, xasprintf("Consul is unreachable: %s%s", ans.text, retry),
@@ -312,16 +307,18 @@ static json_t *check_json(const struct svc_check *c, const json_t *live,
 {
     /* the engine's output is the latest; the desired state's is from its
      * last rebuild (on status changes) */
-    const char *output = jstr(live, "Output") ? jstr(live, "Output")
-                         : c->output          ? c->output
-                                              : "";
+    const char *output = registrations_jstr(live, "Output")
+                             ? registrations_jstr(live, "Output")
+                         : c->output ? c->output
+                                     : "";
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:I}", "ID",
                           c->id, "Name", c->name, "Type", c->type, "Status",
                           c->status, "Output", output, "Readiness",
                           c->readiness, "Interval", (json_int_t)c->interval_ns,
                           "Timeout", (json_int_t)c->timeout_ns);
-    const char *target =
-        jstr(live, "URL") ? jstr(live, "URL") : jstr(live, "Target");
+    const char *target = registrations_jstr(live, "URL")
+                             ? registrations_jstr(live, "URL")
+                             : registrations_jstr(live, "Target");
     json_object_set_new(o, "Target", json_string(target ? target : ""));
     static const char *const copied[] = {"Counters", "LastResult", "Latency",
                                          "Timestamp"};
@@ -350,19 +347,22 @@ static char *registry_check_status(json_t *checks, const json_t *desc)
     {
         json_array_foreach(json_object_get(desc, "Checks"), k, rc)
         {
-            if (!nc_streq(jstr(rc, "CheckID"), jstr(c, "ID")))
+            if (!nc_streq(registrations_jstr(rc, "CheckID"),
+                          registrations_jstr(c, "ID")))
                 continue;
-            const char *theirs = jstr(rc, "ConsulStatus");
+            const char *theirs = registrations_jstr(rc, "ConsulStatus");
             json_object_set_new(c, "RegistryStatus",
                                 theirs ? json_string(theirs) : json_null());
             if (json_object_get(rc, "LastUpdate"))
                 json_object_set(c, "LastUpdate",
                                 json_object_get(rc, "LastUpdate"));
-            if (!drift && theirs && !nc_streq(theirs, jstr(c, "Status")))
+            if (!drift && theirs &&
+                !nc_streq(theirs, registrations_jstr(c, "Status")))
                 drift = xasprintf("check \"%s\" is %s here but %s in Consul "
                                   "(its status updates are not getting "
                                   "through)",
-                                  jstr(c, "Name"), jstr(c, "Status"), theirs);
+                                  registrations_jstr(c, "Name"),
+                                  registrations_jstr(c, "Status"), theirs);
         }
     }
     return drift;
@@ -455,7 +455,7 @@ static json_t *reg_json(const struct registrations_source *src,
         desc = catalog_describe(src->catalog, r->id);
     else if (registry)
         desc = src->consul_describe(src->consul_arg, r->id);
-    const char *rstate = jstr(desc, "State");
+    const char *rstate = registrations_jstr(desc, "State");
     bool consul_registry = nc_streq(registry, "consul");
     const char *state = !registry                      ? "unregistered"
                         : r->error                     ? "invalid"
@@ -535,8 +535,11 @@ static json_t *reg_json(const struct registrations_source *src,
                                                 : "passing"));
     if (bad) {
         const json_t *live = json_object_get(src->checks, bad->id);
-        char *out = one_line(
-            jstr(live, "Output") ? jstr(live, "Output") : bad->output, 160);
+        char *out =
+            registrations_one_line(registrations_jstr(live, "Output")
+                                       ? registrations_jstr(live, "Output")
+                                       : bad->output,
+                                   160);
         bool probed =
             format_jint(json_object_get(live, "Counters"), "Probes") > 0;
         char *msg = xasprintf("check \"%s\" is %s%s%s", bad->name, bad->status,
@@ -581,17 +584,19 @@ static bool matches(const struct registrations_filter *f, const char *id,
 static json_t *consul_registry_json(const json_t *status)
 {
     json_t *o = json_deep_copy(status);
-    const char *addr =
-        jstr(status, "Address") ? jstr(status, "Address") : "(address unknown)";
+    const char *addr = registrations_jstr(status, "Address")
+                           ? registrations_jstr(status, "Address")
+                           : "(address unknown)";
     char retry[64];
     next_retry(NULL, status, retry, sizeof(retry));
     char *problem = NULL, *hint = NULL;
     struct answer ans;
     answer_of(&ans, NULL, status);
     if (json_is_false(json_object_get(status, "Reachable"))) {
-        problem = xasprintf("Consul at %s is unreachable: %s%s", addr,
-                            jstr(status, "LastError") ? ans.text : "no answer",
-                            retry);
+        problem = xasprintf(
+            "Consul at %s is unreachable: %s%s", addr,
+            registrations_jstr(status, "LastError") ? ans.text : "no answer",
+            retry);
         hint = xstrdup("is Consul running there? Registrations are kept "
                        "and retried meanwhile");
     } else if (ans.status == 401 || ans.status == 403) {
@@ -602,10 +607,11 @@ static json_t *consul_registry_json(const json_t *status)
         hint = xstrdup("set a token Consul knows in the consul block (or "
                        "CONSUL_HTTP_TOKEN), with service:write and "
                        "node:read");
-    } else if (jstr(status, "LastError")) {
-        problem = xasprintf("Consul at %s answered the last sync with an "
-                            "error: %s%s",
-                            addr, jstr(status, "LastError"), retry);
+    } else if (registrations_jstr(status, "LastError")) {
+        problem =
+            xasprintf("Consul at %s answered the last sync with an "
+                      "error: %s%s",
+                      addr, registrations_jstr(status, "LastError"), retry);
     }
     answer_free(&ans);
     json_object_set_new(o, "Problem",
@@ -619,11 +625,12 @@ static json_t *consul_registry_json(const json_t *status)
 static json_t *stale_json(const json_t *st)
 {
     json_t *o = json_deep_copy(st);
-    char *reason = one_line(jstr(st, "Reason"), 200);
+    char *reason =
+        registrations_one_line(registrations_jstr(st, "Reason"), 200);
     /* a deregistration that failed says why it is still there */
     const json_t *ans = json_object_get(st, "LastAnswer");
     char *failed = NULL;
-    if (format_jint(ans, "Status") >= 300 || jstr(ans, "Error")) {
+    if (format_jint(ans, "Status") >= 300 || registrations_jstr(ans, "Error")) {
         struct answer a;
         answer_of(&a, ans, NULL);
         failed = a.status ? xasprintf("; deregistering it failed: %d %s",
@@ -631,13 +638,15 @@ static json_t *stale_json(const json_t *st)
                           : xasprintf("; deregistering it failed: %s", a.text);
         answer_free(&a);
     }
-    char *p = xasprintf("Consul holds %s (service \"%s\" at %s:%lld), which "
-                        "no allocation of this node wants%s%s%s",
-                        jstr(st, "ID") ? jstr(st, "ID") : "?",
-                        jstr(st, "Name") ? jstr(st, "Name") : "?",
-                        jstr(st, "Address") ? jstr(st, "Address") : "?",
-                        (long long)format_jint(st, "Port"), *reason ? ": " : "",
-                        reason, failed ? failed : "");
+    char *p = xasprintf(
+        "Consul holds %s (service \"%s\" at %s:%lld), which "
+        "no allocation of this node wants%s%s%s",
+        registrations_jstr(st, "ID") ? registrations_jstr(st, "ID") : "?",
+        registrations_jstr(st, "Name") ? registrations_jstr(st, "Name") : "?",
+        registrations_jstr(st, "Address") ? registrations_jstr(st, "Address")
+                                          : "?",
+        (long long)format_jint(st, "Port"), *reason ? ": " : "", reason,
+        failed ? failed : "");
     json_object_set_new(o, "Problem", json_string(p));
     free(p);
     free(failed);
@@ -692,7 +701,10 @@ json_t *registrations_json(const struct registrations_source *src,
     json_t *st;
     json_array_foreach(src->consul_describe ? src->consul_stale : NULL, i, st)
     {
-        if (matches(f, jstr(st, "ID") ? jstr(st, "ID") : "", jstr(st, "Name")))
+        if (matches(f,
+                    registrations_jstr(st, "ID") ? registrations_jstr(st, "ID")
+                                                 : "",
+                    registrations_jstr(st, "Name")))
             json_array_append_new(stale, stale_json(st));
     }
     json_object_set_new(view, "Summary",
@@ -716,509 +728,4 @@ char *registrations_api_path(const char *service)
         nc_buf_printf(&b, strchr(unreserved, *p) ? "%s%c" : "%s%%%02X",
                       p == service ? "?service=" : "", *p & 0xff);
     return nc_buf_take(&b);
-}
-
-/* ---- printing -------------------------------------------------------- */
-
-/* Adds a formatted row (from xasprintf) to a table. */
-static void add_row(struct strlist *rows, char *text)
-{
-    strlist_add(rows, text);
-    free(text);
-}
-
-static const char *sv(const json_t *o, const char *key, const char *dflt)
-{
-    const char *s = jstr(o, key);
-    return s ? s : dflt;
-}
-
-static void address_of(const json_t *r, char *out, size_t len)
-{
-    const char *addr = jstr(r, "Address");
-    json_int_t port = format_jint(r, "Port");
-    if (!addr)
-        snprintf(out, len, "-");
-    else if (port)
-        snprintf(out, len, strchr(addr, ':') ? "[%s]:%lld" : "%s:%lld", addr,
-                 (long long)port);
-    else
-        snprintf(out, len, "%s", addr);
-}
-
-static const char *registry_name(const json_t *r)
-{
-    const char *reg = jstr(r, "Registry");
-    return nc_streq(reg, "consul")  ? "Consul"
-           : nc_streq(reg, "nomad") ? "built-in catalog"
-                                    : "no registry";
-}
-
-/* "passing (2/2)", "critical (1/2 passing)", "-" without checks. */
-static void checks_cell(const json_t *r, char *out, size_t len)
-{
-    const json_t *checks = json_object_get(r, "Checks");
-    size_t n = json_array_size(checks), pass = 0, i;
-    json_t *c;
-    json_array_foreach(checks, i, c) pass +=
-        nc_streq(jstr(c, "Status"), "passing");
-    if (!n)
-        snprintf(out, len, "-");
-    else if (pass == n)
-        snprintf(out, len, "passing (%zu/%zu)", pass, n);
-    else
-        snprintf(out, len, "%s (%zu/%zu passing)", sv(r, "CheckStatus", "?"),
-                 pass, n);
-}
-
-static void print_registries(FILE *out, const json_t *view, int64_t now)
-{
-    const json_t *regs = json_object_get(view, "Registries");
-    const json_t *consul = json_object_get(regs, "Consul");
-    const json_t *cat = json_object_get(regs, "Catalog");
-    struct strlist rows = {0};
-    if (!json_is_object(consul)) {
-        add_row(&rows, xasprintf("Consul|not configured (no consul block)"));
-    } else if (jstr(consul, "Problem")) {
-        add_row(&rows, xasprintf("Consul|%s", jstr(consul, "Problem")));
-        if (jstr(consul, "Hint"))
-            add_row(&rows, xasprintf("  Fix|%s", jstr(consul, "Hint")));
-    } else {
-        const json_t *k = json_object_get(consul, "Counters");
-        char ago[48] = "never", took[32] = "";
-        int64_t last = jtime(json_object_get(consul, "LastSync"));
-        if (last)
-            relative(last, now, ago, sizeof(ago));
-        if (json_object_get(consul, "LastSyncDuration"))
-            jduration(json_object_get(consul, "LastSyncDuration"), took,
-                      sizeof(took));
-        add_row(
-            &rows,
-            xasprintf(
-                "Consul|%s reachable; last sync %s%s%s%s; %lld registrations, "
-                "%lld deregistrations, %lld check updates, %lld errors so far",
-                sv(consul, "Address", "(address unknown)"), ago,
-                *took ? " (took " : "", took, *took ? ")" : "",
-                (long long)format_jint(k, "Registrations"),
-                (long long)format_jint(k, "Deregistrations"),
-                (long long)format_jint(k, "CheckUpdates"),
-                (long long)format_jint(k, "Errors")));
-    }
-    if (json_is_object(cat))
-        add_row(&rows,
-                xasprintf(
-                    "Built-in catalog|%lld registration(s) served, index %lld "
-                    "(%s)",
-                    (long long)format_jint(cat, "Registrations"),
-                    (long long)format_jint(cat, "Index"),
-                    json_is_true(json_object_get(cat, "AllProviders"))
-                        ? "every service: no consul block"
-                        : "services with provider = \"nomad\""));
-    format_kv(out, &rows);
-    strlist_free(&rows);
-}
-
-/* Table order: by service name, then allocation, then ID. */
-static int by_name(const void *x, const void *y)
-{
-    const json_t *a = *(const json_t *const *)x, *b = *(const json_t *const *)y;
-    static const char *const keys[] = {"ServiceName", "AllocID", "ID"};
-    for (size_t i = 0; i < NC_ARRAY_LEN(keys); i++) {
-        int c = strcmp(sv(a, keys[i], ""), sv(b, keys[i], ""));
-        if (c)
-            return c;
-    }
-    return 0;
-}
-
-void registrations_print(FILE *out, const json_t *view)
-{
-    int64_t now = jtime(json_object_get(view, "Time"));
-    const json_t *regs = json_object_get(view, "Registrations");
-    const json_t *stale = json_object_get(view, "Stale");
-    const json_t *sum = json_object_get(view, "Summary");
-    print_registries(out, view, now);
-    fprintf(out, "\n");
-    if (!json_array_size(regs) && !json_array_size(stale)) {
-        fprintf(out, "No services to register: no running allocation of "
-                     "this node has a service block\n");
-        return;
-    }
-    fprintf(out,
-            "%lld registration(s): %lld in sync, %lld with a problem, "
-            "%lld with failing checks, %lld stale\n",
-            (long long)format_jint(sum, "Registrations"),
-            (long long)format_jint(sum, "InSync"),
-            (long long)format_jint(sum, "Problems"),
-            (long long)format_jint(sum, "Unhealthy"),
-            (long long)format_jint(sum, "Stale"));
-    size_t i;
-    json_t *r;
-    if (format_jint(sum, "Problems") || format_jint(sum, "Unhealthy") ||
-        format_jint(sum, "Stale")) {
-        fprintf(out, "\nProblems\n");
-        json_array_foreach(regs, i, r)
-        {
-            const char *p = jstr(r, "Problem");
-            const char *cp = jstr(r, "CheckProblem");
-            if (p || cp)
-                fprintf(out, "  %s (allocation %.8s): %s\n",
-                        sv(r, "ServiceName", "?"), sv(r, "AllocID", "?"),
-                        p ? p : cp);
-            if (p && jstr(r, "Hint"))
-                fprintf(out, "      %s\n", jstr(r, "Hint"));
-            if (p && cp)
-                fprintf(out, "      and %s\n", cp);
-        }
-        json_array_foreach(stale, i, r)
-            fprintf(out, "  %s\n", sv(r, "Problem", "?"));
-    }
-    fprintf(out, "\n");
-    struct strlist rows = {0};
-    add_row(&rows,
-            xasprintf(
-                "Service|Address|Provider|Registry|State|Checks|Alloc ID|Task|"
-                "ID"));
-    size_t n = json_array_size(regs);
-    const json_t **sorted = xcalloc(n ? n : 1, sizeof(*sorted));
-    json_array_foreach(regs, i, r) sorted[i] = r;
-    qsort(sorted, n, sizeof(*sorted), by_name);
-    for (i = 0; i < n && (r = (json_t *)sorted[i]); i++) {
-        char addr[96], checks[64];
-        address_of(r, addr, sizeof(addr));
-        checks_cell(r, checks, sizeof(checks));
-        add_row(&rows,
-                xasprintf("%s|%s|%s|%s|%s|%s|%.8s|%s|%s",
-                          sv(r, "ServiceName", "?"), addr,
-                          sv(r, "Provider", "?"),
-                          nc_streq(jstr(r, "Registry"), "consul") ? "Consul"
-                                                                  : "built-in",
-                          sv(r, "State", "?"), checks, sv(r, "AllocID", "?"),
-                          sv(r, "Task", "(group)"), sv(r, "ID", "?")));
-    }
-    free(sorted);
-    format_columns(out, &rows);
-    strlist_free(&rows);
-    if (json_array_size(stale)) {
-        fprintf(out, "\nStale in Consul (this node's prefix, wanted by no "
-                     "allocation here)\n");
-        add_row(&rows, xasprintf("ID|Service|Address|Reason"));
-        json_array_foreach(stale, i, r)
-        {
-            char addr[96];
-            address_of(r, addr, sizeof(addr));
-            char *reason = one_line(jstr(r, "Reason"), 80);
-            add_row(&rows, xasprintf("%s|%s|%s|%s", sv(r, "ID", "?"),
-                                     sv(r, "Name", "?"), addr,
-                                     *reason ? reason : "-"));
-            free(reason);
-        }
-        format_columns(out, &rows);
-        strlist_free(&rows);
-    }
-}
-
-static void print_json_indented(FILE *out, const json_t *v)
-{
-    char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    for (char *line = s, *nl; line && *line; line = nl ? nl + 1 : NULL) {
-        nl = strchr(line, '\n');
-        fprintf(out, "    %.*s\n", nl ? (int)(nl - line) : (int)strlen(line),
-                line);
-        if (!nl)
-            break;
-    }
-    free(s);
-}
-
-static void print_time_row(struct strlist *rows, const char *key,
-                           const json_t *v, int64_t now)
-{
-    int64_t t = jtime(v);
-    if (!t)
-        return;
-    char when[40], rel[48];
-    format_time(t, when, sizeof(when));
-    relative(t, now, rel, sizeof(rel));
-    add_row(rows, xasprintf("  %s|%s (%s)", key, when, rel));
-}
-
-static void print_source(FILE *out, const json_t *r)
-{
-    const json_t *src = json_object_get(r, "Source");
-    const json_t *svc = json_object_get(src, "Service");
-    struct strlist rows = {0};
-    fprintf(out, "From the job file\n");
-    add_row(&rows, xasprintf("  Job|%s (namespace %s)", sv(r, "JobID", "?"),
-                             sv(r, "Namespace", "default")));
-    add_row(&rows, xasprintf("  Group|%s", sv(r, "Group", "?")));
-    add_row(&rows,
-            xasprintf("  Task|%s", jstr(r, "Task") ? jstr(r, "Task")
-                                                   : "none: a group service"));
-    add_row(&rows, xasprintf("  Allocation|%s (%s, %s)", sv(r, "AllocID", "?"),
-                             sv(src, "AllocName", "?"),
-                             sv(r, "AllocStatus", "status unknown")));
-    if (json_is_object(svc)) {
-        char *tags = NULL;
-        struct nc_buf b = {0};
-        size_t i;
-        json_t *t;
-        json_array_foreach(json_object_get(svc, "Tags"), i, t)
-            nc_buf_printf(&b, "%s\"%s\"", i ? ", " : "", json_string_value(t));
-        tags = nc_buf_take(&b);
-        add_row(
-            &rows,
-            xasprintf(
-                "  service block|name = \"%s\", port = \"%s\", address_mode = "
-                "\"%s\"%s%s%s, provider = \"%s\"%s%s%s",
-                sv(svc, "Name", ""), sv(svc, "Port", ""),
-                sv(svc, "AddressMode", "auto"),
-                jstr(svc, "Address") ? ", address = \"" : "",
-                sv(svc, "Address", ""), jstr(svc, "Address") ? "\"" : "",
-                sv(svc, "Provider", "consul"), *tags ? ", tags = [" : "", tags,
-                *tags ? "]" : ""));
-        free(tags);
-    }
-    add_row(&rows,
-            xasprintf("  Interpolated|name \"%s\"%s", sv(r, "ServiceName", "?"),
-                      json_array_size(json_object_get(r, "Tags")) ? ", tags:"
-                                                                  : ""));
-    size_t i;
-    json_t *t;
-    json_array_foreach(json_object_get(r, "Tags"), i, t)
-    {
-        char *last = rows.items[rows.n - 1];
-        rows.items[rows.n - 1] =
-            xasprintf("%s%s \"%s\"", last, i ? "," : "", json_string_value(t));
-        free(last);
-    }
-    format_kv(out, &rows);
-    strlist_free(&rows);
-}
-
-static void print_address(FILE *out, const json_t *r)
-{
-    const json_t *src = json_object_get(r, "Source");
-    struct strlist rows = {0};
-    fprintf(out, "\nAddress and port\n");
-    add_row(&rows, xasprintf("  Address mode|%s", sv(r, "AddressMode", "?")));
-    add_row(&rows, xasprintf("  Address|%s", sv(r, "Address", "(none)")));
-    add_row(&rows, xasprintf("  Port|%lld", (long long)format_jint(r, "Port")));
-    add_row(&rows, xasprintf("  How|%s", sv(r, "AddressWhy", "?")));
-    add_row(&rows,
-            xasprintf("  Network|%s%s%s", sv(src, "NetworkMode", "?"),
-                      jstr(src, "AllocAddress") ? ", allocation address " : "",
-                      sv(src, "AllocAddress", "")));
-    struct nc_buf ports = {0};
-    size_t i;
-    json_t *p;
-    json_array_foreach(json_object_get(src, "Ports"), i, p)
-    {
-        nc_buf_printf(&ports, "%s\"%s\" host %lld", i ? ", " : "",
-                      sv(p, "Label", "?"), (long long)format_jint(p, "Value"));
-        if (format_jint(p, "To") &&
-            format_jint(p, "To") != format_jint(p, "Value"))
-            nc_buf_printf(&ports, " -> %lld inside",
-                          (long long)format_jint(p, "To"));
-    }
-    add_row(&rows, xasprintf("  Allocation ports|%s",
-                             ports.data ? ports.data : "none"));
-    nc_buf_free(&ports);
-    format_kv(out, &rows);
-    strlist_free(&rows);
-}
-
-static void print_registry(FILE *out, const json_t *r, const json_t *loop,
-                           int64_t now)
-{
-    bool consul = nc_streq(jstr(r, "Registry"), "consul");
-    struct strlist rows = {0};
-    fprintf(out, "\nRegistry: %s\n", registry_name(r));
-    add_row(&rows, xasprintf("  State|%s", sv(r, "State", "?")));
-    print_time_row(&rows, "Since", json_object_get(r, "Since"), now);
-    const json_t *ans = json_object_get(r, "LastAnswer");
-    if (json_is_object(ans)) {
-        char when[40] = "?";
-        int64_t t = jtime(json_object_get(ans, "Time"));
-        if (t)
-            format_time(t, when, sizeof(when));
-        const char *text =
-            jstr(ans, "Body") ? jstr(ans, "Body") : jstr(ans, "Error");
-        char *msg = one_line(text, 200);
-        json_int_t status = format_jint(ans, "Status");
-        if (status)
-            add_row(&rows, xasprintf("  Last answer|%s %s %s: %lld %s", when,
-                                     sv(ans, "Method", ""), sv(ans, "Path", ""),
-                                     (long long)status, msg));
-        else
-            add_row(&rows,
-                    xasprintf("  Last answer|%s %s %s: no answer: %s", when,
-                              sv(ans, "Method", ""), sv(ans, "Path", ""), msg));
-        free(msg);
-    } else if (consul && jstr(loop, "LastError")) {
-        char when[40] = "?";
-        int64_t t = jtime(json_object_get(loop, "LastErrorTime"));
-        if (t)
-            format_time(t, when, sizeof(when));
-        add_row(
-            &rows,
-            xasprintf(
-                "  Last answer|none of its own; the sync's last error (%s): "
-                "%s",
-                when, jstr(loop, "LastError")));
-    } else if (consul) {
-        add_row(&rows, xasprintf("  Last answer|none yet"));
-    }
-    print_time_row(&rows, "Next retry", json_object_get(r, "NextRetry"), now);
-    if (format_jint(r, "Attempts"))
-        add_row(&rows, xasprintf("  Attempts|%lld",
-                                 (long long)format_jint(r, "Attempts")));
-    format_kv(out, &rows);
-    strlist_free(&rows);
-    size_t i;
-    json_t *d;
-    if (json_array_size(json_object_get(r, "Differences")))
-        fprintf(out, "  Differences (registry vs this node):\n");
-    json_array_foreach(json_object_get(r, "Differences"), i, d)
-        fprintf(out, "    %s\n", json_string_value(d));
-    if (json_object_get(r, "Payload")) {
-        bool sent = json_is_true(json_object_get(r, "PayloadSent"));
-        bool invalid = nc_streq(jstr(r, "State"), "invalid");
-        if (consul && sent)
-            fprintf(out, "\nPayload sent (PUT /v1/agent/service/register)\n");
-        else if (consul)
-            fprintf(out, "\nPayload %s\n",
-                    invalid ? "it would have (not sent: invalid)"
-                            : "to send (not sent yet)");
-        else if (sent)
-            fprintf(out,
-                    "\nServed at /v1/service/%s (Nomad's "
-                    "ServiceRegistration)\n",
-                    sv(r, "ServiceName", "?"));
-        else
-            fprintf(out, "\nServiceRegistration it would have (not served)\n");
-        print_json_indented(out, json_object_get(r, "Payload"));
-    }
-}
-
-/* "2026-12-01T09:44:00.593Z": a probe's time, to the millisecond. */
-static void millis(int64_t t, char *out, size_t len)
-{
-    char full[40];
-    nc_format_time(t, full, sizeof(full));
-    char *dot = strchr(full, '.');
-    if (t && dot && strlen(dot) >= 4)
-        snprintf(out, len, "%.*sZ", (int)(dot + 4 - full), full);
-    else
-        snprintf(out, len, "%s", t ? full : "?");
-}
-
-static void print_checks(FILE *out, const json_t *r)
-{
-    const json_t *checks = json_object_get(r, "Checks");
-    if (!json_array_size(checks)) {
-        fprintf(out, "\nChecks: none\n");
-        return;
-    }
-    fprintf(out, "\nChecks\n");
-    struct strlist rows = {0};
-    add_row(&rows, xasprintf("  Name|Type|Status|Target|Output"));
-    size_t i, k;
-    json_t *c, *h;
-    json_array_foreach(checks, i, c)
-    {
-        char *o = one_line(jstr(c, "Output"), 70);
-        char seen[48] = "";
-        if (jstr(c, "RegistryStatus"))
-            snprintf(seen, sizeof(seen), ", %s in Consul",
-                     jstr(c, "RegistryStatus"));
-        add_row(&rows, xasprintf("  %s|%s|%s%s%s|%s|%s", sv(c, "Name", "?"),
-                                 sv(c, "Type", "?"), sv(c, "Status", "?"), seen,
-                                 json_is_true(json_object_get(c, "Readiness"))
-                                     ? " (readiness)"
-                                     : "",
-                                 sv(c, "Target", "?"),
-                                 *o ? o
-                                 : format_jint(json_object_get(c, "Counters"),
-                                               "Probes")
-                                     ? "(no output)"
-                                     : "(no probe yet)"));
-        free(o);
-    }
-    format_columns(out, &rows);
-    strlist_free(&rows);
-    json_array_foreach(checks, i, c)
-    {
-        const json_t *k_ = json_object_get(c, "Counters");
-        fprintf(out, "\n  Recent results of \"%s\" (newest first)",
-                sv(c, "Name", "?"));
-        if (json_is_object(k_))
-            fprintf(out,
-                    ": %lld probes, %lld passing, %lld warning, %lld "
-                    "critical, %lld timeouts",
-                    (long long)format_jint(k_, "Probes"),
-                    (long long)format_jint(k_, "Passing"),
-                    (long long)format_jint(k_, "Warning"),
-                    (long long)format_jint(k_, "Critical"),
-                    (long long)format_jint(k_, "Timeouts"));
-        fprintf(out, "\n");
-        const json_t *hist = json_object_get(c, "History");
-        if (!json_array_size(hist)) {
-            fprintf(out, "    none yet\n");
-            continue;
-        }
-        add_row(&rows, xasprintf("    Time|Status|Code|Latency"));
-        json_array_foreach(hist, k, h)
-        {
-            char lat[32], when[40];
-            nc_format_duration(format_jint(h, "Latency"), lat, sizeof(lat));
-            millis(jtime(json_object_get(h, "Timestamp")), when, sizeof(when));
-            add_row(&rows,
-                    xasprintf("    %s|%s%s|%lld|%s", when, sv(h, "Status", "?"),
-                              json_is_true(json_object_get(h, "TimedOut"))
-                                  ? " (timed out)"
-                                  : "",
-                              (long long)format_jint(h, "Code"), lat));
-        }
-        format_columns(out, &rows);
-        strlist_free(&rows);
-    }
-}
-
-void registrations_print_explain(FILE *out, const json_t *view)
-{
-    int64_t now = jtime(json_object_get(view, "Time"));
-    print_registries(out, view, now);
-    size_t i;
-    json_t *r;
-    json_array_foreach(json_object_get(view, "Registrations"), i, r)
-    {
-        fprintf(out, "\n== Service \"%s\": %s\n", sv(r, "ServiceName", "?"),
-                sv(r, "ID", "?"));
-        if (jstr(r, "Problem")) {
-            fprintf(out, "Problem: %s\n", jstr(r, "Problem"));
-            if (jstr(r, "Hint"))
-                fprintf(out, "  Fix: %s\n", jstr(r, "Hint"));
-        } else {
-            fprintf(out, "OK: registered with the %s and in sync\n",
-                    registry_name(r));
-        }
-        if (jstr(r, "CheckProblem"))
-            fprintf(out, "Health: %s\n", jstr(r, "CheckProblem"));
-        else if (json_array_size(json_object_get(r, "Checks")))
-            fprintf(out, "Health: every check passing\n");
-        fprintf(out, "\n");
-        print_source(out, r);
-        print_address(out, r);
-        print_registry(
-            out, r,
-            json_object_get(json_object_get(view, "Registries"), "Consul"),
-            now);
-        print_checks(out, r);
-    }
-    json_array_foreach(json_object_get(view, "Stale"), i, r)
-    {
-        fprintf(out, "\n== Stale in Consul: %s\nProblem: %s\n",
-                sv(r, "ID", "?"), sv(r, "Problem", "?"));
-    }
 }
