@@ -255,7 +255,7 @@ int main(int argc, char **argv)
     struct svc_set set = {0};
     build(&set, nsvc, nchk);
     printf("synthetic desired state: %d services x %d TTL checks, driven "
-           "through the real sync loop (client/consul.c) and libcurl on a "
+           "through the real sync loop (client/services/consul_*.c) and libcurl on a "
            "libuv loop; no tasks run\n",
            nsvc, nchk);
     printf("max %u requests in flight, one keep-alive connection each\n",
