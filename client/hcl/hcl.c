@@ -972,3 +972,81 @@ char *hcl_value_to_string(const struct hcl_value *v)
         dump(&b, v);
     return nc_buf_take(&b);
 }
+
+/* Works on the literal's source text, not on the double: the digits are
+ * exactly what cty's 512-bit number holds (for up to ~150 of them), so
+ * normalising them is the shortest decimal that reads back the same. */
+char *hcl_number_text(const struct hcl_value *v)
+{
+    if (!v || v->kind != HCL_NUMBER)
+        return NULL;
+    if (!v->str || !*v->str)
+        return v->is_integer ? xasprintf("%lld", (long long)v->integer)
+                             : NULL;
+    const char *p = v->str;
+    bool negative = *p == '-';
+    if (*p == '-' || *p == '+')
+        p++;
+    struct nc_buf digits = {0};
+    long long exp10 = 0; /* value = digits x 10^exp10 */
+    bool fraction = false;
+    for (; *p && *p != 'e' && *p != 'E'; p++) {
+        if (*p == '.') {
+            fraction = true;
+        } else if (isdigit((unsigned char)*p)) {
+            if (digits.len || *p != '0')
+                nc_buf_putc(&digits, *p);
+            if (fraction)
+                exp10--;
+        } else {
+            nc_buf_free(&digits);
+            return NULL;
+        }
+    }
+    if (*p) {
+        p++;
+        bool eneg = *p == '-';
+        if (*p == '-' || *p == '+')
+            p++;
+        long long e = 0;
+        for (; isdigit((unsigned char)*p); p++)
+            if (e < 1000000000LL) /* saturates: refused below anyway */
+                e = e * 10 + (*p - '0');
+        exp10 += eneg ? -e : e;
+    }
+    char *d = nc_buf_take(&digits);
+    size_t n = strlen(d);
+    while (n && d[n - 1] == '0') {
+        d[--n] = '\0';
+        exp10++;
+    }
+    if (n == 0) { /* any zero, -0 included */
+        free(d);
+        return xstrdup("0");
+    }
+    /* integer digits + fraction digits + sign and point */
+    long long whole = (long long)n + exp10;
+    long long len = (whole > 0 ? whole : 1) +
+                    (exp10 < 0 ? -exp10 : 0) + 2;
+    if (len > HCL_NUMBER_TEXT_MAX) {
+        free(d);
+        return NULL;
+    }
+    struct nc_buf b = {0};
+    if (negative)
+        nc_buf_putc(&b, '-');
+    if (exp10 >= 0) {
+        nc_buf_puts(&b, d);
+        for (long long i = 0; i < exp10; i++)
+            nc_buf_putc(&b, '0');
+    } else if (whole > 0) {
+        nc_buf_printf(&b, "%.*s.%s", (int)whole, d, d + whole);
+    } else {
+        nc_buf_puts(&b, "0.");
+        for (long long i = 0; i < -whole; i++)
+            nc_buf_putc(&b, '0');
+        nc_buf_puts(&b, d);
+    }
+    free(d);
+    return nc_buf_take(&b);
+}

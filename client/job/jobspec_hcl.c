@@ -812,6 +812,24 @@ static const char *number_text(const struct hcl_value *v, char *buf,
     return buf;
 }
 
+/* A number where a string is wanted (env, meta, constraint values): the
+ * text hcl/v2 gives it, "1e3" -> "1000", not the text as written. */
+static json_t *number_string(struct hctx *c, const struct hcl_value *v,
+                             const char *leaf)
+{
+    char *text = hcl_number_text(v);
+    if (!text) {
+        hfail(c, v->pos, leaf,
+              "number %s is too long to convert to a string (more than %d "
+              "characters)",
+              v->str ? v->str : "", HCL_NUMBER_TEXT_MAX);
+        return NULL;
+    }
+    json_t *j = json_string(text);
+    free(text);
+    return j;
+}
+
 /* ---- opaque values (driver config, policies) ---- */
 
 static int opaque_body(struct hctx *c, const struct hcl_body *b, json_t *obj,
@@ -977,8 +995,7 @@ static int conv_attr(struct hctx *c, const struct hcl_item *it,
         if (v->kind == HCL_STRING)
             *out = new_string(c, v->str, v->pos, it->name);
         else if (v->kind == HCL_NUMBER)
-            *out = new_string(c, number_text(v, nb, sizeof(nb)), v->pos,
-                              it->name);
+            *out = number_string(c, v, it->name);
         else if (v->kind == HCL_BOOL)
             *out = json_string(v->boolean ? "true" : "false");
         else
@@ -1066,8 +1083,7 @@ static int conv_attr(struct hctx *c, const struct hcl_item *it,
             if (e->kind == HCL_STRING)
                 x = new_string(c, e->str, e->pos, it->name);
             else if (e->kind == HCL_NUMBER)
-                x = new_string(c, number_text(e, nb, sizeof(nb)), e->pos,
-                               it->name);
+                x = number_string(c, e, it->name);
             else if (e->kind == HCL_BOOL)
                 x = json_string(e->boolean ? "true" : "false");
             else {
@@ -1093,7 +1109,6 @@ static int strmap_block(struct hctx *c, const struct hcl_item *blk,
                         json_t **out)
 {
     json_t *o = json_object();
-    char nb[64];
     for (size_t i = 0; i < blk->body->n; i++) {
         const struct hcl_item *it = &blk->body->items[i];
         if (it->type != HCL_ATTRIBUTE) {
@@ -1113,8 +1128,7 @@ static int strmap_block(struct hctx *c, const struct hcl_item *blk,
         if (e->kind == HCL_STRING)
             x = new_string(c, e->str, e->pos, blk->name);
         else if (e->kind == HCL_NUMBER)
-            x = new_string(c, number_text(e, nb, sizeof(nb)), e->pos,
-                           blk->name);
+            x = number_string(c, e, blk->name);
         else if (e->kind == HCL_BOOL)
             x = json_string(e->boolean ? "true" : "false");
         else {
