@@ -154,6 +154,55 @@ static void test_errors(void **state)
     expect_error("a = \"x\" \"y\"\n", "t.hcl:1:9: expected a newline after attribute \"a\", found \"\"\"");
 }
 
+#define SINGLE_ONE "Invalid single-argument block definition; A single-line " \
+    "block definition must end with a closing brace immediately after its " \
+    "single argument definition."
+#define SINGLE_MANY "Invalid single-argument block definition; Single-line " \
+    "block syntax can include only one argument definition. To define " \
+    "multiple arguments, use the multi-line block syntax with one argument " \
+    "definition per line."
+
+/* A block opened and filled on one line holds one argument: the message
+ * says so (hcl/v2's words) and points at the second argument. */
+static void test_single_line_blocks(void **state)
+{
+    (void)state;
+    expect_error("host_volume \"x\" { path = \"/a\"  read_only = true }\n",
+                 "t.hcl:1:32: " SINGLE_ONE);
+    expect_error("job \"j\" {\n  group \"g\" {\n"
+                 "    volume \"v\" { type = \"host\" source = [\"a\",\n"
+                 "\"b\"] }\n  }\n}\n",
+                 "t.hcl:3:32: " SINGLE_ONE);
+    /* a number or an expression does not swallow the next argument */
+    expect_error("resources { cpu = 500  memory = 256 }\n",
+                 "t.hcl:1:24: " SINGLE_ONE);
+    expect_error("r { cpu = var.c memory = 256 }\n", "t.hcl:1:17: " SINGLE_ONE);
+    expect_error("a { x = 1, y = 2 }\n", "t.hcl:1:12: " SINGLE_MANY);
+    expect_error("a { x = 1, y = 2, z = 3 }\n", "t.hcl:1:12: " SINGLE_MANY);
+    expect_error("a { x = 1, }\n", "t.hcl:1:10: " SINGLE_MANY);
+    expect_error("a { x = \"s\" b { } }\n", "t.hcl:1:13: " SINGLE_ONE);
+    /* a multi-line block keeps the newline rule */
+    expect_error("a {\n  x = 1 y = 2\n}\n",
+                 "t.hcl:2:9: expected a newline after attribute \"x\", found "
+                 "\"y\"");
+    expect_error("a { /* c */\n  x = 1 y = 2\n}\n",
+                 "t.hcl:2:9: expected a newline after attribute \"x\", found "
+                 "\"y\"");
+    /* one argument on one line is fine, comparisons too */
+    struct hcl_file *f = parse_ok("host_volume \"x\" { path = \"/a\" }\n"
+                                  "b { }\n"
+                                  "c { x = a == b }\n"
+                                  "d = 1 <= var.n\n");
+    assert_int_equal(f->body->items[0].body->n, 1);
+    char *s = dump_attr(f->body->items[2].body, "x");
+    assert_string_equal(s, "expr(a == b)");
+    free(s);
+    s = dump_attr(f->body, "d");
+    assert_string_equal(s, "expr(1 <= var.n)");
+    free(s);
+    hcl_file_free(f);
+}
+
 /* Numbers become strings as hcl/v2 (cty's big.Float Text('f', -1)) makes
  * them: plain decimal, shortest exact digits, whatever was written. */
 static void test_number_text(void **state)
@@ -240,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_blocks_and_heredocs),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_single_line_blocks),
         cmocka_unit_test(test_number_text),
         cmocka_unit_test(test_hostile),
     };
