@@ -1,4 +1,4 @@
-// deps: client/job/jobspec.c client/job/jobspec_hcl.c client/job/jobspec_json.c client/job/jobspec_validate.c client/hcl/hcl.c client/util.c
+// deps: client/job/ client/hcl/hcl.c client/util.c
 /* Tests for the job model: HCL and JSON decoding, Nomad's defaults,
  * validation messages, warnings and the JSON round trip. Run with
  * cwd = tests/. */
