@@ -79,6 +79,9 @@ void js_collect_warnings(struct job *job);
 int js_finish(json_t *api, const struct js_source *src, struct job **out,
               struct nc_error *err);
 
+/* Cuts a path buffer back to its first n bytes (n <= b->len). */
+void js_buf_truncate(struct nc_buf *b, size_t n);
+
 /* JSON helpers shared by the files. */
 json_t *js_string(const char *s); /* NULL -> "", invalid UTF-8 repaired */
 /* Deep copy with object keys sorted, as Go prints maps. */
@@ -87,6 +90,51 @@ json_t *js_sorted_copy(const json_t *v);
 /* Human path pieces: `group "api"`, `check[1]`, `network`. */
 void js_seg_named(struct nc_buf *b, const char *kind, const char *name);
 void js_seg_index(struct nc_buf *b, const char *kind, size_t i, size_t n);
+
+/* ---- validation: what jobspec_validate*.c share ---- */
+
+/* Where validation is: the errors so far and the place, twice (a human
+ * path for the message, a JSON path for file:line:col). */
+struct jv_ctx {
+    struct js_errors e;
+    struct nc_buf h; /* human path */
+    struct nc_buf j; /* JSON path */
+    const struct job *job;
+};
+/* A place to come back to after descending. */
+struct jv_mark {
+    size_t h, j;
+};
+/* The current place, to restore with jv_restore. */
+struct jv_mark jv_mark(const struct jv_ctx *v);
+/* Back to a place taken with jv_mark. */
+void jv_restore(struct jv_ctx *v, struct jv_mark m);
+/* Reports an error at the current place; jsuffix narrows the position to
+ * a field (".PortLabel"). */
+void jv_err(struct jv_ctx *v, const char *jsuffix, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A duration as Go prints it, in buf. */
+const char *jv_dur(int64_t ns, char *buf, size_t len);
+/* Whether s (NULL as "") is one of list[0..n). */
+bool jv_one_of(const char *s, const char *const *list, size_t n);
+#define JV_ONE_OF(s, ...)                                                      \
+    jv_one_of((s), (const char *const[]){__VA_ARGS__},                         \
+              sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+/* An optionally signed run of decimal digits. */
+bool jv_is_numeric(const char *s);
+
+/* Constraints, affinities and spreads of one level. */
+void jv_validate_constraints(struct jv_ctx *v, const struct constraint *c,
+                             size_t n, bool task_level);
+void jv_validate_affinities(struct jv_ctx *v, const struct affinity *a,
+                            size_t n);
+void jv_validate_spreads(struct jv_ctx *v, const struct spread *s, size_t n);
+/* A group's networks and ports. */
+void jv_validate_networks(struct jv_ctx *v, const struct task_group *g);
+/* The services of a group (task NULL) or of one of its tasks. */
+void jv_validate_services(struct jv_ctx *v, const struct service *svc,
+                          size_t n, const struct task *task,
+                          const struct task_group *g);
 
 /* ---- placement: what placement*.c share ----
  * placement.c walks a job's groups; the operators, ports and resources it

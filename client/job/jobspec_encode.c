@@ -7,7 +7,6 @@
 
 #define S(x) ((x) ? (x) : "")
 
-
 static json_t *jstrlist(const struct strlist *l)
 {
     if (!l->n)

@@ -8,7 +8,6 @@
 
 #include "client/job/internal.h"
 
-
 struct dc {
     struct nc_buf path; /* "Job.TaskGroups[0].Tasks[1]" */
     const struct js_source *src;
