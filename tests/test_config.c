@@ -1,4 +1,4 @@
-// deps: client/drivers/caps.c client/config.c client/hcl/hcl.c client/util.c
+// deps: client/drivers/caps.c client/config.c client/config_validate.c client/hcl/hcl.c client/util.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
