@@ -1208,12 +1208,11 @@ static void test_hcl_numbers_as_strings(void **state)
                      "{\"BIG\":\"1000\",\"HALF\":\"1.5\",\"TENTH\":\"0.1\","
                      "\"TINY\":\"0.0000001\",\"ZERO\":\"0\",\"LONG\":"
                      "\"12345678901234567890\",\"NEG\":\"-25\",\"INT\":\"42\"}");
-    const char *huge = json_string_value(
-        json_object_get(json_object_get(t, "Meta"), "huge"));
-    assert_non_null(huge);
-    assert_int_equal(strlen(huge), 301);
-    assert_memory_equal(huge, "150", 3);
-    assert_int_equal(strspn(huge + 2, "0"), 299);
+    char huge[302] = "15"; /* 1.5e300: 15 and 299 zeros */
+    memset(huge + 2, '0', 299);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(t, "Meta"), "huge")),
+                        huge);
     json_decref(api);
     assert_roundtrip(job);
     jobspec_free(job);
