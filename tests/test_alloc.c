@@ -1,4 +1,4 @@
-// deps: client/alloc/alloc.c client/job/placement.c client/job/jobspec.c client/job/jobspec_hcl.c client/job/jobspec_json.c client/job/jobspec_validate.c client/hcl/hcl.c client/util.c
+// deps: client/alloc/alloc.c client/job/ client/hcl/hcl.c client/util.c
 /* The allocation model: Nomad-shaped JSON round trip (the durable state),
  * bounded events, the task environment and ${...} interpolation. */
 #include <errno.h>

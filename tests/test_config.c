@@ -1,4 +1,4 @@
-// deps: client/drivers/caps.c client/config.c client/hcl/hcl.c client/util.c
+// deps: client/drivers/caps.c client/config.c client/config_validate.c client/hcl/hcl.c client/util.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -404,6 +404,14 @@ static void test_load_errors(void **state)
                       "  enabeld = true\n"
                       "}\n",
                       "agent.hcl:4:3: client: unknown attribute \"enabeld\"");
+    expect_load_error("agent.hcl",
+                      "client {\n"
+                      "  host_volume \"x\" { path = \"/a\"  read_only = true }\n"
+                      "}\n",
+                      "agent.hcl:2:34: Invalid single-argument block "
+                      "definition; A single-line block definition must end "
+                      "with a closing brace immediately after its single "
+                      "argument definition.");
     expect_load_error("agent.hcl", "bind_addr = \"::\"\nclinet {\n}\n",
                       "agent.hcl:2:1: unknown block \"clinet\"");
     expect_load_error("agent.hcl", "colour = \"blue\"\n",

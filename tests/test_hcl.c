@@ -154,6 +154,112 @@ static void test_errors(void **state)
     expect_error("a = \"x\" \"y\"\n", "t.hcl:1:9: expected a newline after attribute \"a\", found \"\"\"");
 }
 
+#define SINGLE_ONE "Invalid single-argument block definition; A single-line " \
+    "block definition must end with a closing brace immediately after its " \
+    "single argument definition."
+#define SINGLE_MANY "Invalid single-argument block definition; Single-line " \
+    "block syntax can include only one argument definition. To define " \
+    "multiple arguments, use the multi-line block syntax with one argument " \
+    "definition per line."
+
+/* A block opened and filled on one line holds one argument: the message
+ * says so (hcl/v2's words) and points at the second argument. */
+static void test_single_line_blocks(void **state)
+{
+    (void)state;
+    expect_error("host_volume \"x\" { path = \"/a\"  read_only = true }\n",
+                 "t.hcl:1:32: " SINGLE_ONE);
+    expect_error("job \"j\" {\n  group \"g\" {\n"
+                 "    volume \"v\" { type = \"host\" source = [\"a\",\n"
+                 "\"b\"] }\n  }\n}\n",
+                 "t.hcl:3:32: " SINGLE_ONE);
+    /* a number or an expression does not swallow the next argument */
+    expect_error("resources { cpu = 500  memory = 256 }\n",
+                 "t.hcl:1:24: " SINGLE_ONE);
+    expect_error("r { cpu = var.c memory = 256 }\n", "t.hcl:1:17: " SINGLE_ONE);
+    expect_error("a { x = 1, y = 2 }\n", "t.hcl:1:12: " SINGLE_MANY);
+    expect_error("a { x = 1, y = 2, z = 3 }\n", "t.hcl:1:12: " SINGLE_MANY);
+    expect_error("a { x = 1, }\n", "t.hcl:1:10: " SINGLE_MANY);
+    expect_error("a { x = \"s\" b { } }\n", "t.hcl:1:13: " SINGLE_ONE);
+    /* a multi-line block keeps the newline rule */
+    expect_error("a {\n  x = 1 y = 2\n}\n",
+                 "t.hcl:2:9: expected a newline after attribute \"x\", found "
+                 "\"y\"");
+    expect_error("a { /* c */\n  x = 1 y = 2\n}\n",
+                 "t.hcl:2:9: expected a newline after attribute \"x\", found "
+                 "\"y\"");
+    /* one argument on one line is fine, comparisons too */
+    struct hcl_file *f = parse_ok("host_volume \"x\" { path = \"/a\" }\n"
+                                  "b { }\n"
+                                  "c { x = a == b }\n"
+                                  "d = 1 <= var.n\n");
+    assert_int_equal(f->body->items[0].body->n, 1);
+    char *s = dump_attr(f->body->items[2].body, "x");
+    assert_string_equal(s, "expr(a == b)");
+    free(s);
+    s = dump_attr(f->body, "d");
+    assert_string_equal(s, "expr(1 <= var.n)");
+    free(s);
+    hcl_file_free(f);
+}
+
+/* Numbers become strings as hcl/v2 (cty's big.Float Text('f', -1)) makes
+ * them: plain decimal, shortest exact digits, whatever was written. */
+static void test_number_text(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *src, *want;
+    } cases[] = {
+        {"1e3", "1000"},
+        {"1.50", "1.5"},
+        {"0.1", "0.1"},
+        {"1e-7", "0.0000001"},
+        {"-0", "0"},
+        {"0.000", "0"},
+        {"-0e5", "0"},
+        {"42", "42"},
+        {"-7", "-7"},
+        {"007", "7"},
+        {"12345678901234567890", "12345678901234567890"},
+        {"1.25E+2", "125"},
+        {"-1.5e3", "-1500"},
+        {"123.456e-2", "1.23456"},
+        {"100e-2", "1"},
+        {"0.5e1", "5"},
+        {"2.50e-1", "0.25"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char src[64];
+        snprintf(src, sizeof(src), "n = %s\n", cases[i].src);
+        struct hcl_file *f = parse_ok(src);
+        assert_int_equal(f->body->items[0].value->kind, HCL_NUMBER);
+        char *text = hcl_number_text(f->body->items[0].value);
+        if (!text || strcmp(text, cases[i].want) != 0)
+            fail_msg("%s: got %s, want %s", cases[i].src,
+                     text ? text : "NULL", cases[i].want);
+        free(text);
+        hcl_file_free(f);
+    }
+
+    /* 1.5e300: every digit, no exponent */
+    struct hcl_file *f = parse_ok("n = 1.5e300\n");
+    char *text = hcl_number_text(f->body->items[0].value);
+    assert_non_null(text);
+    assert_int_equal(strlen(text), 301);
+    assert_memory_equal(text, "15000", 5);
+    assert_int_equal(strspn(text + 2, "0"), 299);
+    free(text);
+    hcl_file_free(f);
+
+    /* a text longer than HCL_NUMBER_TEXT_MAX is refused, not built */
+    f = parse_ok("n = 1e999999999999\nm = 1e-5000\n");
+    assert_null(hcl_number_text(f->body->items[0].value));
+    assert_null(hcl_number_text(f->body->items[1].value));
+    hcl_file_free(f);
+    assert_null(hcl_number_text(NULL));
+}
+
 static void test_hostile(void **state)
 {
     (void)state;
@@ -183,6 +289,8 @@ int main(void)
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_blocks_and_heredocs),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_single_line_blocks),
+        cmocka_unit_test(test_number_text),
         cmocka_unit_test(test_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,4 @@
-// deps: client/job/jobspec.c client/job/jobspec_hcl.c client/job/jobspec_json.c client/job/jobspec_validate.c client/hcl/hcl.c client/util.c
+// deps: client/job/ client/hcl/hcl.c client/util.c
 /* Tests for the job model: HCL and JSON decoding, Nomad's defaults,
  * validation messages, warnings and the JSON round trip. Run with
  * cwd = tests/. */
@@ -1160,6 +1160,72 @@ static void test_hcl_config_conversion(void **state)
     jobspec_free(job);
 }
 
+/* A number where a string is wanted reads as hcl/v2 gives it (cty's
+ * Text('f', -1)), in env, meta and constraint values alike: the strings
+ * the job's API JSON shows. */
+static void test_hcl_numbers_as_strings(void **state)
+{
+    (void)state;
+    struct job *job = hcl_ok(
+        "job \"j\" {\n"
+        "  meta {\n"
+        "    ratio = 2.50\n"
+        "  }\n"
+        "  constraint {\n"
+        "    attribute = \"${attr.cpu.numcores}\"\n"
+        "    operator  = \">=\"\n"
+        "    value     = 4e0\n"
+        "  }\n"
+        "  group \"g\" {\n"
+        "    meta = { weight = 1e2, tiny = 1e-7 }\n"
+        "    task \"t\" {\n"
+        "      driver = \"exec\"\n"
+        "      env {\n"
+        "        BIG  = 1e3\n"
+        "        HALF = 1.50\n"
+        "        TENTH = 0.1\n"
+        "        TINY = 1e-7\n"
+        "        ZERO = -0\n"
+        "        LONG = 12345678901234567890\n"
+        "        NEG  = -2.500e1\n"
+        "        INT  = 42\n"
+        "      }\n"
+        "      meta {\n"
+        "        huge = 1.5e300\n"
+        "      }\n"
+        "    }\n"
+        "  }\n"
+        "}\n");
+    json_t *api = jobspec_to_json(job);
+    assert_json_text(json_object_get(api, "Meta"), "{\"ratio\":\"2.5\"}");
+    json_t *c0 = json_array_get(json_object_get(api, "Constraints"), 0);
+    assert_json_text(json_object_get(c0, "RTarget"), "\"4\"");
+    json_t *g = json_array_get(json_object_get(api, "TaskGroups"), 0);
+    assert_json_text(json_object_get(g, "Meta"),
+                     "{\"weight\":\"100\",\"tiny\":\"0.0000001\"}");
+    json_t *t = json_array_get(json_object_get(g, "Tasks"), 0);
+    assert_json_text(json_object_get(t, "Env"),
+                     "{\"BIG\":\"1000\",\"HALF\":\"1.5\",\"TENTH\":\"0.1\","
+                     "\"TINY\":\"0.0000001\",\"ZERO\":\"0\",\"LONG\":"
+                     "\"12345678901234567890\",\"NEG\":\"-25\",\"INT\":\"42\"}");
+    char huge[302] = "15"; /* 1.5e300: 15 and 299 zeros */
+    memset(huge + 2, '0', 299);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(t, "Meta"), "huge")),
+                        huge);
+    json_decref(api);
+    assert_roundtrip(job);
+    jobspec_free(job);
+
+    hcl_err("job \"j\" {\n"
+            "  meta {\n"
+            "    n = 1e99999\n"
+            "  }\n"
+            "}\n",
+            "job.nomad:3:9: job \"j\" > meta: number 1e99999 is too long "
+            "to convert to a string (more than 4096 characters)");
+}
+
 static void test_hcl_shortcuts_and_blocks(void **state)
 {
     (void)state;
@@ -1786,6 +1852,7 @@ int main(void)
         cmocka_unit_test(test_hcl_durations),
         cmocka_unit_test(test_hcl_structure_errors),
         cmocka_unit_test(test_hcl_config_conversion),
+        cmocka_unit_test(test_hcl_numbers_as_strings),
         cmocka_unit_test(test_hcl_shortcuts_and_blocks),
         cmocka_unit_test(test_validate_job_level),
         cmocka_unit_test(test_validate_group_level),

@@ -1,4 +1,4 @@
-// deps: client/job/placement.c client/util.c
+// deps: client/job/ client/hcl/hcl.c client/util.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -381,6 +381,21 @@ static struct hcl_value *parse_expr(struct parser *p, bool in_collection)
             break;
         if (depth == 0 && !in_collection && (c == ']' || c == '}' || c == ','))
             break;
+        /* No expression holds a lone `=` outside brackets: `name =` starts
+         * the next argument (`{ cpu = 500 memory = 256 }`), so the
+         * expression ends before the name and the caller reports it. */
+        if (depth == 0 && c == '=' && peek_at(p, 1) != '=' &&
+            peek_at(p, 1) != '>' &&
+            (p->i == s || !strchr("=!<>", p->src[p->i - 1]))) {
+            size_t back = p->i;
+            while (back > s && (p->src[back - 1] == ' ' || p->src[back - 1] == '\t'))
+                back--;
+            while (back > s && is_ident_char((unsigned char)p->src[back - 1]))
+                back--;
+            p->col -= (int)(p->i - back); /* same line: no newline at depth 0 */
+            p->i = back;
+            break;
+        }
         if (c == '"') {
             char *tmp = parse_quoted(p);
             if (!tmp)
@@ -683,6 +698,33 @@ static void body_free(struct hcl_body *b)
     free(b);
 }
 
+/* Something other than `}` after the argument of a single-line block, at
+ * the cursor: hcl/v2's words for it, pointing at the second argument
+ * (past a comma, which is how object syntax would separate them). */
+static void single_line_fail(struct parser *p, int c)
+{
+    const char *rule = "A single-line block definition must end with a "
+                       "closing brace immediately after its single argument "
+                       "definition.";
+    if (c == ',') {
+        rule = "Single-line block syntax can include only one argument "
+               "definition. To define multiple arguments, use the "
+               "multi-line block syntax with one argument definition per "
+               "line.";
+        struct hcl_pos comma = here(p);
+        advance(p);
+        if (skip_space(p, false) < 0)
+            return;
+        c = peek(p);
+        if (c < 0 || c == '\n' || c == '}') {
+            failf_at(p, comma, "Invalid single-argument block definition; %s",
+                     rule);
+            return;
+        }
+    }
+    failf(p, "Invalid single-argument block definition; %s", rule);
+}
+
 /* A body: items until `}` (nested) or end of file (top level). */
 static struct hcl_body *parse_body(struct parser *p, bool nested,
                                    struct hcl_pos open, const char *block)
@@ -726,6 +768,9 @@ static struct hcl_body *parse_body(struct parser *p, bool nested,
                   describe(p, buf, sizeof(buf)));
             goto fail;
         }
+        /* `name { arg = value }`: hcl/v2's single-line block, which holds
+         * one argument and nothing else. */
+        bool single_line = nested && b->n == 0 && it.pos.line == open.line;
         it.name = parse_ident(p);
         size_t lcap = 0;
         for (;;) {
@@ -762,9 +807,15 @@ static struct hcl_body *parse_body(struct parser *p, bool nested,
             }
             c = peek(p);
             if (c >= 0 && c != '\n' && !(c == '}' && nested)) {
-                char buf[16];
-                failf(p, "expected a newline after attribute \"%s\", found %s",
-                      it.name, describe(p, buf, sizeof(buf)));
+                if (single_line)
+                    single_line_fail(p, c);
+                else {
+                    char buf[16];
+                    failf(p,
+                          "expected a newline after attribute \"%s\", "
+                          "found %s",
+                          it.name, describe(p, buf, sizeof(buf)));
+                }
                 item_free(&it);
                 goto fail;
             }
@@ -970,5 +1021,83 @@ char *hcl_value_to_string(const struct hcl_value *v)
     nc_buf_puts(&b, "");
     if (v)
         dump(&b, v);
+    return nc_buf_take(&b);
+}
+
+/* Works on the literal's source text, not on the double: the digits are
+ * exactly what cty's 512-bit number holds (for up to ~150 of them), so
+ * normalising them is the shortest decimal that reads back the same. */
+char *hcl_number_text(const struct hcl_value *v)
+{
+    if (!v || v->kind != HCL_NUMBER)
+        return NULL;
+    if (!v->str || !*v->str)
+        return v->is_integer ? xasprintf("%lld", (long long)v->integer)
+                             : NULL;
+    const char *p = v->str;
+    bool negative = *p == '-';
+    if (*p == '-' || *p == '+')
+        p++;
+    struct nc_buf digits = {0};
+    long long exp10 = 0; /* value = digits x 10^exp10 */
+    bool fraction = false;
+    for (; *p && *p != 'e' && *p != 'E'; p++) {
+        if (*p == '.') {
+            fraction = true;
+        } else if (isdigit((unsigned char)*p)) {
+            if (digits.len || *p != '0')
+                nc_buf_putc(&digits, *p);
+            if (fraction)
+                exp10--;
+        } else {
+            nc_buf_free(&digits);
+            return NULL;
+        }
+    }
+    if (*p) {
+        p++;
+        bool eneg = *p == '-';
+        if (*p == '-' || *p == '+')
+            p++;
+        long long e = 0;
+        for (; isdigit((unsigned char)*p); p++)
+            if (e < 1000000000LL) /* saturates: refused below anyway */
+                e = e * 10 + (*p - '0');
+        exp10 += eneg ? -e : e;
+    }
+    char *d = nc_buf_take(&digits);
+    size_t n = strlen(d);
+    while (n && d[n - 1] == '0') {
+        d[--n] = '\0';
+        exp10++;
+    }
+    if (n == 0) { /* any zero, -0 included */
+        free(d);
+        return xstrdup("0");
+    }
+    /* integer digits + fraction digits + sign and point */
+    long long whole = (long long)n + exp10;
+    long long len = (whole > 0 ? whole : 1) +
+                    (exp10 < 0 ? -exp10 : 0) + 2;
+    if (len > HCL_NUMBER_TEXT_MAX) {
+        free(d);
+        return NULL;
+    }
+    struct nc_buf b = {0};
+    if (negative)
+        nc_buf_putc(&b, '-');
+    if (exp10 >= 0) {
+        nc_buf_puts(&b, d);
+        for (long long i = 0; i < exp10; i++)
+            nc_buf_putc(&b, '0');
+    } else if (whole > 0) {
+        nc_buf_printf(&b, "%.*s.%s", (int)whole, d, d + whole);
+    } else {
+        nc_buf_puts(&b, "0.");
+        for (long long i = 0; i < -whole; i++)
+            nc_buf_putc(&b, '0');
+        nc_buf_puts(&b, d);
+    }
+    free(d);
     return nc_buf_take(&b);
 }

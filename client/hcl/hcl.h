@@ -90,4 +90,13 @@ const char *hcl_kind_name(enum hcl_kind k); /* "string", "number", ... */
  * caller frees. Strings are JSON-quoted, objects/lists JSON-like. */
 char *hcl_value_to_string(const struct hcl_value *v);
 
+/* Longest text hcl_number_text produces; longer numbers are refused. */
+#define HCL_NUMBER_TEXT_MAX 4096
+/* A number as hcl/v2 turns it into a string (cty: big.Float Text('f', -1)):
+ * plain decimal, no exponent, no redundant zeros ("1e3" -> "1000", "1.50"
+ * -> "1.5", "-0" -> "0"). Caller frees; NULL when not a number or the
+ * text would exceed HCL_NUMBER_TEXT_MAX. Exact up to 150 significant
+ * digits, beyond which cty would round to its 512-bit precision. */
+char *hcl_number_text(const struct hcl_value *v);
+
 #endif

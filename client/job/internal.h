@@ -79,6 +79,9 @@ void js_collect_warnings(struct job *job);
 int js_finish(json_t *api, const struct js_source *src, struct job **out,
               struct nc_error *err);
 
+/* Cuts a path buffer back to its first n bytes (n <= b->len). */
+void js_buf_truncate(struct nc_buf *b, size_t n);
+
 /* JSON helpers shared by the files. */
 json_t *js_string(const char *s); /* NULL -> "", invalid UTF-8 repaired */
 /* Deep copy with object keys sorted, as Go prints maps. */
@@ -87,5 +90,140 @@ json_t *js_sorted_copy(const json_t *v);
 /* Human path pieces: `group "api"`, `check[1]`, `network`. */
 void js_seg_named(struct nc_buf *b, const char *kind, const char *name);
 void js_seg_index(struct nc_buf *b, const char *kind, size_t i, size_t n);
+
+/* ---- validation: what jobspec_validate*.c share ---- */
+
+/* Where validation is: the errors so far and the place, twice (a human
+ * path for the message, a JSON path for file:line:col). */
+struct jv_ctx {
+    struct js_errors e;
+    struct nc_buf h; /* human path */
+    struct nc_buf j; /* JSON path */
+    const struct job *job;
+};
+/* A place to come back to after descending. */
+struct jv_mark {
+    size_t h, j;
+};
+/* The current place, to restore with jv_restore. */
+struct jv_mark jv_mark(const struct jv_ctx *v);
+/* Back to a place taken with jv_mark. */
+void jv_restore(struct jv_ctx *v, struct jv_mark m);
+/* Reports an error at the current place; jsuffix narrows the position to
+ * a field (".PortLabel"). */
+void jv_err(struct jv_ctx *v, const char *jsuffix, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A duration as Go prints it, in buf. */
+const char *jv_dur(int64_t ns, char *buf, size_t len);
+/* Whether s (NULL as "") is one of list[0..n). */
+bool jv_one_of(const char *s, const char *const *list, size_t n);
+#define JV_ONE_OF(s, ...)                                                      \
+    jv_one_of((s), (const char *const[]){__VA_ARGS__},                         \
+              sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+/* An optionally signed run of decimal digits. */
+bool jv_is_numeric(const char *s);
+
+/* Constraints, affinities and spreads of one level. */
+void jv_validate_constraints(struct jv_ctx *v, const struct constraint *c,
+                             size_t n, bool task_level);
+void jv_validate_affinities(struct jv_ctx *v, const struct affinity *a,
+                            size_t n);
+void jv_validate_spreads(struct jv_ctx *v, const struct spread *s, size_t n);
+/* A group's networks and ports. */
+void jv_validate_networks(struct jv_ctx *v, const struct task_group *g);
+/* The services of a group (task NULL) or of one of its tasks. */
+void jv_validate_services(struct jv_ctx *v, const struct service *svc,
+                          size_t n, const struct task *task,
+                          const struct task_group *g);
+
+/* ---- placement: what placement*.c share ----
+ * placement.c walks a job's groups; the operators, ports and resources it
+ * asks have files of their own. */
+
+/* NULL as "", for node and job strings in comparisons and messages. */
+static inline const char *pl_or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+/* Go's %q (strconv.Quote) of s appended to b: Nomad quotes names that way,
+ * which also neutralises control characters in hostile strings. */
+void pl_go_quote(struct nc_buf *b, const char *s);
+/* strconv.ParseUint(s, 10, 64): 0, or 1 for bad syntax, 2 for overflow. */
+int pl_parse_uint64(const char *s, uint64_t *out);
+/* strconv.ParseInt(s[0:n], 10, 64). */
+bool pl_parse_int64_n(const char *s, size_t n, int64_t *out);
+/* strconv.ParseFloat(s, 64) acceptance. */
+bool pl_parse_float(const char *s, double *out);
+/* strconv.ParseBool. */
+bool pl_parse_bool(const char *s, bool *out);
+
+/* A node's pool as Nomad canonicalises it ("default" when unset). */
+const char *pl_node_pool(const struct node *node);
+/* Nomad's resolveTarget: the value (never NULL; "" when missing, borrowed
+ * from the node or the target) and whether it was found. */
+const char *pl_resolve_target(const struct node *node, const char *target,
+                              bool *found);
+/* Constraint.String(): "ltarget operand rtarget"; caller frees. */
+char *pl_constraint_string(const struct constraint *c);
+/* version / semver operator: `version` (found or not) against the
+ * constraint list; an invalid list fails with *why (allocated) when asked. */
+bool pl_version_check(const char *version, bool found, const char *constraints,
+                      bool semver, char **why);
+/* regexp operator: `value` (found or not) searched with the vetted RE2
+ * pattern; a refused pattern or value fails with *why when asked. */
+bool pl_regexp_check(const char *value, bool found, const char *pattern,
+                     char **why);
+
+/* The failing check with the fewest allocations it lets through; ties go
+ * to the check Nomad runs first. */
+struct pl_limiter {
+    int64_t allowed;
+    enum placement_failure kind;
+    char *what; /* filter constraint text or exhausted dimension */
+};
+/* Lowers lim to `allowed` (taking `what`) if that is fewer; frees `what`
+ * otherwise. */
+void pl_limit_by(struct pl_limiter *lim, int64_t allowed,
+                 enum placement_failure kind, char *what);
+
+/* Host ports in use on the node and the dynamic range left. */
+struct pl_ports {
+    uint8_t *used;         /* bitmap of host ports in use */
+    int64_t dynamic_free;  /* unused ports in 20000-32000 ... */
+    int64_t dynamic_taken; /* ... less those given to earlier allocations */
+};
+/* From the node's reserved_ports and the usage; -EINVAL with *message
+ * (allocated, Nomad's words) when reserved_ports is invalid. */
+int pl_ports_init(struct pl_ports *ports, const struct node *node,
+                  const struct placement_usage *used, char **message);
+void pl_ports_free(struct pl_ports *ports);
+/* Limits by the group's static and dynamic ports; *ndynamic receives the
+ * dynamic ports one allocation takes. */
+void pl_ports_limit(const struct pl_ports *ports, const struct task_group *tg,
+                    struct pl_limiter *lim, int64_t *ndynamic);
+/* Takes the ports of `placed` allocations of the group. */
+void pl_ports_take(struct pl_ports *ports, const struct task_group *tg,
+                   int64_t placed, int64_t ndynamic);
+
+/* cpu (MHz), memory and disk (MB) and cores: left on the node, or asked
+ * by one allocation of a group. */
+struct pl_resources {
+    int64_t cpu, memory, disk, cores;
+    int64_t mhz_per_core; /* the node's, for asks in cores */
+};
+/* What the node has left after its reservations and the usage. */
+void pl_resources_init(struct pl_resources *res, const struct node *node,
+                       const struct placement_usage *used);
+/* What one allocation of the group asks (cores counted in MHz too). */
+void pl_resources_ask(const struct pl_resources *res,
+                      const struct task_group *tg, struct pl_resources *ask);
+/* Limits by each dimension, in Nomad's order. */
+void pl_resources_limit(const struct pl_resources *res,
+                        const struct pl_resources *ask,
+                        struct pl_limiter *lim);
+/* Subtracts `placed` allocations' ask. */
+void pl_resources_take(struct pl_resources *res,
+                       const struct pl_resources *ask, int64_t placed);
 
 #endif

@@ -172,6 +172,13 @@ int js_errors_finish(struct js_errors *e, struct nc_error *err)
 
 /* ---- JSON helpers ---- */
 
+void js_buf_truncate(struct nc_buf *b, size_t n)
+{
+    b->len = n;
+    if (b->data)
+        b->data[n] = '\0';
+}
+
 json_t *js_string(const char *s)
 {
     if (!s)

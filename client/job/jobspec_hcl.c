@@ -755,13 +755,6 @@ static int unknown_item(struct hctx *c, const struct hschema *s,
 
 /* ---- small helpers ---- */
 
-static void trunc_buf(struct nc_buf *b, size_t n)
-{
-    b->len = n;
-    if (b->data)
-        b->data[n] = '\0';
-}
-
 static void record(struct hctx *c, struct hcl_pos pos)
 {
     js_posmap_add(c->pos, c->j.data ? c->j.data : "Job", pos);
@@ -810,6 +803,24 @@ static const char *number_text(const struct hcl_value *v, char *buf,
     else
         snprintf(buf, len, "%.17g", v->number);
     return buf;
+}
+
+/* A number where a string is wanted (env, meta, constraint values): the
+ * text hcl/v2 gives it, "1e3" -> "1000", not the text as written. */
+static json_t *number_string(struct hctx *c, const struct hcl_value *v,
+                             const char *leaf)
+{
+    char *text = hcl_number_text(v);
+    if (!text) {
+        hfail(c, v->pos, leaf,
+              "number %s is too long to convert to a string (more than %d "
+              "characters)",
+              v->str ? v->str : "", HCL_NUMBER_TEXT_MAX);
+        return NULL;
+    }
+    json_t *j = json_string(text);
+    free(text);
+    return j;
 }
 
 /* ---- opaque values (driver config, policies) ---- */
@@ -977,8 +988,7 @@ static int conv_attr(struct hctx *c, const struct hcl_item *it,
         if (v->kind == HCL_STRING)
             *out = new_string(c, v->str, v->pos, it->name);
         else if (v->kind == HCL_NUMBER)
-            *out = new_string(c, number_text(v, nb, sizeof(nb)), v->pos,
-                              it->name);
+            *out = number_string(c, v, it->name);
         else if (v->kind == HCL_BOOL)
             *out = json_string(v->boolean ? "true" : "false");
         else
@@ -1066,8 +1076,7 @@ static int conv_attr(struct hctx *c, const struct hcl_item *it,
             if (e->kind == HCL_STRING)
                 x = new_string(c, e->str, e->pos, it->name);
             else if (e->kind == HCL_NUMBER)
-                x = new_string(c, number_text(e, nb, sizeof(nb)), e->pos,
-                               it->name);
+                x = number_string(c, e, it->name);
             else if (e->kind == HCL_BOOL)
                 x = json_string(e->boolean ? "true" : "false");
             else {
@@ -1093,7 +1102,6 @@ static int strmap_block(struct hctx *c, const struct hcl_item *blk,
                         json_t **out)
 {
     json_t *o = json_object();
-    char nb[64];
     for (size_t i = 0; i < blk->body->n; i++) {
         const struct hcl_item *it = &blk->body->items[i];
         if (it->type != HCL_ATTRIBUTE) {
@@ -1113,8 +1121,7 @@ static int strmap_block(struct hctx *c, const struct hcl_item *blk,
         if (e->kind == HCL_STRING)
             x = new_string(c, e->str, e->pos, blk->name);
         else if (e->kind == HCL_NUMBER)
-            x = new_string(c, number_text(e, nb, sizeof(nb)), e->pos,
-                           blk->name);
+            x = number_string(c, e, blk->name);
         else if (e->kind == HCL_BOOL)
             x = json_string(e->boolean ? "true" : "false");
         else {
@@ -1125,7 +1132,7 @@ static int strmap_block(struct hctx *c, const struct hcl_item *blk,
                 nc_buf_puts(&c->h, " > ");
             nc_buf_puts(&c->h, blk->name);
             type_error(c, &fake, e, "a string");
-            trunc_buf(&c->h, mark);
+            js_buf_truncate(&c->h, mark);
             return -EINVAL;
         }
         if (!x || put(c, o, it->name, x, it->pos, blk->name) < 0) {
@@ -1160,7 +1167,7 @@ static int header_block(struct hctx *c, const struct hcl_item *blk,
         size_t mark = c->h.len;
         nc_buf_puts(&c->h, c->h.len ? " > header" : "header");
         int r = conv_attr(c, it, A_STRLIST, &vals);
-        trunc_buf(&c->h, mark);
+        js_buf_truncate(&c->h, mark);
         if (r < 0 || put(c, o, it->name, vals, it->pos, "header") < 0) {
             json_decref(o);
             return -EINVAL;
@@ -1297,7 +1304,7 @@ static int conv_block(struct hctx *c, const struct hfield *f,
         if ((r = need_labels(c, it, 1, 1)) < 0)
             return r;
         if (strcmp(it->name, "group") == 0)
-            trunc_buf(&c->h, 0); /* group paths start at the group */
+            js_buf_truncate(&c->h, 0); /* group paths start at the group */
         js_seg_named(&c->h, it->name, it->labels[0]);
         nc_buf_printf(&c->j, ".%s[%zu]", f->key, list_len(obj, f->key));
         if ((r = block_object(c, f->sub, it, &o)) < 0)
@@ -1424,8 +1431,8 @@ static int conv_block(struct hctx *c, const struct hfield *f,
         break;
     }
     }
-    trunc_buf(&c->h, hmark);
-    trunc_buf(&c->j, jmark);
+    js_buf_truncate(&c->h, hmark);
+    js_buf_truncate(&c->j, jmark);
     return r;
 }
 
@@ -1480,17 +1487,17 @@ static int conv_body(struct hctx *c, const struct hschema *s,
             size_t jmark = c->j.len;
             nc_buf_printf(&c->j, ".%s", f->key);
             js_posmap_add(c->pos, c->j.data, it->value->pos);
-            trunc_buf(&c->j, jmark);
+            js_buf_truncate(&c->j, jmark);
             if (f->key[0] == '_' && strcmp(f->key, "_Vault") != 0) {
                 /* a constraint shortcut fills Operand and a target */
                 nc_buf_puts(&c->j, ".Operand");
                 js_posmap_add(c->pos, c->j.data, it->value->pos);
-                trunc_buf(&c->j, jmark);
+                js_buf_truncate(&c->j, jmark);
                 nc_buf_puts(&c->j, strcmp(f->key, "_distinct_property") == 0
                                        ? ".LTarget"
                                        : ".RTarget");
                 js_posmap_add(c->pos, c->j.data, it->value->pos);
-                trunc_buf(&c->j, jmark);
+                js_buf_truncate(&c->j, jmark);
             }
             r = conv_attr(c, it, (enum akind)f->attr, &v);
             if (r == 0)
