@@ -36,7 +36,7 @@
 #include "client/config.h"
 #include "client/config_internal.h"
 
-#include "client/drivers/internal.h"
+#include "client/drivers/driver.h"
 #include "client/hcl/hcl.h"
 
 /* consul.file_set bits */
@@ -59,7 +59,6 @@ enum fkind {
     F_NUMBER,
     F_DURATION, /* "10s", or a whole number of nanoseconds */
     F_STRLIST,
-    F_CAPLIST, /* capability names: "chown", "CAP_NET_RAW", "all" */
     F_LOG_LEVEL,
     F_CORES,          /* a count, or a cpuset "0-1,3" counted */
     F_CONSUL_ADDRESS, /* an "https://" prefix turns ssl on */
@@ -93,6 +92,8 @@ struct field {
     unsigned setbit; /* consul.file_set bit recorded when set */
     const struct schema *sub;
     label_fn labeled;
+    /* F_STRLIST: each item checked (a driver's key, e.g. capabilities) */
+    int (*check)(const char *item, char *msg, size_t msglen);
 };
 
 struct schema {
@@ -113,13 +114,13 @@ struct dctx {
 #define CFG(m) offsetof(struct agent_config, m)
 #define VOL(m) offsetof(struct host_volume_config, m)
 /* clang-format off */
-#define ATTR(n, k, off) {n, k, off, 0, NULL, NULL}
-#define CONSUL(n, k, m, bit) {n, k, CFG(consul.m), bit, NULL, NULL}
-#define IGNORED(n, k) {n, k, NOFF, 0, NULL, NULL}
-#define STRMAP(n, off) {n, F_STRMAP, off, 0, NULL, NULL}
-#define BLOCK(n, sub) {n, F_BLOCK, NOFF, 0, sub, NULL}
-#define LABELED(n, fn) {n, F_LABELED, NOFF, 0, NULL, fn}
-#define OPAQUE(n) {n, F_OPAQUE, NOFF, 0, NULL, NULL}
+#define ATTR(n, k, off) {n, k, off, 0, NULL, NULL, NULL}
+#define CONSUL(n, k, m, bit) {n, k, CFG(consul.m), bit, NULL, NULL, NULL}
+#define IGNORED(n, k) {n, k, NOFF, 0, NULL, NULL, NULL}
+#define STRMAP(n, off) {n, F_STRMAP, off, 0, NULL, NULL, NULL}
+#define BLOCK(n, sub) {n, F_BLOCK, NOFF, 0, sub, NULL, NULL}
+#define LABELED(n, fn) {n, F_LABELED, NOFF, 0, NULL, fn, NULL}
+#define OPAQUE(n) {n, F_OPAQUE, NOFF, 0, NULL, NULL, NULL}
 /* clang-format on */
 #define SCHEMA(id, open, enter)                                                \
     static const struct schema id##_s = {id##_f, NC_ARRAY_LEN(id##_f), open,   \
@@ -214,32 +215,6 @@ static const struct field client_f[] = {
     OPAQUE("drain_on_shutdown"),
 };
 SCHEMA(client, false, NULL);
-
-static const struct field raw_exec_config_f[] = {
-    ATTR("enabled", F_BOOL, CFG(client.raw_exec_enabled)),
-    IGNORED("no_cgroups", F_BOOL),
-};
-SCHEMA(raw_exec_config, false, NULL);
-
-static const struct field exec_config_f[] = {
-    ATTR("allow_caps", F_CAPLIST, CFG(client.exec_allow_caps)),
-    IGNORED("default_pid_mode", F_STRING),
-    IGNORED("default_ipc_mode", F_STRING),
-    IGNORED("no_pivot_root", F_BOOL),
-};
-SCHEMA(exec_config, false, NULL);
-
-static const struct field plugin_exec_f[] = {
-    BLOCK("config", &exec_config_s),
-    IGNORED("args", F_STRLIST),
-};
-SCHEMA(plugin_exec, false, NULL);
-
-static const struct field plugin_raw_exec_f[] = {
-    BLOCK("config", &raw_exec_config_s),
-    IGNORED("args", F_STRLIST),
-};
-SCHEMA(plugin_raw_exec, false, NULL);
 
 /* Other plugins' config is theirs to know. */
 static const struct field plugin_other_f[] = {
@@ -615,21 +590,18 @@ static int decode_attr(struct dctx *c, const struct field *f, void *base,
         break;
     }
     case F_STRLIST:
-    case F_CAPLIST:
         if (v->kind != HCL_LIST)
             return type_error(c, v, leaf, "a list of strings");
         for (size_t i = 0; i < v->n; i++) {
-            uint64_t mask = 0;
+            char msg[300];
             if (v->items[i]->kind != HCL_STRING)
                 return hfail(c, v->items[i]->pos, leaf,
                              "expected a list of strings, got %s in the list",
                              kind_name(v->items[i]->kind));
-            if (f->kind == F_CAPLIST && caps_parse(v->items[i]->str, &mask) < 0)
-                return hfail(c, v->items[i]->pos, leaf,
-                             "unknown capability \"%s\" (names as in "
-                             "capabilities(7), with or without CAP_, or "
-                             "\"all\")",
-                             v->items[i]->str ? v->items[i]->str : "");
+            if (f->check &&
+                f->check(v->items[i]->str ? v->items[i]->str : "", msg,
+                         sizeof(msg)) < 0)
+                return hfail(c, v->items[i]->pos, leaf, "%s", msg);
         }
         if (dst) {
             struct strlist *l = dst;
@@ -880,13 +852,36 @@ static int decode_host_volume(struct dctx *c, const char *label,
 static int decode_plugin(struct dctx *c, const char *label, struct hcl_pos pos,
                          const struct src *s)
 {
-    const struct schema *schema = strcmp(label, "raw_exec") == 0
-                                      ? &plugin_raw_exec_s
-                                  : strcmp(label, "exec") == 0 ? &plugin_exec_s
-                                                               : &plugin_other_s;
+    /* a driver of this node declares its keys; other plugins' config is
+     * theirs to know */
+    const struct driver *d = driver_find(label);
+    size_t n = d && d->plugin_keys ? d->nplugin_keys : 0;
+    struct field *keys = xcalloc(n + 1, sizeof(*keys));
+    for (size_t i = 0; i < n; i++) {
+        const struct config_key *k = &d->plugin_keys[i];
+        bool ignored = k->kind == CONFIG_KEY_IGNORED_BOOL ||
+                       k->kind == CONFIG_KEY_IGNORED_STRING;
+        keys[i] = (struct field){
+            .name = k->name,
+            .kind = k->kind == CONFIG_KEY_BOOL ||
+                            k->kind == CONFIG_KEY_IGNORED_BOOL
+                        ? F_BOOL
+                    : k->kind == CONFIG_KEY_STRLIST ? F_STRLIST
+                                                    : F_STRING,
+            .off = ignored ? NOFF : k->offset,
+            .check = k->check,
+        };
+    }
+    struct schema config_s = {keys, n, false, NULL};
+    struct field plugin_f[] = {
+        BLOCK("config", &config_s),
+        IGNORED("args", F_STRLIST),
+    };
+    struct schema plugin_s = {plugin_f, NC_ARRAY_LEN(plugin_f), false, NULL};
     size_t mark = path_push(c, "plugin \"%s\"", label);
-    int r = decode_src(c, schema, c->cfg, s);
+    int r = decode_src(c, n ? &plugin_s : &plugin_other_s, c->cfg, s);
     path_pop(c, mark);
+    free(keys);
     return r;
 }
 
@@ -1051,9 +1046,7 @@ void config_defaults(struct agent_config *cfg, bool dev)
     cfg->client.bridge_network_hairpin_mode = true;
     cfg->client.min_dynamic_port = 20000;
     cfg->client.max_dynamic_port = 32000;
-    cfg->client.raw_exec_enabled = dev;
-    for (const char *const *cap = caps_nomad_defaults; *cap; cap++)
-        strlist_add(&cfg->client.exec_allow_caps, *cap);
+    drivers_config_defaults(cfg, dev); /* their plugin config */
     /* as `nomad agent -dev`: the node's address is the loopback's, so a dev
      * agent's ports and checks never reach beyond this machine */
     if (dev)

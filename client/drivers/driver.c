@@ -35,6 +35,13 @@ void drivers_fingerprint(const struct agent_config *cfg, struct node *n)
                         "not supported by nomclient");
 }
 
+void drivers_config_defaults(struct agent_config *cfg, bool dev)
+{
+    for (size_t i = 0; i < NC_ARRAY_LEN(drivers); i++)
+        if (drivers[i]->config_defaults)
+            drivers[i]->config_defaults(cfg, dev);
+}
+
 void drivers_leftovers(const struct driver_env *env, driver_owned_fn owned,
                        void *arg, bool clean, json_t *out)
 {

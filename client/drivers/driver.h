@@ -63,6 +63,8 @@ struct driver {
     /* Fills the node's entry for this driver and its driver.* attributes. */
     void (*fingerprint)(const struct driver *d, const struct agent_config *cfg,
                         struct node *n);
+    /* Sets the defaults of its plugin config in cfg (dev: `agent -dev`). */
+    void (*config_defaults)(struct agent_config *cfg, bool dev);
     /* Keys of plugin "<name>" { config { ... } }; NULL: any (kept opaque). */
     const struct config_key *plugin_keys;
     size_t nplugin_keys;
@@ -118,6 +120,8 @@ const struct driver *driver_of(const struct task *spec);
 /* Fingerprints every driver into n (drivers, driver.* attributes), with
  * an entry for the drivers Nomad has that nomclient lacks. */
 void drivers_fingerprint(const struct agent_config *cfg, struct node *n);
+/* Every driver's plugin config defaults into cfg. */
+void drivers_config_defaults(struct agent_config *cfg, bool dev);
 /* Lists what every driver left behind (see struct driver's leftovers). */
 void drivers_leftovers(const struct driver_env *env, driver_owned_fn owned,
                        void *arg, bool clean, json_t *out);

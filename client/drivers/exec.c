@@ -680,6 +680,19 @@ static void raw_exec_fingerprint(const struct driver *d,
     node_add_driver(n, d->name, on, on, on ? "Healthy" : "disabled");
 }
 
+/* exec's allow_caps: Nomad's default set */
+static void exec_config_defaults(struct agent_config *cfg, bool dev)
+{
+    for (const char *const *cap = caps_nomad_defaults; *cap; cap++)
+        strlist_add(&cfg->client.exec_allow_caps, *cap);
+}
+
+/* raw_exec: off unless configured, on in dev mode (as `nomad agent -dev`) */
+static void raw_exec_config_defaults(struct agent_config *cfg, bool dev)
+{
+    cfg->client.raw_exec_enabled = dev;
+}
+
 static int check_cap(const char *name, char *msg, size_t msglen)
 {
     uint64_t mask;
@@ -716,6 +729,7 @@ static const struct config_key raw_exec_keys[] = {
 const struct driver driver_exec = {
     .name = "exec",
     .fingerprint = exec_fingerprint,
+    .config_defaults = exec_config_defaults,
     .plugin_keys = exec_keys,
     .nplugin_keys = NC_ARRAY_LEN(exec_keys),
     .leftovers = exec_leftovers,
@@ -725,6 +739,7 @@ const struct driver driver_exec = {
 const struct driver driver_raw_exec = {
     .name = "raw_exec",
     .fingerprint = raw_exec_fingerprint,
+    .config_defaults = raw_exec_config_defaults,
     .plugin_keys = raw_exec_keys,
     .nplugin_keys = NC_ARRAY_LEN(raw_exec_keys),
     .leftovers = NULL,
