@@ -22,8 +22,9 @@ cni_teardown() {
     iptables -w -D NOMAD-ADMIN -d "$2" -o "$1" -j ACCEPT 2>/dev/null
     if [ "$cni_had_dnat" = 0 ] &&
         ! iptables -w -t nat -S CNI-HOSTPORT-DNAT 2>/dev/null | grep -q '^-A'; then
-        iptables -w -t nat -D PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT
-        iptables -w -t nat -D OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT
+        for hook in PREROUTING OUTPUT; do # every copy, or -X fails
+            while iptables -w -t nat -D $hook -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT; do :; done
+        done
         iptables -w -t nat -D POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ
         for c in CNI-HOSTPORT-DNAT CNI-HOSTPORT-MASQ CNI-HOSTPORT-SETMARK; do
             iptables -w -t nat -F $c

@@ -382,6 +382,39 @@ static int do_del(struct helper *h, struct netns_response *resp,
 
 /* ---- ADD ----------------------------------------------------------------- */
 
+static bool has_plugin(const json_t *conflist, const char *type)
+{
+    size_t i;
+    const json_t *p;
+    json_array_foreach(json_object_get(conflist, "plugins"), i, p)
+    {
+        if (nc_streq(json_string_value(json_object_get(p, "type")), type))
+            return true;
+    }
+    return false;
+}
+
+/* Waits for the jumps portmap shares (nothing once they were seen). Not
+ * fatal: without them portmap adds them itself, as it would anyway. */
+static void hostport_wait(struct helper *h, struct netns_hostport *c)
+{
+    if (!c->started)
+        return;
+    int64_t t = netns_now_us();
+    bool ran = false;
+    struct nc_error err = {0};
+    if (netns_hostport_finish(c, &ran, &err) < 0)
+        LOG_WARN("netns",
+                 "allocation %s: putting portmap's jumps into %s in "
+                 "place: %s",
+                 h->req->alloc_id, NETNS_HOSTPORT_CHAIN, err.msg);
+    int64_t us = netns_now_us() - t;
+    h->plugins_us += us;
+    add_us(h, "HostportUs", us);
+    if (ran)
+        json_object_set_new(h->timings, "HostportEnsured", json_true());
+}
+
 static int do_add(struct helper *h, struct netns_response *resp,
                   struct nc_error *err)
 {
@@ -444,6 +477,12 @@ static int do_add(struct helper *h, struct netns_response *resp,
                                   err);
         add_us(h, "AdminRuleUs", netns_now_us() - t);
     }
+    /* portmap's jumps into CNI-HOSTPORT-DNAT: put in place beside the
+     * chain, before portmap runs, so parallel portmaps do not each add
+     * them (see iptables.c) */
+    struct netns_hostport hostport = {0};
+    if (json_array_size(req->ports) && has_plugin(req->conflist, "portmap"))
+        netns_hostport_start(&hostport, req->state_dir, req->timeout_ms);
     json_t *caps = capability_args(req->ports);
     size_t n = json_array_size(json_object_get(req->conflist, "plugins"));
     json_t *prev = NULL;
@@ -455,6 +494,8 @@ static int do_add(struct helper *h, struct netns_response *resp,
             "type"));
         if (!nc_streq(type, "loopback") && (r = intent_durable(h, err)) < 0)
             break;
+        if (nc_streq(type, "portmap"))
+            hostport_wait(h, &hostport);
         r = run_plugin(h, "ADD", req->conflist, ran, prev, caps, req->netns,
                        &res, err);
         if (r == 0) {
@@ -465,6 +506,7 @@ static int do_add(struct helper *h, struct netns_response *resp,
             ran--; /* it never ran: nothing of it to roll back */
         }
     }
+    hostport_wait(h, &hostport); /* when no portmap ran */
     int r3 = intent_durable(h, r == 0 ? err : NULL);
     if (r == 0)
         r = r3;

@@ -12,7 +12,9 @@
  * read the address inside the namespace, and the firewall plugin only
  * removes its rules when given prevResult: a sweep after DEL catches what
  * they could not. Shared chains (CNI-FORWARD, CNI-HOSTPORT-*, the admin
- * chain) are never removed. */
+ * chain) are never removed; of portmap's jumps into CNI-HOSTPORT-DNAT the
+ * helper makes sure one exists per hook before portmap runs, and leftovers
+ * removes extra copies. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -443,6 +445,191 @@ int netns_ipt_sweep(const char *network, const char *container_id,
         r = netns_ipt_restore(script, timeout_ms, err);
         if (r == 0) {
             *removed = n;
+            return 0;
+        }
+    }
+    return r;
+}
+
+/* ---- portmap's entry into CNI-HOSTPORT-DNAT ------------------------------
+ * portmap (plugins/meta/portmap, v1.x: genToplevelDnatChain, chain.setup)
+ * creates its summary chain in nat (`-N CNI-HOSTPORT-DNAT`, after listing
+ * the chains) and, in PREROUTING and then OUTPUT, runs `-C` and, when that
+ * fails, `-A` of "-m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT". The
+ * check and the append are two commands, so the portmaps of parallel
+ * set-ups on a host without the jumps all append them. The helper puts
+ * them in place first, under a lock; portmap's -C then finds them. */
+
+const char *const netns_hostport_hooks[NETNS_HOSTPORT_HOOKS] = {"PREROUTING",
+                                                                "OUTPUT"};
+
+#define HOSTPORT_MATCH "-m addrtype --dst-type LOCAL -j " NETNS_HOSTPORT_CHAIN
+
+char *netns_hostport_rule(size_t hook)
+{
+    return xasprintf("-A %s " HOSTPORT_MATCH, netns_hostport_hooks[hook]);
+}
+
+void netns_hostport_count(const char *save, struct netns_hostport_count *c)
+{
+    memset(c, 0, sizeof(*c));
+    char *rules[NETNS_HOSTPORT_HOOKS];
+    for (size_t h = 0; h < NETNS_HOSTPORT_HOOKS; h++)
+        rules[h] = netns_hostport_rule(h);
+    bool nat = false;
+    for (const char *p = save ? save : ""; *p;) {
+        size_t len = strcspn(p, "\n");
+        const char *line = p;
+        p += len + (p[len] == '\n');
+        while (len && (line[len - 1] == '\r' || line[len - 1] == ' '))
+            len--;
+        if (len && line[0] == '*') {
+            nat = len == 4 && strncmp(line, "*nat", 4) == 0;
+        } else if (nat && len > 1 && line[0] == ':') {
+            size_t n = strlen(NETNS_HOSTPORT_CHAIN);
+            if (len > n + 1 &&
+                strncmp(line + 1, NETNS_HOSTPORT_CHAIN, n) == 0 &&
+                line[n + 1] == ' ')
+                c->chain = true;
+        } else if (nat && nc_str_has_prefix(line, "-A ")) {
+            for (size_t h = 0; h < NETNS_HOSTPORT_HOOKS; h++)
+                if (strlen(rules[h]) == len &&
+                    strncmp(line, rules[h], len) == 0)
+                    c->jumps[h]++;
+        }
+    }
+    for (size_t h = 0; h < NETNS_HOSTPORT_HOOKS; h++)
+        free(rules[h]);
+}
+
+char *netns_hostport_script(const struct netns_hostport_count *c, bool add,
+                            bool remove)
+{
+    struct nc_buf body = {0};
+    for (size_t h = 0; h < NETNS_HOSTPORT_HOOKS; h++) {
+        const char *hook = netns_hostport_hooks[h];
+        if (add && c->jumps[h] == 0)
+            nc_buf_printf(&body, "-A %s " HOSTPORT_MATCH "\n", hook);
+        /* -D removes the first copy: the one left is the last appended */
+        for (unsigned i = 1; remove && i < c->jumps[h]; i++)
+            nc_buf_printf(&body, "-D %s " HOSTPORT_MATCH "\n", hook);
+    }
+    if (!body.len)
+        return NULL;
+    char *script = xasprintf("*nat\n%sCOMMIT\n", body.data);
+    nc_buf_free(&body);
+    return script;
+}
+
+/* Whether this process has seen the jumps in place: after that, portmap
+ * finds them (nothing of ours removes them). */
+static pthread_mutex_t hostport_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool hostport_done;
+
+/* Creates what is missing of the chain and its jumps; 0 or -errno. */
+static int hostport_ensure(const char *lock_path, int timeout_ms,
+                           struct nc_error *err)
+{
+    /* Helpers of several agents' allocations may all find them missing:
+     * one at a time, each looks under the lock before adding. */
+    cleanup_close int lock =
+        lock_path ? open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+    if (lock >= 0)
+        while (flock(lock, LOCK_EX) < 0 && errno == EINTR)
+            ;
+    struct nc_buf out = {0};
+    static const char *const save_args[] = {"-t", "nat", NULL};
+    int r = run_tool("iptables-save", save_args, NULL, timeout_ms, &out, err);
+    if (r < 0)
+        return r;
+    struct netns_hostport_count c;
+    netns_hostport_count(out.data, &c);
+    nc_buf_free(&out);
+    if (!c.chain) {
+        static const char *const create[] = {
+            "-w", "10", "-t", "nat", "-N", NETNS_HOSTPORT_CHAIN, NULL};
+        /* fails when someone made it meanwhile, and then it is there */
+        run_tool("iptables", create, NULL, timeout_ms, NULL, NULL);
+    }
+    cleanup_free char *script = netns_hostport_script(&c, true, false);
+    return script ? netns_ipt_restore(script, timeout_ms, err) : 0;
+}
+
+static void hostport_run(struct netns_hostport *c)
+{
+    pthread_mutex_lock(&hostport_mu);
+    if (!hostport_done) {
+        c->result = hostport_ensure(c->lock_path, c->timeout_ms, &c->err);
+        hostport_done = c->result == 0;
+        c->ran = true;
+    }
+    pthread_mutex_unlock(&hostport_mu);
+}
+
+static void *hostport_thread(void *arg)
+{
+    hostport_run(arg);
+    return NULL;
+}
+
+void netns_hostport_start(struct netns_hostport *c, const char *state_dir,
+                          int timeout_ms)
+{
+    memset(c, 0, sizeof(*c));
+    pthread_mutex_lock(&hostport_mu);
+    bool done = hostport_done;
+    pthread_mutex_unlock(&hostport_mu);
+    if (done)
+        return;
+    c->lock_path = xasprintf("%s/" NETNS_HOSTPORT_LOCK_FILE, state_dir);
+    c->timeout_ms = timeout_ms;
+    c->started = true;
+    c->threaded = pthread_create(&c->thread, NULL, hostport_thread, c) == 0;
+}
+
+int netns_hostport_finish(struct netns_hostport *c, bool *ran,
+                          struct nc_error *err)
+{
+    if (ran)
+        *ran = false;
+    if (!c->started)
+        return 0;
+    if (c->threaded)
+        pthread_join(c->thread, NULL);
+    else
+        hostport_run(c);
+    c->started = c->threaded = false;
+    free(c->lock_path);
+    c->lock_path = NULL;
+    if (ran)
+        *ran = c->ran;
+    if (c->result < 0 && err)
+        nc_error_set(err, c->result, "%s", c->err.msg);
+    return c->result;
+}
+
+int netns_hostport_dedupe(int timeout_ms, size_t *removed, struct nc_error *err)
+{
+    *removed = 0;
+    int r = 0;
+    /* a copy can go between save and restore (another cleaner): then the
+     * transaction fails as a whole and is planned again */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        struct nc_buf out = {0};
+        static const char *const save_args[] = {"-t", "nat", NULL};
+        r = run_tool("iptables-save", save_args, NULL, timeout_ms, &out, err);
+        if (r < 0)
+            return r;
+        struct netns_hostport_count c;
+        netns_hostport_count(out.data, &c);
+        nc_buf_free(&out);
+        cleanup_free char *script = netns_hostport_script(&c, false, true);
+        if (!script)
+            return 0;
+        r = netns_ipt_restore(script, timeout_ms, err);
+        if (r == 0) {
+            for (size_t h = 0; h < NETNS_HOSTPORT_HOOKS; h++)
+                *removed += c.jumps[h] > 1 ? c.jumps[h] - 1 : 0;
             return 0;
         }
     }

@@ -3,10 +3,11 @@
  * Only what is provably ours is considered: state files in state_dir,
  * namespaces they name, host-local leases and iptables rules of our
  * networks whose container id has a state file or whose address lies in
- * the bridge subnet. Another tool's namespaces, networks and rules are
- * never listed, let alone removed. Cleaning runs a helper DEL per
- * allocation on a private loop (so the caller's loop is not re-entered),
- * then one last sweep for rules only an address ties to us. */
+ * the bridge subnet, and extra copies of portmap's jumps into
+ * CNI-HOSTPORT-DNAT (one always stays). Another tool's namespaces,
+ * networks and rules are never listed, let alone removed. Cleaning runs a
+ * helper DEL per allocation on a private loop (so the caller's loop is not
+ * re-entered), then one last sweep for rules only an address ties to us. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -173,6 +174,25 @@ static void plan_all(struct scan *s, const char *save,
     }
 }
 
+/* Extra copies of portmap's jumps into CNI-HOSTPORT-DNAT, which portmaps
+ * racing on a host without them (or an older helper) left: one copy per
+ * hook serves every container of every network, the rest only make each
+ * packet walk the chain again. Listed once per extra copy; one always
+ * stays (portmap never removes it, and other CNI users share it). */
+static void scan_hostport(struct scan *s, const char *save)
+{
+    struct netns_hostport_count c;
+    netns_hostport_count(save, &c);
+    for (size_t h = 0; h < NETNS_HOSTPORT_HOOKS; h++) {
+        cleanup_free char *rule = netns_hostport_rule(h);
+        for (unsigned i = 1; i < c.jumps[h]; i++)
+            json_array_append_new(
+                s->iptables, json_pack("{s:s, s:s, s:s, s:b}", "Table", "nat",
+                                       "Chain", netns_hostport_hooks[h], "Rule",
+                                       rule, "Duplicate", 1));
+    }
+}
+
 static void scan_iptables(struct scan *s)
 {
     struct nc_error err = {0};
@@ -196,6 +216,7 @@ static void scan_iptables(struct scan *s)
             add_unique(&s->gone, r->container_id);
     }
     netns_ipt_plan_free(&plan);
+    scan_hostport(s, save);
 }
 
 /* ---- cleaning ------------------------------------------------------------ */
@@ -256,6 +277,11 @@ static void clean(struct scan *s)
     netns_ipt_plan_free(&plan);
     if (script && netns_ipt_restore(script, 10000, &err) < 0)
         json_array_append_new(s->errors, json_string(err.msg));
+    size_t removed = 0;
+    if (netns_hostport_dedupe(10000, &removed, &err) < 0)
+        json_array_append_new(s->errors,
+                              json_sprintf("remove the extra jumps into %s: %s",
+                                           NETNS_HOSTPORT_CHAIN, err.msg));
 }
 
 /* The bridge and Nomad's NOMAD-ADMIN rule for it serve every allocation

@@ -174,7 +174,9 @@ void netns_loop_done(uv_loop_t *loop);
  *   {"Setups":     [{"AllocID","Netns","Phase","IP","Network"}],
  *    "Namespaces": ["/run/netns/<name>", ...],   named by a state file
  *    "IPAM":       [{"IP","ContainerID","File"}],
- *    "Iptables":   [{"Table","Chain","Rule","ContainerID"}],
+ *    "Iptables":   [{"Table","Chain","Rule","ContainerID"}], and one
+ *                  {"Table","Chain","Rule","Duplicate":true} per extra copy
+ *                  of portmap's jump into CNI-HOSTPORT-DNAT (one stays),
  *    "Cleaned":    bool, "Errors": ["..."]}
  * With clean, every listed allocation is torn down by a helper DEL (run
  * synchronously, up to 4 at a time: this is a user command, it blocks for

@@ -300,6 +300,47 @@ int netns_ipt_admin_finish(struct netns_ipt_admin *c, const json_t *admin_rule,
                            bool add, const char *lock_path, int timeout_ms,
                            struct nc_error *err);
 
+/* portmap's summary chain and its jumps, -A <hook> -m addrtype --dst-type
+ * LOCAL -j CNI-HOSTPORT-DNAT from each hook (nat table), as it writes them. */
+#define NETNS_HOSTPORT_CHAIN "CNI-HOSTPORT-DNAT"
+#define NETNS_HOSTPORT_HOOKS 2
+#define NETNS_HOSTPORT_LOCK_FILE "hostport.lock"
+extern const char *const netns_hostport_hooks[NETNS_HOSTPORT_HOOKS];
+/* The "-A <hook> ..." line of hooks[hook] (caller frees). */
+char *netns_hostport_rule(size_t hook);
+/* What iptables-save text holds of them. */
+struct netns_hostport_count {
+    bool chain;                           /* ":CNI-HOSTPORT-DNAT" in *nat */
+    unsigned jumps[NETNS_HOSTPORT_HOOKS]; /* copies of each hook's jump */
+};
+void netns_hostport_count(const char *save, struct netns_hostport_count *c);
+/* An iptables-restore --noflush script that appends (add) each missing
+ * jump and deletes (remove) all copies but one of each (caller frees), or
+ * NULL when there is nothing to do. Never declares the chain: that would
+ * flush it. */
+char *netns_hostport_script(const struct netns_hostport_count *c, bool add,
+                            bool remove);
+/* Makes sure the chain and one jump per hook exist before the first portmap
+ * of a set-up runs, once per process (until it succeeds), under the lock
+ * <state_dir>/hostport.lock between processes: start runs it on a thread of
+ * its own (nothing once it has succeeded here); finish waits for it, sets
+ * *ran when this call did the work, and returns its outcome. */
+struct netns_hostport {
+    char *lock_path;
+    int timeout_ms;
+    pthread_t thread;
+    int result;
+    struct nc_error err;
+    bool started, threaded, ran;
+};
+void netns_hostport_start(struct netns_hostport *c, const char *state_dir,
+                          int timeout_ms);
+int netns_hostport_finish(struct netns_hostport *c, bool *ran,
+                          struct nc_error *err);
+/* Deletes all copies but one of each jump; *removed counts what went. */
+int netns_hostport_dedupe(int timeout_ms, size_t *removed,
+                          struct nc_error *err);
+
 /* ---- helper.c / leftovers.c ---------------------------------------------- */
 
 /* Runs one helper request in this process's caller (blocking; used by the

@@ -925,6 +925,83 @@ static void test_ipt_plan_by_subnet(void **state)
 
 /* ---- exec and leases ----------------------------------------------------- */
 
+/* portmap's jumps into CNI-HOSTPORT-DNAT: counted in the nat table only,
+ * by the exact line portmap writes; the script adds what is missing and
+ * removes extra copies, never declaring (and so flushing) the chain. */
+static void test_hostport_jumps(void **state)
+{
+    (void)state;
+    char *rule = netns_hostport_rule(0);
+    assert_string_equal(
+        rule,
+        "-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT");
+    free(rule);
+    rule = netns_hostport_rule(1);
+    assert_string_equal(
+        rule, "-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT");
+    free(rule);
+
+    struct netns_hostport_count c;
+    netns_hostport_count(save_text, &c);
+    assert_true(c.chain);
+    assert_int_equal(c.jumps[0], 1);
+    assert_int_equal(c.jumps[1], 0);
+    assert_null(netns_hostport_script(&c, false, true));
+    char *script = netns_hostport_script(&c, true, false);
+    assert_string_equal(
+        script, "*nat\n"
+                "-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT\n"
+                "COMMIT\n");
+    free(script);
+
+    static const char dup[] =
+        "*filter\n"
+        ":CNI-HOSTPORT-DNAT - [0:0]\n" /* not nat's */
+        "-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT\n"
+        "COMMIT\n"
+        "*nat\n"
+        ":PREROUTING ACCEPT [0:0]\n"
+        ":OUTPUT ACCEPT [0:0]\n"
+        ":CNI-HOSTPORT-DNATX - [0:0]\n"
+        "-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT\n"
+        "-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j "
+        "CNI-HOSTPORT-DNAT\n"
+        "-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNATX\n"
+        "-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT \r\n"
+        "-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT";
+    netns_hostport_count(dup, &c);
+    assert_false(c.chain);
+    assert_int_equal(c.jumps[0], 0);
+    assert_int_equal(c.jumps[1], 3);
+    script = netns_hostport_script(&c, false, true);
+    assert_string_equal(
+        script, "*nat\n"
+                "-D OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT\n"
+                "-D OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT\n"
+                "COMMIT\n");
+    free(script);
+    script = netns_hostport_script(&c, true, false);
+    assert_string_equal(
+        script,
+        "*nat\n"
+        "-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT\n"
+        "COMMIT\n");
+    free(script);
+
+    netns_hostport_count("", &c);
+    assert_false(c.chain);
+    script = netns_hostport_script(&c, true, true);
+    assert_string_equal(
+        script,
+        "*nat\n"
+        "-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT\n"
+        "-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT\n"
+        "COMMIT\n");
+    free(script);
+    netns_hostport_count(NULL, &c);
+    assert_int_equal(c.jumps[0] + c.jumps[1], 0);
+}
+
 static void test_exec(void **state)
 {
     (void)state;
@@ -1194,6 +1271,7 @@ int main(void)
         cmocka_unit_test(test_ipt_plan_one_container),
         cmocka_unit_test(test_ipt_plan_ip_of_another_network),
         cmocka_unit_test(test_ipt_plan_by_subnet),
+        cmocka_unit_test(test_hostport_jumps),
         cmocka_unit_test(test_exec),
         cmocka_unit_test_setup_teardown(test_ipam_leases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_helper_fake_plugins, setup,

@@ -82,6 +82,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                              any_ip, NULL);
         free(netns_ipt_plan_script(&plan));
         netns_ipt_plan_free(&plan);
+        struct netns_hostport_count c;
+        netns_hostport_count(s, &c);
+        free(netns_hostport_script(&c, true, true));
         free(s);
         break;
     }

@@ -133,6 +133,21 @@ job "br" {
 }
 JOB
 
+# portmap's jumps into CNI-HOSTPORT-DNAT, which parallel portmaps on a host
+# without them each append unless the helper put them in place first: the
+# first set-ups start from a host without them (as after a boot) when
+# nobody maps a port meanwhile
+JUMP='-m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT'
+jumps() { iptables-save -t nat | grep -c -- "^-A $1 $JUMP\$"; }
+one_jump_each() { [ "$(jumps PREROUTING)/$(jumps OUTPUT)" = 1/1 ]; }
+if ! iptables -w -t nat -S CNI-HOSTPORT-DNAT 2>/dev/null | grep -q '^-A'; then
+    for hook in PREROUTING OUTPUT; do
+        while iptables -w -t nat -D $hook $JUMP 2>/dev/null; do :; done
+    done
+else
+    echo "# CNI-HOSTPORT-DNAT is in use: its jumps stay, the race is not provoked"
+fi
+
 need_agent "agent starts" a1 -dev -data-dir "$data" -config "$TMP/agent.hcl"
 out=$("$NOMCLIENT" job run "$TMP/br.nomad" 2>&1)
 check "bridge job accepted" contains "$out" 'Job "br" registered'
@@ -145,6 +160,7 @@ if wait_for 20 both_running; then
 else
     fail "both bridge allocations run" "$(curl -s "$ADDR/v1/job/br/allocations")"
 fi
+check "after two parallel set-ups: one jump into CNI-HOSTPORT-DNAT per hook ($(jumps PREROUTING)/$(jumps OUTPUT))" one_jump_each
 web=$(alloc_json br web 'x["ID"]')
 api=$(alloc_json br api 'x["ID"]')
 web_ip=$(alloc_json br web 'x["NetworkStatus"]["Address"]')
@@ -389,6 +405,25 @@ check "ten supervisors, one per task ($nsups)" [ "$nsups" -eq 10 ]
 pattern=$(echo "$ids" | paste -sd '|')
 nns=$(ip netns list | grep -cE "$pattern")
 check "ten namespaces, one per allocation ($nns)" [ "$nns" -eq 10 ]
+check "after ten parallel set-ups by two helpers: one jump into CNI-HOSTPORT-DNAT per hook ($(jumps PREROUTING)/$(jumps OUTPUT))" one_jump_each
+# a duplicate jump, as racing portmaps left before the fix: listed, and
+# -clean removes it while keeping the one the ten allocations use
+iptables -w -t nat -A OUTPUT $JUMP
+out=$("$NOMCLIENT" leftovers)
+if [ "$(echo "$out" | grep -cxF "Iptables     nat OUTPUT: -A OUTPUT $JUMP")" -eq 1 ] &&
+    ! contains "$out" "PREROUTING: -A PREROUTING $JUMP"; then
+    pass "leftovers lists the duplicate OUTPUT jump into CNI-HOSTPORT-DNAT"
+else
+    fail "leftovers lists the duplicate OUTPUT jump into CNI-HOSTPORT-DNAT" "$out"
+fi
+"$NOMCLIENT" leftovers -clean >/dev/null
+check "leftovers -clean leaves one jump per hook ($(jumps PREROUTING)/$(jumps OUTPUT))" one_jump_each
+ndnat=$(iptables-save -t nat | grep -c -- "-A CNI-HOSTPORT-DNAT .*id: .*-j CNI-DN-")
+if ten_running && [ "$(ip netns list | grep -cE "$pattern")" -eq 10 ] && [ "$ndnat" -ge 10 ]; then
+    pass "  and the ten allocations still run, with their namespaces and DNAT rules ($ndnat)"
+else
+    fail "  and the ten allocations still run, with their namespaces and DNAT rules ($ndnat)"
+fi
 # one network helper, the new agent's: the killed agent's finished what it
 # had been given and left when its input closed
 helpers=$(pgrep -f "$NOMCLIENT netns-helper -serve" | paste -sd ' ')
