@@ -502,8 +502,10 @@ int cli_cmd_leftovers(int argc, char **argv)
     }
     json_array_foreach(json_object_get(net, "Iptables"), i, v)
     {
-        printf("%-12s %s %s: %s\n", "Iptables", format_jstr(v, "Table", "?"),
-               format_jstr(v, "Chain", "?"), format_jstr(v, "Rule", ""));
+        printf("%-12s %s %s: %s%s\n", "Iptables", format_jstr(v, "Table", "?"),
+               format_jstr(v, "Chain", "?"), format_jstr(v, "Rule", ""),
+               json_is_true(json_object_get(v, "Duplicate")) ? " (duplicate)"
+                                                             : "");
         total++;
     }
     json_t *br = json_object_get(net, "Bridge");

@@ -410,7 +410,7 @@ check "after ten parallel set-ups by two helpers: one jump into CNI-HOSTPORT-DNA
 # -clean removes it while keeping the one the ten allocations use
 iptables -w -t nat -A OUTPUT $JUMP
 out=$("$NOMCLIENT" leftovers)
-if [ "$(echo "$out" | grep -cxF "Iptables     nat OUTPUT: -A OUTPUT $JUMP")" -eq 1 ] &&
+if [ "$(echo "$out" | grep -cxF "Iptables     nat OUTPUT: -A OUTPUT $JUMP (duplicate)")" -eq 1 ] &&
     ! contains "$out" "PREROUTING: -A PREROUTING $JUMP"; then
     pass "leftovers lists the duplicate OUTPUT jump into CNI-HOSTPORT-DNAT"
 else
