@@ -113,3 +113,21 @@ finish() {
     echo "# $PASSES passed, $FAILS failed in $(basename "$0")"
     [ "$FAILS" -eq 0 ]
 }
+
+# portmap's jumps into CNI-HOSTPORT-DNAT (PREROUTING and OUTPUT), which
+# parallel portmaps each append on a host without them unless the netns
+# helper put them in place first
+HOSTPORT_JUMP='-m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT'
+# hostport_jumps HOOK: how many copies of the jump HOOK holds
+hostport_jumps() { iptables-save -t nat | grep -c -- "^-A $1 $HOSTPORT_JUMP\$"; }
+# hostport_jumps_remove: back to a host without the jumps (as after a boot),
+# only when no port is mapped (nobody needs them meanwhile)
+hostport_jumps_remove() {
+    if ! iptables -w -t nat -S CNI-HOSTPORT-DNAT 2>/dev/null | grep -q '^-A'; then
+        for hook in PREROUTING OUTPUT; do
+            while iptables -w -t nat -D $hook $HOSTPORT_JUMP 2>/dev/null; do :; done
+        done
+    else
+        echo "# CNI-HOSTPORT-DNAT is in use: its jumps stay, the race is not provoked"
+    fi
+}

@@ -137,16 +137,10 @@ JOB
 # without them each append unless the helper put them in place first: the
 # first set-ups start from a host without them (as after a boot) when
 # nobody maps a port meanwhile
-JUMP='-m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT'
-jumps() { iptables-save -t nat | grep -c -- "^-A $1 $JUMP\$"; }
+JUMP=$HOSTPORT_JUMP
+jumps() { hostport_jumps "$1"; }
 one_jump_each() { [ "$(jumps PREROUTING)/$(jumps OUTPUT)" = 1/1 ]; }
-if ! iptables -w -t nat -S CNI-HOSTPORT-DNAT 2>/dev/null | grep -q '^-A'; then
-    for hook in PREROUTING OUTPUT; do
-        while iptables -w -t nat -D $hook $JUMP 2>/dev/null; do :; done
-    done
-else
-    echo "# CNI-HOSTPORT-DNAT is in use: its jumps stay, the race is not provoked"
-fi
+hostport_jumps_remove
 
 need_agent "agent starts" a1 -dev -data-dir "$data" -config "$TMP/agent.hcl"
 out=$("$NOMCLIENT" job run "$TMP/br.nomad" 2>&1)

@@ -112,18 +112,11 @@ case " \$* " in *" -A PREROUTING "*CNI-HOSTPORT-DNAT*|*" -A OUTPUT "*CNI-HOSTPOR
 exec $(command -v iptables) "\$@"
 EOF
 chmod 755 "$TMP/cni-bin/portmap" "$TMP/slow-bin/iptables"
-JUMP='-m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT'
-jumps() { iptables-save -t nat | grep -c -- "^-A $1 $JUMP\$"; }
+JUMP=$HOSTPORT_JUMP
+jumps() { hostport_jumps "$1"; }
 par_ok=0 par_counts=""
 for round in 1 2 3; do
-    # only when nobody maps a port: then nobody needs the jumps meanwhile
-    if ! iptables -w -t nat -S CNI-HOSTPORT-DNAT 2>/dev/null | grep -q '^-A'; then
-        for hook in PREROUTING OUTPUT; do
-            while iptables -w -t nat -D $hook $JUMP 2>/dev/null; do :; done
-        done
-    else
-        echo "# CNI-HOSTPORT-DNAT is in use: its jumps stay, the race is not provoked"
-    fi
+    hostport_jumps_remove
     rm -f "$TMP/barrier"/*
     if "$BENCH" $OPTS -cni-path "$TMP/cni-bin:/usr/lib/cni" bench 8 8 >"$TMP/par.out" 2>&1; then
         par_ok=$((par_ok + 1))
