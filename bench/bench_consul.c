@@ -2,7 +2,7 @@
 // deps: client/services/consul_request.c client/services/consul_loop.c
 // deps: client/services/consul_sync.c client/services/consul_status.c
 // deps: client/curl_uv.c client/services/services.c client/alloc/alloc.c
-// deps: client/job/ client/hcl/hcl.c
+// deps: client/job/ client/hcl/
 // deps: client/util.c
 /* bench_consul - the Consul sync loop (client/services/consul_*.c) against
  * a Consul agent API at 127.0.0.1:PORT (bench/bench_consul.sh starts

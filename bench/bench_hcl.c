@@ -1,4 +1,4 @@
-// deps: client/hcl/hcl.c client/util.c
+// deps: client/hcl/ client/util.c
 /* HCL parse throughput: parses each file given on the command line
  * repeatedly for about a second and prints MB/s and files/s. */
 #include <stdio.h>

@@ -1,4 +1,4 @@
-// deps: client/alloc/alloc.c client/job/ client/hcl/hcl.c client/util.c
+// deps: client/alloc/alloc.c client/job/ client/hcl/ client/util.c
 /* The allocation model: Nomad-shaped JSON round trip (the durable state),
  * bounded events, the task environment and ${...} interpolation. */
 #include <errno.h>

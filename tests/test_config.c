@@ -1,4 +1,4 @@
-// deps: client/config.c client/config_validate.c client/hcl/hcl.c client/util.c
+// deps: client/config.c client/config_validate.c client/hcl/ client/util.c
 // deps: client/drivers/ client/alloc/alloc.c client/node/ client/job/ volumes/
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 // deps: client/drivers/ client/alloc/alloc.c client/node/ client/job/
-// deps: client/hcl/hcl.c client/util.c volumes/
+// deps: client/hcl/ client/util.c volumes/
 /* The driver table: lookup by a task's driver, fingerprints into the node,
  * the plugin config each driver declares, and signal names. */
 #include <setjmp.h>

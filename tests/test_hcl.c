@@ -1,4 +1,4 @@
-// deps: client/hcl/hcl.c client/util.c
+// deps: client/hcl/ client/util.c
 /* Tests for the HCL2 parser: every seed job, each syntax feature, and the
  * exact file:line:col messages for bad input. Run with cwd = tests/. */
 #include <errno.h>

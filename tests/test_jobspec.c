@@ -1,4 +1,4 @@
-// deps: client/job/ client/hcl/hcl.c client/util.c
+// deps: client/job/ client/hcl/ client/util.c
 /* Tests for the job model: HCL and JSON decoding, Nomad's defaults,
  * validation messages, warnings and the JSON round trip. Run with
  * cwd = tests/. */

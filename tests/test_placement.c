@@ -1,4 +1,4 @@
-// deps: client/job/ client/hcl/hcl.c client/util.c
+// deps: client/job/ client/hcl/ client/util.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-// deps: client/services/services.c client/alloc/alloc.c client/job/ client/hcl/hcl.c client/util.c tests/stub_alloc_checks.c
+// deps: client/services/services.c client/alloc/alloc.c client/job/ client/hcl/ client/util.c tests/stub_alloc_checks.c
 /* The desired registrations: Nomad's service IDs, which services exist in
  * which allocation state, address and port per address_mode with the
  * reason, interpolation, and the Consul and Nomad payloads. */

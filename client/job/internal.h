@@ -1,7 +1,7 @@
 /* job/internal.h - what the job/ files share; not a public API.
  *
  * Both front ends produce Nomad's API JSON first: HCL is converted by a
- * schema (jobspec_hcl.c), JSON arrives as is. From there one path applies
+ * schema (jobspec_hcl*.c), JSON arrives as is. From there one path applies
  * Nomad's defaults to the JSON (where "absent" and "null" are visible, as
  * Go's nil pointers are), decodes it into the model with type checks,
  * validates the model and collects warnings. Positions of HCL items are
@@ -90,6 +90,105 @@ json_t *js_sorted_copy(const json_t *v);
 /* Human path pieces: `group "api"`, `check[1]`, `network`. */
 void js_seg_named(struct nc_buf *b, const char *kind, const char *name);
 void js_seg_index(struct nc_buf *b, const char *kind, size_t i, size_t n);
+
+/* ---- HCL conversion: what jobspec_hcl*.c share ----
+ * jobspec_hcl.c walks the blocks of the HCL tree with the schema of
+ * jobspec_hcl_schema.c; the leaf values are converted in
+ * jobspec_hcl_value.c. */
+
+/* How an attribute's value is converted. */
+enum js_hcl_attr_kind {
+    JS_A_NONE,
+    JS_A_STRING,
+    JS_A_SCALAR,   /* string; numbers and bools are taken as their text */
+    JS_A_INT,      /* fits in int */
+    JS_A_INT64,
+    JS_A_BOOL,
+    JS_A_DURATION, /* "10s" or a number of nanoseconds */
+    JS_A_STRLIST,
+    JS_A_INTLIST,
+    JS_A_STRMAP,   /* name = { k = "v" }: attribute form of meta/env blocks */
+};
+
+/* How a block is converted. */
+enum js_hcl_block_kind {
+    JS_B_NONE,
+    JS_B_ONE,         /* at most one, an object */
+    JS_B_LIST,        /* repeated, a list of objects */
+    JS_B_LABELED,     /* repeated with one label stored under label_key */
+    JS_B_LABELED_MAP, /* one label, an object keyed by label */
+    JS_B_STRMAP,      /* meta/env: name = "value" pairs */
+    JS_B_OPAQUE,      /* driver config and the like: Nomad's generic rules */
+    JS_B_HEADER,      /* check header { Name = ["v"] } */
+    JS_B_PORT,        /* network port "label": reserved or dynamic list */
+    JS_B_SCALING,     /* task scaling: optional label "cpu" / "mem" */
+};
+
+struct js_hcl_ctx;
+struct js_hcl_schema;
+
+/* One name a block's body accepts, as attribute, block or both. */
+struct js_hcl_field {
+    const char *name; /* HCL name */
+    const char *key;  /* API JSON key */
+    unsigned char attr, block;
+    const struct js_hcl_schema *sub;
+    const char *label_key;
+};
+
+/* Finishes a converted block's object (shortcuts, derived keys). */
+typedef int (*js_hcl_post_fn)(struct js_hcl_ctx *c, json_t *obj,
+                              const struct hcl_body *body);
+
+/* The fields of one kind of block. */
+struct js_hcl_schema {
+    const struct js_hcl_field *fields;
+    size_t n;
+    js_hcl_post_fn post;
+    bool driver_hint; /* task body: suggest moving driver keys to config */
+};
+
+/* The job block's schema, root of all the others. */
+extern const struct js_hcl_schema js_hcl_job_schema;
+
+/* Where the conversion is: the place twice (a human path for messages, a
+ * JSON path for the position table) and the first error. */
+struct js_hcl_ctx {
+    struct js_posmap *pos;
+    struct nc_error *err;
+    const char *filename;
+    struct nc_buf h; /* human path */
+    struct nc_buf j; /* JSON path */
+    const char *job_id;
+    int depth;
+};
+
+/* Sets "file:line:col: path[ > leaf]: message" in c->err; -EINVAL. */
+int js_hcl_fail(struct js_hcl_ctx *c, struct hcl_pos pos, const char *leaf,
+                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* A JSON string of s (NULL as ""); NULL after an error if not UTF-8. */
+json_t *js_hcl_string(struct js_hcl_ctx *c, const char *s, struct hcl_pos pos,
+                      const char *leaf);
+/* Sets obj[key] = v (stolen), failing on keys that are not UTF-8. */
+int js_hcl_put(struct js_hcl_ctx *c, json_t *obj, const char *key, json_t *v,
+               struct hcl_pos pos, const char *leaf);
+/* A whole number that fits in int64. */
+bool js_hcl_number_i64(const struct hcl_value *v, int64_t *out);
+/* An attribute's value converted as `kind`; *out is new. */
+int js_hcl_attr(struct js_hcl_ctx *c, const struct hcl_item *it,
+                enum js_hcl_attr_kind kind, json_t **out);
+/* meta { k = "v" } / env { ... } as an object of strings; *out is new. */
+int js_hcl_strmap_block(struct js_hcl_ctx *c, const struct hcl_item *blk,
+                        json_t **out);
+/* header { Name = ["v"] } as an object of string lists; *out is new. */
+int js_hcl_header_block(struct js_hcl_ctx *c, const struct hcl_item *blk,
+                        json_t **out);
+/* A body by Nomad's generic rules (driver config) into obj. */
+int js_hcl_opaque_body(struct js_hcl_ctx *c, const struct hcl_body *b,
+                       json_t *obj, const char *leaf, int depth);
+/* Copies a group's (or job's) vault block into its tasks that have none. */
+void js_hcl_spread_vault(json_t *group, const json_t *vault);
 
 /* ---- validation: what jobspec_validate*.c share ---- */
 

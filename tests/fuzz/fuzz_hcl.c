@@ -1,4 +1,4 @@
-// deps: client/hcl/hcl.c client/util.c
+// deps: client/hcl/ client/util.c
 /* libFuzzer target for the HCL parser: parse, dump every value, free. */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-// deps: client/job/ client/hcl/hcl.c client/util.c
+// deps: client/job/ client/hcl/ client/util.c
 /* libFuzzer target for the job model: every input goes through the HCL
  * and the JSON decoder. Whatever decodes must encode, decode again and
  * encode to the same JSON; anything else is a bug, reported by abort(). */
