@@ -41,18 +41,18 @@
 
 /* consul.file_set bits */
 enum {
-    SET_CONSUL_ADDRESS = 1u << 0,
-    SET_CONSUL_TOKEN = 1u << 1,
-    SET_CONSUL_SSL = 1u << 2,
-    SET_CONSUL_VERIFY_SSL = 1u << 3,
-    SET_CONSUL_CA_FILE = 1u << 4,
-    SET_CONSUL_CERT_FILE = 1u << 5,
-    SET_CONSUL_KEY_FILE = 1u << 6,
+    CONFIG_SET_CONSUL_ADDRESS = 1u << 0,
+    CONFIG_SET_CONSUL_TOKEN = 1u << 1,
+    CONFIG_SET_CONSUL_SSL = 1u << 2,
+    CONFIG_SET_CONSUL_VERIFY_SSL = 1u << 3,
+    CONFIG_SET_CONSUL_CA_FILE = 1u << 4,
+    CONFIG_SET_CONSUL_CERT_FILE = 1u << 5,
+    CONFIG_SET_CONSUL_KEY_FILE = 1u << 6,
 };
 
 /* ---- schema ---- */
 
-enum fkind {
+enum config_field_kind {
     F_STRING,
     F_INT,
     F_BOOL,
@@ -74,36 +74,36 @@ enum fkind {
 
 /* Where a body comes from: an HCL block body or an object value (the
  * attribute form `client = { ... }` and JSON). */
-struct src {
+struct config_src {
     const struct hcl_body *body;
     const struct hcl_value *obj;
 };
 
-struct dctx;
-typedef int (*label_fn)(struct dctx *c, const char *label, struct hcl_pos pos,
-                        const struct src *s);
+struct config_decoder;
+typedef int (*config_label_fn)(struct config_decoder *c, const char *label,
+                               struct hcl_pos pos, const struct config_src *s);
 
-struct schema;
+struct config_schema;
 
-struct field {
+struct config_field {
     const char *name;
-    enum fkind kind;
+    enum config_field_kind kind;
     size_t off;      /* into the base struct being decoded, or NOFF */
     unsigned setbit; /* consul.file_set bit recorded when set */
-    const struct schema *sub;
-    label_fn labeled;
+    const struct config_schema *sub;
+    config_label_fn labeled;
     /* F_STRLIST: each item checked (a driver's key, e.g. capabilities) */
     int (*check)(const char *item, char *msg, size_t msglen);
 };
 
-struct schema {
-    const struct field *fields;
+struct config_schema {
+    const struct config_field *fields;
     size_t n;
     bool open; /* names not listed are accepted and ignored */
     void (*enter)(struct agent_config *cfg);
 };
 
-struct dctx {
+struct config_decoder {
     struct agent_config *cfg;
     const char *filename;
     struct nc_error *err;
@@ -123,30 +123,31 @@ struct dctx {
 #define OPAQUE(n) {n, F_OPAQUE, NOFF, 0, NULL, NULL, NULL}
 /* clang-format on */
 #define SCHEMA(id, open, enter)                                                \
-    static const struct schema id##_s = {id##_f, NC_ARRAY_LEN(id##_f), open,   \
-                                         enter}
+    static const struct config_schema id##_s = {id##_f, NC_ARRAY_LEN(id##_f),  \
+                                                open, enter}
 
-static int decode_host_volume(struct dctx *c, const char *label,
-                              struct hcl_pos pos, const struct src *s);
-static int decode_plugin(struct dctx *c, const char *label, struct hcl_pos pos,
-                         const struct src *s);
+static int config_decode_host_volume(struct config_decoder *c,
+                                     const char *label, struct hcl_pos pos,
+                                     const struct config_src *s);
+static int config_decode_plugin(struct config_decoder *c, const char *label,
+                                struct hcl_pos pos, const struct config_src *s);
 static void consul_enter(struct agent_config *cfg);
 
-static const struct field ports_f[] = {
+static const struct config_field ports_f[] = {
     ATTR("http", F_INT, CFG(http_port)),
     IGNORED("rpc", F_INT),
     IGNORED("serf", F_INT),
 };
 SCHEMA(ports, false, NULL);
 
-static const struct field addresses_f[] = {
+static const struct config_field addresses_f[] = {
     ATTR("http", F_STRING, CFG(addresses.http)),
     IGNORED("rpc", F_STRING),
     IGNORED("serf", F_STRING),
 };
 SCHEMA(addresses, false, NULL);
 
-static const struct field advertise_f[] = {
+static const struct config_field advertise_f[] = {
     ATTR("http", F_STRING, CFG(advertise.http)),
     IGNORED("rpc", F_STRING),
     IGNORED("serf", F_STRING),
@@ -155,12 +156,12 @@ SCHEMA(advertise, false, NULL);
 
 /* Only `enabled` matters: any other server setting is moot when it is
  * false, and true is refused. */
-static const struct field server_f[] = {
+static const struct config_field server_f[] = {
     ATTR("enabled", F_SERVER_ENABLED, NOFF),
 };
 SCHEMA(server, true, NULL);
 
-static const struct field reserved_f[] = {
+static const struct config_field reserved_f[] = {
     ATTR("cpu", F_INT, CFG(client.reserved.cpu)),
     ATTR("cores", F_CORES, CFG(client.reserved.cores)),
     ATTR("memory", F_INT, CFG(client.reserved.memory_mb)),
@@ -169,18 +170,18 @@ static const struct field reserved_f[] = {
 };
 SCHEMA(reserved, false, NULL);
 
-static const struct field host_volume_f[] = {
+static const struct config_field host_volume_f[] = {
     ATTR("path", F_STRING, VOL(path)),
     ATTR("read_only", F_BOOL, VOL(read_only)),
 };
 SCHEMA(host_volume, false, NULL);
 
-static const struct field client_f[] = {
+static const struct config_field client_f[] = {
     ATTR("enabled", F_BOOL, CFG(client.enabled)),
     ATTR("node_class", F_STRING, CFG(client.node_class)),
     ATTR("node_pool", F_STRING, CFG(client.node_pool)),
     STRMAP("meta", CFG(client.meta)),
-    LABELED("host_volume", decode_host_volume),
+    LABELED("host_volume", config_decode_host_volume),
     ATTR("cni_path", F_STRING, CFG(client.cni_path)),
     ATTR("cni_config_dir", F_STRING, CFG(client.cni_config_dir)),
     ATTR("bridge_network_name", F_STRING, CFG(client.bridge_network_name)),
@@ -217,20 +218,20 @@ static const struct field client_f[] = {
 SCHEMA(client, false, NULL);
 
 /* Other plugins' config is theirs to know. */
-static const struct field plugin_other_f[] = {
+static const struct config_field plugin_other_f[] = {
     OPAQUE("config"),
     IGNORED("args", F_STRLIST),
 };
 SCHEMA(plugin_other, false, NULL);
 
-static const struct field consul_f[] = {
-    CONSUL("address", F_CONSUL_ADDRESS, address, SET_CONSUL_ADDRESS),
-    CONSUL("token", F_STRING, token, SET_CONSUL_TOKEN),
-    CONSUL("ssl", F_BOOL, ssl, SET_CONSUL_SSL),
-    CONSUL("verify_ssl", F_BOOL, verify_ssl, SET_CONSUL_VERIFY_SSL),
-    CONSUL("ca_file", F_STRING, ca_file, SET_CONSUL_CA_FILE),
-    CONSUL("cert_file", F_STRING, cert_file, SET_CONSUL_CERT_FILE),
-    CONSUL("key_file", F_STRING, key_file, SET_CONSUL_KEY_FILE),
+static const struct config_field consul_f[] = {
+    CONSUL("address", F_CONSUL_ADDRESS, address, CONFIG_SET_CONSUL_ADDRESS),
+    CONSUL("token", F_STRING, token, CONFIG_SET_CONSUL_TOKEN),
+    CONSUL("ssl", F_BOOL, ssl, CONFIG_SET_CONSUL_SSL),
+    CONSUL("verify_ssl", F_BOOL, verify_ssl, CONFIG_SET_CONSUL_VERIFY_SSL),
+    CONSUL("ca_file", F_STRING, ca_file, CONFIG_SET_CONSUL_CA_FILE),
+    CONSUL("cert_file", F_STRING, cert_file, CONFIG_SET_CONSUL_CERT_FILE),
+    CONSUL("key_file", F_STRING, key_file, CONFIG_SET_CONSUL_KEY_FILE),
     CONSUL("auth", F_STRING, auth, 0),
     CONSUL("server_service_name", F_STRING, server_service_name, 0),
     CONSUL("client_service_name", F_STRING, client_service_name, 0),
@@ -251,7 +252,7 @@ static const struct field consul_f[] = {
 };
 SCHEMA(consul, false, consul_enter);
 
-static const struct field acl_f[] = {
+static const struct config_field acl_f[] = {
     ATTR("enabled", F_BOOL, CFG(acl.enabled)),
     IGNORED("token_ttl", F_DURATION),
     IGNORED("policy_ttl", F_DURATION),
@@ -264,12 +265,12 @@ SCHEMA(acl, false, NULL);
 
 /* Accepted: metrics sinks are not ours, but a bad interval is still
  * reported. */
-static const struct field telemetry_f[] = {
+static const struct config_field telemetry_f[] = {
     IGNORED("collection_interval", F_DURATION),
 };
 SCHEMA(telemetry, true, NULL);
 
-static const struct field top_f[] = {
+static const struct config_field top_f[] = {
     ATTR("data_dir", F_STRING, CFG(data_dir)),
     ATTR("name", F_STRING, CFG(name)),
     ATTR("datacenter", F_STRING, CFG(datacenter)),
@@ -292,7 +293,7 @@ static const struct field top_f[] = {
     STRMAP("http_api_response_headers", NOFF),
     BLOCK("server", &server_s),
     BLOCK("client", &client_s),
-    LABELED("plugin", decode_plugin),
+    LABELED("plugin", config_decode_plugin),
     BLOCK("consul", &consul_s),
     BLOCK("acl", &acl_s),
     BLOCK("telemetry", &telemetry_s),
@@ -324,11 +325,11 @@ static const char *kind_name(enum hcl_kind k)
     return "value";
 }
 
-static int hfail(struct dctx *c, struct hcl_pos pos, const char *leaf,
+static int hfail(struct config_decoder *c, struct hcl_pos pos, const char *leaf,
                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* "file:line:col: path[ > leaf]: message"; JSON values have no position
  * (line 0), then it is "file: path: message". */
-static int hfail(struct dctx *c, struct hcl_pos pos, const char *leaf,
+static int hfail(struct config_decoder *c, struct hcl_pos pos, const char *leaf,
                  const char *fmt, ...)
 {
     struct nc_buf b = {0};
@@ -351,7 +352,7 @@ static int hfail(struct dctx *c, struct hcl_pos pos, const char *leaf,
     return -EINVAL;
 }
 
-static int type_error(struct dctx *c, const struct hcl_value *v,
+static int type_error(struct config_decoder *c, const struct hcl_value *v,
                       const char *leaf, const char *want)
 {
     if (v->kind == HCL_EXPR) {
@@ -365,10 +366,10 @@ static int type_error(struct dctx *c, const struct hcl_value *v,
                  kind_name(v->kind));
 }
 
-static size_t path_push(struct dctx *c, const char *fmt, ...)
+static size_t path_push(struct config_decoder *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Appends a segment to the path; returns the length to restore. */
-static size_t path_push(struct dctx *c, const char *fmt, ...)
+static size_t path_push(struct config_decoder *c, const char *fmt, ...)
 {
     size_t mark = c->path.len;
     if (mark)
@@ -380,7 +381,7 @@ static size_t path_push(struct dctx *c, const char *fmt, ...)
     return mark;
 }
 
-static void path_pop(struct dctx *c, size_t mark)
+static void path_pop(struct config_decoder *c, size_t mark)
 {
     c->path.len = mark;
     if (c->path.data)
@@ -405,8 +406,8 @@ bool config_parse_long(const char *s, long long *out)
     return true;
 }
 
-static int get_int(struct dctx *c, const struct hcl_value *v, const char *leaf,
-                   int *out)
+static int get_int(struct config_decoder *c, const struct hcl_value *v,
+                   const char *leaf, int *out)
 {
     long long n;
     if (v->kind == HCL_NUMBER && v->is_integer)
@@ -476,7 +477,7 @@ static const char *scalar_text(const struct hcl_value *v)
     }
 }
 
-static void set_str(char **dst, const char *s)
+static void config_set_str(char **dst, const char *s)
 {
     char *copy = xstrdup(s);
     free(*dst);
@@ -485,8 +486,8 @@ static void set_str(char **dst, const char *s)
 
 /* "https://host:port" and "http://host:port" become "host:port", the
  * former turning ssl on; "unix:///path" is kept as it is. */
-static void consul_set_address(struct agent_config *cfg, const char *addr,
-                               bool set_ssl)
+static void config_consul_set_address(struct agent_config *cfg,
+                                      const char *addr, bool set_ssl)
 {
     if (nc_str_has_prefix(addr, "https://")) {
         addr += strlen("https://");
@@ -495,7 +496,7 @@ static void consul_set_address(struct agent_config *cfg, const char *addr,
     } else if (nc_str_has_prefix(addr, "http://")) {
         addr += strlen("http://");
     }
-    set_str(&cfg->consul.address, addr);
+    config_set_str(&cfg->consul.address, addr);
 }
 
 static void consul_enter(struct agent_config *cfg)
@@ -505,11 +506,11 @@ static void consul_enter(struct agent_config *cfg)
 
 /* ---- decoding ---- */
 
-static int decode_src(struct dctx *c, const struct schema *s, void *base,
-                      const struct src *src);
+static int decode_src(struct config_decoder *c, const struct config_schema *s,
+                      void *base, const struct config_src *src);
 
-static int decode_attr(struct dctx *c, const struct field *f, void *base,
-                       const struct hcl_item *it)
+static int decode_attr(struct config_decoder *c, const struct config_field *f,
+                       void *base, const struct hcl_item *it)
 {
     const struct hcl_value *v = it->value;
     void *dst = f->off == NOFF ? NULL : (char *)base + f->off;
@@ -522,7 +523,7 @@ static int decode_attr(struct dctx *c, const struct field *f, void *base,
         if (v->kind != HCL_STRING)
             return type_error(c, v, leaf, "a string");
         if (dst)
-            set_str(dst, v->str ? v->str : "");
+            config_set_str(dst, v->str ? v->str : "");
         break;
     case F_LOG_LEVEL: {
         enum nc_log_level lvl;
@@ -534,15 +535,15 @@ static int decode_attr(struct dctx *c, const struct field *f, void *base,
                          "warn, error)",
                          v->str ? v->str : "");
         if (dst)
-            set_str(dst, level_names[lvl]);
+            config_set_str(dst, level_names[lvl]);
         break;
     }
     case F_CONSUL_ADDRESS:
         if (v->kind != HCL_STRING)
             return type_error(c, v, leaf, "a string");
-        consul_set_address(c->cfg, v->str ? v->str : "", true);
+        config_consul_set_address(c->cfg, v->str ? v->str : "", true);
         if (nc_str_has_prefix(v->str ? v->str : "", "https://"))
-            c->cfg->consul.file_set |= SET_CONSUL_SSL;
+            c->cfg->consul.file_set |= CONFIG_SET_CONSUL_SSL;
         break;
     case F_INT:
         if (get_int(c, v, leaf, &n) < 0)
@@ -617,8 +618,8 @@ static int decode_attr(struct dctx *c, const struct field *f, void *base,
     return 0;
 }
 
-static int strmap_entry(struct dctx *c, struct kvlist *l, const char *key,
-                        const struct hcl_value *v)
+static int strmap_entry(struct config_decoder *c, struct kvlist *l,
+                        const char *key, const struct hcl_value *v)
 {
     char num[64];
     if (v->kind == HCL_NULL)
@@ -638,8 +639,9 @@ static int strmap_entry(struct dctx *c, struct kvlist *l, const char *key,
     return 0;
 }
 
-static int decode_strmap(struct dctx *c, const struct field *f, void *base,
-                         const char *name, const struct src *src)
+static int decode_strmap(struct config_decoder *c, const struct config_field *f,
+                         void *base, const char *name,
+                         const struct config_src *src)
 {
     struct kvlist *l = f->off == NOFF ? NULL : (void *)((char *)base + f->off);
     size_t mark = path_push(c, "%s", name);
@@ -663,8 +665,9 @@ static int decode_strmap(struct dctx *c, const struct field *f, void *base,
     return r;
 }
 
-static int decode_block_src(struct dctx *c, const struct field *f, void *base,
-                            const char *name, const struct src *src)
+static int decode_block_src(struct config_decoder *c,
+                            const struct config_field *f, void *base,
+                            const char *name, const struct config_src *src)
 {
     if (f->kind == F_STRMAP)
         return decode_strmap(c, f, base, name, src);
@@ -676,7 +679,8 @@ static int decode_block_src(struct dctx *c, const struct field *f, void *base,
 
 /* A labeled block written as an object: { label = { ... } } or
  * { label = [{ ... }, ...] }. */
-static int decode_labeled_object(struct dctx *c, const struct field *f,
+static int decode_labeled_object(struct config_decoder *c,
+                                 const struct config_field *f,
                                  const struct hcl_value *obj)
 {
     for (size_t i = 0; i < obj->n; i++) {
@@ -686,7 +690,7 @@ static int decode_labeled_object(struct dctx *c, const struct field *f,
         if (e->kind == HCL_NULL)
             continue;
         if (e->kind == HCL_OBJECT) {
-            int r = f->labeled(c, label, pos, &(struct src){.obj = e});
+            int r = f->labeled(c, label, pos, &(struct config_src){.obj = e});
             if (r < 0)
                 return r;
             continue;
@@ -701,7 +705,8 @@ static int decode_labeled_object(struct dctx *c, const struct field *f,
             const struct hcl_value *b = e->items[j];
             int r;
             if (b->kind == HCL_OBJECT) {
-                r = f->labeled(c, label, b->pos, &(struct src){.obj = b});
+                r = f->labeled(c, label, b->pos,
+                               &(struct config_src){.obj = b});
             } else {
                 size_t mark = path_push(c, "%s", f->name);
                 r = type_error(c, b, label, "a block");
@@ -716,7 +721,8 @@ static int decode_labeled_object(struct dctx *c, const struct field *f,
 
 /* A block written as an attribute: name = { ... }, or, as HCL1's JSON
  * form writes repeated blocks, name = [{ ... }, ...]. */
-static int decode_block_value(struct dctx *c, const struct field *f, void *base,
+static int decode_block_value(struct config_decoder *c,
+                              const struct config_field *f, void *base,
                               const char *name, const struct hcl_value *v,
                               bool in_list)
 {
@@ -735,17 +741,18 @@ static int decode_block_value(struct dctx *c, const struct field *f, void *base,
         return type_error(c, v, name, want);
     if (f->kind == F_LABELED)
         return decode_labeled_object(c, f, v);
-    return decode_block_src(c, f, base, name, &(struct src){.obj = v});
+    return decode_block_src(c, f, base, name, &(struct config_src){.obj = v});
 }
 
-static int decode_block_field(struct dctx *c, const struct field *f, void *base,
+static int decode_block_field(struct config_decoder *c,
+                              const struct config_field *f, void *base,
                               const struct hcl_item *it)
 {
     if (f->kind == F_OPAQUE)
         return 0;
     if (it->type == HCL_ATTRIBUTE)
         return decode_block_value(c, f, base, it->name, it->value, false);
-    struct src s = {.body = it->body};
+    struct config_src s = {.body = it->body};
     if (f->kind == F_LABELED) {
         if (it->nlabels != 1)
             return hfail(c, it->pos, it->name,
@@ -759,7 +766,8 @@ static int decode_block_field(struct dctx *c, const struct field *f, void *base,
     return decode_block_src(c, f, base, it->name, &s);
 }
 
-static const struct field *find_field(const struct schema *s, const char *name)
+static const struct config_field *find_field(const struct config_schema *s,
+                                             const char *name)
 {
     for (size_t i = 0; i < s->n; i++)
         if (strcmp(s->fields[i].name, name) == 0)
@@ -767,10 +775,10 @@ static const struct field *find_field(const struct schema *s, const char *name)
     return NULL;
 }
 
-static int decode_item(struct dctx *c, const struct schema *s, void *base,
-                       const struct hcl_item *it)
+static int decode_item(struct config_decoder *c, const struct config_schema *s,
+                       void *base, const struct hcl_item *it)
 {
-    const struct field *f = find_field(s, it->name);
+    const struct config_field *f = find_field(s, it->name);
     if (!f) {
         if (s->open)
             return 0;
@@ -785,8 +793,8 @@ static int decode_item(struct dctx *c, const struct schema *s, void *base,
     return decode_attr(c, f, base, it);
 }
 
-static int decode_src(struct dctx *c, const struct schema *s, void *base,
-                      const struct src *src)
+static int decode_src(struct config_decoder *c, const struct config_schema *s,
+                      void *base, const struct config_src *src)
 {
     if (s->enter)
         s->enter(c->cfg);
@@ -813,8 +821,9 @@ static int decode_src(struct dctx *c, const struct schema *s, void *base,
     return 0;
 }
 
-static int decode_host_volume(struct dctx *c, const char *label,
-                              struct hcl_pos pos, const struct src *s)
+static int config_decode_host_volume(struct config_decoder *c,
+                                     const char *label, struct hcl_pos pos,
+                                     const struct config_src *s)
 {
     struct agent_config *cfg = c->cfg;
     size_t mark = path_push(c, "host_volume \"%s\"", label);
@@ -849,19 +858,19 @@ static int decode_host_volume(struct dctx *c, const char *label,
     return r;
 }
 
-static int decode_plugin(struct dctx *c, const char *label, struct hcl_pos pos,
-                         const struct src *s)
+static int config_decode_plugin(struct config_decoder *c, const char *label,
+                                struct hcl_pos pos, const struct config_src *s)
 {
     /* a driver of this node declares its keys; other plugins' config is
      * theirs to know */
     const struct driver *d = driver_find(label);
     size_t n = d && d->plugin_keys ? d->nplugin_keys : 0;
-    struct field *keys = xcalloc(n + 1, sizeof(*keys));
+    struct config_field *keys = xcalloc(n + 1, sizeof(*keys));
     for (size_t i = 0; i < n; i++) {
         const struct config_key *k = &d->plugin_keys[i];
         bool ignored = k->kind == CONFIG_KEY_IGNORED_BOOL ||
                        k->kind == CONFIG_KEY_IGNORED_STRING;
-        keys[i] = (struct field){
+        keys[i] = (struct config_field){
             .name = k->name,
             .kind = k->kind == CONFIG_KEY_BOOL ||
                             k->kind == CONFIG_KEY_IGNORED_BOOL
@@ -872,12 +881,13 @@ static int decode_plugin(struct dctx *c, const char *label, struct hcl_pos pos,
             .check = k->check,
         };
     }
-    struct schema config_s = {keys, n, false, NULL};
-    struct field plugin_f[] = {
+    struct config_schema config_s = {keys, n, false, NULL};
+    struct config_field plugin_f[] = {
         BLOCK("config", &config_s),
         IGNORED("args", F_STRLIST),
     };
-    struct schema plugin_s = {plugin_f, NC_ARRAY_LEN(plugin_f), false, NULL};
+    struct config_schema plugin_s = {plugin_f, NC_ARRAY_LEN(plugin_f), false,
+                                     NULL};
     size_t mark = path_push(c, "plugin \"%s\"", label);
     int r = decode_src(c, n ? &plugin_s : &plugin_other_s, c->cfg, s);
     path_pop(c, mark);
@@ -885,10 +895,11 @@ static int decode_plugin(struct dctx *c, const char *label, struct hcl_pos pos,
     return r;
 }
 
-static int decode_top(struct agent_config *cfg, const char *filename,
-                      const struct src *src, struct nc_error *err)
+static int config_decode_file(struct agent_config *cfg, const char *filename,
+                              const struct config_src *src,
+                              struct nc_error *err)
 {
-    struct dctx c = {.cfg = cfg, .filename = filename, .err = err};
+    struct config_decoder c = {.cfg = cfg, .filename = filename, .err = err};
     int r = decode_src(&c, &top_s, cfg, src);
     nc_buf_free(&c.path);
     strlist_free(&c.volumes_seen);
@@ -984,8 +995,8 @@ static struct hcl_value *json_to_hcl(json_t *j)
     return v;
 }
 
-static int load_json(struct agent_config *cfg, const char *filename,
-                     const char *src, size_t len, struct nc_error *err)
+static int config_load_json(struct agent_config *cfg, const char *filename,
+                            const char *src, size_t len, struct nc_error *err)
 {
     json_error_t je;
     json_t *root = json_loadb(src, len, 0, &je);
@@ -1000,7 +1011,8 @@ static int load_json(struct agent_config *cfg, const char *filename,
     }
     struct hcl_value *tree = json_to_hcl(root);
     json_decref(root);
-    int r = decode_top(cfg, filename, &(struct src){.obj = tree}, err);
+    int r = config_decode_file(cfg, filename, &(struct config_src){.obj = tree},
+                               err);
     json_hcl_free(tree);
     return r;
 }
@@ -1071,12 +1083,13 @@ int config_load_string(struct agent_config *cfg, const char *filename,
         json = i < len && src[i] == '{';
     }
     if (json)
-        return load_json(cfg, filename, src, len, err);
+        return config_load_json(cfg, filename, src, len, err);
     struct hcl_file *f = NULL;
     int r = hcl_parse(filename, src, len, &f, err);
     if (r < 0)
         return r;
-    r = decode_top(cfg, filename, &(struct src){.body = f->body}, err);
+    r = config_decode_file(cfg, filename, &(struct config_src){.body = f->body},
+                           err);
     hcl_file_free(f);
     return r;
 }
@@ -1182,18 +1195,20 @@ void config_apply_env(struct agent_config *cfg)
         unsigned bit;
         char **field;
     } strs[] = {
-        {"CONSUL_HTTP_TOKEN", SET_CONSUL_TOKEN, &cfg->consul.token},
-        {"CONSUL_CACERT", SET_CONSUL_CA_FILE, &cfg->consul.ca_file},
-        {"CONSUL_CLIENT_CERT", SET_CONSUL_CERT_FILE, &cfg->consul.cert_file},
-        {"CONSUL_CLIENT_KEY", SET_CONSUL_KEY_FILE, &cfg->consul.key_file},
+        {"CONSUL_HTTP_TOKEN", CONFIG_SET_CONSUL_TOKEN, &cfg->consul.token},
+        {"CONSUL_CACERT", CONFIG_SET_CONSUL_CA_FILE, &cfg->consul.ca_file},
+        {"CONSUL_CLIENT_CERT", CONFIG_SET_CONSUL_CERT_FILE,
+         &cfg->consul.cert_file},
+        {"CONSUL_CLIENT_KEY", CONFIG_SET_CONSUL_KEY_FILE,
+         &cfg->consul.key_file},
     };
     for (size_t i = 0; i < NC_ARRAY_LEN(strs); i++) {
         v = getenv(strs[i].env);
         if (v && *v && !(fs & strs[i].bit))
-            set_str(strs[i].field, v);
+            config_set_str(strs[i].field, v);
     }
     v = getenv("CONSUL_HTTP_SSL");
-    if (v && *v && !(fs & SET_CONSUL_SSL)) {
+    if (v && *v && !(fs & CONFIG_SET_CONSUL_SSL)) {
         if (parse_go_bool(v, &b))
             cfg->consul.ssl = b;
         else
@@ -1201,7 +1216,7 @@ void config_apply_env(struct agent_config *cfg)
                      v);
     }
     v = getenv("CONSUL_HTTP_SSL_VERIFY");
-    if (v && *v && !(fs & SET_CONSUL_VERIFY_SSL)) {
+    if (v && *v && !(fs & CONFIG_SET_CONSUL_VERIFY_SSL)) {
         if (parse_go_bool(v, &b))
             cfg->consul.verify_ssl = b;
         else
@@ -1211,8 +1226,8 @@ void config_apply_env(struct agent_config *cfg)
     v = getenv("CONSUL_HTTP_ADDR");
     if (v && *v) {
         cfg->consul.configured = true;
-        if (!(fs & SET_CONSUL_ADDRESS))
-            consul_set_address(cfg, v, !(fs & SET_CONSUL_SSL));
+        if (!(fs & CONFIG_SET_CONSUL_ADDRESS))
+            config_consul_set_address(cfg, v, !(fs & CONFIG_SET_CONSUL_SSL));
     }
 }
 
