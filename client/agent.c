@@ -129,6 +129,154 @@ void agent_services_dirty(struct agent *a)
     uv_timer_start(&a->services_timer, on_services_timer, 5, 0);
 }
 
+/* ---- node drain and eligibility ---------------------------------------- */
+
+static char *node_drain_path(const struct agent *a)
+{
+    return xasprintf("%s/client/node-drain.json", a->cfg->data_dir);
+}
+
+static void node_drain_save(const struct agent *a)
+{
+    const struct node *n = &a->node;
+    json_t *j = json_pack(
+        "{s:s, s:b, s:{s:I, s:b, s:I, s:I}}", "SchedulingEligibility",
+        n->eligible ? "eligible" : "ineligible", "Drain", n->drain,
+        "DrainStrategy", "Deadline", (json_int_t)n->drain_strategy.deadline_ns,
+        "IgnoreSystemJobs", n->drain_strategy.ignore_system, "ForceDeadline",
+        (json_int_t)n->drain_strategy.force_deadline, "StartedAt",
+        (json_int_t)n->drain_strategy.started_at);
+    char *txt = json_dumps(j, JSON_COMPACT);
+    char *path = node_drain_path(a);
+    int r = nc_write_file_atomic(path, txt, strlen(txt), 0600);
+    if (r < 0)
+        LOG_ERROR("agent", "saving %s: %s", path, strerror(-r));
+    free(path);
+    free(txt);
+    json_decref(j);
+}
+
+/* The drain stopped everything it had to: the node stays ineligible, as
+ * Nomad leaves a drained node. */
+static void on_node_drained(void *arg)
+{
+    struct agent *a = arg;
+    a->node.drain = false;
+    memset(&a->node.drain_strategy, 0, sizeof(a->node.drain_strategy));
+    node_drain_save(a);
+}
+
+static void drain_resume(struct agent *a)
+{
+    const struct node *n = &a->node;
+    int64_t ms = 0;
+    if (n->drain_strategy.deadline_ns < 0)
+        ms = -1;
+    else if (n->drain_strategy.force_deadline > 0) {
+        ms = (n->drain_strategy.force_deadline - nc_now_unix_ns()) / 1000000;
+        if (ms <= 0)
+            ms = -1; /* passed while the agent was away */
+    }
+    alloc_manager_drain_start(a->allocs, ms, n->drain_strategy.ignore_system,
+                              on_node_drained, a);
+}
+
+/* The node takes placements again: what the stored jobs miss is placed,
+ * as Nomad's blocked evaluations are once a node becomes eligible. */
+static void placements_resume(struct agent *a)
+{
+    struct nc_error err = {0};
+    for (size_t i = 0; i < a->store->njobs; i++) {
+        const struct job_entry *e = a->store->jobs[i];
+        if (!e->stop &&
+            alloc_manager_run_job(a->allocs, e->job, e->version, &err) < 0)
+            LOG_ERROR("agent", "job %s: %s", e->job->id, err.msg);
+    }
+    alloc_manager_placements_resumed(a->allocs);
+}
+
+int agent_node_drain(struct agent *a, bool enable, int64_t deadline_ns,
+                     bool ignore_system, bool mark_eligible)
+{
+    struct node *n = &a->node;
+    if (enable) {
+        n->drain = true;
+        n->eligible = false;
+        n->drain_strategy.deadline_ns = deadline_ns;
+        n->drain_strategy.ignore_system = ignore_system;
+        n->drain_strategy.started_at = nc_now_unix_ns();
+        n->drain_strategy.force_deadline =
+            deadline_ns > 0 ? n->drain_strategy.started_at + deadline_ns : 0;
+        LOG_INFO("agent", "node drain enabled");
+        drain_resume(a);
+    } else {
+        bool was = n->drain;
+        n->drain = false;
+        memset(&n->drain_strategy, 0, sizeof(n->drain_strategy));
+        alloc_manager_drain_cancel(a->allocs);
+        if (was)
+            LOG_INFO("agent", "node drain disabled");
+        if (mark_eligible && !n->eligible) {
+            n->eligible = true;
+            placements_resume(a);
+        }
+    }
+    node_drain_save(a);
+    return 0;
+}
+
+int agent_node_eligibility(struct agent *a, bool eligible, struct nc_error *err)
+{
+    struct node *n = &a->node;
+    if (eligible && n->drain)
+        return nc_error_set(err, -EINVAL,
+                            "can not set node's scheduling eligibility to "
+                            "eligible while it is draining");
+    bool was = n->eligible;
+    n->eligible = eligible;
+    if (was != eligible) {
+        LOG_INFO("agent", "node scheduling eligibility: %s",
+                 eligible ? "eligible" : "ineligible");
+        node_drain_save(a);
+        if (eligible)
+            placements_resume(a);
+    }
+    return 0;
+}
+
+/* What the last agent left: ineligible, or draining (which goes on). */
+static void node_drain_load(struct agent *a)
+{
+    char *path = node_drain_path(a);
+    size_t len = 0;
+    char *txt = nc_read_file(path, &len, 1 << 16);
+    json_t *j = txt ? json_loadb(txt, len, 0, NULL) : NULL;
+    if (txt && !json_is_object(j))
+        LOG_ERROR("agent", "%s is not a JSON object; the node stays eligible",
+                  path);
+    if (json_is_object(j)) {
+        struct node *n = &a->node;
+        json_t *ds = json_object_get(j, "DrainStrategy");
+        n->eligible = !nc_streq(
+            json_string_value(json_object_get(j, "SchedulingEligibility")),
+            "ineligible");
+        n->drain = json_is_true(json_object_get(j, "Drain"));
+        n->drain_strategy.deadline_ns =
+            json_integer_value(json_object_get(ds, "Deadline"));
+        n->drain_strategy.ignore_system =
+            json_is_true(json_object_get(ds, "IgnoreSystemJobs"));
+        n->drain_strategy.force_deadline =
+            json_integer_value(json_object_get(ds, "ForceDeadline"));
+        n->drain_strategy.started_at =
+            json_integer_value(json_object_get(ds, "StartedAt"));
+        if (n->drain)
+            n->eligible = false;
+    }
+    json_decref(j);
+    free(txt);
+    free(path);
+}
+
 /* Every saved change of an allocation: wake what watches it. */
 static void on_alloc_change(struct alloc *al, void *arg)
 {
@@ -368,13 +516,16 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
                                       .arg = &a};
     if ((r = alloc_manager_open(&a.allocs, &ac, err)) < 0)
         goto out;
+    node_drain_load(&a);
     for (size_t i = 0; i < a.store->njobs; i++) {
         struct job_entry *e = a.store->jobs[i];
         if (e->stop)
             alloc_manager_stop_job(a.allocs, e->job->id);
-        else
+        else if (node_ready(&a.node)) /* else: no new placements */
             alloc_manager_run_job(a.allocs, e->job, e->version, err);
     }
+    if (a.node.drain)
+        drain_resume(&a);
     if ((r = hoststats_collector_init(&a.stats, NULL, cfg->data_dir)) < 0) {
         nc_error_set(err, r, "host stats: %s", strerror(-r));
         goto out;

@@ -55,6 +55,7 @@ struct agent {
     bool stopping;
     uv_timer_t drain_timer; /* dev mode: bounds the wait for allocations */
     bool draining;
+    uint64_t node_index; /* drain and eligibility updates */
 };
 
 /* Starts the agent on `loop` and serves until SIGINT/SIGTERM. Returns 0 on a
@@ -66,6 +67,20 @@ int agent_run(struct agent_config *cfg, struct nc_error *err);
 void agent_allocated(const struct agent *a, const char *except_id,
                      int *cpu_mhz, int64_t *memory_mb, int64_t *disk_mb,
                      struct strlist *ports);
+
+/* `node drain` of this node, as Nomad's servers apply it to a node:
+ * enable starts (or replaces) a drain, the node ineligible for new
+ * placements, with deadline_ns (> 0 from now, 0 none, -1 force) and
+ * ignore_system; disable cancels it and, with mark_eligible, makes the
+ * node eligible again, which places what the stored jobs are missing.
+ * Saved in data_dir/client/node-drain.json, so a restarted agent goes on
+ * draining. Returns 0. */
+int agent_node_drain(struct agent *a, bool enable, int64_t deadline_ns,
+                     bool ignore_system, bool mark_eligible);
+/* `node eligibility`: -EINVAL with Nomad's message when asked to make a
+ * draining node eligible. Returns 0 otherwise. */
+int agent_node_eligibility(struct agent *a, bool eligible,
+                           struct nc_error *err);
 
 /* Marks the desired registrations stale: they are rebuilt from the
  * allocations and check results shortly (bursts coalesce). */

@@ -917,6 +917,43 @@ static void test_node_pool(void **state)
     freenode(n);
 }
 
+/* `node drain` and `node eligibility -disable`: the node is not Ready,
+ * so nothing is evaluated on it; either way back restores placement. */
+static void test_node_not_ready(void **state)
+{
+    (void)state;
+    struct node *n = mknode();
+    struct job *j = mkjob("ready", "service");
+    add_group(j, "g", 2, "exec", 100, 100);
+    struct placement_result r;
+    static const char want[] =
+        "Placement failed: no nodes satisfied constraints\n"
+        "    Task Group \"g\" (failed to place 2 allocations):\n"
+        "      * No nodes were eligible for evaluation";
+    n->eligible = false;
+    char *msg = run(j, n, NULL, &r);
+    assert_string_equal(msg, want);
+    assert_int_equal(r.groups[0].failure, PLACEMENT_FILTERED);
+    assert_int_equal(r.groups[0].placed, 0);
+    placement_result_free(&r);
+    free(msg);
+
+    n->eligible = true;
+    n->drain = true;
+    msg = run(j, n, NULL, &r);
+    assert_string_equal(msg, want);
+    placement_result_free(&r);
+    free(msg);
+
+    n->drain = false;
+    msg = run(j, n, NULL, &r);
+    assert_true(r.ok);
+    placement_result_free(&r);
+    free(msg);
+    freejob(j);
+    freenode(n);
+}
+
 static void test_drivers(void **state)
 {
     (void)state;
@@ -1513,6 +1550,7 @@ int main(void)
         cmocka_unit_test(test_invalid_constraint_reason),
         cmocka_unit_test(test_datacenters),
         cmocka_unit_test(test_node_pool),
+        cmocka_unit_test(test_node_not_ready),
         cmocka_unit_test(test_drivers),
         cmocka_unit_test(test_host_volumes),
         cmocka_unit_test(test_resources_across_groups),

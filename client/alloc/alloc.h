@@ -119,6 +119,10 @@ struct alloc {
     bool net_queued; /* waiting for a free network helper slot */
     int64_t net_queued_at, net_queued_us; /* since when, and for how long */
     uv_timer_t *reschedule_timer; /* replacement pending after a failure */
+    /* `alloc stop` (not persisted): a replacement is placed once this one
+     * is stopped, and shutdown_delay may be skipped */
+    bool replace_when_stopped;
+    bool no_shutdown_delay;
 };
 
 /* Encodes an allocation in Nomad's API shape (Allocation). */
@@ -191,6 +195,19 @@ struct alloc_manager {
     size_t nallocs, cap;
     uint64_t index;
     bool closing;
+    /* `node drain`: stops this node's allocations as Nomad's drainer would
+     * (alloc_manager_drain_start) */
+    struct {
+        bool active;
+        bool ignore_system;
+        bool forced;            /* the deadline passed (or -force) */
+        uv_timer_t *deadline;
+        void (*done)(void *arg); /* every allocation to drain is stopped */
+        void *arg;
+    } drain;
+    /* drain steps and replacements run here, after the change that called
+     * for them, never inside a save */
+    uv_timer_t *followup;
 };
 
 /* Loads every allocation from disk and re-attaches to live supervisors;
@@ -225,6 +242,34 @@ void alloc_manager_deregistered(struct alloc_manager *m, const char *alloc_id);
 
 /* Stops every allocation of the job. */
 void alloc_manager_stop_job(struct alloc_manager *m, const char *job_id);
+
+/* `nomclient alloc stop`: stops the allocation in Nomad's order
+ * (deregistration, shutdown_delay unless no_shutdown_delay, kill signal)
+ * with "alloc is being migrated"; once it is stopped, a replacement (same
+ * group and index, PreviousAllocation set, not counted as a reschedule) is
+ * placed on this node as Nomad's scheduler would place it elsewhere,
+ * unless the node is draining or ineligible. *replaced (optional) tells
+ * whether one will be. Returns 0, or -EALREADY when it is already
+ * stopping or stopped (nothing is done). */
+int alloc_manager_stop_alloc(struct alloc_manager *m, struct alloc *a,
+                             bool no_shutdown_delay, bool *replaced);
+
+/* `nomclient node drain -enable`: stops this node's allocations as Nomad's
+ * drainer does: service allocations at most migrate.max_parallel per group
+ * at a time (each once the previous ones are stopped), batch allocations
+ * left to finish until the deadline, system allocations last (never with
+ * ignore_system); at the deadline everything left is stopped at once.
+ * deadline_ms: > 0 from now, 0 none, < 0 at once (-force). done(arg) is
+ * called once every allocation to drain is stopped. A drain in progress is
+ * replaced. */
+void alloc_manager_drain_start(struct alloc_manager *m, int64_t deadline_ms,
+                               bool ignore_system, void (*done)(void *arg),
+                               void *arg);
+/* Cancels a drain (`-disable`); what it stopped stays stopped. */
+void alloc_manager_drain_cancel(struct alloc_manager *m);
+/* The node takes placements again: failed allocations whose replacement
+ * was held back get their reschedule policy applied. */
+void alloc_manager_placements_resumed(struct alloc_manager *m);
 
 /* Finds an allocation by full id or unique prefix (NULL if none or
  * ambiguous; *ambiguous set when several match). */

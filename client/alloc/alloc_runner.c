@@ -65,6 +65,8 @@ void alloc_manager_when_idle(struct alloc_manager *m, void (*cb)(void *arg),
     check_idle(m);
 }
 
+static void alloc_followup_schedule(struct alloc_manager *m);
+
 /* The newest state of an allocation goes to disk on libuv's thread pool
  * (atomic and fsync'd), one write at a time per allocation, a newer state
  * replacing one still waiting: the loop never waits for the disk, and a
@@ -162,6 +164,8 @@ void alloc_save_as(struct alloc *a, bool durable)
     if (m->c.on_change)
         m->c.on_change(a, m->c.arg);
     check_idle(m);
+    if (m->drain.active || a->replace_when_stopped)
+        alloc_followup_schedule(m);
 }
 
 void alloc_save(struct alloc *a) { alloc_save_as(a, true); }
@@ -383,6 +387,8 @@ static void on_stop_timer(uv_timer_t *h)
 static int64_t alloc_shutdown_delay(const struct alloc *a)
 {
     const struct task_group *g = alloc_group(a);
+    if (a->no_shutdown_delay)
+        return 0;
     int64_t d = g ? g->shutdown_delay : 0;
     for (size_t i = 0; g && i < g->ntasks; i++)
         if (g->tasks[i].shutdown_delay > d)
@@ -712,6 +718,10 @@ void alloc_manager_close(struct alloc_manager *m)
     if (!m)
         return;
     m->closing = true;
+    alloc_manager_drain_cancel(m);
+    if (m->followup)
+        uv_close((uv_handle_t *)m->followup, alloc_handle_closed);
+    m->followup = NULL;
     /* helpers finish on their own; their state files tell the next agent */
     netns_abandon_all(m->c.loop);
     alloc_net_forget(m);
@@ -794,4 +804,213 @@ json_t *alloc_manager_leftovers(struct alloc_manager *m, bool clean)
     strlist_free(&owned);
     json_object_set_new(out, "Cleaned", json_boolean(clean));
     return out;
+}
+
+/* ---- alloc stop and node drain ---------------------------------------- */
+
+#define MIGRATING "Sent interrupt. Waiting for the task to exit (alloc is " \
+                  "being migrated"
+
+/* Every task dead and the network gone: its ports and address are free. */
+static bool alloc_stopped(const struct alloc *a)
+{
+    for (size_t i = 0; i < a->ntasks; i++)
+        if (!nc_streq(a->tasks[i].state, "dead") || a->tasks[i].timer)
+            return false;
+    if (a->net_busy || a->net_queued)
+        return false;
+    return !alloc_bridged(a) || !a->net_phase || !*a->net_phase ||
+           nc_streq(a->net_phase, "down");
+}
+
+static bool alloc_per_node(const struct alloc *a)
+{
+    const char *type = a->job ? a->job->type : NULL;
+    return nc_streq(type, "system") || nc_streq(type, "sysbatch");
+}
+
+/* What a migrated allocation's replacement is: the same slot, unless the
+ * job already has a live allocation there (a newer version ran meanwhile). */
+static void place_replacement(struct alloc_manager *m, struct alloc *a)
+{
+    a->replace_when_stopped = false;
+    const struct task_group *g = alloc_group(a);
+    if (!g || !node_ready(m->c.node) || m->closing)
+        return;
+    for (size_t i = 0; i < m->nallocs; i++) {
+        const struct alloc *o = m->allocs[i];
+        if (o != a && !o->stopping && nc_streq(o->desired_status, "run") &&
+            strcmp(o->job_id, a->job_id) == 0 &&
+            strcmp(o->group, a->group) == 0 && o->index == a->index)
+            return;
+    }
+    struct alloc *n = alloc_create(m, a->job, g, a->index, a->job_version);
+    n->previous_alloc = xstrdup(a->id);
+    n->reschedules = a->reschedules; /* a migration is no reschedule */
+    LOG_INFO("alloc", "allocation %s replaces stopped %s", n->id, a->id);
+    alloc_start(n);
+}
+
+int alloc_manager_stop_alloc(struct alloc_manager *m, struct alloc *a,
+                             bool no_shutdown_delay, bool *replaced)
+{
+    if (replaced)
+        *replaced = false;
+    if (a->stopping || nc_streq(a->desired_status, "stop"))
+        return -EALREADY;
+    bool finished = nc_streq(a->client_status, "complete") ||
+                    nc_streq(a->client_status, "failed");
+    /* a finished batch allocation has done its work: Nomad does not run
+     * it again; a stopped one of any other kind is placed again */
+    bool batch = a->job && (nc_streq(a->job->type, "batch") ||
+                            nc_streq(a->job->type, "sysbatch"));
+    a->replace_when_stopped = !(batch && finished) && node_ready(m->c.node);
+    a->no_shutdown_delay = no_shutdown_delay;
+    if (replaced)
+        *replaced = a->replace_when_stopped;
+    LOG_INFO("alloc", "allocation %s (%s): stop asked%s", a->id, a->name,
+             a->replace_when_stopped ? "; a replacement follows" : "");
+    alloc_stop(a, MIGRATING ": alloc stop)");
+    alloc_save(a);
+    return 0;
+}
+
+static void drain_finish(struct alloc_manager *m)
+{
+    void (*done)(void *) = m->drain.done;
+    void *arg = m->drain.arg;
+    alloc_manager_drain_cancel(m);
+    LOG_INFO("alloc", "node drain complete");
+    if (done)
+        done(arg);
+}
+
+/* Live allocations of the same group being stopped by the drain. */
+static int group_in_flight(const struct alloc_manager *m, const struct alloc *a)
+{
+    int n = 0;
+    for (size_t i = 0; i < m->nallocs; i++) {
+        const struct alloc *o = m->allocs[i];
+        n += o->stopping && !alloc_stopped(o) &&
+             strcmp(o->job_id, a->job_id) == 0 &&
+             strcmp(o->group, a->group) == 0;
+    }
+    return n;
+}
+
+/* One pass of the drainer over the allocations, after any change. */
+static void drain_step(struct alloc_manager *m)
+{
+    if (!m->drain.active)
+        return;
+    const char *why = MIGRATING ": node drain)";
+    size_t left = 0, system_left = 0;
+    for (size_t i = 0; i < m->nallocs; i++) {
+        struct alloc *a = m->allocs[i];
+        if (alloc_stopped(a) &&
+            (a->stopping || nc_streq(a->client_status, "complete") ||
+             nc_streq(a->client_status, "failed")))
+            continue; /* nothing of it runs any more */
+        if (alloc_per_node(a)) {
+            system_left += !m->drain.ignore_system;
+            continue;
+        }
+        left++;
+        if (a->stopping)
+            continue;
+        const struct task_group *g = alloc_group(a);
+        bool batch = a->job && nc_streq(a->job->type, "batch");
+        int parallel = g && g->migrate && g->migrate->max_parallel > 0
+                           ? g->migrate->max_parallel
+                           : 1;
+        if (m->drain.forced || (!batch && group_in_flight(m, a) < parallel))
+            alloc_stop(a, why);
+    }
+    if (left == 0 && system_left > 0) {
+        /* system allocations go last, once the others are stopped */
+        for (size_t i = 0; i < m->nallocs; i++) {
+            struct alloc *a = m->allocs[i];
+            if (alloc_per_node(a) && !a->stopping && !alloc_stopped(a))
+                alloc_stop(a, why);
+        }
+    }
+    if (left == 0 && system_left == 0)
+        drain_finish(m);
+}
+
+static void on_followup(uv_timer_t *h)
+{
+    struct alloc_manager *m = h->data;
+    /* replacements first: a drain that began since holds them back */
+    for (size_t i = 0; i < m->nallocs; i++) {
+        struct alloc *a = m->allocs[i];
+        if (a->replace_when_stopped && alloc_stopped(a))
+            place_replacement(m, a); /* may grow m->allocs */
+    }
+    drain_step(m);
+}
+
+static void alloc_followup_schedule(struct alloc_manager *m)
+{
+    if (m->closing)
+        return;
+    if (!m->followup) {
+        m->followup = xcalloc(1, sizeof(*m->followup));
+        uv_timer_init(m->c.loop, m->followup);
+        m->followup->data = m;
+    }
+    if (!uv_is_active((uv_handle_t *)m->followup))
+        uv_timer_start(m->followup, on_followup, 0, 0);
+}
+
+static void on_drain_deadline(uv_timer_t *h)
+{
+    struct alloc_manager *m = h->data;
+    LOG_INFO("alloc", "node drain: deadline reached; stopping every "
+                      "allocation left");
+    m->drain.forced = true;
+    drain_step(m);
+}
+
+void alloc_manager_drain_start(struct alloc_manager *m, int64_t deadline_ms,
+                               bool ignore_system, void (*done)(void *arg),
+                               void *arg)
+{
+    alloc_manager_drain_cancel(m);
+    m->drain.active = true;
+    m->drain.ignore_system = ignore_system;
+    m->drain.forced = deadline_ms < 0;
+    m->drain.done = done;
+    m->drain.arg = arg;
+    if (deadline_ms > 0) {
+        m->drain.deadline = xcalloc(1, sizeof(*m->drain.deadline));
+        uv_timer_init(m->c.loop, m->drain.deadline);
+        m->drain.deadline->data = m;
+        uv_timer_start(m->drain.deadline, on_drain_deadline,
+                       (uint64_t)deadline_ms, 0);
+    }
+    /* replacements a pending `alloc stop` would place: none while draining */
+    for (size_t i = 0; i < m->nallocs; i++)
+        m->allocs[i]->replace_when_stopped = false;
+    LOG_INFO("alloc", "node drain started (deadline %s%s)",
+             deadline_ms < 0 ? "now" : deadline_ms == 0 ? "none" : "set",
+             ignore_system ? ", system jobs stay" : "");
+    alloc_followup_schedule(m);
+}
+
+void alloc_manager_drain_cancel(struct alloc_manager *m)
+{
+    if (m->drain.deadline)
+        uv_close((uv_handle_t *)m->drain.deadline, alloc_handle_closed);
+    memset(&m->drain, 0, sizeof(m->drain));
+}
+
+void alloc_manager_placements_resumed(struct alloc_manager *m)
+{
+    for (size_t i = 0; i < m->nallocs; i++) {
+        struct alloc *a = m->allocs[i];
+        if (nc_streq(a->client_status, "failed") && !a->stopping &&
+            nc_streq(a->desired_status, "run"))
+            alloc_maybe_reschedule(a);
+    }
 }

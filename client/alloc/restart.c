@@ -105,7 +105,10 @@ static void on_reschedule_timer(uv_timer_t *h)
     a->reschedule_timer = NULL;
     struct alloc_manager *m = a->mgr;
     const struct task_group *g = alloc_group(a);
-    if (a->stopping || nc_streq(a->desired_status, "stop") || !g)
+    /* a draining or ineligible node takes no replacement: placed again
+     * by alloc_manager_placements_resumed once it is eligible */
+    if (a->stopping || nc_streq(a->desired_status, "stop") || !g ||
+        !node_ready(m->c.node))
         return;
     struct alloc *n = alloc_create(m, a->job, g, a->index, a->job_version);
     free(n->previous_alloc);

@@ -63,7 +63,7 @@ void http_api_allocation(struct agent *a, const struct http_request *req,
 
 /* A field of a request body (borrowed, NULL if absent): names match
  * regardless of case, as Go's encoding/json matches them for Nomad. */
-static json_t *body_field(const json_t *doc, const char *name)
+json_t *http_api_body_field(const json_t *doc, const char *name)
 {
     json_t *found = json_object_get(doc, name);
     const char *key;
@@ -78,10 +78,10 @@ static json_t *body_field(const json_t *doc, const char *name)
 
 /* A string field: absent or null reads as "" (Nomad's decoder leaves the
  * field empty). Returns false after answering 400. */
-static bool body_string(const json_t *doc, const char *name, const char **out,
-                        struct http_response *resp)
+bool http_api_body_string(const json_t *doc, const char *name,
+                          const char **out, struct http_response *resp)
 {
-    json_t *found = body_field(doc, name);
+    json_t *found = http_api_body_field(doc, name);
     *out = json_string_value(found);
     if (*out || !found || json_is_null(found)) {
         *out = *out ? *out : "";
@@ -92,10 +92,10 @@ static bool body_string(const json_t *doc, const char *name, const char **out,
 }
 
 /* The same for a boolean field. */
-static bool body_bool(const json_t *doc, const char *name, bool *out,
-                      struct http_response *resp)
+bool http_api_body_bool(const json_t *doc, const char *name, bool *out,
+                        struct http_response *resp)
 {
-    json_t *found = body_field(doc, name);
+    json_t *found = http_api_body_field(doc, name);
     *out = json_is_true(found);
     if (!found || json_is_null(found) || json_is_boolean(found))
         return true;
@@ -134,8 +134,8 @@ static void alloc_signal(struct agent *a, const struct http_request *req,
         return;
     const char *task = NULL, *sig = NULL;
     struct alloc *al = NULL;
-    if (body_string(doc, "Task", &task, resp) &&
-        body_string(doc, "Signal", &sig, resp) &&
+    if (http_api_body_string(doc, "Task", &task, resp) &&
+        http_api_body_string(doc, "Signal", &sig, resp) &&
         (al = find_alloc(a, id, resp))) {
         struct nc_error err = {0};
         int r = alloc_manager_signal(a->allocs, al, task, sig, &err);
@@ -156,8 +156,8 @@ static void alloc_restart(struct agent *a, const struct http_request *req,
     const char *task = NULL;
     bool all = false;
     struct alloc *al = NULL;
-    if (body_string(doc, "TaskName", &task, resp) &&
-        body_bool(doc, "AllTasks", &all, resp) &&
+    if (http_api_body_string(doc, "TaskName", &task, resp) &&
+        http_api_body_bool(doc, "AllTasks", &all, resp) &&
         (al = find_alloc(a, id, resp))) {
         struct nc_error err = {0};
         int r = alloc_manager_restart(a->allocs, al, task, all, &err);

@@ -1,11 +1,13 @@
 /* http_api_node.c - the agent and its node: /v1/agent/self, /health,
- * /v1/node/:id, /v1/nodes and /v1/client/stats, in Nomad's shapes. */
+ * /v1/node/:id (with /drain and /eligibility), /v1/nodes and
+ * /v1/client/stats, in Nomad's shapes. */
 #include "client/api/internal.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client/agent.h"
@@ -22,6 +24,34 @@ static json_t *kv_to_json(const struct kvlist *l)
     for (size_t i = 0; i < l->n; i++)
         json_object_set_new(o, l->items[i].key, json_string(l->items[i].value));
     return o;
+}
+
+/* Go's time.Time in JSON: RFC 3339 with nanoseconds, UTC; zero is year 1. */
+static json_t *go_time_json(int64_t unix_ns)
+{
+    if (unix_ns <= 0)
+        return json_string("0001-01-01T00:00:00Z");
+    time_t sec = (time_t)(unix_ns / 1000000000);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    char buf[64];
+    size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, sizeof(buf) - n, ".%09lldZ",
+             (long long)(unix_ns % 1000000000));
+    return json_string(buf);
+}
+
+/* Nomad's DrainStrategy, null unless draining. */
+static json_t *drain_strategy_json(const struct node *n)
+{
+    if (!n->drain)
+        return json_null();
+    return json_pack("{s:I, s:b, s:o, s:o}", "Deadline",
+                     (json_int_t)n->drain_strategy.deadline_ns,
+                     "IgnoreSystemJobs", n->drain_strategy.ignore_system,
+                     "ForceDeadline",
+                     go_time_json(n->drain_strategy.force_deadline),
+                     "StartedAt", go_time_json(n->drain_strategy.started_at));
 }
 
 static json_t *node_to_json(const struct agent *a)
@@ -73,7 +103,8 @@ static json_t *node_to_json(const struct agent *a)
     json_object_set_new(o, "Drivers", drivers);
     json_object_set_new(o, "HostVolumes", volumes);
     json_object_set_new(o, "HostNetworks", json_object());
-    json_object_set_new(o, "Drain", json_false());
+    json_object_set_new(o, "Drain", json_boolean(n->drain));
+    json_object_set_new(o, "DrainStrategy", drain_strategy_json(n));
     json_object_set_new(o, "SchedulingEligibility",
                         json_string(n->eligible ? "eligible" : "ineligible"));
     json_object_set_new(o, "Status", json_string(n->status ? n->status : "ready"));
@@ -231,14 +262,105 @@ void http_api_agent_self(struct agent *a, const struct http_request *req,
     agent_self_json_answer(a, resp);
 }
 
+/* Nomad's NodeDrainUpdateResponse and NodeEligibilityUpdateResponse: no
+ * evaluations here, the change is applied at once. */
+static void answer_node_update(struct agent *a, struct http_response *resp)
+{
+    uint64_t index = ++a->node_index;
+    http_api_set_index(resp, index);
+    http_response_json(resp, 200,
+                       json_pack("{s:I, s:[], s:I, s:I}", "NodeModifyIndex",
+                                 (json_int_t)index, "EvalIDs",
+                                 "EvalCreateIndex", (json_int_t)0, "Index",
+                                 (json_int_t)index));
+}
+
+/* PUT|POST /v1/node/:id/drain {"DrainSpec": {"Deadline": ns,
+ * "IgnoreSystemJobs": bool} | null, "MarkEligible": bool} */
+static void node_drain(struct agent *a, const struct http_request *req,
+                       struct http_response *resp)
+{
+    json_t *doc = http_api_parse_body(req, resp);
+    if (!doc)
+        return;
+    json_t *spec = http_api_body_field(doc, "DrainSpec");
+    bool mark = false, ignore = false;
+    json_t *deadline = spec ? http_api_body_field(spec, "Deadline") : NULL;
+    if (spec && !json_is_null(spec) && !json_is_object(spec))
+        http_response_error(resp, 400, "DrainSpec must be an object or null");
+    else if (deadline && !json_is_null(deadline) && !json_is_integer(deadline))
+        http_response_error(resp, 400,
+                            "DrainSpec.Deadline must be an integer "
+                            "(nanoseconds)");
+    else if (http_api_body_bool(doc, "MarkEligible", &mark, resp) &&
+             (!json_is_object(spec) ||
+              http_api_body_bool(spec, "IgnoreSystemJobs", &ignore, resp))) {
+        bool enable = json_is_object(spec);
+        int64_t ns = json_integer_value(deadline);
+        agent_node_drain(a, enable, ns < 0 ? -1 : ns, ignore, mark);
+        LOG_INFO("api", "node drain %s", enable ? "enabled" : "disabled");
+        answer_node_update(a, resp);
+    }
+    json_decref(doc);
+}
+
+/* PUT|POST /v1/node/:id/eligibility {"Eligibility": "eligible" |
+ * "ineligible"} */
+static void node_eligibility(struct agent *a, const struct http_request *req,
+                             struct http_response *resp)
+{
+    json_t *doc = http_api_parse_body(req, resp);
+    if (!doc)
+        return;
+    const char *e = NULL;
+    if (http_api_body_string(doc, "Eligibility", &e, resp)) {
+        struct nc_error err = {0};
+        if (!nc_streq(e, "eligible") && !nc_streq(e, "ineligible"))
+            http_response_error(resp, 400,
+                                "invalid scheduling eligibility \"%s\"", e);
+        else if (agent_node_eligibility(a, nc_streq(e, "eligible"), &err) < 0)
+            http_response_error(resp, 400, "%s", err.msg);
+        else
+            answer_node_update(a, resp);
+    }
+    json_decref(doc);
+}
+
+/* /v1/node/:id and its actions: allocations (GET), drain and eligibility
+ * (PUT or POST, as Nomad's API takes them). The id is this node's, or
+ * "self". */
 void http_api_node(struct agent *a, const struct http_request *req,
                    struct http_response *resp, const char *id)
 {
+    static const struct {
+        const char *name, *methods;
+        void (*fn)(struct agent *a, const struct http_request *req,
+                   struct http_response *resp);
+    } actions[] = {{"drain", "PUT, POST", node_drain},
+                   {"eligibility", "PUT, POST", node_eligibility}};
+    const char *slash = strchr(id, '/');
+    size_t idlen = slash ? (size_t)(slash - id) : strlen(id);
+    const char *what = slash ? slash + 1 : "";
+    bool self = (idlen == 4 && strncmp(id, "self", 4) == 0) ||
+                (idlen == strlen(a->node.id) &&
+                 strncmp(id, a->node.id, idlen) == 0);
+    for (size_t i = 0; i < NC_ARRAY_LEN(actions); i++) {
+        if (!nc_streq(what, actions[i].name))
+            continue;
+        if (!http_api_method_allowed(req->method, actions[i].methods))
+            http_api_method_not_allowed(resp, actions[i].methods);
+        else if (!self)
+            http_response_error(resp, 404, "node not found: %.*s", (int)idlen,
+                                id);
+        else
+            actions[i].fn(a, req, resp);
+        return;
+    }
     if (!http_api_method_allowed(req->method, "GET"))
         http_api_method_not_allowed(resp, "GET");
     else if (nc_str_has_suffix(id, "/allocations"))
         http_response_json(resp, 200, http_api_alloc_list_json(a, NULL));
-    else if (strcmp(id, "self") != 0 && strcmp(id, a->node.id) != 0)
+    else if (!self || slash)
         http_response_error(resp, 404, "node not found: %s", id);
     else
         http_response_json(resp, 200, node_to_json(a));

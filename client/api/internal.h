@@ -31,6 +31,17 @@ json_t *http_api_strlist_to_json(const struct strlist *l);
 
 /* ---- allocations (http_api_allocs.c) ---- */
 
+/* A field of a request body (borrowed, NULL if absent): names match
+ * regardless of case, as Go's encoding/json matches them for Nomad. */
+json_t *http_api_body_field(const json_t *doc, const char *name);
+/* A string field: absent or null reads as "". Returns false after
+ * answering 400. */
+bool http_api_body_string(const json_t *doc, const char *name,
+                          const char **out, struct http_response *resp);
+/* The same for a boolean field (absent or null: false). */
+bool http_api_body_bool(const json_t *doc, const char *name, bool *out,
+                        struct http_response *resp);
+
 /* Allocation stubs of this node, newest first, optionally of one job (new
  * reference). */
 json_t *http_api_alloc_list_json(struct agent *a, const char *job_id);

@@ -389,9 +389,9 @@ static void place_group(struct pl_state *st, const struct task_group *tg,
     free(lim.what);
 }
 
-/* Datacenter (go-glob patterns, default "*") and node pool ("default"
- * unless set; "all" matches any): a node outside them is never evaluated,
- * which Nomad reports as below. */
+/* Datacenter (go-glob patterns, default "*"), node pool ("default"
+ * unless set; "all" matches any) and readiness (eligible, not draining):
+ * a node outside them is never evaluated, which Nomad reports as below. */
 static void check_eligibility(struct pl_state *st)
 {
     const struct job *job = st->job;
@@ -403,7 +403,9 @@ static void check_eligibility(struct pl_state *st)
         job->node_pool && *job->node_pool ? job->node_pool : "default";
     bool in_pool =
         strcmp(pool, "all") == 0 || strcmp(pool, pl_node_pool(st->node)) == 0;
-    if (in_dc && in_pool)
+    /* a draining or ineligible node is not Ready to Nomad's scheduler:
+     * it is never evaluated */
+    if (in_dc && in_pool && node_ready(st->node))
         return;
     reason_add(&st->eligibility,
                xstrdup("No nodes were eligible for evaluation"));

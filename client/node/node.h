@@ -40,6 +40,14 @@ struct node {
     char *http_addr; /* "127.0.0.1:4646" */
     char *status;    /* "ready", "initializing", "down" */
     bool eligible;   /* scheduling eligibility */
+    /* `node drain` (Nomad's DrainStrategy, non-NULL while draining) */
+    bool drain;
+    struct {
+        int64_t deadline_ns;    /* DrainSpec.Deadline; -1 force, 0 none */
+        bool ignore_system;     /* DrainSpec.IgnoreSystemJobs */
+        int64_t force_deadline; /* unix ns; 0 for none */
+        int64_t started_at;     /* unix ns */
+    } drain_strategy;
     struct kvlist attributes; /* Nomad attribute keys ("cpu.arch", ...) */
     struct kvlist meta;
     struct node_driver *drivers;
@@ -61,6 +69,12 @@ struct node {
 };
 
 void node_free(struct node *n);
+/* Nomad's Node.Ready for placement: eligible and not draining (status is
+ * always ready while the agent serves). */
+static inline bool node_ready(const struct node *n)
+{
+    return n->eligible && !n->drain;
+}
 /* Adds a driver's fingerprint (and driver.<name> = 1 when detected), for
  * the drivers (client/drivers/). */
 void node_add_driver(struct node *n, const char *name, bool detected,
