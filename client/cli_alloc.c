@@ -1,4 +1,5 @@
-/* cli_alloc.c - `alloc status|logs|signal|restart` and `leftovers`. */
+/* cli_alloc.c - `alloc status|logs|signal|restart|stop|fs` and
+ * `leftovers`. */
 #include "client/cli_internal.h"
 
 #include <errno.h>
@@ -59,6 +60,12 @@ static const char alloc_usage[] =
     "                               Send a signal to a task, or to them all\n"
     "  restart [-task T | -all-tasks] <alloc> [task]\n"
     "                               Restart a task in place, or them all\n"
+    "  stop [-detach] [-no-shutdown-delay] <alloc>\n"
+    "                               Stop an allocation; a replacement is\n"
+    "                               placed on this node once it stopped\n"
+    "  fs [-stat] [-f] [-tail [-n N | -c N]] <alloc> [path]\n"
+    "                               List a directory of the allocation, or\n"
+    "                               print (follow, tail) one of its files\n"
     "\n"
     "  <alloc> is an allocation ID or a unique prefix of one.\n"
     "  -address=<addr>  The agent's HTTP API address.\n";
@@ -360,11 +367,268 @@ static int cmd_alloc_restart(int argc, char **argv)
                                 : "Failed to restart allocation:\n\n");
 }
 
+static const char alloc_stop_usage[] =
+    "Usage: nomclient alloc stop [options] <allocation>\n"
+    "\n"
+    "  Stops an allocation in Nomad's order (its services deregistered,\n"
+    "  shutdown_delay, the kill signal). As Nomad's scheduler would place\n"
+    "  its replacement on some node, this node places it here once the\n"
+    "  allocation has stopped, unless the node is draining or ineligible (a\n"
+    "  finished batch allocation is not run again).\n"
+    "\n"
+    "Stop Options:\n"
+    "  -detach             Print the evaluation ID only.\n"
+    "  -no-shutdown-delay  Skip the group's and tasks' shutdown_delay.\n"
+    "  -verbose            Full IDs.\n"
+    "  -address=<addr>     Agent address.\n";
+
+/* `alloc stop [-detach] [-no-shutdown-delay] [-verbose] <alloc>` */
+static int cmd_alloc_stop(int argc, char **argv)
+{
+    bool detach = false, verbose = false, no_delay = false;
+    const char *address = NULL;
+    const struct flag flags[] = {{"detach", FLAG_BOOL, &detach},
+                                 {"verbose", FLAG_BOOL, &verbose},
+                                 {"no-shutdown-delay", FLAG_BOOL, &no_delay},
+                                 {"address", FLAG_STRING, &address}};
+    int pos = cli_parse_flags("alloc stop", argc, argv, flags,
+                              NC_ARRAY_LEN(flags));
+    if (pos < 0) {
+        fputs(alloc_stop_usage, pos == -2 ? stdout : stderr);
+        return pos == -2 ? 0 : 1;
+    }
+    if (argc - pos != 1) {
+        fprintf(stderr, "This command takes one argument: <alloc-id>\n"
+                        "For additional help try 'nomclient alloc stop "
+                        "-help'\n");
+        return 1;
+    }
+    struct api_client api;
+    api_client_init(&api, address);
+    int rc = 1;
+    json_t *al = lookup_alloc(&api, argv[pos], verbose), *resp = NULL;
+    if (al) {
+        char *path = xasprintf("/v1/allocation/%s/stop%s",
+                               format_jstr(al, "ID", ""),
+                               no_delay ? "?no_shutdown_delay=true" : "");
+        struct nc_error err = {0};
+        if (api_request(&api, "PUT", path, NULL, &resp, NULL, &err) < 0) {
+            fprintf(stderr, "Error stopping allocation: %s\n", err.msg);
+        } else if (detach) {
+            printf("%s\n", format_jstr(resp, "EvalID", ""));
+            rc = 0;
+        } else {
+            printf("==> Allocation \"%.*s\" stopping (evaluation \"%.*s\")\n",
+                   verbose ? 36 : 8, format_jstr(al, "ID", ""),
+                   verbose ? 36 : 8, format_jstr(resp, "EvalID", ""));
+            rc = 0;
+        }
+        free(path);
+    }
+    json_decref(resp);
+    json_decref(al);
+    api_client_free(&api);
+    return rc;
+}
+
+/* A query value, percent-encoded (new string). */
+static char *query_escape(const char *s)
+{
+    struct nc_buf b = {0};
+    nc_buf_puts(&b, "");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+            (*p >= '0' && *p <= '9') || strchr("-_.~/", *p))
+            nc_buf_printf(&b, "%c", *p);
+        else
+            nc_buf_printf(&b, "%%%02X", *p);
+    }
+    return nc_buf_take(&b);
+}
+
+/* "Mode|Size|Modified Time|..." cells of an AllocFileInfo. */
+static void fs_cells(const json_t *f, bool machine, char *size, size_t slen,
+                     char *when, size_t wlen)
+{
+    if (machine)
+        snprintf(size, slen, "%lld", (long long)format_jint(f, "Size"));
+    else
+        format_bytes((uint64_t)format_jint(f, "Size"), size, slen);
+    /* RFC 3339 to the second, as Nomad's formatTime */
+    const char *t = format_jstr(f, "ModTime", "");
+    snprintf(when, wlen, "%.19s%s", t, strlen(t) > 19 ? "Z" : "");
+}
+
 static void write_stdout(void *arg, const char *data, size_t len)
 {
     fwrite(data, 1, len, stdout);
     fflush(stdout);
 }
+
+/* Keeps the last `lines` lines of a text (in place). */
+static size_t last_lines(char *txt, size_t len, long lines)
+{
+    size_t start = len, seen = 0;
+    if (start && txt[start - 1] == '\n')
+        start--;
+    while (start > 0) {
+        if (txt[start - 1] == '\n' && ++seen == (size_t)lines)
+            break;
+        start--;
+    }
+    memmove(txt, txt + start, len - start);
+    return len - start;
+}
+
+static const char alloc_fs_usage[] =
+    "Usage: nomclient alloc fs [options] <allocation> [<path>]\n"
+    "\n"
+    "  Lists a directory of the allocation (its root when no path is\n"
+    "  given) or prints a file. Paths are inside the allocation dir; \"../\"\n"
+    "  and symlinks leading out are refused.\n"
+    "\n"
+    "FS Specific Options:\n"
+    "  -H        Sizes in bytes.\n"
+    "  -stat     Show the file's stat information instead of its contents.\n"
+    "  -f        Follow the file: print what is appended until interrupted.\n"
+    "  -tail     Show the end of the file (10 lines unless -n or -c).\n"
+    "  -n <N>    With -tail: the last N lines.\n"
+    "  -c <N>    With -tail: the last N bytes.\n"
+    "  -verbose  Full IDs.\n"
+    "  -address=<addr>  Agent address.\n";
+
+/* `alloc fs [-H] [-stat] [-f] [-tail [-n N] [-c N]] <alloc> [path]` */
+static int cmd_alloc_fs(int argc, char **argv)
+{
+    bool machine = false, stat = false, follow = false, tail = false,
+         verbose = false;
+    const char *address = NULL, *nlines = NULL, *nbytes = NULL;
+    const struct flag flags[] = {
+        {"H", FLAG_BOOL, &machine},    {"stat", FLAG_BOOL, &stat},
+        {"f", FLAG_BOOL, &follow},     {"tail", FLAG_BOOL, &tail},
+        {"n", FLAG_STRING, &nlines},   {"c", FLAG_STRING, &nbytes},
+        {"verbose", FLAG_BOOL, &verbose},
+        {"address", FLAG_STRING, &address}};
+    int pos = cli_parse_flags("alloc fs", argc, argv, flags,
+                              NC_ARRAY_LEN(flags));
+    if (pos < 0) {
+        fputs(alloc_fs_usage, pos == -2 ? stdout : stderr);
+        return pos == -2 ? 0 : 1;
+    }
+    if (argc - pos < 1 || argc - pos > 2) {
+        fprintf(stderr, "This command takes one or two arguments: "
+                        "<allocation> [<path>]\n"
+                        "For additional help try 'nomclient alloc fs "
+                        "-help'\n");
+        return 1;
+    }
+    long n_lines = -1, n_bytes = -1;
+    char *end = NULL;
+    if (nlines && nbytes) {
+        fprintf(stderr, "Both -n and -c are not allowed\n");
+        return 1;
+    }
+    if ((nlines && ((n_lines = strtol(nlines, &end, 10)) < -1 || *end)) ||
+        (nbytes && ((n_bytes = strtol(nbytes, &end, 10)) < -1 || *end))) {
+        fprintf(stderr, "Invalid size is specified\n");
+        return 1;
+    }
+    const char *fpath = argc - pos == 2 ? argv[pos + 1] : "/";
+    struct api_client api;
+    api_client_init(&api, address);
+    int rc = 1;
+    char *q = query_escape(fpath), *url = NULL, *txt = NULL;
+    json_t *al = lookup_alloc(&api, argv[pos], verbose), *info = NULL;
+    struct nc_error err = {0};
+    const char *id = al ? format_jstr(al, "ID", "") : NULL;
+    if (!al)
+        goto out;
+    url = xasprintf("/v1/client/fs/stat/%s?path=%s", id, q);
+    if (api_request(&api, "GET", url, NULL, &info, NULL, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        goto out;
+    }
+    char size[32], when[40];
+    bool is_dir = json_is_true(json_object_get(info, "IsDir"));
+    if (stat) {
+        struct strlist rows = {0};
+        cli_row(&rows, "Mode|Size|Modified Time|Content Type|Name");
+        fs_cells(info, machine, size, sizeof(size), when, sizeof(when));
+        cli_row(&rows, "%s|%s|%s|%s|%s%s", format_jstr(info, "FileMode", ""),
+                size, when, format_jstr(info, "ContentType", ""),
+                format_jstr(info, "Name", ""), is_dir ? "/" : "");
+        format_columns(stdout, &rows);
+        strlist_free(&rows);
+        rc = 0;
+        goto out;
+    }
+    free(url);
+    if (is_dir) {
+        json_t *list = NULL;
+        url = xasprintf("/v1/client/fs/ls/%s?path=%s", id, q);
+        if (api_request(&api, "GET", url, NULL, &list, NULL, &err) < 0) {
+            fprintf(stderr, "Error listing alloc dir: %s\n", err.msg);
+            goto out;
+        }
+        struct strlist rows = {0};
+        cli_row(&rows, "Mode|Size|Modified Time|Name");
+        size_t i;
+        json_t *f;
+        json_array_foreach(list, i, f)
+        {
+            fs_cells(f, machine, size, sizeof(size), when, sizeof(when));
+            cli_row(&rows, "%s|%s|%s|%s%s", format_jstr(f, "FileMode", ""),
+                    size, when, format_jstr(f, "Name", ""),
+                    json_is_true(json_object_get(f, "IsDir")) ? "/" : "");
+        }
+        format_columns(stdout, &rows);
+        strlist_free(&rows);
+        json_decref(list);
+        rc = 0;
+        goto out;
+    }
+    /* Nomad's -tail: 10 lines of about 120 bytes unless -n or -c */
+    long long fsize = (long long)format_jint(info, "Size");
+    long long back = tail ? (n_bytes >= 0 ? n_bytes
+                                          : (n_lines >= 0 ? n_lines : 10) * 120)
+                          : 0;
+    if (back > fsize)
+        back = fsize;
+    if (tail && n_bytes < 0 && n_lines < 0)
+        n_lines = 10;
+    if (follow) {
+        url = xasprintf("/v1/client/fs/stream/%s?path=%s&plain=true&origin=%s"
+                        "&offset=%lld", id, q, tail ? "end" : "start", back);
+        if (api_stream_text(&api, url, write_stdout, NULL, &err) < 0)
+            fprintf(stderr, "Error %s file: %s\n",
+                    tail ? "tailing" : "reading", err.msg);
+        else
+            rc = 0;
+        goto out;
+    }
+    url = tail ? xasprintf("/v1/client/fs/readat/%s?path=%s&offset=%lld", id,
+                           q, fsize - back)
+               : xasprintf("/v1/client/fs/cat/%s?path=%s", id, q);
+    size_t len = 0;
+    if (api_get_text(&api, url, &txt, &len, &err) < 0) {
+        fprintf(stderr, "Error %s file: %s\n", tail ? "tailing" : "reading",
+                err.msg);
+        goto out;
+    }
+    if (tail && n_lines >= 0)
+        len = last_lines(txt, len, n_lines);
+    fwrite(txt, 1, len, stdout);
+    rc = 0;
+out:
+    free(txt);
+    free(url);
+    free(q);
+    json_decref(info);
+    json_decref(al);
+    api_client_free(&api);
+    return rc;
+}
+
 
 int cli_cmd_alloc(int argc, char **argv)
 {
@@ -380,6 +644,10 @@ int cli_cmd_alloc(int argc, char **argv)
         return cmd_alloc_signal(argc - 1, argv + 1);
     if (strcmp(sub, "restart") == 0)
         return cmd_alloc_restart(argc - 1, argv + 1);
+    if (strcmp(sub, "stop") == 0)
+        return cmd_alloc_stop(argc - 1, argv + 1);
+    if (strcmp(sub, "fs") == 0)
+        return cmd_alloc_fs(argc - 1, argv + 1);
     const struct flag flags[] = {{"stderr", FLAG_BOOL, &err_stream},
                                  {"f", FLAG_BOOL, &follow},
                                  {"address", FLAG_STRING, &address}};

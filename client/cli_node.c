@@ -1,5 +1,6 @@
 /* cli_node.c - `node status -self` and `status` (this node, the job list
- * or one job), laid out like `nomad node status`. */
+ * or one job), laid out like `nomad node status`; `node drain` and `node
+ * eligibility` of this node. */
 #include "client/cli_internal.h"
 
 #include <errno.h>
@@ -313,6 +314,216 @@ int cli_cmd_status(int argc, char **argv)
     return status_common("status", argc, argv, false);
 }
 
+/* The node id for `node drain` and `node eligibility`: -self or an id (a
+ * prefix of at least two characters) of this node, which is the only one
+ * the agent knows. NULL after printing why. */
+static char *node_target(struct api_client *api, bool self, int nargs,
+                         char **args, const char *cmd, const char *failed)
+{
+    if (!self && nargs != 1) {
+        fprintf(stderr, "Node ID must be specified if -self isn't being "
+                        "used\nFor additional help try 'nomclient %s "
+                        "-help'\n", cmd);
+        return NULL;
+    }
+    if (!self && strlen(args[0]) == 1) {
+        fprintf(stderr, "Identifier must contain at least two characters.\n");
+        return NULL;
+    }
+    json_t *node = NULL;
+    struct nc_error err = {0};
+    if (api_request(api, "GET", "/v1/node/self", NULL, &node, NULL, &err) < 0) {
+        fprintf(stderr, "%s%s\n", failed, err.msg);
+        return NULL;
+    }
+    char *id = xstrdup(format_jstr(node, "ID", ""));
+    json_decref(node);
+    if (!self && !nc_str_has_prefix(id, args[0])) {
+        fprintf(stderr, "No node(s) with prefix or id \"%s\" found\n", args[0]);
+        free(id);
+        return NULL;
+    }
+    return id;
+}
+
+static const char node_drain_usage[] =
+    "Usage: nomclient node drain [options] <node>\n"
+    "\n"
+    "  Toggles drain mode of this node. A draining node takes no new\n"
+    "  allocations; its service allocations are stopped migrate.max_parallel\n"
+    "  per group at a time, batch allocations may finish until the deadline,\n"
+    "  system allocations go last. Once drained the node stays ineligible\n"
+    "  until -disable (or `node eligibility -enable`).\n"
+    "\n"
+    "Node Drain Options:\n"
+    "  -enable / -disable  Start or stop draining.\n"
+    "  -deadline <d>       Stop what is left after this long (default 1h).\n"
+    "  -force              Stop every allocation at once.\n"
+    "  -no-deadline        Never force the remaining allocations.\n"
+    "  -ignore-system      Leave system job allocations running.\n"
+    "  -keep-ineligible    With -disable: stay ineligible.\n"
+    "  -self               This node (else give its ID).\n"
+    "  -yes                Do not ask for confirmation.\n"
+    "  -detach             Accepted; the agent does not monitor the drain.\n"
+    "  -address=<addr>     Agent address.\n";
+
+static int cmd_node_drain(int argc, char **argv)
+{
+    bool enable = false, disable = false, force = false, no_deadline = false,
+         ignore_system = false, keep = false, self = false, yes = false,
+         detach = false;
+    const char *deadline = NULL, *address = NULL;
+    const struct flag flags[] = {
+        {"enable", FLAG_BOOL, &enable},
+        {"disable", FLAG_BOOL, &disable},
+        {"deadline", FLAG_STRING, &deadline},
+        {"force", FLAG_BOOL, &force},
+        {"no-deadline", FLAG_BOOL, &no_deadline},
+        {"ignore-system", FLAG_BOOL, &ignore_system},
+        {"keep-ineligible", FLAG_BOOL, &keep},
+        {"self", FLAG_BOOL, &self},
+        {"yes", FLAG_BOOL, &yes},
+        {"detach", FLAG_BOOL, &detach},
+        {"address", FLAG_STRING, &address}};
+    int pos = cli_parse_flags("node drain", argc, argv, flags,
+                              NC_ARRAY_LEN(flags));
+    if (pos < 0) {
+        fputs(node_drain_usage, pos == -2 ? stdout : stderr);
+        return pos == -2 ? 0 : 1;
+    }
+    const char *more = "\nFor additional help try 'nomclient node drain -help'\n";
+    if (enable == disable) {
+        fprintf(stderr, "Either the '-enable' or '-disable' flag must be set, "
+                        "unless using '-monitor'%s", more);
+        return 1;
+    }
+    if (disable && (deadline || force || no_deadline || ignore_system)) {
+        fprintf(stderr, "-disable can't be combined with flags configuring "
+                        "drain strategy%s", more);
+        return 1;
+    }
+    if (deadline && (force || no_deadline)) {
+        fprintf(stderr, "-deadline can't be combined with -force or "
+                        "-no-deadline%s", more);
+        return 1;
+    }
+    if (force && no_deadline) {
+        fprintf(stderr, "-force and -no-deadline are mutually exclusive%s", more);
+        return 1;
+    }
+    int64_t ns = 3600LL * 1000000000LL;
+    if (deadline && nc_parse_duration(deadline, &ns) < 0) {
+        fprintf(stderr, "Failed to parse deadline \"%s\": invalid duration\n",
+                deadline);
+        return 1;
+    }
+    if (deadline && ns <= 0) {
+        fprintf(stderr, "A positive drain duration must be given\n");
+        return 1;
+    }
+    ns = force ? -1 : no_deadline ? 0 : ns;
+    struct api_client api;
+    api_client_init(&api, address);
+    int rc = 1;
+    char *id = node_target(&api, self, argc - pos, argv + pos, "node drain",
+                           "Error toggling drain mode: ");
+    if (id && !yes) {
+        printf("Are you sure you want to %s drain mode for node \"%s\"? [y/N] ",
+               enable ? "enable" : "disable", id);
+        fflush(stdout);
+        char answer[16] = "";
+        if (!fgets(answer, sizeof(answer), stdin) ||
+            (strcmp(answer, "y\n") != 0 && strcmp(answer, "y") != 0)) {
+            printf("\nCanceling drain toggle\n");
+            free(id);
+            id = NULL;
+            rc = 0;
+        }
+    }
+    if (id) {
+        json_t *body = enable
+            ? json_pack("{s:s, s:{s:I, s:b}, s:b}", "NodeID", id, "DrainSpec",
+                        "Deadline", (json_int_t)ns, "IgnoreSystemJobs",
+                        ignore_system, "MarkEligible", false)
+            : json_pack("{s:s, s:n, s:b}", "NodeID", id, "DrainSpec",
+                        "MarkEligible", !keep);
+        char *path = xasprintf("/v1/node/%s/drain", id);
+        json_t *resp = NULL;
+        struct nc_error err = {0};
+        if (api_request(&api, "PUT", path, body, &resp, NULL, &err) < 0) {
+            fprintf(stderr, "Error updating drain specification: %s\n", err.msg);
+        } else {
+            printf("Node \"%s\" drain strategy %s\n", id,
+                   enable ? "set" : "unset");
+            rc = 0;
+        }
+        json_decref(resp);
+        json_decref(body);
+        free(path);
+    }
+    free(id);
+    api_client_free(&api);
+    return rc;
+}
+
+static const char node_eligibility_usage[] =
+    "Usage: nomclient node eligibility [options] <node>\n"
+    "\n"
+    "  Toggles whether this node takes new allocations; those it runs stay.\n"
+    "\n"
+    "Node Eligibility Options:\n"
+    "  -enable / -disable  Make the node eligible or ineligible.\n"
+    "  -self               This node (else give its ID).\n"
+    "  -address=<addr>     Agent address.\n";
+
+static int cmd_node_eligibility(int argc, char **argv)
+{
+    bool enable = false, disable = false, self = false;
+    const char *address = NULL;
+    const struct flag flags[] = {{"enable", FLAG_BOOL, &enable},
+                                 {"disable", FLAG_BOOL, &disable},
+                                 {"self", FLAG_BOOL, &self},
+                                 {"address", FLAG_STRING, &address}};
+    int pos = cli_parse_flags("node eligibility", argc, argv, flags,
+                              NC_ARRAY_LEN(flags));
+    if (pos < 0) {
+        fputs(node_eligibility_usage, pos == -2 ? stdout : stderr);
+        return pos == -2 ? 0 : 1;
+    }
+    if (enable == disable) {
+        fprintf(stderr, "Either the '-enable' or '-disable' flag must be set\n"
+                        "For additional help try 'nomclient node eligibility "
+                        "-help'\n");
+        return 1;
+    }
+    struct api_client api;
+    api_client_init(&api, address);
+    int rc = 1;
+    const char *failed = "Error updating scheduling eligibility: ";
+    char *id = node_target(&api, self, argc - pos, argv + pos,
+                           "node eligibility", failed);
+    if (id) {
+        json_t *body = json_pack("{s:s, s:s}", "NodeID", id, "Eligibility",
+                                 enable ? "eligible" : "ineligible");
+        char *path = xasprintf("/v1/node/%s/eligibility", id);
+        json_t *resp = NULL;
+        struct nc_error err = {0};
+        if (api_request(&api, "PUT", path, body, &resp, NULL, &err) < 0) {
+            fprintf(stderr, "%s%s\n", failed, err.msg);
+        } else {
+            printf("Node \"%s\" scheduling eligibility set: %s for "
+                   "scheduling\n", id, enable ? "eligible" : "ineligible");
+            rc = 0;
+        }
+        json_decref(resp);
+        json_decref(body);
+        free(path);
+    }
+    free(id);
+    api_client_free(&api);
+    return rc;
+}
+
 int cli_cmd_node(int argc, char **argv)
 {
     if (argc < 1 || strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "-help") == 0 ||
@@ -320,9 +531,14 @@ int cli_cmd_node(int argc, char **argv)
         fputs(status_self_usage, argc < 1 ? stderr : stdout);
         return argc < 1 ? 1 : 0;
     }
+    if (strcmp(argv[0], "drain") == 0)
+        return cmd_node_drain(argc - 1, argv + 1);
+    if (strcmp(argv[0], "eligibility") == 0)
+        return cmd_node_eligibility(argc - 1, argv + 1);
     if (strcmp(argv[0], "status") != 0) {
         fprintf(stderr, "node: unknown subcommand \"%s\"; this node supports "
-                        "`node status -self`\n", argv[0]);
+                        "`node status -self`, `node drain` and `node "
+                        "eligibility`\n", argv[0]);
         return 1;
     }
     return status_common("node status", argc - 1, argv + 1, true);

@@ -131,6 +131,8 @@ void http_api_handle(void *ctx, const struct http_request *req,
         http_api_job(a, req, resp, p + strlen("/v1/job/"));
     else if (nc_str_has_prefix(p, "/v1/client/fs/logs/"))
         http_api_fs_logs(a, req, resp, p + strlen("/v1/client/fs/logs/"));
+    else if (nc_str_has_prefix(p, "/v1/client/fs/"))
+        http_api_fs(a, req, resp, p + strlen("/v1/client/fs/"));
     else if (nc_str_has_prefix(p, "/v1/client/allocation/"))
         http_api_client_allocation(a, req, resp,
                                  p + strlen("/v1/client/allocation/"));

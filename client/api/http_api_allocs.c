@@ -48,10 +48,42 @@ static struct alloc *find_alloc(struct agent *a, const char *id,
     return al;
 }
 
-/* GET /v1/allocation/:id (full id or unique prefix) */
+/* PUT|POST /v1/allocation/:id/stop[?no_shutdown_delay=true]: Nomad's
+ * AllocStopResponse. The allocation stops in Nomad's order; its
+ * replacement is placed here once it is stopped (Nomad's scheduler would
+ * place it on any node), unless this node is draining or ineligible. */
+static void alloc_stop_route(struct agent *a, const struct http_request *req,
+                             struct http_response *resp, const char *id)
+{
+    if (!http_api_method_allowed(req->method, "PUT, POST")) {
+        http_api_method_not_allowed(resp, "PUT, POST");
+        return;
+    }
+    struct alloc *al = find_alloc(a, id, resp);
+    if (!al)
+        return;
+    bool replaced = false;
+    bool no_delay = nc_streq(kv_get(&req->query, "no_shutdown_delay"), "true");
+    if (alloc_manager_stop_alloc(a->allocs, al, no_delay, &replaced) == 0)
+        LOG_INFO("api", "allocation %s: stop%s", al->id,
+                 replaced ? ", replacement follows" : "");
+    char eval[37];
+    nc_uuid(eval);
+    http_response_json(resp, 200,
+                       json_pack("{s:s, s:I}", "EvalID", eval, "Index",
+                                 (json_int_t)al->modify_index));
+}
+
+/* GET /v1/allocation/:id (full id or unique prefix); /v1/allocation/:id/stop */
 void http_api_allocation(struct agent *a, const struct http_request *req,
                          struct http_response *resp, const char *id)
 {
+    if (nc_str_has_suffix(id, "/stop")) {
+        char *bare = xstrndup(id, strlen(id) - strlen("/stop"));
+        alloc_stop_route(a, req, resp, bare);
+        free(bare);
+        return;
+    }
     if (!http_api_method_allowed(req->method, "GET")) {
         http_api_method_not_allowed(resp, "GET");
         return;

@@ -26,8 +26,7 @@ static json_t *kv_to_json(const struct kvlist *l)
     return o;
 }
 
-/* Go's time.Time in JSON: RFC 3339 with nanoseconds, UTC; zero is year 1. */
-static json_t *go_time_json(int64_t unix_ns)
+json_t *http_api_time_json(int64_t unix_ns)
 {
     if (unix_ns <= 0)
         return json_string("0001-01-01T00:00:00Z");
@@ -36,8 +35,14 @@ static json_t *go_time_json(int64_t unix_ns)
     gmtime_r(&sec, &tm);
     char buf[64];
     size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, sizeof(buf) - n, ".%09lldZ",
-             (long long)(unix_ns % 1000000000));
+    int frac = (int)(unix_ns % 1000000000), digits = 9;
+    while (frac && frac % 10 == 0) { /* RFC3339Nano drops trailing zeros */
+        frac /= 10;
+        digits--;
+    }
+    if (frac)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%0*d", digits, frac);
+    snprintf(buf + n, sizeof(buf) - n, "Z");
     return json_string(buf);
 }
 
@@ -50,8 +55,8 @@ static json_t *drain_strategy_json(const struct node *n)
                      (json_int_t)n->drain_strategy.deadline_ns,
                      "IgnoreSystemJobs", n->drain_strategy.ignore_system,
                      "ForceDeadline",
-                     go_time_json(n->drain_strategy.force_deadline),
-                     "StartedAt", go_time_json(n->drain_strategy.started_at));
+                     http_api_time_json(n->drain_strategy.force_deadline),
+                     "StartedAt", http_api_time_json(n->drain_strategy.started_at));
 }
 
 static json_t *node_to_json(const struct agent *a)

@@ -28,6 +28,9 @@ json_t *http_api_parse_body(const struct http_request *req,
 void http_api_set_index(struct http_response *resp, uint64_t index);
 /* New reference. */
 json_t *http_api_strlist_to_json(const struct strlist *l);
+/* Go's time.Time in JSON (RFC 3339, nanoseconds, UTC; 0 is Go's zero
+ * time), new reference (http_api_node.c). */
+json_t *http_api_time_json(int64_t unix_ns);
 
 /* ---- allocations (http_api_allocs.c) ---- */
 
@@ -78,6 +81,10 @@ void http_api_client_allocation(struct agent *a,
                                 struct http_response *resp, const char *rest);
 void http_api_fs_logs(struct agent *a, const struct http_request *req,
                       struct http_response *resp, const char *id);
+/* /v1/client/fs/{ls,stat,cat,readat,stream}/:alloc (http_api_fs.c);
+ * `rest` starts at the operation. */
+void http_api_fs(struct agent *a, const struct http_request *req,
+                 struct http_response *resp, const char *rest);
 void http_api_leftovers(struct agent *a, const struct http_request *req,
                         struct http_response *resp);
 
