@@ -263,6 +263,9 @@ static void test_seed_platform(void **state)
         "supported by this node; kept but ignored",
         "group \"frontend\" > task \"nginx\" > template: templates are not "
         "rendered by this node; kept but ignored",
+        "group \"api\" > update: rolling updates, canaries and auto_revert "
+        "are not run by this node (a new job version replaces every "
+        "allocation at once); kept but ignored",
         "group \"api\" > service \"api\": connect sidecars are not supported "
         "by this node; kept but ignored",
         "group \"api\" > task \"api\": vault is not supported by this node; "
@@ -271,6 +274,126 @@ static void test_seed_platform(void **state)
         "by this node; kept but ignored",
     };
     assert_warnings(job, warnings, NC_ARRAY_LEN(warnings));
+    jobspec_free(job);
+}
+
+/* Item 9 of "No silent ignores": every stanza decoded but not acted on is
+ * a warning naming its path; what the node does act on (or is being made
+ * real: artifact, lifecycle, dns, hostname, logs.disabled, network mode
+ * none; script checks are not accepted here yet) is not. */
+static void test_warnings_ignored_stanzas(void **state)
+{
+    (void)state;
+    struct job *job = hcl_ok(
+        "job \"w\" {\n"
+        "  update { max_parallel = 2 }\n"
+        "  group \"g\" {\n"
+        "    migrate { min_healthy_time = \"30s\" }\n"
+        "    ephemeral_disk { sticky = true }\n"
+        "    stop_after_client_disconnect = \"1m\"\n"
+        "    network {\n"
+        "      mbits = 10\n"
+        "      port \"http\" { host_network = \"public\" }\n"
+        "    }\n"
+        "    volume \"data\" {\n"
+        "      type   = \"host\"\n"
+        "      source = \"data\"\n"
+        "    }\n"
+        "    service {\n"
+        "      name        = \"web\"\n"
+        "      port        = \"http\"\n"
+        "      canary_tags = [\"canary\"]\n"
+        "      check {\n"
+        "        name     = \"alive\"\n"
+        "        type     = \"http\"\n"
+        "        path     = \"/\"\n"
+        "        interval = \"10s\"\n"
+        "        timeout  = \"2s\"\n"
+        "        expose   = true\n"
+        "      }\n"
+        "    }\n"
+        "    task \"t\" {\n"
+        "      driver = \"raw_exec\"\n"
+        "      config { command = \"/bin/true\" }\n"
+        "      leader = true\n"
+        "      volume_mount {\n"
+        "        volume           = \"data\"\n"
+        "        destination      = \"/data\"\n"
+        "        propagation_mode = \"host-to-task\"\n"
+        "      }\n"
+        "      template {\n"
+        "        data        = \"x\"\n"
+        "        destination = \"local/x\"\n"
+        "      }\n"
+        "      vault { policies = [\"p\"] }\n"
+        "    }\n"
+        "  }\n"
+        "}\n");
+    static const char *const want[] = {
+        "group \"g\" > update: rolling updates, canaries and auto_revert are "
+        "not run by this node (a new job version replaces every allocation "
+        "at once); kept but ignored",
+        "group \"g\" > migrate: health_check, min_healthy_time and "
+        "healthy_deadline are not acted on by this node (a drain stops "
+        "max_parallel allocations at a time, with no replacement elsewhere "
+        "to wait for); kept but ignored",
+        "group \"g\" > ephemeral_disk: sticky and migrate are not acted on "
+        "by this node (a replacement allocation starts with a new "
+        "directory); kept but ignored",
+        "group \"g\": stop_after_client_disconnect is not acted on by this "
+        "node (it has no servers to lose); kept but ignored",
+        "group \"g\" > network: mbits is not reserved nor enforced by this "
+        "node; kept but ignored",
+        "group \"g\" > network > port \"http\": host_network \"public\": "
+        "host networks are not supported by this node (the port is on the "
+        "default network); kept but ignored",
+        "group \"g\" > service \"web\": canary_tags and canary_meta are used "
+        "only by canary deployments, which this node does not run; kept but "
+        "ignored",
+        "group \"g\" > service \"web\" > check \"alive\": expose needs a "
+        "Consul Connect sidecar, which this node does not run; kept but "
+        "ignored",
+        "group \"g\" > task \"t\": vault is not supported by this node; kept "
+        "but ignored",
+        "group \"g\" > task \"t\" > template: templates are not rendered by "
+        "this node; kept but ignored",
+        "group \"g\" > task \"t\": leader is not acted on by this node (the "
+        "other tasks are not stopped when it exits); kept but ignored",
+        "group \"g\" > task \"t\" > volume_mount: propagation_mode "
+        "\"host-to-task\" is not supported by this node (mounts are "
+        "private); kept but ignored",
+    };
+    assert_warnings(job, want, NC_ARRAY_LEN(want));
+    jobspec_free(job);
+
+    /* what is acted on, or being made real, and Nomad's defaults (the
+     * migrate a service group gets without the block): no warning */
+    job = hcl_ok(
+        "job \"quiet\" {\n"
+        "  group \"g\" {\n"
+        "    network {\n"
+        "      mode     = \"none\"\n"
+        "      hostname = \"h\"\n"
+        "      dns { servers = [\"1.1.1.1\"] }\n"
+        "    }\n"
+        "    task \"pre\" {\n"
+        "      driver = \"raw_exec\"\n"
+        "      config { command = \"/bin/true\" }\n"
+        "      lifecycle { hook = \"prestart\" }\n"
+        "      artifact { source = \"https://example.com/x.tgz\" }\n"
+        "      logs { disabled = true }\n"
+        "    }\n"
+        "    task \"t\" {\n"
+        "      driver = \"raw_exec\"\n"
+        "      config { command = \"/bin/true\" }\n"
+        "      service {\n"
+        "        name     = \"s\"\n"
+        "        provider = \"nomad\"\n"
+        "      }\n"
+        "    }\n"
+        "  }\n"
+        "}\n");
+    assert_warnings(job, NULL, 0);
     jobspec_free(job);
 }
 
@@ -1863,6 +1986,7 @@ int main(void)
         cmocka_unit_test(test_validate_handbuilt),
         cmocka_unit_test(test_json_type_errors),
         cmocka_unit_test(test_json_text_errors),
+        cmocka_unit_test(test_warnings_ignored_stanzas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

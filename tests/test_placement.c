@@ -1506,7 +1506,7 @@ static void test_hostile_inputs(void **state)
     freejob(j);
 
     /* NULL strings everywhere */
-    struct node empty = {0};
+    struct node empty = {.eligible = true}; /* ready, as fingerprinted */
     struct job bare = {0};
     struct task_group tg = {.count = 1};
     struct task task = {0};

@@ -504,6 +504,7 @@ static void warn(struct job *job, const struct nc_buf *path, const char *fmt,
     nc_buf_free(&b);
 }
 
+#define SEC_NS 1000000000LL
 #define IGNORED "is not supported by this node; kept but ignored"
 
 static void path_trunc(struct nc_buf *b, size_t mark)
@@ -535,6 +536,22 @@ static void warn_services(struct job *job, struct nc_buf *path,
             js_seg_named(path, "service", s[i].name);
         else
             js_seg_index(path, "service", i, n);
+        if (s[i].canary_tags.n || s[i].canary_meta.n)
+            warn(job, path, "canary_tags and canary_meta are used only by "
+                 "canary deployments, which this node does not run; kept "
+                 "but ignored");
+        for (size_t k = 0; k < s[i].nchecks; k++) {
+            if (!s[i].checks[k].expose)
+                continue;
+            size_t cm = path->len;
+            if (s[i].checks[k].name)
+                js_seg_named(path, "check", s[i].checks[k].name);
+            else
+                js_seg_index(path, "check", k, s[i].nchecks);
+            warn(job, path, "expose needs a Consul Connect sidecar, which "
+                 "this node does not run; kept but ignored");
+            path_trunc(path, cm);
+        }
         const json_t *c = s[i].connect;
         if (json_is_object(c)) {
             json_t *v;
@@ -552,6 +569,97 @@ static void warn_services(struct job *job, struct nc_buf *path,
                      "connect native is not supported by this node; kept but "
                      "ignored");
         }
+        path_trunc(path, mark);
+    }
+}
+
+/* `kind: msg` under the current path. */
+static void warn_at(struct job *job, struct nc_buf *path, const char *kind,
+                    const char *msg)
+{
+    size_t mark = path->len;
+    nc_buf_printf(path, " > %s", kind);
+    warn(job, path, "%s", msg);
+    path_trunc(path, mark);
+}
+
+/* Nomad's migrate defaults (api.DefaultMigrateStrategy): what a service
+ * group gets without writing the block. */
+static bool migrate_is_default(const struct migrate_strategy *m)
+{
+    return (m->max_parallel == 1 || m->max_parallel == 0) &&
+           (!m->health_check || nc_streq(m->health_check, "checks")) &&
+           (m->min_healthy_time == 0 || m->min_healthy_time == 10 * SEC_NS) &&
+           (m->healthy_deadline == 0 || m->healthy_deadline == 300 * SEC_NS);
+}
+
+/* Group stanzas the runner and placement do not use: update (a new
+ * version replaces every allocation at once), what of migrate a drain
+ * does not pace with, sticky or migrated ephemeral disks (a replacement
+ * gets a fresh dir), stop_after_client_disconnect (no servers to lose),
+ * mbits and host networks of ports. */
+static void warn_group_stanzas(struct job *job, struct nc_buf *path,
+                               const struct task_group *tg)
+{
+    if (tg->update)
+        warn_at(job, path, "update",
+                "rolling updates, canaries and auto_revert are not run by "
+                "this node (a new job version replaces every allocation at "
+                "once); kept but ignored");
+    if (tg->migrate && nc_streq(job->type, "service") &&
+        !migrate_is_default(tg->migrate))
+        warn_at(job, path, "migrate",
+                "health_check, min_healthy_time and healthy_deadline are not "
+                "acted on by this node (a drain stops max_parallel "
+                "allocations at a time, with no replacement elsewhere to "
+                "wait for); kept but ignored");
+    if (tg->ephemeral_disk.sticky || tg->ephemeral_disk.migrate)
+        warn_at(job, path, "ephemeral_disk",
+                "sticky and migrate are not acted on by this node (a "
+                "replacement allocation starts with a new directory); kept "
+                "but ignored");
+    if (tg->stop_after_client_disconnect > 0)
+        warn(job, path, "stop_after_client_disconnect is not acted on by "
+                        "this node (it has no servers to lose); kept but "
+                        "ignored");
+    size_t mark = path->len;
+    for (size_t n = 0; n < tg->nnetworks; n++) {
+        const struct network *net = &tg->networks[n];
+        js_seg_index(path, "network", n, tg->nnetworks);
+        if (net->mbits > 0)
+            warn(job, path, "mbits is not reserved nor enforced by this "
+                            "node; kept but ignored");
+        const struct port *lists[] = {net->reserved_ports, net->dynamic_ports};
+        size_t counts[] = {net->nreserved_ports, net->ndynamic_ports};
+        for (size_t l = 0; l < 2; l++)
+            for (size_t i = 0; i < counts[l]; i++) {
+                const char *hn = lists[l][i].host_network;
+                if (!hn || !*hn || nc_streq(hn, "default"))
+                    continue;
+                size_t pm = path->len;
+                js_seg_named(path, "port", lists[l][i].label);
+                warn(job, path, "host_network \"%s\": host networks are "
+                     "not supported by this node (the port is on the "
+                     "default network); kept but ignored", hn);
+                path_trunc(path, pm);
+            }
+        path_trunc(path, mark);
+    }
+}
+
+/* propagation_mode other than Nomad's default "private": mounts here are
+ * always private. */
+static void warn_volume_mounts(struct job *job, struct nc_buf *path,
+                               const struct task *tk)
+{
+    size_t mark = path->len;
+    for (size_t i = 0; i < tk->nvolume_mounts; i++) {
+        const char *pm = tk->volume_mounts[i].propagation_mode;
+        if (!pm || !*pm || nc_streq(pm, "private"))
+            continue;
+        js_seg_index(path, "volume_mount", i, tk->nvolume_mounts);
+        warn(job, path, "propagation_mode \"%s\" is not supported by this "
+             "node (mounts are private); kept but ignored", pm);
         path_trunc(path, mark);
     }
 }
@@ -616,6 +724,7 @@ void js_collect_warnings(struct job *job)
                              "kept but ignored");
             path_trunc(&path, gmark);
         }
+        warn_group_stanzas(job, &path, tg);
         warn_services(job, &path, tg->services, tg->nservices);
         for (size_t t = 0; t < tg->ntasks; t++) {
             const struct task *tk = &tg->tasks[t];
@@ -625,12 +734,11 @@ void js_collect_warnings(struct job *job)
             warn_list(job, &path, "template", tk->ntemplates,
                       "templates are not rendered by this node; kept but "
                       "ignored");
-            warn_list(job, &path, "artifact",
-                      json_is_array(tk->artifacts)
-                          ? json_array_size(tk->artifacts)
-                          : 0,
-                      "artifacts are not downloaded by this node; kept but "
-                      "ignored");
+            if (tk->leader)
+                warn(job, &path, "leader is not acted on by this node (the "
+                     "other tasks are not stopped when it exits); kept but "
+                     "ignored");
+            warn_volume_mounts(job, &path, tk);
             if (json_is_array(tk->resources.devices)) {
                 size_t mark = path.len;
                 json_t *d;
