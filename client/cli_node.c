@@ -346,6 +346,23 @@ static char *node_target(struct api_client *api, bool self, int nargs,
     return id;
 }
 
+/* PUTs `body` (stolen) to /v1/node/<id>/<action>; 0, or -1 after printing
+ * `failed` and the agent's answer. */
+static int node_put(struct api_client *api, const char *id, const char *action,
+                    json_t *body, const char *failed)
+{
+    char *path = xasprintf("/v1/node/%s/%s", id, action);
+    json_t *resp = NULL;
+    struct nc_error err = {0};
+    int r = api_request(api, "PUT", path, body, &resp, NULL, &err);
+    if (r < 0)
+        fprintf(stderr, "%s%s\n", failed, err.msg);
+    json_decref(resp);
+    json_decref(body);
+    free(path);
+    return r < 0 ? -1 : 0;
+}
+
 static const char node_drain_usage[] =
     "Usage: nomclient node drain [options] <node>\n"
     "\n"
@@ -447,19 +464,12 @@ static int cmd_node_drain(int argc, char **argv)
                         ignore_system, "MarkEligible", false)
             : json_pack("{s:s, s:n, s:b}", "NodeID", id, "DrainSpec",
                         "MarkEligible", !keep);
-        char *path = xasprintf("/v1/node/%s/drain", id);
-        json_t *resp = NULL;
-        struct nc_error err = {0};
-        if (api_request(&api, "PUT", path, body, &resp, NULL, &err) < 0) {
-            fprintf(stderr, "Error updating drain specification: %s\n", err.msg);
-        } else {
+        if (node_put(&api, id, "drain", body,
+                     "Error updating drain specification: ") == 0) {
             printf("Node \"%s\" drain strategy %s\n", id,
                    enable ? "set" : "unset");
             rc = 0;
         }
-        json_decref(resp);
-        json_decref(body);
-        free(path);
     }
     free(id);
     api_client_free(&api);
@@ -505,19 +515,11 @@ static int cmd_node_eligibility(int argc, char **argv)
     if (id) {
         json_t *body = json_pack("{s:s, s:s}", "NodeID", id, "Eligibility",
                                  enable ? "eligible" : "ineligible");
-        char *path = xasprintf("/v1/node/%s/eligibility", id);
-        json_t *resp = NULL;
-        struct nc_error err = {0};
-        if (api_request(&api, "PUT", path, body, &resp, NULL, &err) < 0) {
-            fprintf(stderr, "%s%s\n", failed, err.msg);
-        } else {
+        if (node_put(&api, id, "eligibility", body, failed) == 0) {
             printf("Node \"%s\" scheduling eligibility set: %s for "
                    "scheduling\n", id, enable ? "eligible" : "ineligible");
             rc = 0;
         }
-        json_decref(resp);
-        json_decref(body);
-        free(path);
     }
     free(id);
     api_client_free(&api);
