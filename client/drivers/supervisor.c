@@ -627,6 +627,9 @@ static void __attribute__((noreturn)) run_init(pid_t task, int errfd)
 }
 
 static const char *spec_file; /* the SPEC argument */
+/* ours, as the host's /proc knows it: the task's getppid() says 0 once it
+ * is PID 1 of a namespace of its own */
+static pid_t supervisor_pid;
 
 /* Takes the command, arguments and environment of the spec file as it is
  * now (the rest was acted on already). */
@@ -723,7 +726,7 @@ run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
          * is seen through the supervisor's view of the mounts */
         char path[4200];
         if (s->chroot && s->wait_fd > 0)
-            snprintf(path, sizeof(path), "/proc/%d/root%s", (int)getppid(),
+            snprintf(path, sizeof(path), "/proc/%d/root%s", (int)supervisor_pid,
                      s->netns);
         else
             snprintf(path, sizeof(path), "%s", s->netns);
@@ -990,6 +993,7 @@ static int run(const struct supervisor_spec *s)
         times = page;
     }
     int64_t started = nc_now_unix_ns();
+    supervisor_pid = getpid();
     mark(&times->forked);
     pid_t pid = fork();
     if (pid < 0)
