@@ -1,8 +1,9 @@
 /* exec.c - the exec and raw_exec drivers: each task runs under
  * `nomclient supervise` (supervisor.c), a detached process started here
  * that outlives the agent. exec isolates the task (chroot, cgroup limits,
- * capabilities as Nomad computes them); raw_exec runs it as the agent's
- * user on the host.
+ * capabilities as Nomad computes them, private PID and IPC namespaces,
+ * the group's dns and hostname); raw_exec runs it as the agent's user on
+ * the host.
  *
  * The handle of a task is its supervisor: watched through a pidfd, alive
  * while it holds the flock on <task>.lock (taken here and inherited, so a

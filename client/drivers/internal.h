@@ -24,8 +24,10 @@
  *   - becomes a session leader and child subreaper;
  *   - places the task in its own cgroup with the spec's limits;
  *   - forks the task, which joins the allocation's network namespace,
- *     unshares a mount namespace, builds its chroot (exec isolation), drops
- *     capabilities, switches user and execs;
+ *     unshares a mount namespace (and IPC, UTS), builds its chroot (exec
+ *     isolation), drops capabilities, switches user and execs; with a
+ *     private PID namespace the forked child is its PID 1 and stays as a
+ *     small init, the task its child;
  *   - copies stdout/stderr into rotated files under the alloc's logs dir;
  *   - forwards SIGTERM/SIGINT as the task's kill signal and sends SIGKILL to
  *     the whole cgroup after the kill timeout;
