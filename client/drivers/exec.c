@@ -298,8 +298,8 @@ static bool domain_name_valid(const char *s)
     return last != '-' && !(n == 1 && last == '.');
 }
 
-/* The group network's dns block and hostname for an exec task (what the
- * chroot's /etc/resolv.conf, /etc/hosts and UTS name become). */
+/* The group network's dns block and hostname (what an exec task's
+ * /etc/resolv.conf, /etc/hosts and UTS name become). */
 static int add_network_names(const struct driver_env *env,
                              const struct alloc *a, struct supervisor_spec *s,
                              struct nc_error *err)
@@ -383,10 +383,13 @@ static char *spec_text(const struct driver_env *env, struct alloc_task *t,
                            &s.pid_private, err) < 0 ||
             isolation_mode(spec, "ipc_mode",
                            env->cfg->client.exec_default_ipc_mode,
-                           &s.ipc_private, err) < 0 ||
-            add_network_names(env, a, &s, err) < 0)
+                           &s.ipc_private, err) < 0)
             goto out;
     }
+    /* checked for raw_exec too; its supervisor applies none of it (no
+     * chroot to put the files in, the host's hostname), as Nomad's */
+    if (add_network_names(env, a, &s, err) < 0)
+        goto out;
     s.logs_disabled = spec->logs.disabled;
     if (add_mounts(env, a, spec, &s, err) < 0)
         goto out;
