@@ -148,3 +148,19 @@ cni_chains_remove() {
         fi
     done
 }
+
+# bridge_agent_config FILE: an agent config for bridge_test's bridge and
+# subnet, with raw_exec enabled
+bridge_agent_config() {
+    cat >"$1" <<EOF
+client {
+  bridge_network_name   = "$BR"
+  bridge_network_subnet = "$SUBNET"
+}
+plugin "raw_exec" {
+  config {
+    enabled = true
+  }
+}
+EOF
+}

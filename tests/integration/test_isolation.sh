@@ -23,17 +23,7 @@ python3 -m http.server --bind 127.0.0.1 "$LOPORT" >/dev/null 2>&1 &
 cleanup_add "kill -9 $!"
 python3 -m http.server --bind "$GW" "$GWPORT" >/dev/null 2>&1 &
 cleanup_add "kill -9 $!"
-cat >"$TMP/agent.hcl" <<EOF
-client {
-  bridge_network_name   = "$BR"
-  bridge_network_subnet = "$SUBNET"
-}
-plugin "raw_exec" {
-  config {
-    enabled = true
-  }
-}
-EOF
+bridge_agent_config "$TMP/agent.hcl"
 
 # What every task prints, one key=value a line, then it sleeps.
 cat >"$TMP/probe.py" <<EOF
