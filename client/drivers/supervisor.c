@@ -488,8 +488,7 @@ static char *resolv_conf_text(const struct supervisor_spec *s)
     strlist_free(&servers);
     strlist_free(&searches);
     strlist_free(&options);
-    nc_buf_puts(&b, ""); /* an empty block still makes a (empty) string */
-    return b.data;
+    return b.data ? b.data : xstrdup(""); /* e.g. searches ["."] alone */
 }
 
 static char *hosts_text(const struct supervisor_spec *s)
