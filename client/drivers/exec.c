@@ -13,6 +13,7 @@
  * dir, beside the task dirs, where tasks cannot see them. */
 #include "client/drivers/driver.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -308,6 +309,23 @@ static int add_network_names(const struct driver_env *env,
     const struct network *nw = g && g->nnetworks ? &g->networks[0] : NULL;
     if (!nw)
         return 0;
+    /* each a word of a resolv.conf line: nothing that would start another */
+    const struct strlist *lists[] = {&nw->dns_servers, &nw->dns_searches,
+                                     &nw->dns_options};
+    static const char *const names[] = {"servers", "searches", "options"};
+    for (size_t k = 0; k < NC_ARRAY_LEN(lists); k++)
+        for (size_t i = 0; i < lists[k]->n; i++) {
+            const char *w = lists[k]->items[i];
+            unsigned char addr[sizeof(struct in6_addr)];
+            bool ok = *w && !w[strcspn(w, " \t\r\n#;")];
+            if (k == 0)
+                ok = inet_pton(AF_INET, w, addr) == 1 ||
+                     inet_pton(AF_INET6, w, addr) == 1;
+            if (!ok)
+                return nc_error_set(err, -EINVAL,
+                                    "network dns %s: \"%s\" is not %s", names[k],
+                                    w, k == 0 ? "an IP address" : "one word");
+        }
     if (nw->dns_servers.n || nw->dns_searches.n || nw->dns_options.n) {
         s->dns = true;
         strlist_copy(&s->dns_servers, &nw->dns_servers);

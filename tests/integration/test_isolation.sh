@@ -121,6 +121,16 @@ jobs = {
 %s  }
 }
 ''' % task("t"),
+    "baddns": '''job "baddns" {
+  group "g" {
+    network {
+      dns {
+        servers = ["10.0.0.1\\nnameserver 6.6.6.6"]
+      }
+    }
+%s  }
+}
+''' % task("t"),
     "badmode": '''job "badmode" {
   group "g" {
 %s  }
@@ -152,7 +162,7 @@ check "default_pid_mode \"shared\" is refused at load, naming file:line" \
 
 need_agent "agent starts" a1 -dev -data-dir "$data" -config "$TMP/agent.hcl"
 check "the host reaches its loopback server (the control)" curl -s -o /dev/null -m 2 "http://127.0.0.1:$LOPORT/"
-for j in none br hostdns badhost badmode; do
+for j in none br hostdns badhost baddns badmode; do
     "$NOMCLIENT" job run "$TMP/$j.nomad" >/dev/null 2>&1
 done
 all_probed() { probed none a && probed none b && probed br priv && probed br hostns && probed hostdns t; }
@@ -202,6 +212,11 @@ wait_for 10 badhost_failed
 check "host mode with a hostname fails with Nomad's reason" \
     contains "$(curl -s "$ADDR/v1/allocation/$(alloc_id badhost)")" 'hostname cannot be set on task group using \"host\" networking mode'
 
+baddns_failed() { [ "$(status baddns)" = failed ]; }
+wait_for 10 baddns_failed
+check "a dns server that is not an address fails the task, no line is injected" \
+    contains "$(curl -s "$ADDR/v1/allocation/$(alloc_id baddns)")" 'network dns servers: \"10.0.0.1\nnameserver 6.6.6.6\" is not an IP address'
+
 # ---- exec: private PID and IPC namespaces
 check "exec: a PID namespace of its own ($(val br priv pidns))" \
     sh -c "[ -n '$(val br priv pidns)' ] && [ '$(val br priv pidns)' != '$(host_ns pid)' ]"
@@ -243,7 +258,7 @@ check "after a restart: the none allocation runs on, same supervisor, same names
 check "  and it is re-attached" wait_for 5 none_running
 
 # ---- stop: nothing left
-for j in none br hostdns badhost badmode; do
+for j in none br hostdns badhost baddns badmode; do
     "$NOMCLIENT" job stop "$j" >/dev/null 2>&1
 done
 gone() {
