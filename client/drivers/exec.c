@@ -323,8 +323,9 @@ static int add_network_names(const struct driver_env *env,
                      inet_pton(AF_INET6, w, addr) == 1;
             if (!ok)
                 return nc_error_set(err, -EINVAL,
-                                    "network dns %s: \"%s\" is not %s", names[k],
-                                    w, k == 0 ? "an IP address" : "one word");
+                                    "network dns %s: \"%s\" is not %s",
+                                    names[k], w,
+                                    k == 0 ? "an IP address" : "one word");
         }
     if (nw->dns_servers.n || nw->dns_searches.n || nw->dns_options.n) {
         s->dns = true;

@@ -202,8 +202,9 @@ json_t *supervisor_spec_to_json(const struct supervisor_spec *s)
     if (s->dns)
         json_object_set_new(
             j, "DNS",
-            json_pack("{s:o, s:o, s:o}", "Servers", strlist_json(&s->dns_servers),
-                      "Searches", strlist_json(&s->dns_searches), "Options",
+            json_pack("{s:o, s:o, s:o}", "Servers",
+                      strlist_json(&s->dns_servers), "Searches",
+                      strlist_json(&s->dns_searches), "Options",
                       strlist_json(&s->dns_options)));
     return j;
 }
