@@ -282,6 +282,8 @@ void config_free(struct agent_config *cfg)
     kv_free(&cfg->client.chroot_env);
     strlist_free(&cfg->client.servers);
     strlist_free(&cfg->client.exec_allow_caps);
+    free(cfg->client.exec_default_pid_mode);
+    free(cfg->client.exec_default_ipc_mode);
     strlist_free(&cfg->consul.tags);
     strlist_free(&cfg->files);
     memset(cfg, 0, sizeof(*cfg));

@@ -68,6 +68,9 @@ struct agent_config {
         bool raw_exec_enabled;
         struct strlist exec_allow_caps;
         bool exec_allow_caps_set;
+        /* exec's default_pid_mode / default_ipc_mode: "private" (the
+         * default) or "host"; a task's pid_mode / ipc_mode overrides */
+        char *exec_default_pid_mode, *exec_default_ipc_mode;
         struct strlist servers;
     } client;
 
@@ -108,7 +111,8 @@ struct config_key {
     const char *name;
     enum config_key_kind kind;
     size_t offset; /* into struct agent_config (not for the ignored kinds) */
-    /* each item of a list: 0, or -EINVAL with msg saying what is wrong */
+    /* a string, or each item of a list: 0, or -EINVAL with msg saying what
+     * is wrong */
     int (*check)(const char *item, char *msg, size_t msglen);
 };
 

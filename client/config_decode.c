@@ -239,12 +239,16 @@ static int decode_attr(struct config_decoder *c, const struct config_field *f,
     if (v->kind == HCL_NULL)
         return 0; /* as in HCL: null leaves the setting alone */
     switch (f->kind) {
-    case F_STRING:
+    case F_STRING: {
+        char msg[300];
         if (v->kind != HCL_STRING)
             return type_error(c, v, leaf, "a string");
+        if (f->check && f->check(v->str ? v->str : "", msg, sizeof(msg)) < 0)
+            return hfail(c, v->pos, leaf, "%s", msg);
         if (dst)
             config_set_str(dst, v->str ? v->str : "");
         break;
+    }
     case F_LOG_LEVEL: {
         enum nc_log_level lvl;
         if (v->kind != HCL_STRING)

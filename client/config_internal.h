@@ -71,7 +71,8 @@ struct config_field {
     unsigned setbit; /* consul.file_set bit recorded when set */
     const struct config_schema *sub;
     config_label_fn labeled;
-    /* F_STRLIST: each item checked (a driver's key, e.g. capabilities) */
+    /* F_STRLIST: each item checked, F_STRING: the value (a driver's key,
+     * e.g. capabilities, exec's default_pid_mode) */
     int (*check)(const char *item, char *msg, size_t msglen);
 };
 

@@ -341,13 +341,15 @@ int netns_conflist_for_mode(const struct netns_config *cfg, const char *mode,
         *out = netns_bridge_conflist(cfg);
         return 0;
     }
+    if (strcmp(mode, NETNS_MODE_NONE) == 0)
+        return 0; /* a namespace with lo up and nothing else: no chain */
     if (nc_str_has_prefix(mode, "cni/") && mode[4]) {
         const char *dir = or_default(cfg->cni_config_dir, "/etc/cni/net.d");
         return netns_load_network(dir, mode + 4, out, err);
     }
     return nc_error_set(err, -EINVAL,
                         "network mode \"%s\" has no namespace to set up "
-                        "(bridge or cni/<name>)",
+                        "(bridge, none or cni/<name>)",
                         mode);
 }
 
@@ -790,7 +792,8 @@ int netns_request_from_json(const json_t *j, struct netns_request *r,
                           r->netns, NETNS_RUN_DIR);
     else if (r->conflist)
         rc = netns_conflist_validate(r->conflist, "request: \"Conflist\"", err);
-    else if (strcmp(r->command, "ADD") == 0)
+    else if (strcmp(r->command, "ADD") == 0 &&
+             !nc_streq(r->mode, NETNS_MODE_NONE))
         rc = nc_error_set(err, -EINVAL, "request: ADD needs a \"Conflist\"");
     if (rc == 0 && !r->netns)
         r->netns = xasprintf("%s/%s", NETNS_RUN_DIR, r->alloc_id);

@@ -223,11 +223,13 @@ static void record(struct helper *h, json_t *update)
 static json_t *new_state(const struct netns_request *req)
 {
     json_t *s = json_pack(
-        "{s:i, s:s, s:s, s:s, s:s, s:s, s:O, s:s, s:O, s:[]}", "Version",
+        "{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:[]}", "Version",
         NETNS_STATE_VERSION, "AllocID", req->alloc_id, "Phase", "adding",
         "Netns", req->netns, "IfName", req->ifname, "Mode",
-        req->mode ? req->mode : "bridge", "Conflist", req->conflist, "CNIPath",
-        req->cni_path, "PortMappings", req->ports, "Results");
+        req->mode ? req->mode : "bridge", "CNIPath", req->cni_path,
+        "PortMappings", req->ports, "Results");
+    if (req->conflist) /* none mode has no chain */
+        json_object_set(s, "Conflist", req->conflist);
     if (req->admin_rule)
         json_object_set(s, "AdminRule", req->admin_rule);
     return s;
@@ -251,6 +253,10 @@ static int del_run(struct helper *h, const struct del_plan *p,
                    struct nc_error *err)
 {
     const struct netns_request *req = h->req;
+    /* no chain (mode none, or nothing recorded or sent): the namespace is
+     * all there is */
+    if (!p->conflist)
+        return netns_ns_remove(p->netns, err);
     struct strlist ips = {0};
     cleanup_free char *ipam = netns_ipam_dir(p->conflist);
     netns_ipam_leases_of(ipam, req->alloc_id, &ips);
@@ -325,6 +331,11 @@ static void plan_from_state(struct del_plan *p, const struct netns_request *req,
                           netns_conflist_validate(list, "state", NULL) == 0
                       ? list
                       : req->conflist;
+    /* a none setup is its namespace alone, whatever chain the request
+     * brings (an orphan's DEL brings the bridge's) */
+    if (nc_streq(json_string_value(json_object_get(state, "Mode")),
+                 NETNS_MODE_NONE))
+        p->conflist = NULL;
     const char *ns = json_string_value(json_object_get(state, "Netns"));
     p->netns = ns && nc_str_has_prefix(ns, NETNS_RUN_DIR "/") &&
                        netns_name_valid(ns + strlen(NETNS_RUN_DIR "/"))
@@ -363,13 +374,7 @@ static int do_del(struct helper *h, struct netns_response *resp,
     struct del_plan p;
     plan_from_state(&p, req, state);
     resp->netns = xstrdup(p.netns);
-    int r = 0;
-    if (!p.conflist) {
-        /* nothing recorded and nothing to run: the namespace is all */
-        r = netns_ns_remove(p.netns, err);
-    } else {
-        r = del_run(h, &p, err);
-    }
+    int r = del_run(h, &p, err);
     if (r == 0) {
         netns_state_remove(req->state_dir, req->alloc_id);
     } else if (state) {
@@ -413,6 +418,25 @@ static void hostport_wait(struct helper *h, struct netns_hostport *c)
     add_us(h, "HostportUs", us);
     if (ran)
         json_object_set_new(h->timings, "HostportEnsured", json_true());
+}
+
+/* Mode none, once its namespace (lo up) exists: durable, then recorded
+ * complete with an empty result and no address. */
+static int add_none(struct helper *h, struct netns_response *resp,
+                    struct nc_error *err)
+{
+    const struct netns_request *req = h->req;
+    int r = intent_durable(h, err);
+    if (r < 0) {
+        struct nc_error e2 = {0};
+        if (netns_ns_remove(req->netns, &e2) == 0)
+            netns_state_remove(req->state_dir, req->alloc_id);
+        return r;
+    }
+    resp->result = json_object();
+    record(h, json_pack("{s:s, s:O}", "Phase", "added", "Result",
+                        resp->result));
+    return 0;
 }
 
 static int do_add(struct helper *h, struct netns_response *resp,
@@ -462,13 +486,16 @@ static int do_add(struct helper *h, struct netns_response *resp,
     if (r < 0)
         return r;
     int64_t t = netns_now_us();
-    r = netns_ns_create(req->netns, err);
+    bool none = !req->conflist;
+    r = netns_ns_create(req->netns, none, err);
     add_us(h, "NetnsUs", netns_now_us() - t);
     if (r < 0) {
         intent_durable(h, NULL);
         netns_state_remove(req->state_dir, req->alloc_id);
         return r;
     }
+    if (none)
+        return add_none(h, resp, err);
     /* Nomad's NOMAD-ADMIN rule: checked beside the chain, added after it */
     struct netns_ipt_admin admin = {0};
     if (req->admin_rule) {

@@ -47,6 +47,8 @@
 #define NETNS_ADMIN_CHAIN "NOMAD-ADMIN"
 #define NETNS_IFNAME "eth0"
 #define NETNS_RUN_DIR "/run/netns"
+/* The mode whose namespace has only lo, up: no chain, no address. */
+#define NETNS_MODE_NONE "none"
 
 /* What the agent configures. Strings are borrowed; NULL or "" takes the
  * default named beside the field. */
@@ -79,7 +81,8 @@ json_t *netns_bridge_conflist(const struct netns_config *cfg);
 int netns_load_network(const char *dir, const char *name, json_t **out,
                        struct nc_error *err);
 
-/* The conflist for a network mode: "bridge" or "cni/<name>". */
+/* The conflist for a network mode: "bridge" or "cni/<name>"; "none" has
+ * none (*out NULL, 0). */
 int netns_conflist_for_mode(const struct netns_config *cfg, const char *mode,
                             json_t **out, struct nc_error *err);
 
@@ -112,7 +115,8 @@ struct netns_port_mapping {
 
 struct netns_setup {
     const char *alloc_id;   /* CNI container id; [A-Za-z0-9_.-], required */
-    const char *mode;       /* "bridge" or "cni/<name>"; DEL: NULL = recorded */
+    const char *mode;       /* "bridge", "none" or "cni/<name>"; DEL: NULL =
+                               recorded */
     const char *netns_name; /* NULL: alloc_id */
     const struct netns_port_mapping *ports;
     size_t nports; /* DEL: 0 = those recorded at ADD */

@@ -175,8 +175,9 @@ void netns_exec_free(struct netns_exec *x);
 /* ---- nsfs.c -------------------------------------------------------------- */
 
 /* Creates the named namespace at path (under /run/netns, made a shared
- * mount as iproute2 does). -EEXIST if path exists. */
-int netns_ns_create(const char *path, struct nc_error *err);
+ * mount as iproute2 does), with lo up if lo_up (mode none; a chain's
+ * loopback plugin does it otherwise). -EEXIST if path exists. */
+int netns_ns_create(const char *path, bool lo_up, struct nc_error *err);
 /* From now on keep namespaces made ahead for the next netns_ns_create
  * (the helper server's choice: a one-shot helper makes its own). */
 void netns_ns_keep_spare(void);

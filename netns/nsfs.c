@@ -14,7 +14,10 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -145,7 +148,36 @@ static int take_namespace(struct nc_error *err)
     return fd >= 0 ? fd : new_namespace(err);
 }
 
-int netns_ns_create(const char *path, struct nc_error *err)
+/* Sets lo up inside the namespace ns: this thread goes in and comes back
+ * (a network namespace is per thread, see above). */
+static int loopback_up(int ns, struct nc_error *err)
+{
+    cleanup_close int self =
+        open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0)
+        return nc_error_set(err, -errno, "open /proc/thread-self/ns/net: %s",
+                            strerror(errno));
+    if (setns(ns, CLONE_NEWNET) < 0)
+        return nc_error_set(err, -errno, "enter the new namespace: %s",
+                            strerror(errno));
+    int r = 0;
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+    if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0 ||
+        (ifr.ifr_flags |= IFF_UP, ioctl(sock, SIOCSIFFLAGS, &ifr) < 0))
+        r = nc_error_set(err, -errno, "set lo up in the new namespace: %s",
+                         strerror(errno));
+    if (sock >= 0)
+        close(sock);
+    if (setns(self, CLONE_NEWNET) < 0) /* cannot happen as root */
+        r = nc_error_set(err, -errno,
+                         "return to the host network namespace: %s",
+                         strerror(errno));
+    return r;
+}
+
+int netns_ns_create(const char *path, bool lo_up, struct nc_error *err)
 {
     /* once per process, one thread at a time (two binding it onto itself
      * would stack): a recursive propagation change walks every namespace
@@ -165,9 +197,9 @@ int netns_ns_create(const char *path, struct nc_error *err)
                             strerror(errno));
     close(fd);
     cleanup_close int ns = take_namespace(err);
-    if (ns < 0) {
+    if (ns < 0 || (lo_up && (r = loopback_up(ns, err)) < 0)) {
         unlink(path);
-        return ns;
+        return ns < 0 ? ns : r;
     }
     char src[64];
     snprintf(src, sizeof(src), "/proc/thread-self/fd/%d", ns);

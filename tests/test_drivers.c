@@ -107,7 +107,15 @@ static void test_plugin_keys(void **state)
     assert_int_equal(caps->check("all", msg, sizeof(msg)), 0);
     assert_int_equal(caps->check("net_rawx", msg, sizeof(msg)), -EINVAL);
     assert_non_null(strstr(msg, "unknown capability \"net_rawx\""));
-    assert_non_null(key(exec, "default_pid_mode"));
+    const struct config_key *pid = key(exec, "default_pid_mode");
+    assert_non_null(pid);
+    assert_int_equal(pid->kind, CONFIG_KEY_STRING);
+    assert_int_equal(pid->check("host", msg, sizeof(msg)), 0);
+    assert_int_equal(pid->check("private", msg, sizeof(msg)), 0);
+    assert_int_equal(pid->check("shared", msg, sizeof(msg)), -EINVAL);
+    assert_non_null(strstr(msg, "default_pid_mode must be \"private\" or "
+                                "\"host\", got \"shared\""));
+    assert_int_equal(key(exec, "default_ipc_mode")->kind, CONFIG_KEY_STRING);
     assert_null(key(exec, "enabled"));
     const struct driver *raw = driver_find("raw_exec");
     const struct config_key *en = key(raw, "enabled");

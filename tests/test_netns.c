@@ -1249,6 +1249,86 @@ static void test_helper_fake_plugins(void **state)
     free(lock_file);
 }
 
+/* Mode none: no chain to build or check, a request without a conflist. */
+static void test_none_mode_config(void **state)
+{
+    (void)state;
+    struct netns_config cfg = {.state_dir = "/x", .cni_path = "/nonexistent"};
+    json_t *l = (json_t *)1;
+    struct nc_error err = {0};
+    assert_int_equal(netns_conflist_for_mode(&cfg, NETNS_MODE_NONE, &l, &err),
+                     0);
+    assert_null(l);
+    /* no plugins needed, even with none installed */
+    assert_int_equal(netns_mode_check(&cfg, NETNS_MODE_NONE, &err), 0);
+    json_t *j = parse("{\"Command\":\"ADD\",\"AllocID\":\"a\",\"StateDir\":"
+                      "\"/s\",\"Mode\":\"none\"}");
+    struct netns_request r;
+    assert_int_equal(netns_request_from_json(j, &r, &err), 0);
+    assert_null(r.conflist);
+    netns_request_free(&r);
+    json_decref(j);
+}
+
+/* lo's flags inside the namespace at path, through `ip -n`. */
+static bool lo_up_in(const char *name)
+{
+    char *cmd = xasprintf("ip -n %s -o link show lo 2>/dev/null | "
+                          "grep -q ',UP'",
+                          name);
+    int rc = system(cmd);
+    free(cmd);
+    return rc == 0;
+}
+
+static void test_helper_none(void **state)
+{
+    (void)state;
+    if (geteuid() != 0 || system("ip -V >/dev/null 2>&1") != 0)
+        skip();
+    char id[64];
+    snprintf(id, sizeof(id), "nctest-none-%d", (int)getpid());
+    char *ns = xasprintf("/run/netns/%s", id);
+    char *state_file = xasprintf("%s/state/%s.json", tmpdir, id);
+    char *j = xasprintf("{\"Command\":\"ADD\",\"AllocID\":\"%s\",\"StateDir\":"
+                        "\"%s/state\",\"Mode\":\"none\"}",
+                        id, tmpdir);
+    json_t *aj = parse(j);
+    free(j);
+    struct netns_request req;
+    struct netns_response resp;
+    assert_int_equal(netns_request_from_json(aj, &req, NULL), 0);
+    assert_int_equal(netns_helper_run(&req, &resp), 0);
+    assert_string_equal(resp.netns, ns);
+    assert_null(resp.ip);
+    assert_true(json_is_object(resp.result));
+    netns_response_free(&resp);
+    assert_true(netns_ns_exists(ns));
+    assert_true(lo_up_in(id));
+    char *text = slurp(strstr(state_file, "state/"));
+    assert_contains(text, "\"Mode\":\"none\"");
+    assert_contains(text, "\"Phase\":\"added\"");
+    assert_null(strstr(text, "Conflist"));
+    free(text);
+    /* again (a restarted agent): the complete setup is reused */
+    assert_int_equal(netns_helper_run(&req, &resp), 0);
+    assert_true(resp.reused);
+    netns_response_free(&resp);
+    netns_request_free(&req);
+    json_decref(aj);
+    /* an orphan's DEL brings the bridge's chain: the recorded mode wins,
+     * no plugin runs (there is none in this CNIPath), the namespace goes */
+    fake_request(&req, "DEL", "[{\"type\":\"okone\"}]", id);
+    assert_int_equal(netns_helper_run(&req, &resp), 0);
+    netns_response_free(&resp);
+    netns_request_free(&req);
+    assert_false(netns_ns_exists(ns));
+    assert_int_equal(access(ns, F_OK), -1);
+    assert_int_equal(access(state_file, F_OK), -1);
+    free(ns);
+    free(state_file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1274,6 +1354,8 @@ int main(void)
         cmocka_unit_test(test_hostport_jumps),
         cmocka_unit_test(test_exec),
         cmocka_unit_test_setup_teardown(test_ipam_leases, setup, teardown),
+        cmocka_unit_test(test_none_mode_config),
+        cmocka_unit_test_setup_teardown(test_helper_none, setup, teardown),
         cmocka_unit_test_setup_teardown(test_helper_fake_plugins, setup,
                                         teardown),
     };

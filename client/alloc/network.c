@@ -1,4 +1,4 @@
-/* network.c - the network phase of bridge and CNI allocations: one
+/* network.c - the network phase of bridge, CNI and none allocations: one
  * set-up or teardown at a time per allocation through the netns helper
  * (ALLOC_NET_PARALLEL in all), the phase recorded before each step, and
  * the allocation's dirs made on the thread pool once its set-up is sent,
@@ -13,9 +13,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Whether the allocation has a namespace of its own, made and removed by
+ * the network phase: bridge and CNI groups, and none groups (only lo, up;
+ * no chain), as Nomad isolates all three. */
 bool alloc_bridged(const struct alloc *a)
 {
     return nc_streq(a->network_mode, "bridge") ||
+           nc_streq(a->network_mode, NETNS_MODE_NONE) ||
            nc_str_has_prefix(a->network_mode, "cni/");
 }
 

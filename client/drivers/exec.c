@@ -1,8 +1,9 @@
 /* exec.c - the exec and raw_exec drivers: each task runs under
  * `nomclient supervise` (supervisor.c), a detached process started here
  * that outlives the agent. exec isolates the task (chroot, cgroup limits,
- * capabilities as Nomad computes them); raw_exec runs it as the agent's
- * user on the host.
+ * capabilities as Nomad computes them, private PID and IPC namespaces,
+ * the group's dns and hostname); raw_exec runs it as the agent's user on
+ * the host.
  *
  * The handle of a task is its supervisor: watched through a pidfd, alive
  * while it holds the flock on <task>.lock (taken here and inherited, so a
@@ -12,6 +13,7 @@
  * dir, beside the task dirs, where tasks cannot see them. */
 #include "client/drivers/driver.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -232,6 +234,122 @@ static int add_caps(const struct agent_config *cfg, const struct task *spec,
     return r < 0 ? nc_error_set(err, r, "%s", msg) : 0;
 }
 
+/* Nomad's words for a mode that is neither (drivers/exec/driver.go) */
+static int check_mode(const char *key, const char *v, char *msg, size_t msglen)
+{
+    if (nc_streq(v, "private") || nc_streq(v, "host"))
+        return 0;
+    snprintf(msg, msglen, "%s must be \"private\" or \"host\", got \"%s\"",
+             key, v);
+    return -EINVAL;
+}
+
+/* exec's pid_mode / ipc_mode: the task's, else the plugin's default
+ * (Nomad's executor.IsolationMode); *private whether it is "private". */
+static int isolation_mode(const struct task *spec, const char *key,
+                          const char *plugin_default, bool *private_mode,
+                          struct nc_error *err)
+{
+    json_t *v = json_object_get(spec->config, key);
+    const char *mode = json_string_value(v);
+    if (v && !json_is_string(v))
+        return nc_error_set(err, -EINVAL,
+                            "failed driver config validation: %s must be a "
+                            "string",
+                            key);
+    if (!mode || !*mode)
+        mode = plugin_default ? plugin_default : "private";
+    char msg[256];
+    if (check_mode(key, mode, msg, sizeof(msg)) < 0)
+        return nc_error_set(err, -EINVAL, "failed driver config validation: %s",
+                            msg);
+    *private_mode = nc_streq(mode, "private");
+    return 0;
+}
+
+/* A DNS name as Go's dns.IsDomainName takes it: labels of 1-63 letters,
+ * digits, '_' or '-' (no '-' at either end), an optional final dot, 254
+ * bytes at most. */
+static bool domain_name_valid(const char *s)
+{
+    size_t n = strlen(s), label = 0;
+    if (n == 0 || n > 254 || (n == 254 && s[n - 1] != '.'))
+        return false;
+    char last = '.';
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (last == '.' || last == '-')
+                return false;
+            label = 0;
+        } else if (c == '-') {
+            if (last == '.')
+                return false;
+            label++;
+        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                   (c >= '0' && c <= '9') || c == '_') {
+            label++;
+        } else {
+            return false;
+        }
+        if (label > 63)
+            return false;
+        last = c;
+    }
+    return last != '-' && !(n == 1 && last == '.');
+}
+
+/* The group network's dns block and hostname (what an exec task's
+ * /etc/resolv.conf, /etc/hosts and UTS name become). */
+static int add_network_names(const struct driver_env *env,
+                             const struct alloc *a, struct supervisor_spec *s,
+                             struct nc_error *err)
+{
+    const struct task_group *g = alloc_group(a);
+    const struct network *nw = g && g->nnetworks ? &g->networks[0] : NULL;
+    if (!nw)
+        return 0;
+    /* each a word of a resolv.conf line: nothing that would start another */
+    const struct strlist *lists[] = {&nw->dns_servers, &nw->dns_searches,
+                                     &nw->dns_options};
+    static const char *const names[] = {"servers", "searches", "options"};
+    for (size_t k = 0; k < NC_ARRAY_LEN(lists); k++)
+        for (size_t i = 0; i < lists[k]->n; i++) {
+            const char *w = lists[k]->items[i];
+            unsigned char addr[sizeof(struct in6_addr)];
+            bool ok = *w && !w[strcspn(w, " \t\r\n#;")];
+            if (k == 0)
+                ok = inet_pton(AF_INET, w, addr) == 1 ||
+                     inet_pton(AF_INET6, w, addr) == 1;
+            if (!ok)
+                return nc_error_set(err, -EINVAL,
+                                    "network dns %s: \"%s\" is not %s",
+                                    names[k], w,
+                                    k == 0 ? "an IP address" : "one word");
+        }
+    if (nw->dns_servers.n || nw->dns_searches.n || nw->dns_options.n) {
+        s->dns = true;
+        strlist_copy(&s->dns_servers, &nw->dns_servers);
+        strlist_copy(&s->dns_searches, &nw->dns_searches);
+        strlist_copy(&s->dns_options, &nw->dns_options);
+    }
+    if (!nw->hostname || !*nw->hostname)
+        return 0;
+    if (!a->network_mode || nc_streq(a->network_mode, "host"))
+        return nc_error_set(err, -EINVAL,
+                            "hostname cannot be set on task group using "
+                            "\"%s\" networking mode",
+                            a->network_mode ? a->network_mode : "host");
+    s->hostname = alloc_interpolate(nw->hostname, &s->env, env->node);
+    if (!s->hostname || !domain_name_valid(s->hostname))
+        return nc_error_set(err, -EINVAL,
+                            "network hostname \"%s\" is not a valid DNS name",
+                            s->hostname ? s->hostname : nw->hostname);
+    if (a->ip && *a->ip)
+        s->hosts_address = xstrdup(a->ip);
+    return 0;
+}
+
 /* The supervisor's spec for the task as JSON text (JSON_* flags), or
  * NULL with err set. */
 static char *spec_text(const struct driver_env *env, struct alloc_task *t,
@@ -278,9 +396,20 @@ static char *spec_text(const struct driver_env *env, struct alloc_task *t,
         s.cpu_shares = spec->resources.cpu;
         s.memory_mb = spec->resources.memory_mb;
         s.memory_max_mb = spec->resources.memory_max_mb;
-        if (add_caps(env->cfg, spec, &s, err) < 0)
+        if (add_caps(env->cfg, spec, &s, err) < 0 ||
+            isolation_mode(spec, "pid_mode",
+                           env->cfg->client.exec_default_pid_mode,
+                           &s.pid_private, err) < 0 ||
+            isolation_mode(spec, "ipc_mode",
+                           env->cfg->client.exec_default_ipc_mode,
+                           &s.ipc_private, err) < 0)
             goto out;
     }
+    /* checked for raw_exec too; its supervisor applies none of it (no
+     * chroot to put the files in, the host's hostname), as Nomad's */
+    if (add_network_names(env, a, &s, err) < 0)
+        goto out;
+    s.logs_disabled = spec->logs.disabled;
     if (add_mounts(env, a, spec, &s, err) < 0)
         goto out;
     s.log_max_files = spec->logs.max_files;
@@ -346,8 +475,10 @@ static int exec_start(const struct driver_env *env, struct alloc_task *t,
                 : (err->code ? err->code : -EINVAL);
     free(txt);
     if (r < 0) {
-        /* a capability the driver does not allow is the driver's refusal */
-        if (r == -EPERM)
+        /* a capability the driver does not allow, or a config it does not
+         * take, is the driver's refusal */
+        if (r == -EPERM ||
+            nc_str_has_prefix(err->msg, "failed driver config validation"))
             *event = "Driver Failure";
         return r;
     }
@@ -685,6 +816,10 @@ static void exec_config_defaults(struct agent_config *cfg, bool dev)
 {
     for (const char *const *cap = caps_nomad_defaults; *cap; cap++)
         strlist_add(&cfg->client.exec_allow_caps, *cap);
+    free(cfg->client.exec_default_pid_mode);
+    free(cfg->client.exec_default_ipc_mode);
+    cfg->client.exec_default_pid_mode = xstrdup("private");
+    cfg->client.exec_default_ipc_mode = xstrdup("private");
 }
 
 /* raw_exec: off unless configured, on in dev mode (as `nomad agent -dev`) */
@@ -705,12 +840,26 @@ static int check_cap(const char *name, char *msg, size_t msglen)
     return -EINVAL;
 }
 
+static int check_default_pid_mode(const char *v, char *msg, size_t msglen)
+{
+    return check_mode("default_pid_mode", v, msg, msglen);
+}
+
+static int check_default_ipc_mode(const char *v, char *msg, size_t msglen)
+{
+    return check_mode("default_ipc_mode", v, msg, msglen);
+}
+
 static const struct config_key exec_keys[] = {
     {"allow_caps", CONFIG_KEY_STRLIST, offsetof(struct agent_config,
                                                 client.exec_allow_caps),
      check_cap},
-    {"default_pid_mode", CONFIG_KEY_IGNORED_STRING, 0, NULL},
-    {"default_ipc_mode", CONFIG_KEY_IGNORED_STRING, 0, NULL},
+    {"default_pid_mode", CONFIG_KEY_STRING,
+     offsetof(struct agent_config, client.exec_default_pid_mode),
+     check_default_pid_mode},
+    {"default_ipc_mode", CONFIG_KEY_STRING,
+     offsetof(struct agent_config, client.exec_default_ipc_mode),
+     check_default_ipc_mode},
     {"no_pivot_root", CONFIG_KEY_IGNORED_BOOL, 0, NULL},
 };
 

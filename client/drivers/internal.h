@@ -24,8 +24,10 @@
  *   - becomes a session leader and child subreaper;
  *   - places the task in its own cgroup with the spec's limits;
  *   - forks the task, which joins the allocation's network namespace,
- *     unshares a mount namespace, builds its chroot (exec isolation), drops
- *     capabilities, switches user and execs;
+ *     unshares a mount namespace (and IPC, UTS), builds its chroot (exec
+ *     isolation), drops capabilities, switches user and execs; with a
+ *     private PID namespace the forked child is its PID 1 and stays as a
+ *     small init, the task its child;
  *   - copies stdout/stderr into rotated files under the alloc's logs dir;
  *   - forwards SIGTERM/SIGINT as the task's kill signal and sends SIGKILL to
  *     the whole cgroup after the kill timeout;
@@ -71,7 +73,21 @@ struct supervisor_spec {
     int64_t log_max_file_bytes;
     int kill_signal;
     int64_t kill_timeout_ns;
+    /* exec isolation beyond the chroot, as Nomad's exec gives it */
+    bool pid_private;   /* "PidMode" "private": the task under a small init,
+                           PID 1 of a PID namespace of its own */
+    bool ipc_private;   /* "IpcMode" "private": an IPC namespace of its own */
+    bool logs_disabled; /* logs { disabled }: output to /dev/null, no files */
+    char *hostname;     /* NULL: the host's; else a UTS namespace with it */
+    char *hosts_address; /* with hostname: /etc/hosts as Nomad writes it,
+                            naming this address (the allocation's) */
+    bool dns;           /* the group's dns block: /etc/resolv.conf from it */
+    struct strlist dns_servers, dns_searches, dns_options;
 };
+
+/* The sigqueue value that asks a task's init (pid_private) to pass the
+ * signal to the task's process group rather than to the task alone. */
+#define SUPERVISOR_INIT_TO_GROUP 1
 
 /* Decodes a spec (as written by supervisor_spec_to_json). */
 int supervisor_spec_from_json(const json_t *j, struct supervisor_spec *s,

@@ -103,6 +103,20 @@ int supervisor_spec_from_json(const json_t *j, struct supervisor_spec *s,
         json_integer_value(json_object_get(j, "LogMaxFileBytes"));
     s->kill_signal = (int)json_integer_value(json_object_get(j, "KillSignal"));
     s->kill_timeout_ns = json_integer_value(json_object_get(j, "KillTimeout"));
+    s->pid_private =
+        nc_streq(json_string_value(json_object_get(j, "PidMode")), "private");
+    s->ipc_private =
+        nc_streq(json_string_value(json_object_get(j, "IpcMode")), "private");
+    s->logs_disabled = json_is_true(json_object_get(j, "LogsDisabled"));
+    if (!s->chroot) /* raw_exec runs on the host, as Nomad's */
+        s->pid_private = s->ipc_private = false;
+    s->hostname = s->chroot ? jdup(j, "Hostname") : NULL;
+    s->hosts_address = jdup(j, "HostsAddress");
+    json_t *dns = json_object_get(j, "DNS");
+    s->dns = json_is_object(dns);
+    strlist_from_json(&s->dns_servers, json_object_get(dns, "Servers"));
+    strlist_from_json(&s->dns_searches, json_object_get(dns, "Searches"));
+    strlist_from_json(&s->dns_options, json_object_get(dns, "Options"));
     if (!s->command || !s->task_dir || !s->status_file || !s->log_dir ||
         !s->task)
         return nc_error_set(err, -EINVAL, "spec lacks one of Command, Task, "
@@ -177,6 +191,21 @@ json_t *supervisor_spec_to_json(const struct supervisor_spec *s)
                         json_integer(s->log_max_file_bytes));
     json_object_set_new(j, "KillSignal", json_integer(s->kill_signal));
     json_object_set_new(j, "KillTimeout", json_integer(s->kill_timeout_ns));
+    json_object_set_new(j, "PidMode",
+                        json_string(s->pid_private ? "private" : "host"));
+    json_object_set_new(j, "IpcMode",
+                        json_string(s->ipc_private ? "private" : "host"));
+    if (s->logs_disabled)
+        json_object_set_new(j, "LogsDisabled", json_true());
+    set_str(j, "Hostname", s->hostname);
+    set_str(j, "HostsAddress", s->hosts_address);
+    if (s->dns)
+        json_object_set_new(
+            j, "DNS",
+            json_pack("{s:o, s:o, s:o}", "Servers",
+                      strlist_json(&s->dns_servers), "Searches",
+                      strlist_json(&s->dns_searches), "Options",
+                      strlist_json(&s->dns_options)));
     return j;
 }
 
@@ -203,6 +232,11 @@ void supervisor_spec_free(struct supervisor_spec *s)
     free(s->cgroup);
     strlist_free(&s->caps);
     free(s->log_dir);
+    free(s->hostname);
+    free(s->hosts_address);
+    strlist_free(&s->dns_servers);
+    strlist_free(&s->dns_searches);
+    strlist_free(&s->dns_options);
     memset(s, 0, sizeof(*s));
 }
 
@@ -214,6 +248,10 @@ void supervisor_spec_free(struct supervisor_spec *s)
 struct setup_times {
     uint64_t spawned, forked, begin, chroot, volumes, netwait, netns,
         exec; /* monotonic ns */
+    /* pid_private: the task's wait status, left by its init, which cannot
+     * end the way the task did when a signal killed it */
+    int task_status;
+    bool task_status_set;
 };
 static struct setup_times times_unshared, *times = &times_unshared;
 
@@ -388,7 +426,210 @@ static void raise_ambient(const struct supervisor_spec *s)
     }
 }
 
+/* ---- /etc/resolv.conf and /etc/hosts --------------------------------
+ * Written into the task dir and bound over the chroot's (read-only) /etc
+ * files, as Nomad's drivers/shared/resolvconf and hostnames do. */
+
+/* The words of the host resolv.conf's `key` lines: every nameserver, the
+ * last search and options line (as Docker's resolvconf package reads). */
+static void resolv_words(const char *txt, const char *key, bool every,
+                         struct strlist *out)
+{
+    size_t klen = strlen(key);
+    for (const char *line = txt; line && *line;) {
+        const char *end = strchr(line, '\n');
+        size_t n = end ? (size_t)(end - line) : strlen(line);
+        char *l = xstrndup(line, n);
+        l[strcspn(l, "#;")] = '\0';
+        char *p = l + strspn(l, " \t");
+        if (strncmp(p, key, klen) == 0 && (p[klen] == ' ' || p[klen] == '\t')) {
+            if (!every)
+                strlist_free(out);
+            char *save = NULL;
+            for (char *w = strtok_r(p + klen, " \t\r", &save); w;
+                 w = strtok_r(NULL, " \t\r", &save))
+                strlist_add(out, w);
+        }
+        free(l);
+        line = end ? end + 1 : NULL;
+    }
+}
+
+static void buf_words(struct nc_buf *b, const char *key,
+                      const struct strlist *l)
+{
+    if (!l->n)
+        return;
+    nc_buf_puts(b, key);
+    for (size_t i = 0; i < l->n; i++)
+        nc_buf_printf(b, " %s", l->items[i]);
+    nc_buf_puts(b, "\n");
+}
+
+/* The group's dns block over the node's /etc/resolv.conf: what the block
+ * leaves out is the node's. Returns a new string. */
+static char *resolv_conf_text(const struct supervisor_spec *s)
+{
+    size_t len;
+    char *host = nc_read_file("/etc/resolv.conf", &len, 1 << 20);
+    struct strlist servers = {0}, searches = {0}, options = {0};
+    resolv_words(host, "nameserver", true, &servers);
+    resolv_words(host, "search", false, &searches);
+    resolv_words(host, "options", false, &options);
+    free(host);
+    const struct strlist *sv = s->dns_servers.n ? &s->dns_servers : &servers;
+    const struct strlist *se = s->dns_searches.n ? &s->dns_searches : &searches;
+    const struct strlist *op = s->dns_options.n ? &s->dns_options : &options;
+    struct nc_buf b = {0};
+    if (!(se->n == 1 && strcmp(se->items[0], ".") == 0))
+        buf_words(&b, "search", se);
+    for (size_t i = 0; i < sv->n; i++)
+        nc_buf_printf(&b, "nameserver %s\n", sv->items[i]);
+    buf_words(&b, "options", op);
+    strlist_free(&servers);
+    strlist_free(&searches);
+    strlist_free(&options);
+    return b.data ? b.data : xstrdup(""); /* e.g. searches ["."] alone */
+}
+
+static char *hosts_text(const struct supervisor_spec *s)
+{
+    return xasprintf("# this file was generated by Nomad\n"
+                     "127.0.0.1 localhost\n"
+                     "::1 localhost\n"
+                     "::1 ip6-localhost ip6-loopback\n"
+                     "fe00::0 ip6-localnet\n"
+                     "ff00::0 ip6-mcastprefix\n"
+                     "ff02::1 ip6-allnodes\n"
+                     "ff02::2 ip6-allrouters\n"
+                     "ff02::3 ip6-allhosts\n"
+                     "\n"
+                     "# this entry is the IP address and hostname of the "
+                     "allocation\n"
+                     "# shared with tasks in the task group's network\n"
+                     "%s %s\n",
+                     s->hosts_address, s->hostname);
+}
+
+/* Writes <task dir>/<name> (never through a link; keep: leave one that
+ * exists, as Nomad leaves a hosts file the tasks may have changed) and
+ * binds it on dest inside the chroot. */
+static void place_etc_file(const struct supervisor_spec *s, int root,
+                           const char *name, const char *dest, char *text,
+                           bool keep, bool read_only, int errfd)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", s->task_dir, name);
+    int fd = open(path,
+                  O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+                      (keep ? O_EXCL : O_TRUNC),
+                  0644);
+    if (fd < 0 && !(keep && errno == EEXIST))
+        child_fail(errfd, "write %s: %s", path, strerror(errno));
+    if (fd >= 0) {
+        size_t n = strlen(text);
+        bool ok = write(fd, text, n) == (ssize_t)n;
+        close(fd);
+        if (!ok)
+            child_fail(errfd, "write %s: %s", path, strerror(errno));
+    }
+    free(text);
+    char msg[512];
+    if (vol_bind_mount(root, path, dest, read_only, msg, sizeof(msg)) < 0)
+        child_fail(errfd, "mount %s on %s: %s", path, dest, msg);
+}
+
+static void place_etc_files(const struct supervisor_spec *s, int errfd)
+{
+    bool hosts = s->hostname && s->hosts_address && *s->hosts_address;
+    if (!s->dns && !hosts)
+        return;
+    int root = open(s->task_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0)
+        child_fail(errfd, "open task dir %s: %s", s->task_dir, strerror(errno));
+    if (s->dns)
+        place_etc_file(s, root, "resolv.conf", "/etc/resolv.conf",
+                       resolv_conf_text(s), false, true, errfd);
+    if (hosts)
+        place_etc_file(s, root, "hosts", "/etc/hosts", hosts_text(s), true,
+                       false, errfd);
+    close(root);
+}
+
+/* ---- the task's init (pid_private) ----------------------------------- */
+
+/* argv's strings, contiguous as the kernel laid them out: overwritten so
+ * the init shows as nomclient-init, not as a supervisor with its spec's
+ * host path (and `leftovers` does not take it for one). */
+static char *title_area;
+static size_t title_len;
+
+static void init_set_title(void)
+{
+    static const char title[] = "nomclient-init";
+    if (title_area && title_len > sizeof(title)) {
+        memset(title_area, 0, title_len);
+        memcpy(title_area, title, sizeof(title));
+    }
+    prctl(PR_SET_NAME, title, 0, 0, 0);
+}
+
+static void on_init_signal(int sig) { (void)sig; }
+
+/* Every signal caught and blocked, taken one at a time by sigwaitinfo: a
+ * namespace's init gets only the signals it handles. Set before the fork,
+ * so none is lost meanwhile; the task puts them back to default. */
+static void init_catch_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_init_signal};
+    sigfillset(&sa.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &sa, NULL); /* glibc's own ones refuse: fine */
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+/* PID 1 of the task's PID namespace: passes the signals it gets on to the
+ * task (the supervisor's stop, queued with SUPERVISOR_INIT_TO_GROUP, to
+ * the task's process group), reaps what is orphaned to it, and ends with
+ * the task, leaving the task's wait status in the shared page. The kernel
+ * then kills whatever else lives in the namespace. */
+static void __attribute__((noreturn)) run_init(pid_t task, int errfd)
+{
+    close(errfd); /* the task's exec closes its copy: that is the "ok" */
+    init_set_title();
+    sigset_t all;
+    sigfillset(&all);
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&all, &si);
+        if (sig < 0)
+            continue;
+        if (sig != SIGCHLD) {
+            bool group = si.si_code == SI_QUEUE &&
+                         si.si_value.sival_int == SUPERVISOR_INIT_TO_GROUP;
+            if (!group || kill(-task, sig) < 0)
+                kill(task, sig);
+            continue;
+        }
+        int st;
+        pid_t w;
+        while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+            if (w != task)
+                continue;
+            times->task_status = st;
+            times->task_status_set = true;
+            _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+        }
+    }
+}
+
 static const char *spec_file; /* the SPEC argument */
+/* ours, as the host's /proc knows it: the task's getppid() says 0 once it
+ * is PID 1 of a namespace of its own */
+static pid_t supervisor_pid;
 
 /* Takes the command, arguments and environment of the spec file as it is
  * now (the rest was acted on already). */
@@ -421,6 +662,9 @@ static void reload_spec(const struct supervisor_spec *s, const char *txt,
     struct kvlist env = w->env;
     w->env = fresh.env;
     fresh.env = env;
+    char *addr = w->hosts_address; /* the allocation's, known only now */
+    w->hosts_address = fresh.hosts_address;
+    fresh.hosts_address = addr;
     supervisor_spec_free(&fresh);
 }
 
@@ -429,17 +673,26 @@ run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
          int errout, int errfd, int go)
 {
     setpgid(0, 0); /* its own group: the kill signal reaches its children */
+    int devnull = open("/dev/null", O_RDWR);
+    if (out < 0) /* logs disabled: the output goes nowhere */
+        out = errout = devnull;
     if (dup2(out, STDOUT_FILENO) < 0 || dup2(errout, STDERR_FILENO) < 0)
         child_fail(errfd, "redirect output: %s", strerror(errno));
-    int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) {
         dup2(devnull, STDIN_FILENO);
         close(devnull);
     }
     mark(&times->begin);
     if (s->chroot) {
-        if (unshare(CLONE_NEWNS) < 0)
-            child_fail(errfd, "new mount namespace: %s", strerror(errno));
+        int flags = CLONE_NEWNS | (s->ipc_private ? CLONE_NEWIPC : 0) |
+                    (s->hostname ? CLONE_NEWUTS : 0);
+        if (unshare(flags) < 0)
+            child_fail(errfd, "new mount%s%s namespace: %s",
+                       s->ipc_private ? ", IPC" : "",
+                       s->hostname ? ", UTS" : "", strerror(errno));
+        if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
+            child_fail(errfd, "set hostname %s: %s", s->hostname,
+                       strerror(errno));
         build_chroot(s, errfd);
     }
     /* Started while the allocation's network was still being set up: the
@@ -473,7 +726,7 @@ run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
          * is seen through the supervisor's view of the mounts */
         char path[4200];
         if (s->chroot && s->wait_fd > 0)
-            snprintf(path, sizeof(path), "/proc/%d/root%s", (int)getppid(),
+            snprintf(path, sizeof(path), "/proc/%d/root%s", (int)supervisor_pid,
                      s->netns);
         else
             snprintf(path, sizeof(path), "%s", s->netns);
@@ -484,6 +737,8 @@ run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
         close(fd);
     }
     mark(&times->netns);
+    if (s->chroot)
+        place_etc_files(s, errfd);
     if (s->chroot && (chroot(s->task_dir) < 0 || chdir("/") < 0))
         child_fail(errfd, "chroot %s: %s", s->task_dir, strerror(errno));
     bool switching = pw && pw->pw_uid != getuid();
@@ -515,14 +770,6 @@ run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
                        "/sbin:/bin", 1);
     else
         setenv("PATH", path, 1);
-    /* the task starts with default signal handling, whatever we inherited
-     * (a background shell ignores SIGINT, for one) */
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            signal(sig, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
     /* The set-up above ran while the supervisor moved us into the task's
      * cgroup (on cgroup v1 a migration waits for an RCU grace period, 10-30
      * ms here); only the exec waits for it to be done. */
@@ -531,6 +778,26 @@ run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
         ;
     close(go);
     mark(&times->exec);
+    if (s->pid_private) {
+        /* we are PID 1 of the new namespace: we stay as its init, the task
+         * is our child (PID 2), in the cgroup already */
+        init_catch_signals();
+        pid_t task = fork();
+        if (task < 0)
+            child_fail(errfd, "fork the task under its init: %s",
+                       strerror(errno));
+        if (task > 0)
+            run_init(task, errfd);
+        setpgid(0, 0);
+    }
+    /* the task starts with default signal handling, whatever we inherited
+     * (a background shell ignores SIGINT, for one) */
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     execvpe(s->command, argv, envp);
     child_fail(errfd, "exec %s: %s", s->command, strerror(errno));
 }
@@ -682,17 +949,32 @@ static int run(const struct supervisor_spec *s)
         write_status(s, 0, 127 << 8, cgerr, nc_now_unix_ns(), false);
         return 1;
     }
-    nc_mkdir_p(s->log_dir, 0755);
-    struct log_stream logs[2] = {{.name = "stdout"}, {.name = "stderr"}};
-    int out[2], err[2], errpipe[2], go[2];
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
-        pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)
+    struct log_stream logs[2] = {{.name = "stdout", .file_fd = -1},
+                                 {.name = "stderr", .file_fd = -1}};
+    int out[2] = {-1, -1}, err[2] = {-1, -1}, errpipe[2], go[2];
+    if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)
         return 1;
-    for (int i = 0; i < 2; i++)
-        if (log_init(s, &logs[i]) < 0)
+    /* logs { disabled }: no pipes, no files (the task writes to
+     * /dev/null), as Nomad collects nothing then */
+    if (!s->logs_disabled) {
+        nc_mkdir_p(s->log_dir, 0755);
+        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
             return 1;
+        for (int i = 0; i < 2; i++)
+            if (log_init(s, &logs[i]) < 0)
+                return 1;
+    }
     logs[0].pipe_fd = out[0];
     logs[1].pipe_fd = err[0];
+    /* the task's own PID namespace: the child forked next is its PID 1
+     * (see run_init); this process stays in the host's */
+    if (s->pid_private && unshare(CLONE_NEWPID) < 0) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "new PID namespace: %s", strerror(errno));
+        write_status(s, 0, 127 << 8, msg, nc_now_unix_ns(), false);
+        cgroup_destroy(&cg);
+        return 1;
+    }
 
     sigset_t mask;
     sigemptyset(&mask);
@@ -711,13 +993,16 @@ static int run(const struct supervisor_spec *s)
         times = page;
     }
     int64_t started = nc_now_unix_ns();
+    supervisor_pid = getpid();
     mark(&times->forked);
     pid_t pid = fork();
     if (pid < 0)
         return 1;
     if (pid == 0) {
-        close(out[0]);
-        close(err[0]);
+        if (out[0] >= 0) {
+            close(out[0]);
+            close(err[0]);
+        }
         close(errpipe[0]);
         close(go[1]);
         run_task(s, pw, out[1], err[1], errpipe[1], go[0]);
@@ -725,8 +1010,10 @@ static int run(const struct supervisor_spec *s)
     setpgid(pid, pid); /* also here: no race with the first kill */
     if (s->wait_fd > 0)
         close(s->wait_fd); /* the task's to wait on, not ours */
-    close(out[1]);
-    close(err[1]);
+    if (out[1] >= 0) {
+        close(out[1]);
+        close(err[1]);
+    }
     close(errpipe[1]);
     close(go[0]);
     if (s->cgroup && cgroup_add(&cg, pid, cgerr, sizeof(cgerr)) < 0) {
@@ -753,6 +1040,7 @@ static int run(const struct supervisor_spec *s)
 
     int wstatus = 0;
     bool exited = false, killing = false;
+    bool pid_ns = s->pid_private;
     int64_t kill_deadline = 0;
     char buf[65536];
     struct pollfd pfd[3] = {{.fd = sfd, .events = POLLIN},
@@ -786,7 +1074,10 @@ static int run(const struct supervisor_spec *s)
                     pid_t w;
                     while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
                         if (w == pid) {
-                            wstatus = st;
+                            /* the task's own status, from its init */
+                            wstatus = times->task_status_set
+                                          ? times->task_status
+                                          : st;
                             exited = true;
                             killing = false;
                             if (s->cgroup)
@@ -801,8 +1092,13 @@ static int run(const struct supervisor_spec *s)
                         kill(pid, fwd);
                 } else if (!exited && !killing) {
                     /* the task's process group, as a terminal would: a
-                     * shell loop's `sleep` must not hold up the stop */
-                    if (kill(-pid, s->kill_signal) < 0)
+                     * shell loop's `sleep` must not hold up the stop
+                     * (under an init: it sends it there) */
+                    union sigval to_group = {.sival_int =
+                                                 SUPERVISOR_INIT_TO_GROUP};
+                    if (pid_ns)
+                        sigqueue(pid, s->kill_signal, to_group);
+                    else if (kill(-pid, s->kill_signal) < 0)
                         kill(pid, s->kill_signal);
                     killing = true;
                     kill_deadline = (int64_t)nc_now_mono_ns() + s->kill_timeout_ns;
@@ -824,7 +1120,8 @@ static int run(const struct supervisor_spec *s)
     bool oom = s->cgroup && cgroup_oom_killed(&cg);
     write_status(s, pid, wstatus, failure, started, oom);
     for (int i = 0; i < 2; i++)
-        close(logs[i].file_fd);
+        if (logs[i].file_fd >= 0)
+            close(logs[i].file_fd);
     if (s->cgroup)
         cgroup_destroy(&cg);
     return 0;
@@ -839,6 +1136,9 @@ int supervisor_main(int argc, char **argv)
         return 2;
     }
     spec_file = argv[1];
+    /* cli.c passes argv + 1: the strings from the binary's path on */
+    title_area = argv[-1];
+    title_len = (size_t)(argv[1] + strlen(argv[1]) + 1 - argv[-1]);
     size_t len;
     char *txt = nc_read_file(argv[1], &len, 1 << 20);
     if (!txt) {

@@ -131,3 +131,36 @@ hostport_jumps_remove() {
         echo "# CNI-HOSTPORT-DNAT is in use: its jumps stay, the race is not provoked"
     fi
 }
+
+# cni_chains_remove: the chains the CNI plugins share between containers
+# (and the NOMAD-ADMIN rule of this test's bridge), removed when this test
+# made them (bridge_test saved what was there before)
+cni_chains_remove() {
+    while iptables -D NOMAD-ADMIN -d "$SUBNET" -o "$BR" -j ACCEPT 2>/dev/null; do :; done
+    for chain in CNI-FORWARD NOMAD-ADMIN CNI-HOSTPORT-DNAT CNI-HOSTPORT-SETMARK CNI-HOSTPORT-MASQ; do
+        if ! grep -q ":$chain " "$TMP/ipt.before"; then
+            for t in filter nat; do
+                iptables -t $t -F $chain 2>/dev/null && iptables -t $t -S 2>/dev/null |
+                    grep -- "-j $chain" | sed 's/^-A/-D/' | while read -r rule; do
+                        eval iptables -t $t $rule 2>/dev/null; done
+                iptables -t $t -X $chain 2>/dev/null
+            done
+        fi
+    done
+}
+
+# bridge_agent_config FILE: an agent config for bridge_test's bridge and
+# subnet, with raw_exec enabled
+bridge_agent_config() {
+    cat >"$1" <<EOF
+client {
+  bridge_network_name   = "$BR"
+  bridge_network_subnet = "$SUBNET"
+}
+plugin "raw_exec" {
+  config {
+    enabled = true
+  }
+}
+EOF
+}

@@ -452,15 +452,5 @@ fi
 
 # the bridge-wide NOMAD-ADMIN rule and chains the CNI plugins share between
 # containers: removed when this test made them
-while iptables -D NOMAD-ADMIN -d "$SUBNET" -o "$BR" -j ACCEPT 2>/dev/null; do :; done
-for chain in CNI-FORWARD NOMAD-ADMIN CNI-HOSTPORT-DNAT CNI-HOSTPORT-SETMARK CNI-HOSTPORT-MASQ; do
-    if ! grep -q ":$chain " "$TMP/ipt.before"; then
-        for t in filter nat; do
-            iptables -t $t -F $chain 2>/dev/null && iptables -t $t -S 2>/dev/null |
-                grep -- "-j $chain" | sed 's/^-A/-D/' | while read -r rule; do
-                    eval iptables -t $t $rule 2>/dev/null; done
-            iptables -t $t -X $chain 2>/dev/null
-        done
-    fi
-done
+cni_chains_remove
 finish
