@@ -454,17 +454,7 @@ check "leftovers -clean leaves nothing" contains "$out" "Nothing left behind"
 stop_agent
 left=$(ip netns list 2>/dev/null | grep -c "$alloc")
 check "no namespace of the allocation left" [ "$left" = 0 ]
-while iptables -D NOMAD-ADMIN -d "$SUBNET" -o "$BR" -j ACCEPT 2>/dev/null; do :; done
 ip link del "$BR" 2>/dev/null
-for chain in CNI-FORWARD NOMAD-ADMIN CNI-HOSTPORT-DNAT CNI-HOSTPORT-SETMARK CNI-HOSTPORT-MASQ; do
-    if ! grep -q ":$chain " "$TMP/ipt.before"; then
-        for t in filter nat; do
-            iptables -t $t -F $chain 2>/dev/null && iptables -t $t -S 2>/dev/null |
-                grep -- "-j $chain" | sed 's/^-A/-D/' | while read -r rule; do
-                    eval iptables -t $t $rule 2>/dev/null; done
-            iptables -t $t -X $chain 2>/dev/null
-        done
-    fi
-done
+cni_chains_remove
 check "no iptables rule of the test subnet left" [ "$(iptables-save 2>/dev/null | grep -c "$PREFIX")" = 0 ]
 finish

@@ -16,17 +16,7 @@
 bridge_test nctest6 10.255.66.0/24
 data=$TMP/data
 
-cat >"$TMP/agent.hcl" <<EOF
-client {
-  bridge_network_name   = "$BR"
-  bridge_network_subnet = "$SUBNET"
-}
-plugin "raw_exec" {
-  config {
-    enabled = true
-  }
-}
-EOF
+bridge_agent_config "$TMP/agent.hcl"
 
 py() { # PYTHON-EXPR over the JSON on stdin as x
     python3 -c "import json,sys
@@ -386,16 +376,6 @@ left=$(ip netns list 2>/dev/null | grep -c "$web_alloc")
 check "nothing of the bridge allocation left in ip netns" [ "$left" = 0 ]
 # the shared chains and the NOMAD-ADMIN rule the CNI plugins made, when this
 # test made them
-while iptables -D NOMAD-ADMIN -d "$SUBNET" -o "$BR" -j ACCEPT 2>/dev/null; do :; done
-for chain in CNI-FORWARD NOMAD-ADMIN CNI-HOSTPORT-DNAT CNI-HOSTPORT-SETMARK CNI-HOSTPORT-MASQ; do
-    grep -q ":$chain " "$TMP/ipt.before" && continue
-    for t in filter nat; do
-        iptables -t $t -F $chain 2>/dev/null && iptables -t $t -S 2>/dev/null |
-            grep -- "-j $chain" | sed 's/^-A/-D/' | while read -r rule; do
-                eval iptables -t $t $rule 2>/dev/null
-            done
-        iptables -t $t -X $chain 2>/dev/null
-    done
-done
+cni_chains_remove
 ip link del "$BR" 2>/dev/null
 finish
