@@ -66,6 +66,9 @@ struct alloc_task {
     /* a user's `alloc restart` killed it: started again at once, not
      * counted against the restart policy */
     bool user_restart;
+    /* killed with its allocation: a sidecar's stop waits for the other
+     * tasks to be dead (stop_deferred), then it is sent (stop_sent) */
+    bool stop_deferred, stop_sent;
     int restarts_in_interval;
     int64_t interval_start;
     /* last CPU sample for alloc_stats (cumulative ns, monotonic time) */
@@ -119,6 +122,11 @@ struct alloc {
     bool net_queued; /* waiting for a free network helper slot */
     int64_t net_queued_at, net_queued_us; /* since when, and for how long */
     uv_timer_t *reschedule_timer; /* replacement pending after a failure */
+    /* the task coordinator (lifecycle.c): its phase; killing: a dead task
+     * took the others down (a failure, the leader, the main tasks) */
+    int lc_phase;
+    bool lc_killing;
+    bool lc_starting, lc_again; /* a start pass runs / must run again */
 };
 
 /* Encodes an allocation in Nomad's API shape (Allocation). */

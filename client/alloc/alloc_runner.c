@@ -360,8 +360,9 @@ static void alloc_kill_tasks(struct alloc *a)
         } else if (t->supervisor_pid > 0) {
             alloc_task_event(t, "Killing", "%s", a->stop_why ? a->stop_why : "");
             alloc_task_stop(t);
-        } else if (!nc_streq(t->state, "dead")) {
-            alloc_set_str(&t->state, "dead");
+        } else if (!nc_streq(t->state, "dead") &&
+                   lifecycle_stage_of(alloc_task_spec(t)) != LC_POSTSTOP) {
+            alloc_set_str(&t->state, "dead"); /* poststop: runs after */
         }
     }
     alloc_update_status(a);
