@@ -69,6 +69,10 @@ struct alloc_task {
     /* killed with its allocation: a sidecar's stop waits for the other
      * tasks to be dead (stop_deferred), then it is sent (stop_sent) */
     bool stop_deferred, stop_sent;
+    /* artifact.c: its artifacts are in place (kept across restarts, as
+     * Nomad's hook state), or being fetched */
+    bool artifacts_done;
+    void *artifacts_fetch;
     int restarts_in_interval;
     int64_t interval_start;
     /* last CPU sample for alloc_stats (cumulative ns, monotonic time) */
@@ -199,6 +203,8 @@ struct alloc_manager {
     size_t nallocs, cap;
     uint64_t index;
     bool closing;
+    struct curl_uv *artifact_curl; /* opened on the first artifact */
+    void *artifact_fetches;        /* artifact.c's, in flight */
 };
 
 /* Loads every allocation from disk and re-attaches to live supervisors;

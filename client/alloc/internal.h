@@ -110,6 +110,52 @@ bool lifecycle_done_on_success(enum lifecycle_stage s, bool batch);
 /* Nomad's event type for a kill reason (NULL for LC_KILL_NONE). */
 const char *lifecycle_kill_event(enum lifecycle_kill k);
 
+/* artifact.c */
+/* Whether the task waits for its artifacts: fetches them unless they are
+ * in place ("Downloading Artifacts"); once all are, the task is spawned
+ * again; a failure is "Failed Artifact Download" and the restart policy. */
+bool alloc_task_fetch_artifacts(struct alloc_task *t, bool wait_net);
+/* The manager closes: fetches in flight are dropped, the handle closed. */
+void alloc_artifacts_forget(struct alloc_manager *m);
+/* The pieces, pure or on a directory fd (tests/test_artifact.c). */
+struct artifact_checksum {
+    char type[8]; /* "md5", "sha1", "sha256", "sha512" */
+    unsigned char digest[64];
+    size_t len;
+};
+/* Parses "type:hex" as Nomad validates it; errors in Nomad's words. */
+int artifact_checksum_parse(const char *spec, struct artifact_checksum *out,
+                            char *err, size_t errlen);
+/* 0 when data has the digest; -EBADMSG with go-getter's text if not. */
+int artifact_checksum_verify(const struct artifact_checksum *c,
+                             const void *data, size_t len, const char *what,
+                             char *err, size_t errlen);
+/* The archive type a path's extension names (go-getter's list), or "". */
+const char *artifact_archive_type(const char *path);
+/* http(s) only; a clear refusal for git, hg, s3, gcs and the rest. */
+bool artifact_source_supported(const char *src, char *err, size_t errlen);
+struct artifact_url {
+    char *url;      /* what is fetched: options in the query */
+    char *path;     /* the URL's path */
+    char *checksum, *archive; /* taken from the options or the query */
+    struct artifact_checksum sum;
+    bool has_sum;
+    char type[8];   /* archive type, "" for none */
+};
+int artifact_url(const char *src, const struct kvlist *options,
+                 struct artifact_url *out, char *err, size_t errlen);
+void artifact_url_free(struct artifact_url *u);
+/* A relative archive entry without "..": what may be unpacked. */
+bool artifact_entry_safe(const char *path);
+/* Writes data as the file rel below dirfd (0644), through no symlink. */
+int artifact_save_file(int dirfd, const char *rel, const void *data, size_t len,
+                       char *err, size_t errlen);
+/* Unpacks an archive of `type` into directory rel below dirfd (as_file:
+ * a single-file compression into file rel); entries that escape, symlinks
+ * and hard links are refused. */
+int artifact_unpack(int dirfd, const char *rel, const void *data, size_t len,
+                    const char *type, bool as_file, char *err, size_t errlen);
+
 /* task_runner.c: starts the pending tasks the coordinator lets start
  * (releases those prepared beside the network); how many it tried. */
 size_t alloc_lifecycle_start(struct alloc *a);

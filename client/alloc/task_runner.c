@@ -99,6 +99,8 @@ void alloc_task_spawn(struct alloc_task *t, bool wait_net)
         alloc_task_fail(t, "Setup Failure", "cannot create the task directory");
         return;
     }
+    if (alloc_task_fetch_artifacts(t, wait_net))
+        return; /* spawned again once they are in place */
     struct nc_error err = {0};
     const char *event = "Setup Failure";
     if (d->start(t->alloc->mgr->drv, t, wait_net, &event, &err) < 0) {
@@ -240,7 +242,7 @@ size_t alloc_lifecycle_start(struct alloc *a)
         for (size_t i = 0; i < a->ntasks; i++) {
             struct alloc_task *t = &a->tasks[i];
             if (!nc_streq(t->state, "pending") || t->timer || t->aborting ||
-                !lc_may_start(t))
+                t->artifacts_fetch || !lc_may_start(t))
                 continue; /* an aborting one starts again once it is gone */
             if (t->net_waiting) {
                 alloc_task_release(t);

@@ -406,7 +406,15 @@ static void task_free(struct task *t)
         free(t->lifecycle->hook);
     free(t->lifecycle);
     restart_free(t->restart);
-    json_decref(t->artifacts);
+    for (size_t i = 0; t->artifacts && i < t->nartifacts; i++) {
+        struct artifact *ar = &t->artifacts[i];
+        free(ar->source);
+        free(ar->destination);
+        free(ar->mode);
+        kv_free(&ar->options);
+        kv_free(&ar->headers);
+    }
+    free(t->artifacts);
     scaling_free(t->scaling_policies, t->nscaling_policies);
 }
 
@@ -624,12 +632,6 @@ void js_collect_warnings(struct job *job)
                 warn(job, &path, "vault " IGNORED);
             warn_list(job, &path, "template", tk->ntemplates,
                       "templates are not rendered by this node; kept but "
-                      "ignored");
-            warn_list(job, &path, "artifact",
-                      json_is_array(tk->artifacts)
-                          ? json_array_size(tk->artifacts)
-                          : 0,
-                      "artifacts are not downloaded by this node; kept but "
                       "ignored");
             if (json_is_array(tk->resources.devices)) {
                 size_t mark = path.len;
