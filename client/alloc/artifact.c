@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <ftw.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include "client/curl_uv.h"
@@ -35,6 +37,7 @@
 #define ARTIFACT_MAX_REDIRECTS 10
 /* Nomad's decompression limits (client.artifact defaults) */
 #define ARTIFACT_MAX_FILES 4096
+#define ARTIFACT_MAX_UNPACKED ((uint64_t)100 << 30)
 
 /* ---- the libraries, loaded on first use (worker thread) ---- */
 
@@ -512,8 +515,10 @@ static bool write_all(int fd, const void *data, size_t len)
     return true;
 }
 
+/* Writes `rel` below dirfd from data or from the archive's current entry
+ * (*budget: unpacked bytes still allowed, -EFBIG beyond). */
 static int write_file(int dirfd, const char *rel, mode_t mode, const void *data,
-                      size_t len, struct archive *ar)
+                      size_t len, struct archive *ar, uint64_t *budget)
 {
     const char *name = NULL;
     int d = open_dirs(dirfd, rel, true, &name);
@@ -532,11 +537,17 @@ static int write_file(int dirfd, const char *rel, mode_t mode, const void *data,
     if (ar) {
         char buf[65536];
         la_ssize_t n;
-        while ((n = lib.archive_read_data(ar, buf, sizeof(buf))) > 0)
+        while ((n = lib.archive_read_data(ar, buf, sizeof(buf))) > 0) {
+            if ((uint64_t)n > *budget) {
+                r = -EFBIG;
+                break;
+            }
+            *budget -= (uint64_t)n;
             if (!write_all(fd, buf, (size_t)n)) {
                 r = -errno;
                 break;
             }
+        }
         if (n < 0 && r == 0)
             r = -EIO;
     } else if (!write_all(fd, data, len)) {
@@ -551,7 +562,7 @@ static int write_file(int dirfd, const char *rel, mode_t mode, const void *data,
 int artifact_save_file(int dirfd, const char *rel, const void *data, size_t len,
                        char *err, size_t errlen)
 {
-    int r = write_file(dirfd, rel, 0644, data, len, NULL);
+    int r = write_file(dirfd, rel, 0644, data, len, NULL, NULL);
     if (r < 0)
         snprintf(err, errlen, "%s: %s", rel,
                  r == -ELOOP ? "a path component is a symlink" : strerror(-r));
@@ -599,6 +610,7 @@ int artifact_unpack(int dirfd, const char *rel, const void *data, size_t len,
     }
     struct archive_entry *e;
     size_t files = 0;
+    uint64_t budget = ARTIFACT_MAX_UNPACKED;
     int h;
     while ((h = lib.archive_read_next_header(ar, &e)) == ARCHIVE_OK ||
            h == ARCHIVE_WARN) {
@@ -633,13 +645,14 @@ int artifact_unpack(int dirfd, const char *rel, const void *data, size_t len,
             }
         } else if (ft == AE_IFREG || single) {
             mode_t m = single ? 0644 : (lib.archive_entry_perm(e) & 0777) | 0600;
-            r = write_file(root, name, m, NULL, 0, ar);
+            r = write_file(root, name, m, NULL, 0, ar, &budget);
         } /* devices, fifos and sockets are skipped, as go-getter does */
         if (r < 0) {
             snprintf(err, errlen, "archive entry \"%s\": %s", name,
-                     r == -ELOOP ? "a path component is a symlink"
-                     : r == -EIO ? lib.archive_error_string(ar)
-                                 : strerror(-r));
+                     r == -ELOOP   ? "a path component is a symlink"
+                     : r == -EFBIG ? "unpacked size over the decompression limit"
+                     : r == -EIO   ? lib.archive_error_string(ar)
+                                   : strerror(-r));
             break;
         }
         if (single)
@@ -657,6 +670,46 @@ int artifact_unpack(int dirfd, const char *rel, const void *data, size_t len,
 
 /* ---- the fetch of a task's artifacts, one after the other ---- */
 
+/* chown = true: what was written becomes the task user's, as Nomad. */
+static uid_t chown_uid;
+static gid_t chown_gid;
+static uv_mutex_t chown_lock;
+static uv_once_t chown_once = UV_ONCE_INIT;
+
+static void chown_init(void) { uv_mutex_init(&chown_lock); }
+
+static int chown_one(const char *path, const struct stat *st, int flag,
+                     struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return lchown(path, chown_uid, chown_gid) < 0 ? -1 : 0;
+}
+
+static int chown_tree(const char *path, const char *user, char *err,
+                      size_t errlen)
+{
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || !res) {
+        snprintf(err, errlen, "chown: unknown user \"%s\"", user);
+        return -ENOENT;
+    }
+    uv_once(&chown_once, chown_init);
+    uv_mutex_lock(&chown_lock); /* nftw has no argument for its callback */
+    chown_uid = pw.pw_uid;
+    chown_gid = pw.pw_gid;
+    int r = nftw(path, chown_one, 16, FTW_PHYS | FTW_MOUNT);
+    int e = errno;
+    uv_mutex_unlock(&chown_lock);
+    if (r != 0) {
+        snprintf(err, errlen, "chown %s: %s", path, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
 struct fetch {
     struct alloc_task *t; /* NULL once forgotten (the manager closed) */
     struct alloc_manager *m;
@@ -673,6 +726,7 @@ struct fetch {
     char *body;
     size_t len;
     char *alloc_dir;
+    char *chown_user; /* chown = true: the task's user, else NULL */
     uv_work_t work;
     int status;
     char err[1024];
@@ -695,7 +749,8 @@ static void fetch_reset(struct fetch *f)
     free(f->src);
     free(f->rel);
     free(f->body);
-    f->src = f->rel = f->body = NULL;
+    free(f->chown_user);
+    f->src = f->rel = f->body = f->chown_user = NULL;
     artifact_url_free(&f->u);
     strlist_free(&f->headers);
     f->redirects = 0;
@@ -765,6 +820,8 @@ static void on_work(uv_work_t *w)
     else if (f->status == 0)
         f->status = artifact_save_file(dirfd, f->rel, f->body, f->len, f->err,
                                        sizeof(f->err));
+    if (f->status == 0 && f->chown_user)
+        f->status = chown_tree(what, f->chown_user, f->err, sizeof(f->err));
     free(what);
     close(dirfd);
 }
@@ -941,6 +998,8 @@ static void fetch_next(struct fetch *f)
         r = fetch_place(f, ar, dest, err, sizeof(err));
     kv_free(&opts);
     free(dest);
+    if (ar->chown && spec->user && *spec->user)
+        f->chown_user = xstrdup(spec->user);
     if (r < 0) {
         fetch_end(f, err);
         return;

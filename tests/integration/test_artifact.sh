@@ -190,13 +190,17 @@ check "a destination out of the allocation dir is refused at submit" contains "$
 
 # ---- exec: a task that fetches its binary ----
 if [ "$(id -u)" = 0 ]; then
-    job execbin exec '/local/app/bin/app' "artifact {
+    job execbin exec '/local/app/bin/app' "user = \"nobody\"
+      artifact {
         source      = \"$URL/app.tar.gz\"
         destination = \"local/app\"
+        chown       = true
       }"
     "$NOMCLIENT" job run "$TMP/execbin.nomad" >/dev/null 2>&1
     check "exec task runs the binary it fetched" wait_for 15 status_is execbin complete
     check "exec task's output" contains "$(stdout_of execbin)" "unpacked binary runs"
+    owner=$(stat -c %U "$data/alloc/$(alloc_field execbin 'x["ID"]')/t/local/app/bin/app" 2>&1)
+    check "chown = true gives the files to the task's user ($owner)" [ "$owner" = nobody ]
 fi
 
 finish
