@@ -200,20 +200,28 @@ static int unpack(const char *rel, const unsigned char *buf, size_t n)
     return artifact_unpack(dfd, rel, buf, n, "tar", false, err, sizeof(err));
 }
 
+/* Unpacks a one-entry tar into rel. */
+static int unpack_one(const char *rel, const char *name, char type,
+                      const char *body, const char *target)
+{
+    static unsigned char one[4096];
+    size_t n = tar_entry(one, name, type, body, target);
+    memset(one + n, 0, 1024);
+    return unpack(rel, one, n + 1024);
+}
+
 static void test_unpack(void **state)
 {
     (void)state;
     static unsigned char buf[16384];
-    size_t n = tar_entry(buf, "bin/app", '0', "#!/bin/sh\n", NULL);
-    memset(buf + n, 0, 1024);
-    assert_int_equal(unpack("t/local", buf, n + 1024), 0);
+    assert_int_equal(unpack_one("t/local", "bin/app", '0', "#!/bin/sh\n", NULL), 0);
     struct stat st;
     char *p = xasprintf("%s/t/local/bin/app", dir);
     assert_int_equal(stat(p, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0755);
     free(p);
 
-    n = tar_entry(buf, "ok", '0', "x", NULL);
+    size_t n = tar_entry(buf, "ok", '0', "x", NULL);
     n += tar_entry(buf + n, "../../escape", '0', "x", NULL);
     memset(buf + n, 0, 1024);
     assert_int_equal(unpack("t/local", buf, n + 1024), -EPERM);
@@ -222,23 +230,17 @@ static void test_unpack(void **state)
     assert_int_not_equal(access(p, F_OK), 0);
     free(p);
 
-    n = tar_entry(buf, "/abs", '0', "x", NULL);
-    memset(buf + n, 0, 1024);
-    assert_int_equal(unpack("t/local", buf, n + 1024), -EPERM);
-
-    n = tar_entry(buf, "lnk", '2', NULL, "/etc");
-    memset(buf + n, 0, 1024);
-    assert_int_equal(unpack("t/local", buf, n + 1024), -EPERM);
+    assert_int_equal(unpack_one("t/local", "/abs", '0', "x", NULL), -EPERM);
+    assert_int_equal(unpack_one("t/local", "lnk", '2', NULL, "/etc"), -EPERM);
     assert_string_equal(err, "archive entry \"lnk\": copying of symlinks has been disabled");
 
     /* a symlink the task left in its dir is not followed */
     p = xasprintf("%s/t/local/out", dir);
     assert_int_equal(symlink(dir, p), 0);
     free(p);
-    n = tar_entry(buf, "out/pwned", '0', "x", NULL);
-    memset(buf + n, 0, 1024);
-    assert_int_equal(unpack("t/local", buf, n + 1024), -ELOOP);
-    assert_int_equal(unpack("t/local/out", buf, n + 1024), -ELOOP);
+    assert_int_equal(unpack_one("t/local", "out/pwned", '0', "x", NULL), -ELOOP);
+    assert_int_equal(unpack_one("t/local/out", "pwned", '0', "x", NULL), -ELOOP);
+    n = tar_entry(buf, "pwned", '0', "x", NULL);
     assert_int_equal(artifact_save_file(dfd, "t/local/out/f", "x", 1, err, sizeof(err)),
                      -ELOOP);
     assert_int_equal(artifact_save_file(dfd, "t/local/out", "x", 1, err, sizeof(err)),

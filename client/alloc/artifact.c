@@ -73,57 +73,51 @@ static struct {
 static uv_once_t crypto_once = UV_ONCE_INIT, archive_once = UV_ONCE_INIT;
 static char crypto_error[256], archive_error[256];
 
-/* dlopen the first of `names` that loads; NULL (and why) when none. */
-static void *lib_open(const char *env, const char *const *names, char *why,
-                      size_t whylen)
+struct lib_symbol {
+    const char *name;
+    void **slot;
+};
+
+/* dlopen()s the path in $env or the first of `names` that loads, and
+ * fills every symbol; on failure `why` says what is missing. */
+static void lib_load(const char *env, const char *const *names,
+                     const struct lib_symbol *syms, size_t nsyms, char *why,
+                     size_t whylen)
 {
     const char *path = getenv(env);
+    void *h = NULL;
     if (path && *path) {
-        void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         if (!h)
             snprintf(why, whylen, "%s", dlerror());
-        return h;
     }
-    for (size_t i = 0; names[i]; i++) {
-        void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-        if (h)
-            return h;
-        snprintf(why, whylen, "%s", dlerror());
-    }
-    return NULL;
+    for (size_t i = 0; !h && !(path && *path) && names[i]; i++)
+        if (!(h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL)))
+            snprintf(why, whylen, "%s", dlerror());
+    for (size_t i = 0; h && i < nsyms; i++)
+        if (!(*syms[i].slot = dlsym(h, syms[i].name))) {
+            snprintf(why, whylen, "%s has no %s", names[0], syms[i].name);
+            return;
+        }
 }
 
-#define LOAD_ONE(h, name, why, libname)                                        \
-    if (!(lib.name = (__typeof__(name) *)dlsym(h, #name))) {                   \
-        snprintf(why, sizeof(why), "%s has no %s", libname, #name);            \
-        return;                                                                \
-    }
+#define SYMBOL(name) {#name, (void **)&lib.name},
 
 static void crypto_load(void)
 {
     static const char *const names[] = {"libcrypto.so.3", "libcrypto.so.1.1",
                                         NULL};
-    void *h = lib_open("NOMCLIENT_LIBCRYPTO", names, crypto_error,
-                       sizeof(crypto_error));
-    if (!h)
-        return;
-#define X(name) LOAD_ONE(h, name, crypto_error, "libcrypto")
-    CRYPTO_FUNCTIONS(X)
-#undef X
-    crypto_error[0] = '\0';
+    static const struct lib_symbol syms[] = {CRYPTO_FUNCTIONS(SYMBOL)};
+    lib_load("NOMCLIENT_LIBCRYPTO", names, syms, sizeof(syms) / sizeof(syms[0]),
+             crypto_error, sizeof(crypto_error));
 }
 
 static void archive_load(void)
 {
     static const char *const names[] = {"libarchive.so.13", NULL};
-    void *h = lib_open("NOMCLIENT_LIBARCHIVE", names, archive_error,
-                       sizeof(archive_error));
-    if (!h)
-        return;
-#define X(name) LOAD_ONE(h, name, archive_error, "libarchive")
-    ARCHIVE_FUNCTIONS(X)
-#undef X
-    archive_error[0] = '\0';
+    static const struct lib_symbol syms[] = {ARCHIVE_FUNCTIONS(SYMBOL)};
+    lib_load("NOMCLIENT_LIBARCHIVE", names, syms, sizeof(syms) / sizeof(syms[0]),
+             archive_error, sizeof(archive_error));
 }
 
 static bool crypto_ready(void)

@@ -34,14 +34,14 @@ raw() { # raw_exec task body: NAME SCRIPT [extra HCL]
 T
 }
 
+batch_group() { # NAME: a batch job's head, its group failing at once
+    printf 'job "%s" {\n  type = "batch"\n  group "g" {\n' "$1"
+    printf '    restart {\n      attempts = 0\n      mode     = "fail"\n    }\n'
+    printf '    reschedule {\n      attempts  = 0\n      unlimited = false\n    }\n'
+}
+
 {
-    echo 'job "life" {'
-    echo '  type = "batch"'
-    echo '  group "g" {'
-    echo '    restart {'
-    echo '      attempts = 0'
-    echo '      mode     = "fail"'
-    echo '    }'
+    batch_group life
     raw prep 'sleep 0.5; date +%s.%N > $NOMAD_ALLOC_DIR/prep.done' \
         'lifecycle { hook = "prestart" }'
     raw side 'echo up > $NOMAD_ALLOC_DIR/side.up; exec sleep 300' \
@@ -59,17 +59,7 @@ T
 } >"$TMP/life.nomad"
 
 {
-    echo 'job "badinit" {'
-    echo '  type = "batch"'
-    echo '  group "g" {'
-    echo '    restart {'
-    echo '      attempts = 0'
-    echo '      mode     = "fail"'
-    echo '    }'
-    echo '    reschedule {'
-    echo '      attempts  = 0'
-    echo '      unlimited = false'
-    echo '    }'
+    batch_group badinit
     raw prep 'exit 3' 'lifecycle { hook = "prestart" }'
     raw main 'touch $NOMAD_ALLOC_DIR/main.ran; sleep 300'
     echo '  }'
