@@ -27,27 +27,37 @@ static void test_checksum_parse(void **state)
 {
     (void)state;
     struct artifact_checksum c;
-    assert_int_equal(artifact_checksum_parse(
-                         " md5:d41d8cd98f00b204e9800998ecf8427e ", &c, err,
-                         sizeof(err)),
-                     0);
+    assert_int_equal(
+        artifact_checksum_parse(" md5:d41d8cd98f00b204e9800998ecf8427e ", &c,
+                                err, sizeof(err)),
+        0);
     assert_string_equal(c.type, "md5");
     assert_int_equal(c.len, 16);
     assert_int_equal(c.digest[0], 0xd4);
-    assert_int_equal(artifact_checksum_parse("sha1:da39a3ee5e6b4b0d3255bfef95601890afd80709",
-                                             &c, err, sizeof(err)), 0);
+    assert_int_equal(
+        artifact_checksum_parse("sha1:da39a3ee5e6b4b0d3255bfef95601890afd80709",
+                                &c, err, sizeof(err)),
+        0);
     assert_int_equal(c.len, 20);
-    assert_int_equal(artifact_checksum_parse("", &c, err, sizeof(err)), -EINVAL);
+    assert_int_equal(artifact_checksum_parse("", &c, err, sizeof(err)),
+                     -EINVAL);
     assert_string_equal(err, "checksum value cannot be empty");
-    assert_int_equal(artifact_checksum_parse("abcd", &c, err, sizeof(err)), -EINVAL);
-    assert_string_equal(err, "checksum must be given as \"type:value\"; got \"abcd\"");
-    assert_int_equal(artifact_checksum_parse("crc32:abcd", &c, err, sizeof(err)), -EINVAL);
+    assert_int_equal(artifact_checksum_parse("abcd", &c, err, sizeof(err)),
+                     -EINVAL);
+    assert_string_equal(
+        err, "checksum must be given as \"type:value\"; got \"abcd\"");
+    assert_int_equal(
+        artifact_checksum_parse("crc32:abcd", &c, err, sizeof(err)), -EINVAL);
     assert_string_equal(err, "unsupported checksum type: crc32");
-    assert_int_equal(artifact_checksum_parse("sha256:abcd", &c, err, sizeof(err)), -EINVAL);
+    assert_int_equal(
+        artifact_checksum_parse("sha256:abcd", &c, err, sizeof(err)), -EINVAL);
     assert_string_equal(err, "invalid sha256 checksum: abcd");
-    assert_int_equal(artifact_checksum_parse("md5:zz1d8cd98f00b204e9800998ecf8427e",
-                                             &c, err, sizeof(err)), -EINVAL);
-    assert_int_equal(artifact_checksum_parse("a:b:c", &c, err, sizeof(err)), -EINVAL);
+    assert_int_equal(
+        artifact_checksum_parse("md5:zz1d8cd98f00b204e9800998ecf8427e", &c, err,
+                                sizeof(err)),
+        -EINVAL);
+    assert_int_equal(artifact_checksum_parse("a:b:c", &c, err, sizeof(err)),
+                     -EINVAL);
 }
 
 static void test_checksum_verify(void **state)
@@ -58,17 +68,23 @@ static void test_checksum_verify(void **state)
     } ok[] = {
         {"md5:900150983cd24fb0d6963f7d28e17f72"},
         {"sha1:a9993e364706816aba3e25717850c26c9cd0d89d"},
-        {"sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
-        {"sha512:ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+        {"sha256:"
+         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {"sha512:"
+         "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
          "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"},
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         struct artifact_checksum c;
-        assert_int_equal(artifact_checksum_parse(ok[i].spec, &c, err, sizeof(err)), 0);
-        assert_int_equal(artifact_checksum_verify(&c, "abc", 3, "f", err, sizeof(err)), 0);
-        assert_int_equal(artifact_checksum_verify(&c, "abd", 3, "/x/f", err, sizeof(err)),
-                         -EBADMSG);
-        assert_non_null(strstr(err, "Checksums did not match for /x/f.\nExpected: "));
+        assert_int_equal(
+            artifact_checksum_parse(ok[i].spec, &c, err, sizeof(err)), 0);
+        assert_int_equal(
+            artifact_checksum_verify(&c, "abc", 3, "f", err, sizeof(err)), 0);
+        assert_int_equal(
+            artifact_checksum_verify(&c, "abd", 3, "/x/f", err, sizeof(err)),
+            -EBADMSG);
+        assert_non_null(
+            strstr(err, "Checksums did not match for /x/f.\nExpected: "));
     }
 }
 
@@ -79,8 +95,9 @@ static void test_url(void **state)
     struct kvlist o = {0};
     kv_set(&o, "checksum", "sha1:a9993e364706816aba3e25717850c26c9cd0d89d");
     kv_set(&o, "ref", "a b&c");
-    assert_int_equal(artifact_url("https://h:8/d/app.tar.gz?x=1&ref=old", &o, &u,
-                                  err, sizeof(err)), 0);
+    assert_int_equal(artifact_url("https://h:8/d/app.tar.gz?x=1&ref=old", &o,
+                                  &u, err, sizeof(err)),
+                     0);
     assert_string_equal(u.url, "https://h:8/d/app.tar.gz?x=1&ref=a%20b%26c");
     assert_string_equal(u.path, "/d/app.tar.gz");
     assert_string_equal(u.type, "tar.gz");
@@ -88,18 +105,24 @@ static void test_url(void **state)
     artifact_url_free(&u);
     kv_free(&o);
     /* checksum and archive from the source's query, taken out of it */
-    assert_int_equal(artifact_url("http://h/f.bin?checksum=md5%3A900150983cd24fb0d6963f7d28e17f72&archive=false",
-                                  NULL, &u, err, sizeof(err)), 0);
+    assert_int_equal(
+        artifact_url("http://h/"
+                     "f.bin?checksum=md5%3A900150983cd24fb0d6963f7d28e17f72&"
+                     "archive=false",
+                     NULL, &u, err, sizeof(err)),
+        0);
     assert_string_equal(u.url, "http://h/f.bin");
     assert_string_equal(u.sum.type, "md5");
     assert_string_equal(u.type, "");
     artifact_url_free(&u);
     kv_set(&o, "archive", "rar");
-    assert_int_equal(artifact_url("http://h/f", &o, &u, err, sizeof(err)), -EINVAL);
+    assert_int_equal(artifact_url("http://h/f", &o, &u, err, sizeof(err)),
+                     -EINVAL);
     assert_string_equal(err, "unsupported archive type: rar");
     kv_free(&o);
     kv_set(&o, "checksum", "sha256:abcd");
-    assert_int_equal(artifact_url("http://h/f", &o, &u, err, sizeof(err)), -EINVAL);
+    assert_int_equal(artifact_url("http://h/f", &o, &u, err, sizeof(err)),
+                     -EINVAL);
     kv_free(&o);
     assert_string_equal(artifact_archive_type("/a/b.tgz"), "tgz");
     assert_string_equal(artifact_archive_type("/a/b.tar.zst"), "tar.zst");
@@ -113,15 +136,18 @@ static void test_sources(void **state)
     (void)state;
     assert_true(artifact_source_supported("http://x/y", err, sizeof(err)));
     assert_true(artifact_source_supported("https://x/y", err, sizeof(err)));
-    assert_false(artifact_source_supported("git::https://x/y", err, sizeof(err)));
+    assert_false(
+        artifact_source_supported("git::https://x/y", err, sizeof(err)));
     assert_non_null(strstr(err, "a forced getter source is not supported"));
-    assert_false(artifact_source_supported("git@github.com:h/n.git", err, sizeof(err)));
+    assert_false(
+        artifact_source_supported("git@github.com:h/n.git", err, sizeof(err)));
     assert_non_null(strstr(err, "a git source"));
     assert_false(artifact_source_supported("s3://bucket/k", err, sizeof(err)));
     assert_non_null(strstr(err, "an S3 bucket source"));
     assert_false(artifact_source_supported("gcs://bucket/k", err, sizeof(err)));
     assert_false(artifact_source_supported("/etc/passwd", err, sizeof(err)));
-    assert_false(artifact_source_supported("file:///etc/passwd", err, sizeof(err)));
+    assert_false(
+        artifact_source_supported("file:///etc/passwd", err, sizeof(err)));
 }
 
 static void test_paths(void **state)
@@ -214,7 +240,8 @@ static void test_unpack(void **state)
 {
     (void)state;
     static unsigned char buf[16384];
-    assert_int_equal(unpack_one("t/local", "bin/app", '0', "#!/bin/sh\n", NULL), 0);
+    assert_int_equal(unpack_one("t/local", "bin/app", '0', "#!/bin/sh\n", NULL),
+                     0);
     struct stat st;
     char *p = xasprintf("%s/t/local/bin/app", dir);
     assert_int_equal(stat(p, &st), 0);
@@ -225,44 +252,56 @@ static void test_unpack(void **state)
     n += tar_entry(buf + n, "../../escape", '0', "x", NULL);
     memset(buf + n, 0, 1024);
     assert_int_equal(unpack("t/local", buf, n + 1024), -EPERM);
-    assert_string_equal(err, "archive entry \"../../escape\" escapes the destination directory");
+    assert_string_equal(
+        err,
+        "archive entry \"../../escape\" escapes the destination directory");
     p = xasprintf("%s/escape", dir);
     assert_int_not_equal(access(p, F_OK), 0);
     free(p);
 
     assert_int_equal(unpack_one("t/local", "/abs", '0', "x", NULL), -EPERM);
     assert_int_equal(unpack_one("t/local", "lnk", '2', NULL, "/etc"), -EPERM);
-    assert_string_equal(err, "archive entry \"lnk\": copying of symlinks has been disabled");
+    assert_string_equal(
+        err, "archive entry \"lnk\": copying of symlinks has been disabled");
 
     /* a symlink the task left in its dir is not followed */
     p = xasprintf("%s/t/local/out", dir);
     assert_int_equal(symlink(dir, p), 0);
     free(p);
-    assert_int_equal(unpack_one("t/local", "out/pwned", '0', "x", NULL), -ELOOP);
-    assert_int_equal(unpack_one("t/local/out", "pwned", '0', "x", NULL), -ELOOP);
+    assert_int_equal(unpack_one("t/local", "out/pwned", '0', "x", NULL),
+                     -ELOOP);
+    assert_int_equal(unpack_one("t/local/out", "pwned", '0', "x", NULL),
+                     -ELOOP);
     n = tar_entry(buf, "pwned", '0', "x", NULL);
-    assert_int_equal(artifact_save_file(dfd, "t/local/out/f", "x", 1, err, sizeof(err)),
-                     -ELOOP);
-    assert_int_equal(artifact_save_file(dfd, "t/local/out", "x", 1, err, sizeof(err)),
-                     -ELOOP);
+    assert_int_equal(
+        artifact_save_file(dfd, "t/local/out/f", "x", 1, err, sizeof(err)),
+        -ELOOP);
+    assert_int_equal(
+        artifact_save_file(dfd, "t/local/out", "x", 1, err, sizeof(err)),
+        -ELOOP);
     p = xasprintf("%s/pwned", dir);
     assert_int_not_equal(access(p, F_OK), 0);
     free(p);
 
     /* garbage is an error, not a crash */
-    assert_int_equal(artifact_unpack(dfd, "t/local", "garbage", 7, "tar.gz", false,
-                                     err, sizeof(err)), -EINVAL);
+    assert_int_equal(artifact_unpack(dfd, "t/local", "garbage", 7, "tar.gz",
+                                     false, err, sizeof(err)),
+                     -EINVAL);
     /* a tar cannot be one file */
     assert_int_equal(artifact_unpack(dfd, "t/local/f", buf, n, "tar", true, err,
-                                     sizeof(err)), -EINVAL);
+                                     sizeof(err)),
+                     -EINVAL);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_checksum_parse), cmocka_unit_test(test_checksum_verify),
-        cmocka_unit_test(test_url),            cmocka_unit_test(test_sources),
-        cmocka_unit_test(test_paths),          cmocka_unit_test(test_unpack),
+        cmocka_unit_test(test_checksum_parse),
+        cmocka_unit_test(test_checksum_verify),
+        cmocka_unit_test(test_url),
+        cmocka_unit_test(test_sources),
+        cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_unpack),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -57,39 +57,48 @@ static void test_phases(void **state)
 {
     (void)state;
     struct lifecycle_view v[] = {
-        {.stage = LC_PRESTART},         {.stage = LC_PRESTART_SIDECAR},
-        {.stage = LC_MAIN},             {.stage = LC_POSTSTART},
+        {.stage = LC_PRESTART}, {.stage = LC_PRESTART_SIDECAR},
+        {.stage = LC_MAIN},     {.stage = LC_POSTSTART},
         {.stage = LC_POSTSTOP},
     };
     /* all pending: prestart tasks first */
-    assert_int_equal(lifecycle_next(LC_PHASE_PRESTART, v, N(v)), LC_PHASE_PRESTART);
+    assert_int_equal(lifecycle_next(LC_PHASE_PRESTART, v, N(v)),
+                     LC_PHASE_PRESTART);
     /* the init task running, the sidecar up: still prestart */
     v[0].state = LC_RUNNING;
     v[1].state = LC_RUNNING;
-    assert_int_equal(lifecycle_next(LC_PHASE_PRESTART, v, N(v)), LC_PHASE_PRESTART);
+    assert_int_equal(lifecycle_next(LC_PHASE_PRESTART, v, N(v)),
+                     LC_PHASE_PRESTART);
     /* a failed init task does not open the main gate */
     v[0].state = LC_DEAD;
     v[0].failed = true;
-    assert_int_equal(lifecycle_next(LC_PHASE_PRESTART, v, N(v)), LC_PHASE_PRESTART);
+    assert_int_equal(lifecycle_next(LC_PHASE_PRESTART, v, N(v)),
+                     LC_PHASE_PRESTART);
     /* a successful one does; the sidecar must be running */
     v[0].failed = false;
     v[1].state = LC_PENDING;
-    assert_int_equal(lifecycle_next(LC_PHASE_PRESTART, v, N(v)), LC_PHASE_PRESTART);
+    assert_int_equal(lifecycle_next(LC_PHASE_PRESTART, v, N(v)),
+                     LC_PHASE_PRESTART);
     v[1].state = LC_RUNNING;
     assert_int_equal(lifecycle_next(LC_PHASE_PRESTART, v, N(v)), LC_PHASE_MAIN);
     /* main running: poststart */
     v[2].state = LC_RUNNING;
-    assert_int_equal(lifecycle_next(LC_PHASE_MAIN, v, N(v)), LC_PHASE_POSTSTART);
+    assert_int_equal(lifecycle_next(LC_PHASE_MAIN, v, N(v)),
+                     LC_PHASE_POSTSTART);
     /* poststart done: wait for the allocation */
     v[3].state = LC_DEAD;
-    assert_int_equal(lifecycle_next(LC_PHASE_POSTSTART, v, N(v)), LC_PHASE_WAIT_ALLOC);
+    assert_int_equal(lifecycle_next(LC_PHASE_POSTSTART, v, N(v)),
+                     LC_PHASE_WAIT_ALLOC);
     /* never backwards: a main task pending again (restart) stays put */
     v[2].state = LC_PENDING;
-    assert_int_equal(lifecycle_next(LC_PHASE_WAIT_ALLOC, v, N(v)), LC_PHASE_WAIT_ALLOC);
+    assert_int_equal(lifecycle_next(LC_PHASE_WAIT_ALLOC, v, N(v)),
+                     LC_PHASE_WAIT_ALLOC);
     /* everything but poststop dead: poststop, from any phase */
     v[1].state = v[2].state = LC_DEAD;
-    assert_int_equal(lifecycle_next(LC_PHASE_WAIT_ALLOC, v, N(v)), LC_PHASE_POSTSTOP);
-    assert_int_equal(lifecycle_next(LC_PHASE_PRESTART, v, N(v)), LC_PHASE_POSTSTOP);
+    assert_int_equal(lifecycle_next(LC_PHASE_WAIT_ALLOC, v, N(v)),
+                     LC_PHASE_POSTSTOP);
+    assert_int_equal(lifecycle_next(LC_PHASE_PRESTART, v, N(v)),
+                     LC_PHASE_POSTSTOP);
     /* no lifecycle tasks: straight through to the main gate */
     struct lifecycle_view m[] = {{.stage = LC_MAIN}, {.stage = LC_MAIN}};
     enum lifecycle_phase p = lifecycle_next(LC_PHASE_PRESTART, m, N(m));
@@ -114,7 +123,8 @@ static void test_kills(void **state)
     assert_int_equal(lifecycle_kill_reason(v, N(v), &who), LC_KILL_MAIN_DEAD);
     /* a failure is blamed on the task */
     v[2].failed = true;
-    assert_int_equal(lifecycle_kill_reason(v, N(v), &who), LC_KILL_SIBLING_FAILED);
+    assert_int_equal(lifecycle_kill_reason(v, N(v), &who),
+                     LC_KILL_SIBLING_FAILED);
     assert_int_equal(who, 2);
     /* a dead leader wins over a failure */
     v[0].leader = true;
@@ -123,9 +133,12 @@ static void test_kills(void **state)
     /* nobody left alive (poststop aside): nothing to kill */
     v[1].state = LC_DEAD;
     assert_int_equal(lifecycle_kill_reason(v, N(v), &who), LC_KILL_NONE);
-    assert_string_equal(lifecycle_kill_event(LC_KILL_LEADER_DEAD), "Leader Task Dead");
-    assert_string_equal(lifecycle_kill_event(LC_KILL_MAIN_DEAD), "Main Tasks Dead");
-    assert_string_equal(lifecycle_kill_event(LC_KILL_SIBLING_FAILED), "Sibling Task Failed");
+    assert_string_equal(lifecycle_kill_event(LC_KILL_LEADER_DEAD),
+                        "Leader Task Dead");
+    assert_string_equal(lifecycle_kill_event(LC_KILL_MAIN_DEAD),
+                        "Main Tasks Dead");
+    assert_string_equal(lifecycle_kill_event(LC_KILL_SIBLING_FAILED),
+                        "Sibling Task Failed");
     assert_null(lifecycle_kill_event(LC_KILL_NONE));
 }
 
@@ -161,9 +174,12 @@ static void test_done_on_success(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stage_of),     cmocka_unit_test(test_gates),
-        cmocka_unit_test(test_phases),       cmocka_unit_test(test_kills),
-        cmocka_unit_test(test_kill_order),   cmocka_unit_test(test_done_on_success),
+        cmocka_unit_test(test_stage_of),
+        cmocka_unit_test(test_gates),
+        cmocka_unit_test(test_phases),
+        cmocka_unit_test(test_kills),
+        cmocka_unit_test(test_kill_order),
+        cmocka_unit_test(test_done_on_success),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -116,8 +116,9 @@ static void archive_load(void)
 {
     static const char *const names[] = {"libarchive.so.13", NULL};
     static const struct lib_symbol syms[] = {ARCHIVE_FUNCTIONS(SYMBOL)};
-    lib_load("NOMCLIENT_LIBARCHIVE", names, syms, sizeof(syms) / sizeof(syms[0]),
-             archive_error, sizeof(archive_error));
+    lib_load("NOMCLIENT_LIBARCHIVE", names, syms,
+             sizeof(syms) / sizeof(syms[0]), archive_error,
+             sizeof(archive_error));
 }
 
 static bool crypto_ready(void)
@@ -157,8 +158,10 @@ int artifact_checksum_parse(const char *spec, struct artifact_checksum *out,
     }
     const char *colon = memchr(spec, ':', n);
     if (!colon || memchr(colon + 1, ':', n - (size_t)(colon + 1 - spec))) {
-        snprintf(err, errlen, "checksum must be given as \"type:value\"; got "
-                              "\"%.*s\"", (int)n, spec);
+        snprintf(err, errlen,
+                 "checksum must be given as \"type:value\"; got "
+                 "\"%.*s\"",
+                 (int)n, spec);
         return -EINVAL;
     }
     size_t tl = (size_t)(colon - spec);
@@ -168,7 +171,8 @@ int artifact_checksum_parse(const char *spec, struct artifact_checksum *out,
     } types[] = {{"md5", 16}, {"sha1", 20}, {"sha256", 32}, {"sha512", 64}};
     size_t want = 0;
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        if (strlen(types[i].name) == tl && memcmp(types[i].name, spec, tl) == 0) {
+        if (strlen(types[i].name) == tl &&
+            memcmp(types[i].name, spec, tl) == 0) {
             snprintf(out->type, sizeof(out->type), "%s", types[i].name);
             want = types[i].len;
         }
@@ -230,8 +234,9 @@ int artifact_checksum_verify(const struct artifact_checksum *c,
     to_hex(c->digest, c->len, want_hex);
     to_hex(got, glen, got_hex);
     /* go-getter's words */
-    snprintf(err, errlen, "Checksums did not match for %s.\nExpected: %s\nGot: %s",
-             what, want_hex, got_hex);
+    snprintf(err, errlen,
+             "Checksums did not match for %s.\nExpected: %s\nGot: %s", what,
+             want_hex, got_hex);
     return -EBADMSG;
 }
 
@@ -239,8 +244,8 @@ int artifact_checksum_verify(const struct artifact_checksum *c,
 
 /* go-getter's decompressors, longest suffix first */
 static const char *const archive_types[] = {
-    "tar.bz2", "tar.gz", "tar.xz", "tar.zst", "tbz2", "tgz", "txz",
-    "tzst",    "zip",    "tar",    "bz2",     "gz",   "xz",  "zst", NULL};
+    "tar.bz2", "tar.gz", "tar.xz", "tar.zst", "tbz2", "tgz", "txz", "tzst",
+    "zip",     "tar",    "bz2",    "gz",      "xz",   "zst", NULL};
 
 const char *artifact_archive_type(const char *path)
 {
@@ -248,7 +253,8 @@ const char *artifact_archive_type(const char *path)
     size_t n = strlen(path);
     for (size_t i = 0; exts[i]; i++) {
         size_t e = strlen(exts[i]);
-        if (n > e && path[n - e - 1] == '.' && strcmp(path + n - e, exts[i]) == 0)
+        if (n > e && path[n - e - 1] == '.' &&
+            strcmp(path + n - e, exts[i]) == 0)
             return exts[i];
     }
     return "";
@@ -359,8 +365,8 @@ int artifact_url(const char *src, const struct kvlist *options,
     const char *q = memchr(src, '?', (size_t)(srcend - src));
     const char *base = q ? q : srcend;
     const char *scheme = strstr(src, "://");
-    const char *path = scheme ? memchr(scheme + 3, '/', (size_t)(base - scheme - 3))
-                              : NULL;
+    const char *path =
+        scheme ? memchr(scheme + 3, '/', (size_t)(base - scheme - 3)) : NULL;
     out->path = path ? xstrndup(path, (size_t)(base - path)) : xstrdup("/");
     struct nc_buf b = {0};
     nc_buf_append(&b, src, (size_t)(base - src));
@@ -404,7 +410,8 @@ int artifact_url(const char *src, const struct kvlist *options,
         return -EINVAL;
     }
     out->has_sum = out->checksum != NULL;
-    const char *type = out->archive ? out->archive : artifact_archive_type(out->path);
+    const char *type =
+        out->archive ? out->archive : artifact_archive_type(out->path);
     if (strcmp(type, "false") == 0)
         type = "";
     if (*type && !archive_known(type)) {
@@ -479,7 +486,8 @@ static int open_dirs(int dirfd, const char *rel, bool last_is_file,
             close(fd);
             return e;
         }
-        int sub = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int sub =
+            openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         int e = -errno;
         close(fd);
         if (sub < 0)
@@ -521,8 +529,9 @@ static int write_file(int dirfd, const char *rel, mode_t mode, const void *data,
     char comp[256];
     snprintf(comp, sizeof(comp), "%s", name);
     /* setuid, setgid and sticky bits are dropped, as Nomad's umask */
-    int fd = openat(d, comp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                    mode & 0777);
+    int fd =
+        openat(d, comp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+               mode & 0777);
     int e = -errno;
     close(d);
     if (fd < 0)
@@ -573,8 +582,10 @@ int artifact_unpack(int dirfd, const char *rel, const void *data, size_t len,
     }
     bool single = archive_single_file(type);
     if (as_file && !single) {
-        snprintf(err, errlen, "a %s archive cannot be unpacked into a single "
-                              "file (mode \"file\")", type);
+        snprintf(err, errlen,
+                 "a %s archive cannot be unpacked into a single "
+                 "file (mode \"file\")",
+                 type);
         return -EINVAL;
     }
     struct archive *ar = lib.archive_read_new();
@@ -611,21 +622,26 @@ int artifact_unpack(int dirfd, const char *rel, const void *data, size_t len,
         const char *name = single ? rel : lib.archive_entry_pathname(e);
         unsigned ft = (unsigned)lib.archive_entry_filetype(e);
         if (++files > ARTIFACT_MAX_FILES) {
-            snprintf(err, errlen, "archive has more than %d files (the "
-                                  "decompression limit)", ARTIFACT_MAX_FILES);
+            snprintf(err, errlen,
+                     "archive has more than %d files (the "
+                     "decompression limit)",
+                     ARTIFACT_MAX_FILES);
             r = -E2BIG;
             break;
         }
         if (!single && !artifact_entry_safe(name)) {
-            snprintf(err, errlen, "archive entry \"%s\" escapes the "
-                                  "destination directory", name ? name : "");
+            snprintf(err, errlen,
+                     "archive entry \"%s\" escapes the "
+                     "destination directory",
+                     name ? name : "");
             r = -EPERM;
             break;
         }
         if (ft == AE_IFLNK || (!single && lib.archive_entry_hardlink(e))) {
-            snprintf(err, errlen, "archive entry \"%s\": copying of %s has "
-                                  "been disabled", name,
-                     ft == AE_IFLNK ? "symlinks" : "hard links");
+            snprintf(err, errlen,
+                     "archive entry \"%s\": copying of %s has "
+                     "been disabled",
+                     name, ft == AE_IFLNK ? "symlinks" : "hard links");
             r = -EPERM;
             break;
         }
@@ -638,15 +654,17 @@ int artifact_unpack(int dirfd, const char *rel, const void *data, size_t len,
                 close(d);
             }
         } else if (ft == AE_IFREG || single) {
-            mode_t m = single ? 0644 : (lib.archive_entry_perm(e) & 0777) | 0600;
+            mode_t m =
+                single ? 0644 : (lib.archive_entry_perm(e) & 0777) | 0600;
             r = write_file(root, name, m, NULL, 0, ar, &budget);
         } /* devices, fifos and sockets are skipped, as go-getter does */
         if (r < 0) {
             snprintf(err, errlen, "archive entry \"%s\": %s", name,
-                     r == -ELOOP   ? "a path component is a symlink"
-                     : r == -EFBIG ? "unpacked size over the decompression limit"
-                     : r == -EIO   ? lib.archive_error_string(ar)
-                                   : strerror(-r));
+                     r == -ELOOP ? "a path component is a symlink"
+                     : r == -EFBIG
+                         ? "unpacked size over the decompression limit"
+                     : r == -EIO ? lib.archive_error_string(ar)
+                                 : strerror(-r));
             break;
         }
         if (single)
@@ -670,7 +688,10 @@ static gid_t chown_gid;
 static uv_mutex_t chown_lock;
 static uv_once_t chown_once = UV_ONCE_INIT;
 
-static void chown_init(void) { uv_mutex_init(&chown_lock); }
+static void chown_init(void)
+{
+    uv_mutex_init(&chown_lock);
+}
 
 static int chown_one(const char *path, const struct stat *st, int flag,
                      struct FTW *ftw)
@@ -707,14 +728,14 @@ static int chown_tree(const char *path, const char *user, char *err,
 struct fetch {
     struct alloc_task *t; /* NULL once forgotten (the manager closed) */
     struct alloc_manager *m;
-    struct fetch *next;   /* the manager's fetches */
-    size_t i;             /* the artifact in hand */
-    bool wait_net;        /* how the task is spawned once they are in */
-    char *src;            /* its interpolated source, for messages */
+    struct fetch *next; /* the manager's fetches */
+    size_t i;           /* the artifact in hand */
+    bool wait_net;      /* how the task is spawned once they are in */
+    char *src;          /* its interpolated source, for messages */
     struct artifact_url u;
     struct strlist headers; /* "Name: value" */
-    char *rel;            /* destination, relative to the allocation dir */
-    bool as_file;         /* rel names a file, not a directory */
+    char *rel;              /* destination, relative to the allocation dir */
+    bool as_file;           /* rel names a file, not a directory */
     int redirects;
     struct curl_uv_xfer *xfer;
     char *body;
@@ -852,13 +873,16 @@ static void on_downloaded(void *arg, const struct curl_uv_response *r)
         return;
     }
     if (r->capped) {
-        snprintf(msg, sizeof(msg), "artifact larger than %zu MiB, the most "
-                 "this node fetches", ARTIFACT_MAX_BYTES >> 20);
+        snprintf(msg, sizeof(msg),
+                 "artifact larger than %zu MiB, the most "
+                 "this node fetches",
+                 ARTIFACT_MAX_BYTES >> 20);
     } else if (r->curl_code && !r->status) {
-        snprintf(msg, sizeof(msg), "%s", r->error && *r->error ? r->error
-                                                              : "transfer failed");
+        snprintf(msg, sizeof(msg), "%s",
+                 r->error && *r->error ? r->error : "transfer failed");
     } else if (r->status != 200) {
-        snprintf(msg, sizeof(msg), "bad response code: %ld", r->status); /* go-getter's */
+        snprintf(msg, sizeof(msg), "bad response code: %ld",
+                 r->status); /* go-getter's */
     } else if (r->curl_code) {
         snprintf(msg, sizeof(msg), "%s", r->error);
     } else {
@@ -880,8 +904,8 @@ static void download(struct fetch *f, const char *url)
     for (size_t i = 0; i < f->headers.n; i++)
         hdrs[i] = f->headers.items[i];
     const struct task *spec = alloc_task_spec(f->t);
-    struct curl_uv_tls tls = {
-        .insecure = spec && f->i < spec->nartifacts && spec->artifacts[f->i].insecure};
+    struct curl_uv_tls tls = {.insecure = spec && f->i < spec->nartifacts &&
+                                          spec->artifacts[f->i].insecure};
     struct curl_uv_request req = {
         .url = url,
         .headers = hdrs,
@@ -889,7 +913,8 @@ static void download(struct fetch *f, const char *url)
         .timeout_ms = ARTIFACT_TIMEOUT_MS,
         .max_body = ARTIFACT_MAX_BYTES,
     };
-    int r = curl_uv_start(f->m->artifact_curl, &req, on_downloaded, f, &f->xfer);
+    int r =
+        curl_uv_start(f->m->artifact_curl, &req, on_downloaded, f, &f->xfer);
     free(hdrs);
     if (r < 0)
         fetch_end(f, strerror(-r));
@@ -915,8 +940,9 @@ static int fetch_place(struct fetch *f, const struct artifact *ar,
     const char *type = f->u.type;
     bool single = *type && archive_single_file(type);
     if (jobspec_path_escapes_alloc(dest)) {
-        snprintf(err, errlen, "artifact destination path escapes alloc "
-                              "directory");
+        snprintf(err, errlen,
+                 "artifact destination path escapes alloc "
+                 "directory");
         return -EINVAL;
     }
     char *base = xasprintf("%s/%s", f->t->name, dest);
@@ -926,8 +952,10 @@ static int fetch_place(struct fetch *f, const struct artifact *ar,
         return 0;
     }
     if (strcmp(mode, "dir") == 0 && (!*type || single)) {
-        snprintf(err, errlen, "mode \"dir\" needs a tar or zip archive; "
-                              "\"%s\" is not one", f->u.path);
+        snprintf(err, errlen,
+                 "mode \"dir\" needs a tar or zip archive; "
+                 "\"%s\" is not one",
+                 f->u.path);
         free(base);
         return -EINVAL;
     }
@@ -937,8 +965,10 @@ static int fetch_place(struct fetch *f, const struct artifact *ar,
     }
     char *name = file_name(f->u.path, type);
     if (!name) {
-        snprintf(err, errlen, "cannot tell a file name from \"%s\"; use mode "
-                              "\"file\" and a destination", f->src);
+        snprintf(err, errlen,
+                 "cannot tell a file name from \"%s\"; use mode "
+                 "\"file\" and a destination",
+                 f->src);
         free(base);
         return -EINVAL;
     }
@@ -980,9 +1010,9 @@ static void fetch_next(struct fetch *f)
         free(line);
         free(v);
     }
-    char *dest = alloc_interpolate(ar->destination && *ar->destination
-                                       ? ar->destination : "local/",
-                                   &env, node);
+    char *dest = alloc_interpolate(
+        ar->destination && *ar->destination ? ar->destination : "local/", &env,
+        node);
     kv_free(&env);
     char err[1024] = "";
     int r = artifact_source_supported(f->src, err, sizeof(err)) ? 0 : -EINVAL;
@@ -1010,7 +1040,8 @@ bool alloc_task_fetch_artifacts(struct alloc_task *t, bool wait_net)
         return true; /* under way */
     struct alloc *a = t->alloc;
     struct alloc_manager *m = a->mgr;
-    alloc_task_event(t, "Downloading Artifacts", "Client is downloading artifacts");
+    alloc_task_event(t, "Downloading Artifacts",
+                     "Client is downloading artifacts");
     struct fetch *f = xcalloc(1, sizeof(*f));
     f->t = t;
     f->m = m;
@@ -1020,7 +1051,8 @@ bool alloc_task_fetch_artifacts(struct alloc_task *t, bool wait_net)
     m->artifact_fetches = f;
     t->artifacts_fetch = f;
     struct nc_error err = {0};
-    if (!m->artifact_curl && curl_uv_open(&m->artifact_curl, m->c.loop, &err) < 0) {
+    if (!m->artifact_curl &&
+        curl_uv_open(&m->artifact_curl, m->c.loop, &err) < 0) {
         fetch_end(f, err.msg);
         return true;
     }
