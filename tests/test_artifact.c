@@ -124,6 +124,10 @@ static void test_url(void **state)
     assert_int_equal(artifact_url("http://h/f", &o, &u, err, sizeof(err)),
                      -EINVAL);
     kv_free(&o);
+    assert_int_equal(artifact_url("h?x=://a/b.gz%", NULL, &u, err, sizeof(err)), 0);
+    assert_string_equal(u.path, "/");
+    assert_string_equal(u.url, "h?x=://a/b.gz%");
+    artifact_url_free(&u);
     assert_string_equal(artifact_archive_type("/a/b.tgz"), "tgz");
     assert_string_equal(artifact_archive_type("/a/b.tar.zst"), "tar.zst");
     assert_string_equal(artifact_archive_type("/a/b.gz"), "gz");

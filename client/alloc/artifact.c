@@ -311,9 +311,9 @@ static char *url_unescape(const char *s, size_t n)
 {
     struct nc_buf b = {0};
     for (size_t i = 0; i < n; i++) {
-        int hi = i + 2 < n + 1 && s[i] == '%' ? hexval(s[i + 1]) : -1;
-        int lo = hi >= 0 && i + 2 < n ? hexval(s[i + 2]) : -1;
-        if (hi >= 0 && lo >= 0) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
+            (lo = hexval(s[i + 2])) >= 0) {
             nc_buf_putc(&b, (char)(hi << 4 | lo));
             i += 2;
         } else {
@@ -365,6 +365,8 @@ int artifact_url(const char *src, const struct kvlist *options,
     const char *q = memchr(src, '?', (size_t)(srcend - src));
     const char *base = q ? q : srcend;
     const char *scheme = strstr(src, "://");
+    if (scheme && scheme + 3 > base)
+        scheme = NULL; /* "://" in the query */
     const char *path =
         scheme ? memchr(scheme + 3, '/', (size_t)(base - scheme - 3)) : NULL;
     out->path = path ? xstrndup(path, (size_t)(base - path)) : xstrdup("/");
@@ -797,7 +799,7 @@ static void fetch_end(struct fetch *f, const char *msg)
                          f->src ? f->src : "", msg);
         LOG_WARN("alloc", "%s task %s: failed to download artifact \"%s\": %s",
                  a->id, t->name, f->src ? f->src : "", msg);
-    } else {
+    } else if (wanted) {
         t->artifacts_done = true;
     }
     bool wait_net = alloc_bridged(a) && !nc_streq(a->net_phase, "ready");
@@ -1003,8 +1005,15 @@ static void fetch_next(struct fetch *f)
         kv_set(&opts, ar->options.items[i].key, v);
         free(v);
     }
+    char err[1024] = "";
     for (size_t i = 0; i < ar->headers.n; i++) {
+        const char *k = ar->headers.items[i].key;
         char *v = alloc_interpolate(ar->headers.items[i].value, &env, node);
+        if (!*k || k[strcspn(k, ":\r\n \t")] || v[strcspn(v, "\r\n")])
+            snprintf(err, sizeof(err),
+                     "invalid header \"%s\": names cannot "
+                     "hold ':' or spaces, nor values line breaks",
+                     k);
         char *line = xasprintf("%s: %s", ar->headers.items[i].key, v);
         strlist_add(&f->headers, line);
         free(line);
@@ -1014,8 +1023,9 @@ static void fetch_next(struct fetch *f)
         ar->destination && *ar->destination ? ar->destination : "local/", &env,
         node);
     kv_free(&env);
-    char err[1024] = "";
-    int r = artifact_source_supported(f->src, err, sizeof(err)) ? 0 : -EINVAL;
+    int r = *err ? -EINVAL : 0;
+    if (r == 0 && !artifact_source_supported(f->src, err, sizeof(err)))
+        r = -EINVAL;
     if (r == 0)
         r = artifact_url(f->src, &opts, &f->u, err, sizeof(err));
     if (r == 0)

@@ -148,6 +148,16 @@ job hdr raw_exec 'sh $NOMAD_TASK_DIR/p.sh' "artifact {
 check "headers are sent" wait_for 10 status_is hdr complete
 check "the private file ran" contains "$(stdout_of hdr)" "private ok"
 
+job badhdr raw_exec 'true' "artifact {
+        source = \"$URL/private/p.sh\"
+        headers {
+          X-Token = \"s3cret\r\nX-Evil: 1\"
+        }
+      }"
+"$NOMCLIENT" job run "$TMP/badhdr.nomad" >/dev/null 2>&1
+check "a header value with a line break fails the task" wait_for 10 status_is badhdr failed
+check "saying which" contains "$(fail_msg badhdr)" 'invalid header "X-Token"'
+
 # ---- archives ----
 job tgz raw_exec '$NOMAD_TASK_DIR/app/bin/app' "artifact {
         source      = \"$URL/app.tar.gz\"
