@@ -1,5 +1,4 @@
-// deps: client/alloc/ client/drivers/ client/node/ client/job/ client/hcl/
-// deps: client/util.c client/curl_uv.c netns/ volumes/
+// deps: client/alloc/artifact_get.c client/job/ client/hcl/ client/util.c
 /* Artifacts' pieces: checksum specs as Nomad validates them and digests
  * as go-getter compares them, the URL with options in its query, the
  * archive types, the sources refused, entry path safety, and unpacking

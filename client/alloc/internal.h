@@ -8,7 +8,8 @@
  *   restart.c       restart and reschedule policies
  *   network.c       the bridge/CNI phase and the dirs made beside it
  *   lifecycle.c     the task coordinator: lifecycle stages, phases, kills
- *   artifact.c      artifacts fetched into the task dir before it starts */
+ *   artifact.c      artifacts fetched into the task dir before it starts
+ *   artifact_get.c  its pieces: checksums, URL, writing and unpacking */
 #ifndef NOMCLIENT_ALLOC_INTERNAL_H
 #define NOMCLIENT_ALLOC_INTERNAL_H
 
@@ -117,7 +118,8 @@ const char *lifecycle_kill_event(enum lifecycle_kill k);
 bool alloc_task_fetch_artifacts(struct alloc_task *t, bool wait_net);
 /* The manager closes: fetches in flight are dropped, the handle closed. */
 void alloc_artifacts_forget(struct alloc_manager *m);
-/* The pieces, pure or on a directory fd (tests/test_artifact.c). */
+/* artifact_get.c: the pieces, pure or on a directory fd, for the worker
+ * thread (tests/test_artifact.c). */
 struct artifact_checksum {
     char type[8]; /* "md5", "sha1", "sha256", "sha512" */
     unsigned char digest[64];
@@ -132,6 +134,8 @@ int artifact_checksum_verify(const struct artifact_checksum *c,
                              char *err, size_t errlen);
 /* The archive type a path's extension names (go-getter's list), or "". */
 const char *artifact_archive_type(const char *path);
+/* A compressed single file (gz, bz2, xz, zst): unpacked as one file. */
+bool artifact_archive_single_file(const char *type);
 /* http(s) only; a clear refusal for git, hg, s3, gcs and the rest. */
 bool artifact_source_supported(const char *src, char *err, size_t errlen);
 struct artifact_url {
