@@ -10,11 +10,11 @@ CC        ?= cc
 CLANG     ?= clang
 BUILD     ?= build
 PREFIX    ?= /usr/local
-PKGS      := libuv libcurl jansson libcap
+PKGS      := libuv libcurl jansson libcap libarchive
 DEB_PKGS  := gcc make pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev \
              libcap-dev libcmocka-dev libhttp-parser-dev \
              containernetworking-plugins iptables iproute2 curl procps python3 \
-             openssl
+             openssl libarchive-dev libssl-dev
 FUZZ_PKGS := clang
 BENCH_PKGS := haproxy
 

@@ -357,8 +357,6 @@ static void test_warnings_ignored_stanzas(void **state)
         "but ignored",
         "group \"g\" > task \"t\" > template: templates are not rendered by "
         "this node; kept but ignored",
-        "group \"g\" > task \"t\": leader is not acted on by this node (the "
-        "other tasks are not stopped when it exits); kept but ignored",
         "group \"g\" > task \"t\" > volume_mount: propagation_mode "
         "\"host-to-task\" is not supported by this node (mounts are "
         "private); kept but ignored",
@@ -744,11 +742,12 @@ static void test_full_file(void **state)
     assert_true(t->templates[0].splay == 10 * SEC);
     assert_string_equal(t->templates[0].perms, "0600");
     assert_string_equal(t->templates[0].left_delim, "{{");
-    assert_json_text(t->artifacts,
-                     "[{\"GetterSource\":\"https://example.com/app.tar.gz\","
-                     "\"RelativeDest\":\"local/app\",\"GetterOptions\":{"
-                     "\"checksum\":\"sha256:abcd\"},\"GetterMode\":\"any\","
-                     "\"GetterInsecure\":false}]");
+    assert_int_equal(t->nartifacts, 1);
+    assert_string_equal(t->artifacts[0].source, "https://example.com/app.tar.gz");
+    assert_string_equal(t->artifacts[0].destination, "local/app");
+    assert_string_equal(kv_get(&t->artifacts[0].options, "checksum"), "sha256:abcd");
+    assert_string_equal(t->artifacts[0].mode, "any");
+    assert_false(t->artifacts[0].insecure);
     assert_int_equal(t->logs.max_files, 3);
     assert_int_equal(t->logs.max_file_size_mb, 20);
     assert_int_equal(t->restart->attempts, 1);

@@ -66,6 +66,13 @@ struct alloc_task {
     /* a user's `alloc restart` killed it: started again at once, not
      * counted against the restart policy */
     bool user_restart;
+    /* killed with its allocation: a sidecar's stop waits for the other
+     * tasks to be dead (stop_deferred), then it is sent (stop_sent) */
+    bool stop_deferred, stop_sent;
+    /* artifact.c: its artifacts are in place (kept across restarts, as
+     * Nomad's hook state), or being fetched */
+    bool artifacts_done;
+    void *artifacts_fetch;
     int restarts_in_interval;
     int64_t interval_start;
     /* last CPU sample for alloc_stats (cumulative ns, monotonic time) */
@@ -123,6 +130,11 @@ struct alloc {
      * is stopped, and shutdown_delay may be skipped */
     bool replace_when_stopped;
     bool no_shutdown_delay;
+    /* the task coordinator (lifecycle.c): its phase; killing: a dead task
+     * took the others down (a failure, the leader, the main tasks) */
+    int lc_phase;
+    bool lc_killing;
+    bool lc_starting, lc_again; /* a start pass runs / must run again */
 };
 
 /* Encodes an allocation in Nomad's API shape (Allocation). */
@@ -208,6 +220,8 @@ struct alloc_manager {
     /* drain steps and replacements run here, after the change that called
      * for them, never inside a save */
     uv_timer_t *followup;
+    struct curl_uv *artifact_curl; /* opened on the first artifact */
+    void *artifact_fetches;        /* artifact.c's, in flight */
 };
 
 /* Loads every allocation from disk and re-attaches to live supervisors;

@@ -364,8 +364,9 @@ static void alloc_kill_tasks(struct alloc *a)
         } else if (t->supervisor_pid > 0) {
             alloc_task_event(t, "Killing", "%s", a->stop_why ? a->stop_why : "");
             alloc_task_stop(t);
-        } else if (!nc_streq(t->state, "dead")) {
-            alloc_set_str(&t->state, "dead");
+        } else if (!nc_streq(t->state, "dead") &&
+                   lifecycle_stage_of(alloc_task_spec(t)) != LC_POSTSTOP) {
+            alloc_set_str(&t->state, "dead"); /* poststop: runs after */
         }
     }
     alloc_update_status(a);
@@ -725,6 +726,7 @@ void alloc_manager_close(struct alloc_manager *m)
     /* helpers finish on their own; their state files tell the next agent */
     netns_abandon_all(m->c.loop);
     alloc_net_forget(m);
+    alloc_artifacts_forget(m);
     for (size_t i = 0; i < m->nallocs; i++) {
         struct alloc *a = m->allocs[i];
         if (a->reschedule_timer)

@@ -6,7 +6,10 @@
  *   task_runner.c   a task's life through its driver: start, release,
  *                   exit, the allocation's status, signal and restart
  *   restart.c       restart and reschedule policies
- *   network.c       the bridge/CNI phase and the dirs made beside it */
+ *   network.c       the bridge/CNI phase and the dirs made beside it
+ *   lifecycle.c     the task coordinator: lifecycle stages, phases, kills
+ *   artifact.c      artifacts fetched into the task dir before it starts
+ *   artifact_get.c  its pieces: checksums, URL, writing and unpacking */
 #ifndef NOMCLIENT_ALLOC_INTERNAL_H
 #define NOMCLIENT_ALLOC_INTERNAL_H
 
@@ -61,5 +64,104 @@ size_t alloc_start_tasks(struct alloc *a);
 void alloc_fail_all_tasks(struct alloc *a, const char *fmt, const char *msg);
 /* Forgets the manager's set-ups whose dirs are being made (closing). */
 void alloc_net_forget(struct alloc_manager *m);
+
+/* lifecycle.c: Nomad's task coordinator, as pure decisions on a view of
+ * the tasks; task_runner.c applies them. */
+enum lifecycle_stage {
+    LC_PRESTART,          /* prestart, sidecar = false: runs to completion */
+    LC_PRESTART_SIDECAR,  /* prestart, sidecar = true: beside the main tasks */
+    LC_MAIN,
+    LC_POSTSTART,
+    LC_POSTSTART_SIDECAR,
+    LC_POSTSTOP,
+};
+enum lifecycle_phase { /* the coordinator's states; 0 is where it starts */
+    LC_PHASE_PRESTART,
+    LC_PHASE_MAIN,
+    LC_PHASE_POSTSTART,
+    LC_PHASE_WAIT_ALLOC,
+    LC_PHASE_POSTSTOP,
+};
+enum lifecycle_state { LC_PENDING, LC_RUNNING, LC_DEAD };
+enum lifecycle_kill { /* why the live tasks are killed, if they are */
+    LC_KILL_NONE,
+    LC_KILL_SIBLING_FAILED,
+    LC_KILL_LEADER_DEAD,
+    LC_KILL_MAIN_DEAD,
+};
+struct lifecycle_view {
+    enum lifecycle_stage stage;
+    enum lifecycle_state state;
+    bool failed, leader;
+};
+enum lifecycle_stage lifecycle_stage_of(const struct task *spec);
+bool lifecycle_is_sidecar(enum lifecycle_stage s);
+bool lifecycle_allows(enum lifecycle_phase p, enum lifecycle_stage s);
+/* The phase the tasks' states lead to from `cur` (never backwards). */
+enum lifecycle_phase lifecycle_next(enum lifecycle_phase cur,
+                                    const struct lifecycle_view *v, size_t n);
+/* Whether a dead task takes the live ones down, and which (*culprit). */
+enum lifecycle_kill lifecycle_kill_reason(const struct lifecycle_view *v,
+                                          size_t n, size_t *culprit);
+/* While killing: whether task i gets its stop now (sidecars wait for the
+ * others to be dead; poststop tasks are never killed). */
+bool lifecycle_stop_now(const struct lifecycle_view *v, size_t n, size_t i);
+/* Whether exit code 0 ends the task instead of restarting it. */
+bool lifecycle_done_on_success(enum lifecycle_stage s, bool batch);
+/* Nomad's event type for a kill reason (NULL for LC_KILL_NONE). */
+const char *lifecycle_kill_event(enum lifecycle_kill k);
+
+/* artifact.c */
+/* Whether the task waits for its artifacts: fetches them unless they are
+ * in place ("Downloading Artifacts"); once all are, the task is spawned
+ * again; a failure is "Failed Artifact Download" and the restart policy. */
+bool alloc_task_fetch_artifacts(struct alloc_task *t, bool wait_net);
+/* The manager closes: fetches in flight are dropped, the handle closed. */
+void alloc_artifacts_forget(struct alloc_manager *m);
+/* artifact_get.c: the pieces, pure or on a directory fd, for the worker
+ * thread (tests/test_artifact.c). */
+struct artifact_checksum {
+    char type[8]; /* "md5", "sha1", "sha256", "sha512" */
+    unsigned char digest[64];
+    size_t len;
+};
+/* Parses "type:hex" as Nomad validates it; errors in Nomad's words. */
+int artifact_checksum_parse(const char *spec, struct artifact_checksum *out,
+                            char *err, size_t errlen);
+/* 0 when data has the digest; -EBADMSG with go-getter's text if not. */
+int artifact_checksum_verify(const struct artifact_checksum *c,
+                             const void *data, size_t len, const char *what,
+                             char *err, size_t errlen);
+/* The archive type a path's extension names (go-getter's list), or "". */
+const char *artifact_archive_type(const char *path);
+/* A compressed single file (gz, bz2, xz, zst): unpacked as one file. */
+bool artifact_archive_single_file(const char *type);
+/* http(s) only; a clear refusal for git, hg, s3, gcs and the rest. */
+bool artifact_source_supported(const char *src, char *err, size_t errlen);
+struct artifact_url {
+    char *url;      /* what is fetched: options in the query */
+    char *path;     /* the URL's path */
+    char *checksum, *archive; /* taken from the options or the query */
+    struct artifact_checksum sum;
+    bool has_sum;
+    char type[8];   /* archive type, "" for none */
+};
+int artifact_url(const char *src, const struct kvlist *options,
+                 struct artifact_url *out, char *err, size_t errlen);
+void artifact_url_free(struct artifact_url *u);
+/* A relative archive entry without "..": what may be unpacked. */
+bool artifact_entry_safe(const char *path);
+/* Writes data as the file rel below dirfd (0644), through no symlink. */
+int artifact_save_file(int dirfd, const char *rel, const void *data, size_t len,
+                       char *err, size_t errlen);
+/* Unpacks an archive of `type` into directory rel below dirfd (as_file:
+ * a single-file compression into file rel); entries that escape, symlinks
+ * and hard links are refused. */
+int artifact_unpack(int dirfd, const char *rel, const void *data, size_t len,
+                    const char *type, bool as_file, char *err, size_t errlen);
+
+/* task_runner.c: starts the pending tasks the coordinator lets start
+ * (releases those prepared beside the network); how many it tried. */
+size_t alloc_lifecycle_start(struct alloc *a);
 
 #endif

@@ -23,26 +23,9 @@ bool alloc_bridged(const struct alloc *a)
            nc_str_has_prefix(a->network_mode, "cni/");
 }
 
-/* Starts the tasks still pending; returns how many it tried. */
-size_t alloc_start_tasks(struct alloc *a)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < a->ntasks; i++) {
-        struct alloc_task *t = &a->tasks[i];
-        if (!nc_streq(t->state, "pending") || t->timer || t->aborting)
-            continue; /* an aborting one starts again once it is gone */
-        if (t->net_waiting) {
-            alloc_task_release(t);
-        } else {
-            alloc_task_event(t, "Task Setup", "Building Task Directory");
-            alloc_task_start(t);
-        }
-        n++;
-    }
-    if (n)
-        alloc_update_status(a);
-    return n;
-}
+/* Starts the tasks still pending that the task coordinator lets start
+ * (task_runner.c); returns how many it tried. */
+size_t alloc_start_tasks(struct alloc *a) { return alloc_lifecycle_start(a); }
 
 void alloc_fail_all_tasks(struct alloc *a, const char *fmt, const char *msg)
 {

@@ -43,9 +43,48 @@ static void task_running(struct alloc_task *t)
 
 void alloc_task_start(struct alloc_task *t) { alloc_task_spawn(t, false); }
 
+/* The coordinator's view of the allocation's tasks; caller frees. */
+static struct lifecycle_view *lc_views(const struct alloc *a)
+{
+    struct lifecycle_view *v = xcalloc(a->ntasks + 1, sizeof(*v));
+    for (size_t i = 0; i < a->ntasks; i++) {
+        const struct alloc_task *t = &a->tasks[i];
+        const struct task *spec = alloc_task_spec(t);
+        v[i].stage = lifecycle_stage_of(spec);
+        v[i].state = nc_streq(t->state, "dead")      ? LC_DEAD
+                     : nc_streq(t->state, "running") ? LC_RUNNING
+                                                     : LC_PENDING;
+        v[i].failed = t->failed;
+        v[i].leader = spec && spec->leader;
+    }
+    return v;
+}
+
+static enum lifecycle_phase lc_refresh(struct alloc *a)
+{
+    struct lifecycle_view *v = lc_views(a);
+    a->lc_phase = (int)lifecycle_next((enum lifecycle_phase)a->lc_phase, v,
+                                      a->ntasks);
+    free(v);
+    return (enum lifecycle_phase)a->lc_phase;
+}
+
+/* Whether the coordinator lets the task start now: its stage's gate is
+ * open, and nothing is being killed (poststop tasks run after a kill). */
+static bool lc_may_start(struct alloc_task *t)
+{
+    struct alloc *a = t->alloc;
+    enum lifecycle_stage s = lifecycle_stage_of(alloc_task_spec(t));
+    if ((a->lc_killing || a->stopping) && s != LC_POSTSTOP)
+        return false;
+    return lifecycle_allows(lc_refresh(a), s);
+}
+
 void alloc_task_spawn(struct alloc_task *t, bool wait_net)
 {
     const struct task *spec = alloc_task_spec(t);
+    if (spec && !lc_may_start(t))
+        return; /* stays pending: its lifecycle stage starts later */
     if (!spec) {
         alloc_task_fail(t, "Setup Failure", "task no longer in the job");
         return;
@@ -60,6 +99,8 @@ void alloc_task_spawn(struct alloc_task *t, bool wait_net)
         alloc_task_fail(t, "Setup Failure", "cannot create the task directory");
         return;
     }
+    if (alloc_task_fetch_artifacts(t, wait_net))
+        return; /* spawned again once they are in place */
     struct nc_error err = {0};
     const char *event = "Setup Failure";
     if (d->start(t->alloc->mgr->drv, t, wait_net, &event, &err) < 0) {
@@ -100,11 +141,30 @@ void alloc_task_abort_wait(struct alloc_task *t)
     t->aborting = true;
 }
 
-void alloc_task_stop(struct alloc_task *t)
+static void task_send_stop(struct alloc_task *t)
 {
     const struct driver *d = driver_of(alloc_task_spec(t));
+    t->stop_deferred = false;
+    t->stop_sent = true;
     if (d)
         d->stop(t);
+}
+
+/* While the allocation is killed, Nomad's order: a sidecar's stop waits
+ * until the other tasks are dead (alloc_update_status sends it then). */
+void alloc_task_stop(struct alloc_task *t)
+{
+    struct alloc *a = t->alloc;
+    if (a->stopping || a->lc_killing) {
+        struct lifecycle_view *v = lc_views(a);
+        bool now = lifecycle_stop_now(v, a->ntasks, (size_t)(t - a->tasks));
+        free(v);
+        if (!now) {
+            t->stop_deferred = true;
+            return;
+        }
+    }
+    task_send_stop(t);
 }
 
 /* The driver saw the task's process end. */
@@ -121,7 +181,7 @@ static void task_exited(struct alloc_task *t, const struct driver_exit *res)
         t->supervisor_pid = 0;
         if (d)
             d->destroy(a->mgr->drv, t);
-        if (a->stopping || nc_streq(a->desired_status, "stop"))
+        if (a->stopping || a->lc_killing || nc_streq(a->desired_status, "stop"))
             alloc_set_str(&t->state, "dead");
         else if (nc_streq(t->state, "pending") && nc_streq(a->net_phase, "ready"))
             alloc_task_start(t); /* the network came after all (agent restart) */
@@ -143,7 +203,8 @@ static void task_exited(struct alloc_task *t, const struct driver_exit *res)
                          t->signal ? strsignal(t->signal) : "",
                          res->oom_killed ? ", OOM Killed" : "");
     t->supervisor_pid = 0;
-    if (a->stopping || nc_streq(a->desired_status, "stop")) {
+    t->stop_sent = t->stop_deferred = false;
+    if (a->stopping || a->lc_killing || nc_streq(a->desired_status, "stop")) {
         t->user_restart = false;
         alloc_set_str(&t->state, "dead");
         alloc_update_status(a);
@@ -158,8 +219,8 @@ static void task_exited(struct alloc_task *t, const struct driver_exit *res)
         return;
     }
     bool batch = nc_streq(a->job->type, "batch") || nc_streq(a->job->type, "sysbatch");
-    if (batch && t->exit_code == 0 && !t->signal && !res->failure &&
-        res->have_status) {
+    if (lifecycle_done_on_success(lifecycle_stage_of(alloc_task_spec(t)), batch) &&
+        t->exit_code == 0 && !t->signal && !res->failure && res->have_status) {
         alloc_set_str(&t->state, "dead");
         alloc_update_status(a);
         return;
@@ -168,26 +229,136 @@ static void task_exited(struct alloc_task *t, const struct driver_exit *res)
     alloc_save(a);
 }
 
+size_t alloc_lifecycle_start(struct alloc *a)
+{
+    if (a->lc_starting) { /* a task started from the pass below */
+        a->lc_again = true;
+        return 0;
+    }
+    a->lc_starting = true;
+    size_t n = 0;
+    do {
+        a->lc_again = false;
+        for (size_t i = 0; i < a->ntasks; i++) {
+            struct alloc_task *t = &a->tasks[i];
+            if (!nc_streq(t->state, "pending") || t->timer || t->aborting ||
+                t->artifacts_fetch || !lc_may_start(t))
+                continue; /* an aborting one starts again once it is gone */
+            if (t->net_waiting) {
+                alloc_task_release(t);
+            } else {
+                /* a bridged allocation's dirs came with this event */
+                if (!t->nevents ||
+                    !nc_streq(t->events[t->nevents - 1].type, "Task Setup"))
+                    alloc_task_event(t, "Task Setup", "Building Task Directory");
+                alloc_task_start(t);
+            }
+            n++;
+        }
+    } while (a->lc_again);
+    a->lc_starting = false;
+    if (n)
+        alloc_update_status(a);
+    return n;
+}
+
+static bool task_dead(const struct alloc_task *t)
+{
+    return nc_streq(t->state, "dead");
+}
+
+/* A dead task takes the live ones down (a failed sibling, the leader, the
+ * main tasks under sidecars), as Nomad's alloc runner: the event on each,
+ * then the stops in the coordinator's order. */
+static void lc_kill(struct alloc *a)
+{
+    struct lifecycle_view *v = lc_views(a);
+    size_t culprit = 0;
+    enum lifecycle_kill k = a->stopping || a->lc_killing
+                                ? LC_KILL_NONE
+                                : lifecycle_kill_reason(v, a->ntasks, &culprit);
+    free(v);
+    if (k != LC_KILL_NONE) {
+        a->lc_killing = true;
+        LOG_INFO("alloc", "allocation %s: %s (task %s); killing the others",
+                 a->id, lifecycle_kill_event(k), a->tasks[culprit].name);
+        for (size_t i = 0; i < a->ntasks; i++) {
+            struct alloc_task *t = &a->tasks[i];
+            if (task_dead(t) ||
+                lifecycle_stage_of(alloc_task_spec(t)) == LC_POSTSTOP)
+                continue;
+            if (k == LC_KILL_SIBLING_FAILED)
+                alloc_task_event(t, "Sibling Task Failed",
+                                 "Task's sibling \"%s\" failed",
+                                 a->tasks[culprit].name);
+            else
+                alloc_task_event(t, lifecycle_kill_event(k), "%s",
+                                 k == LC_KILL_LEADER_DEAD
+                                     ? "Leader Task in Group dead"
+                                     : "Main tasks in the group died");
+            if (t->timer) { /* waiting to restart: it is not */
+                uv_close((uv_handle_t *)t->timer, alloc_handle_closed);
+                t->timer = NULL;
+            }
+            if (t->net_waiting) {
+                alloc_task_abort_wait(t);
+            } else if (t->supervisor_pid > 0) {
+                const struct task *spec = alloc_task_spec(t);
+                alloc_task_event(t, "Killing",
+                                 "Sent interrupt. Waiting %llds before force "
+                                 "killing",
+                                 spec ? (long long)(spec->kill_timeout /
+                                                    1000000000)
+                                      : 0LL);
+                alloc_task_stop(t);
+            } else if (!t->aborting) {
+                alloc_set_str(&t->state, "dead"); /* never started */
+                t->finished_at = nc_now_unix_ns();
+            }
+        }
+    }
+    if (!a->stopping && !a->lc_killing)
+        return;
+    /* deferred sidecars whose turn came, and poststop tasks that cannot
+     * run (the network never came) */
+    v = lc_views(a);
+    for (size_t i = 0; i < a->ntasks; i++) {
+        struct alloc_task *t = &a->tasks[i];
+        if (t->stop_deferred && lifecycle_stop_now(v, a->ntasks, i))
+            task_send_stop(t);
+        if (v[i].stage == LC_POSTSTOP && v[i].state == LC_PENDING &&
+            !t->net_waiting && !t->aborting && alloc_bridged(a) &&
+            !nc_streq(a->net_phase, "ready"))
+            alloc_set_str(&t->state, "dead");
+    }
+    free(v);
+}
+
+/* The allocation's client status as Nomad computes it from its tasks:
+ * any failed, else any running, else any pending, else complete. */
+static const char *status_of(const struct alloc *a)
+{
+    bool running = false, pending = false, failed = false;
+    for (size_t i = 0; i < a->ntasks; i++) {
+        const struct alloc_task *t = &a->tasks[i];
+        failed |= task_dead(t) && t->failed;
+        running |= nc_streq(t->state, "running");
+        pending |= nc_streq(t->state, "pending");
+    }
+    return failed ? "failed" : running ? "running" : pending ? "pending"
+                                                             : "complete";
+}
+
 void alloc_update_status(struct alloc *a)
 {
-    size_t running = 0, dead = 0, failed = 0;
-    for (size_t i = 0; i < a->ntasks; i++) {
-        running += nc_streq(a->tasks[i].state, "running");
-        dead += nc_streq(a->tasks[i].state, "dead");
-        failed += a->tasks[i].failed;
-    }
-    const char *status = a->client_status;
-    if (failed && !a->stopping) {
-        status = "failed";
-        /* a failed task takes its siblings down, as Nomad does */
-        for (size_t i = 0; i < a->ntasks; i++)
-            if (a->tasks[i].supervisor_pid > 0)
-                alloc_task_stop(&a->tasks[i]);
-    } else if (dead == a->ntasks) {
-        status = failed ? "failed" : "complete";
-    } else if (running == a->ntasks) {
-        status = "running";
-    }
+    lc_kill(a);
+    /* the next lifecycle stage, once the network is there */
+    if (!a->lc_starting && (!alloc_bridged(a) || nc_streq(a->net_phase, "ready")))
+        alloc_lifecycle_start(a);
+    size_t dead = 0;
+    for (size_t i = 0; i < a->ntasks; i++)
+        dead += task_dead(&a->tasks[i]);
+    const char *status = status_of(a);
     if (dead == a->ntasks)
         alloc_net_teardown(a);
     if (!nc_streq(status, a->client_status)) {

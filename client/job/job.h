@@ -189,6 +189,17 @@ struct lifecycle {
     bool sidecar;
 };
 
+/* An artifact block (Nomad's TaskArtifact): fetched into the task dir
+ * before the task starts (client/alloc/artifact.c). */
+struct artifact {
+    char *source;        /* GetterSource */
+    char *destination;   /* RelativeDest, relative to the task dir */
+    char *mode;          /* GetterMode: "any", "file", "dir" */
+    struct kvlist options; /* GetterOptions: checksum, archive, query */
+    struct kvlist headers; /* GetterHeaders */
+    bool insecure, chown;
+};
+
 struct task {
     char *name;
     char *driver;
@@ -215,7 +226,8 @@ struct task {
     struct lifecycle *lifecycle; /* NULL when absent */
     bool leader;
     struct restart_policy *restart; /* task-level override, or NULL */
-    json_t *artifacts; /* Nomad API JSON array of TaskArtifact, or NULL */
+    struct artifact *artifacts;
+    size_t nartifacts;
     struct scaling_policy *scaling_policies; /* task-level scaling blocks */
     size_t nscaling_policies;
 };
@@ -444,5 +456,9 @@ int state_stop_job(struct state_store *s, const char *id, bool purge,
 
 /* "pending", "running" or "dead", as Nomad reports a job's status. */
 const char *state_job_status(const struct job_entry *e);
+
+/* Whether a path relative to a task dir leaves its allocation dir
+ * (Nomad's PathEscapesAllocViaRelative): an artifact's destination. */
+bool jobspec_path_escapes_alloc(const char *rel);
 
 #endif

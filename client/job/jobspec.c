@@ -406,7 +406,15 @@ static void task_free(struct task *t)
         free(t->lifecycle->hook);
     free(t->lifecycle);
     restart_free(t->restart);
-    json_decref(t->artifacts);
+    for (size_t i = 0; t->artifacts && i < t->nartifacts; i++) {
+        struct artifact *ar = &t->artifacts[i];
+        free(ar->source);
+        free(ar->destination);
+        free(ar->mode);
+        kv_free(&ar->options);
+        kv_free(&ar->headers);
+    }
+    free(t->artifacts);
     scaling_free(t->scaling_policies, t->nscaling_policies);
 }
 
@@ -734,10 +742,6 @@ void js_collect_warnings(struct job *job)
             warn_list(job, &path, "template", tk->ntemplates,
                       "templates are not rendered by this node; kept but "
                       "ignored");
-            if (tk->leader)
-                warn(job, &path, "leader is not acted on by this node (the "
-                     "other tasks are not stopped when it exits); kept but "
-                     "ignored");
             warn_volume_mounts(job, &path, tk);
             if (json_is_array(tk->resources.devices)) {
                 size_t mark = path.len;

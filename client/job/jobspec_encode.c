@@ -336,7 +336,20 @@ static json_t *enc_task(const struct task_group *g, const struct task *t)
         json_pack("{s:i, s:i, s:b}", "MaxFiles", t->logs.max_files,
                   "MaxFileSizeMB", t->logs.max_file_size_mb, "Disabled",
                   t->logs.disabled));
-    set(o, "Artifacts", jopaque(t->artifacts));
+    json_t *ar = t->nartifacts ? json_array() : json_null();
+    for (size_t i = 0; i < t->nartifacts; i++) {
+        const struct artifact *x = &t->artifacts[i];
+        json_t *ao = json_object();
+        set(ao, "GetterSource", js_string(x->source));
+        set(ao, "GetterOptions", x->options.n ? jkv(&x->options) : json_null());
+        set(ao, "GetterHeaders", x->headers.n ? jkv(&x->headers) : json_null());
+        set(ao, "GetterMode", js_string(x->mode));
+        set(ao, "GetterInsecure", json_boolean(x->insecure));
+        set(ao, "RelativeDest", js_string(x->destination));
+        set(ao, "Chown", json_boolean(x->chown));
+        json_array_append_new(ar, ao);
+    }
+    set(o, "Artifacts", ar);
     set(o, "Vault", jopaque(t->vault));
     json_t *tp = t->ntemplates ? json_array() : json_null();
     for (size_t i = 0; i < t->ntemplates; i++) {

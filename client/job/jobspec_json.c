@@ -541,6 +541,19 @@ static int dec_template(struct dc *c, const json_t *o, void *out)
     return 0;
 }
 
+static int dec_artifact(struct dc *c, const json_t *o, void *out)
+{
+    struct artifact *x = out;
+    TRY(get_str(c, o, "GetterSource", &x->source));
+    TRY(get_str(c, o, "RelativeDest", &x->destination));
+    TRY(get_str(c, o, "GetterMode", &x->mode));
+    TRY(get_strmap(c, o, "GetterOptions", &x->options));
+    TRY(get_strmap(c, o, "GetterHeaders", &x->headers));
+    TRY(get_bool(c, o, "GetterInsecure", &x->insecure));
+    TRY(get_bool(c, o, "Chown", &x->chown));
+    return 0;
+}
+
 static int dec_volume_mount(struct dc *c, const json_t *o, void *out)
 {
     struct volume_mount *x = out;
@@ -615,7 +628,8 @@ static int dec_task(struct dc *c, const json_t *o, void *out)
         TRY(get_bool(c, lc, "Disabled", &x->logs.disabled));
         pop(c, mark);
     }
-    TRY(get_opaque(c, o, "Artifacts", &x->artifacts, true));
+    TRY(get_array(c, o, "Artifacts", (void **)&x->artifacts, &x->nartifacts,
+                  sizeof(*x->artifacts), dec_artifact));
     TRY(get_opaque(c, o, "Vault", &x->vault, false));
     TRY(get_array(c, o, "Templates", (void **)&x->templates, &x->ntemplates,
                   sizeof(*x->templates), dec_template));

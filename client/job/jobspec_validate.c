@@ -338,6 +338,26 @@ static void validate_resources(struct jv_ctx *v, const struct task *t,
     jv_restore(v, m);
 }
 
+bool jobspec_path_escapes_alloc(const char *rel)
+{
+    /* as filepath.Clean("task/" + rel) starting with "..": the task dir is
+     * one level below the allocation dir, and once above it a path never
+     * comes back (a leading "/" is relative too, as filepath.Join has it) */
+    int depth = 1;
+    for (const char *p = rel ? rel : ""; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.') {
+            if (--depth < 0)
+                return true;
+        } else if (n && !(n == 1 && p[0] == '.')) {
+            depth++;
+        }
+        p += n;
+        p += *p == '/';
+    }
+    return false;
+}
+
 static void validate_task(struct jv_ctx *v, const struct task *t,
                           const struct task_group *g)
 {
@@ -387,6 +407,21 @@ static void validate_task(struct jv_ctx *v, const struct task *t,
                  "invalid propagation mode \"%s\": must be \"private\", "
                  "\"host-to-task\" or \"bidirectional\"",
                  S(vm->propagation_mode));
+        jv_restore(v, m);
+    }
+    for (size_t i = 0; i < t->nartifacts; i++) {
+        const struct artifact *ar = &t->artifacts[i];
+        struct jv_mark m = jv_mark(v);
+        nc_buf_printf(&v->j, ".Artifacts[%zu]", i);
+        js_seg_index(&v->h, "artifact", i, t->nartifacts);
+        if (!ar->source || !*ar->source)
+            jv_err(v, ".GetterSource", "source must be specified");
+        if (!JV_ONE_OF(ar->mode, "", "any", "file", "dir"))
+            jv_err(v, ".GetterMode",
+                   "invalid artifact mode \"%s\"; must be one of: any, "
+                   "file, dir", S(ar->mode));
+        if (jobspec_path_escapes_alloc(ar->destination))
+            jv_err(v, ".RelativeDest", "destination escapes allocation directory");
         jv_restore(v, m);
     }
     if (t->lifecycle) {
