@@ -43,7 +43,7 @@ BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 FUZZ_TIME ?= 30
 
 .PHONY: all deps fuzz-deps bench-deps test unit integration run bench \
-        bench-checks bench-allocs bench-consul fuzz fuzz-build format clean \
+        bench-checks bench-checks2 bench-allocs bench-consul fuzz fuzz-build format clean \
         install
 
 all: nomclient
@@ -148,6 +148,10 @@ bench-allocs: deps
 bench-checks: deps bench-deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/bench_checks
 	@BUILD=$(BUILD) sh bench/bench_checks.sh
+
+bench-checks2: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) sh bench/bench_script_grpc.sh
 
 bench-consul: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/bench_consul

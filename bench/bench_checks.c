@@ -1,5 +1,4 @@
-// deps: checks/checks.c checks/net.c checks/probe_http.c checks/probe_https.c
-// deps: checks/probe_tcp.c checks/schedule.c checks/timers.c client/util.c
+// deps: checks/ client/util.c
 // deps: client/curl_uv.c
 /* bench_checks - the health-check engine outside the agent, three modes:
  *

@@ -1,7 +1,8 @@
 /* checks.c - the engine: check table, definitions and their validation,
  * the schedule and probe deadline of each check, results, thresholds,
  * check_restart, callbacks and the JSON view. Probe kinds live in
- * probe_tcp.c, probe_http.c and probe_https.c. */
+ * probe_tcp.c, probe_http.c, probe_https.c, probe_grpc.c and
+ * probe_script.c. */
 #include "checks/checks_internal.h"
 
 #include <arpa/inet.h>
@@ -121,20 +122,36 @@ int chk_validate(const struct chk_def *d, struct nc_error *err)
         return nc_error_set(err, -EINVAL, "id: must not be empty");
     if (strlen(d->id) > 512)
         return nc_error_set(err, -EINVAL, "id: longer than 512 bytes");
-    if (d->type != CHK_TYPE_HTTP && d->type != CHK_TYPE_TCP)
-        return nc_error_set(err, -EINVAL, "type: must be http or tcp");
-    if (!d->address || !*d->address)
+    if (d->type != CHK_TYPE_HTTP && d->type != CHK_TYPE_TCP &&
+        d->type != CHK_TYPE_GRPC && d->type != CHK_TYPE_SCRIPT)
+        return nc_error_set(err, -EINVAL,
+                            "type: must be http, tcp, grpc or script");
+    if (d->type == CHK_TYPE_SCRIPT) {
+        if (!d->command || !*d->command)
+            return nc_error_set(err, -EINVAL,
+                                "command: script type must have a command");
+        if (d->nargs && !d->args)
+            return nc_error_set(err, -EINVAL, "args: list is NULL");
+        for (size_t i = 0; i < d->nargs; i++)
+            if (!d->args[i])
+                return nc_error_set(err, -EINVAL, "args[%zu]: NULL", i);
+    } else if (!d->address || !*d->address)
         return nc_error_set(err, -EINVAL, "address: required");
-    if (d->port < 1 || d->port > 65535)
+    if (d->type != CHK_TYPE_SCRIPT && (d->port < 1 || d->port > 65535))
         return nc_error_set(err, -EINVAL, "port: %d is out of range 1-65535",
                             d->port);
-    if (parse_address(d->address, d->port, NULL) < 0)
+    if (d->type != CHK_TYPE_SCRIPT &&
+        parse_address(d->address, d->port, NULL) < 0)
         return nc_error_set(err, -EINVAL,
                             "address: \"%s\" is not an IPv4 or IPv6 literal "
                             "(hostnames are not resolved)",
                             d->address);
     if (d->type == CHK_TYPE_HTTP && (r = validate_http(d, err)) < 0)
         return r;
+    if (d->type == CHK_TYPE_GRPC && d->grpc_service &&
+        strlen(d->grpc_service) > 4096)
+        return nc_error_set(err, -EINVAL,
+                            "grpc_service: longer than 4096 bytes");
     if ((r = validate_duration("interval", d->interval_ns, CHK_MIN_INTERVAL_NS,
                                err)) < 0 ||
         (r = validate_duration("timeout", d->timeout_ns, CHK_MIN_TIMEOUT_NS,
@@ -192,7 +209,9 @@ int chk_validate(const struct chk_def *d, struct nc_error *err)
  * and def_free is one free. */
 static void def_free(struct chk_def *d)
 {
-    free(d->nheaders ? (void *)d->headers : (void *)d->id);
+    free(d->nheaders ? (void *)d->headers
+         : d->nargs  ? (void *)d->args
+                     : (void *)d->id);
     memset(d, 0, sizeof(*d));
 }
 
@@ -219,9 +238,13 @@ static void def_copy(struct chk_def *dst, const struct chk_def *src)
     const char *body = src->body && *src->body ? src->body : NULL;
     const char *ou =
         src->on_update && *src->on_update ? src->on_update : "require_healthy";
-    const char *strs[] = {src->id, src->name, src->address, method, path,
-                          body,    ou};
-    size_t size = src->nheaders * sizeof(struct chk_header);
+    const char *strs[] = {src->id,   src->name, src->address,      method,
+                          path,      body,      ou,                src->command,
+                          src->grpc_service};
+    size_t size = src->nheaders * sizeof(struct chk_header) +
+                  src->nargs * sizeof(char *);
+    for (size_t i = 0; i < src->nargs; i++)
+        size += strlen(src->args[i]) + 1;
     for (size_t i = 0; i < NC_ARRAY_LEN(strs); i++)
         size += strs[i] ? strlen(strs[i]) + 1 : 0;
     for (size_t i = 0; i < src->nheaders; i++) {
@@ -230,7 +253,9 @@ static void def_copy(struct chk_def *dst, const struct chk_def *src)
     }
     char *mem = xmalloc(size);
     struct chk_header *h = (struct chk_header *)mem;
-    struct arena a = {mem + src->nheaders * sizeof(*h)};
+    const char **args = (const char **)(mem + src->nheaders * sizeof(*h));
+    struct arena a = {mem + src->nheaders * sizeof(*h) +
+                      src->nargs * sizeof(char *)};
     /* id first: without headers, def_free frees the block through it */
     dst->id = arena_put(&a, src->id);
     dst->name = arena_put(&a, src->name);
@@ -239,6 +264,11 @@ static void def_copy(struct chk_def *dst, const struct chk_def *src)
     dst->path = arena_put(&a, path);
     dst->body = arena_put(&a, body);
     dst->on_update = arena_put(&a, ou);
+    dst->command = arena_put(&a, src->command);
+    dst->grpc_service = arena_put(&a, src->grpc_service);
+    for (size_t i = 0; i < src->nargs; i++)
+        args[i] = arena_put(&a, src->args[i]);
+    dst->args = src->nargs ? args : NULL;
     for (size_t i = 0; i < src->nheaders; i++) {
         const char *v = src->headers[i].value;
         h[i].name = arena_put(&a, src->headers[i].name);
@@ -251,6 +281,10 @@ static const struct chk_probe_ops *ops_for(const struct chk_def *d)
 {
     if (d->type == CHK_TYPE_TCP)
         return &chk_tcp_ops;
+    if (d->type == CHK_TYPE_GRPC)
+        return &chk_grpc_ops;
+    if (d->type == CHK_TYPE_SCRIPT)
+        return &chk_script_ops;
     return d->protocol == CHK_PROTO_HTTPS ? &chk_https_ops : &chk_http_ops;
 }
 
@@ -264,9 +298,13 @@ static void derive(struct chk *c)
     free(c->request);
     c->url = c->request = c->prefix = NULL;
     c->request_len = 0;
-    parse_address(d->address, d->port, c);
     char ip[INET6_ADDRSTRLEN];
-    if (c->addr.sa.sa_family == AF_INET6) {
+    if (d->type == CHK_TYPE_SCRIPT) {
+        memset(&c->addr, 0, sizeof(c->addr));
+        c->addrlen = 0;
+        c->target = xstrdup(d->command);
+    } else if (parse_address(d->address, d->port, c) == 0 &&
+               c->addr.sa.sa_family == AF_INET6) {
         inet_ntop(AF_INET6, &c->addr.in6.sin6_addr, ip, sizeof(ip));
         c->target = xasprintf("[%s]:%d", ip, d->port);
     } else {
@@ -281,6 +319,11 @@ static void derive(struct chk *c)
         if (d->protocol == CHK_PROTO_HTTP)
             chk_http_build_request(c);
         c->prefix = xasprintf("HTTP %s %s: ", d->method, c->url);
+    } else if (d->type == CHK_TYPE_GRPC && d->grpc_service &&
+               *d->grpc_service) {
+        /* Consul's target, host:port/service */
+        c->url = xasprintf("%s/%s", c->target, d->grpc_service);
+        c->prefix = xstrdup("");
     } else {
         c->prefix = xstrdup("");
     }
@@ -488,6 +531,11 @@ void chk_output_timeout(struct chk *c)
     chk_output_begin(c);
     if (c->def.type == CHK_TYPE_TCP)
         nc_buf_printf(&c->output, "dial tcp %s: ", c->target);
+    if (c->def.type == CHK_TYPE_SCRIPT) {
+        /* Nomad's words for a script that outlived its timeout */
+        nc_buf_puts(&c->output, "context deadline exceeded");
+        return;
+    }
     nc_buf_printf(&c->output, "timeout after %s", d);
 }
 
@@ -726,6 +774,20 @@ void chk_get_counters(const struct chk *c, struct chk_counters *out)
 
 /* ---- JSON ---- */
 
+static const char *type_name(enum chk_type t)
+{
+    switch (t) {
+    case CHK_TYPE_TCP:
+        return "tcp";
+    case CHK_TYPE_GRPC:
+        return "grpc";
+    case CHK_TYPE_SCRIPT:
+        return "script";
+    default:
+        return "http";
+    }
+}
+
 static json_t *time_json(int64_t unix_ns)
 {
     char buf[64];
@@ -756,7 +818,7 @@ json_t *chk_to_json(const struct chk *c)
     json_t *j = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:i, s:i, s:s, s:s, s:b}",
         "ID", d->id, "Name", d->name ? d->name : d->id, "Type",
-        d->type == CHK_TYPE_TCP ? "tcp" : "http", "Target", c->target, "Status",
+        type_name(d->type), "Target", c->url && d->type == CHK_TYPE_GRPC ? c->url : c->target, "Status",
         chk_status_name(c->ts.status), "Interval", (json_int_t)d->interval_ns,
         "Timeout", (json_int_t)d->timeout_ns, "SuccessBeforePassing",
         d->success_before_passing, "FailuresBeforeWarning",
@@ -773,6 +835,19 @@ json_t *chk_to_json(const struct chk *c)
         json_object_set_new(j, "URL", json_string(c->url));
         json_object_set_new(j, "TLSSkipVerify",
                             json_boolean(d->tls_skip_verify));
+    } else if (d->type == CHK_TYPE_GRPC) {
+        json_object_set_new(j, "GRPCService",
+                            json_string(d->grpc_service ? d->grpc_service
+                                                        : ""));
+        json_object_set_new(j, "GRPCUseTLS", json_boolean(d->grpc_use_tls));
+        json_object_set_new(j, "TLSSkipVerify",
+                            json_boolean(d->tls_skip_verify));
+    } else if (d->type == CHK_TYPE_SCRIPT) {
+        json_t *args = json_array();
+        for (size_t i = 0; i < d->nargs; i++)
+            json_array_append_new(args, json_string(d->args[i]));
+        json_object_set_new(j, "Command", json_string(d->command));
+        json_object_set_new(j, "Args", args);
     }
     const struct chk_result *r = &c->last;
     json_object_set_new(

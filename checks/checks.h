@@ -1,4 +1,5 @@
-/* checks.h - the health-check engine: HTTP, HTTPS and TCP probes run on
+/* checks.h - the health-check engine: HTTP, HTTPS, TCP, gRPC and script
+ * probes run on
  * their interval and timeout on a caller's libuv loop, with Consul's
  * status thresholds and Nomad's check_restart. Knows nothing of jobs: a
  * check is a definition, a target address and an opaque owner pointer.
@@ -14,6 +15,16 @@
  *     check (the binary never links it; $NOMCLIENT_LIBCURL names another
  *     file), one multi handle driven by the loop. Without it the check is
  *     critical: "HTTPS checks need libcurl (Debian package libcurl4): ...".
+ *   - grpc: grpc.health.v1.Health/Check over HTTP/2 through the same
+ *     dlopen'd libcurl (h2c with prior knowledge, or h2 over TLS with
+ *     grpc_use_tls); the request frame is built and the answer's message
+ *     and grpc-status parsed here. SERVING is passing, anything else
+ *     critical, as Consul's gRPC check.
+ *   - script: the caller runs the command (chk_callbacks.script_start:
+ *     inside the task, through its driver) and hands back the exit code
+ *     and output: 0 passing, 1 warning, anything else critical, as
+ *     Nomad's script checks; at the deadline the run is cancelled
+ *     ("context deadline exceeded", critical).
  * Redirects (301, 302, 303, 307, 308), as Consul's Go client: followed up
  * to CHK_MAX_REDIRECTS, each on a fresh connection, all within the one
  * probe deadline; then "stopped after 10 redirects" (critical), so a
@@ -54,7 +65,13 @@
     5000000000LL /* first run within min(interval, 5s)                         \
                   */
 
-enum chk_type { CHK_TYPE_NONE = 0, CHK_TYPE_HTTP, CHK_TYPE_TCP };
+enum chk_type {
+    CHK_TYPE_NONE = 0,
+    CHK_TYPE_HTTP,
+    CHK_TYPE_TCP,
+    CHK_TYPE_GRPC,
+    CHK_TYPE_SCRIPT
+};
 enum chk_protocol { CHK_PROTO_HTTP = 0, CHK_PROTO_HTTPS };
 /* Zero is critical so a zeroed definition starts critical, as Nomad. */
 enum chk_status { CHK_CRITICAL = 0, CHK_WARNING, CHK_PASSING };
@@ -79,7 +96,8 @@ struct chk_def {
     const char *id;   /* caller-chosen, unique in the engine */
     const char *name; /* optional, shown in JSON */
     enum chk_type type;
-    const char *address; /* IPv4 or IPv6 literal; hostnames are rejected */
+    const char *address; /* IPv4 or IPv6 literal; hostnames are rejected
+                            (not used by script checks) */
     int port;            /* 1-65535 */
     enum chk_protocol protocol;
     const char *method;               /* NULL = GET */
@@ -87,7 +105,12 @@ struct chk_def {
     const struct chk_header *headers; /* a name may repeat (multi-valued) */
     size_t nheaders;
     const char *body; /* NULL = none; sent with Content-Length */
-    bool tls_skip_verify;
+    bool tls_skip_verify; /* https, and grpc with grpc_use_tls */
+    const char *grpc_service; /* grpc: the service asked about, "" = all */
+    bool grpc_use_tls;
+    const char *command;       /* script: argv[0] */
+    const char *const *args;   /* script: the rest of argv */
+    size_t nargs;
     int64_t interval_ns; /* >= 1s */
     int64_t timeout_ns;  /* >= 1s; the whole probe */
     int success_before_passing;
@@ -115,6 +138,13 @@ struct chk_result {
 struct chk; /* a check in an engine, owned by the engine */
 struct chk_engine;
 
+/* How a script check's command ended (script_start's `done`): exit_code
+ * 0/1/other, or error set when it could not run (critical, error as the
+ * output). Output bytes need not be text. */
+typedef void (*chk_script_done_fn)(void *ctx, int exit_code,
+                                   const char *output, size_t output_len,
+                                   const char *error);
+
 struct chk_callbacks {
     /* every probe; `check` is valid until chk_remove */
     void (*on_result)(void *arg, struct chk *check,
@@ -126,6 +156,16 @@ struct chk_callbacks {
     /* check_restart reached its limit: the caller restarts the task and
      * should call chk_reset_grace once it runs again */
     void (*on_restart)(void *arg, struct chk *check);
+    /* Runs a script check's argv (NULL-terminated) for `check`, killing it
+     * after timeout_ns; `done(ctx, ...)` later, never from within. *run
+     * is the caller's handle for script_cancel. 0, or -errno with err
+     * (critical, err's text as the output). NULL: script checks are
+     * critical ("script checks cannot run here"). */
+    int (*script_start)(void *arg, struct chk *check, char *const argv[],
+                        int64_t timeout_ns, chk_script_done_fn done,
+                        void *ctx, void **run, struct nc_error *err);
+    /* Kills a run; its done is not called afterwards. */
+    void (*script_cancel)(void *arg, void *run);
 };
 
 /* Creates an engine on `loop` (never the default loop unless passed). Any
@@ -227,6 +267,44 @@ bool chk_restart_apply(int *unhealthy, const struct chk_restart_def *r,
 
 /* Maps an HTTP status code to a result status (2xx, 429, else). */
 enum chk_status chk_http_status(int code);
+
+/* Maps a script's exit code to a result status (0, 1, else), as Nomad. */
+enum chk_status chk_script_status(int exit_code);
+
+/* gRPC health checking (grpc.health.v1), the pieces a probe is made of.
+ * The request: a length-prefixed message frame of HealthCheckRequest
+ * {service} into out (replacing its contents). */
+void chk_grpc_request_frame(const char *service, struct nc_buf *out);
+/* Health status values of HealthCheckResponse. */
+enum chk_grpc_serving {
+    CHK_GRPC_UNKNOWN = 0,
+    CHK_GRPC_SERVING = 1,
+    CHK_GRPC_NOT_SERVING = 2,
+    CHK_GRPC_SERVICE_UNKNOWN = 3
+};
+/* Parses a response body (one length-prefixed message frame holding a
+ * HealthCheckResponse) into *serving (any varint value). 0, or -EPROTO
+ * with why (a static string): short frame, compressed, trailing bytes,
+ * malformed protobuf. */
+int chk_grpc_parse_response(const unsigned char *body, size_t len,
+                            uint64_t *serving, const char **why);
+/* The grpc-status and grpc-message of header/trailer lines ("name:
+ * value\r\n" ...): *code -1 when absent; message (percent-decoded,
+ * made valid UTF-8) appended to msg. */
+void chk_grpc_trailers(const char *lines, size_t len, int *code,
+                       struct nc_buf *msg);
+/* "SERVING", "NOT_SERVING", ..., or NULL for another value. */
+const char *chk_grpc_serving_name(uint64_t v);
+/* gRPC's name of a status code ("Unavailable"), "Code(99)" style into buf
+ * for others. */
+const char *chk_grpc_code_name(int code, char *buf, size_t len);
+/* A whole answer judged as the probe does: the HTTP status, header and
+ * trailer lines and body to a result status and Consul's output for
+ * target ("127.0.0.1:9090/svc") into out. */
+enum chk_status chk_grpc_conclude(const char *target, long http_status,
+                                  const char *lines, size_t lines_len,
+                                  const unsigned char *body, size_t body_len,
+                                  struct nc_buf *out);
 
 /* Scheduling, all in the same monotonic unit (ms in the engine):
  * the first due time is now + stagger, stagger = rnd % min(interval, cap);

@@ -16,6 +16,7 @@
 
 struct chk_slot;  /* timers.c */
 struct chk_https; /* probe_https.c: a check's request lines and transfer */
+struct chk_grpc;  /* probe_grpc.c: a check's request and transfer */
 struct curl_uv;   /* client/curl_uv.h: the HTTPS probes' multi handle */
 
 /* What a probe kind provides. start returns 0 when the probe runs (its
@@ -33,7 +34,8 @@ struct chk_probe_ops {
     void (*release)(struct chk *c); /* frees per-check probe state */
 };
 
-extern const struct chk_probe_ops chk_tcp_ops, chk_http_ops, chk_https_ops;
+extern const struct chk_probe_ops chk_tcp_ops, chk_http_ops, chk_https_ops,
+    chk_grpc_ops, chk_script_ops;
 
 /* Response parsing state of an HTTP probe, reused for every probe. */
 struct chk_http_state {
@@ -105,6 +107,8 @@ struct chk {
     struct nc_buf redirect;  /* request of a followed redirect (on use) */
     int redirects;           /* followed in this probe */
     struct chk_https *https; /* https only, made on first probe */
+    struct chk_grpc *grpc;   /* grpc only, made on first probe */
+    void *script_run;        /* the caller's run of a script probe */
 
     /* results */
     struct chk_threshold_state ts;
@@ -218,6 +222,13 @@ void chk_check_free(struct chk *c);
 
 /* probe_https.c: closes e->curl (one open handle of the engine's) */
 void chk_curl_engine_close(struct chk_engine *e);
+/* probe_https.c: the engine's multi handle, opened on first use; NULL
+ * with err set when libcurl cannot be loaded */
+struct curl_uv *chk_engine_curl(struct chk_engine *e, struct nc_error *err);
+/* probe_http.c: appends bytes as valid UTF-8 (NULs and invalid sequences
+ * become U+FFFD), for outputs that go into JSON */
+void chk_output_append_clean(struct nc_buf *out, const unsigned char *s,
+                             size_t n);
 /* checks.c: one of e->open_handles is closed */
 void chk_engine_handle_closed(struct chk_engine *e);
 

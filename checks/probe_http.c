@@ -267,7 +267,8 @@ int chk_http_feed(struct chk_http_state *h, struct nc_buf *body,
 
 /* Appends bytes as valid UTF-8 (JSON needs it): NULs and invalid
  * sequences become U+FFFD. */
-static void append_clean(struct nc_buf *out, const unsigned char *s, size_t n)
+void chk_output_append_clean(struct nc_buf *out, const unsigned char *s,
+                             size_t n)
 {
     static const char repl[] = "\xef\xbf\xbd";
     size_t i = 0, run = 0;
@@ -332,10 +333,10 @@ enum chk_status chk_http_conclude(const struct chk_http_state *h,
     } while (n && len < 10);
     code[sizeof(code) - 1] = ' ';
     nc_buf_append(out, code + sizeof(code) - 1 - len, (size_t)len + 1);
-    append_clean(out, (const unsigned char *)reason, strlen(reason));
+    chk_output_append_clean(out, (const unsigned char *)reason, strlen(reason));
     nc_buf_puts(out, " Output: ");
     if (body->len)
-        append_clean(out, (const unsigned char *)body->data, body->len);
+        chk_output_append_clean(out, (const unsigned char *)body->data, body->len);
     return chk_http_status(h->code);
 }
 
@@ -552,7 +553,7 @@ int chk_http_feed_for_test(const char *data, size_t len, size_t chunk,
         nc_buf_puts(out, " [redirect: ");
         if (!next)
             next = "not followed";
-        append_clean(out, (const unsigned char *)next, strlen(next));
+        chk_output_append_clean(out, (const unsigned char *)next, strlen(next));
         nc_buf_putc(out, ']');
     }
     result->output = out->data;

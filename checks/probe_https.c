@@ -77,7 +77,7 @@ void chk_curl_engine_close(struct chk_engine *e)
 }
 
 /* The engine's multi handle, opened on first use; NULL and why not. */
-static struct curl_uv *engine_curl(struct chk_engine *e, struct nc_error *err)
+struct curl_uv *chk_engine_curl(struct chk_engine *e, struct nc_error *err)
 {
     if (e->curl)
         return e->curl;
@@ -117,7 +117,7 @@ static int https_request(struct chk *c, const char *method, const char *url,
 static int https_start(struct chk *c)
 {
     struct nc_error err = {0};
-    if (!engine_curl(c->e, &err)) {
+    if (!chk_engine_curl(c->e, &err)) {
         chk_probe_finishf(c, CHK_CRITICAL, 0, false,
                           "%sHTTPS checks need libcurl (Debian package "
                           "libcurl4): %s",

@@ -332,6 +332,40 @@ static void on_check_restart(void *arg, const char *alloc_id, const char *task,
         alloc_manager_restart_task(a->allocs, alloc_id, task, why);
 }
 
+/* A script check's command, run inside its task by the task's driver. */
+static int on_check_exec(void *arg, const char *alloc_id, const char *task,
+                         char *const argv[], int64_t timeout_ns,
+                         alloc_checks_exec_done_fn done, void *done_arg,
+                         void **run, struct nc_error *err)
+{
+    struct agent *a = arg;
+    struct alloc *al =
+        a->allocs ? alloc_manager_find(a->allocs, alloc_id, NULL) : NULL;
+    struct alloc_task *t = NULL;
+    for (size_t i = 0; al && task && i < al->ntasks; i++)
+        if (strcmp(al->tasks[i].name, task) == 0)
+            t = &al->tasks[i];
+    const struct driver *d = t ? driver_of(alloc_task_spec(t)) : NULL;
+    if (!t || !d)
+        return nc_error_set(err, -ESRCH, "task \"%s\" is not running",
+                            task ? task : "");
+    if (!d->exec)
+        return nc_error_set(err, -ENOTSUP,
+                            "the %s driver cannot run commands in its tasks",
+                            d->name);
+    struct driver_exec *x = NULL;
+    int r = d->exec(al->mgr->drv, t, argv, timeout_ns, done, done_arg, &x, err);
+    *run = x;
+    return r;
+}
+
+static void on_check_exec_cancel(void *arg, void *run)
+{
+    struct driver_exec *x = run;
+    if (x)
+        x->cancel(x);
+}
+
 /* The end of a stop, once a dev agent's allocations are gone. */
 static void close_signals(struct agent *a)
 {
@@ -504,6 +538,8 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
     struct alloc_checks_hooks hooks = {.restart_task = on_check_restart,
                                        .status_changed = on_check_status,
                                        .output_changed = on_check_output,
+                                       .exec_task = on_check_exec,
+                                       .exec_cancel = on_check_exec_cancel,
                                        .arg = &a};
     if ((r = alloc_checks_open(&a.checks, a.loop, &a.node, &hooks)) < 0) {
         nc_error_set(err, r, "check engine: %s", strerror(-r));

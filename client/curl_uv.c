@@ -92,6 +92,8 @@ struct curl_uv_xfer {
     CURL *easy;
     struct curl_slist *headers;
     struct nc_buf body;
+    struct nc_buf header_lines; /* keep_headers */
+    bool keep_headers;
     size_t max_body;
     bool capped;
     char reason[64];
@@ -135,6 +137,7 @@ static void xfer_free(struct curl_uv_xfer *x)
     if (x->headers)
         lib.curl_slist_free_all(x->headers);
     nc_buf_free(&x->body);
+    nc_buf_free(&x->header_lines);
     free(x);
 }
 
@@ -180,6 +183,9 @@ static void finish(struct curl_uv *m, struct curl_uv_xfer *x, CURLcode res)
                               : lib.curl_easy_strerror(res);
     r.redirect_url = redirect;
     r.duration_ns = nc_now_mono_ns() - x->start_ns;
+    nc_buf_append(&x->header_lines, "", 0);
+    r.headers = x->header_lines.data ? x->header_lines.data : "";
+    r.headers_len = x->header_lines.len;
     x->done(x->arg, &r); /* may start, cancel or close: x is ours alone */
     xfer_free(x);
 }
@@ -385,6 +391,9 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
 {
     struct curl_uv_xfer *x = userp;
     size_t len = size * n;
+    /* headers and trailers alike, bounded as the body is */
+    if (x->keep_headers && x->header_lines.len + len <= 65536)
+        nc_buf_append(&x->header_lines, data, len);
     /* "HTTP/1.1 404 Not Found": keep the text; the last status line wins
      * (a 1xx comes before the real answer) */
     if (len > 9 && strncmp(data, "HTTP/", 5) == 0) {
@@ -475,6 +484,12 @@ int curl_uv_start(struct curl_uv *m, const struct curl_uv_request *req,
                              req->connect_timeout_ms);
     if (req->unix_socket)
         lib.curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, req->unix_socket);
+    x->keep_headers = req->keep_headers;
+    if (req->http2)
+        lib.curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
+                             strncmp(req->url, "https:", 6) == 0
+                                 ? (long)CURL_HTTP_VERSION_2TLS
+                                 : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
     if (req->fresh_connect) {
         lib.curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
         lib.curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);

@@ -48,6 +48,10 @@ struct curl_uv_request {
     size_t max_body;               /* answer bytes kept; 0 = CURL_UV_MAX_BODY */
     bool fresh_connect;            /* a new connection, closed afterwards */
     const char *protocols; /* allowed schemes ("https"); NULL = http,https */
+    bool http2;            /* HTTP/2 only: h2 over TLS, h2c with prior
+                              knowledge over http:// (gRPC) */
+    bool keep_headers;     /* the response's header and trailer lines go
+                              to curl_uv_response.headers */
 };
 
 #define CURL_UV_MAX_BODY ((size_t)16 << 20)
@@ -68,6 +72,10 @@ struct curl_uv_response {
     const char *error;        /* "" when complete, else curl's message */
     const char *redirect_url; /* an absolute Location, or NULL */
     uint64_t duration_ns;     /* from curl_uv_start to completion */
+    /* with keep_headers: every header line then every trailer line as
+     * received ("grpc-status: 0\r\n"), NUL-terminated; else "" */
+    const char *headers;
+    size_t headers_len;
 };
 
 /* Called once per started request, unless it was cancelled or the handle

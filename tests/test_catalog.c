@@ -1,4 +1,4 @@
-// deps: client/services/catalog.c client/services/services.c client/services/alloc_checks.c checks/checks.c checks/net.c checks/probe_http.c checks/probe_https.c client/curl_uv.c checks/probe_tcp.c checks/schedule.c checks/timers.c client/alloc/alloc.c client/job/ client/hcl/ client/util.c
+// deps: client/services/catalog.c client/services/services.c client/services/alloc_checks.c checks/checks.c checks/net.c checks/probe_http.c checks/probe_https.c client/curl_uv.c checks/probe_tcp.c checks/probe_grpc.c checks/probe_script.c checks/schedule.c checks/timers.c client/alloc/alloc.c client/job/ client/hcl/ client/util.c
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

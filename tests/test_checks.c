@@ -1,5 +1,4 @@
-// deps: checks/checks.c checks/net.c checks/probe_http.c checks/probe_https.c
-// deps: checks/probe_tcp.c checks/schedule.c checks/timers.c client/util.c
+// deps: checks/ client/util.c
 // deps: client/curl_uv.c
 /* The check engine: the pure parts (thresholds, check_restart, status
  * mapping, schedule arithmetic, validation, response handling, JSON) and
@@ -253,7 +252,7 @@ static void test_validation(void **state)
     expect_invalid(&d, "path: invalid character 0x20");
     d = base_def();
     d.type = CHK_TYPE_NONE;
-    expect_invalid(&d, "type: must be http or tcp");
+    expect_invalid(&d, "type: must be http, tcp, grpc or script");
     d = base_def();
     d.id = "";
     expect_invalid(&d, "id: must not be empty");

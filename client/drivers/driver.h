@@ -53,6 +53,24 @@ struct driver_usage {
     bool have_cpu, have_mem;
 };
 
+/* A command run inside a task by a driver's exec (see struct driver).
+ * Each driver embeds this first in its own run. cancel kills the
+ * command's process group; `done` is then not called; the run is freed by
+ * the driver once the process is reaped. */
+struct driver_exec {
+    void (*cancel)(struct driver_exec *x);
+};
+
+#define DRIVER_EXEC_OUTPUT_MAX 4096 /* as Nomad's executor: the last 4 KiB */
+
+/* How a command run by a driver's exec ended: exit_code -1 when it did
+ * not exit by itself (killed by `signal`, timed out, or never ran: then
+ * `error` says why, else NULL). `output` (NUL-terminated, may hold NULs)
+ * is valid during the callback only. */
+typedef void (*driver_exec_done_fn)(void *arg, int exit_code, int signal,
+                                    bool timed_out, const char *output,
+                                    size_t output_len, const char *error);
+
 /* Whether the allocation `alloc_id` runs the task `task` (NULL: any task)
  * right now, for leftovers. */
 typedef bool (*driver_owned_fn)(const char *alloc_id, const char *task,
@@ -99,10 +117,17 @@ struct driver {
                  struct driver_usage *u);
     /* Removes what the driver left for a task that ended without running. */
     void (*destroy)(const struct driver_env *env, struct alloc_task *t);
-    /* Runs argv inside the running task (script checks, alloc exec), up to
-     * timeout_ns; NULL: the driver cannot. */
+    /* Starts argv inside the running task (script checks): its
+     * namespaces, root, cgroup, user, capabilities, environment and
+     * working dir, stdout and stderr captured together. Never blocks the
+     * loop: `done` runs later (never from within) with the exit code and
+     * the last DRIVER_EXEC_OUTPUT_MAX bytes of output; after timeout_ns
+     * the command's process group is killed (timed_out). *out is the run
+     * until `done` runs, for its cancel. 0, or -errno with err set (no
+     * callback then). NULL: the driver cannot. */
     int (*exec)(const struct driver_env *env, struct alloc_task *t,
-                char *const argv[], int64_t timeout_ns, struct nc_error *err);
+                char *const argv[], int64_t timeout_ns, driver_exec_done_fn done,
+                void *arg, struct driver_exec **out, struct nc_error *err);
     /* Forgets the handle's loop resources (the agent is closing; the task
      * keeps running). */
     void (*detach)(struct alloc_task *t);

@@ -21,8 +21,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "client/drivers/internal.h"
@@ -711,6 +718,587 @@ static void exec_detach(struct alloc_task *t)
     t->handle = NULL;
 }
 
+/* ---- commands inside a running task (script checks) ------------------ */
+
+/* A command runs as a child of the agent, made without blocking the loop
+ * and without copying the agent's memory: a first clone (CLONE_VM |
+ * CLONE_VFORK, its own stack, signals blocked) enters the task's
+ * namespaces that differ from the agent's, through /proc/<task>/ns/<kind>
+ * opened beforehand, and its root (/proc/<task>/root); since a PID
+ * namespace applies to children only, it clones the command with
+ * CLONE_PARENT, so the command is in every namespace of the task and
+ * still the agent's child (reaped here through a pidfd). The command
+ * joins the task's cgroups, takes its credentials and capabilities as
+ * /proc/<task>/status shows them, gets its own process group (killed on
+ * timeout or cancel), and execs with the task's environment. The
+ * children only make system calls (raw ones for the credentials: glibc's
+ * wrappers would signal the agent's threads) and write what failed into
+ * the plan they share with the agent. The task's process is the
+ * supervisor's first child (/proc/<sup>/task/<sup>/children). */
+
+#define EXEC_STACK_SIZE (64 * 1024)
+#define EXEC_MAX_NS 6
+#define EXEC_MAX_CG 16
+#define EXEC_MAX_GROUPS 64
+#define EXEC_EOF_WAIT_MS 100 /* output still open after the exit */
+
+struct exec_plan {
+    int ns_fd[EXEC_MAX_NS], ns_type[EXEC_MAX_NS], nns;
+    int root_fd; /* the task's root, or -1 */
+    const char *cwd;
+    int cg_fd[EXEC_MAX_CG], ncg; /* cgroup.procs files to join */
+    bool set_creds, no_new_privs;
+    uid_t uid[3];
+    gid_t gid[3];
+    gid_t groups[EXEC_MAX_GROUPS];
+    int ngroups;
+    uint64_t cap_bnd, cap_eff, cap_prm, cap_inh, cap_amb;
+    int out_fd, null_fd;
+    char *const *argv;
+    char *const *envp;
+    const char *path; /* PATH to search argv[0] in */
+    char *stack2;
+    /* written by the children */
+    volatile int pid;
+    volatile int err;
+    volatile const char *step;
+};
+
+struct task_exec {
+    struct driver_exec base;
+    driver_exec_done_fn done;
+    void *arg;
+    int pid, pidfd;
+    uv_poll_t watch;
+    uv_pipe_t out;
+    uv_timer_t timer;
+    int open_handles;
+    bool exited, eof, timed_out, cancelled, reported;
+    int wstatus;
+    char ring[DRIVER_EXEC_OUTPUT_MAX];
+    size_t total; /* bytes read; the ring holds the last of them */
+    char rbuf[4096];
+};
+
+static void __attribute__((noreturn)) plan_fail(struct exec_plan *p,
+                                                const char *step)
+{
+    p->err = errno;
+    p->step = step;
+    _exit(127);
+}
+
+__attribute__((no_sanitize("address", "undefined"))) static int
+exec_stage2(void *arg)
+{
+    struct exec_plan *p = arg;
+    setpgid(0, 0);
+    for (int i = 0; i < p->ncg; i++)
+        if (write(p->cg_fd[i], "0", 1) < 0)
+            plan_fail(p, "join the task's cgroup");
+    if (dup2(p->null_fd, 0) < 0 || dup2(p->out_fd, 1) < 0 ||
+        dup2(p->out_fd, 2) < 0)
+        plan_fail(p, "redirect output");
+    if (p->set_creds) {
+        for (int c = 0; c < 64; c++)
+            if (!(p->cap_bnd >> c & 1) &&
+                prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+                plan_fail(p, "drop a bounding capability");
+        prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
+        if (syscall(SYS_setgroups, p->ngroups, p->groups) < 0 ||
+            syscall(SYS_setresgid, p->gid[0], p->gid[1], p->gid[2]) < 0 ||
+            syscall(SYS_setresuid, p->uid[0], p->uid[1], p->uid[2]) < 0)
+            plan_fail(p, "switch to the task's user");
+        struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+        struct __user_cap_data_struct data[2] = {
+            {(uint32_t)p->cap_eff, (uint32_t)p->cap_prm, (uint32_t)p->cap_inh},
+            {(uint32_t)(p->cap_eff >> 32), (uint32_t)(p->cap_prm >> 32),
+             (uint32_t)(p->cap_inh >> 32)},
+        };
+        if (syscall(SYS_capset, &hdr, data) < 0)
+            plan_fail(p, "set the task's capabilities");
+        for (int c = 0; c < 64; c++)
+            if (p->cap_amb >> c & 1)
+                prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0);
+        if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+            plan_fail(p, "set no_new_privs");
+    }
+    if (chdir(p->cwd) < 0)
+        plan_fail(p, "chdir");
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    for (int sig = 1; sig < NSIG; sig++)
+        sigaction(sig, &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    const char *cmd = p->argv[0];
+    if (strchr(cmd, '/')) {
+        execve(cmd, p->argv, p->envp);
+        plan_fail(p, "exec");
+    }
+    /* PATH search with a stack buffer: nothing allocates here */
+    char full[4096];
+    int saved = ENOENT;
+    size_t clen = strlen(cmd);
+    for (const char *d = p->path; *d;) {
+        const char *end = strchr(d, ':');
+        size_t dlen = end ? (size_t)(end - d) : strlen(d);
+        if (dlen + clen + 2 <= sizeof(full)) {
+            memcpy(full, d, dlen);
+            full[dlen] = '/';
+            memcpy(full + dlen + 1, cmd, clen + 1);
+            execve(dlen ? full : cmd, p->argv, p->envp);
+            if (errno != ENOENT && errno != ENOTDIR)
+                saved = errno;
+        }
+        if (!end)
+            break;
+        d = end + 1;
+    }
+    errno = saved;
+    plan_fail(p, "exec");
+}
+
+__attribute__((no_sanitize("address", "undefined"))) static int
+exec_stage1(void *arg)
+{
+    struct exec_plan *p = arg;
+    for (int i = 0; i < p->nns; i++)
+        if (setns(p->ns_fd[i], p->ns_type[i]) < 0)
+            plan_fail(p, "enter the task's namespaces");
+    if (p->root_fd >= 0 && (fchdir(p->root_fd) < 0 || chroot(".") < 0))
+        plan_fail(p, "enter the task's root");
+    int pid = clone(exec_stage2, p->stack2 + EXEC_STACK_SIZE,
+                    CLONE_VM | CLONE_VFORK | CLONE_PARENT, p);
+    if (pid < 0)
+        plan_fail(p, "start the command");
+    p->pid = pid;
+    _exit(0);
+}
+
+/* The task's process: the supervisor's first child. */
+static int task_pid_of(int supervisor)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", supervisor,
+             supervisor);
+    size_t len;
+    char *txt = nc_read_file(path, &len, 4096);
+    int pid = txt ? atoi(txt) : 0;
+    free(txt);
+    return pid;
+}
+
+/* Reads "Key:\t..." of /proc/<pid>/status into out (whole status text). */
+static const char *status_field(const char *txt, const char *key)
+{
+    size_t kl = strlen(key);
+    for (const char *l = txt; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : l)
+        if (strncmp(l, key, kl) == 0 && l[kl] == ':')
+            return l + kl + 1;
+    return NULL;
+}
+
+static uint64_t status_hex(const char *txt, const char *key)
+{
+    const char *v = status_field(txt, key);
+    return v ? strtoull(v, NULL, 16) : 0;
+}
+
+/* Credentials and capabilities: the task's, when they differ from ours. */
+static int plan_creds(struct exec_plan *p, int pid, struct nc_error *err)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    size_t len, slen;
+    char *task = nc_read_file(path, &len, 1 << 16);
+    char *self = nc_read_file("/proc/self/status", &slen, 1 << 16);
+    const char *keys[] = {"Uid", "Gid", "Groups", "CapInh", "CapPrm",
+                          "CapEff", "CapBnd", "CapAmb", "NoNewPrivs"};
+    int r = 0;
+    if (!task || !self) {
+        r = nc_error_set(err, -ESRCH, "read %s: the task is gone", path);
+        goto out;
+    }
+    for (size_t i = 0; i < NC_ARRAY_LEN(keys); i++) {
+        const char *a = status_field(task, keys[i]);
+        const char *b = status_field(self, keys[i]);
+        size_t al = a ? strcspn(a, "\n") : 0, bl = b ? strcspn(b, "\n") : 0;
+        if (al != bl || (a && b && memcmp(a, b, al) != 0))
+            p->set_creds = true;
+    }
+    if (!p->set_creds)
+        goto out;
+    unsigned long u[3] = {0}, g[3] = {0};
+    const char *uv = status_field(task, "Uid"), *gv = status_field(task, "Gid");
+    if (!uv || !gv || sscanf(uv, "%lu %lu %lu", &u[0], &u[1], &u[2]) != 3 ||
+        sscanf(gv, "%lu %lu %lu", &g[0], &g[1], &g[2]) != 3) {
+        r = nc_error_set(err, -EIO, "%s: no Uid/Gid lines", path);
+        goto out;
+    }
+    for (int i = 0; i < 3; i++) {
+        p->uid[i] = (uid_t)u[i];
+        p->gid[i] = (gid_t)g[i];
+    }
+    const char *gs = status_field(task, "Groups");
+    while (gs && *gs && *gs != '\n' && p->ngroups < EXEC_MAX_GROUPS) {
+        char *end;
+        unsigned long v = strtoul(gs, &end, 10);
+        if (end == gs) {
+            if (*gs == ' ' || *gs == '\t') {
+                gs++;
+                continue;
+            }
+            break;
+        }
+        p->groups[p->ngroups++] = (gid_t)v;
+        gs = end;
+    }
+    p->cap_bnd = status_hex(task, "CapBnd");
+    p->cap_eff = status_hex(task, "CapEff");
+    p->cap_prm = status_hex(task, "CapPrm");
+    p->cap_inh = status_hex(task, "CapInh");
+    p->cap_amb = status_hex(task, "CapAmb");
+    const char *nnp = status_field(task, "NoNewPrivs");
+    p->no_new_privs = nnp && atoi(nnp) == 1;
+out:
+    free(task);
+    free(self);
+    return r;
+}
+
+/* The namespaces of the task that are not the agent's, and its root. */
+static int plan_namespaces(struct exec_plan *p, int pid, struct nc_error *err)
+{
+    static const struct {
+        const char *name;
+        int type;
+    } kinds[] = {{"net", CLONE_NEWNET},   {"ipc", CLONE_NEWIPC},
+                 {"uts", CLONE_NEWUTS},   {"pid", CLONE_NEWPID},
+                 {"cgroup", CLONE_NEWCGROUP}, {"mnt", CLONE_NEWNS}};
+    char path[64];
+    for (size_t i = 0; i < NC_ARRAY_LEN(kinds); i++) {
+        struct stat theirs, ours;
+        snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, kinds[i].name);
+        if (stat(path, &theirs) < 0) {
+            if (errno == ENOENT && kill(pid, 0) == 0)
+                continue; /* a kind this kernel lacks */
+            return nc_error_set(err, -errno, "%s: %s", path, strerror(errno));
+        }
+        char self[64];
+        snprintf(self, sizeof(self), "/proc/self/ns/%s", kinds[i].name);
+        if (stat(self, &ours) == 0 && ours.st_ino == theirs.st_ino &&
+            ours.st_dev == theirs.st_dev)
+            continue;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return nc_error_set(err, -errno, "open %s: %s", path,
+                                strerror(errno));
+        p->ns_fd[p->nns] = fd;
+        p->ns_type[p->nns++] = kinds[i].type;
+    }
+    snprintf(path, sizeof(path), "/proc/%d/root", pid);
+    struct stat theirs, ours;
+    bool mnt = p->nns && p->ns_type[p->nns - 1] == CLONE_NEWNS;
+    if (stat(path, &theirs) == 0 && stat("/", &ours) == 0 &&
+        (mnt || theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev)) {
+        p->root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (p->root_fd < 0)
+            return nc_error_set(err, -errno, "open %s: %s", path,
+                                strerror(errno));
+    }
+    return 0;
+}
+
+/* The cgroup.procs files of the task's cgroups that are not the agent's. */
+static void plan_cgroups(struct exec_plan *p, int pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+    size_t len, slen;
+    char *task = nc_read_file(path, &len, 1 << 16);
+    char *self = nc_read_file("/proc/self/cgroup", &slen, 1 << 16);
+    bool v2_root = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
+    for (char *l = task, *next; l && *l && p->ncg < EXEC_MAX_CG; l = next) {
+        next = strchr(l, '\n');
+        if (next)
+            *next++ = '\0';
+        if (self && strstr(self, l))
+            continue; /* the same line: the agent's cgroup too */
+        char *c1 = strchr(l, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c2 = '\0';
+        const char *ctrl = c1 + 1, *cg = c2 + 1;
+        if (strncmp(ctrl, "name=", 5) == 0)
+            ctrl += 5;
+        char *procs = !*ctrl ? xasprintf("/sys/fs/cgroup%s%s/cgroup.procs",
+                                         v2_root ? "" : "/unified", cg)
+                             : xasprintf("/sys/fs/cgroup/%s%s/cgroup.procs",
+                                         ctrl, cg);
+        int fd = open(procs, O_WRONLY | O_CLOEXEC);
+        free(procs);
+        if (fd >= 0)
+            p->cg_fd[p->ncg++] = fd;
+    }
+    free(task);
+    free(self);
+}
+
+static void plan_close(struct exec_plan *p)
+{
+    for (int i = 0; i < p->nns; i++)
+        close(p->ns_fd[i]);
+    for (int i = 0; i < p->ncg; i++)
+        close(p->cg_fd[i]);
+    if (p->root_fd >= 0)
+        close(p->root_fd);
+    if (p->null_fd >= 0)
+        close(p->null_fd);
+}
+
+/* Starts the plan's command; its pid, or -errno with err. */
+static int plan_spawn(struct exec_plan *p, struct nc_error *err)
+{
+    bool enter = p->nns || p->root_fd >= 0;
+    char *stacks = mmap(NULL, 2 * EXEC_STACK_SIZE, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stacks == MAP_FAILED)
+        return nc_error_set(err, -errno, "mmap: %s", strerror(errno));
+    p->stack2 = stacks + EXEC_STACK_SIZE;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int pid = enter ? clone(exec_stage1, stacks + EXEC_STACK_SIZE,
+                            CLONE_VM | CLONE_VFORK | SIGCHLD, p)
+                    : clone(exec_stage2, p->stack2 + EXEC_STACK_SIZE,
+                            CLONE_VM | CLONE_VFORK | SIGCHLD, p);
+    int clone_errno = errno;
+    if (pid > 0 && enter) {
+        /* the first stage has exited (the vfork ended with it) */
+        int st;
+        while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR)
+            ;
+        pid = p->pid;
+    } else if (pid > 0) {
+        p->pid = pid;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    munmap(stacks, 2 * EXEC_STACK_SIZE);
+    if (pid <= 0 && !p->step)
+        return nc_error_set(err, -clone_errno, "clone: %s",
+                            strerror(clone_errno));
+    if (p->step) {
+        /* the command failed before it ran: reap it, say why */
+        if (pid > 0)
+            while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        int e = p->err ? p->err : EIO;
+        if (strcmp((const char *)p->step, "exec") == 0 && e == ENOENT)
+            return nc_error_set(err, -ENOENT,
+                                "exec: \"%s\": executable file not found in "
+                                "$PATH",
+                                p->argv[0]);
+        return nc_error_set(err, -e, "%s: %s", (const char *)p->step,
+                            strerror(e));
+    }
+    return pid;
+}
+
+static void on_exec_closed(uv_handle_t *h)
+{
+    struct task_exec *x = h->data;
+    if (--x->open_handles == 0)
+        free(x);
+}
+
+static void exec_run_close(struct task_exec *x)
+{
+    uv_close((uv_handle_t *)&x->watch, on_exec_closed);
+    close(x->pidfd);
+    if (!uv_is_closing((uv_handle_t *)&x->out))
+        uv_close((uv_handle_t *)&x->out, on_exec_closed);
+    uv_close((uv_handle_t *)&x->timer, on_exec_closed);
+}
+
+/* Reports once the command exited and its output ended (or after a short
+ * wait for a background process that keeps the output open). */
+static void exec_run_report(struct task_exec *x, bool force)
+{
+    if (x->reported || !x->exited || (!x->eof && !force))
+        return;
+    x->reported = true;
+    kill(-x->pid, SIGKILL); /* what the command left in its group */
+    if (!x->cancelled) {
+        char out[DRIVER_EXEC_OUTPUT_MAX + 1];
+        size_t n = x->total < sizeof(x->ring) ? x->total : sizeof(x->ring);
+        size_t start = x->total < sizeof(x->ring) ? 0
+                                                  : x->total % sizeof(x->ring);
+        memcpy(out, x->ring + start, n - start);
+        memcpy(out + (n - start), x->ring, start);
+        out[n] = '\0';
+        int code = WIFEXITED(x->wstatus) ? WEXITSTATUS(x->wstatus) : -1;
+        int sig = WIFSIGNALED(x->wstatus) ? WTERMSIG(x->wstatus) : 0;
+        if (x->timed_out)
+            code = -1;
+        x->done(x->arg, code, sig, x->timed_out, out, n, NULL);
+    }
+    exec_run_close(x);
+}
+
+static void on_exec_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct task_exec *x = s->data;
+    for (ssize_t i = 0; i < n; i++)
+        x->ring[x->total++ % sizeof(x->ring)] = buf->base[i];
+    if (n < 0) {
+        x->eof = true;
+        uv_close((uv_handle_t *)&x->out, on_exec_closed);
+        exec_run_report(x, false);
+    }
+}
+
+static void on_exec_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf)
+{
+    struct task_exec *x = h->data;
+    *buf = uv_buf_init(x->rbuf, sizeof(x->rbuf));
+}
+
+static void on_exec_timer(uv_timer_t *t)
+{
+    struct task_exec *x = t->data;
+    if (x->exited) {
+        exec_run_report(x, true); /* output held open after the exit */
+        return;
+    }
+    x->timed_out = true;
+    kill(-x->pid, SIGKILL);
+}
+
+static void on_exec_exit(uv_poll_t *w, int status, int events)
+{
+    struct task_exec *x = w->data;
+    siginfo_t si = {0};
+    if (waitid(P_PID, (id_t)x->pid, &si, WEXITED | WNOHANG) < 0 ||
+        si.si_pid == 0)
+        return;
+    uv_poll_stop(w);
+    x->exited = true;
+    x->wstatus = si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8
+                                          : (si.si_status & 0x7f);
+    if (!x->eof && !x->reported)
+        uv_timer_start(&x->timer, on_exec_timer, EXEC_EOF_WAIT_MS, 0);
+    exec_run_report(x, false);
+}
+
+static void exec_run_cancel(struct driver_exec *base)
+{
+    struct task_exec *x = (struct task_exec *)base;
+    x->cancelled = true;
+    if (!x->exited)
+        kill(-x->pid, SIGKILL); /* reaped by on_exec_exit, then freed */
+    else
+        exec_run_report(x, true);
+}
+
+static int exec_exec(const struct driver_env *env, struct alloc_task *t,
+                     char *const argv[], int64_t timeout_ns,
+                     driver_exec_done_fn done, void *arg,
+                     struct driver_exec **out, struct nc_error *err)
+{
+    *out = NULL;
+    const struct task *spec = alloc_task_spec(t);
+    int task_pid = t->supervisor_pid > 0 ? task_pid_of(t->supervisor_pid) : 0;
+    if (!spec || task_pid <= 0 || !nc_streq(t->state, "running"))
+        return nc_error_set(err, -ESRCH, "task \"%s\" is not running",
+                            t->name);
+    if (!argv || !argv[0] || !*argv[0])
+        return nc_error_set(err, -EINVAL, "no command");
+    bool exec = isolated(t);
+    char *alloc_dir = xasprintf("%s/%s/alloc", env->alloc_root, t->alloc->id);
+    char *task_dir = xasprintf("%s/%s/%s", env->alloc_root, t->alloc->id,
+                               t->name);
+    struct kvlist kv = {0};
+    alloc_task_env(t->alloc, spec, env->node, alloc_dir, task_dir, exec, &kv);
+    if (!kv_get(&kv, "PATH"))
+        kv_set(&kv, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+                            "/usr/bin:/sbin:/bin");
+    size_t argc = 0;
+    while (argv[argc])
+        argc++;
+    char **args = xcalloc(argc + 1, sizeof(*args));
+    for (size_t i = 0; i < argc; i++) {
+        char *v = alloc_interpolate(argv[i], &kv, env->node);
+        args[i] = v ? v : xstrdup("");
+    }
+    char **envp = xcalloc(kv.n + 1, sizeof(*envp));
+    for (size_t i = 0; i < kv.n; i++)
+        envp[i] = xasprintf("%s=%s", kv.items[i].key, kv.items[i].value);
+    struct exec_plan p = {.root_fd = -1,
+                          .null_fd = open("/dev/null", O_RDWR | O_CLOEXEC),
+                          .out_fd = -1,
+                          .cwd = exec ? "/" : task_dir,
+                          .argv = args,
+                          .envp = envp,
+                          .path = kv_get(&kv, "PATH")};
+    int pipefd[2] = {-1, -1};
+    struct task_exec *x = NULL;
+    int r = plan_namespaces(&p, task_pid, err);
+    if (r == 0)
+        r = plan_creds(&p, task_pid, err);
+    if (r == 0) {
+        plan_cgroups(&p, task_pid);
+        if (p.null_fd < 0 || pipe2(pipefd, O_CLOEXEC) < 0)
+            r = nc_error_set(err, -errno, "pipe: %s", strerror(errno));
+    }
+    if (r == 0) {
+        p.out_fd = pipefd[1];
+        r = plan_spawn(&p, err);
+    }
+    if (pipefd[1] >= 0)
+        close(pipefd[1]);
+    int pidfd = r > 0 ? (int)syscall(SYS_pidfd_open, r, 0) : -1;
+    if (r > 0 && pidfd < 0) {
+        kill(-r, SIGKILL);
+        waitpid(r, NULL, 0);
+        r = nc_error_set(err, -errno, "pidfd_open: %s", strerror(errno));
+    }
+    if (r > 0) {
+        x = xcalloc(1, sizeof(*x));
+        x->base.cancel = exec_run_cancel;
+        x->done = done;
+        x->arg = arg;
+        x->pid = r;
+        x->pidfd = pidfd;
+        uv_poll_init(env->loop, &x->watch, pidfd);
+        uv_pipe_init(env->loop, &x->out, 0);
+        uv_pipe_open(&x->out, pipefd[0]);
+        pipefd[0] = -1;
+        uv_timer_init(env->loop, &x->timer);
+        x->watch.data = x->out.data = x->timer.data = x;
+        x->open_handles = 3;
+        uv_poll_start(&x->watch, UV_READABLE, on_exec_exit);
+        uv_read_start((uv_stream_t *)&x->out, on_exec_alloc, on_exec_read);
+        uint64_t ms = timeout_ns > 0 ? (uint64_t)(timeout_ns / 1000000) : 0;
+        uv_timer_start(&x->timer, on_exec_timer, ms ? ms : 1, 0);
+        *out = &x->base;
+        r = 0;
+    }
+    if (pipefd[0] >= 0)
+        close(pipefd[0]);
+    plan_close(&p);
+    for (size_t i = 0; i < argc; i++)
+        free(args[i]);
+    free(args);
+    for (size_t i = 0; i < kv.n; i++)
+        free(envp[i]);
+    free(envp);
+    kv_free(&kv);
+    free(alloc_dir);
+    free(task_dir);
+    return r;
+}
+
 /* ---- leftovers ---------------------------------------------------------- */
 
 struct leftover_scan {
@@ -873,7 +1461,7 @@ static const struct config_key raw_exec_keys[] = {
     .task_files = exec_task_files, .start = exec_start,                      \
     .release = exec_release, .abort = exec_abort, .recover = exec_recover,   \
     .signal = exec_signal, .stop = exec_stop, .stats = exec_stats,           \
-    .destroy = exec_destroy, .exec = NULL, .detach = exec_detach
+    .destroy = exec_destroy, .exec = exec_exec, .detach = exec_detach
 
 const struct driver driver_exec = {
     .name = "exec",

@@ -426,6 +426,29 @@ static void validate_check(struct jv_ctx *v, const struct service *s,
     nc_buf_free(&where);
 }
 
+/* A group service's check names the task it runs in (script) or is
+ * restarted with; it must be one of the group's. A group script check
+ * without one would never run anywhere: refused rather than ignored. */
+static void validate_check_task(struct jv_ctx *v, const struct check *c,
+                                bool task_level, const struct task_group *g)
+{
+    if (task_level)
+        return;
+    const char *tn = S(c->task_name);
+    if (!*tn) {
+        if (nc_streq(c->type, "script"))
+            jv_err(v, ".TaskName",
+                   "script check in a group service must set task to the "
+                   "task it runs in");
+        return;
+    }
+    for (size_t i = 0; g && i < g->ntasks; i++)
+        if (nc_streq(g->tasks[i].name, tn))
+            return;
+    jv_err(v, ".TaskName", "Check %s invalid: refers to non-existent task %s",
+           S(c->name), tn);
+}
+
 void jv_validate_services(struct jv_ctx *v, const struct service *svc,
                               size_t n, const struct task *task,
                               const struct task_group *g)
@@ -524,6 +547,7 @@ void jv_validate_services(struct jv_ctx *v, const struct service *svc,
                     }
             }
             validate_check(v, s, ck, task_level, &refs, svc_human);
+            validate_check_task(v, ck, task_level, g);
             jv_restore(v, cm);
         }
         free(svc_human);

@@ -14,6 +14,9 @@ struct owned {
     char *id;
     char *alloc_id, *group, *task, *service, *check, *type;
     char *restart_task; /* whom check_restart restarts, NULL: nobody */
+    char *exec_task;    /* script checks: the task the command runs in */
+    chk_script_done_fn script_done; /* the engine's, for the run in flight */
+    void *script_ctx;
     bool readiness;     /* on_update = "ignore": not part of health */
     int64_t started_at; /* of the task it restarts: a restart resets grace */
     bool seen;
@@ -44,6 +47,7 @@ static void owned_free(struct owned *o)
     free(o->check);
     free(o->type);
     free(o->restart_task);
+    free(o->exec_task);
     free(o);
 }
 
@@ -90,6 +94,51 @@ static void on_restart(void *arg, struct chk *c)
     ac->hooks.restart_task(ac->hooks.arg, o->alloc_id, o->restart_task, why);
 }
 
+/* The driver's answer to the engine's: a run the driver had to kill at
+ * its own (backstop) limit reads as the engine's deadline. */
+static void on_script_exit(void *arg, int exit_code, int signal,
+                           bool timed_out, const char *output,
+                           size_t output_len, const char *error)
+{
+    struct owned *o = arg;
+    chk_script_done_fn done = o->script_done;
+    o->script_done = NULL;
+    if (!done)
+        return;
+    char why[64];
+    if (!error && timed_out)
+        error = "context deadline exceeded";
+    else if (!error && exit_code < 0) {
+        snprintf(why, sizeof(why), "signal: %s", strsignal(signal));
+        error = why;
+    }
+    done(o->script_ctx, exit_code, output, output_len, error);
+}
+
+static int script_start(void *arg, struct chk *c, char *const argv[],
+                        int64_t timeout_ns, chk_script_done_fn done, void *ctx,
+                        void **run, struct nc_error *err)
+{
+    struct alloc_checks *ac = arg;
+    struct owned *o = chk_owner(c);
+    if (!ac->hooks.exec_task)
+        return nc_error_set(err, -ENOTSUP, "script checks cannot run here");
+    o->script_done = done;
+    o->script_ctx = ctx;
+    int r = ac->hooks.exec_task(ac->hooks.arg, o->alloc_id, o->exec_task, argv,
+                                timeout_ns, on_script_exit, o, run, err);
+    if (r < 0)
+        o->script_done = NULL;
+    return r;
+}
+
+static void script_cancel(void *arg, void *run)
+{
+    struct alloc_checks *ac = arg;
+    if (ac->hooks.exec_cancel)
+        ac->hooks.exec_cancel(ac->hooks.arg, run);
+}
+
 int alloc_checks_open(struct alloc_checks **out, uv_loop_t *loop,
                       const struct node *node,
                       const struct alloc_checks_hooks *hooks)
@@ -101,7 +150,9 @@ int alloc_checks_open(struct alloc_checks **out, uv_loop_t *loop,
         ac->hooks = *hooks;
     static const struct chk_callbacks cbs = {.on_result = on_result,
                                              .on_status_change = on_status_change,
-                                             .on_restart = on_restart};
+                                             .on_restart = on_restart,
+                                             .script_start = script_start,
+                                             .script_cancel = script_cancel};
     int r = chk_engine_new(&ac->engine, loop, &cbs, ac);
     if (r < 0) {
         free(ac);
@@ -207,9 +258,11 @@ static int build_def(const struct alloc_checks *ac, const struct alloc *a,
                      const struct task *owner_task, const struct check *c,
                      const char *id, struct owned *o, struct nc_error *err)
 {
-    char addr[64];
+    char addr[64] = "";
     int port = 0;
-    int r = check_target(ac, a, s, c, addr, sizeof(addr), &port, err);
+    bool script = nc_streq(c->type, "script");
+    int r = script ? 0 : check_target(ac, a, s, c, addr, sizeof(addr), &port,
+                                      err);
     if (r < 0)
         return r;
     const struct task *env_task =
@@ -244,10 +297,14 @@ static int build_def(const struct alloc_checks *ac, const struct alloc *a,
         }
     }
     bool http = nc_streq(c->type, "http");
+    enum chk_type type = http                          ? CHK_TYPE_HTTP
+                         : nc_streq(c->type, "grpc")   ? CHK_TYPE_GRPC
+                         : script                      ? CHK_TYPE_SCRIPT
+                                                       : CHK_TYPE_TCP;
     struct chk_def d = {
         .id = id,
         .name = o->check,
-        .type = http ? CHK_TYPE_HTTP : CHK_TYPE_TCP,
+        .type = type,
         .address = addr,
         .port = port,
         .protocol = nc_streq(c->protocol, "https") ? CHK_PROTO_HTTPS
@@ -258,6 +315,11 @@ static int build_def(const struct alloc_checks *ac, const struct alloc *a,
         .nheaders = k,
         .body = c->body && *c->body ? c->body : NULL,
         .tls_skip_verify = c->tls_skip_verify,
+        .grpc_service = c->grpc_service,
+        .grpc_use_tls = c->grpc_use_tls,
+        .command = c->command,
+        .args = (const char *const *)c->args.items,
+        .nargs = c->args.n,
         .interval_ns = c->interval,
         .timeout_ns = c->timeout,
         .success_before_passing = c->success_before_passing,
@@ -307,8 +369,6 @@ static void want_service(struct alloc_checks *ac, const struct alloc *a,
 {
     for (size_t i = 0; i < s->nchecks; i++) {
         const struct check *c = &s->checks[i];
-        if (!nc_streq(c->type, "http") && !nc_streq(c->type, "tcp"))
-            continue; /* script and grpc checks are not run by this node */
         char *id = check_id(a->id, a->group, t ? t->name : NULL, s->name, c, i);
         struct owned *o = find_owned(ac, id);
         int64_t started = restarted_at(a, t ? t->name : c->task_name);
@@ -339,6 +399,8 @@ static void want_service(struct alloc_checks *ac, const struct alloc *a,
                 xstrdup(t ? t->name
                           : (c->task_name && *c->task_name ? c->task_name
                                                            : NULL));
+        const char *in_task = t ? t->name : c->task_name;
+        o->exec_task = in_task && *in_task ? xstrdup(in_task) : NULL;
         o->seen = true;
         o->started_at = started;
         struct nc_error err = {0};

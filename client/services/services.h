@@ -170,6 +170,11 @@ bool catalog_all_providers(const struct catalog *c);
 
 struct alloc_checks;
 
+/* How a command started by exec_task ended (as driver_exec_done_fn). */
+typedef void (*alloc_checks_exec_done_fn)(void *arg, int exit_code, int signal,
+                                          bool timed_out, const char *output,
+                                          size_t output_len, const char *error);
+
 /* Called when check_restart wants `task` of `alloc_id` restarted, and on
  * every status change (for the service registry). */
 struct alloc_checks_hooks {
@@ -178,6 +183,15 @@ struct alloc_checks_hooks {
     void (*status_changed)(void *arg, const char *alloc_id);
     /* a probe's output differs from the previous one (status unchanged) */
     void (*output_changed)(void *arg, const char *alloc_id);
+    /* Script checks: starts argv inside `task` of `alloc_id` as its
+     * driver's exec does (client/drivers/driver.h: same callback, same
+     * contract); *run is for exec_cancel. NULL: script checks end
+     * critical, saying they cannot run. */
+    int (*exec_task)(void *arg, const char *alloc_id, const char *task,
+                     char *const argv[], int64_t timeout_ns,
+                     alloc_checks_exec_done_fn done, void *done_arg,
+                     void **run, struct nc_error *err);
+    void (*exec_cancel)(void *arg, void *run);
     void *arg;
 };
 

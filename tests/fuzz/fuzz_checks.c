@@ -1,7 +1,9 @@
-// deps: checks/checks.c checks/net.c checks/probe_http.c checks/probe_https.c
-// deps: checks/probe_tcp.c checks/schedule.c checks/timers.c client/util.c
+// deps: checks/ client/util.c
 // deps: client/curl_uv.c
-/* libFuzzer target for the HTTP probe's response handling: arbitrary bytes
+/* libFuzzer target for the HTTP and gRPC probes' response handling.
+ * First byte odd: the gRPC answer (header/trailer lines, then after the
+ * first NUL the body's message frame) through the same trailer parsing,
+ * message parsing and output wording the probe uses. Else: arbitrary bytes
  * as a server's answer, fed in chunks whose size the first byte picks,
  * through the same parser, body cap, redirect resolution and output
  * wording a real probe uses. The output must stay valid UTF-8 (it goes
@@ -16,6 +18,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
+    if (data[0] & 1) {
+        const char *lines = (const char *)data + 1;
+        size_t n = size - 1;
+        const char *nul = memchr(lines, '\0', n);
+        size_t llen = nul ? (size_t)(nul - lines) : n;
+        const unsigned char *body = nul ? (const unsigned char *)nul + 1 : NULL;
+        size_t blen = nul ? n - llen - 1 : 0;
+        struct nc_buf gout = {0};
+        enum chk_status st = chk_grpc_conclude("127.0.0.1:9090/web", 200, lines,
+                                               llen, body, blen, &gout);
+        json_t *gj = json_string(gout.data ? gout.data : "");
+        if (!gj || (st != CHK_PASSING && st != CHK_CRITICAL))
+            abort();
+        json_decref(gj);
+        nc_buf_free(&gout);
+        return 0;
+    }
     size_t chunk = data[0] % 17; /* 0 = all at once */
     struct nc_buf out = {0};
     struct chk_result r;
