@@ -876,17 +876,30 @@ exec_stage1(void *arg)
     _exit(0);
 }
 
-/* The task's process: the supervisor's first child. */
-static int task_pid_of(int supervisor)
+static int first_child(int pid)
 {
     char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", supervisor,
-             supervisor);
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
     size_t len;
     char *txt = nc_read_file(path, &len, 4096);
-    int pid = txt ? atoi(txt) : 0;
+    int child = txt ? atoi(txt) : 0;
     free(txt);
-    return pid;
+    return child;
+}
+
+/* The task's process: the supervisor's first child, or, with a private
+ * PID namespace, the first child of the task's init (the init has the
+ * task's credentials, but the task is what the command joins). */
+static int task_pid_of(int supervisor)
+{
+    int pid = first_child(supervisor);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+    size_t len;
+    char *comm = pid > 0 ? nc_read_file(path, &len, 64) : NULL;
+    bool init = comm && strncmp(comm, "nomclient-init", 14) == 0;
+    free(comm);
+    return init ? first_child(pid) : pid;
 }
 
 /* Reads "Key:\t..." of /proc/<pid>/status into out (whole status text). */

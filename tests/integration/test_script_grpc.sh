@@ -48,7 +48,7 @@ job "sg" {
           name     = "script"
           type     = "script"
           command  = "/bin/sh"
-          args     = ["-c", "if [ -e local/ok ]; then echo \"fine \$NOMAD_TASK_NAME \$(pwd) \$(grep -c nomclient /proc/self/cgroup)\"; exit 0; elif [ -e local/warn ]; then echo meh; exit 1; elif [ -e local/hang ]; then sleep 30; else echo missing; exit 2; fi"]
+          args     = ["-c", "if [ -e local/ok ]; then echo \"fine \$NOMAD_TASK_NAME \$(pwd) \$(grep -c nomclient /proc/self/cgroup) caps \$(grep CapEff /proc/self/status | cut -f2) pids \$(ls -d /proc/[0-9]* | wc -l)\"; exit 0; elif [ -e local/warn ]; then echo meh; exit 1; elif [ -e local/hang ]; then sleep 30; else echo missing; exit 2; fi"]
           interval = "1s"
           timeout  = "1s"
         }
@@ -110,6 +110,14 @@ if contains "$out" "fine box / " && ! contains "$out" " / 0"; then
     pass "script ran in the task: its env, chroot cwd and cgroup"
 else
     fail "script ran in the task: its env, chroot cwd and cgroup" "$out"
+fi
+# the task's credentials, not its init's or the agent's: Nomad's default
+# capability set, and the task's private PID namespace (init, task, the
+# script and its pipeline)
+if contains "$out" "caps 00000000a80405fb " && [ "$(echo "$out" | sed -n 's/.* pids \([0-9]*\).*/\1/p')" -le 6 ]; then
+    pass "script ran with the task's capabilities in its PID namespace"
+else
+    fail "script ran with the task's capabilities in its PID namespace" "$out"
 fi
 rm -f "$local_dir/ok" "$local_dir/warn"
 touch "$local_dir/hang"
