@@ -137,6 +137,8 @@ static void on_alloc_change(struct alloc *al, void *arg)
     if (a->checks)
         alloc_checks_sync(a->checks, al);
     agent_services_dirty(a);
+    if (a->allocs)
+        alloc_gc_changed(a->allocs, al); /* an end may allow a collection */
 }
 
 /* An allocation with services is stopping: its services leave the
@@ -213,6 +215,7 @@ static void agent_finish_stop(struct agent *a)
     a->consul = NULL;
     catalog_free(a->catalog);
     a->catalog = NULL;
+    alloc_gc_stop(a->allocs);
     alloc_manager_close(a->allocs);
     a->allocs = NULL;
 }
@@ -367,6 +370,9 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
                                       .on_stopping = on_alloc_stopping,
                                       .arg = &a};
     if ((r = alloc_manager_open(&a.allocs, &ac, err)) < 0)
+        goto out;
+    /* before the jobs run: what it collected is not made again */
+    if ((r = alloc_gc_start(a.allocs, err)) < 0)
         goto out;
     for (size_t i = 0; i < a.store->njobs; i++) {
         struct job_entry *e = a.store->jobs[i];
