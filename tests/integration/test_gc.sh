@@ -9,14 +9,76 @@
 
 data=$TMP/data
 cleanup_add "pkill -9 -f 'supervise $data/' ; true"
+# a bridge allocation too, where this host can run one
+bridge=""
+if [ "$(id -u)" = 0 ] && [ -x /usr/lib/cni/bridge ]; then
+    bridge_test nctestgc 10.255.171.0/24
+    bridge="bridge_network_name = \"$BR\"
+  bridge_network_subnet = \"$SUBNET\""
+fi
+hv=$TMP/hv
+mkdir -p "$hv"
 
-cat >"$TMP/agent.hcl" <<'EOF'
+cat >"$TMP/agent.hcl" <<EOF
 client {
   gc_max_allocs        = 10
   gc_interval          = "1s"
   gc_parallel_destroys = 3
+  $bridge
+  host_volume "hv" {
+    path = "$hv"
+  }
 }
 EOF
+
+# exec, with a host volume mounted: its cgroup and mounts must go too
+cat >"$TMP/ex1.nomad" <<'JOB'
+job "ex1" {
+  type = "batch"
+  group "g" {
+    volume "data" {
+      type   = "host"
+      source = "hv"
+    }
+    task "t" {
+      driver = "exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "echo exec > /data/f"]
+      }
+      volume_mount {
+        volume      = "data"
+        destination = "/data"
+      }
+      resources {
+        cpu    = 10
+        memory = 10
+      }
+    }
+  }
+}
+JOB
+cat >"$TMP/br1.nomad" <<'JOB'
+job "br1" {
+  type = "batch"
+  group "g" {
+    network {
+      mode = "bridge"
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "echo bridged"]
+      }
+      resources {
+        cpu    = 10
+        memory = 10
+      }
+    }
+  }
+}
+JOB
 
 cat >"$TMP/svc.nomad" <<'JOB'
 job "svc" {
@@ -130,10 +192,26 @@ else
 fi
 check "and keeps running" svc_running
 
+# exec (a cgroup, a volume mount) and bridge (a namespace) batch jobs
+"$NOMCLIENT" job run -detach "$TMP/ex1.nomad" >/dev/null 2>&1
+[ -n "$bridge" ] && "$NOMCLIENT" job run -detach "$TMP/br1.nomad" >/dev/null 2>&1
+ended() { # JOB
+    grep -q "allocation [0-9a-f-]* ($1.g\[0\]): running -> [a-z]*" "$TMP/a1.log"
+}
+check "the exec batch allocation ran to its end" wait_for 15 ended ex1
+if [ -n "$bridge" ]; then
+    check "the bridge batch allocation ran to its end" wait_for 15 ended br1
+    br=$(ids_of br1)
+    # collectable once its namespace is gone, not before
+    torn() { grep -q "allocation $br: network torn down" "$TMP/a1.log"; }
+    check "its network is torn down" wait_for 15 torn
+fi
+check "the exec one completed (the task wrote into the volume)" [ -s "$hv/f" ]
+
 # every terminal allocation
 code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$ADDR/v1/client/gc")
 check "PUT /v1/client/gc: 200 ($code)" [ "$code" = 200 ]
-only_svc() { [ "$(count complete)" -eq 0 ] && [ "$(dirs)" -eq 1 ] && [ "$(states)" -eq 1 ]; }
+only_svc() { [ "$(count complete)" -eq 0 ] && [ "$(count failed)" -eq 0 ] && [ "$(dirs)" -eq 1 ] && [ "$(states)" -eq 1 ]; }
 if wait_for 10 only_svc; then
     pass "only the running allocation is left (dirs, state files, API)"
 else
@@ -143,7 +221,7 @@ check "the service allocation still runs after a full collection" svc_running
 code=$(curl -s -o "$TMP/gc4.out" -w '%{http_code}' -X PUT "$ADDR/v1/client/gc?node_id=nosuchnode")
 check "PUT /v1/client/gc of another node: 404 ($code)" [ "$code" = 404 ]
 # other tests' agents run beside: only our allocations' ids are looked for
-sed -n 's/.*allocation \([0-9a-f-]\{36\}\) created for b.*/\1/p' "$TMP/a1.log" | sort -u >"$TMP/collected"
+sed -n 's/.*allocation \([0-9a-f-]\{36\}\) created for .*/\1/p' "$TMP/a1.log" | grep -v "$svc" | sort -u >"$TMP/collected"
 left=$("$NOMCLIENT" leftovers 2>&1)
 if [ "$(wc -l <"$TMP/collected")" -ge 60 ] && ! echo "$left" | grep -q -F -f "$TMP/collected"; then
     pass "leftovers: nothing of a collected allocation"
