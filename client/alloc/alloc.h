@@ -285,7 +285,7 @@ char *alloc_task_dir_path(const struct alloc_manager *m, const struct alloc *a,
 
 /* client garbage collection, as Nomad's client GC (client/gc.go):
  * terminal allocations (complete or failed, every task dead, no restart or
- * replacement pending, network down, state saved) are destroyed oldest
+ * replacement pending, network down) are destroyed oldest
  * first (by when they ended): their dir tree with any mount left under it,
  * logs included, their network record and, last, their state file; a
  * running allocation is never touched. A pass runs on the gc_interval
@@ -312,7 +312,8 @@ struct alloc_gc_usage {
     double disk_pct, inode_pct;
 };
 
-/* Whether the allocation may be collected now. */
+/* Whether the allocation may be collected (its destroy also waits for a
+ * save still on its way, which would bring the state file back). */
 bool alloc_gc_eligible(const struct alloc *a);
 /* When the allocation ended (its last task's end; unix ns), for the order. */
 int64_t alloc_gc_ended(const struct alloc *a);

@@ -46,6 +46,7 @@ struct alloc_gc {
      * generation wins, whatever order the threads finish in */
     pthread_mutex_t write_lock;
     uint64_t generation, written_generation;
+    bool placed_dirty; /* changed since the last destroy took a copy */
 };
 
 struct gc_destroy {
@@ -68,10 +69,12 @@ static bool is_terminal(const struct alloc *a)
            nc_streq(a->client_status, "lost");
 }
 
+/* Terminal and quiet; its last save may still be on its way (the
+ * destroy waits for it: else the write could bring the state file back). */
 bool alloc_gc_eligible(const struct alloc *a)
 {
     if (!is_terminal(a) || a->stop_timer || a->reschedule_timer ||
-        a->net_busy || a->net_queued || alloc_save_pending(a))
+        a->net_busy || a->net_queued)
         return false;
     /* bridge and CNI: only once the namespace is gone */
     if (a->net_phase && *a->net_phase && !nc_streq(a->net_phase, "down"))
@@ -191,6 +194,7 @@ static void placed_add(struct alloc_gc *gc, const char *job_id,
             sizeof(*gc->placed));
     gc->placed[gc->nplaced++] = (struct gc_placed){
         xstrdup(job_id), xstrdup(group), index, version};
+    gc->placed_dirty = true;
 }
 
 static void placed_free(struct gc_placed *p)
@@ -211,8 +215,10 @@ void alloc_gc_forget_job(struct alloc_manager *m, const char *job_id,
         else
             gc->placed[kept++] = *p;
     }
-    if (gc)
+    if (gc && kept != n) {
         gc->nplaced = kept; /* written with the next destroy */
+        gc->placed_dirty = true;
+    }
 }
 
 static void placed_load(struct alloc_gc *gc)
@@ -240,6 +246,7 @@ static void placed_load(struct alloc_gc *gc)
     }
     json_decref(doc);
     free(txt);
+    gc->placed_dirty = false; /* as on disk */
 }
 
 /* ---- destroys ----------------------------------------------------------- */
@@ -343,14 +350,10 @@ static void destroy_done(uv_work_t *w, int status)
     }
 }
 
-/* Starts the destroy of a queued allocation, or gives it back when it is
- * no longer collectable (a save on its way, a restart). */
+/* Starts the destroy of a queued allocation. */
 static void destroy_start(struct alloc_gc *gc, struct alloc *a)
 {
     struct alloc_manager *m = gc->m;
-    a->gc_state = 0;
-    if (!alloc_gc_eligible(a))
-        return; /* the next pass sees it again */
     a->gc_state = ALLOC_GC_DESTROYING;
     struct gc_destroy *d = xcalloc(1, sizeof(*d));
     d->work.data = d;
@@ -363,8 +366,11 @@ static void destroy_start(struct alloc_gc *gc, struct alloc *a)
     if (nc_streq(a->desired_status, "run") &&
         !alloc_gc_placed(m, a->job_id, a->group, a->index, a->job_version))
         placed_add(gc, a->job_id, a->group, a->index, a->job_version);
-    d->placed_txt = placed_json(gc);
-    d->generation = ++gc->generation;
+    if (gc->placed_dirty) {
+        d->placed_txt = placed_json(gc);
+        d->generation = ++gc->generation;
+        gc->placed_dirty = false;
+    }
     alloc_manager_remove(m, a);
     if (m->c.on_change)
         m->c.on_change(a, m->c.arg); /* gone: the registries, followers */
@@ -375,15 +381,31 @@ static void destroy_start(struct alloc_gc *gc, struct alloc *a)
     }
 }
 
+static void on_gc_timer(uv_timer_t *t);
+
+/* Starts queued destroys while slots are free, in queue order. One no
+ * longer collectable (restarted meanwhile) is given back; one whose last
+ * save is still on its way stays queued, tried again shortly. */
 static void gc_pump(struct alloc_gc *gc)
 {
-    while (gc->m && gc->nqueued && gc->running < gc->lim.parallel) {
-        struct alloc *a = gc->queue[0];
-        memmove(gc->queue, gc->queue + 1,
-                (gc->nqueued - 1) * sizeof(*gc->queue));
-        gc->nqueued--;
-        destroy_start(gc, a);
+    size_t kept = 0, i = 0;
+    bool waiting = false;
+    for (; gc->m && i < gc->nqueued && gc->running < gc->lim.parallel; i++) {
+        struct alloc *a = gc->queue[i];
+        if (!alloc_gc_eligible(a)) {
+            a->gc_state = 0; /* the next pass sees it again */
+        } else if (alloc_save_pending(a)) {
+            gc->queue[kept++] = a;
+            waiting = true;
+        } else {
+            destroy_start(gc, a);
+        }
     }
+    memmove(gc->queue + kept, gc->queue + i,
+            (gc->nqueued - i) * sizeof(*gc->queue));
+    gc->nqueued = kept + gc->nqueued - i;
+    if (waiting && gc->m && !uv_is_active((uv_handle_t *)&gc->soon))
+        uv_timer_start(&gc->soon, on_gc_timer, GC_CHANGE_DELAY_MS, 0);
 }
 
 static void gc_enqueue(struct alloc_gc *gc, struct alloc *a, const char *why)
@@ -444,6 +466,7 @@ static void gc_pass(struct alloc_gc *gc, size_t incoming)
 }
 
 static void on_gc_timer(uv_timer_t *t) { gc_pass(t->data, 0); }
+
 
 void alloc_gc_make_room(struct alloc_manager *m, size_t incoming)
 {
