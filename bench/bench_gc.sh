@@ -54,12 +54,16 @@ job "b" {
   }
 }
 JOB
-agent 100000 10m
-./nomclient job run "$dir/b.nomad" >/dev/null 2>&1
-until [ -n "$(ls "$data"/client/allocs/*.json 2>/dev/null)" ] &&
-    grep -q '"ClientStatus":"complete"' "$data"/client/allocs/*.json; do sleep 0.05; done
-sleep 0.3
-stop
+# one real allocation run to its end, then N clones of it
+model() {
+    agent 100000 10m
+    ./nomclient job run "$dir/b.nomad" >/dev/null 2>&1
+    until [ -n "$(ls "$data"/client/allocs/*.json 2>/dev/null)" ] &&
+        grep -q '"ClientStatus":"complete"' "$data"/client/allocs/*.json; do sleep 0.05; done
+    sleep 0.3
+    stop
+    clone
+}
 
 clone() {
     python3 - "$data" "$N" <<'PY'
@@ -78,7 +82,7 @@ for i in range(n):
 PY
 }
 
-clone
+model
 files=$(find "$data/alloc" | wc -l)
 agent 100000 10m
 c0=$(cpu_ns "$pid")
@@ -96,13 +100,7 @@ stop
 # the same left to the collector (gc_max_allocs = 50), from an agent start;
 # a fresh model: one real allocation again
 rm -rf "$data"
-agent 100000 10m
-./nomclient job run "$dir/b.nomad" >/dev/null 2>&1
-until [ -n "$(ls "$data"/client/allocs/*.json 2>/dev/null)" ] &&
-    grep -q '"ClientStatus":"complete"' "$data"/client/allocs/*.json; do sleep 0.05; done
-sleep 0.3
-stop
-clone
+model
 t0=$(now_ms)
 agent 50 1s
 c0=$(cpu_ns "$pid")

@@ -260,13 +260,6 @@ int alloc_manager_restart(struct alloc_manager *m, struct alloc *a,
                           const char *task, bool all_tasks,
                           struct nc_error *err);
 
-/* Takes the allocation out of the manager (its state file's writer
- * released, its drivers' handles detached); the caller owns it then and
- * frees it with alloc_free. For the garbage collector. */
-void alloc_manager_remove(struct alloc_manager *m, struct alloc *a);
-/* Whether a save of the allocation is still on its way to disk. */
-bool alloc_save_pending(const struct alloc *a);
-
 /* Host ports in use by live allocations, for placement. */
 void alloc_manager_used_ports(const struct alloc_manager *m,
                               struct strlist *ports);

@@ -6,7 +6,8 @@
  *   task_runner.c   a task's life through its driver: start, release,
  *                   exit, the allocation's status, signal and restart
  *   restart.c       restart and reschedule policies
- *   network.c       the bridge/CNI phase and the dirs made beside it */
+ *   network.c       the bridge/CNI phase and the dirs made beside it
+ *   gc.c            garbage collection of terminal allocations */
 #ifndef NOMCLIENT_ALLOC_INTERNAL_H
 #define NOMCLIENT_ALLOC_INTERNAL_H
 
@@ -23,6 +24,12 @@ struct alloc *alloc_create(struct alloc_manager *m, const struct job *job,
                            const struct task_group *g, int index,
                            uint64_t version);
 void alloc_start(struct alloc *a);
+/* Takes the allocation out of the manager (its state file's writer
+ * released, its drivers' handles detached); the caller owns it then and
+ * frees it with alloc_free. For the garbage collector. */
+void alloc_manager_remove(struct alloc_manager *m, struct alloc *a);
+/* Whether a save of the allocation is still on its way to disk. */
+bool alloc_save_pending(const struct alloc *a);
 
 /* task_runner.c */
 /* The driver's env of the manager's allocations (driver_env.exited is
