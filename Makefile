@@ -4,7 +4,7 @@
 #   sudo make test   install Debian packages, build, run every test
 #
 # Other targets: all (default), deps, unit, integration, bench, bench-checks,
-# fuzz, format, clean.  BUILD=dir puts objects elsewhere (default build/).
+# bench-gc, fuzz, format, clean.  BUILD=dir puts objects elsewhere (default build/).
 
 CC        ?= cc
 CLANG     ?= clang
@@ -43,7 +43,7 @@ BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 FUZZ_TIME ?= 30
 
 .PHONY: all deps fuzz-deps bench-deps test unit integration run bench \
-        bench-checks bench-checks2 bench-allocs bench-consul fuzz fuzz-build format clean \
+        bench-checks bench-checks2 bench-allocs bench-consul bench-gc fuzz fuzz-build format clean \
         install
 
 all: nomclient
@@ -144,6 +144,10 @@ bench: deps
 bench-allocs: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/bench_allocs.sh
+
+bench-gc: deps
+	@$(MAKE) --no-print-directory all
+	@sh bench/bench_gc.sh
 
 bench-checks: deps bench-deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/bench_checks

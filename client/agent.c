@@ -285,6 +285,8 @@ static void on_alloc_change(struct alloc *al, void *arg)
     if (a->checks)
         alloc_checks_sync(a->checks, al);
     agent_services_dirty(a);
+    if (a->allocs)
+        alloc_gc_changed(a->allocs, al); /* an end may allow a collection */
 }
 
 /* An allocation with services is stopping: its services leave the
@@ -395,6 +397,7 @@ static void agent_finish_stop(struct agent *a)
     a->consul = NULL;
     catalog_free(a->catalog);
     a->catalog = NULL;
+    alloc_gc_stop(a->allocs);
     alloc_manager_close(a->allocs);
     a->allocs = NULL;
 }
@@ -551,6 +554,9 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
                                       .on_stopping = on_alloc_stopping,
                                       .arg = &a};
     if ((r = alloc_manager_open(&a.allocs, &ac, err)) < 0)
+        goto out;
+    /* before the jobs run: what it collected is not made again */
+    if ((r = alloc_gc_start(a.allocs, err)) < 0)
         goto out;
     node_drain_load(&a);
     for (size_t i = 0; i < a.store->njobs; i++) {

@@ -66,6 +66,11 @@ void config_defaults(struct agent_config *cfg, bool dev)
     cfg->client.bridge_network_hairpin_mode = true;
     cfg->client.min_dynamic_port = 20000;
     cfg->client.max_dynamic_port = 32000;
+    cfg->client.gc_interval_ns = (dev ? 600 : 60) * (int64_t)1000000000;
+    cfg->client.gc_disk_usage_threshold = dev ? 99 : 80;
+    cfg->client.gc_inode_usage_threshold = dev ? 99 : 70;
+    cfg->client.gc_max_allocs = 50;
+    cfg->client.gc_parallel_destroys = 2;
     drivers_config_defaults(cfg, dev); /* their plugin config */
     /* as `nomad agent -dev`: the node's address is the loopback's, so a dev
      * agent's ports and checks never reach beyond this machine */

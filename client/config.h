@@ -72,6 +72,14 @@ struct agent_config {
          * default) or "host"; a task's pid_mode / ipc_mode overrides */
         char *exec_default_pid_mode, *exec_default_ipc_mode;
         struct strlist servers;
+        /* client garbage collection of terminal allocations, as Nomad's
+         * gc_* keys (client/alloc/gc.c); -dev: 10m, 99, 99 as `nomad
+         * agent -dev` */
+        int64_t gc_interval_ns;          /* 1m */
+        double gc_disk_usage_threshold;  /* 80 (percent of data_dir's fs) */
+        double gc_inode_usage_threshold; /* 70 */
+        int gc_max_allocs;               /* 50 */
+        int gc_parallel_destroys;        /* 2 */
     } client;
 
     struct {

@@ -301,17 +301,24 @@ static int decode_attr(struct config_decoder *c, const struct config_field *f,
     case F_NUMBER:
         if (v->kind != HCL_NUMBER)
             return type_error(c, v, leaf, "a number");
+        if (dst)
+            *(double *)dst = v->number;
         break;
     case F_DURATION: {
         int64_t ns;
-        if (v->kind == HCL_NUMBER && v->is_integer)
-            break; /* nanoseconds, as Go's time.Duration decodes */
+        if (v->kind == HCL_NUMBER && v->is_integer) {
+            if (dst) /* nanoseconds, as Go's time.Duration decodes */
+                *(int64_t *)dst = v->integer;
+            break;
+        }
         if (v->kind != HCL_STRING)
             return type_error(c, v, leaf, "a duration");
         if (nc_parse_duration(v->str ? v->str : "", &ns) < 0)
             return hfail(c, v->pos, leaf,
                          "\"%s\" is not a duration (like \"30s\" or \"5m\")",
                          v->str ? v->str : "");
+        if (dst)
+            *(int64_t *)dst = ns;
         break;
     }
     case F_STRLIST:

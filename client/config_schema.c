@@ -79,13 +79,16 @@ static const struct config_field client_f[] = {
     STRMAP("options", CFG(client.options)),
     STRMAP("chroot_env", CFG(client.chroot_env)),
     ATTR("servers", F_STRLIST, CFG(client.servers)),
-    /* Nomad client settings that do not apply to a standalone node: garbage
-     * collection is ours, there is no server to join, no host UUID. */
-    IGNORED("gc_interval", F_DURATION),
-    IGNORED("gc_disk_usage_threshold", F_NUMBER),
-    IGNORED("gc_inode_usage_threshold", F_NUMBER),
-    IGNORED("gc_parallel_destroys", F_INT),
-    IGNORED("gc_max_allocs", F_INT),
+    /* garbage collection of terminal allocations (client/alloc/gc.c) */
+    ATTR("gc_interval", F_DURATION, CFG(client.gc_interval_ns)),
+    ATTR("gc_disk_usage_threshold", F_NUMBER,
+         CFG(client.gc_disk_usage_threshold)),
+    ATTR("gc_inode_usage_threshold", F_NUMBER,
+         CFG(client.gc_inode_usage_threshold)),
+    ATTR("gc_parallel_destroys", F_INT, CFG(client.gc_parallel_destroys)),
+    ATTR("gc_max_allocs", F_INT, CFG(client.gc_max_allocs)),
+    /* Nomad client settings that do not apply to a standalone node: there
+     * is no server to join, no host UUID. */
     IGNORED("gc_volumes_on_node_gc", F_BOOL),
     IGNORED("max_kill_timeout", F_DURATION),
     IGNORED("no_host_uuid", F_BOOL),

@@ -194,6 +194,39 @@ static int validate_client(const struct agent_config *cfg, struct nc_error *err)
     return 0;
 }
 
+/* Nomad takes any value and fixes gc_parallel_destroys up to 1 with a
+ * warning; here a value the collector cannot work with is refused. */
+static int validate_gc(const struct agent_config *cfg, struct nc_error *err)
+{
+    const struct {
+        const char *name;
+        double value;
+    } pcts[] = {
+        {"client.gc_disk_usage_threshold", cfg->client.gc_disk_usage_threshold},
+        {"client.gc_inode_usage_threshold",
+         cfg->client.gc_inode_usage_threshold},
+    };
+    if (cfg->client.gc_interval_ns <= 0)
+        return nc_error_set(err, -EINVAL,
+                            "client.gc_interval: must be a positive duration "
+                            "(like \"1m\")");
+    for (size_t i = 0; i < NC_ARRAY_LEN(pcts); i++)
+        if (!(pcts[i].value >= 0 && pcts[i].value <= 100))
+            return nc_error_set(err, -EINVAL,
+                                "%s: %g is not a percentage (0-100)",
+                                pcts[i].name, pcts[i].value);
+    if (cfg->client.gc_max_allocs < 1)
+        return nc_error_set(err, -EINVAL,
+                            "client.gc_max_allocs: %d must be at least 1",
+                            cfg->client.gc_max_allocs);
+    if (cfg->client.gc_parallel_destroys < 1)
+        return nc_error_set(err, -EINVAL,
+                            "client.gc_parallel_destroys: %d must be at "
+                            "least 1",
+                            cfg->client.gc_parallel_destroys);
+    return 0;
+}
+
 static int validate_host_volumes(const struct agent_config *cfg,
                                  struct nc_error *err)
 {
@@ -230,5 +263,7 @@ int config_validate(const struct agent_config *cfg, struct nc_error *err)
         r = validate_client(cfg, err);
     if (r == 0)
         r = validate_host_volumes(cfg, err);
+    if (r == 0)
+        r = validate_gc(cfg, err);
     return r;
 }

@@ -64,6 +64,20 @@ client {
   min_dynamic_port = 20000
   max_dynamic_port = 32000
 
+  # Garbage collection of finished allocations (Nomad's client GC): the
+  # oldest terminal ones (complete or failed, every task and network gone)
+  # lose their directories, logs and state while the node holds more than
+  # gc_max_allocs allocations (running ones count, and are never removed)
+  # or data_dir's filesystem is fuller than the thresholds (percent).
+  # Checked every gc_interval, after an allocation ends and before one is
+  # made; gc_parallel_destroys at once. `agent -dev`: 10m, 99, 99.
+  # PUT /v1/client/gc collects every terminal allocation now.
+  gc_interval              = "1m"
+  gc_disk_usage_threshold  = 80
+  gc_inode_usage_threshold = 70
+  gc_max_allocs            = 50
+  gc_parallel_destroys     = 2
+
   # Interface whose address is fingerprinted and advertised.
   # network_interface = "eth0"
 

@@ -88,6 +88,7 @@ struct alloc_port {
 };
 
 struct alloc_manager;
+struct alloc_gc;
 struct driver_env;
 
 struct alloc {
@@ -135,6 +136,7 @@ struct alloc {
     int lc_phase;
     bool lc_killing;
     bool lc_starting, lc_again; /* a start pass runs / must run again */
+    int gc_state; /* gc.c: 0, ALLOC_GC_QUEUED or ALLOC_GC_DESTROYING */
 };
 
 /* Encodes an allocation in Nomad's API shape (Allocation). */
@@ -222,6 +224,7 @@ struct alloc_manager {
     uv_timer_t *followup;
     struct curl_uv *artifact_curl; /* opened on the first artifact */
     void *artifact_fetches;        /* artifact.c's, in flight */
+    struct alloc_gc *gc; /* gc.c; NULL until alloc_gc_start */
 };
 
 /* Loads every allocation from disk and re-attaches to live supervisors;
@@ -331,6 +334,81 @@ json_t *alloc_manager_leftovers(struct alloc_manager *m, bool clean);
 char *alloc_dir_path(const struct alloc_manager *m, const struct alloc *a);
 char *alloc_task_dir_path(const struct alloc_manager *m, const struct alloc *a,
                           const char *task);
+
+/* client garbage collection, as Nomad's client GC (client/gc.go):
+ * terminal allocations (complete or failed, every task dead, no restart or
+ * replacement pending, network down) are destroyed oldest
+ * first (by when they ended): their dir tree with any mount left under it,
+ * logs included, their network record and, last, their state file; a
+ * running allocation is never touched. A pass runs on the gc_interval
+ * timer, after an allocation ends, and before a new allocation is made;
+ * it collects while the allocations outnumber gc_max_allocs or the
+ * data_dir's filesystem is over gc_disk_usage_threshold or
+ * gc_inode_usage_threshold. Destroys run on the thread pool, at most
+ * gc_parallel_destroys at once. What a collected allocation of the
+ * current job version was placed for is remembered (data_dir/client/
+ * gc.json), so it is not made again at the next start. */
+
+#define ALLOC_GC_QUEUED 1
+#define ALLOC_GC_DESTROYING 2
+
+struct alloc_gc_limits {
+    int max_allocs;             /* gc_max_allocs */
+    double disk_pct, inode_pct; /* gc_*_usage_threshold */
+    int parallel;               /* gc_parallel_destroys */
+};
+
+/* The data_dir filesystem's usage, in percent, as Nomad measures it. */
+struct alloc_gc_usage {
+    bool known; /* statvfs answered */
+    double disk_pct, inode_pct;
+};
+
+/* Whether the allocation may be collected (its destroy also waits for a
+ * save still on its way, which would bring the state file back). */
+bool alloc_gc_eligible(const struct alloc *a);
+/* When the allocation ended (its last task's end; unix ns), for the order. */
+int64_t alloc_gc_ended(const struct alloc *a);
+
+/* The selection of one pass: fills out (room for n) with the allocations
+ * to destroy now, oldest ended first, and returns how many. Counted:
+ * allocations not already queued or being destroyed (gc_state 0), plus
+ * `incoming` about to be made (then only the count matters, as Nomad's
+ * MakeRoomFor). Over the disk or inode threshold, up to the free destroy
+ * slots (parallel - in_flight) go, the next pass measuring again. reason
+ * gets Nomad's words for why (empty when under every limit). */
+size_t alloc_gc_select(struct alloc *const *allocs, size_t n,
+                       const struct alloc_gc_limits *lim,
+                       const struct alloc_gc_usage *u, size_t incoming,
+                       size_t in_flight, struct alloc **out, char *reason,
+                       size_t reasonlen);
+
+/* Starts the collector of the manager (limits from its config): loads
+ * data_dir/client/gc.json and arms the gc_interval timer. */
+int alloc_gc_start(struct alloc_manager *m, struct nc_error *err);
+/* Closes the timer; destroys in flight finish on the thread pool, and
+ * the collector is freed after the last (safe when never started). */
+void alloc_gc_stop(struct alloc_manager *m);
+/* PUT /v1/client/gc: queues every terminal allocation; returns how many. */
+size_t alloc_gc_collect_all(struct alloc_manager *m);
+/* PUT /v1/client/allocation/:id/gc: queues `a`; -EBUSY when it is not
+ * terminal yet (err in Nomad's words), -EALREADY when already queued. */
+int alloc_gc_collect(struct alloc_manager *m, struct alloc *a,
+                     struct nc_error *err);
+/* `incoming` allocations are about to be made: collects what puts the
+ * count over gc_max_allocs. */
+void alloc_gc_make_room(struct alloc_manager *m, size_t incoming);
+/* An allocation changed: once it is terminal a pass runs soon (coalesced),
+ * as Nomad triggers its collector when an allocation ends. */
+void alloc_gc_changed(struct alloc_manager *m, const struct alloc *a);
+/* Whether a collected allocation had been placed for this group instance
+ * of this job version (so it is not made again). */
+bool alloc_gc_placed(const struct alloc_manager *m, const char *job_id,
+                     const char *group, int index, uint64_t version);
+/* Forgets what was collected of the job, but of `keep_version` (pass
+ * UINT64_MAX to forget all). */
+void alloc_gc_forget_job(struct alloc_manager *m, const char *job_id,
+                         uint64_t keep_version);
 
 /* resource usage of an allocation's tasks, in Nomad's
  * AllocResourceUsage shape (/v1/client/allocation/:id/stats).

@@ -479,6 +479,7 @@ int alloc_manager_run_job(struct alloc_manager *m, const struct job *job,
                           uint64_t version, struct nc_error *err)
 {
     bool per_node = nc_streq(job->type, "system") || nc_streq(job->type, "sysbatch");
+    alloc_gc_forget_job(m, job->id, version);
     for (size_t i = 0; i < m->nallocs; i++) {
         struct alloc *a = m->allocs[i];
         if (strcmp(a->job_id, job->id) != 0 || a->stopping)
@@ -505,8 +506,9 @@ int alloc_manager_run_job(struct alloc_manager *m, const struct job *job,
                        strcmp(a->group, g->name) == 0 && a->index == idx &&
                        a->job_version == version;
             }
-            if (have)
+            if (have || alloc_gc_placed(m, job->id, g->name, idx, version))
                 continue;
+            alloc_gc_make_room(m, 1);
             struct alloc *a = alloc_create(m, job, g, idx, version);
             LOG_INFO("alloc", "allocation %s created for %s", a->id, a->name);
             alloc_start(a);
@@ -517,6 +519,7 @@ int alloc_manager_run_job(struct alloc_manager *m, const struct job *job,
 
 void alloc_manager_stop_job(struct alloc_manager *m, const char *job_id)
 {
+    alloc_gc_forget_job(m, job_id, UINT64_MAX);
     for (size_t i = 0; i < m->nallocs; i++)
         if (strcmp(m->allocs[i]->job_id, job_id) == 0)
             alloc_stop(m->allocs[i], "Sent interrupt. Waiting for the task to "
@@ -752,6 +755,33 @@ void alloc_manager_close(struct alloc_manager *m)
     free(m->netns_dir);
     free(m->drv);
     free(m);
+}
+
+/* ---- removal (gc.c) ---------------------------------------------------- */
+
+bool alloc_save_pending(const struct alloc *a)
+{
+    return a->writer && a->writer->busy;
+}
+
+void alloc_manager_remove(struct alloc_manager *m, struct alloc *a)
+{
+    for (size_t i = 0; i < m->nallocs; i++) {
+        if (m->allocs[i] != a)
+            continue;
+        memmove(&m->allocs[i], &m->allocs[i + 1],
+                (m->nallocs - i - 1) * sizeof(*m->allocs));
+        m->nallocs--;
+        break;
+    }
+    for (size_t k = 0; k < a->ntasks; k++) {
+        const struct driver *d = driver_of(alloc_task_spec(&a->tasks[k]));
+        if (d)
+            d->detach(&a->tasks[k]);
+    }
+    writer_release(a->writer);
+    a->writer = NULL;
+    check_idle(m);
 }
 
 /* ---- leftovers ------------------------------------------------------------ */

@@ -9,7 +9,8 @@
  *   network.c       the bridge/CNI phase and the dirs made beside it
  *   lifecycle.c     the task coordinator: lifecycle stages, phases, kills
  *   artifact.c      artifacts fetched into the task dir before it starts
- *   artifact_get.c  its pieces: checksums, URL, writing and unpacking */
+ *   artifact_get.c  its pieces: checksums, URL, writing and unpacking
+ *   gc.c            garbage collection of terminal allocations */
 #ifndef NOMCLIENT_ALLOC_INTERNAL_H
 #define NOMCLIENT_ALLOC_INTERNAL_H
 
@@ -26,6 +27,12 @@ struct alloc *alloc_create(struct alloc_manager *m, const struct job *job,
                            const struct task_group *g, int index,
                            uint64_t version);
 void alloc_start(struct alloc *a);
+/* Takes the allocation out of the manager (its state file's writer
+ * released, its drivers' handles detached); the caller owns it then and
+ * frees it with alloc_free. For the garbage collector. */
+void alloc_manager_remove(struct alloc_manager *m, struct alloc *a);
+/* Whether a save of the allocation is still on its way to disk. */
+bool alloc_save_pending(const struct alloc *a);
 
 /* task_runner.c */
 /* The driver's env of the manager's allocations (driver_env.exited is

@@ -97,6 +97,7 @@ static const struct route {
     {"/v1/validate/job", "POST, PUT", http_api_validate_job},
     {"/v1/allocations", "GET", http_api_allocations},
     {"/v1/client/leftovers", "GET, DELETE", http_api_leftovers},
+    {"/v1/client/gc", "GET, PUT, POST", http_api_client_gc},
     {"/v1/status/leader", "GET", handle_leader},
 };
 

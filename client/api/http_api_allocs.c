@@ -216,6 +216,25 @@ static void alloc_checks(struct agent *a, const struct http_request *req,
                            alloc_checks_alloc_json(a->checks, al->id));
 }
 
+/* GET|PUT /v1/client/allocation/:id/gc: destroys the terminal allocation
+ * `id` (its full ID, as Nomad requires); 200 with no body. Nomad's status
+ * words otherwise: 404 `Unknown allocation "<id>"`; 409 for one still
+ * running (or already being collected), where Nomad answers 500: the
+ * caller's to wait for, as with signal and restart. */
+static void alloc_gc(struct agent *a, const struct http_request *req,
+                     struct http_response *resp, const char *id)
+{
+    struct alloc *al = a->allocs ? alloc_manager_find(a->allocs, id, NULL)
+                                 : NULL;
+    if (!al || strcmp(al->id, id) != 0) {
+        http_response_error(resp, 404, "Unknown allocation \"%s\"", id);
+        return;
+    }
+    struct nc_error err = {0};
+    if (alloc_gc_collect(a->allocs, al, &err) < 0)
+        http_response_error(resp, 409, "%s", err.msg);
+}
+
 /* /v1/client/allocation/:id/<action>: stats, checks (GET), signal and
  * restart (POST or PUT, as Nomad's API client sends PUT). */
 void http_api_client_allocation(struct agent *a, const struct http_request *req,
@@ -229,7 +248,8 @@ void http_api_client_allocation(struct agent *a, const struct http_request *req,
     } actions[] = {{"stats", "GET", alloc_stats},
                    {"checks", "GET", alloc_checks},
                    {"signal", "POST, PUT", alloc_signal},
-                   {"restart", "POST, PUT", alloc_restart}};
+                   {"restart", "POST, PUT", alloc_restart},
+                   {"gc", "GET, PUT, POST", alloc_gc}};
     const char *slash = strchr(rest, '/');
     const char *what = slash ? slash + 1 : "";
     for (size_t i = 0; i < NC_ARRAY_LEN(actions); i++) {

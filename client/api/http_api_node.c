@@ -370,3 +370,20 @@ void http_api_node(struct agent *a, const struct http_request *req,
     else
         http_response_json(resp, 200, node_to_json(a));
 }
+
+/* GET|PUT /v1/client/gc[?node_id=]: every terminal allocation of this node
+ * is garbage collected (in the background, at most gc_parallel_destroys at
+ * once); 200 with no body, as Nomad answers. Nomad's docs say GET, its
+ * handler takes any method. */
+void http_api_client_gc(struct agent *a, const struct http_request *req,
+                        struct http_response *resp)
+{
+    const char *node_id = kv_get(&req->query, "node_id");
+    if (node_id && *node_id && strcmp(node_id, a->node.id) != 0) {
+        http_response_error(resp, 404, "Unknown node \"%s\"", node_id);
+        return;
+    }
+    size_t n = a->allocs ? alloc_gc_collect_all(a->allocs) : 0;
+    LOG_INFO("api", "client garbage collection: %zu terminal allocation(s) "
+                    "to destroy", n);
+}

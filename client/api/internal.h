@@ -62,6 +62,8 @@ void http_api_client_stats(struct agent *a, const struct http_request *req,
                            struct http_response *resp);
 void http_api_node(struct agent *a, const struct http_request *req,
                    struct http_response *resp, const char *id);
+void http_api_client_gc(struct agent *a, const struct http_request *req,
+                        struct http_response *resp);
 
 void http_api_jobs(struct agent *a, const struct http_request *req,
                    struct http_response *resp);
