@@ -61,28 +61,32 @@ void agent_allocated(const struct agent *a, const char *except_id,
 {
     *cpu_mhz = 0;
     *memory_mb = *disk_mb = 0;
-    for (size_t i = 0; i < a->store->njobs; i++) {
-        const struct job_entry *e = a->store->jobs[i];
-        if (e->stop || (except_id && strcmp(e->job->id, except_id) == 0))
+    const struct alloc_manager *m = a->allocs;
+    /* what the allocations that are not terminal hold, as Nomad counts a
+     * node's resources (Allocation.TerminalStatus: desired stop, or
+     * complete or failed): a finished batch allocation frees its share */
+    for (size_t i = 0; m && i < m->nallocs; i++) {
+        const struct alloc *al = m->allocs[i];
+        if (nc_streq(al->desired_status, "stop") ||
+            nc_streq(al->client_status, "complete") ||
+            nc_streq(al->client_status, "failed") ||
+            (except_id && strcmp(al->job_id, except_id) == 0))
             continue;
-        bool per_node = nc_streq(e->job->type, "system") ||
-                        nc_streq(e->job->type, "sysbatch");
-        for (size_t g = 0; g < e->job->ngroups; g++) {
-            const struct task_group *tg = &e->job->groups[g];
-            int count = per_node ? 1 : tg->count;
-            for (size_t t = 0; t < tg->ntasks; t++) {
-                *cpu_mhz += count * tg->tasks[t].resources.cpu;
-                *memory_mb += (int64_t)count * tg->tasks[t].resources.memory_mb;
-            }
-            *disk_mb += (int64_t)count * tg->ephemeral_disk.mb;
-            for (size_t n = 0; ports && n < tg->nnetworks; n++) {
-                for (size_t p = 0; p < tg->networks[n].nreserved_ports; p++) {
-                    char num[16];
-                    snprintf(num, sizeof(num), "%d",
-                             tg->networks[n].reserved_ports[p].value);
-                    if (!strlist_contains(ports, num))
-                        strlist_add(ports, num);
-                }
+        const struct task_group *tg = al->job ? alloc_group(al) : NULL;
+        if (!tg)
+            continue;
+        for (size_t t = 0; t < tg->ntasks; t++) {
+            *cpu_mhz += tg->tasks[t].resources.cpu;
+            *memory_mb += tg->tasks[t].resources.memory_mb;
+        }
+        *disk_mb += tg->ephemeral_disk.mb;
+        for (size_t n = 0; ports && n < tg->nnetworks; n++) {
+            for (size_t p = 0; p < tg->networks[n].nreserved_ports; p++) {
+                char num[16];
+                snprintf(num, sizeof(num), "%d",
+                         tg->networks[n].reserved_ports[p].value);
+                if (!strlist_contains(ports, num))
+                    strlist_add(ports, num);
             }
         }
     }

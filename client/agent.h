@@ -62,8 +62,9 @@ struct agent {
  * clean stop, or a negative errno with err filled when start-up failed. */
 int agent_run(struct agent_config *cfg, struct nc_error *err);
 
-/* Resources taken by the live jobs of the store other than `except_id`
- * (NULL for none): used by placement and shown by `status -self`. */
+/* Resources taken by the allocations that are not terminal, but those of
+ * job `except_id` (NULL for none): used by placement and shown by
+ * `status -self`. */
 void agent_allocated(const struct agent *a, const char *except_id,
                      int *cpu_mhz, int64_t *memory_mb, int64_t *disk_mb,
                      struct strlist *ports);

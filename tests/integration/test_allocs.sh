@@ -181,5 +181,34 @@ gone() { [ "$(pgrep -f "supervise $data/alloc/$id/" | wc -l)" -eq 0 ]; }
 check "job stop ends the task" wait_for 5 gone
 complete() { [ "$(alloc_field web 'x.get("ClientStatus")')" = complete ]; }
 check "allocation complete after stop" wait_for 5 complete
+
+# a finished batch allocation frees its resources, as Nomad counts them:
+# two batch jobs that each ask for 60% of the node's memory run one after
+# the other
+mem=$(curl -s "$ADDR/v1/node/self" |
+    python3 -c 'import json,sys; x=json.load(sys.stdin); print(x["NodeResources"]["Memory"]["MemoryMB"] * 6 // 10)')
+for j in big1 big2; do
+    cat >"$TMP/$j.nomad" <<JOB
+job "$j" {
+  type = "batch"
+  group "g" {
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/true"
+      }
+      resources {
+        memory = $mem
+      }
+    }
+  }
+}
+JOB
+done
+"$NOMCLIENT" job run "$TMP/big1.nomad" >/dev/null
+big1_done() { [ "$(alloc_field big1 'x.get("ClientStatus")')" = complete ]; }
+check "a batch job with 60% of the memory completes" wait_for 10 big1_done
+out=$("$NOMCLIENT" job run "$TMP/big2.nomad" 2>&1)
+check "a second one is placed once the first is done" contains "$out" 'Job "big2" registered'
 stop_agent
 finish
