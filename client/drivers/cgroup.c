@@ -211,11 +211,17 @@ void cgroup_destroy(struct cgroup *cg)
     if (cg->npaths) {
         cgroup_kill(cg);
         for (size_t i = 0; i < cg->npaths; i++) {
-            /* rmdir fails with EBUSY while a killed task is still exiting */
-            for (int tries = 0; tries < 100 && rmdir(cg->paths[i]) < 0 &&
+            /* rmdir fails with EBUSY while a killed task is still exiting
+             * (the rest of a PID namespace dies after its init, and on a
+             * loaded host that takes a while): up to about 2 s, checked
+             * often at first */
+            for (int tries = 0; tries < 300 && rmdir(cg->paths[i]) < 0 &&
                                 errno == EBUSY;
-                 tries++)
-                usleep(1000);
+                 tries++) {
+                if (tries % 20 == 19)
+                    cgroup_kill(cg);
+                usleep(tries < 100 ? 1000 : 10000);
+            }
             free(cg->paths[i]);
         }
     }

@@ -55,6 +55,9 @@ bridge_test() {
     SUBNET=$2
     PREFIX=${SUBNET%.*}.
     iptables-save >"$TMP/ipt.before" 2>/dev/null
+    # task cgroups another run left: not this test's to report
+    ls /sys/fs/cgroup/nomclient /sys/fs/cgroup/*/nomclient 2>/dev/null |
+        grep -E '^[0-9a-f-]{36}\.' | sort -u >"$TMP/cgroups.before"
     leases=/var/lib/cni/networks/nomad
     if [ ! -d "$leases" ]; then
         cleanup_add "rm -f $leases/lock $leases/last_reserved_ip.0; rmdir $leases 2>/dev/null; true"
@@ -163,4 +166,16 @@ plugin "raw_exec" {
   }
 }
 EOF
+}
+
+# leftovers_new: `nomclient leftovers` without the task cgroups that were
+# there before bridge_test (another run's)
+leftovers_new() {
+    "$NOMCLIENT" leftovers | while IFS= read -r line; do
+        case $line in
+        "Cgroups      "*)
+            grep -qxF "${line#Cgroups      }" "$TMP/cgroups.before" && continue ;;
+        esac
+        printf '%s\n' "$line"
+    done
 }

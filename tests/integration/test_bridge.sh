@@ -225,7 +225,7 @@ else
 fi
 nadmin=$(iptables-save | grep -c -- "-A NOMAD-ADMIN -d $SUBNET -o $BR -j ACCEPT")
 check "the bridge's NOMAD-ADMIN rule exists once ($nadmin)" [ "$nadmin" -eq 1 ]
-out=$("$NOMCLIENT" leftovers)
+out=$(leftovers_new)
 if contains "$out" "Bridge       $BR, the link, its NOMAD-ADMIN rule" && [ "$(echo "$out" | grep -c .)" -eq 2 ]; then
     pass "with no allocation left, leftovers lists only the bridge and its rule"
 else
