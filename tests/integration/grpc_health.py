@@ -3,14 +3,21 @@
 # file exists, NOT_SERVING otherwise, grpc-status NOT_FOUND for a service
 # other than the one named. Loopback only. It reads no request header
 # (HPACK is not decoded): every stream's DATA is a Health/Check call.
-# (Debian's python3-grpcio 1.51 stalled answers on this machine.)
+# (Debian's python3-grpcio 1.51 stalled answers on this machine.) With a
+# fourth argument CERT:KEY it speaks TLS (ALPN h2) instead of h2c.
 import os
 import socket
+import ssl
 import struct
 import sys
 import threading
 
 port, flag, service = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+tls = None
+if len(sys.argv) > 4:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(*sys.argv[4].split(":", 1))
+    tls.set_alpn_protocols(["h2"])
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
@@ -83,6 +90,16 @@ srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind(("127.0.0.1", port))
 srv.listen(64)
+def serve_tls(conn):
+    try:
+        conn = tls.wrap_socket(conn, server_side=True)
+    except (ssl.SSLError, OSError):
+        conn.close()
+        return
+    serve(conn)
+
+
 while True:
     c, _ = srv.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
+    threading.Thread(target=serve_tls if tls else serve, args=(c,),
+                     daemon=True).start()

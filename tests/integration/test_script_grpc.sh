@@ -28,12 +28,20 @@ status_is() { [ "$(check_field "$1" Status)" = "$2" ]; }
 touch "$TMP/serving"
 /usr/bin/python3 "$(dirname "$0")/grpc_health.py" 29517 "$TMP/serving" web &
 cleanup_add "kill $! 2>/dev/null"
+# and a TLS one (a self-signed certificate made here) on the next port
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+    -keyout "$TMP/grpc.key" -out "$TMP/grpc.crt" >/dev/null 2>&1
+/usr/bin/python3 "$(dirname "$0")/grpc_health.py" 29518 "$TMP/serving" web "$TMP/grpc.crt:$TMP/grpc.key" &
+cleanup_add "kill $! 2>/dev/null"
 cat >"$TMP/sg.nomad" <<JOB
 job "sg" {
   group "g" {
     network {
       port "grpc" {
         static = 29517
+      }
+      port "grpcs" {
+        static = 29518
       }
     }
     task "box" {
@@ -75,6 +83,27 @@ job "sg" {
           name         = "other"
           type         = "grpc"
           grpc_service = "nope"
+          interval     = "1s"
+          timeout      = "1s"
+        }
+      }
+      service {
+        name = "rpcs"
+        port = "grpcs"
+        check {
+          name            = "tls"
+          type            = "grpc"
+          grpc_service    = "web"
+          grpc_use_tls    = true
+          tls_skip_verify = true
+          interval        = "1s"
+          timeout         = "1s"
+        }
+        check {
+          name         = "tlsverify"
+          type         = "grpc"
+          grpc_service = "web"
+          grpc_use_tls = true
           interval     = "1s"
           timeout      = "1s"
         }
@@ -141,6 +170,8 @@ if contains "$out" "gRPC check 127.0.0.1:" && contains "$out" "/web: success"; t
 else
     fail "grpc output as Consul's" "$out"
 fi
+check "grpc over TLS (grpc_use_tls, tls_skip_verify): passing while SERVING" wait_for 15 status_is tls passing
+check "grpc over TLS verifying a self-signed certificate: critical" wait_for 10 status_is tlsverify critical
 check "grpc check of an unknown service: critical" wait_for 10 status_is other critical
 out=$(check_field other Output)
 if contains "$out" "code = NotFound desc = unknown service"; then
@@ -150,6 +181,7 @@ else
 fi
 rm -f "$TMP/serving"
 check "grpc check: critical once NOT_SERVING" wait_for 10 status_is health critical
+check "grpc over TLS: critical once NOT_SERVING" wait_for 10 status_is tls critical
 out=$(check_field health Output)
 if contains "$out" "serving status: NOT_SERVING"; then
     pass "NOT_SERVING named in the output"
