@@ -42,15 +42,18 @@ batch_group() { # NAME: a batch job's head, its group failing at once
 
 {
     batch_group life
-    raw prep 'sleep 0.5; date +%s.%N > $NOMAD_ALLOC_DIR/prep.done' \
+    raw prep 'sleep 0.5; date +%s.%N > $NOMAD_ALLOC_DIR/prep.tmp; mv $NOMAD_ALLOC_DIR/prep.tmp $NOMAD_ALLOC_DIR/prep.done' \
         'lifecycle { hook = "prestart" }'
     raw side 'echo up > $NOMAD_ALLOC_DIR/side.up; exec sleep 300' \
         'lifecycle {
         hook    = "prestart"
         sidecar = true
       }'
-    raw main 'test -f $NOMAD_ALLOC_DIR/prep.done || exit 7; test -f $NOMAD_ALLOC_DIR/side.up || exit 8; date +%s.%N > $NOMAD_ALLOC_DIR/main.start; sleep 2; exit 0'
-    raw post 'test -f $NOMAD_ALLOC_DIR/main.start || exit 9; touch $NOMAD_ALLOC_DIR/post.ran' \
+    # a task that runs has started, not done its first steps (as with Nomad):
+    # main gives the sidecar, and post gives main, up to 10 s to write
+    # their file; the prestart task must be done before main starts at all
+    raw main 'test -f $NOMAD_ALLOC_DIR/prep.done || exit 7; i=0; until test -f $NOMAD_ALLOC_DIR/side.up; do i=$((i+1)); test $i -lt 100 || exit 8; sleep 0.1; done; date +%s.%N > $NOMAD_ALLOC_DIR/main.start.tmp; mv $NOMAD_ALLOC_DIR/main.start.tmp $NOMAD_ALLOC_DIR/main.start; sleep 2; exit 0'
+    raw post 'i=0; until test -f $NOMAD_ALLOC_DIR/main.start; do i=$((i+1)); test $i -lt 100 || exit 9; sleep 0.1; done; touch $NOMAD_ALLOC_DIR/post.ran' \
         'lifecycle { hook = "poststart" }'
     raw clean 'echo x >> $NOMAD_ALLOC_DIR/poststop.count' \
         'lifecycle { hook = "poststop" }'
