@@ -75,20 +75,8 @@ log_lines() { wc -l <"$LOG"; }
 # ---- the agent ---------------------------------------------------------------
 
 write_config() { # FILE CONSUL-BLOCK-BODY
-    cat >"$1" <<EOF
-client {
-  bridge_network_name   = "$BR"
-  bridge_network_subnet = "$SUBNET"
-}
-plugin "raw_exec" {
-  config {
-    enabled = true
-  }
-}
-consul {
-$2
-}
-EOF
+    bridge_agent_config "$1"
+    printf 'consul {\n%s\n}\n' "$2" >>"$1"
 }
 write_config "$TMP/agent.hcl" "  address = \"${CONSUL#http://}\"
   token   = \"$TOKEN\""
