@@ -528,6 +528,13 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
     drivers_fingerprint(cfg, &a.node);
     if ((r = state_open(&a.store, cfg->data_dir, err)) < 0)
         goto out;
+    if (cfg->acl.enabled) {
+        char *acl_dir = xasprintf("%s/client/acl", cfg->data_dir);
+        r = acl_store_open(&a.acl, acl_dir, err);
+        free(acl_dir);
+        if (r < 0)
+            goto out;
+    }
     ssize_t n = readlink("/proc/self/exe", a.self_exe, sizeof(a.self_exe) - 1);
     if (n <= 0) {
         r = nc_error_set(err, -errno, "cannot find this binary: %s",
@@ -612,6 +619,7 @@ out:
     hoststats_collector_free(a.stats);
     services_clear(&a.services);
     state_close(a.store);
+    acl_store_free(a.acl);
     node_free(&a.node);
     if (uv_loop_close(&loop) != 0)
         LOG_DEBUG("agent", "loop still had handles at exit");

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "client/config.h"
+#include "client/acl/acl.h"
 #include "client/api/api.h"
 #include "client/node/node.h"
 #include "client/services/services.h"
@@ -56,6 +57,7 @@ struct agent {
     uv_timer_t drain_timer; /* dev mode: bounds the wait for allocations */
     bool draining;
     uint64_t node_index; /* drain and eligibility updates */
+    struct acl_store *acl; /* tokens and policies; NULL with acl disabled */
 };
 
 /* Starts the agent on `loop` and serves until SIGINT/SIGTERM. Returns 0 on a

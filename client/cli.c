@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "client/agent.h"
+#include "client/api/api.h"
 #include "client/drivers/driver.h"
 #include "netns/netns.h"
 
@@ -41,6 +42,16 @@ int cli_parse_flags(const char *cmd, int argc, char **argv,
             if (strlen(flags[k].name) == nlen &&
                 strncmp(flags[k].name, name, nlen) == 0)
                 f = &flags[k];
+        if (!f && nlen == 5 && strncmp(name, "token", 5) == 0) {
+            /* every command talking to the agent takes -token */
+            const char *tok = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+            if (!tok) {
+                fprintf(stderr, "%s: flag needs an argument: -token\n", cmd);
+                return -1;
+            }
+            api_client_set_token(tok);
+            continue;
+        }
         if (!f) {
             fprintf(stderr, "%s: flag provided but not defined: -%.*s\n", cmd,
                     (int)nlen, name);
@@ -122,6 +133,7 @@ static const char main_usage[] =
     "    alloc       Allocation status, logs, signal, restart, stop and fs\n"
     "    checks      Health checks of this node's services and their results\n"
     "    leftovers   Kernel objects no allocation owns (-clean removes them)\n"
+    "    acl         ACL bootstrap, tokens and policies\n"
     "    version     Print the version\n"
     "\n"
     "Every command takes -h. The CLI talks to the agent at -address,\n"
@@ -136,7 +148,7 @@ int cli_main(int argc, char **argv)
                 {"node", cli_cmd_node},       {"job", cli_cmd_job},
                 {"alloc", cli_cmd_alloc},     {"leftovers", cli_cmd_leftovers},
                 {"checks", cli_cmd_checks},   {"services", cli_cmd_services},
-                {"version", cmd_version}};
+                {"acl", cli_cmd_acl},         {"version", cmd_version}};
     if (argc < 2) {
         fputs(main_usage, stderr);
         return 1;

@@ -58,5 +58,6 @@ int cli_cmd_alloc(int argc, char **argv);    /* cli_alloc.c */
 int cli_cmd_leftovers(int argc, char **argv); /* cli_alloc.c */
 int cli_cmd_checks(int argc, char **argv);   /* cli_services.c */
 int cli_cmd_services(int argc, char **argv); /* cli_services.c */
+int cli_cmd_acl(int argc, char **argv);      /* cli_acl.c */
 
 #endif

@@ -100,6 +100,9 @@ struct agent_config {
 
     struct {
         bool enabled;
+        /* cluster mode: how long resolved tokens and policies are cached
+         * (0: Nomad's 30 s); unused while tokens are local */
+        int64_t token_ttl_ns, policy_ttl_ns;
     } acl;
 
     struct strlist files; /* the files that were loaded, in order */

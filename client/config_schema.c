@@ -147,8 +147,8 @@ SCHEMA(consul, false, consul_enter);
 
 static const struct config_field acl_f[] = {
     ATTR("enabled", F_BOOL, CFG(acl.enabled)),
-    IGNORED("token_ttl", F_DURATION),
-    IGNORED("policy_ttl", F_DURATION),
+    ATTR("token_ttl", F_DURATION, CFG(acl.token_ttl_ns)),
+    ATTR("policy_ttl", F_DURATION, CFG(acl.policy_ttl_ns)),
     IGNORED("role_ttl", F_DURATION),
     IGNORED("token_min_expiration_ttl", F_DURATION),
     IGNORED("token_max_expiration_ttl", F_DURATION),

@@ -120,6 +120,9 @@ struct api_client {
     char *address; /* "http://127.0.0.1:4646", no trailing slash */
 };
 
+/* The ACL token every request sends as X-Nomad-Token (copied; NULL or ""
+ * goes back to $NOMAD_TOKEN). */
+void api_client_set_token(const char *token);
 /* Picks the address: explicit flag, then $NOMCLIENT_ADDR, then default. */
 void api_client_init(struct api_client *c, const char *flag_address);
 void api_client_free(struct api_client *c);

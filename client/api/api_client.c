@@ -22,6 +22,13 @@
 #define API_IO_TIMEOUT_MS 60000
 
 static json_t *last_error_body;
+static char *acl_token; /* sent as X-Nomad-Token; NULL: $NOMAD_TOKEN */
+
+void api_client_set_token(const char *token)
+{
+    free(acl_token);
+    acl_token = token && *token ? xstrdup(token) : NULL;
+}
 
 void api_client_init(struct api_client *c, const char *flag_address)
 {
@@ -249,13 +256,18 @@ static int do_request(struct api_client *c, const char *method,
     }
     payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
     size_t plen = payload ? strlen(payload) : 0;
+    const char *tok = acl_token ? acl_token : getenv("NOMAD_TOKEN");
+    /* a token with a line break would forge headers: not sent */
+    char *tok_line = tok && *tok && !strpbrk(tok, "\r\n")
+                         ? xasprintf("X-Nomad-Token: %s\r\n", tok) : xstrdup("");
     head = xasprintf("%s %s HTTP/1.1\r\nHost: %s:%s\r\n"
                      "User-Agent: nomclient-cli\r\nAccept: application/json\r\n"
-                     "Connection: close\r\n%s"
+                     "Connection: close\r\n%s%s"
                      "Content-Length: %zu\r\n\r\n",
                      method, path, host, port,
                      payload ? "Content-Type: application/json\r\n" : "",
-                     plen);
+                     tok_line, plen);
+    free(tok_line);
     if ((r = send_all(fd, head, strlen(head))) < 0 ||
         (plen && (r = send_all(fd, payload, plen)) < 0)) {
         nc_error_set(err, r, "%s %s: sending the request: %s", method, url,

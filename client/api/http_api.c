@@ -99,6 +99,10 @@ static const struct route {
     {"/v1/client/leftovers", "GET, DELETE", http_api_leftovers},
     {"/v1/client/gc", "GET, PUT, POST", http_api_client_gc},
     {"/v1/status/leader", "GET", handle_leader},
+    {"/v1/acl/bootstrap", "POST, PUT", http_api_acl_bootstrap},
+    {"/v1/acl/tokens", "GET", http_api_acl_tokens},
+    {"/v1/acl/token", "POST, PUT", http_api_acl_token_create},
+    {"/v1/acl/policies", "GET", http_api_acl_policies},
 };
 
 bool http_api_method_allowed(const char *method, const char *allowed)
@@ -117,6 +121,8 @@ void http_api_handle(void *ctx, const struct http_request *req,
 {
     struct agent *a = ctx;
     const char *p = req->path;
+    if (a->acl && !http_api_acl_check(a, req, resp))
+        return;
     for (size_t i = 0; i < NC_ARRAY_LEN(routes); i++) {
         if (strcmp(p, routes[i].path) != 0)
             continue;
@@ -141,6 +147,10 @@ void http_api_handle(void *ctx, const struct http_request *req,
         http_api_service(a, req, resp, p + strlen("/v1/service/"));
     else if (nc_str_has_prefix(p, "/v1/agent/registration/"))
         http_api_registration(a, req, resp, p + strlen("/v1/agent/registration/"));
+    else if (nc_str_has_prefix(p, "/v1/acl/token/"))
+        http_api_acl_token(a, req, resp, p + strlen("/v1/acl/token/"));
+    else if (nc_str_has_prefix(p, "/v1/acl/policy/"))
+        http_api_acl_policy(a, req, resp, p + strlen("/v1/acl/policy/"));
     else if (nc_str_has_prefix(p, "/v1/allocation/"))
         http_api_allocation(a, req, resp, p + strlen("/v1/allocation/"));
     else

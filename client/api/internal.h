@@ -103,4 +103,24 @@ void http_api_registration(struct agent *a, const struct http_request *req,
 void http_api_metrics(struct agent *a, const struct http_request *req,
                       struct http_response *resp);
 
+/* ---- ACL (http_api_acl.c) ---- */
+
+/* Whether the request's token grants what its route needs; otherwise
+ * answers 400/403 in Nomad's words and returns false. Only called with
+ * ACLs enabled. */
+bool http_api_acl_check(struct agent *a, const struct http_request *req,
+                        struct http_response *resp);
+void http_api_acl_bootstrap(struct agent *a, const struct http_request *req,
+                            struct http_response *resp);
+void http_api_acl_tokens(struct agent *a, const struct http_request *req,
+                         struct http_response *resp);
+void http_api_acl_token_create(struct agent *a, const struct http_request *req,
+                               struct http_response *resp);
+void http_api_acl_token(struct agent *a, const struct http_request *req,
+                        struct http_response *resp, const char *accessor);
+void http_api_acl_policies(struct agent *a, const struct http_request *req,
+                           struct http_response *resp);
+void http_api_acl_policy(struct agent *a, const struct http_request *req,
+                         struct http_response *resp, const char *name);
+
 #endif
