@@ -45,6 +45,7 @@ FUZZ_TIME ?= 30
 .PHONY: all deps fuzz-deps bench-deps test unit integration run bench \
         bench-checks bench-checks2 bench-allocs bench-consul bench-gc fuzz fuzz-build format clean \
         install
+.PHONY: bench-acl
 
 all: nomclient
 
@@ -160,6 +161,10 @@ bench-checks2: deps
 bench-consul: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/bench_consul
 	@BUILD=$(BUILD) sh bench/bench_consul.sh
+
+bench-acl: deps
+	@$(MAKE) --no-print-directory all
+	@sh bench/bench_acl.sh
 
 fuzz-build: $(FUZZERS)
 

@@ -126,3 +126,11 @@ plugin "raw_exec" {
 #   cert_file  = "/etc/consul.d/client.pem"
 #   key_file   = "/etc/consul.d/client-key.pem"
 # }
+
+# ACL tokens on the HTTP API (standalone: `nomclient acl bootstrap` once).
+# token_ttl and policy_ttl are for cluster mode (not yet).
+acl {
+  enabled    = false
+  token_ttl  = "30s"
+  policy_ttl = "30s"
+}
