@@ -1,4 +1,4 @@
-// deps: client/api/http_server.c client/util.c
+// deps: client/api/http_server.c client/tls.c client/util.c
 /* The HTTP server: request parsing, limits and responses through the
  * socket-free path, and a real server on 127.0.0.1 driven by a client
  * thread (keep-alive, pipelining, timeouts, stop). Run with cwd = tests/. */
