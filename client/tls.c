@@ -86,7 +86,8 @@ static bool lib_load(void)
     }
     SSL_FUNCTIONS(X)
 #undef X
-    if (!lib.OPENSSL_init_ssl(0, NULL)) {
+    /* no openssl.cnf: its providers and engines are not ours to load */
+    if (!lib.OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL)) {
         snprintf(lib_error, sizeof(lib_error), "OPENSSL_init_ssl failed");
         return false;
     }
