@@ -211,28 +211,36 @@ static int tls_flush(struct transport *t)
     return r;
 }
 
-/* Reads ciphertext from the socket into the session: 0, -EPIPE at EOF
- * (before the session ended), or -errno. */
-static int tls_pull(struct transport *t, int timeout_ms)
+/* recv on the non-blocking socket, waiting up to timeout_ms (-1: no
+ * limit): bytes, 0 at EOF, or -errno. */
+static ssize_t recv_wait(int fd, char *buf, size_t len, int timeout_ms)
 {
-    char buf[16384];
     for (;;) {
-        ssize_t n = recv(t->fd, buf, sizeof(buf), 0);
+        ssize_t n = recv(fd, buf, len, 0);
         if (n < 0 && errno == EAGAIN) {
-            int r = wait_fd(t->fd, POLLIN, timeout_ms);
+            int r = wait_fd(fd, POLLIN, timeout_ms);
             if (r < 0)
                 return r;
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            return -EPIPE;
-        tls_conn_feed(t->tls, buf, (size_t)n);
-        return 0;
+        return n < 0 ? -errno : n;
     }
+}
+
+/* Reads ciphertext from the socket into the session: 0, -EPIPE at EOF
+ * (before the session ended), or -errno. */
+static int tls_pull(struct transport *t, int timeout_ms)
+{
+    char buf[16384];
+    ssize_t n = recv_wait(t->fd, buf, sizeof(buf), timeout_ms);
+    if (n < 0)
+        return (int)n;
+    if (n == 0)
+        return -EPIPE;
+    tls_conn_feed(t->tls, buf, (size_t)n);
+    return 0;
 }
 
 static int transport_send(struct transport *t, const char *p, size_t n)
@@ -251,20 +259,8 @@ static int transport_send(struct transport *t, const char *p, size_t n)
 static ssize_t transport_recv(struct transport *t, char *buf, size_t len,
                               int timeout_ms)
 {
-    if (!t->tls) {
-        for (;;) {
-            ssize_t n = recv(t->fd, buf, len, 0);
-            if (n < 0 && errno == EAGAIN) {
-                int r = wait_fd(t->fd, POLLIN, timeout_ms);
-                if (r < 0)
-                    return r;
-                continue;
-            }
-            if (n < 0 && errno == EINTR)
-                continue;
-            return n < 0 ? -errno : n;
-        }
-    }
+    if (!t->tls)
+        return recv_wait(t->fd, buf, len, timeout_ms);
     for (;;) {
         long n = tls_conn_read(t->tls, buf, len);
         t->tls_failed = n == -EPROTO;
