@@ -43,7 +43,8 @@ BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
 FUZZ_TIME ?= 30
 
 .PHONY: all deps fuzz-deps bench-deps test unit integration run bench \
-        bench-checks bench-checks2 bench-allocs bench-consul bench-gc fuzz fuzz-build format clean \
+        bench-checks bench-checks2 bench-allocs bench-consul bench-gc fuzz \
+        bench-tls fuzz-build format clean \
         install
 .PHONY: bench-acl
 
@@ -184,3 +185,6 @@ install: nomclient
 
 clean:
 	rm -rf $(BUILD) nomclient
+
+bench-tls: all
+	@sh bench/bench_tls.sh

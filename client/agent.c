@@ -16,6 +16,7 @@
 #include "client/alloc/alloc.h"
 #include "client/node/node.h"
 #include "client/api/api.h"
+#include "client/tls.h"
 
 /* One agent per data_dir: two would fight over the same tasks and state. */
 static int lock_data_dir(struct agent *a, struct nc_error *err)
@@ -453,13 +454,44 @@ static void agent_stop(struct agent *a, const char *why)
     agent_finish_stop(a);
 }
 
+/* The HTTPS context from the tls block's files (read now), or NULL with
+ * tls.http off. */
+static int api_tls_load(const struct agent_config *cfg, struct tls_ctx **out,
+                        struct nc_error *err)
+{
+    *out = NULL;
+    if (!cfg->tls.http)
+        return 0;
+    struct tls_settings ts = {.ca_file = cfg->tls.ca_file,
+                              .cert_file = cfg->tls.cert_file,
+                              .key_file = cfg->tls.key_file,
+                              .verify_peer = cfg->tls.verify_https_client,
+                              .min_version = cfg->tls.tls_min_version,
+                              .cipher_suites = cfg->tls.tls_cipher_suites};
+    int r = tls_ctx_new(out, true, &ts, err);
+    if (r < 0)
+        nc_error_prefix(err, "tls");
+    return r;
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct agent *a = h->data;
     if (signum == SIGHUP) {
-        /* Nomad reloads on SIGHUP; here the log level is what can change
-         * without a restart, and it is already applied at start. */
-        LOG_INFO("agent", "caught SIGHUP: nothing to reload yet");
+        /* Nomad reloads its TLS certificates on SIGHUP: new handshakes use
+         * the files as they are now, open connections keep theirs. */
+        struct tls_ctx *tls = NULL;
+        struct nc_error err = {0};
+        if (!a->cfg->tls.http) {
+            LOG_INFO("agent", "caught SIGHUP: nothing to reload");
+        } else if (api_tls_load(a->cfg, &tls, &err) < 0) {
+            LOG_ERROR("agent", "caught SIGHUP: keeping the current "
+                               "certificates: %s", err.msg);
+        } else {
+            http_server_set_tls(a->http, tls);
+            LOG_INFO("agent", "caught SIGHUP: reloaded the TLS certificates "
+                              "(%s)", a->cfg->tls.cert_file);
+        }
         return;
     }
     if (a->draining) {
@@ -588,7 +620,12 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
     struct http_server_config hc = {
         .bind_addr = cfg->bind_addr,
         .port = cfg->http_port,
+        .max_conns_per_client = cfg->limits.http_max_conns_per_client,
+        .handshake_timeout_ms =
+            (uint64_t)cfg->limits.https_handshake_timeout_ns / 1000000,
     };
+    if ((r = api_tls_load(cfg, &hc.tls, err)) < 0)
+        goto out;
     if ((r = http_server_start(&a.http, a.loop, &hc, http_api_handle, &a,
                                err)) < 0)
         goto out;
@@ -603,9 +640,10 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
     alloc_manager_prestart_network(a.allocs);
     LOG_INFO("agent",
              "nomclient %s started: node %s (%s), datacenter %s, data_dir %s, "
-             "API on http://%s:%d, %zu job(s) loaded, ready in %llu us%s",
+             "API on %s://%s:%d, %zu job(s) loaded, ready in %llu us%s",
              NOMCLIENT_VERSION, a.node.id, a.node.name, a.node.datacenter,
-             cfg->data_dir, cfg->bind_addr, http_server_port(a.http),
+             cfg->data_dir, cfg->tls.http ? "https" : "http", cfg->bind_addr,
+             http_server_port(a.http),
              a.store->njobs, (unsigned long long)ready_us,
              cfg->dev_mode ? " (dev mode)" : "");
     uv_run(a.loop, UV_RUN_DEFAULT);

@@ -22,6 +22,27 @@
 
 #define NOMAD_API_VERSION "1.7.7"
 
+/* Nomad's global TLS flags, taken by every command that talks to the
+ * agent (the commands' own tables need not list them). */
+static struct api_tls_flags tls_flags;
+static const struct flag tls_flag_table[] = {
+    {"ca-cert", FLAG_STRING, &tls_flags.ca_cert},
+    {"client-cert", FLAG_STRING, &tls_flags.client_cert},
+    {"client-key", FLAG_STRING, &tls_flags.client_key},
+    {"tls-skip-verify", FLAG_BOOL, &tls_flags.skip_verify},
+};
+
+static const struct flag *find_flag(const struct flag *flags, size_t nflags,
+                                    const char *name, size_t nlen)
+{
+    const struct flag *f = NULL;
+    for (size_t k = 0; k < nflags; k++)
+        if (strlen(flags[k].name) == nlen &&
+            strncmp(flags[k].name, name, nlen) == 0)
+            f = &flags[k];
+    return f;
+}
+
 int cli_parse_flags(const char *cmd, int argc, char **argv,
                     const struct flag *flags, size_t nflags)
 {
@@ -37,11 +58,7 @@ int cli_parse_flags(const char *cmd, int argc, char **argv,
             return -2;
         const char *eq = strchr(name, '=');
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-        const struct flag *f = NULL;
-        for (size_t k = 0; k < nflags; k++)
-            if (strlen(flags[k].name) == nlen &&
-                strncmp(flags[k].name, name, nlen) == 0)
-                f = &flags[k];
+        const struct flag *f = find_flag(flags, nflags, name, nlen);
         if (!f && nlen == 5 && strncmp(name, "token", 5) == 0) {
             /* every command talking to the agent takes -token */
             const char *tok = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
@@ -51,6 +68,12 @@ int cli_parse_flags(const char *cmd, int argc, char **argv,
             }
             api_client_set_token(tok);
             continue;
+        }
+        if (!f) {
+            f = find_flag(tls_flag_table, NC_ARRAY_LEN(tls_flag_table), name,
+                          nlen);
+            if (f == &tls_flag_table[3])
+                tls_flags.skip_verify_set = true;
         }
         if (!f) {
             fprintf(stderr, "%s: flag provided but not defined: -%.*s\n", cmd,
@@ -86,6 +109,7 @@ int cli_parse_flags(const char *cmd, int argc, char **argv,
         else
             strlist_add(f->target, val);
     }
+    api_client_set_tls_flags(&tls_flags);
     return i;
 }
 
@@ -137,7 +161,9 @@ static const char main_usage[] =
     "    version     Print the version\n"
     "\n"
     "Every command takes -h. The CLI talks to the agent at -address,\n"
-    "$NOMCLIENT_ADDR, or http://127.0.0.1:4646.\n";
+    "$NOMCLIENT_ADDR, $NOMAD_ADDR, or http://127.0.0.1:4646; for https://\n"
+    "-ca-cert, -client-cert, -client-key, -tls-skip-verify (or NOMAD_CACERT,\n"
+    "NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY, NOMAD_SKIP_VERIFY).\n";
 
 int cli_main(int argc, char **argv)
 {

@@ -53,6 +53,8 @@ void config_defaults(struct agent_config *cfg, bool dev)
     cfg->region = xstrdup("global");
     cfg->bind_addr = xstrdup(dev ? "127.0.0.1" : "0.0.0.0");
     cfg->http_port = 4646;
+    cfg->limits.http_max_conns_per_client = 100;       /* Nomad's */
+    cfg->limits.https_handshake_timeout_ns = 5000000000; /* Nomad's 5s */
     cfg->log_level = xstrdup("INFO");
 
     cfg->client.enabled = true;
@@ -274,6 +276,11 @@ void config_free(struct agent_config *cfg)
         &cfg->consul.auth,
         &cfg->consul.server_service_name,
         &cfg->consul.client_service_name,
+        &cfg->tls.ca_file,
+        &cfg->tls.cert_file,
+        &cfg->tls.key_file,
+        &cfg->tls.tls_min_version,
+        &cfg->tls.tls_cipher_suites,
     };
     for (size_t i = 0; i < NC_ARRAY_LEN(owned); i++)
         free(*owned[i]);

@@ -105,6 +105,23 @@ struct agent_config {
         int64_t token_ttl_ns, policy_ttl_ns;
     } acl;
 
+    /* tls { ... } as Nomad's; `http` serves the API over HTTPS. `rpc` and
+     * verify_server_hostname are for the servers' connection (issue 8):
+     * kept, not used yet. */
+    struct {
+        bool http, rpc;
+        char *ca_file, *cert_file, *key_file;
+        bool verify_https_client, verify_server_hostname;
+        char *tls_min_version;   /* "tls12" unless set */
+        char *tls_cipher_suites; /* Nomad's names, comma separated */
+    } tls;
+
+    /* limits { ... } as Nomad's, for the HTTP API */
+    struct {
+        int http_max_conns_per_client;      /* 100; 0: no limit */
+        int64_t https_handshake_timeout_ns; /* 5s */
+    } limits;
+
     struct strlist files; /* the files that were loaded, in order */
 };
 

@@ -6,6 +6,7 @@
 
 #include "client/config.h"
 #include "client/config_internal.h"
+#include "client/tls.h"
 
 #define CFG(m) offsetof(struct agent_config, m)
 #define VOL(m) offsetof(struct host_volume_config, m)
@@ -145,6 +146,48 @@ static const struct config_field consul_f[] = {
 };
 SCHEMA(consul, false, consul_enter);
 
+static int check_tls_min_version(const char *v, char *msg, size_t msglen)
+{
+    return tls_check_min_version(v, msg, msglen);
+}
+
+static int check_tls_cipher_suites(const char *v, char *msg, size_t msglen)
+{
+    return tls_check_cipher_suites(v, msg, msglen);
+}
+
+/* clang-format off */
+#define CHECKED(n, off, fn) {n, F_STRING, off, 0, NULL, NULL, fn}
+/* clang-format on */
+
+static const struct config_field tls_f[] = {
+    ATTR("http", F_BOOL, CFG(tls.http)),
+    ATTR("rpc", F_BOOL, CFG(tls.rpc)),
+    ATTR("ca_file", F_STRING, CFG(tls.ca_file)),
+    ATTR("cert_file", F_STRING, CFG(tls.cert_file)),
+    ATTR("key_file", F_STRING, CFG(tls.key_file)),
+    ATTR("verify_https_client", F_BOOL, CFG(tls.verify_https_client)),
+    ATTR("verify_server_hostname", F_BOOL, CFG(tls.verify_server_hostname)),
+    CHECKED("tls_min_version", CFG(tls.tls_min_version),
+            check_tls_min_version),
+    CHECKED("tls_cipher_suites", CFG(tls.tls_cipher_suites),
+            check_tls_cipher_suites),
+    IGNORED("rpc_upgrade_mode", F_BOOL),
+    IGNORED("tls_prefer_server_cipher_suites", F_BOOL),
+};
+SCHEMA(tls, false, NULL);
+
+/* Nomad's rpc_* limits belong to the servers' connection. */
+static const struct config_field limits_f[] = {
+    ATTR("http_max_conns_per_client", F_INT,
+         CFG(limits.http_max_conns_per_client)),
+    ATTR("https_handshake_timeout", F_DURATION,
+         CFG(limits.https_handshake_timeout_ns)),
+    IGNORED("rpc_handshake_timeout", F_DURATION),
+    IGNORED("rpc_max_conns_per_client", F_INT),
+};
+SCHEMA(limits, false, NULL);
+
 static const struct config_field acl_f[] = {
     ATTR("enabled", F_BOOL, CFG(acl.enabled)),
     ATTR("token_ttl", F_DURATION, CFG(acl.token_ttl_ns)),
@@ -191,7 +234,8 @@ static const struct config_field top_f[] = {
     BLOCK("acl", &acl_s),
     BLOCK("telemetry", &telemetry_s),
     OPAQUE("ui"),
-    OPAQUE("limits"),
+    BLOCK("tls", &tls_s),
+    BLOCK("limits", &limits_s),
 };
 const struct config_schema config_top_schema = {top_f, NC_ARRAY_LEN(top_f),
                                                 false, NULL};

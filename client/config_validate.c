@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client/config.h"
 #include "client/config_internal.h"
@@ -256,6 +257,48 @@ static int validate_host_volumes(const struct agent_config *cfg,
     return 0;
 }
 
+/* The files are read when the server starts (and on SIGHUP); this names
+ * a missing or unreadable one before anything else starts. */
+static int validate_tls(const struct agent_config *cfg, struct nc_error *err)
+{
+    if (cfg->limits.http_max_conns_per_client < 0)
+        return nc_error_set(err, -EINVAL,
+                            "limits.http_max_conns_per_client: %d must not be "
+                            "negative (0 means no limit)",
+                            cfg->limits.http_max_conns_per_client);
+    if (cfg->limits.https_handshake_timeout_ns < 0)
+        return nc_error_set(err, -EINVAL,
+                            "limits.https_handshake_timeout: must not be "
+                            "negative");
+    if (!cfg->tls.http)
+        return 0;
+    if (!cfg->tls.cert_file || !cfg->tls.cert_file[0] || !cfg->tls.key_file ||
+        !cfg->tls.key_file[0])
+        return nc_error_set(err, -EINVAL,
+                            "tls.http: HTTPS needs tls.cert_file and "
+                            "tls.key_file");
+    if (cfg->tls.verify_https_client &&
+        (!cfg->tls.ca_file || !cfg->tls.ca_file[0]))
+        return nc_error_set(err, -EINVAL,
+                            "tls.verify_https_client: set, and no CA "
+                            "certificate provided (tls.ca_file)");
+    const struct {
+        const char *name, *path;
+    } files[] = {
+        {"tls.ca_file", cfg->tls.ca_file},
+        {"tls.cert_file", cfg->tls.cert_file},
+        {"tls.key_file", cfg->tls.key_file},
+    };
+    for (size_t i = 0; i < NC_ARRAY_LEN(files); i++) {
+        if (!files[i].path || !files[i].path[0])
+            continue;
+        if (access(files[i].path, R_OK) < 0)
+            return nc_error_set(err, -errno, "%s: \"%s\": %s", files[i].name,
+                                files[i].path, strerror(errno));
+    }
+    return 0;
+}
+
 int config_validate(const struct agent_config *cfg, struct nc_error *err)
 {
     int r = validate_agent(cfg, err);
@@ -265,5 +308,7 @@ int config_validate(const struct agent_config *cfg, struct nc_error *err)
         r = validate_host_volumes(cfg, err);
     if (r == 0)
         r = validate_gc(cfg, err);
+    if (r == 0)
+        r = validate_tls(cfg, err);
     return r;
 }

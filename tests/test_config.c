@@ -1,5 +1,5 @@
 // deps: client/config.c client/config_decode.c client/config_json.c
-// deps: client/config_schema.c client/config_validate.c client/hcl/ client/util.c
+// deps: client/config_schema.c client/config_validate.c client/tls.c client/hcl/ client/util.c
 // deps: client/drivers/ client/alloc/alloc.c client/node/ client/job/ volumes/
 #include <setjmp.h>
 #include <stdarg.h>
@@ -418,8 +418,11 @@ static void test_load_errors(void **state)
                       "agent.hcl:2:1: unknown block \"clinet\"");
     expect_load_error("agent.hcl", "colour = \"blue\"\n",
                       "agent.hcl:1:1: unknown attribute \"colour\"");
-    expect_load_error("agent.hcl", "tls {\n  http = true\n}\n",
-                      "agent.hcl:1:1: unknown block \"tls\"");
+    expect_load_error("agent.hcl", "tls {\n  http = true\n  htp = 1\n}\n",
+                      "agent.hcl:3:3: tls: unknown attribute \"htp\"");
+    expect_load_error("agent.hcl", "tls {\n  tls_min_version = \"tls9\"\n}\n",
+                      "agent.hcl:2:21: tls > tls_min_version: unsupported "
+                      "TLS version \"tls9\" (one of tls10, tls11, tls12)");
     expect_load_error("agent.hcl", "name = \"n\"\ndata_dir = 42\n",
                       "agent.hcl:2:12: data_dir: expected a string, got "
                       "number");

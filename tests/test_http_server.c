@@ -1,4 +1,4 @@
-// deps: client/api/http_server.c client/util.c
+// deps: client/api/http_server.c client/tls.c client/util.c
 /* The HTTP server: request parsing, limits and responses through the
  * socket-free path, and a real server on 127.0.0.1 driven by a client
  * thread (keep-alive, pipelining, timeouts, stop). Run with cwd = tests/. */
@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "client/api/api.h"
+#include "client/tls.h"
 
 static void echo(void *ctx, const struct http_request *req,
                  struct http_response *resp)
@@ -229,6 +230,117 @@ static void test_live_server(void **state)
     assert_int_equal(uv_loop_close(&l.loop), 0);
 }
 
+/* ---- limits.http_max_conns_per_client ------------------------------------ */
+
+static void *limit_client(void *arg)
+{
+    struct live *l = arg;
+    int held[2] = {dial(l->port), dial(l->port)};
+    /* the server counts a connection once it accepted it: a request on
+     * each proves both are counted before the third comes */
+    for (int i = 0; i < 2; i++) {
+        const char *req = "GET /held HTTP/1.1\r\nHost: x\r\n\r\n";
+        if (write(held[i], req, strlen(req)) < 0)
+            return "write";
+        char *out = read_all(held[i], 1, false);
+        bool ok = strstr(out, "HTTP/1.1 200 ") != NULL;
+        free(out);
+        if (!ok)
+            return "a connection under the limit was not served";
+    }
+    int fd = dial(l->port);
+    char *out = read_all(fd, 1, true);
+    bool ok = strstr(out, "HTTP/1.1 429 Too Many Requests") &&
+              strstr(out, "too many concurrent connections");
+    free(out);
+    close(fd);
+    if (!ok)
+        return "the third connection from one IP got no 429";
+    close(held[0]);
+    /* once one is closed, a new connection is served again */
+    for (int tries = 0; tries < 50; tries++) {
+        fd = dial(l->port);
+        const char *req = "GET /again HTTP/1.1\r\nHost: x\r\n\r\n";
+        if (write(fd, req, strlen(req)) < 0) {
+            close(fd);
+            continue;
+        }
+        out = read_all(fd, 1, false);
+        ok = strstr(out, "HTTP/1.1 200 ") != NULL;
+        free(out);
+        close(fd);
+        if (ok)
+            break;
+        usleep(20000); /* the server has not seen the close yet */
+    }
+    close(held[1]);
+    uv_async_send(&l->stop);
+    return ok ? NULL : "no connection served after one closed";
+}
+
+static void test_conns_per_client(void **state)
+{
+    (void)state;
+    struct live l = {0};
+    uv_loop_init(&l.loop);
+    struct http_server_config cfg = {.bind_addr = "127.0.0.1",
+                                     .max_conns_per_client = 2};
+    struct nc_error err = {0};
+    assert_int_equal(http_server_start(&l.srv, &l.loop, &cfg, echo, NULL, &err), 0);
+    l.port = http_server_port(l.srv);
+    uv_async_init(&l.loop, &l.stop, on_stop);
+    l.stop.data = &l;
+    pthread_t t;
+    pthread_create(&t, NULL, limit_client, &l);
+    uv_run(&l.loop, UV_RUN_DEFAULT);
+    void *res;
+    pthread_join(t, &res);
+    if (res)
+        fail_msg("%s", (char *)res);
+    assert_int_equal(uv_loop_close(&l.loop), 0);
+}
+
+/* ---- the TLS layer's names and file errors -------------------------------- */
+
+static void test_tls_settings(void **state)
+{
+    (void)state;
+    char msg[200];
+    assert_int_equal(tls_check_min_version("tls12", msg, sizeof(msg)), 0);
+    assert_int_equal(tls_check_min_version("tls10", msg, sizeof(msg)), 0);
+    assert_int_equal(tls_check_min_version("tls13", msg, sizeof(msg)), -EINVAL);
+    assert_non_null(strstr(msg, "unsupported TLS version \"tls13\""));
+    assert_int_equal(tls_check_cipher_suites(
+                         "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, "
+                         "TLS_RSA_WITH_AES_256_CBC_SHA",
+                         msg, sizeof(msg)),
+                     0);
+    assert_int_equal(tls_check_cipher_suites("TLS_RSA_WITH_AES_128_GCM_SHA256,"
+                                             "TLS_FAKE",
+                                             msg, sizeof(msg)),
+                     -EINVAL);
+    assert_non_null(strstr(msg, "\"TLS_FAKE\""));
+    assert_int_equal(tls_check_cipher_suites(",", msg, sizeof(msg)), -EINVAL);
+
+    struct tls_ctx *ctx = NULL;
+    struct nc_error err = {0};
+    struct tls_settings ts = {.cert_file = "/nonexistent/cert.pem",
+                              .key_file = "/nonexistent/key.pem"};
+    assert_true(tls_ctx_new(&ctx, true, &ts, &err) < 0);
+    assert_non_null(strstr(err.msg, "\"/nonexistent/cert.pem\": No such file"));
+    struct tls_settings none = {0};
+    assert_true(tls_ctx_new(&ctx, true, &none, &err) < 0);
+    assert_non_null(strstr(err.msg, "needs a certificate file"));
+    struct tls_settings ca = {.ca_file = "/nonexistent/ca.pem",
+                              .verify_peer = true};
+    assert_true(tls_ctx_new(&ctx, false, &ca, &err) < 0);
+    assert_non_null(strstr(err.msg, "CA file \"/nonexistent/ca.pem\""));
+    /* a client without a CA uses the system's store */
+    struct tls_settings sys = {.verify_peer = true};
+    assert_int_equal(tls_ctx_new(&ctx, false, &sys, &err), 0);
+    tls_ctx_free(ctx);
+}
+
 /* ---- streamed responses ------------------------------------------------- */
 
 struct streamer {
@@ -376,6 +488,8 @@ int main(void)
         cmocka_unit_test(test_live_server),
         cmocka_unit_test(test_stream),
         cmocka_unit_test(test_listen_error),
+        cmocka_unit_test(test_conns_per_client),
+        cmocka_unit_test(test_tls_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

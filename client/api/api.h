@@ -34,6 +34,7 @@ struct http_request {
 };
 
 struct http_stream;
+struct tls_ctx;
 
 struct http_response {
     int status;
@@ -82,6 +83,14 @@ struct http_server_config {
     uint64_t idle_timeout_ms;    /* 0 = 60 s */
     uint64_t request_timeout_ms; /* 0 = 30 s for a whole request */
     int max_connections;         /* 0 = 1024 */
+    /* limits { http_max_conns_per_client }: open connections one client
+     * IP may hold; more are answered 429 (plain) or closed (TLS) at once.
+     * 0 = no limit. */
+    int max_conns_per_client;
+    /* HTTPS: taken by the server (freed at stop or replaced by
+     * http_server_set_tls); NULL serves plain HTTP */
+    struct tls_ctx *tls;
+    uint64_t handshake_timeout_ms; /* limits.https_handshake_timeout; 0 = 5 s */
 };
 
 struct http_server;
@@ -91,6 +100,9 @@ int http_server_start(struct http_server **out, uv_loop_t *loop,
                       http_handler_fn handler, void *ctx,
                       struct nc_error *err);
 int http_server_port(const struct http_server *s);
+/* Certificate reload: connections accepted from now on use `tls` (taken);
+ * open ones keep the session they have. The old context is freed. */
+void http_server_set_tls(struct http_server *s, struct tls_ctx *tls);
 /* Closes the listener and every connection; frees itself once all close
  * callbacks ran, then calls on_closed (if not NULL). */
 void http_server_stop(struct http_server *s, void (*on_closed)(void *arg),
@@ -112,18 +124,39 @@ struct http_response;
 void http_api_handle(void *ctx, const struct http_request *req,
                      struct http_response *resp);
 
-/* the CLI's side of the HTTP API (plain HTTP/1.1 over a socket):
- * one request at a time, with the agent address from -address,
- * NOMCLIENT_ADDR, or http://127.0.0.1:4646. */
+/* the CLI's side of the HTTP API (HTTP/1.1 over a socket, HTTPS for an
+ * https:// address): one request at a time, with the agent address from
+ * -address, NOMCLIENT_ADDR, NOMAD_ADDR, or http://127.0.0.1:4646. */
+
+struct tls_ctx;
+
+/* HTTPS settings: flags, else NOMAD_CACERT, NOMAD_CLIENT_CERT,
+ * NOMAD_CLIENT_KEY, NOMAD_SKIP_VERIFY. */
+struct api_client_tls {
+    char *ca_cert, *client_cert, *client_key;
+    bool skip_verify;
+    struct tls_ctx *ctx; /* made at the first https request */
+};
 
 struct api_client {
     char *address; /* "http://127.0.0.1:4646", no trailing slash */
+    struct api_client_tls tls;
 };
 
 /* The ACL token every request sends as X-Nomad-Token (copied; NULL or ""
  * goes back to $NOMAD_TOKEN). */
 void api_client_set_token(const char *token);
-/* Picks the address: explicit flag, then $NOMCLIENT_ADDR, then default. */
+/* The CLI's -ca-cert, -client-cert, -client-key and -tls-skip-verify
+ * (strings borrowed until exit); they beat the environment in every
+ * api_client_init after. */
+struct api_tls_flags {
+    const char *ca_cert, *client_cert, *client_key;
+    bool skip_verify, skip_verify_set;
+};
+void api_client_set_tls_flags(const struct api_tls_flags *f);
+
+/* Picks the address: explicit flag, then $NOMCLIENT_ADDR, $NOMAD_ADDR,
+ * then the default; and the HTTPS settings. */
 void api_client_init(struct api_client *c, const char *flag_address);
 void api_client_free(struct api_client *c);
 

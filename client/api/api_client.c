@@ -1,10 +1,12 @@
 /* api_client.c - see api_client.h.
  *
- * The CLI speaks plain HTTP/1.1 to the local agent over one socket with
- * http-parser reading the answer. libcurl would do it too, but linking it
- * drags ~35 shared libraries (OpenSSL, nghttp2, LDAP, ...) into every CLI
- * run and into the agent's idle memory; the agent is local and plain HTTP. */
+ * The CLI speaks HTTP/1.1 to the agent over one socket with http-parser
+ * reading the answer, through client/tls.c for an https:// address.
+ * libcurl would do it too, but linking it drags ~35 shared libraries
+ * (OpenSSL, nghttp2, LDAP, ...) into every CLI run and into the agent's
+ * idle memory; OpenSSL is loaded only for HTTPS. */
 #include "client/api/api.h"
+#include "client/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,11 +32,50 @@ void api_client_set_token(const char *token)
     acl_token = token && *token ? xstrdup(token) : NULL;
 }
 
+static struct api_tls_flags tls_flags;
+
+void api_client_set_tls_flags(const struct api_tls_flags *f)
+{
+    tls_flags = *f;
+}
+
+/* strconv.ParseBool, as Nomad reads NOMAD_SKIP_VERIFY */
+static bool env_true(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v)
+        return false;
+    const char *yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+    for (size_t i = 0; i < NC_ARRAY_LEN(yes); i++)
+        if (strcmp(v, yes[i]) == 0)
+            return true;
+    return false;
+}
+
+static char *flag_or_env(const char *flag, const char *env)
+{
+    const char *v = flag && *flag ? flag : getenv(env);
+    return v && *v ? xstrdup(v) : NULL;
+}
+
+static void tls_settings_init(struct api_client_tls *t)
+{
+    t->ca_cert = flag_or_env(tls_flags.ca_cert, "NOMAD_CACERT");
+    t->client_cert = flag_or_env(tls_flags.client_cert, "NOMAD_CLIENT_CERT");
+    t->client_key = flag_or_env(tls_flags.client_key, "NOMAD_CLIENT_KEY");
+    t->skip_verify = tls_flags.skip_verify_set ? tls_flags.skip_verify
+                                               : env_true("NOMAD_SKIP_VERIFY");
+}
+
 void api_client_init(struct api_client *c, const char *flag_address)
 {
+    memset(&c->tls, 0, sizeof(c->tls));
+    tls_settings_init(&c->tls);
     const char *a = flag_address;
     if (!a || !*a)
         a = getenv("NOMCLIENT_ADDR");
+    if (!a || !*a)
+        a = getenv("NOMAD_ADDR");
     if (!a || !*a)
         a = "http://127.0.0.1:4646";
     if (strstr(a, "://"))
@@ -50,18 +91,26 @@ void api_client_free(struct api_client *c)
 {
     free(c->address);
     c->address = NULL;
+    free(c->tls.ca_cert);
+    free(c->tls.client_cert);
+    free(c->tls.client_key);
+    tls_ctx_free(c->tls.ctx);
+    memset(&c->tls, 0, sizeof(c->tls));
     json_decref(last_error_body);
     last_error_body = NULL;
 }
 
 const json_t *api_last_error_body(void) { return last_error_body; }
 
-/* Splits "http://host:port" (host may be "[v6]"); port defaults to 80. */
-static int split_address(const char *address, char **host, char **port)
+/* Splits "http://host:port" or "https://..." (host may be "[v6]"); port
+ * defaults to 80 or 443. */
+static int split_address(const char *address, char **host, char **port,
+                         bool *https)
 {
-    if (!nc_str_has_prefix(address, "http://"))
+    *https = nc_str_has_prefix(address, "https://");
+    if (!*https && !nc_str_has_prefix(address, "http://"))
         return -EPROTONOSUPPORT;
-    const char *h = address + strlen("http://");
+    const char *h = strstr(address, "://") + 3;
     const char *end = h + strcspn(h, "/");
     const char *colon;
     if (*h == '[') {
@@ -75,7 +124,7 @@ static int split_address(const char *address, char **host, char **port)
         *host = xstrndup(h, (size_t)((colon ? colon : end) - h));
     }
     *port = colon ? xstrndup(colon + 1, (size_t)(end - colon - 1))
-                  : xstrdup("80");
+                  : xstrdup(*https ? "443" : "80");
     if (!**host || !**port) {
         free(*host);
         free(*port);
@@ -152,6 +201,145 @@ static int send_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+/* ---- the connection: a socket, with a TLS session for https ---- */
+
+struct transport {
+    int fd;
+    struct tls_conn *tls; /* NULL: plain HTTP */
+    bool tls_failed;      /* the session broke: tls_conn_error says why */
+};
+
+/* Sends what the session has for the agent. */
+static int tls_flush(struct transport *t)
+{
+    struct nc_buf out = {0};
+    tls_conn_take_output(t->tls, &out);
+    int r = out.len ? send_all(t->fd, out.data, out.len) : 0;
+    nc_buf_free(&out);
+    return r;
+}
+
+/* recv on the non-blocking socket, waiting up to timeout_ms (-1: no
+ * limit): bytes, 0 at EOF, or -errno. */
+static ssize_t recv_wait(int fd, char *buf, size_t len, int timeout_ms)
+{
+    for (;;) {
+        ssize_t n = recv(fd, buf, len, 0);
+        if (n < 0 && errno == EAGAIN) {
+            int r = wait_fd(fd, POLLIN, timeout_ms);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n < 0 ? -errno : n;
+    }
+}
+
+/* Reads ciphertext from the socket into the session: 0, -EPIPE at EOF
+ * (before the session ended), or -errno. */
+static int tls_pull(struct transport *t, int timeout_ms)
+{
+    char buf[16384];
+    ssize_t n = recv_wait(t->fd, buf, sizeof(buf), timeout_ms);
+    if (n < 0)
+        return (int)n;
+    if (n == 0)
+        return -EPIPE;
+    tls_conn_feed(t->tls, buf, (size_t)n);
+    return 0;
+}
+
+static int transport_send(struct transport *t, const char *p, size_t n)
+{
+    if (!t->tls)
+        return send_all(t->fd, p, n);
+    if (tls_conn_write(t->tls, p, n) < 0) {
+        t->tls_failed = true;
+        return -EPROTO;
+    }
+    return tls_flush(t);
+}
+
+/* Like recv: > 0 bytes, 0 at the end, -errno (-EPROTO: a TLS failure,
+ * tls_conn_error says which). */
+static ssize_t transport_recv(struct transport *t, char *buf, size_t len,
+                              int timeout_ms)
+{
+    if (!t->tls)
+        return recv_wait(t->fd, buf, len, timeout_ms);
+    for (;;) {
+        long n = tls_conn_read(t->tls, buf, len);
+        t->tls_failed = n == -EPROTO;
+        if (n != -EAGAIN)
+            return n;
+        int r = tls_flush(t); /* a session ticket wants no answer, others may */
+        if (r == 0)
+            r = tls_pull(t, timeout_ms);
+        if (r == -EPIPE)
+            return 0; /* closed without close_notify: http-parser judges */
+        if (r < 0)
+            return r;
+    }
+}
+
+/* Runs the client handshake; on failure err says what failed. */
+static int tls_handshake(struct api_client *c, struct transport *t,
+                         const char *host, const char *what,
+                         struct nc_error *err)
+{
+    if (!c->tls.ctx) {
+        struct tls_settings ts = {.ca_file = c->tls.ca_cert,
+                                  .cert_file = c->tls.client_cert,
+                                  .key_file = c->tls.client_key,
+                                  .verify_peer = !c->tls.skip_verify};
+        int r = tls_ctx_new(&c->tls.ctx, false, &ts, err);
+        if (r < 0) {
+            nc_error_prefix(err, "%s: TLS settings", what);
+            return r;
+        }
+    }
+    t->tls = tls_conn_new(c->tls.ctx, c->tls.skip_verify ? NULL : host);
+    for (;;) {
+        int r = tls_conn_handshake(t->tls);
+        int s = tls_flush(t);
+        if (r == 0 && s == 0)
+            return 0;
+        if (r == -EAGAIN && s == 0)
+            s = tls_pull(t, API_IO_TIMEOUT_MS);
+        if (r == -EPROTO)
+            return nc_error_set(err, r, "%s: TLS handshake: %s%s", what,
+                                tls_conn_error(t->tls),
+                                c->tls.ca_cert || c->tls.skip_verify
+                                    ? ""
+                                    : " (give the agent's CA with -ca-cert or "
+                                      "NOMAD_CACERT)");
+        if (s < 0)
+            return nc_error_set(err, s, "%s: TLS handshake: %s", what,
+                                s == -EPIPE ? "the agent closed the connection "
+                                              "(is it serving HTTPS?)"
+                                            : strerror(-s));
+    }
+}
+
+/* A TLS failure reading the answer: most likely the agent's verdict on
+ * our certificate, which TLS 1.3 delivers after the handshake. */
+static int tls_read_error(struct api_client *c, struct transport *t,
+                          const char *what, struct nc_error *err)
+{
+    const char *why = tls_conn_error(t->tls);
+    bool about_cert = strstr(why, "certificate") != NULL;
+    return nc_error_set(err, -EPROTO, "%s: TLS: the agent refused the "
+                                      "connection: %s%s",
+                        what, why,
+                        about_cert && !c->tls.client_cert
+                            ? " (it requires a client certificate: "
+                              "-client-cert and -client-key, or "
+                              "NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY)"
+                            : "");
+}
+
 struct response {
     struct nc_buf body;
     bool complete;
@@ -192,7 +380,8 @@ static int on_complete(http_parser *p)
 }
 
 /* Reads one response; the request asked for Connection: close. */
-static int read_response(int fd, http_parser *parser, struct response *resp)
+static int read_response(struct transport *t, http_parser *parser,
+                         struct response *resp)
 {
     http_parser_settings s = {.on_headers_complete = on_headers,
                               .on_body = on_body,
@@ -202,18 +391,9 @@ static int read_response(int fd, http_parser *parser, struct response *resp)
     parser->data = resp;
     char buf[16384];
     while (!resp->complete) {
-        ssize_t n = recv(fd, buf, sizeof(buf), 0);
-        if (n < 0 && errno == EAGAIN) {
-            int r = wait_fd(fd, POLLIN, timeout);
-            if (r < 0)
-                return r;
-            continue;
-        }
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
+        ssize_t n = transport_recv(t, buf, sizeof(buf), timeout);
+        if (n < 0)
+            return (int)n;
         size_t used = http_parser_execute(parser, &s, buf, (size_t)n);
         if (resp->too_big)
             return -EFBIG;
@@ -240,12 +420,15 @@ static int do_request(struct api_client *c, const char *method,
 {
     char *url = xasprintf("%s%s", c->address, path);
     char *host = NULL, *port = NULL, *payload = NULL, *head = NULL;
+    char *what = xasprintf("%s %s", method, url);
+    struct transport t = {.fd = -1};
     int fd = -1;
-    int r = split_address(c->address, &host, &port);
+    bool https = false;
+    int r = split_address(c->address, &host, &port, &https);
     if (r < 0) {
         nc_error_set(err, r,
                      "invalid agent address \"%s\": expected "
-                     "http://HOST:PORT",
+                     "http://HOST:PORT or https://HOST:PORT",
                      c->address);
         goto done;
     }
@@ -254,6 +437,9 @@ static int do_request(struct api_client *c, const char *method,
                      transport_hint(r));
         goto done;
     }
+    t.fd = fd;
+    if (https && (r = tls_handshake(c, &t, host, what, err)) < 0)
+        goto done;
     payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
     size_t plen = payload ? strlen(payload) : 0;
     const char *tok = acl_token ? acl_token : getenv("NOMAD_TOKEN");
@@ -268,14 +454,22 @@ static int do_request(struct api_client *c, const char *method,
                      payload ? "Content-Type: application/json\r\n" : "",
                      tok_line, plen);
     free(tok_line);
-    if ((r = send_all(fd, head, strlen(head))) < 0 ||
-        (plen && (r = send_all(fd, payload, plen)) < 0)) {
+    if ((r = transport_send(&t, head, strlen(head))) < 0 ||
+        (plen && (r = transport_send(&t, payload, plen)) < 0)) {
+        if (t.tls_failed) {
+            tls_read_error(c, &t, what, err);
+            goto done;
+        }
         nc_error_set(err, r, "%s %s: sending the request: %s", method, url,
                      strerror(-r));
         goto done;
     }
     http_parser parser;
-    if ((r = read_response(fd, &parser, resp)) < 0) {
+    if ((r = read_response(&t, &parser, resp)) < 0) {
+        if (t.tls_failed) {
+            tls_read_error(c, &t, what, err);
+            goto done;
+        }
         nc_error_set(err, r, "%s %s: reading the answer: %s", method, url,
                      r == -EPROTO ? "malformed or truncated HTTP response"
                                   : strerror(-r));
@@ -284,8 +478,10 @@ static int do_request(struct api_client *c, const char *method,
     *code = parser.status_code;
     r = 0;
 done:
+    tls_conn_free(t.tls);
     if (fd >= 0)
         close(fd);
+    free(what);
     free(head);
     free(payload);
     free(host);

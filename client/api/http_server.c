@@ -1,5 +1,6 @@
 /* http_server.c - see http_server.h. */
 #include "client/api/api.h"
+#include "client/tls.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -21,6 +22,7 @@ struct http_server {
     int nconns;
     int open_handles; /* listener + connections still closing */
     bool stopping;
+    struct tls_ctx *tls; /* NULL: plain HTTP */
     void (*on_closed)(void *arg);
     void *closed_arg;
 };
@@ -42,6 +44,10 @@ struct conn {
     int error_status; /* set by a callback: answer this and close */
     const char *error_text;
     char remote[64];
+    char ip[48]; /* the client's address, for the per-client limit */
+    struct tls_conn *tls;  /* HTTPS: the session, NULL for plain HTTP */
+    bool handshaken;
+    struct nc_buf raw;     /* HTTPS: ciphertext just read */
     struct conn *next, *prev;
     int handles; /* tcp + timer open */
     struct http_stream *stream; /* a streamed response in progress */
@@ -62,6 +68,7 @@ static const struct http_server_config defaults = {
     .idle_timeout_ms = 60000,
     .request_timeout_ms = 30000,
     .max_connections = 1024,
+    .handshake_timeout_ms = 5000,
 };
 
 /* ---- responses ---------------------------------------------------------- */
@@ -178,6 +185,7 @@ static const char *reason(int status)
     case 409: return "Conflict";
     case 413: return "Payload Too Large";
     case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
@@ -209,6 +217,70 @@ static void on_write(uv_write_t *w, int status)
     conn_process(c);
 }
 
+/* ---- HTTPS: every byte goes through the session ------------------------ */
+
+/* One write of ciphertext: its own copy, as responses, handshake records
+ * and session tickets may be in flight together (libuv keeps their order). */
+struct tls_write {
+    uv_write_t req;
+    struct conn *c;
+    bool response; /* ends a conn_flush: on_write's work */
+    char data[];
+};
+
+static void on_tls_write(uv_write_t *w, int status)
+{
+    struct tls_write *tw = (struct tls_write *)w;
+    struct conn *c = tw->c;
+    bool response = tw->response;
+    free(tw);
+    if (response) {
+        c->wreq.data = c;
+        on_write(&c->wreq, status);
+    } else if (status < 0 && !c->closing) {
+        conn_close(c);
+    }
+}
+
+/* Sends what the session has for the peer. Returns false when the socket
+ * refused it (the connection is then closed). */
+static bool tls_send_output(struct conn *c, bool response)
+{
+    struct nc_buf out = {0};
+    size_t n = tls_conn_take_output(c->tls, &out);
+    if (n == 0 && !response) {
+        nc_buf_free(&out);
+        return true;
+    }
+    struct tls_write *tw = xcalloc(1, sizeof(*tw) + n + 1);
+    tw->c = c;
+    tw->response = response;
+    if (n)
+        memcpy(tw->data, out.data, n);
+    nc_buf_free(&out);
+    uv_buf_t buf = uv_buf_init(tw->data, (unsigned)n);
+    if (uv_write(&tw->req, (uv_stream_t *)&c->tcp, &buf, 1, on_tls_write) < 0) {
+        free(tw);
+        if (response)
+            c->writing = false;
+        conn_close(c);
+        return false;
+    }
+    return true;
+}
+
+/* Plain bytes out of band of a response (100 Continue). */
+static void conn_send_extra(struct conn *c, const char *data, size_t len)
+{
+    if (!c->tls) {
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        return;
+    }
+    if (tls_conn_write(c->tls, data, len) == 0)
+        tls_send_output(c, false);
+}
+
 /* Sends c->out; closes afterwards when `close_after`. */
 static void conn_flush(struct conn *c, bool close_after)
 {
@@ -216,6 +288,18 @@ static void conn_flush(struct conn *c, bool close_after)
         c->closing = true;
     if (!c->srv) {
         return; /* test mode: out is read by the caller */
+    }
+    if (c->tls) {
+        c->writing = true;
+        if (tls_conn_write(c->tls, c->out.data, c->out.len) < 0) {
+            c->writing = false;
+            conn_close(c);
+            return;
+        }
+        if (close_after)
+            tls_conn_shutdown(c->tls);
+        tls_send_output(c, true);
+        return;
     }
     uv_buf_t buf = uv_buf_init(c->out.data, (unsigned)c->out.len);
     c->writing = true;
@@ -378,9 +462,8 @@ static int on_headers_complete(http_parser *p)
         return fail_with(c, 413, "request body too large");
     const char *expect = kv_get(&c->headers, "expect");
     if (expect && strcasecmp(expect, "100-continue") == 0 && c->srv) {
-        static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        uv_buf_t b = uv_buf_init(cont, sizeof(cont) - 1);
-        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        conn_send_extra(c, cont, sizeof(cont) - 1);
     }
     return 0;
 }
@@ -560,6 +643,8 @@ static void conn_free(struct conn *c)
     nc_buf_free(&c->hval);
     nc_buf_free(&c->in);
     nc_buf_free(&c->out);
+    nc_buf_free(&c->raw);
+    tls_conn_free(c->tls);
     if (c->stream) {
         nc_buf_free(&c->stream->pending);
         free(c->stream);
@@ -572,6 +657,7 @@ static void server_handle_closed(struct http_server *s)
     if (--s->open_handles == 0 && s->stopping) {
         void (*cb)(void *) = s->on_closed;
         void *arg = s->closed_arg;
+        tls_ctx_free(s->tls);
         free(s);
         if (cb)
             cb(arg);
@@ -612,9 +698,47 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct conn *c = h->data;
     size_t want = 16384;
-    nc_grow((void **)&c->in.data, &c->in.cap, c->in.len + want + 1, 1);
-    buf->base = c->in.data + c->in.len;
+    struct nc_buf *b = c->tls ? &c->raw : &c->in;
+    nc_grow((void **)&b->data, &b->cap, b->len + want + 1, 1);
+    buf->base = b->data + b->len;
     buf->len = want;
+}
+
+/* HTTPS: decrypts what came in onto c->in. Returns false when the
+ * connection is done (closed here). */
+static bool tls_receive(struct conn *c, size_t n)
+{
+    tls_conn_feed(c->tls, c->raw.data, n);
+    c->raw.len = 0;
+    if (!c->handshaken) {
+        int r = tls_conn_handshake(c->tls);
+        if (!tls_send_output(c, false))
+            return false;
+        if (r == -EAGAIN)
+            return true; /* the handshake timer still runs */
+        if (r < 0) {
+            LOG_DEBUG("http", "TLS handshake with %s: %s", c->remote,
+                      tls_conn_error(c->tls));
+            conn_close(c);
+            return false;
+        }
+        c->handshaken = true;
+    }
+    for (;;) {
+        nc_grow((void **)&c->in.data, &c->in.cap, c->in.len + 16384 + 1, 1);
+        long got = tls_conn_read(c->tls, c->in.data + c->in.len, 16384);
+        if (got == -EAGAIN)
+            break;
+        if (got <= 0) {
+            if (got < 0)
+                LOG_DEBUG("http", "TLS from %s: %s", c->remote,
+                          tls_conn_error(c->tls));
+            conn_close(c);
+            return false;
+        }
+        c->in.len += (size_t)got;
+    }
+    return tls_send_output(c, false);
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
@@ -629,8 +753,14 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     }
     if (c->stream)
         return; /* only the client's close matters now */
-    c->in.len += (size_t)n;
-    c->in.data[c->in.len] = '\0';
+    if (c->tls) {
+        if (!tls_receive(c, (size_t)n) || !c->handshaken)
+            return;
+    } else {
+        c->in.len += (size_t)n;
+    }
+    if (c->in.data)
+        c->in.data[c->in.len] = '\0';
     conn_process(c);
 }
 
@@ -641,6 +771,40 @@ static void on_timer(uv_timer_t *t)
         send_error(c, 408, "request not received in time");
     else
         conn_close(c);
+}
+
+/* Nomad's connlimit: one client IP holds at most max_conns_per_client
+ * connections; the next gets Nomad's 429 text (plain HTTP) or is closed at
+ * once (HTTPS: answering would cost a handshake, which is what a flood
+ * wants). Returns true when c was refused. */
+static bool over_client_limit(struct http_server *s, struct conn *c)
+{
+    int limit = s->cfg.max_conns_per_client;
+    if (limit <= 0 || !c->ip[0])
+        return false;
+    int n = 0;
+    for (struct conn *o = s->conns; o; o = o->next)
+        if (!o->closing && strcmp(o->ip, c->ip) == 0)
+            n++;
+    if (n <= limit)
+        return false;
+    static unsigned long refused;
+    if (refused++ % 100 == 0)
+        LOG_WARN("http", "too many concurrent connections from %s (limit "
+                         "%d); refused %lu so far",
+                 c->ip, limit, refused);
+    if (!s->tls) {
+        static const char msg[] =
+            "HTTP/1.1 429 Too Many Requests\r\n"
+            "Content-Type: text/plain\r\n"
+            "Content-Length: 82\r\n"
+            "Connection: close\r\n\r\n"
+            "Your IP is issuing too many concurrent connections, please rate "
+            "limit your calls\n";
+        conn_send_extra(c, msg, sizeof(msg) - 1);
+    }
+    conn_close(c);
+    return true;
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -672,27 +836,36 @@ static void on_connection(uv_stream_t *listener, int status)
     if (s->nconns > s->cfg.max_connections) {
         LOG_WARN("http", "too many connections (%d); refusing one",
                  s->cfg.max_connections);
-        send_error(c, 503, "too many connections");
+        if (s->tls)
+            conn_close(c); /* a 429 would cost a handshake */
+        else
+            send_error(c, 503, "too many connections");
         return;
     }
     struct sockaddr_storage ss;
     int len = sizeof(ss);
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        char ip[48] = "";
         int port = 0;
         if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+            uv_ip6_name((struct sockaddr_in6 *)&ss, c->ip, sizeof(c->ip));
             port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
         } else {
-            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+            uv_ip4_name((struct sockaddr_in *)&ss, c->ip, sizeof(c->ip));
             port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
         }
-        snprintf(c->remote, sizeof(c->remote), "%s:%d", ip, port);
+        snprintf(c->remote, sizeof(c->remote), "%s:%d", c->ip, port);
     }
+    if (over_client_limit(s, c))
+        return;
     uv_tcp_nodelay(&c->tcp, 1);
+    uint64_t first_timeout = s->cfg.idle_timeout_ms;
+    if (s->tls) {
+        c->tls = tls_conn_new(s->tls, NULL);
+        first_timeout = s->cfg.handshake_timeout_ms;
+    }
     c->reading = true;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    uv_timer_start(&c->timer, on_timer, s->cfg.idle_timeout_ms, 0);
+    uv_timer_start(&c->timer, on_timer, first_timeout, 0);
 }
 
 static void on_listener_closed(uv_handle_t *h)
@@ -718,6 +891,10 @@ int http_server_start(struct http_server **out, uv_loop_t *loop,
         s->cfg.request_timeout_ms = defaults.request_timeout_ms;
     if (!s->cfg.max_connections)
         s->cfg.max_connections = defaults.max_connections;
+    if (!s->cfg.handshake_timeout_ms)
+        s->cfg.handshake_timeout_ms = defaults.handshake_timeout_ms;
+    s->tls = cfg->tls;
+    s->cfg.tls = NULL;
     s->handler = handler;
     s->ctx = ctx;
     const char *bind = cfg->bind_addr ? cfg->bind_addr : "127.0.0.1";
@@ -726,6 +903,7 @@ int http_server_start(struct http_server **out, uv_loop_t *loop,
                 ? uv_ip6_addr(bind, cfg->port, (struct sockaddr_in6 *)&addr)
                 : uv_ip4_addr(bind, cfg->port, (struct sockaddr_in *)&addr);
     if (r < 0) {
+        tls_ctx_free(s->tls);
         free(s);
         return nc_error_set(err, r, "invalid bind address \"%s\"", bind);
     }
@@ -751,6 +929,12 @@ int http_server_start(struct http_server **out, uv_loop_t *loop,
 }
 
 int http_server_port(const struct http_server *s) { return s ? s->port : 0; }
+
+void http_server_set_tls(struct http_server *s, struct tls_ctx *tls)
+{
+    tls_ctx_free(s->tls);
+    s->tls = tls;
+}
 
 void http_server_stop(struct http_server *s, void (*on_closed)(void *arg),
                       void *arg)

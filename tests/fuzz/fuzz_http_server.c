@@ -1,4 +1,4 @@
-// deps: client/api/http_server.c client/util.c
+// deps: client/api/http_server.c client/tls.c client/util.c
 /* libFuzzer target for the HTTP request path: arbitrary bytes through the
  * same parser, limits and response writer the sockets use. */
 #include <stdint.h>
