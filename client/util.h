@@ -158,4 +158,16 @@ void nc_cleanup_closep(int *fd);
 #define cleanup_free __attribute__((cleanup(nc_cleanup_freep)))
 #define cleanup_close __attribute__((cleanup(nc_cleanup_closep)))
 
+/* SHA-256 (FIPS 180-4), streaming: init, add any number of times, then
+ * hex (which finishes the digest: 64 hex digits and a NUL). */
+struct nc_sha256 {
+    uint32_t h[8];
+    uint8_t block[64];
+    size_t fill;
+    uint64_t bytes;
+};
+void nc_sha256_init(struct nc_sha256 *s);
+void nc_sha256_add(struct nc_sha256 *s, const void *data, size_t len);
+void nc_sha256_hex(struct nc_sha256 *s, char out[65]);
+
 #endif
