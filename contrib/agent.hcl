@@ -134,3 +134,20 @@ acl {
   token_ttl  = "30s"
   policy_ttl = "30s"
 }
+
+# HTTPS on the API (OpenSSL, loaded only when http = true). rpc and
+# verify_server_hostname are for the server connection (not yet).
+# tls {
+#   http                = true
+#   ca_file             = "/etc/nomclient.d/ca.pem"
+#   cert_file           = "/etc/nomclient.d/agent.pem"
+#   key_file            = "/etc/nomclient.d/agent-key.pem"
+#   verify_https_client = false
+#   tls_min_version     = "tls12"
+# }
+
+# Connections one client IP may hold at once (Nomad's default 100).
+# limits {
+#   http_max_conns_per_client = 100
+#   https_handshake_timeout   = "5s"
+# }
