@@ -29,27 +29,6 @@ struct config_decoder {
 
 /* ---- errors ---- */
 
-static const char *kind_name(enum hcl_kind k)
-{
-    switch (k) {
-    case HCL_NULL:
-        return "null";
-    case HCL_BOOL:
-        return "bool";
-    case HCL_NUMBER:
-        return "number";
-    case HCL_STRING:
-        return "string";
-    case HCL_LIST:
-        return "list";
-    case HCL_OBJECT:
-        return "object";
-    case HCL_EXPR:
-        return "expression";
-    }
-    return "value";
-}
-
 static int hfail(struct config_decoder *c, struct hcl_pos pos, const char *leaf,
                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* "file:line:col: path[ > leaf]: message"; JSON values have no position
@@ -88,7 +67,7 @@ static int type_error(struct config_decoder *c, const struct hcl_value *v,
                      want, t, strlen(t) > 40 ? "..." : "");
     }
     return hfail(c, v->pos, leaf, "expected %s, got %s", want,
-                 kind_name(v->kind));
+                 hcl_kind_name(v->kind));
 }
 
 static size_t path_push(struct config_decoder *c, const char *fmt, ...)
@@ -329,7 +308,7 @@ static int decode_attr(struct config_decoder *c, const struct config_field *f,
             if (v->items[i]->kind != HCL_STRING)
                 return hfail(c, v->items[i]->pos, leaf,
                              "expected a list of strings, got %s in the list",
-                             kind_name(v->items[i]->kind));
+                             hcl_kind_name(v->items[i]->kind));
             if (f->check &&
                 f->check(v->items[i]->str ? v->items[i]->str : "", msg,
                          sizeof(msg)) < 0)

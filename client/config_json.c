@@ -13,22 +13,6 @@
 
 #include "client/hcl/hcl.h"
 
-static void json_hcl_free(struct hcl_value *v)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < v->n; i++) {
-        json_hcl_free(v->items[i]);
-        if (v->keys)
-            free(v->keys[i]);
-    }
-    free(v->items);
-    free(v->keys);
-    free(v->key_pos);
-    free(v->str);
-    free(v);
-}
-
 /* Shortest text that reads back as the same double. */
 static char *real_text(double d)
 {
@@ -118,6 +102,6 @@ int config_load_json(struct agent_config *cfg, const char *filename,
     json_decref(root);
     int r = config_decode_file(cfg, filename, &(struct config_src){.obj = tree},
                                err);
-    json_hcl_free(tree);
+    hcl_value_free(tree);
     return r;
 }

@@ -12,27 +12,6 @@
 
 /* ---- type errors ---- */
 
-static const char *kind_name(enum hcl_kind k)
-{
-    switch (k) {
-    case HCL_NULL:
-        return "null";
-    case HCL_BOOL:
-        return "bool";
-    case HCL_NUMBER:
-        return "number";
-    case HCL_STRING:
-        return "string";
-    case HCL_LIST:
-        return "list";
-    case HCL_OBJECT:
-        return "object";
-    case HCL_EXPR:
-        return "expression";
-    }
-    return "value";
-}
-
 /* Expression text, shortened for messages. */
 static char *short_text(const char *s)
 {
@@ -60,7 +39,7 @@ static int type_error(struct js_hcl_ctx *c, const struct hcl_item *it,
         return -EINVAL;
     }
     return js_hcl_fail(c, v->pos, it->name, "expected %s, got %s", want,
-                       kind_name(v->kind));
+                       hcl_kind_name(v->kind));
 }
 
 /* ---- numbers and strings ---- */
@@ -357,7 +336,7 @@ int js_hcl_attr(struct js_hcl_ctx *c, const struct hcl_item *it,
                 return js_hcl_fail(c, e->pos, it->name,
                                    "expected %s, got a list "
                                    "containing %s",
-                                   want, kind_name(e->kind));
+                                   want, hcl_kind_name(e->kind));
             }
             if (!x) {
                 json_decref(a);
@@ -391,7 +370,7 @@ int js_hcl_attr(struct js_hcl_ctx *c, const struct hcl_item *it,
                 json_decref(o);
                 return js_hcl_fail(c, e->pos, it->name,
                                    "value of \"%s\": expected a string, got %s",
-                                   v->keys[i], kind_name(e->kind));
+                                   v->keys[i], hcl_kind_name(e->kind));
             }
             if (!x || js_hcl_put(c, o, v->keys[i], x, kp, it->name) < 0) {
                 json_decref(o);
