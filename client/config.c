@@ -182,24 +182,6 @@ int config_load_path(struct agent_config *cfg, const char *path,
     return r;
 }
 
-/* Go's strconv.ParseBool, which the Consul API client uses. */
-static bool parse_go_bool(const char *s, bool *out)
-{
-    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
-    static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
-    for (size_t i = 0; i < NC_ARRAY_LEN(yes); i++) {
-        if (strcmp(s, yes[i]) == 0) {
-            *out = true;
-            return true;
-        }
-        if (strcmp(s, no[i]) == 0) {
-            *out = false;
-            return true;
-        }
-    }
-    return false;
-}
-
 void config_apply_env(struct agent_config *cfg)
 {
     unsigned fs = cfg->consul.file_set;
@@ -224,7 +206,7 @@ void config_apply_env(struct agent_config *cfg)
     }
     v = getenv("CONSUL_HTTP_SSL");
     if (v && *v && !(fs & CONFIG_SET_CONSUL_SSL)) {
-        if (parse_go_bool(v, &b))
+        if (nc_parse_go_bool(v, &b))
             cfg->consul.ssl = b;
         else
             LOG_WARN("config", "ignoring CONSUL_HTTP_SSL=\"%s\": not a bool",
@@ -232,7 +214,7 @@ void config_apply_env(struct agent_config *cfg)
     }
     v = getenv("CONSUL_HTTP_SSL_VERIFY");
     if (v && *v && !(fs & CONFIG_SET_CONSUL_VERIFY_SSL)) {
-        if (parse_go_bool(v, &b))
+        if (nc_parse_go_bool(v, &b))
             cfg->consul.verify_ssl = b;
         else
             LOG_WARN("config",

@@ -427,6 +427,23 @@ int nc_mkdir_p(const char *path, int mode)
 }
 
 /* Go's time.ParseDuration units. */
+bool nc_parse_go_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
+    static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
+    for (size_t i = 0; i < NC_ARRAY_LEN(yes); i++) {
+        if (strcmp(s, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcmp(s, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
 int nc_parse_duration(const char *s, int64_t *ns)
 {
     static const struct {

@@ -113,6 +113,9 @@ int nc_mkdir_p(const char *path, int mode);
 /* Nomad durations ("10s", "1h30m", "250ms", "1.5s", "0") to nanoseconds.
  * Returns 0 or -EINVAL. */
 int nc_parse_duration(const char *s, int64_t *ns);
+/* Go's strconv.ParseBool ("1", "t", "TRUE", "true", "True", and the same
+ * for false): false when s is none of them. */
+bool nc_parse_go_bool(const char *s, bool *out);
 /* Formats nanoseconds like Go's time.Duration.String ("1m30s"). */
 void nc_format_duration(int64_t ns, char *out, size_t outlen);
 

@@ -43,13 +43,8 @@ void api_client_set_tls_flags(const struct api_tls_flags *f)
 static bool env_true(const char *name)
 {
     const char *v = getenv(name);
-    if (!v)
-        return false;
-    const char *yes[] = {"1", "t", "T", "TRUE", "true", "True"};
-    for (size_t i = 0; i < NC_ARRAY_LEN(yes); i++)
-        if (strcmp(v, yes[i]) == 0)
-            return true;
-    return false;
+    bool on = false;
+    return v && nc_parse_go_bool(v, &on) && on;
 }
 
 static char *flag_or_env(const char *flag, const char *env)

@@ -254,8 +254,6 @@ int pl_parse_uint64(const char *s, uint64_t *out);
 bool pl_parse_int64_n(const char *s, size_t n, int64_t *out);
 /* strconv.ParseFloat(s, 64) acceptance. */
 bool pl_parse_float(const char *s, double *out);
-/* strconv.ParseBool. */
-bool pl_parse_bool(const char *s, bool *out);
 
 /* A node's pool as Nomad canonicalises it ("default" when unset). */
 const char *pl_node_pool(const struct node *node);

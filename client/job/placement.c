@@ -93,7 +93,7 @@ static bool node_has_driver(const struct node *node, const char *name)
     const char *v = kv_get(&node->attributes, key);
     free(key);
     bool on = false;
-    return v && pl_parse_bool(v, &on) && on;
+    return v && nc_parse_go_bool(v, &on) && on;
 }
 
 static const struct node_host_volume *find_host_volume(const struct node *node,

@@ -226,21 +226,3 @@ bool pl_parse_float(const char *s, double *out)
         *out = v;
     return ok;
 }
-
-/* strconv.ParseBool. */
-bool pl_parse_bool(const char *s, bool *out)
-{
-    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True"};
-    static const char *const no[] = {"0", "f", "F", "FALSE", "false", "False"};
-    for (size_t i = 0; i < NC_ARRAY_LEN(yes); i++) {
-        if (strcmp(s, yes[i]) == 0) {
-            *out = true;
-            return true;
-        }
-        if (strcmp(s, no[i]) == 0) {
-            *out = false;
-            return true;
-        }
-    }
-    return false;
-}
