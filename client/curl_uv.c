@@ -47,20 +47,11 @@ static bool lib_load(void)
     if (lib_state)
         return lib_state > 0;
     lib_state = -1;
-    const char *path = getenv("NOMCLIENT_LIBCURL");
-    void *h =
-        dlopen(path && *path ? path : "libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(lib_error, sizeof(lib_error), "%s", dlerror());
+    static const char *const names[] = {"libcurl.so.4", NULL};
+    static const struct nc_dlsym syms[] = {CURL_FUNCTIONS(NC_DLSYM)};
+    if (!nc_dlopen_symbols("NOMCLIENT_LIBCURL", names, "libcurl", syms,
+                           NC_ARRAY_LEN(syms), lib_error, sizeof(lib_error)))
         return false;
-    }
-#define X(name)                                                                \
-    if (!(lib.name = (__typeof__(name) *)dlsym(h, #name))) {                   \
-        snprintf(lib_error, sizeof(lib_error), "libcurl has no %s", #name);    \
-        return false;                                                          \
-    }
-    CURL_FUNCTIONS(X)
-#undef X
     if (lib.curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         snprintf(lib_error, sizeof(lib_error), "curl_global_init failed");
         return false;

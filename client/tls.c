@@ -73,19 +73,11 @@ static bool lib_load(void)
     if (lib_state)
         return lib_state > 0;
     lib_state = -1;
-    const char *path = getenv("NOMCLIENT_LIBSSL");
-    void *h = dlopen(path && *path ? path : "libssl.so.3", RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        snprintf(lib_error, sizeof(lib_error), "%s", dlerror());
+    static const char *const names[] = {"libssl.so.3", NULL};
+    static const struct nc_dlsym syms[] = {SSL_FUNCTIONS(NC_DLSYM)};
+    if (!nc_dlopen_symbols("NOMCLIENT_LIBSSL", names, "libssl", syms,
+                           NC_ARRAY_LEN(syms), lib_error, sizeof(lib_error)))
         return false;
-    }
-#define X(name)                                                                \
-    if (!(lib.name = (__typeof__(name) *)dlsym(h, #name))) {                   \
-        snprintf(lib_error, sizeof(lib_error), "libssl has no %s", #name);     \
-        return false;                                                          \
-    }
-    SSL_FUNCTIONS(X)
-#undef X
     /* no openssl.cnf: its providers and engines are not ours to load */
     if (!lib.OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL)) {
         snprintf(lib_error, sizeof(lib_error), "OPENSSL_init_ssl failed");

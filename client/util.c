@@ -2,6 +2,7 @@
 #include "client/util.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -801,4 +802,26 @@ void nc_sha256_hex(struct nc_sha256 *s, char out[65])
     nc_sha256_add(s, len, 8);
     for (int i = 0; i < 8; i++)
         snprintf(out + 8 * i, 9, "%08x", s->h[i]);
+}
+
+void *nc_dlopen_symbols(const char *env, const char *const *names,
+                        const char *label, const struct nc_dlsym *syms,
+                        size_t nsyms, char *why, size_t whylen)
+{
+    const char *path = env ? getenv(env) : NULL;
+    void *h = NULL;
+    if (path && *path) {
+        if (!(h = dlopen(path, RTLD_NOW | RTLD_LOCAL)))
+            snprintf(why, whylen, "%s", dlerror());
+    } else {
+        for (size_t i = 0; !h && names[i]; i++)
+            if (!(h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL)))
+                snprintf(why, whylen, "%s", dlerror());
+    }
+    for (size_t i = 0; h && i < nsyms; i++)
+        if (!(*syms[i].slot = dlsym(h, syms[i].name))) {
+            snprintf(why, whylen, "%s has no %s", label, syms[i].name);
+            return NULL;
+        }
+    return h;
 }

@@ -161,6 +161,23 @@ void nc_cleanup_closep(int *fd);
 #define cleanup_free __attribute__((cleanup(nc_cleanup_freep)))
 #define cleanup_close __attribute__((cleanup(nc_cleanup_closep)))
 
+/* A library loaded on first use (libcurl, OpenSSL, libarchive), so the
+ * agent's start-up and the supervisors never map it: nc_dlopen_symbols
+ * dlopen()s the path in $env when it is set, else the first of `names`
+ * (NULL-terminated) that loads, and fills each slot from its symbol in
+ * order; on failure it returns NULL with `why` set: dlerror()'s text, or
+ * "<label> has no <symbol>" (the slots before it filled). No dlclose. */
+struct nc_dlsym {
+    const char *name;
+    void **slot;
+};
+void *nc_dlopen_symbols(const char *env, const char *const *names,
+                        const char *label, const struct nc_dlsym *syms,
+                        size_t nsyms, char *why, size_t whylen);
+/* The entry of a symbol table for a struct of function pointers named
+ * `lib` whose fields carry the functions' names. */
+#define NC_DLSYM(name) {#name, (void **)&lib.name},
+
 /* SHA-256 (FIPS 180-4), streaming: init, add any number of times, then
  * hex (which finishes the digest: 64 hex digits and a NUL). */
 struct nc_sha256 {

@@ -57,52 +57,21 @@ static struct {
 static uv_once_t crypto_once = UV_ONCE_INIT, archive_once = UV_ONCE_INIT;
 static char crypto_error[256], archive_error[256];
 
-struct lib_symbol {
-    const char *name;
-    void **slot;
-};
-
-/* dlopen()s the path in $env or the first of `names` that loads, and
- * fills every symbol; on failure `why` says what is missing. */
-static void lib_load(const char *env, const char *const *names,
-                     const struct lib_symbol *syms, size_t nsyms, char *why,
-                     size_t whylen)
-{
-    const char *path = getenv(env);
-    void *h = NULL;
-    if (path && *path) {
-        h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-        if (!h)
-            snprintf(why, whylen, "%s", dlerror());
-    }
-    for (size_t i = 0; !h && !(path && *path) && names[i]; i++)
-        if (!(h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL)))
-            snprintf(why, whylen, "%s", dlerror());
-    for (size_t i = 0; h && i < nsyms; i++)
-        if (!(*syms[i].slot = dlsym(h, syms[i].name))) {
-            snprintf(why, whylen, "%s has no %s", names[0], syms[i].name);
-            return;
-        }
-}
-
-#define SYMBOL(name) {#name, (void **)&lib.name},
-
 static void crypto_load(void)
 {
     static const char *const names[] = {"libcrypto.so.3", "libcrypto.so.1.1",
                                         NULL};
-    static const struct lib_symbol syms[] = {CRYPTO_FUNCTIONS(SYMBOL)};
-    lib_load("NOMCLIENT_LIBCRYPTO", names, syms, sizeof(syms) / sizeof(syms[0]),
-             crypto_error, sizeof(crypto_error));
+    static const struct nc_dlsym syms[] = {CRYPTO_FUNCTIONS(NC_DLSYM)};
+    nc_dlopen_symbols("NOMCLIENT_LIBCRYPTO", names, names[0], syms,
+                      NC_ARRAY_LEN(syms), crypto_error, sizeof(crypto_error));
 }
 
 static void archive_load(void)
 {
     static const char *const names[] = {"libarchive.so.13", NULL};
-    static const struct lib_symbol syms[] = {ARCHIVE_FUNCTIONS(SYMBOL)};
-    lib_load("NOMCLIENT_LIBARCHIVE", names, syms,
-             sizeof(syms) / sizeof(syms[0]), archive_error,
-             sizeof(archive_error));
+    static const struct nc_dlsym syms[] = {ARCHIVE_FUNCTIONS(NC_DLSYM)};
+    nc_dlopen_symbols("NOMCLIENT_LIBARCHIVE", names, names[0], syms,
+                      NC_ARRAY_LEN(syms), archive_error, sizeof(archive_error));
 }
 
 static bool crypto_ready(void)
