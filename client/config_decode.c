@@ -31,29 +31,15 @@ struct config_decoder {
 
 static int hfail(struct config_decoder *c, struct hcl_pos pos, const char *leaf,
                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-/* "file:line:col: path[ > leaf]: message"; JSON values have no position
- * (line 0), then it is "file: path: message". */
+/* "file:line:col: path[ > leaf]: message" (JSON values: no line:col) */
 static int hfail(struct config_decoder *c, struct hcl_pos pos, const char *leaf,
                  const char *fmt, ...)
 {
-    struct nc_buf b = {0};
-    if (pos.line > 0)
-        nc_buf_printf(&b, "%s:%d:%d: ", c->filename, pos.line, pos.col);
-    else
-        nc_buf_printf(&b, "%s: ", c->filename);
-    if (c->path.len)
-        nc_buf_puts(&b, c->path.data);
-    if (leaf)
-        nc_buf_printf(&b, "%s%s", c->path.len ? " > " : "", leaf);
-    if (c->path.len || leaf)
-        nc_buf_puts(&b, ": ");
     va_list ap;
     va_start(ap, fmt);
-    nc_buf_vprintf(&b, fmt, ap);
+    int r = hcl_vfail(c->err, c->filename, pos, c->path.data, leaf, fmt, ap);
     va_end(ap);
-    nc_error_set(c->err, -EINVAL, "%s", b.data);
-    nc_buf_free(&b);
-    return -EINVAL;
+    return r;
 }
 
 static int type_error(struct config_decoder *c, const struct hcl_value *v,

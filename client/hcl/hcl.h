@@ -9,6 +9,7 @@
 #ifndef NOMCLIENT_HCL_H
 #define NOMCLIENT_HCL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -86,6 +87,12 @@ void hcl_value_free(struct hcl_value *v);
 
 /* Helpers for decoders. */
 const char *hcl_kind_name(enum hcl_kind k); /* "string", "number", ... */
+/* The decoders' error: sets err to "file:line:col: path[ > leaf]: message"
+ * ("file: ..." when pos.line is 0, a value from JSON, which keeps no
+ * positions; path NULL or "" for none) and returns -EINVAL. */
+int hcl_vfail(struct nc_error *err, const char *filename, struct hcl_pos pos,
+              const char *path, const char *leaf, const char *fmt,
+              va_list ap) __attribute__((format(printf, 6, 0)));
 /* Converts a value to a jansson-free plain dump, for debugging and tests:
  * caller frees. Strings are JSON-quoted, objects/lists JSON-like. */
 char *hcl_value_to_string(const struct hcl_value *v);

@@ -1,9 +1,10 @@
 /* hcl_value.c - what is done with a parsed value once the parser (hcl.c)
- * has built it: freeing, kind names, a debugging dump, and numbers as
- * hcl/v2 writes them as strings. */
+ * has built it: freeing, kind names, a debugging dump, numbers as hcl/v2
+ * writes them as strings, and the decoders' positioned errors. */
 #include "client/hcl/hcl.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,4 +179,25 @@ char *hcl_number_text(const struct hcl_value *v)
     }
     free(d);
     return nc_buf_take(&b);
+}
+
+int hcl_vfail(struct nc_error *err, const char *filename, struct hcl_pos pos,
+              const char *path, const char *leaf, const char *fmt, va_list ap)
+{
+    struct nc_buf b = {0};
+    bool has_path = path && *path;
+    if (pos.line > 0)
+        nc_buf_printf(&b, "%s:%d:%d: ", filename, pos.line, pos.col);
+    else
+        nc_buf_printf(&b, "%s: ", filename);
+    if (has_path)
+        nc_buf_puts(&b, path);
+    if (leaf)
+        nc_buf_printf(&b, "%s%s", has_path ? " > " : "", leaf);
+    if (has_path || leaf)
+        nc_buf_puts(&b, ": ");
+    nc_buf_vprintf(&b, fmt, ap);
+    nc_error_set(err, -EINVAL, "%s", b.data);
+    nc_buf_free(&b);
+    return -EINVAL;
 }

@@ -36,21 +36,11 @@ static const char *const driver_keys[] = {
 int js_hcl_fail(struct js_hcl_ctx *c, struct hcl_pos pos, const char *leaf,
                 const char *fmt, ...)
 {
-    struct nc_buf b = {0};
-    nc_buf_printf(&b, "%s:%d:%d: ", c->filename, pos.line, pos.col);
-    if (c->h.len)
-        nc_buf_puts(&b, c->h.data);
-    if (leaf)
-        nc_buf_printf(&b, "%s%s", c->h.len ? " > " : "", leaf);
-    if (c->h.len || leaf)
-        nc_buf_puts(&b, ": ");
     va_list ap;
     va_start(ap, fmt);
-    nc_buf_vprintf(&b, fmt, ap);
+    int r = hcl_vfail(c->err, c->filename, pos, c->h.data, leaf, fmt, ap);
     va_end(ap);
-    nc_error_set(c->err, -EINVAL, "%s", b.data);
-    nc_buf_free(&b);
-    return -EINVAL;
+    return r;
 }
 
 /* Levenshtein distance, for "did you mean"; names are short. */
