@@ -25,7 +25,7 @@
  * written atomically on every change).
  *
  * Life of an allocation: pending -> running -> complete | failed. Each task
- * runs under `nomclient supervise` (supervisor.h), started detached, so it
+ * runs under `nomclient supervise` (client/drivers/supervisor.c), started detached, so it
  * outlives agent restarts; the agent watches supervisors through pidfds and
  * re-attaches to them after a restart instead of starting tasks again. A
  * supervisor holds an flock on its lock file for its whole life, which is

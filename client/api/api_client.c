@@ -1,4 +1,4 @@
-/* api_client.c - see api_client.h.
+/* api_client.c - see client/api/api.h.
  *
  * The CLI speaks HTTP/1.1 to the agent over one socket with http-parser
  * reading the answer, through client/tls.c for an https:// address.

@@ -1,5 +1,5 @@
 /* http_api_services.c - services, registrations, checks, metrics: thin
- * handlers over catalog.h, registrations.h and metrics.h. */
+ * handlers over the catalog and registrations (client/services/) and metrics. */
 #include "client/api/internal.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* http_server.c - see http_server.h. */
+/* http_server.c - see client/api/api.h. */
 #include "client/api/api.h"
 #include "client/tls.h"
 

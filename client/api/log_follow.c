@@ -1,4 +1,4 @@
-/* log_follow.c - see log_follow.h. */
+/* log_follow.c - see client/api/api.h. */
 #include "client/api/api.h"
 
 #include <errno.h>

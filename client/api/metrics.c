@@ -1,4 +1,4 @@
-/* metrics.c - see metrics.h. */
+/* metrics.c - see client/api/api.h. */
 #include "client/api/api.h"
 
 #include <math.h>

@@ -1,4 +1,4 @@
-/* caps.c - see caps.h. Sets are bit masks over libcap's numbering. */
+/* caps.c - see client/drivers/internal.h. Sets are bit masks over libcap's numbering. */
 #include "client/drivers/internal.h"
 
 #include <ctype.h>

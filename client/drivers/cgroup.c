@@ -1,4 +1,4 @@
-/* cgroup.c - see cgroup.h. Plain file writes under /sys/fs/cgroup. */
+/* cgroup.c - see client/drivers/internal.h. Plain file writes under /sys/fs/cgroup. */
 #include "client/drivers/internal.h"
 
 #include <dirent.h>

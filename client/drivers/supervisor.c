@@ -1,4 +1,4 @@
-/* supervisor.c - see supervisor.h. */
+/* supervisor.c - see client/drivers/internal.h. */
 #include "client/drivers/internal.h"
 
 #include <errno.h>

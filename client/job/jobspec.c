@@ -1,6 +1,6 @@
 /* jobspec.c - entry points of the job model, freeing, warnings and the
  * small pieces the HCL, JSON and validation files share.
- * See jobspec_internal.h for how the pieces fit together. */
+ * See client/job/internal.h for how the pieces fit together. */
 #include "client/job/job.h"
 
 #include <ctype.h>

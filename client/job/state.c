@@ -1,4 +1,4 @@
-/* state.c - see state.h. */
+/* state.c - see client/job/job.h. */
 #include "client/job/job.h"
 
 #include <dirent.h>

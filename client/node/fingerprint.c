@@ -1,4 +1,4 @@
-/* fingerprint.c - see fingerprint.h. */
+/* fingerprint.c - see client/node/node.h. */
 #include "client/node/node.h"
 
 #include <arpa/inet.h>

@@ -1,4 +1,4 @@
-/* hoststats.c - see hoststats.h. */
+/* hoststats.c - see client/node/node.h. */
 #include "client/node/node.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* alloc_checks.c - see alloc_checks.h. */
+/* alloc_checks.c - see client/services/services.h. */
 #include "client/services/services.h"
 
 #include <errno.h>

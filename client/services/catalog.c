@@ -1,4 +1,4 @@
-/* catalog.c - see catalog.h.
+/* catalog.c - see client/services/services.h.
  *
  * The entries are kept sorted by ID, as the desired state is, so an update
  * is one merge of two sorted lists. A registration that cannot be served

@@ -1,4 +1,4 @@
-/* services.c - see services.h. */
+/* services.c - see client/services/services.h. */
 #include "client/services/services.h"
 
 #include <stdio.h>

@@ -417,7 +417,7 @@ struct registrations_source {
     const struct catalog *catalog; /* the built-in catalog, or NULL */
     /* Consul, when a consul block is configured (consul_describe NULL
      * otherwise): consul_sync_describe, consul_sync_stale and
-     * consul_sync_status of consul.h, in their shapes. */
+     * consul_sync_status (above), in their shapes. */
     json_t *(*consul_describe)(void *arg, const char *service_id);
     void *consul_arg;
     const json_t *consul_stale;
