@@ -46,12 +46,15 @@ static json_t *task_state_json(const struct alloc_task *t)
     nc_format_time(t->started_at, started, sizeof(started));
     nc_format_time(t->finished_at, finished, sizeof(finished));
     nc_format_time(t->last_restart, restarted, sizeof(restarted));
-    return json_pack("{s:s, s:b, s:i, s:s, s:s, s:s, s:o, s:i, s:i, s:i}",
-                     "State", t->state, "Failed", t->failed, "Restarts",
-                     t->restarts, "StartedAt", started, "FinishedAt", finished,
-                     "LastRestart", restarted, "Events", events,
-                     "SupervisorPid", t->supervisor_pid, "ExitCode",
-                     t->exit_code, "Signal", t->signal);
+    json_t *j = json_pack("{s:s, s:b, s:i, s:s, s:s, s:s, s:o, s:i, s:i, s:i}",
+                          "State", t->state, "Failed", t->failed, "Restarts",
+                          t->restarts, "StartedAt", started, "FinishedAt",
+                          finished, "LastRestart", restarted, "Events", events,
+                          "SupervisorPid", t->supervisor_pid, "ExitCode",
+                          t->exit_code, "Signal", t->signal);
+    if (t->driver_state)
+        json_object_set(j, "DriverState", t->driver_state);
+    return j;
 }
 
 static json_t *ports_json(const struct alloc *a)
@@ -93,6 +96,8 @@ json_t *alloc_to_json(const struct alloc *a)
         json_object_set_new(net, "Phase", json_string(a->net_phase));
     if (a->cni_result)
         json_object_set(net, "CNIResult", a->cni_result);
+    if (a->net_driver)
+        json_object_set(net, "Driver", a->net_driver);
     if (a->net_timings)
         json_object_set(net, "SetupTimings", a->net_timings);
     json_object_set_new(j, "AllocatedResources",
@@ -177,6 +182,7 @@ int alloc_from_json(const json_t *j, struct alloc **out, struct nc_error *err)
     const char *ns = json_string_value(json_object_get(net, "NetNS"));
     a->netns = ns ? xstrdup(ns) : NULL;
     a->cni_result = json_incref(json_object_get(net, "CNIResult"));
+    a->net_driver = json_incref(json_object_get(net, "Driver"));
     a->net_phase = jstrdup(net, "Phase", "");
     a->net_timings = json_incref(json_object_get(net, "SetupTimings"));
     json_t *ports = json_object_get(net, "Ports");
@@ -209,6 +215,7 @@ int alloc_from_json(const json_t *j, struct alloc **out, struct nc_error *err)
         t->supervisor_pid = (int)json_integer_value(json_object_get(ts, "SupervisorPid"));
         t->exit_code = (int)json_integer_value(json_object_get(ts, "ExitCode"));
         t->signal = (int)json_integer_value(json_object_get(ts, "Signal"));
+        t->driver_state = json_incref(json_object_get(ts, "DriverState"));
         size_t k;
         json_t *ev;
         json_array_foreach(json_object_get(ts, "Events"), k, ev)
@@ -233,6 +240,7 @@ void alloc_free(struct alloc *a)
         struct alloc_task *t = &a->tasks[i];
         free(t->name);
         free(t->state);
+        json_decref(t->driver_state);
         for (size_t k = 0; k < t->nevents; k++) {
             free(t->events[k].type);
             free(t->events[k].message);
@@ -258,6 +266,7 @@ void alloc_free(struct alloc *a)
     free(a->previous_alloc);
     free(a->stop_why);
     json_decref(a->cni_result);
+    json_decref(a->net_driver);
     free(a->net_phase);
     json_decref(a->net_timings);
     jobspec_free(a->job);

@@ -54,6 +54,9 @@ struct alloc_task {
      * supervisor); 0 when none runs */
     int supervisor_pid;
     int exit_code, signal;
+    /* what the task's driver records to find the task again after an
+     * agent restart (docker: the container's id), persisted; or NULL */
+    json_t *driver_state;
 
     /* runtime, not persisted */
     struct alloc *alloc;
@@ -63,6 +66,9 @@ struct alloc_task {
      * for the driver's release before the task joins the namespace */
     bool net_waiting;
     bool aborting; /* it ends without starting the task */
+    /* its driver is starting it (docker: pulling, creating): the driver
+     * reports started or exited later */
+    bool starting;
     /* a user's `alloc restart` killed it: started again at once, not
      * counted against the restart policy */
     bool user_restart;
@@ -112,6 +118,10 @@ struct alloc {
      * finish or undo */
     char *net_phase;
     json_t *net_timings;     /* where the set-up time went (helper's report) */
+    /* the driver that holds the allocation's namespace (docker: its pause
+     * container), {"Driver": name, ...its own fields}, persisted; or NULL
+     * when the netns helper makes the namespace */
+    json_t *net_driver;
     int64_t create_time, modify_time;
     uint64_t create_index, modify_index;
     int reschedules;         /* how many allocations this one replaces */

@@ -42,7 +42,7 @@ static bool manager_idle(const struct alloc_manager *m)
         if (a->net_phase && *a->net_phase && !nc_streq(a->net_phase, "down"))
             return false;
         for (size_t k = 0; k < a->ntasks; k++)
-            if (a->tasks[k].supervisor_pid > 0 || a->tasks[k].timer)
+            if (alloc_task_active(&a->tasks[k]) || a->tasks[k].timer)
                 return false;
     }
     return true;
@@ -361,7 +361,7 @@ static void alloc_kill_tasks(struct alloc *a)
         struct alloc_task *t = &a->tasks[i];
         if (t->net_waiting) {
             alloc_task_abort_wait(t); /* it exits without running */
-        } else if (t->supervisor_pid > 0) {
+        } else if (alloc_task_active(t)) {
             alloc_task_event(t, "Killing", "%s", a->stop_why ? a->stop_why : "");
             alloc_task_stop(t);
         } else if (!nc_streq(t->state, "dead") &&
@@ -458,7 +458,7 @@ static void alloc_stop(struct alloc *a, const char *why)
             uv_close((uv_handle_t *)t->timer, alloc_handle_closed);
             t->timer = NULL;
         }
-        running |= t->supervisor_pid > 0;
+        running |= alloc_task_active(t);
     }
     struct alloc_manager *m = a->mgr;
     if (!running || m->closing ||
@@ -796,7 +796,7 @@ static bool task_owned(const char *id, const char *task, void *arg)
         return false;
     for (size_t i = 0; i < a->ntasks; i++)
         if ((!task || strcmp(a->tasks[i].name, task) == 0) &&
-            a->tasks[i].supervisor_pid > 0)
+            alloc_task_active(&a->tasks[i]))
             return true;
     return false;
 }

@@ -81,7 +81,7 @@ bool alloc_gc_eligible(const struct alloc *a)
         return false;
     for (size_t i = 0; i < a->ntasks; i++) {
         const struct alloc_task *t = &a->tasks[i];
-        if (!nc_streq(t->state, "dead") || t->supervisor_pid > 0 || t->timer ||
+        if (!nc_streq(t->state, "dead") || alloc_task_active(t) || t->timer ||
             t->net_waiting)
             return false;
     }

@@ -61,6 +61,8 @@ void alloc_maybe_reschedule(struct alloc *a);
 
 /* network.c */
 bool alloc_bridged(const struct alloc *a);
+/* A process runs for the task, or its driver is starting it. */
+bool alloc_task_active(const struct alloc_task *t);
 void alloc_net_setup(struct alloc *a);
 void alloc_net_teardown(struct alloc *a);
 void alloc_net_schedule(struct alloc *a);

@@ -275,7 +275,7 @@ static void prep_done(uv_work_t *w, int status)
         return; /* stopped, or the network came first (its tasks started) */
     for (size_t i = 0; i < a->ntasks; i++) {
         struct alloc_task *t = &a->tasks[i];
-        if (nc_streq(t->state, "pending") && t->supervisor_pid <= 0 &&
+        if (nc_streq(t->state, "pending") && !alloc_task_active(t) &&
             !t->aborting && !t->timer) {
             alloc_task_event(t, "Task Setup", "Building Task Directory");
             alloc_task_spawn(t, true);
@@ -361,7 +361,7 @@ void alloc_net_teardown(struct alloc *a)
         nc_streq(a->net_phase, "down") || !a->net_phase || !*a->net_phase)
         return;
     for (size_t i = 0; i < a->ntasks; i++)
-        if (a->tasks[i].supervisor_pid > 0)
+        if (alloc_task_active(&a->tasks[i]))
             return;
     alloc_set_str(&a->net_phase, "tearing-down");
     alloc_save(a);

@@ -11,6 +11,9 @@
 #include <string.h>
 
 static void task_exited(struct alloc_task *t, const struct driver_exit *res);
+static void task_started(struct alloc_task *t);
+static void task_driver_event(struct alloc_task *t, const char *type,
+                              const char *msg);
 
 void alloc_driver_env_init(struct alloc_manager *m)
 {
@@ -21,6 +24,8 @@ void alloc_driver_env_init(struct alloc_manager *m)
     env->self_exe = m->c.self_exe;
     env->alloc_root = m->alloc_root;
     env->exited = task_exited;
+    env->started = task_started;
+    env->event = task_driver_event;
     m->drv = env;
 }
 
@@ -42,6 +47,29 @@ static void task_running(struct alloc_task *t)
 }
 
 void alloc_task_start(struct alloc_task *t) { alloc_task_spawn(t, false); }
+
+/* A start the driver went on with in the background is done. */
+static void task_started(struct alloc_task *t)
+{
+    if (!t->starting)
+        return;
+    t->starting = false;
+    task_running(t);
+    alloc_update_status(t->alloc);
+    alloc_save(t->alloc);
+}
+
+static void task_driver_event(struct alloc_task *t, const char *type,
+                              const char *msg)
+{
+    alloc_task_event(t, type, "%s", msg);
+    alloc_save(t->alloc);
+}
+
+bool alloc_task_active(const struct alloc_task *t)
+{
+    return t->supervisor_pid > 0 || t->starting;
+}
 
 /* The coordinator's view of the allocation's tasks; caller frees. */
 static struct lifecycle_view *lc_views(const struct alloc *a)
@@ -103,12 +131,15 @@ void alloc_task_spawn(struct alloc_task *t, bool wait_net)
         return; /* spawned again once they are in place */
     struct nc_error err = {0};
     const char *event = "Setup Failure";
-    if (d->start(t->alloc->mgr->drv, t, wait_net, &event, &err) < 0) {
+    int r = d->start(t->alloc->mgr->drv, t, wait_net, &event, &err);
+    if (r < 0) {
         alloc_task_fail(t, event, err.msg);
         return;
     }
     if (wait_net)
         t->net_waiting = true;
+    else if (r == DRIVER_STARTING)
+        t->starting = true;
     else
         task_running(t);
     alloc_update_status(t->alloc);
@@ -121,13 +152,19 @@ void alloc_task_release(struct alloc_task *t)
     const struct driver *d = driver_of(alloc_task_spec(t));
     struct nc_error err = {0};
     t->net_waiting = false;
-    if (!d || d->release(t->alloc->mgr->drv, t, &err) < 0) {
+    int r = d ? d->release(t->alloc->mgr->drv, t, &err) : -EINVAL;
+    if (r < 0) {
         t->aborting = true;
         alloc_task_fail(t, "Setup Failure",
                         err.msg[0] ? err.msg : "cannot release the task");
         return;
     }
-    task_running(t);
+    if (r == DRIVER_STARTING) {
+        t->starting = true;
+        alloc_update_status(t->alloc);
+    } else {
+        task_running(t);
+    }
 }
 
 void alloc_task_abort_wait(struct alloc_task *t)
@@ -188,6 +225,7 @@ static void task_exited(struct alloc_task *t, const struct driver_exit *res)
         alloc_update_status(a);
         return;
     }
+    t->starting = false;
     t->exit_code = res->have_status ? res->exit_code : -1;
     t->signal = res->have_status ? res->signal : 0;
     t->finished_at = nc_now_unix_ns();
@@ -302,7 +340,7 @@ static void lc_kill(struct alloc *a)
             }
             if (t->net_waiting) {
                 alloc_task_abort_wait(t);
-            } else if (t->supervisor_pid > 0) {
+            } else if (alloc_task_active(t)) {
                 const struct task *spec = alloc_task_spec(t);
                 alloc_task_event(t, "Killing",
                                  "Sent interrupt. Waiting %llds before force "
@@ -386,7 +424,7 @@ int alloc_manager_restart_task(struct alloc_manager *m, const char *alloc_id,
         return -ENOENT;
     for (size_t i = 0; i < a->ntasks; i++) {
         struct alloc_task *t = &a->tasks[i];
-        if (strcmp(t->name, task) != 0 || t->supervisor_pid <= 0)
+        if (strcmp(t->name, task) != 0 || !alloc_task_active(t))
             continue;
         alloc_task_event(t, "Restart Signaled", "%s", why);
         LOG_INFO("alloc", "%s task %s: restarting: %s", a->id, t->name, why);

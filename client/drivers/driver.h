@@ -41,9 +41,21 @@ struct driver_env {
     const struct node *node;
     const char *self_exe;   /* the nomclient binary */
     const char *alloc_root; /* data_dir/alloc */
-    /* the task's process is gone (after start or recover) */
+    /* the task's process is gone (after start or recover); also the end
+     * of a start that returned DRIVER_STARTING and failed (res->failure) */
     void (*exited)(struct alloc_task *t, const struct driver_exit *res);
+    /* a start (or release) that returned DRIVER_STARTING is done: the task
+     * runs (t->supervisor_pid set) */
+    void (*started)(struct alloc_task *t);
+    /* a task event of the driver's ("Driver": "Downloading image") */
+    void (*event)(struct alloc_task *t, const char *type, const char *msg);
 };
+
+/* start or release: the driver goes on starting the task in the
+ * background (pulling an image, creating a container) and reports
+ * env->started or env->exited later. A stop meanwhile cancels the start:
+ * the driver then reports exited. */
+#define DRIVER_STARTING 1
 
 /* A task's resource usage (cumulative counters). */
 struct driver_usage {
@@ -135,6 +147,19 @@ struct driver {
      * to out (exec: "Cgroups", "Supervisors"); with clean, removes them. */
     void (*leftovers)(const struct driver_env *env, driver_owned_fn owned,
                       void *arg, bool clean, json_t *out);
+    /* Nomad's network manager: makes what holds a bridge-mode
+     * allocation's namespace (docker: the pause container) before its
+     * set-up, records it in a->net_driver ({"Driver": name, ...}) and calls
+     * done with the pid whose /proc/<pid>/ns/net the CNI chain runs in, or
+     * with an error. Once a->net_driver is recorded, a restarted agent
+     * calls it again to find the holder (the same pid, or a new holder
+     * when it is gone). NULL: the netns helper makes the namespace. 0, or
+     * -errno with err set (done is not called then). */
+    int (*net_create)(const struct driver_env *env, struct alloc *a,
+                      void (*done)(struct alloc *a, int pid, const char *error),
+                      struct nc_error *err);
+    /* After the allocation's teardown: removes the holder (a->net_driver). */
+    void (*net_destroy)(const struct driver_env *env, struct alloc *a);
 };
 
 /* The driver called `name`, or NULL when this node has none such. */
