@@ -294,6 +294,19 @@ static bool serve(struct conn *c, const struct request *r)
         }
         return send_all(fd, "0\r\n\r\n", 5);
     }
+    if (strcmp(t, "/stream-cut") == 0) { /* no last chunk */
+        chunked_head(fd, "application/vnd.docker.raw-stream");
+        send_chunk(fd, "\1\0\0\0\0\0\0\10half", 12);
+        return false;
+    }
+    if (strcmp(t, "/big-error") == 0) { /* a stream's error over 64 KiB */
+        char *big = malloc(100000);
+        memset(big, 'e', 99999);
+        big[99999] = '\0';
+        bool ok = respond(fd, 500, "text/plain", big);
+        free(big);
+        return ok;
+    }
     if (strcmp(t, "/endless") == 0) { /* until the client goes */
         if (!chunked_head(fd, "text/plain"))
             return false;
@@ -954,6 +967,30 @@ static void test_stream(void **state)
     assert_int_equal(g.status, 404);
     assert_string_equal(g.error, "pull access denied for missing");
     assert_int_equal(g.pieces, 0);
+    got_reset(&g);
+
+    /* a stream the daemon drops before its end */
+    o = (struct docker_call_opts){
+        .path = "/stream-cut", .on_data = on_chunk, .data_arg = &g};
+    assert_int_equal(docker_call(e->api, &o, on_done, &g, NULL), 0);
+    wait_for(e, &g);
+    assert_int_equal(g.status, 200);
+    assert_int_equal(g.data.len, 12);
+    assert_string_equal(g.error,
+                        "Docker daemon closed the connection in the middle "
+                        "of its answer to GET /stream-cut (HTTP 200)");
+    assert_false(g.unreachable);
+    got_reset(&g);
+
+    /* an error's text kept for a stream is bounded */
+    o.path = "/big-error";
+    assert_int_equal(docker_call(e->api, &o, on_done, &g, NULL), 0);
+    wait_for(e, &g);
+    assert_int_equal(g.status, 500);
+    assert_int_equal(g.pieces, 0);
+    assert_int_equal(g.body_len, 65536);
+    assert_string_equal(g.error, "Docker daemon's answer to GET /big-error "
+                                 "is longer than 65536 bytes");
     got_reset(&g);
 }
 

@@ -32,6 +32,7 @@ struct docker_call {
     docker_done_fn done;
     void *arg;
     long timeout_ms;
+    size_t max_body; /* the answer kept, for the message when over */
     struct docker_call *prev, *next;
     char what[]; /* "POST /containers/create", for messages */
 };
@@ -251,7 +252,7 @@ static const char *reply_error(const struct docker_call *c,
     else if (r->capped)
         snprintf(msg, msglen,
                  "Docker daemon's answer to %s is longer than %zu bytes",
-                 c->what, ok2xx ? CURL_UV_MAX_BODY : STREAM_ERROR_MAX_BODY);
+                 c->what, c->max_body);
     else
         snprintf(msg, msglen, "Docker API call %s failed: %s", c->what,
                  r->error);
@@ -336,6 +337,7 @@ int docker_call(struct docker_api *api, const struct docker_call_opts *o,
     c->done = done;
     c->arg = arg;
     c->timeout_ms = o->timeout_ms;
+    c->max_body = o->on_data ? STREAM_ERROR_MAX_BODY : CURL_UV_MAX_BODY;
 
     const char **hdrs = xcalloc(nh + 3, sizeof(*hdrs));
     size_t k = 0;
@@ -356,7 +358,7 @@ int docker_call(struct docker_api *api, const struct docker_call_opts *o,
         .body_len = body ? strlen(body) : 0,
         .timeout_ms = o->timeout_ms,
         .connect_timeout_ms = CONNECT_TIMEOUT_MS,
-        .max_body = o->on_data ? STREAM_ERROR_MAX_BODY : 0,
+        .max_body = c->max_body,
         .protocols = "http",
         .on_data = o->on_data,
         .data_arg = o->data_arg,
