@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "client/api/api.h"
+#include "client/drivers/driver.h"
 #include "client/format.h"
 #include "client/job/job.h"
 
@@ -44,8 +45,13 @@ static const char job_run_usage[] =
 static int load_job_file(const char *path, struct job **job)
 {
     struct nc_error err = {0};
-    if (jobspec_parse_file(path, job, &err) < 0) {
+    /* the drivers' checks that need no agent config (keys, types, image
+     * references); the agent checks the rest when the job reaches it */
+    if (jobspec_parse_file(path, job, &err) < 0 ||
+        drivers_validate_job(NULL, *job, &err) < 0) {
         fprintf(stderr, "Error parsing job file from %s:\n%s\n", path, err.msg);
+        jobspec_free(*job);
+        *job = NULL;
         return -1;
     }
     return 0;
