@@ -1468,18 +1468,16 @@ static int add_binds(struct body *b)
     int r = 0;
     for (size_t i = 0; i < vols.n && r == 0; i++) {
         const char *vb = vols.items[i];
-        char **parts = NULL;
-        size_t np = 0;
         /* src:dst[:mode], split on every ':' as Nomad's parser does */
-        char *copy = xstrdup(vb), *save = NULL;
-        parts = xcalloc(strlen(vb) + 2, sizeof(*parts));
+        char *copy = xstrdup(vb);
+        char **parts = xcalloc(strlen(vb) + 2, sizeof(*parts));
+        size_t np = 0;
         for (char *p = copy, *q; p; p = q) {
             q = strchr(p, ':');
             if (q)
                 *q++ = '\0';
             parts[np++] = p;
         }
-        (void)save;
         if (np < 2) {
             r = body_fail(b, "invalid docker volume \"%s\": not "
                              "<src>:<destination> format",
@@ -1487,18 +1485,17 @@ static int add_binds(struct body *b)
         } else {
             char *src = local ? expand_path(c->task_dir, parts[0])
                               : path_clean(parts[0]);
-            if (!b->pc->volumes.enabled && !is_parent_path(b->alloc_root, src))
+            if (!b->pc->volumes.enabled && !is_parent_path(b->alloc_root, src)) {
                 r = body_fail(b,
                               "volumes are not enabled; cannot mount host "
                               "paths: \"%s\"",
                               vb);
-            else if (np > 2)
-                strlist_add(&binds, (s = xasprintf("%s:%s:%s", src, parts[1],
-                                                   parts[2])));
-            else
-                strlist_add(&binds, (s = xasprintf("%s:%s", src, parts[1])));
-            if (r == 0)
+            } else {
+                s = np > 2 ? xasprintf("%s:%s:%s", src, parts[1], parts[2])
+                           : xasprintf("%s:%s", src, parts[1]);
+                strlist_add(&binds, s);
                 free(s);
+            }
             free(src);
         }
         free(parts);
@@ -2138,15 +2135,10 @@ json_t *docker_container_body(const struct docker_task_ctx *c,
     }
     b.mode = mode;
     b.container_mode = nc_str_has_prefix(mode, "container:");
-    char *image = c->image ? xstrdup(c->image) : docker_task_image(c->spec, NULL,
-                                                                   NULL);
-    if (!c->image && image) {
-        /* the interpolated config's image */
-        free(image);
-        image = cstr(config, "image");
-        if (image && nc_str_has_prefix(image, "https://"))
-            memmove(image, image + 8, strlen(image + 8) + 1);
-    }
+    /* the driver's (a resolved ID), else the interpolated config's */
+    char *image = c->image ? xstrdup(c->image) : cstr(config, "image");
+    if (!c->image && image && nc_str_has_prefix(image, "https://"))
+        memmove(image, image + 8, strlen(image + 8) + 1);
     json_object_set_new(b.root, "Image", json_string(image ? image : ""));
     free(image);
 
