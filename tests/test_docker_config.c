@@ -1,8 +1,10 @@
 // deps: client/config.c client/config_decode.c client/config_json.c
 // deps: client/config_schema.c client/config_validate.c client/tls.c
-// deps: client/drivers/driver.c client/drivers/exec.c client/drivers/supervisor.c
-// deps: client/drivers/cgroup.c client/drivers/caps.c client/drivers/docker_config.c
-// deps: client/alloc/alloc.c client/node/ client/job/ client/hcl/ client/util.c volumes/
+// deps: client/drivers/driver.c client/drivers/exec.c
+// deps: client/drivers/supervisor.c client/drivers/cgroup.c
+// deps: client/drivers/caps.c client/drivers/docker_config.c
+// deps: client/alloc/alloc.c client/node/ client/job/ client/hcl/
+// deps: client/util.c volumes/
 /* The docker driver's config half: plugin "docker" { config { ... } } in
  * agent files (Nomad's keys, defaults and file:line:col errors), the
  * check of a task's config at submission (and of every job the agent is
@@ -87,8 +89,8 @@ static void test_plugin_defaults(void **state)
     assert_string_equal(d->allow_runtimes.items[0], "runc");
     assert_string_equal(d->allow_runtimes.items[1], "nvidia");
     assert_string_equal(d->nvidia_runtime, "nvidia");
-    assert_true(nc_str_has_prefix(d->infra_image,
-                                  "gcr.io/google_containers/pause-"));
+    assert_true(
+        nc_str_has_prefix(d->infra_image, "gcr.io/google_containers/pause-"));
     assert_true(nc_str_has_suffix(d->infra_image, ":3.1"));
     assert_int_equal(d->infra_image_pull_timeout_ns, 5 * NS_MIN);
     assert_int_equal(d->pull_activity_timeout_ns, 2 * NS_MIN);
@@ -103,39 +105,40 @@ static void test_plugin_config(void **state)
     (void)state;
     struct agent_config cfg;
     struct nc_error err = {0};
-    const char *src =
-        "plugin \"docker\" {\n"
-        "  config {\n"
-        "    endpoint = \"unix:///run/dk/docker.sock\"\n"
-        "    auth {\n"
-        "      config = \"/etc/docker-auth.json\"\n"
-        "      helper = \"ecr-login\"\n"
-        "    }\n"
-        "    tls {\n      cert = \"/c\"\n      key = \"/k\"\n      ca = \"/a\"\n"
-        "    }\n"
-        "    gc {\n"
-        "      image_delay = \"1h30m\"\n"
-        "      container = false\n"
-        "      dangling_containers {\n"
-        "        creation_grace = \"10m\"\n"
-        "        dry_run = true\n"
-        "      }\n"
-        "    }\n"
-        "    volumes {\n      enabled = true\n      selinuxlabel = \"z\"\n    }\n"
-        "    allow_privileged = true\n"
-        "    allow_caps = [\"chown\", \"NET_RAW\"]\n"
-        "    allow_runtimes = [\"runc\", \"gvisor\"]\n"
-        "    infra_image = \"registry.local:5000/pause:1\"\n"
-        "    pull_activity_timeout = \"90s\"\n"
-        "    pids_limit = 500\n"
-        "    disable_log_collection = false\n"
-        "    extra_labels = [\"job_*\", \"task_name\"]\n"
-        "    logging {\n"
-        "      type = \"journald\"\n"
-        "      config {\n        tag = \"nomad\"\n      }\n"
-        "    }\n"
-        "  }\n"
-        "}\n";
+    const char *src = "plugin \"docker\" {\n"
+                      "  config {\n"
+                      "    endpoint = \"unix:///run/dk/docker.sock\"\n"
+                      "    auth {\n"
+                      "      config = \"/etc/docker-auth.json\"\n"
+                      "      helper = \"ecr-login\"\n"
+                      "    }\n"
+                      "    tls {\n      cert = \"/c\"\n      key = \"/k\"\n    "
+                      "  ca = \"/a\"\n"
+                      "    }\n"
+                      "    gc {\n"
+                      "      image_delay = \"1h30m\"\n"
+                      "      container = false\n"
+                      "      dangling_containers {\n"
+                      "        creation_grace = \"10m\"\n"
+                      "        dry_run = true\n"
+                      "      }\n"
+                      "    }\n"
+                      "    volumes {\n      enabled = true\n      selinuxlabel "
+                      "= \"z\"\n    }\n"
+                      "    allow_privileged = true\n"
+                      "    allow_caps = [\"chown\", \"NET_RAW\"]\n"
+                      "    allow_runtimes = [\"runc\", \"gvisor\"]\n"
+                      "    infra_image = \"registry.local:5000/pause:1\"\n"
+                      "    pull_activity_timeout = \"90s\"\n"
+                      "    pids_limit = 500\n"
+                      "    disable_log_collection = false\n"
+                      "    extra_labels = [\"job_*\", \"task_name\"]\n"
+                      "    logging {\n"
+                      "      type = \"journald\"\n"
+                      "      config {\n        tag = \"nomad\"\n      }\n"
+                      "    }\n"
+                      "  }\n"
+                      "}\n";
     if (load(&cfg, src, &err) < 0)
         fail_msg("%s", err.msg);
     const struct docker_plugin_config *d = &cfg.client.docker;
@@ -183,7 +186,8 @@ static void test_plugin_config(void **state)
           "\"allow_privileged\": true}}}}";
     if (config_load_string(&cfg, "agent.json", src, strlen(src), &err) < 0)
         fail_msg("%s", err.msg);
-    assert_int_equal(cfg.client.docker.gc.dangling_containers.period_ns, NS_MIN);
+    assert_int_equal(cfg.client.docker.gc.dangling_containers.period_ns,
+                     NS_MIN);
     assert_true(cfg.client.docker.allow_privileged);
     config_free(&cfg);
 }
@@ -350,38 +354,41 @@ static void test_validate_shape(void **state)
     config_defaults(&cfg, false);
     /* what HCL makes of a rich config (blocks are lists, object values
      * one-element lists, numbers where strings go) */
-    expect_valid(&cfg,
-                 "{\"image\": \"redis:7\", \"command\": \"redis-server\","
-                 " \"args\": [\"--port\", 6379, true],"
-                 " \"ports\": [\"db\"], \"port_map\": [{\"db\": 6379}],"
-                 " \"labels\": [{\"app\": \"redis\", \"tier\": 2}],"
-                 " \"auth\": [{\"username\": \"u\", \"password\": \"p\"}],"
-                 " \"mount\": [{\"type\": \"tmpfs\", \"target\": \"/t\","
-                 "   \"tmpfs_options\": [{\"size\": 1024, \"mode\": 448}]},"
-                 "  {\"type\": \"bind\", \"target\": \"/c\", \"source\": \"local/c\","
-                 "   \"readonly\": \"true\", \"bind_options\": "
-                 "[{\"propagation\": \"rshared\"}]}],"
-                 " \"logging\": [{\"type\": \"json-file\", \"config\": "
-                 "[{\"max-size\": \"10m\"}]}],"
-                 " \"ulimit\": [{\"nofile\": \"1024:2048\", \"nproc\": 64}],"
-                 " \"sysctl\": {\"net.core.somaxconn\": \"16384\"},"
-                 " \"devices\": [{\"host_path\": \"/dev/fuse\"}],"
-                 " \"healthchecks\": {\"disable\": true},"
-                 " \"security_opt\": [\"no-new-privileges\", \"label=disable\"],"
-                 " \"cap_add\": [\"chown\"], \"cap_drop\": [\"ALL\"],"
-                 " \"shm_size\": 67108864, \"memory_hard_limit\": 512.0,"
-                 " \"image_pull_timeout\": \"10m\", \"network_mode\": \"host\","
-                 " \"volumes\": [\"local/data:/data\", \"../alloc/x:/x:ro\"],"
-                 " \"storage_opt\": [{\"size\": \"10G\"}],"
-                 " \"oom_score_adj\": 100, \"tty\": true, \"init\": false}");
+    expect_valid(
+        &cfg,
+        "{\"image\": \"redis:7\", \"command\": \"redis-server\","
+        " \"args\": [\"--port\", 6379, true],"
+        " \"ports\": [\"db\"], \"port_map\": [{\"db\": 6379}],"
+        " \"labels\": [{\"app\": \"redis\", \"tier\": 2}],"
+        " \"auth\": [{\"username\": \"u\", \"password\": \"p\"}],"
+        " \"mount\": [{\"type\": \"tmpfs\", \"target\": \"/t\","
+        "   \"tmpfs_options\": [{\"size\": 1024, \"mode\": 448}]},"
+        "  {\"type\": \"bind\", \"target\": \"/c\", \"source\": \"local/c\","
+        "   \"readonly\": \"true\", \"bind_options\": "
+        "[{\"propagation\": \"rshared\"}]}],"
+        " \"logging\": [{\"type\": \"json-file\", \"config\": "
+        "[{\"max-size\": \"10m\"}]}],"
+        " \"ulimit\": [{\"nofile\": \"1024:2048\", \"nproc\": 64}],"
+        " \"sysctl\": {\"net.core.somaxconn\": \"16384\"},"
+        " \"devices\": [{\"host_path\": \"/dev/fuse\"}],"
+        " \"healthchecks\": {\"disable\": true},"
+        " \"security_opt\": [\"no-new-privileges\", \"label=disable\"],"
+        " \"cap_add\": [\"chown\"], \"cap_drop\": [\"ALL\"],"
+        " \"shm_size\": 67108864, \"memory_hard_limit\": 512.0,"
+        " \"image_pull_timeout\": \"10m\", \"network_mode\": \"host\","
+        " \"volumes\": [\"local/data:/data\", \"../alloc/x:/x:ro\"],"
+        " \"storage_opt\": [{\"size\": \"10G\"}],"
+        " \"oom_score_adj\": 100, \"tty\": true, \"init\": false}");
     /* the plain JSON an API client may send */
-    expect_valid(&cfg, "{\"image\": \"nginx\", \"labels\": {\"a\": \"b\"},"
-                       " \"mounts\": [{\"type\": \"tmpfs\", \"target\": \"/t\"}],"
-                       " \"auth\": {\"server_address\": \"r.io\"},"
-                       " \"privileged\": null}");
+    expect_valid(&cfg,
+                 "{\"image\": \"nginx\", \"labels\": {\"a\": \"b\"},"
+                 " \"mounts\": [{\"type\": \"tmpfs\", \"target\": \"/t\"}],"
+                 " \"auth\": {\"server_address\": \"r.io\"},"
+                 " \"privileged\": null}");
 
-    expect_invalid(&cfg, "{\"image\": \"redis\", \"comand\": \"x\"}",
-                   "config: unknown key \"comand\" (did you mean \"command\"?)");
+    expect_invalid(
+        &cfg, "{\"image\": \"redis\", \"comand\": \"x\"}",
+        "config: unknown key \"comand\" (did you mean \"command\"?)");
     expect_invalid(&cfg, "{\"image\": \"redis\", \"frobnicate\": 1}",
                    "config: unknown key \"frobnicate\"");
     expect_invalid(&cfg,
@@ -410,8 +417,9 @@ static void test_validate_shape(void **state)
     expect_invalid(&cfg,
                    "{\"image\": \"redis\", \"labels\": [{\"a\": [\"b\"]}]}",
                    "config > labels > a: must be a string");
-    expect_invalid(&cfg, "{\"image\": \"redis\", \"port_map\": [{\"http\": "
-                         "\"eighty\"}]}",
+    expect_invalid(&cfg,
+                   "{\"image\": \"redis\", \"port_map\": [{\"http\": "
+                   "\"eighty\"}]}",
                    "config > port_map > http: must be a number");
     expect_invalid(&cfg,
                    "{\"image\": \"redis\", \"auth\": [{\"username\": \"a\"},"
@@ -430,8 +438,9 @@ static void test_validate_shape(void **state)
     expect_invalid(&cfg, "{\"image\": \"redis\", \"command\": \" redis\"}",
                    "config > command: command contains extra white space: "
                    "\" redis\"");
-    expect_invalid(&cfg, "{\"image\": \"redis\", \"image_pull_timeout\": "
-                         "\"soon\"}",
+    expect_invalid(&cfg,
+                   "{\"image\": \"redis\", \"image_pull_timeout\": "
+                   "\"soon\"}",
                    "config > image_pull_timeout: \"soon\" is not a duration "
                    "(like \"30s\" or \"5m\")");
     config_free(&cfg);
@@ -449,8 +458,10 @@ static void test_validate_images(void **state)
         "localhost/app",
         "localhost:5000/app",
         "ghcr.io/org/my_app__x-y.z:1",
-        "app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-        "app:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "app@sha256:"
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "app:1@sha256:"
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         "${NOMAD_META_image}", /* interpolated at run time */
     };
     static const struct {
@@ -465,7 +476,8 @@ static void test_validate_images(void **state)
         {"redis:-x", "config > image: invalid reference format: \"redis:-x\""},
         {"redis@sha256:abc",
          "config > image: invalid reference format: \"redis@sha256:abc\""},
-        {"redis__-x", "config > image: invalid reference format: \"redis__-x\""},
+        {"redis__-x",
+         "config > image: invalid reference format: \"redis__-x\""},
         {"/redis", "config > image: invalid reference format: \"/redis\""},
         {"reg.io:port/x", "config > image: invalid reference format: "
                           "\"reg.io:port/x\""},
@@ -537,8 +549,9 @@ static void test_validate_plugin_rules(void **state)
                    " \"source\": \"x\", \"target\": \"/d\"}]}",
                    "config > mount > source: invalid source, must be \"\" for "
                    "tmpfs");
-    expect_invalid(&cfg, "{\"image\": \"redis\", \"devices\": [{"
-                         "\"container_path\": \"/dev/x\"}]}",
+    expect_invalid(&cfg,
+                   "{\"image\": \"redis\", \"devices\": [{"
+                   "\"container_path\": \"/dev/x\"}]}",
                    "config > devices: host path must be set in configuration "
                    "for devices");
     expect_invalid(&cfg,
@@ -547,12 +560,14 @@ static void test_validate_plugin_rules(void **state)
                    "\"cgroup_permissions\": \"rwx\"}]}",
                    "config > devices[1] > cgroup_permissions: invalid cgroup "
                    "permission string: \"rwx\"");
-    expect_invalid(&cfg, "{\"image\": \"redis\", \"ulimit\": [{\"nofile\": "
-                         "\"lots\"}]}",
+    expect_invalid(&cfg,
+                   "{\"image\": \"redis\", \"ulimit\": [{\"nofile\": "
+                   "\"lots\"}]}",
                    "config > ulimit: failed to parse ulimit configuration: "
                    "Malformed soft ulimit nofile: lots");
-    expect_invalid(&cfg, "{\"image\": \"redis\", \"security_opt\": "
-                         "[\"nonsense\"]}",
+    expect_invalid(&cfg,
+                   "{\"image\": \"redis\", \"security_opt\": "
+                   "[\"nonsense\"]}",
                    "config > security_opt: failed to parse security_opt "
                    "configuration: invalid security_opt: \"nonsense\"");
     expect_invalid(&cfg, "{\"image\": \"redis\", \"isolation\": \"hyperv\"}",
@@ -586,8 +601,9 @@ static void test_validate_plugin_rules(void **state)
                        " \"volumes\": [\"/etc:/etc\"]}");
     expect_invalid(NULL, "{\"image\": \"redis\", \"cap_add\": [\"warp\"]}",
                    "config > cap_add: unknown capability \"warp\"");
-    expect_invalid(NULL, "{\"image\": \"redis\", \"comand\": \"x\"}",
-                   "config: unknown key \"comand\" (did you mean \"command\"?)");
+    expect_invalid(
+        NULL, "{\"image\": \"redis\", \"comand\": \"x\"}",
+        "config: unknown key \"comand\" (did you mean \"command\"?)");
 }
 
 /* ---- jobs at submission ---- */
@@ -693,7 +709,8 @@ static void test_parse_image(void **state)
         {"reg.io/a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef"
          "0123456789abcdef",
          "reg.io/a/b", NULL,
-         "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+         "sha256:"
+         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
         {"a:t@sha512:0123456789abcdef0123456789abcdef", "a", "t",
          "sha512:0123456789abcdef0123456789abcdef"},
         {"Reg.IO/x", "Reg.IO/x", "latest", NULL}, /* hosts may have capitals */
@@ -807,7 +824,8 @@ static const char body_job[] =
     "        cap_drop = [\"kill\"]\n"
     "        ulimit {\n          nofile = \"1024:4096\"\n          nproc = "
     "\"64\"\n        }\n"
-    "        sysctl = {\n          \"net.core.somaxconn\" = \"512\"\n        }\n"
+    "        sysctl = {\n          \"net.core.somaxconn\" = \"512\"\n        "
+    "}\n"
     "        devices = [{ host_path = \"/dev/fuse\" }]\n"
     "        shm_size = 1024\n"
     "        pids_limit = 64\n"
@@ -830,9 +848,10 @@ static void fixture_init(struct fixture *f, const char *src)
 {
     memset(f, 0, sizeof(*f));
     config_defaults(&f->cfg, false);
-    f->cfg.client.host_volumes = xcalloc(1, sizeof(*f->cfg.client.host_volumes));
-    f->cfg.client.host_volumes[0] = (struct host_volume_config){
-        xstrdup("pg"), xstrdup("/srv/pg"), false};
+    f->cfg.client.host_volumes =
+        xcalloc(1, sizeof(*f->cfg.client.host_volumes));
+    f->cfg.client.host_volumes[0] =
+        (struct host_volume_config){xstrdup("pg"), xstrdup("/srv/pg"), false};
     f->cfg.client.nhost_volumes = 1;
     f->node.id = xstrdup("node-1");
     f->node.name = xstrdup("worker-1");
@@ -907,8 +926,8 @@ static bool array_has(const json_t *arr, const char *s)
 {
     size_t i;
     json_t *v;
-    json_array_foreach((json_t *)arr, i, v) if (nc_streq(json_string_value(v), s))
-        return true;
+    json_array_foreach((json_t *)arr, i,
+                       v) if (nc_streq(json_string_value(v), s)) return true;
     return false;
 }
 
@@ -968,8 +987,8 @@ static void test_container_body(void **state)
     /* resources: memory_hard_limit is the limit, memory the reservation */
     assert_int_equal(json_integer_value(json_object_get(h, "Memory")),
                      512 << 20);
-    assert_int_equal(json_integer_value(json_object_get(h, "MemoryReservation")),
-                     256 << 20);
+    assert_int_equal(
+        json_integer_value(json_object_get(h, "MemoryReservation")), 256 << 20);
     assert_int_equal(json_integer_value(json_object_get(h, "MemorySwap")),
                      512 << 20);
     assert_int_equal(json_integer_value(json_object_get(h, "CpuShares")), 500);
@@ -1028,14 +1047,15 @@ static void test_container_body(void **state)
     assert_string_equal(
         json_string_value(json_array_get(json_object_get(h, "Dns"), 0)),
         "10.0.0.2");
-    assert_true(array_has(json_object_get(h, "ExtraHosts"),
-                          "db.local:10.0.0.9"));
+    assert_true(
+        array_has(json_object_get(h, "ExtraHosts"), "db.local:10.0.0.9"));
     assert_true(array_has(
-        json_object_get(json_object_get(json_object_get(json_object_get(
-                                            b, "NetworkingConfig"),
-                                                        "EndpointsConfig"),
-                                        "default"),
-                        "Aliases"),
+        json_object_get(
+            json_object_get(
+                json_object_get(json_object_get(b, "NetworkingConfig"),
+                                "EndpointsConfig"),
+                "default"),
+            "Aliases"),
         "cache"));
 
     /* capabilities as Docker's defaults within allow_caps */
@@ -1055,9 +1075,10 @@ static void test_container_body(void **state)
     assert_int_equal(json_integer_value(json_object_get(u0, "Hard")), 4096);
     assert_int_equal(
         json_integer_value(json_object_get(json_array_get(ul, 1), "Hard")), 64);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(h, "Sysctls"), "net.core.somaxconn")),
-                        "512");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(h, "Sysctls"),
+                                          "net.core.somaxconn")),
+        "512");
     const json_t *dev = json_array_get(json_object_get(h, "Devices"), 0);
     assert_string_equal(jstr(dev, "PathOnHost"), "/dev/fuse");
     assert_string_equal(jstr(dev, "PathInContainer"), "/dev/fuse");
@@ -1113,8 +1134,8 @@ static void test_container_body_group_network(void **state)
     /* memory_max is the limit */
     assert_int_equal(json_integer_value(json_object_get(h, "Memory")),
                      256 << 20);
-    assert_int_equal(json_integer_value(json_object_get(h, "MemoryReservation")),
-                     128 << 20);
+    assert_int_equal(
+        json_integer_value(json_object_get(h, "MemoryReservation")), 128 << 20);
     /* a quarter of a 4000 MHz node, on every core */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     assert_int_equal(json_integer_value(json_object_get(h, "CpuPeriod")),
@@ -1134,13 +1155,12 @@ static void test_container_body_group_network(void **state)
     if (!b)
         fail_msg("%s", err.msg);
     assert_string_equal(jstr(b, "HostConfig.NetworkMode"), "host");
-    assert_non_null(json_object_get(json_object_get(b, "HostConfig"),
-                                    "PortBindings"));
+    assert_non_null(
+        json_object_get(json_object_get(b, "HostConfig"), "PortBindings"));
     json_decref(b);
     json_object_del(fixture_spec(&f)->config, "network_mode");
 
-    json_object_set_new(fixture_spec(&f)->config, "hostname",
-                        json_string("h"));
+    json_object_set_new(fixture_spec(&f)->config, "hostname", json_string("h"));
     assert_null(fixture_body(&f, "container:abc123", &err));
     assert_string_equal(err.msg,
                         "hostname cannot be set with network mode "
@@ -1237,6 +1257,8 @@ static void test_auth(void **state)
     char *h_bad = xasprintf("%s/docker-credential-broken", dir);
     write_file(h_bad, "#!/bin/sh\necho 'credentials not found' >&2\nexit 1\n",
                0755);
+    char *h_junk = xasprintf("%s/docker-credential-junk", dir);
+    write_file(h_junk, "#!/bin/sh\necho 'Username: u'\n", 0755);
     char *h_none = xasprintf("%s/docker-credential-empty", dir);
     write_file(h_none, "#!/bin/sh\ncat >/dev/null\necho '{}'\n", 0755);
 
@@ -1261,9 +1283,10 @@ static void test_auth(void **state)
     struct nc_error err = {0};
 
     /* the task's block first */
-    struct task *t = task_with("{\"image\": \"redis\", \"auth\": [{\"username\":"
-                               " \"tu\", \"password\": \"tp\", "
-                               "\"server_address\": \"r.io\"}]}");
+    struct task *t =
+        task_with("{\"image\": \"redis\", \"auth\": [{\"username\":"
+                  " \"tu\", \"password\": \"tp\", "
+                  "\"server_address\": \"r.io\"}]}");
     assert_int_equal(docker_auth_lookup(&cfg, t, "redis", &a, &err), 1);
     assert_string_equal(a.username, "tu");
     assert_string_equal(a.password, "tp");
@@ -1312,6 +1335,12 @@ static void test_auth(void **state)
     assert_string_equal(a.username, "u-quay.io");
     docker_auth_free(&a);
     free(cfg.client.docker.auth.helper);
+    cfg.client.docker.auth.helper = xstrdup("junk");
+    assert_int_equal(docker_auth_lookup(&cfg, t, "quay.io/x/y", &a, &err),
+                     -EINVAL);
+    assert_true(nc_str_has_prefix(err.msg, "docker-credential-junk: the answer "
+                                           "is not a JSON object"));
+    free(cfg.client.docker.auth.helper);
     cfg.client.docker.auth.helper = xstrdup("missing");
     assert_int_equal(docker_auth_lookup(&cfg, t, "quay.io/x/y", &a, &err),
                      -ENOENT);
@@ -1326,17 +1355,19 @@ static void test_auth(void **state)
     write_file(bad, "{\"auths\": ", 0600);
     cfg.client.docker.auth.config = xstrdup(bad);
     assert_int_equal(docker_auth_lookup(&cfg, t, "redis", &a, &err), -EINVAL);
-    assert_true(nc_str_has_prefix(err.msg, "Failed to parse auth config file: "));
+    assert_true(
+        nc_str_has_prefix(err.msg, "Failed to parse auth config file: "));
     free(cfg.client.docker.auth.config);
     cfg.client.docker.auth.config = xasprintf("%s/absent.json", dir);
     assert_int_equal(docker_auth_lookup(&cfg, t, "redis", &a, &err), -ENOENT);
-    assert_true(nc_str_has_prefix(err.msg, "Failed to open auth config file: "));
+    assert_true(
+        nc_str_has_prefix(err.msg, "Failed to open auth config file: "));
     task_free(t);
     config_free(&cfg);
 
     setenv("PATH", old_path ? old_path : "/usr/bin:/bin", 1);
     free(old_path);
-    const char *files[] = {h_ok, h_bad, h_none, file, bad};
+    const char *files[] = {h_ok, h_bad, h_junk, h_none, file, bad};
     for (size_t i = 0; i < NC_ARRAY_LEN(files); i++) {
         unlink(files[i]);
         free((char *)files[i]);

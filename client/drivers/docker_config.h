@@ -65,14 +65,14 @@ int64_t docker_task_pull_timeout(const struct task *spec);
 /* What the container create body is made from. */
 struct docker_task_ctx {
     const struct agent_config *cfg;
-    const struct node *node;     /* ${attr.*} and ${node.*}, the node_name and
-                                    node_id labels, the host IP of ports and
-                                    cpu_hard_limit's share; may be NULL */
-    const struct alloc *a;       /* its job, group, ports, network */
+    const struct node *node; /* ${attr.*} and ${node.*}, the node_name and
+                                node_id labels, the host IP of ports and
+                                cpu_hard_limit's share; may be NULL */
+    const struct alloc *a;   /* its job, group, ports, network */
     const struct alloc_task *t;
-    const struct task *spec;     /* the task's job spec */
-    const char *task_dir;        /* host path of <alloc>/<task> */
-    const char *alloc_dir;       /* host path of <alloc>/alloc */
+    const struct task *spec; /* the task's job spec */
+    const char *task_dir;    /* host path of <alloc>/<task> */
+    const char *alloc_dir;   /* host path of <alloc>/alloc */
     /* the task's final environment (alloc_task_env with in_chroot, so
      * NOMAD_ALLOC_DIR=/alloc, NOMAD_TASK_DIR=/local,
      * NOMAD_SECRETS_DIR=/secrets); the config's strings are interpolated
@@ -111,8 +111,8 @@ char *docker_container_name(const char *task, const char *alloc_id);
  * neither tag nor digest, NULL with only a digest), *digest or NULL. Any
  * out pointer may be NULL; the caller frees the strings. 0, or -EINVAL
  * with `invalid reference format: "Foo Bar"`. */
-int docker_parse_image(const char *ref, char **repo, char **tag,
-                       char **digest, struct nc_error *err);
+int docker_parse_image(const char *ref, char **repo, char **tag, char **digest,
+                       struct nc_error *err);
 /* The reference with ":latest" when it has neither tag nor digest
  * ("redis" -> "redis:latest"), without a leading "https://". Caller
  * frees. */

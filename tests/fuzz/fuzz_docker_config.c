@@ -1,8 +1,10 @@
 // deps: client/config.c client/config_decode.c client/config_json.c
 // deps: client/config_schema.c client/config_validate.c client/tls.c
-// deps: client/drivers/driver.c client/drivers/exec.c client/drivers/supervisor.c
-// deps: client/drivers/cgroup.c client/drivers/caps.c client/drivers/docker_config.c
-// deps: client/alloc/alloc.c client/node/ client/job/ client/hcl/ client/util.c volumes/
+// deps: client/drivers/driver.c client/drivers/exec.c
+// deps: client/drivers/supervisor.c client/drivers/cgroup.c
+// deps: client/drivers/caps.c client/drivers/docker_config.c
+// deps: client/alloc/alloc.c client/node/ client/job/ client/hcl/
+// deps: client/util.c volumes/
 /* libFuzzer target for the docker driver's config half: the input is an
  * image reference (first byte even) or a task config as JSON (odd),
  * checked with and without the plugin config and made into a container
@@ -49,8 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct nc_error err = {0};
     docker_validate(NULL, &spec, &err);
     if (docker_validate(&cfg, &spec, &err) == 0) {
-        struct alloc a = {.id = "a1", .job_id = "j", .group = "g",
-                          .namespace = "default"};
+        struct alloc a = {
+            .id = "a1", .job_id = "j", .group = "g", .namespace = "default"};
         struct kvlist env = {0};
         kv_set(&env, "NOMAD_ALLOC_DIR", "/alloc");
         struct docker_task_ctx c = {.cfg = &cfg,
