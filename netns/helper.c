@@ -506,6 +506,19 @@ static int do_add(struct helper *h, struct netns_response *resp,
     }
     if (holder_r < 0) /* nothing exists now: the holder's failure alone */
         return nc_error_set(err, holder_r, "%s", holder_err.msg);
+    /* a holder's namespace that has the chain's interface already is not
+     * a new holder's (a buggy driver, or its pid reused by a process of
+     * another allocation): a failed ADD's rollback would delete it */
+    if (holder >= 0 && req->conflist &&
+        (holder_r = netns_ns_has_link(holder, req->ifname, err)) != 0)
+        return holder_r < 0
+                   ? holder_r
+                   : nc_error_set(err, -EEXIST,
+                                  "the network namespace of process %d "
+                                  "already has an interface %s, as another "
+                                  "allocation's would: refusing to set up "
+                                  "allocation %s in it",
+                                  req->holder_pid, req->ifname, req->alloc_id);
     resp->netns = xstrdup(req->netns);
     struct stat st;
     if (lstat(req->netns, &st) == 0)

@@ -195,6 +195,9 @@ int netns_ns_attach(const char *path, int ns, bool lo_up, struct nc_error *err);
  * pid 1's), -EINVAL when the link is no network namespace; err says which
  * process and why. */
 int netns_holder_open(int pid, struct nc_error *err);
+/* Whether the namespace ns (an fd) has an interface called ifname: 1, 0,
+ * or -errno. */
+int netns_ns_has_link(int ns, const char *ifname, struct nc_error *err);
 /* Whether the namespace mounted at path is the namespace ns (an fd). */
 bool netns_ns_is(const char *path, int ns);
 /* Whether path is a bind-mounted network namespace. */

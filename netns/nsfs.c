@@ -155,9 +155,10 @@ static int take_namespace(struct nc_error *err)
     return fd >= 0 ? fd : new_namespace(err);
 }
 
-/* Sets lo up inside the namespace ns: this thread goes in and comes back
- * (a network namespace is per thread, see above). */
-static int loopback_up(int ns, struct nc_error *err)
+/* Runs fn inside the namespace ns on this thread, which goes in and
+ * comes back (a network namespace is per thread, see above). */
+static int in_namespace(int ns, int (*fn)(void *arg, struct nc_error *err),
+                        void *arg, struct nc_error *err)
 {
     cleanup_close int self =
         open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -165,23 +166,47 @@ static int loopback_up(int ns, struct nc_error *err)
         return nc_error_set(err, -errno, "open /proc/thread-self/ns/net: %s",
                             strerror(errno));
     if (setns(ns, CLONE_NEWNET) < 0)
-        return nc_error_set(err, -errno, "enter the new namespace: %s",
+        return nc_error_set(err, -errno, "enter the namespace: %s",
                             strerror(errno));
+    int r = fn(arg, err);
+    if (setns(self, CLONE_NEWNET) < 0) /* cannot happen as root */
+        r = nc_error_set(err, -errno,
+                         "return to the host network namespace: %s",
+                         strerror(errno));
+    return r;
+}
+
+static int set_lo_up(void *arg, struct nc_error *err)
+{
+    (void)arg;
     int r = 0;
     int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct ifreq ifr = {0};
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
     if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) < 0 ||
         (ifr.ifr_flags |= IFF_UP, ioctl(sock, SIOCSIFFLAGS, &ifr) < 0))
-        r = nc_error_set(err, -errno, "set lo up in the new namespace: %s",
+        r = nc_error_set(err, -errno, "set lo up in the namespace: %s",
                          strerror(errno));
     if (sock >= 0)
         close(sock);
-    if (setns(self, CLONE_NEWNET) < 0) /* cannot happen as root */
-        r = nc_error_set(err, -errno,
-                         "return to the host network namespace: %s",
-                         strerror(errno));
     return r;
+}
+
+/* Sets lo up inside the namespace ns. */
+static int loopback_up(int ns, struct nc_error *err)
+{
+    return in_namespace(ns, set_lo_up, NULL, err);
+}
+
+static int find_link(void *arg, struct nc_error *err)
+{
+    (void)err;
+    return if_nametoindex(arg) > 0 ? 1 : 0;
+}
+
+int netns_ns_has_link(int ns, const char *ifname, struct nc_error *err)
+{
+    return in_namespace(ns, find_link, (void *)ifname, err);
 }
 
 /* /run/netns made a shared mount, once per process, one thread at a time

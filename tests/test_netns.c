@@ -1553,7 +1553,23 @@ static void test_helper_holder(void **state)
     netns_response_free(&resp);
     assert_int_equal(access(ns, F_OK), -1);
     assert_int_equal(access(state_file, F_OK), -1);
-    /* 7. mode none: the holder's namespace with lo up, no chain */
+    /* 7. a namespace that has the chain's interface already (another
+     * allocation's) is refused and keeps it */
+    char *cmd = xasprintf("nsenter -t %d -n ip link add eth0 type veth peer "
+                          "name eth1 2>/dev/null",
+                          (int)a);
+    if (system(cmd) == 0) {
+        assert_int_equal(holder_add(id, chain, a, &resp), -EEXIST);
+        assert_contains(resp.error, "already has an interface eth0");
+        netns_response_free(&resp);
+        assert_int_equal(access(ns, F_OK), -1);
+        assert_int_equal(access(state_file, F_OK), -1);
+        free(cmd);
+        cmd = xasprintf("nsenter -t %d -n ip link del eth0", (int)a);
+        assert_int_equal(system(cmd), 0);
+    }
+    free(cmd);
+    /* 8. mode none: the holder's namespace with lo up, no chain */
     char *j = xasprintf("{\"Command\":\"ADD\",\"AllocID\":\"%s\",\"StateDir\":"
                         "\"%s\",\"Mode\":\"none\",\"HolderPid\":%d}",
                         id, sd, (int)a);

@@ -131,11 +131,10 @@ static void holder_destroy(struct alloc *a)
     if (d && d->net_destroy)
         d->net_destroy(a->mgr->drv, a);
     else
-        LOG_WARN("alloc", "allocation %s: no driver %s on this node to "
-                          "remove what held its network namespace (%s "
-                          "leftovers)",
-                 a->id, name ? name : "(none recorded)",
-                 name ? name : "the driver's");
+        LOG_WARN("alloc", "allocation %s: driver %s is not on this node "
+                          "to remove what held the network namespace; it "
+                          "is left behind",
+                 a->id, name ? name : "(none recorded)");
     json_decref(a->net_driver);
     a->net_driver = NULL;
 }

@@ -144,6 +144,12 @@ check "host -> alloc IP $ipa:8080" http_ok "http://$ipa:8080/"
 
 add a "$ha" "$PORT:8080"
 check "ADD again with the same holder (a restarted agent): reused" [ "$(json "$TMP/a.add.json" Reused)" = True ]
+add x "$ha" "$((PORT + 3)):8080"
+check "another allocation with the same holder is refused" contains "$(json "$TMP/x.add.json" Error)" \
+    "the network namespace of process $ha already has an interface eth0"
+check "  and a's address and mapped port are untouched" \
+    sh -c "nsenter -t $ha -n ip -4 -o addr show eth0 | grep -q ' $ipa/' && curl -s -m 3 -f -o /dev/null http://127.0.0.1:$PORT/"
+check "  and nothing of x is made" sh -c "[ ! -e /run/netns/$ID-x ] && [ ! -e $STATE/$ID-x.json ]"
 
 "$BENCH" $OPTS leftovers >"$TMP/left.json"
 check "leftovers: the setup is found, with its holder's pid" \
