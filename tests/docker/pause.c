@@ -2,10 +2,11 @@
  * pause: the infra container's only process, like Kubernetes' pause. It
  * holds the allocation's network namespace open and does nothing else:
  * sleeps in sigsuspend() (pause() with the signals blocked in between, so
- * a SIGTERM that lands between the check and the sleep is not lost), reaps any child that is reparented to it (it is PID 1
- * of its PID namespace when the task containers share it), and exits 0 on
- * SIGTERM or SIGINT so `docker stop` returns at once instead of waiting
- * for the kill timeout (PID 1 has no default signal actions).
+ * a SIGTERM that lands between the check and the sleep is not lost), reaps any
+ * child that is reparented to it (it is PID 1 of its PID namespace when the
+ * task containers share it), and exits 0 on SIGTERM or SIGINT so `docker stop`
+ * returns at once instead of waiting for the kill timeout (PID 1 has no default
+ * signal actions).
  *
  * Built by the tests, never committed as a binary:
  *   cc -static -Os -s -o $BUILD/docker/pause tests/docker/pause.c

@@ -189,12 +189,16 @@ leftovers_new() {
 DOCKER_TESTS_DIR=$(pwd)/tests/docker
 DOCKERD=${DOCKERD:-/usr/sbin/dockerd}
 DOCKER_CLI=${DOCKER_CLI:-/usr/bin/docker}
-# overlay2 starts a container in about half vfs's time here (vfs copies the
-# image for each one) and is what users run; the start falls back to vfs
-# where overlay2 does not work, unless DOCKER_STORAGE names one
+# overlay2: measured with bench-docker here (ext4), 50 allocations' pause
+# and task containers at once took 8.5-8.7 s with overlay2 and 10.6-16.5 s
+# with vfs (which copies the image for each container); one allocation
+# ~300 ms with either. It is also what users run. The start falls back to
+# vfs where overlay2 does not work, unless DOCKER_STORAGE names a driver.
 DOCKER_STORAGE_DEFAULT=overlay2
 DOCKER_DIR=""
 DOCKER_PID=""
+DOCKER_BRIDGE=""
+DOCKER_BRIDGE_CIDR=""
 
 # docker_cli ARGS...: the Debian client against the private daemon
 docker_cli() { "$DOCKER_CLI" -H "$DOCKER_HOST" "$@"; }
@@ -209,6 +213,13 @@ docker_need() {
         exit 0
     fi
 }
+
+# docker_daemon_bridge CIDR: before docker_daemon_start, gives the daemon a
+# Linux bridge of its own (ncdk + its dir's suffix, CIDR its /24 gateway
+# address, e.g. 172.31.77.1/24) as the default "bridge" network instead of
+# none, with docker's userland proxy for published ports (no iptables), as
+# host-mode `ports` need; the cleanup deletes it. Sets DOCKER_BRIDGE then.
+docker_daemon_bridge() { DOCKER_BRIDGE_CIDR=$1; }
 
 # docker_daemon_start [DOCKERD-FLAGS...]: starts the private dockerd (the
 # first call makes its dir and registers its cleanup on exit; later calls,
@@ -233,6 +244,15 @@ docker_daemon_start() {
         # not /etc/docker/daemon.json: the host's settings stay out
         echo '{}' >"$DOCKER_DIR/daemon.json"
         DOCKER_FLAGS=""
+        if [ -n "$DOCKER_BRIDGE_CIDR" ]; then
+            DOCKER_BRIDGE=ncdk${DOCKER_DIR##*.}
+            ip link add "$DOCKER_BRIDGE" type bridge &&
+                ip addr add "$DOCKER_BRIDGE_CIDR" dev "$DOCKER_BRIDGE" &&
+                ip link set "$DOCKER_BRIDGE" up || {
+                echo "docker_daemon_start: cannot make bridge $DOCKER_BRIDGE ($DOCKER_BRIDGE_CIDR)" >&2
+                return 1
+            }
+        fi
         DOCKER_STORAGE_USED=${DOCKER_STORAGE:-$DOCKER_STORAGE_DEFAULT}
     fi
     [ $# -gt 0 ] && DOCKER_FLAGS="$*"
@@ -256,15 +276,20 @@ docker_daemon_start() {
 # one dockerd, waited for: 0 once /_ping answers, 1 if it exits or 30 s pass
 _docker_daemon_launch() {
     echo "--- dockerd started $(date '+%H:%M:%S.%N') ---" >>"$DOCKER_DIR/log"
-    # shellcheck disable=SC2086 # DOCKER_FLAGS: one word per flag
+    if [ -n "$DOCKER_BRIDGE" ]; then
+        _dk_net="--bridge $DOCKER_BRIDGE --userland-proxy=true"
+    else
+        _dk_net="--bridge none --userland-proxy=false"
+    fi
+    # shellcheck disable=SC2086 # _dk_net, DOCKER_FLAGS: one word per flag
     "$DOCKERD" --config-file "$DOCKER_DIR/daemon.json" \
         --host "$DOCKER_HOST" --data-root "$DOCKER_DIR/root" \
         --exec-root "$DOCKER_DIR/exec" --pidfile "$DOCKER_DIR/pid" \
         --containerd-namespace "$DOCKER_NS" \
         --containerd-plugins-namespace "${DOCKER_NS}p" \
         --cgroup-parent "/$DOCKER_NS" \
-        --bridge none --iptables=false --ip6tables=false --ip-masq=false \
-        --userland-proxy=false --storage-driver "$DOCKER_STORAGE_USED" \
+        $_dk_net --iptables=false --ip6tables=false --ip-masq=false \
+        --storage-driver "$DOCKER_STORAGE_USED" \
         --exec-opt native.cgroupdriver=cgroupfs $DOCKER_FLAGS \
         </dev/null >>"$DOCKER_DIR/log" 2>&1 &
     DOCKER_PID=$!
@@ -314,6 +339,13 @@ _docker_containerd_pids() {
 # _docker_shim_pids: containerd shims of this daemon's namespace
 _docker_shim_pids() {
     pgrep -f "^/usr/bin/containerd-shim[^ ]* -namespace $DOCKER_NS " 2>/dev/null
+}
+
+# _docker_proxy_pids: docker's userland proxies for this daemon's bridge
+# (its children, or orphans of a killed one: by their container address)
+_docker_proxy_pids() {
+    [ -n "$DOCKER_BRIDGE" ] || return 0
+    pgrep -f "^/usr/sbin/docker-proxy .*-container-ip ${DOCKER_BRIDGE_CIDR%.*}\\." 2>/dev/null
 }
 
 # docker_daemon_stop: stops the private dockerd (SIGTERM; SIGKILL after
@@ -375,6 +407,7 @@ docker_ours_processes() {
         pgrep -f "^$DOCKERD .*--data-root $DOCKER_DIR/root" 2>/dev/null
         _docker_containerd_pids
         _docker_shim_pids
+        _docker_proxy_pids
         for _dk_c in $(docker_ours_cgroups); do cat "$_dk_c/cgroup.procs" 2>/dev/null; done
     } | sort -un | while read -r _dk_p; do
         [ -r "/proc/$_dk_p/comm" ] && echo "$_dk_p $(cat "/proc/$_dk_p/comm" 2>/dev/null)"
@@ -388,6 +421,8 @@ docker_daemon_leftovers() {
     docker_ours_mounts | sed 's/^/mount: /'
     docker_ours_cgroups | sed 's/^/cgroup: /'
     [ -n "$DOCKER_DIR" ] && [ -e "$DOCKER_DIR" ] && echo "dir: $DOCKER_DIR"
+    [ -n "$DOCKER_BRIDGE" ] && ip link show "$DOCKER_BRIDGE" >/dev/null 2>&1 &&
+        echo "bridge: $DOCKER_BRIDGE"
     true
 }
 
@@ -402,13 +437,14 @@ docker_daemon_cleanup() {
         [ -n "$_dk_ids" ] && docker_cli rm -f -v $_dk_ids >/dev/null 2>&1
     fi
     docker_daemon_stop
-    for _dk_p in $(_docker_shim_pids); do _docker_term "$_dk_p" 2; done
+    for _dk_p in $(_docker_shim_pids) $(_docker_proxy_pids); do _docker_term "$_dk_p" 2; done
     for _dk_c in $(docker_ours_cgroups); do
         for _dk_p in $(cat "$_dk_c/cgroup.procs" 2>/dev/null); do kill -KILL "$_dk_p" 2>/dev/null; done
     done
     for _dk_c in $(docker_ours_cgroups); do rmdir "$_dk_c" 2>/dev/null; done
     _docker_umount_all
     rm -rf --one-file-system "$DOCKER_DIR"
+    [ -n "$DOCKER_BRIDGE" ] && ip link del "$DOCKER_BRIDGE" 2>/dev/null
     # a dir still there (a mount that would not go) is kept for a look,
     # not descended into
     true

@@ -2,9 +2,9 @@
 # The private Docker Engine the docker driver's tests run on (lib.sh's
 # docker_* helpers): it starts on a socket and data root of its own, holds
 # the offline images, runs a container through the Engine API (create,
-# start, wait, logs, remove), keeps its images and containers across a
+# start, wait, logs, remove), publishes a port on its own bridge, keeps its images and containers across a
 # restart, and once cleaned up leaves nothing: no dockerd, containerd or
-# shim of its own, no mount, cgroup or dir, while the dockerds and network
+# shim of its own, no mount, cgroup, bridge or dir, while the dockerds and network
 # namespaces that were there before are untouched. Root only: skipped
 # otherwise.
 . "$(dirname "$0")/lib.sh"
@@ -29,6 +29,9 @@ dockerd_before=$(dockerd_pids)
 netns_before=$(ip netns list 2>/dev/null | awk '{print $1}' | sort)
 sock_before=$(sock_state)
 
+# a bridge of its own for published ports, as host-mode tasks need
+cidr=172.30.$(($$ % 250)).1/24
+docker_daemon_bridge "$cidr"
 if docker_daemon_start; then
     pass "a private dockerd answers GET /_ping on its own socket ($DOCKER_STORAGE_USED)"
 else
@@ -117,6 +120,16 @@ ms=$(((t1 - t0) / 1000000))
 quick_zero() { [ "$code" = 0 ] && [ "$ms" -lt 5000 ]; }
 check "the pause container exits 0 on SIGTERM at once (exit $code, stopped in $ms ms)" quick_zero
 
+# a published port, through the daemon's own bridge and userland proxy
+gw=$(docker_cli network inspect bridge -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' 2>/dev/null)
+check "the daemon's bridge network is its own ($DOCKER_BRIDGE, gateway $gw)" [ "$gw" = "${cidr%/*}" ]
+port=$((21000 + $$ % 8000))
+docker_cli run -d --name "nctest-web-$$" -p "127.0.0.1:$port:8080" nctest/busybox:1 \
+    sh -c 'echo hello >/tmp/index.html; exec httpd -f -p 8080 -h /tmp' >/dev/null
+web_ok() { [ "$(curl -s -m 2 "http://127.0.0.1:$port/")" = hello ]; }
+check "a container's published port answers on the host (127.0.0.1:$port)" wait_for 10 web_ok
+docker_cli rm -f "nctest-web-$$" >/dev/null
+
 docker_image_tar nctest/pause:1 "$TMP/pause.tar"
 check "docker_image_tar writes docker save's tarball" sh -c "tar -tf '$TMP/pause.tar' | grep -qx manifest.json"
 
@@ -184,6 +197,10 @@ check "the dockerd count is back to $(count "$dockerd_before")" \
     [ "$(count "$(dockerd_pids)")" = "$(($(count "$dockerd_before") + $(count "$extra")))" ]
 shims=$(pgrep -f -- "-namespace $ns ")
 check "no containerd-shim of our namespace" [ -z "$shims" ]
+proxies=$(pgrep -f "docker-proxy .*-host-port $port ")
+check "no docker-proxy of ours" [ -z "$proxies" ]
+bridge_gone() { ! ip link show "$DOCKER_BRIDGE" >/dev/null 2>&1; }
+check "its bridge is deleted" bridge_gone
 mnt=$(grep -F "$dir" /proc/self/mountinfo)
 check "no mount under the daemon's dir" [ -z "$mnt" ]
 check "its dir is removed" [ ! -e "$dir" ]
