@@ -268,6 +268,7 @@ if [ -z "$skip2" ]; then
             nomclient_run "dk$n" "$n"
         fi
     done
+    sleep 5
     agent_mem >"$res/mem.after"
 fi
 
@@ -311,9 +312,9 @@ cpu0=$(cat "$res/cpu.0")
 cpun=$(cat "$res/cpu.n")
 echo
 echo "the agent (and what it runs: network helper, supervisors), $max docker tasks running vs none:"
-printf '%-34s %10s %10s %10s\n' "" "0 tasks" "$max tasks" "per task"
-printf '%-34s %10s %10s %10s\n' "private memory (KiB)" "$priv0" "$privn" "$(((privn - priv0) / max))"
-printf '%-34s %10s %10s %10s\n' "Pss (KiB)" "$pss0" "$pssn" "$(((pssn - pss0) / max))"
-printf '%-34s %10s %10s %10s\n' "CPU over ${SECS} s (ms, utime+stime)" "$cpu0" "$cpun" \
+printf '%-36s %10s %10s %14s\n' "" "0 tasks" "$max tasks" "per task"
+printf '%-36s %10s %10s %14s\n' "private memory (KiB)" "$priv0" "$privn" "$(((privn - priv0) / max))"
+printf '%-36s %10s %10s %14s\n' "Pss (KiB)" "$pss0" "$pssn" "$(((pssn - pss0) / max))"
+printf '%-36s %10s %10s %14s\n' "CPU over ${SECS} s (ms, utime+stime)" "$cpu0" "$cpun" \
     "$(awk -v a="$cpu0" -v b="$cpun" -v n="$max" -v s="$SECS" 'BEGIN {printf "%.2f", (b - a) / n * 60 / s}') ms/min"
 echo "after every job stopped: private ${priva} KiB, Pss ${pssa} KiB (goals: under 300 KiB and near-zero CPU per task)"

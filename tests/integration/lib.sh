@@ -230,7 +230,7 @@ docker_daemon_bridge() { DOCKER_BRIDGE_CIDR=$1; }
 # namespace) and DOCKER_STORAGE_USED. Returns 1 with the daemon's log on
 # stderr when it does not answer.
 docker_daemon_start() {
-    if [ -n "$DOCKER_PID" ] && kill -0 "$DOCKER_PID" 2>/dev/null; then
+    if [ -n "$DOCKER_PID" ] && _docker_alive "$DOCKER_PID"; then
         echo "docker_daemon_start: already running (pid $DOCKER_PID)" >&2
         return 1
     fi
@@ -266,7 +266,7 @@ docker_daemon_start() {
         DOCKER_STORAGE_USED=vfs
         _docker_daemon_launch
     fi
-    kill -0 "$DOCKER_PID" 2>/dev/null && docker_ping && return 0
+    _docker_alive "$DOCKER_PID" && docker_ping && return 0
     echo "docker_daemon_start: dockerd did not answer on $DOCKER_SOCK:" >&2
     tail -n 30 "$DOCKER_DIR/log" >&2
     docker_daemon_stop
