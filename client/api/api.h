@@ -194,6 +194,16 @@ int api_stream_text(struct api_client *c, const char *path,
                     void (*sink)(void *arg, const char *data, size_t len),
                     void *arg, struct nc_error *err);
 
+/* Connects to the agent for a protocol of the caller's own (the CLI's
+ * websocket for `alloc exec`): dials, runs the TLS handshake for https
+ * (errors as api_request words them, for `path`), and gives the
+ * non-blocking socket, the session (NULL for plain HTTP; free with
+ * tls_conn_free) and the request header lines every request carries
+ * (Host, User-Agent, X-Nomad-Token; caller frees). 0 or -errno. */
+struct tls_conn;
+int api_dial(struct api_client *c, const char *path, int *fd,
+             struct tls_conn **tls, char **headers, struct nc_error *err);
+
 /* The decoded JSON of the last non-2xx answer's body, if any (borrowed,
  * valid until the next request). */
 const json_t *api_last_error_body(void);

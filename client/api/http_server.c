@@ -748,6 +748,8 @@ static void conn_close(struct conn *c)
 static void upgraded_deliver(struct conn *c)
 {
     struct http_stream *s = c->stream;
+    if (s->ended)
+        c->in.len = c->in_off = 0; /* the owner is done: read to the close */
     while (!c->closing && !s->input_paused && c->in_off < c->in.len) {
         /* the owner may pause or end from within: hand over one copy */
         size_t n = c->in.len - c->in_off;

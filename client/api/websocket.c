@@ -569,3 +569,339 @@ void ws_close_append(struct nc_buf *out, int code, const char *reason,
     }
     ws_frame_append(out, WS_CLOSE, p, n, mask);
 }
+
+/* ---- the client side ------------------------------------------------------ */
+
+#include <http_parser.h>
+#include <jansson.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client/tls.h"
+
+#define WS_CLIENT_ANSWER_MAX (64u << 10)
+
+struct ws_client {
+    int fd;
+    struct tls_conn *tls;
+    struct nc_buf out;   /* wire bytes to send */
+    size_t out_off;
+    struct nc_buf in;    /* plain bytes received, not yet parsed */
+    size_t in_off;
+    struct ws_reader rd;
+    bool eof;
+};
+
+int ws_client_fd(const struct ws_client *c) { return c->fd; }
+
+void ws_client_free(struct ws_client *c)
+{
+    if (!c)
+        return;
+    if (c->fd >= 0)
+        close(c->fd);
+    tls_conn_free(c->tls);
+    nc_buf_free(&c->out);
+    nc_buf_free(&c->in);
+    ws_reader_free(&c->rd);
+    free(c);
+}
+
+/* Encrypts (with TLS) and queues bytes for the wire. */
+static int client_queue(struct ws_client *c, const char *p, size_t n)
+{
+    if (!c->tls) {
+        nc_buf_append(&c->out, p, n);
+        return 0;
+    }
+    if (tls_conn_write(c->tls, p, n) < 0)
+        return -EPROTO;
+    tls_conn_take_output(c->tls, &c->out);
+    return 0;
+}
+
+int ws_client_flush(struct ws_client *c)
+{
+    while (c->out_off < c->out.len) {
+        ssize_t w = send(c->fd, c->out.data + c->out_off,
+                         c->out.len - c->out_off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return errno == EAGAIN ? 0 : -errno;
+        c->out_off += (size_t)w;
+    }
+    c->out.len = c->out_off = 0;
+    return 0;
+}
+
+size_t ws_client_pending(const struct ws_client *c)
+{
+    return c->out.len - c->out_off;
+}
+
+void ws_client_send(struct ws_client *c, int opcode, const void *data,
+                    size_t len)
+{
+    struct nc_buf f = {0};
+    ws_frame_append(&f, opcode, data, len, true);
+    client_queue(c, f.data, f.len);
+    nc_buf_free(&f);
+}
+
+/* Reads what the socket has into c->in (decrypted): > 0 bytes added, 0
+ * nothing now, -EPIPE at EOF, -EPROTO a TLS failure. */
+static long client_read(struct ws_client *c, struct nc_error *err)
+{
+    char buf[16384];
+    for (;;) {
+        if (c->tls) {
+            long n = tls_conn_read(c->tls, buf, sizeof(buf));
+            tls_conn_take_output(c->tls, &c->out); /* e.g. a key update */
+            if (n > 0) {
+                nc_buf_append(&c->in, buf, (size_t)n);
+                return n;
+            }
+            if (n == 0)
+                return -EPIPE;
+            if (n != -EAGAIN)
+                return nc_error_set(err, -EPROTO, "TLS: %s",
+                                    tls_conn_error(c->tls));
+        }
+        ssize_t r = recv(c->fd, buf, sizeof(buf), 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno == EAGAIN)
+            return 0;
+        if (r < 0)
+            return nc_error_set(err, -errno, "%s", strerror(errno));
+        if (r == 0)
+            return -EPIPE;
+        if (!c->tls) {
+            nc_buf_append(&c->in, buf, (size_t)r);
+            return r;
+        }
+        tls_conn_feed(c->tls, buf, (size_t)r);
+    }
+}
+
+int ws_client_recv(struct ws_client *c, struct ws_message *msg,
+                   struct nc_error *err)
+{
+    for (;;) {
+        while (c->in_off < c->in.len) {
+            int code = 0;
+            char why[128];
+            long used = ws_reader_next(&c->rd, c->in.data + c->in_off,
+                                       c->in.len - c->in_off, msg, &code, why,
+                                       sizeof(why));
+            if (used < 0) {
+                struct nc_buf f = {0};
+                ws_close_append(&f, code, why, true);
+                client_queue(c, f.data, f.len);
+                nc_buf_free(&f);
+                return nc_error_set(err, -EPROTO, "websocket: %s", why);
+            }
+            c->in_off += (size_t)used;
+            if (msg->opcode == WS_PING) {
+                ws_client_send(c, WS_PONG, msg->data, msg->len);
+                continue;
+            }
+            if (msg->opcode)
+                return 1;
+        }
+        c->in.len = c->in_off = 0;
+        if (c->eof)
+            return -EPIPE;
+        long n = client_read(c, err);
+        if (n == -EPIPE)
+            c->eof = true;
+        else if (n < 0)
+            return (int)n;
+        else if (n == 0)
+            return 0;
+    }
+}
+
+/* ---- the opening handshake, client side ---- */
+
+struct answer {
+    bool done;
+    bool in_value;
+    struct nc_buf field, value;
+    char *accept, *upgrade, *connection;
+    struct nc_buf body;
+};
+
+static void answer_header(struct answer *a)
+{
+    if (!a->in_value)
+        return;
+    char **slot = NULL;
+    const char *f = a->field.data ? a->field.data : "";
+    if (strcasecmp(f, "sec-websocket-accept") == 0)
+        slot = &a->accept;
+    else if (strcasecmp(f, "upgrade") == 0)
+        slot = &a->upgrade;
+    else if (strcasecmp(f, "connection") == 0)
+        slot = &a->connection;
+    if (slot) {
+        free(*slot);
+        *slot = xstrdup(a->value.data ? a->value.data : "");
+    }
+    a->field.len = a->value.len = 0;
+    nc_buf_puts(&a->field, "");
+    nc_buf_puts(&a->value, "");
+    a->field.len = a->value.len = 0;
+    a->in_value = false;
+}
+
+static int on_answer_field(http_parser *p, const char *at, size_t n)
+{
+    struct answer *a = p->data;
+    answer_header(a);
+    nc_buf_append(&a->field, at, n);
+    return a->field.len > 4096 ? -1 : 0;
+}
+
+static int on_answer_value(http_parser *p, const char *at, size_t n)
+{
+    struct answer *a = p->data;
+    a->in_value = true;
+    nc_buf_append(&a->value, at, n);
+    return a->value.len > 8192 ? -1 : 0;
+}
+
+static int on_answer_headers(http_parser *p)
+{
+    answer_header(p->data);
+    return 0;
+}
+
+static int on_answer_body(http_parser *p, const char *at, size_t n)
+{
+    struct answer *a = p->data;
+    if (a->body.len + n > WS_CLIENT_ANSWER_MAX)
+        return -1;
+    nc_buf_append(&a->body, at, n);
+    return 0;
+}
+
+static int on_answer_complete(http_parser *p)
+{
+    ((struct answer *)p->data)->done = true;
+    return 0;
+}
+
+static void answer_free(struct answer *a)
+{
+    nc_buf_free(&a->field);
+    nc_buf_free(&a->value);
+    nc_buf_free(&a->body);
+    free(a->accept);
+    free(a->upgrade);
+    free(a->connection);
+}
+
+/* "Unexpected response code: 404 (<error>)" from a refusal's body, as
+ * Nomad's API client words a failed websocket handshake. */
+static int refusal(int status, const struct answer *a, struct nc_error *err)
+{
+    json_t *doc = a->body.len ? json_loadb(a->body.data, a->body.len, 0, NULL)
+                              : NULL;
+    const char *msg = json_string_value(json_object_get(doc, "error"));
+    nc_error_set(err, -EPROTO, "Unexpected response code: %d (%.*s)", status,
+                 msg ? (int)strlen(msg) : a->body.len ? (int)a->body.len : 7,
+                 msg ? msg : a->body.len ? a->body.data : "no body");
+    json_decref(doc);
+    return -EPROTO;
+}
+
+static int wait_io(int fd, short events, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+    int r;
+    do
+        r = poll(&p, 1, timeout_ms);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? -errno : r == 0 ? -ETIMEDOUT : 0;
+}
+
+int ws_client_open(struct ws_client **out, int fd, struct tls_conn *tls,
+                   const char *path, const char *headers, int timeout_ms,
+                   struct nc_error *err)
+{
+    *out = NULL;
+    struct ws_client *c = xcalloc(1, sizeof(*c));
+    c->fd = fd;
+    c->tls = tls;
+    char key[25], want[29];
+    ws_client_key(key);
+    ws_accept_key(key, want);
+    char *req = xasprintf("GET %s HTTP/1.1\r\n%sUpgrade: websocket\r\n"
+                          "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                          "Sec-WebSocket-Version: 13\r\n\r\n",
+                          path, headers ? headers : "", key);
+    int r = client_queue(c, req, strlen(req));
+    free(req);
+    while (r == 0 && ws_client_pending(c)) {
+        if ((r = ws_client_flush(c)) == 0 && ws_client_pending(c))
+            r = wait_io(fd, POLLOUT, timeout_ms);
+    }
+    struct answer a = {0};
+    http_parser parser;
+    http_parser_settings s = {.on_header_field = on_answer_field,
+                              .on_header_value = on_answer_value,
+                              .on_headers_complete = on_answer_headers,
+                              .on_body = on_answer_body,
+                              .on_message_complete = on_answer_complete};
+    http_parser_init(&parser, HTTP_RESPONSE);
+    parser.data = &a;
+    while (r == 0 && !a.done) {
+        long n = client_read(c, err);
+        if (n == 0) {
+            r = wait_io(fd, POLLIN, timeout_ms);
+            if (r == -ETIMEDOUT)
+                nc_error_set(err, r, "no answer from the agent in %d s",
+                             timeout_ms / 1000);
+            continue;
+        }
+        size_t len = n > 0 ? c->in.len : 0;
+        size_t used = http_parser_execute(&parser, &s, c->in.data, len);
+        if (parser.upgrade) {
+            /* what follows the head is the websocket's */
+            memmove(c->in.data, c->in.data + used, len - used);
+            c->in.len = len - used;
+            break;
+        }
+        if (parser.http_errno != HPE_OK || used != len) {
+            r = nc_error_set(err, -EPROTO, "malformed answer to the websocket "
+                                           "handshake");
+            break;
+        }
+        c->in.len = 0;
+        if (n < 0) {
+            if (!a.done)
+                r = n == -EPIPE ? nc_error_set(err, -EPIPE,
+                                               "the agent closed the "
+                                               "connection")
+                                : (int)n;
+            break;
+        }
+    }
+    if (r == 0 && parser.status_code != 101)
+        r = refusal(parser.status_code, &a, err);
+    else if (r == 0 && (!a.accept || strcmp(a.accept, want) != 0))
+        r = nc_error_set(err, -EPROTO, "websocket: bad handshake");
+    answer_free(&a);
+    if (r < 0) {
+        c->fd = -1; /* the caller's still */
+        c->tls = NULL;
+        ws_client_free(c);
+        return r;
+    }
+    c->rd.server = false;
+    *out = c;
+    return 0;
+}

@@ -2,8 +2,8 @@
  * handshake's checks and keys, an incremental frame reader (masking,
  * fragmentation, control frames, limits, UTF-8 of text) and the frame
  * writer, for the agent's side (`/v1/client/allocation/:id/exec`, over
- * the HTTP server's upgraded connections) and the CLI's (`alloc exec`).
- * The bytes move elsewhere; nothing here blocks or owns a socket. */
+ * the HTTP server's upgraded connections, where the loop moves the bytes)
+ * and the CLI's (`alloc exec`: ws_client_*, on a socket the CLI polls). */
 #ifndef NOMCLIENT_API_WEBSOCKET_H
 #define NOMCLIENT_API_WEBSOCKET_H
 
@@ -116,5 +116,37 @@ void ws_close_append(struct nc_buf *out, int code, const char *reason,
 /* Whether s[0..len) is well-formed UTF-8 (no overlongs, surrogates or
  * code points past U+10FFFF). */
 bool ws_utf8_valid(const char *s, size_t len);
+
+/* ---- the client side (the CLI): a websocket over a connected socket and
+ * optional TLS session (api_dial's), driven by the caller's poll loop ---- */
+
+struct tls_conn;
+struct ws_client;
+
+/* Sends the opening handshake for `path` (with `headers`, lines ending in
+ * CRLF: Host, the token) on the connected non-blocking socket `fd` and
+ * reads the answer, waiting up to timeout_ms. On 101 with the right
+ * Sec-WebSocket-Accept, *out owns fd and tls. Otherwise -EPROTO with err
+ * "Unexpected response code: 404 (<the agent's error>)", or a transport
+ * error; fd and tls stay the caller's. */
+int ws_client_open(struct ws_client **out, int fd, struct tls_conn *tls,
+                   const char *path, const char *headers, int timeout_ms,
+                   struct nc_error *err);
+void ws_client_free(struct ws_client *c); /* closes the socket; NULL ok */
+int ws_client_fd(const struct ws_client *c);
+
+/* Queues a message (masked, one frame). */
+void ws_client_send(struct ws_client *c, int opcode, const void *data,
+                    size_t len);
+/* Bytes queued and not yet sent: wait for POLLOUT while there are. */
+size_t ws_client_pending(const struct ws_client *c);
+/* Sends what the socket takes now: 0, or -errno. */
+int ws_client_flush(struct ws_client *c);
+/* The next message from what the socket has now: 1 with *msg (valid until
+ * the next call), 0 when nothing more is there yet (poll for POLLIN), -EPIPE
+ * at the end of the connection, -EPROTO for a TLS failure or a protocol
+ * violation (why in err). Pings are answered here. */
+int ws_client_recv(struct ws_client *c, struct ws_message *msg,
+                   struct nc_error *err);
 
 #endif
