@@ -28,8 +28,8 @@
 #include "client/tls.h"
 
 #define EXEC_HEARTBEAT_MS 10000
-#define EXEC_STDIN_CHUNK 2048        /* as Nomad's client reads stdin */
-#define EXEC_SEND_HIGH (1u << 20)    /* stop reading stdin beyond this */
+#define EXEC_STDIN_CHUNK 2048     /* as Nomad's client reads stdin */
+#define EXEC_SEND_HIGH (1u << 20) /* stop reading stdin beyond this */
 #define EXEC_HANDSHAKE_TIMEOUT_MS 60000
 
 /* The terminal's state before raw mode, restored on the way out. */
@@ -105,7 +105,10 @@ static void send_size(struct exec_cli *x)
                            (int)w.ws_row, "width", (int)w.ws_col));
 }
 
-static bool line_end(char c) { return c == '\n' || c == '\r'; }
+static bool line_end(char c)
+{
+    return c == '\n' || c == '\r';
+}
 
 /* Filters what was typed through the escape state; sends the rest. */
 static void typed(struct exec_cli *x, const char *p, size_t n)
@@ -170,8 +173,9 @@ static void close_reason(const struct ws_message *m, struct nc_error *err)
     snprintf(what, sizeof(what), "websocket: close %d%s%s%s", m->close_code,
              name ? " (" : "", name ? name : "", name ? ")" : "");
     if (m->close_code == WS_CLOSE_NORMAL)
-        nc_error_set(err, -EPIPE, "websocket closed before receiving exit "
-                                  "code: %s%s%.*s",
+        nc_error_set(err, -EPIPE,
+                     "websocket closed before receiving exit "
+                     "code: %s%s%.*s",
                      what, m->len ? ": " : "", (int)m->len, m->data);
     else if (m->len)
         nc_error_set(err, -EPIPE, "%.*s", (int)m->len, m->data);
@@ -194,8 +198,8 @@ static void write_all(int fd, const char *p, size_t n)
 
 /* One message from the agent: 1 with *code once the command exited, 0 to
  * go on, -1 with err. */
-static int on_message(struct exec_cli *x, const struct ws_message *m,
-                      int *code, struct nc_error *err)
+static int on_message(struct exec_cli *x, const struct ws_message *m, int *code,
+                      struct nc_error *err)
 {
     if (m->opcode == WS_CLOSE) {
         close_reason(m, err);
@@ -244,11 +248,10 @@ static int exec_loop(struct exec_cli *x, int sigfd, struct nc_error *err)
         }
         struct pollfd p[3] = {
             {.fd = ws_client_fd(x->ws),
-             .events = (short)(POLLIN | (ws_client_pending(x->ws) ? POLLOUT
-                                                                   : 0))},
+             .events =
+                 (short)(POLLIN | (ws_client_pending(x->ws) ? POLLOUT : 0))},
             {.fd = sigfd, .events = POLLIN},
-            {.fd = x->reading_stdin &&
-                           ws_client_pending(x->ws) < EXEC_SEND_HIGH
+            {.fd = x->reading_stdin && ws_client_pending(x->ws) < EXEC_SEND_HIGH
                        ? 0
                        : -1,
              .events = POLLIN},
@@ -256,8 +259,7 @@ static int exec_loop(struct exec_cli *x, int sigfd, struct nc_error *err)
         int64_t wait = x->next_heartbeat - now_ms();
         int n = poll(p, 3, wait < 0 ? 0 : (int)wait);
         if (n < 0 && errno != EINTR)
-            return nc_error_set(err, -errno, "poll: %s", strerror(errno)),
-                   -1;
+            return nc_error_set(err, -errno, "poll: %s", strerror(errno)), -1;
         if (now_ms() >= x->next_heartbeat) {
             send_json(x, json_object()); /* Nomad's heartbeat */
             x->next_heartbeat = now_ms() + EXEC_HEARTBEAT_MS;
@@ -322,7 +324,8 @@ int cli_exec_session(struct api_client *api, const char *path, bool tty,
     int fd = -1;
     struct tls_conn *tls = NULL;
     char *headers = NULL;
-    struct exec_cli x = {.tty = tty, .reading_stdin = use_stdin,
+    struct exec_cli x = {.tty = tty,
+                         .reading_stdin = use_stdin,
                          .escape = tty ? escape : -1,
                          .esc_state = ESC_LINE_START};
     int r = api_dial(api, path, &fd, &tls, &headers, err);

@@ -56,7 +56,8 @@ static int setup(void **state)
 {
     (void)state;
     if (getuid() != 0 || access("/usr/sbin/dockerd", X_OK) != 0 ||
-        access("/usr/bin/docker", X_OK) != 0 || access("/bin/busybox", X_OK) != 0)
+        access("/usr/bin/docker", X_OK) != 0 ||
+        access("/bin/busybox", X_OK) != 0)
         return 0; /* the tests skip */
     snprintf(dk, sizeof(dk), "/tmp/nc-dxXXXXXX");
     if (!mkdtemp(dk))
@@ -71,7 +72,8 @@ static int setup(void **state)
                dk, dk, dk, dk, (int)getpid(), (int)getpid(), dk, dk);
     if (r != 0)
         return -1;
-    r = sh("for i in $(seq 200); do " DOCKER " version >/dev/null 2>&1 && exit 0; "
+    r = sh("for i in $(seq 200); do " DOCKER
+           " version >/dev/null 2>&1 && exit 0; "
            "sleep 0.05; done; exit 1",
            dk);
     if (r != 0) {
@@ -82,12 +84,14 @@ static int setup(void **state)
     r = sh("mkdir -p %s/rootfs/bin && cp /bin/busybox %s/rootfs/bin/ && "
            "for a in sh cat echo sleep tty stty id ls head yes; do "
            "ln -s busybox %s/rootfs/bin/$a; done && "
-           "tar -C %s/rootfs -c . | " DOCKER " import - nctest/busybox:1 >/dev/null && "
-           DOCKER " run -d nctest/busybox:1 /bin/sleep 3000 >%s/cid && "
-           DOCKER " create nctest/busybox:1 /bin/true >%s/stopped",
+           "tar -C %s/rootfs -c . | " DOCKER
+           " import - nctest/busybox:1 >/dev/null && " DOCKER
+           " run -d nctest/busybox:1 /bin/sleep 3000 >%s/cid && " DOCKER
+           " create nctest/busybox:1 /bin/true >%s/stopped",
            dk, dk, dk, dk, dk, dk, dk, dk, dk);
-    if (r != 0 || !read_word(strcat(strcpy((char[128]){0}, dk), "/cid"),
-                             container, sizeof(container)) ||
+    if (r != 0 ||
+        !read_word(strcat(strcpy((char[128]){0}, dk), "/cid"), container,
+                   sizeof(container)) ||
         !read_word(strcat(strcpy((char[128]){0}, dk), "/stopped"), stopped,
                    sizeof(stopped)))
         return -1;
@@ -100,11 +104,12 @@ static int teardown(void **state)
     if (!dk[0])
         return 0;
     sh(DOCKER " rm -f $(" DOCKER " ps -aq) >/dev/null 2>&1; "
-       "p=$(cat %s/dockerd.pid); kill -TERM $p; "
-       "for i in $(seq 200); do kill -0 $p 2>/dev/null || break; sleep 0.05; done; "
-       "kill -9 $p 2>/dev/null; "
-       "grep -o ' %s[^ ]*' /proc/self/mountinfo | sort -r | "
-       "while read m; do umount -l $m; done; rm -rf %s",
+              "p=$(cat %s/dockerd.pid); kill -TERM $p; "
+              "for i in $(seq 200); do kill -0 $p 2>/dev/null || break; sleep "
+              "0.05; done; "
+              "kill -9 $p 2>/dev/null; "
+              "grep -o ' %s[^ ]*' /proc/self/mountinfo | sort -r | "
+              "while read m; do umount -l $m; done; rm -rf %s",
        dk, dk, dk, dk, dk);
     return 0;
 }
@@ -158,7 +163,10 @@ static void on_exited(void *arg, int code, const char *error)
     uv_stop(&r->loop);
 }
 
-static void on_drained(void *arg) { ((struct run *)arg)->drained++; }
+static void on_drained(void *arg)
+{
+    ((struct run *)arg)->drained++;
+}
 
 static const struct driver_session_cb cb = {on_output, on_exited, on_drained};
 
@@ -183,8 +191,8 @@ static int run_start(struct run *r, const char *cid, bool tty,
                      const char *const *argv)
 {
     struct nc_error err = {0};
-    return docker_exec_session(&r->loop, endpoint, cid, NULL, (char *const *)argv,
-                               tty, &cb, r, &r->s, &err);
+    return docker_exec_session(&r->loop, endpoint, cid, NULL,
+                               (char *const *)argv, tty, &cb, r, &r->s, &err);
 }
 
 static void run_loop(struct run *r)
@@ -211,12 +219,12 @@ static const char *text(struct nc_buf *b)
     return b->data;
 }
 
-#define SKIP_WITHOUT_DOCKER() \
-    do {                      \
-        if (!container[0]) {  \
-            skip();           \
-            return;           \
-        }                     \
+#define SKIP_WITHOUT_DOCKER()                                                  \
+    do {                                                                       \
+        if (!container[0]) {                                                   \
+            skip();                                                            \
+            return;                                                            \
+        }                                                                      \
     } while (0)
 
 static void test_output_and_exit_code(void **state)
@@ -266,7 +274,8 @@ static void test_tty(void **state)
     SKIP_WITHOUT_DOCKER();
     struct run r;
     run_init(&r);
-    const char *argv[] = {"sh", "-c", "tty; sleep 0.5; stty size; exit 2", NULL};
+    const char *argv[] = {"sh", "-c", "tty; sleep 0.5; stty size; exit 2",
+                          NULL};
     assert_int_equal(run_start(&r, container, true, argv), 0);
     r.s->ops->resize(r.s, 100, 40);
     run_loop(&r);
@@ -275,8 +284,9 @@ static void test_tty(void **state)
     assert_int_equal(r.code, 2);
     const char *o = text(&r.out[1]);
     assert_non_null(strstr(o, "/dev/pts/"));
-    assert_non_null(strstr(o, "40 100\r\n")); /* the terminal's size, its CRLF */
-    assert_int_equal(r.out[2].len, 0);         /* one stream with a terminal */
+    assert_non_null(
+        strstr(o, "40 100\r\n"));      /* the terminal's size, its CRLF */
+    assert_int_equal(r.out[2].len, 0); /* one stream with a terminal */
     run_free(&r);
 }
 
@@ -307,14 +317,16 @@ static void test_cancel_kills(void **state)
     const char *argv[] = {"sleep", "4321", NULL};
     assert_int_equal(run_start(&r, container, false, argv), 0);
     /* let it start, then cancel: no callback, and the process is gone */
-    for (int i = 0; i < 100 && system("pgrep -x -f 'sleep 4321' >/dev/null") != 0; i++) {
+    for (int i = 0;
+         i < 100 && system("pgrep -x -f 'sleep 4321' >/dev/null") != 0; i++) {
         uv_run(&r.loop, UV_RUN_NOWAIT);
         usleep(20000);
     }
     assert_int_equal(system("pgrep -x -f 'sleep 4321' >/dev/null"), 0);
     r.s->ops->cancel(r.s);
     r.s = NULL;
-    for (int i = 0; i < 100 && system("pgrep -x -f 'sleep 4321' >/dev/null") == 0; i++) {
+    for (int i = 0;
+         i < 100 && system("pgrep -x -f 'sleep 4321' >/dev/null") == 0; i++) {
         uv_run(&r.loop, UV_RUN_NOWAIT);
         usleep(20000);
     }
@@ -332,7 +344,8 @@ static void test_refusals(void **state)
     /* no such container */
     run_init(&r);
     char missing[80];
-    snprintf(missing, sizeof(missing), "%.60s", "0123456789abcdef0123456789abcdef");
+    snprintf(missing, sizeof(missing), "%.60s",
+             "0123456789abcdef0123456789abcdef");
     assert_int_equal(run_start(&r, missing, false, argv), 0);
     run_loop(&r);
     assert_true(r.exited);

@@ -1,4 +1,5 @@
-// deps: client/api/websocket.c client/api/http_server.c client/tls.c client/util.c
+// deps: client/api/websocket.c client/api/http_server.c client/tls.c
+// deps: client/util.c
 /* Websockets (RFC 6455): SHA-1 and the accept key against published
  * vectors, base64, the handshake's refusals in gorilla's words, the frame
  * reader on the RFC's examples fed whole and byte by byte, its refusals
@@ -46,7 +47,8 @@ static void test_sha1(void **state)
     (void)state;
     check_sha1("", 0, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
     check_sha1("abc", 3, "a9993e364706816aba3e25717850c26c9cd0d89d");
-    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    const char *two =
+        "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
     check_sha1(two, strlen(two), "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
     /* lengths around the padding's block boundaries */
     static const struct {
@@ -85,7 +87,7 @@ static void test_keys_and_base64(void **state)
     assert_int_equal(raw.len, 16);
     nc_buf_free(&raw);
     const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-    const char *out[] = {"",     "Zg==",     "Zm8=",    "Zm9v",
+    const char *out[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
                          "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     for (size_t i = 0; i < NC_ARRAY_LEN(in); i++) {
         char *e = ws_base64_encode(in[i], strlen(in[i]));
@@ -130,10 +132,17 @@ static void test_handshake_check(void **state)
 {
     (void)state;
     char msg[256];
-    const char *ok[] = {"connection", "keep-alive, Upgrade", "upgrade",
-                        "WebSocket", "sec-websocket-version", "13",
-                        "sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==",
-                        "host", "127.0.0.1:4646", NULL};
+    const char *ok[] = {"connection",
+                        "keep-alive, Upgrade",
+                        "upgrade",
+                        "WebSocket",
+                        "sec-websocket-version",
+                        "13",
+                        "sec-websocket-key",
+                        "dGhlIHNhbXBsZSBub25jZQ==",
+                        "host",
+                        "127.0.0.1:4646",
+                        NULL};
     assert_int_equal(handshake("GET", ok, msg), 0);
     const char *no_conn[] = {"upgrade", "websocket", NULL};
     assert_int_equal(handshake("GET", no_conn, msg), 400);
@@ -145,31 +154,66 @@ static void test_handshake_check(void **state)
     assert_non_null(strstr(msg, "'websocket' token not found in 'Upgrade'"));
     assert_int_equal(handshake("POST", ok, msg), 405);
     assert_non_null(strstr(msg, "request method is not GET"));
-    const char *v8[] = {"connection", "Upgrade", "upgrade", "websocket",
-                        "sec-websocket-version", "8", NULL};
+    const char *v8[] = {"connection",
+                        "Upgrade",
+                        "upgrade",
+                        "websocket",
+                        "sec-websocket-version",
+                        "8",
+                        NULL};
     assert_int_equal(handshake("GET", v8, msg), 426);
     assert_non_null(strstr(msg, "13 not found in 'Sec-Websocket-Version'"));
-    const char *nokey[] = {"connection", "Upgrade", "upgrade", "websocket",
-                           "sec-websocket-version", "13", NULL};
+    const char *nokey[] = {"connection",
+                           "Upgrade",
+                           "upgrade",
+                           "websocket",
+                           "sec-websocket-version",
+                           "13",
+                           NULL};
     assert_int_equal(handshake("GET", nokey, msg), 400);
-    assert_non_null(strstr(msg, "'Sec-WebSocket-Key' header is missing or blank"));
-    const char *shortkey[] = {"connection", "Upgrade", "upgrade", "websocket",
-                              "sec-websocket-version", "13",
-                              "sec-websocket-key", "Zm9v", NULL};
+    assert_non_null(
+        strstr(msg, "'Sec-WebSocket-Key' header is missing or blank"));
+    const char *shortkey[] = {"connection",
+                              "Upgrade",
+                              "upgrade",
+                              "websocket",
+                              "sec-websocket-version",
+                              "13",
+                              "sec-websocket-key",
+                              "Zm9v",
+                              NULL};
     assert_int_equal(handshake("GET", shortkey, msg), 400);
     assert_non_null(strstr(msg, "Base64 encoded value of 16-byte length"));
     /* a web page elsewhere cannot drive a browser into the API */
-    const char *cross[] = {"connection", "Upgrade", "upgrade", "websocket",
-                           "sec-websocket-version", "13", "sec-websocket-key",
-                           "dGhlIHNhbXBsZSBub25jZQ==", "host", "127.0.0.1:4646",
-                           "origin", "http://evil.example", NULL};
+    const char *cross[] = {"connection",
+                           "Upgrade",
+                           "upgrade",
+                           "websocket",
+                           "sec-websocket-version",
+                           "13",
+                           "sec-websocket-key",
+                           "dGhlIHNhbXBsZSBub25jZQ==",
+                           "host",
+                           "127.0.0.1:4646",
+                           "origin",
+                           "http://evil.example",
+                           NULL};
     assert_int_equal(handshake("GET", cross, msg), 403);
     assert_string_equal(msg, "websocket: request origin not allowed by "
                              "Upgrader.CheckOrigin");
-    const char *same[] = {"connection", "Upgrade", "upgrade", "websocket",
-                          "sec-websocket-version", "13", "sec-websocket-key",
-                          "dGhlIHNhbXBsZSBub25jZQ==", "host", "127.0.0.1:4646",
-                          "origin", "http://127.0.0.1:4646", NULL};
+    const char *same[] = {"connection",
+                          "Upgrade",
+                          "upgrade",
+                          "websocket",
+                          "sec-websocket-version",
+                          "13",
+                          "sec-websocket-key",
+                          "dGhlIHNhbXBsZSBub25jZQ==",
+                          "host",
+                          "127.0.0.1:4646",
+                          "origin",
+                          "http://127.0.0.1:4646",
+                          NULL};
     assert_int_equal(handshake("GET", same, msg), 0);
 }
 
@@ -198,7 +242,8 @@ static void feed(struct ws_reader *r, const uint8_t *data, size_t len,
         while (left > 0) {
             struct ws_message m;
             char why[128];
-            long used = ws_reader_next(r, p, left, &m, &g->code, why, sizeof(why));
+            long used =
+                ws_reader_next(r, p, left, &m, &g->code, why, sizeof(why));
             if (used < 0) {
                 g->err = used;
                 return;
@@ -226,9 +271,9 @@ static void test_reader_rfc_examples(void **state)
     static const uint8_t unmasked[] = {0x81, 0x05, 'H', 'e', 'l', 'l', 'o'};
     static const uint8_t masked[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d,
                                      0x7f, 0x9f, 0x4d, 0x51, 0x58};
-    static const uint8_t fragmented[] = {0x01, 0x03, 'H', 'e', 'l',
-                                         0x89, 0x02, 'h', 'i', /* a ping between */
-                                         0x80, 0x02, 'l', 'o'};
+    static const uint8_t fragmented[] = {
+        0x01, 0x03, 'H', 'e', 'l', 0x89, 0x02, 'h', 'i', /* a ping between */
+        0x80, 0x02, 'l', 'o'};
     static const uint8_t pong[] = {0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d,
                                    0x7f, 0x9f, 0x4d, 0x51, 0x58};
     for (size_t step = 0; step <= 3; step++) {
@@ -270,8 +315,8 @@ static void test_reader_rfc_examples(void **state)
         struct ws_message m;
         int code;
         char why[64];
-        long used = ws_reader_next(&server, f.data, f.len, &m, &code, why,
-                                   sizeof(why));
+        long used =
+            ws_reader_next(&server, f.data, f.len, &m, &code, why, sizeof(why));
         assert_int_equal(used, (long)f.len);
         assert_int_equal(m.opcode, WS_BINARY);
         assert_int_equal(m.len, sizes[i]);
@@ -301,31 +346,40 @@ static void test_reader_refusals(void **state)
     static const uint8_t hello[] = {0x81, 0x05, 'H', 'e', 'l', 'l', 'o'};
     assert_int_equal(refused(true, hello, sizeof(hello), &code, 0), -EPROTO);
     assert_int_equal(code, WS_CLOSE_PROTOCOL_ERROR);
-    static const uint8_t mhello[] = {0x81, 0x85, 0, 0, 0, 0, 'H', 'e', 'l', 'l', 'o'};
+    static const uint8_t mhello[] = {0x81, 0x85, 0,   0,   0,  0,
+                                     'H',  'e',  'l', 'l', 'o'};
     assert_int_equal(refused(false, mhello, sizeof(mhello), &code, 0), -EPROTO);
     static const uint8_t rsv[] = {0xc1, 0x00};
     assert_int_equal(refused(false, rsv, sizeof(rsv), &code, 0), -EPROTO);
     static const uint8_t opcode3[] = {0x83, 0x00};
-    assert_int_equal(refused(false, opcode3, sizeof(opcode3), &code, 0), -EPROTO);
+    assert_int_equal(refused(false, opcode3, sizeof(opcode3), &code, 0),
+                     -EPROTO);
     static const uint8_t opcode_b[] = {0x8b, 0x00};
-    assert_int_equal(refused(false, opcode_b, sizeof(opcode_b), &code, 0), -EPROTO);
+    assert_int_equal(refused(false, opcode_b, sizeof(opcode_b), &code, 0),
+                     -EPROTO);
     static const uint8_t long_ping[] = {0x89, 0x7e, 0x00, 0x7e};
-    assert_int_equal(refused(false, long_ping, sizeof(long_ping), &code, 0), -EPROTO);
+    assert_int_equal(refused(false, long_ping, sizeof(long_ping), &code, 0),
+                     -EPROTO);
     static const uint8_t frag_ping[] = {0x09, 0x00};
-    assert_int_equal(refused(false, frag_ping, sizeof(frag_ping), &code, 0), -EPROTO);
+    assert_int_equal(refused(false, frag_ping, sizeof(frag_ping), &code, 0),
+                     -EPROTO);
     static const uint8_t lone_cont[] = {0x80, 0x00};
-    assert_int_equal(refused(false, lone_cont, sizeof(lone_cont), &code, 0), -EPROTO);
+    assert_int_equal(refused(false, lone_cont, sizeof(lone_cont), &code, 0),
+                     -EPROTO);
     static const uint8_t two_starts[] = {0x01, 0x01, 'a', 0x01, 0x01, 'b'};
-    assert_int_equal(refused(false, two_starts, sizeof(two_starts), &code, 0), -EPROTO);
+    assert_int_equal(refused(false, two_starts, sizeof(two_starts), &code, 0),
+                     -EPROTO);
     static const uint8_t high_bit[] = {0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0};
-    assert_int_equal(refused(false, high_bit, sizeof(high_bit), &code, 0), -EPROTO);
+    assert_int_equal(refused(false, high_bit, sizeof(high_bit), &code, 0),
+                     -EPROTO);
     /* too big: refused from the header, before any payload is taken */
     static const uint8_t big[] = {0x82, 0x7f, 0, 0, 0, 1, 0, 0, 0, 0};
     assert_int_equal(refused(false, big, sizeof(big), &code, 1000), -EMSGSIZE);
     assert_int_equal(code, WS_CLOSE_TOO_BIG);
     static const uint8_t frags_big[] = {0x02, 0x03, 'a', 'b', 'c',
                                         0x80, 0x03, 'd', 'e', 'f'};
-    assert_int_equal(refused(false, frags_big, sizeof(frags_big), &code, 5), -EMSGSIZE);
+    assert_int_equal(refused(false, frags_big, sizeof(frags_big), &code, 5),
+                     -EMSGSIZE);
     /* text must be UTF-8; a close frame's code must be one to send */
     static const uint8_t latin1[] = {0x81, 0x02, 0xe9, 't'};
     assert_int_equal(refused(false, latin1, sizeof(latin1), &code, 0), -EILSEQ);
@@ -333,7 +387,8 @@ static void test_reader_refusals(void **state)
     static const uint8_t close1[] = {0x88, 0x01, 0x03};
     assert_int_equal(refused(false, close1, sizeof(close1), &code, 0), -EPROTO);
     static const uint8_t close1005[] = {0x88, 0x02, 0x03, 0xed};
-    assert_int_equal(refused(false, close1005, sizeof(close1005), &code, 0), -EPROTO);
+    assert_int_equal(refused(false, close1005, sizeof(close1005), &code, 0),
+                     -EPROTO);
     /* a failed reader stays failed */
     struct ws_reader r = {.server = true};
     struct got g;
@@ -394,7 +449,8 @@ static void echo_data(void *arg, const char *data, size_t len)
         struct ws_message m;
         int code;
         char why[128];
-        long used = ws_reader_next(&e->rd, data, len, &m, &code, why, sizeof(why));
+        long used =
+            ws_reader_next(&e->rd, data, len, &m, &code, why, sizeof(why));
         if (used < 0) {
             struct nc_buf f = {0};
             ws_close_append(&f, code, why, false);
@@ -457,7 +513,8 @@ static void ws_handler(void *ctx, const struct http_request *req,
         return;
     }
     char msg[256];
-    int status = ws_handshake_check(req->method, &req->headers, msg, sizeof(msg));
+    int status =
+        ws_handshake_check(req->method, &req->headers, msg, sizeof(msg));
     if (status) {
         http_response_error(resp, status, "%s", msg);
         return;
@@ -472,7 +529,10 @@ static void ws_handler(void *ctx, const struct http_request *req,
     http_response_set_header(resp, "Sec-WebSocket-Accept", acc);
 }
 
-static void on_server_closed(void *arg) { ((struct live *)arg)->closed = true; }
+static void on_server_closed(void *arg)
+{
+    ((struct live *)arg)->closed = true;
+}
 
 static void on_stop(uv_async_t *a)
 {
@@ -484,7 +544,8 @@ static void on_stop(uv_async_t *a)
 static int dial(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         close(fd);
@@ -506,7 +567,8 @@ static struct tls_conn *client_tls(int fd, struct tls_ctx **ctx)
         int r = tls_conn_handshake(t);
         struct nc_buf out = {0};
         tls_conn_take_output(t, &out);
-        if (out.len && send(fd, out.data, out.len, MSG_NOSIGNAL) != (ssize_t)out.len) {
+        if (out.len &&
+            send(fd, out.data, out.len, MSG_NOSIGNAL) != (ssize_t)out.len) {
             nc_buf_free(&out);
             break;
         }
@@ -611,8 +673,8 @@ static void *ws_client_thread(void *arg)
     }
     ws_client_send(c, WS_TEXT, "pause", 5);
     ws_client_send(c, WS_TEXT, "after", 5);
-    if (next_message(c, &m) != 1 || m.len != 6 ||
-        next_message(c, &m) != 1 || m.len != 5 || memcmp(m.data, "after", 5)) {
+    if (next_message(c, &m) != 1 || m.len != 6 || next_message(c, &m) != 1 ||
+        m.len != 5 || memcmp(m.data, "after", 5)) {
         fail = "input after a pause lost";
         goto out;
     }
@@ -640,9 +702,10 @@ static void *pipelined_thread(void *arg)
     const char *fail = NULL;
     int fd = dial(l->port);
     struct nc_buf req = {0};
-    nc_buf_puts(&req, "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                      "Connection: Upgrade\r\nSec-WebSocket-Key: "
-                      "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    nc_buf_puts(
+        &req, "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+              "Connection: Upgrade\r\nSec-WebSocket-Key: "
+              "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
     ws_frame_append(&req, WS_TEXT, "early", 5, true);
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     if (write(fd, req.data, req.len) != (ssize_t)req.len)
@@ -666,10 +729,12 @@ static void *pipelined_thread(void *arg)
         nc_buf_puts(&in, "");
         in.len--;
     }
-    if (!fail && (!strstr(in.data, "HTTP/1.1 101 Switching Protocols\r\n") ||
-                  !strstr(in.data, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") ||
-                  strstr(in.data, "Content-Length") ||
-                  strstr(in.data, "Transfer-Encoding")))
+    if (!fail &&
+        (!strstr(in.data, "HTTP/1.1 101 Switching Protocols\r\n") ||
+         !strstr(in.data,
+                 "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") ||
+         strstr(in.data, "Content-Length") ||
+         strstr(in.data, "Transfer-Encoding")))
         fail = "bad 101 answer";
     nc_buf_free(&in);
     close(fd);
@@ -680,8 +745,8 @@ static void *pipelined_thread(void *arg)
 static void run_live(struct live *l, void *(*fn)(void *))
 {
     uv_loop_init(&l->loop);
-    struct http_server_config cfg = {.bind_addr = "127.0.0.1", .port = 0,
-                                     .idle_timeout_ms = 300};
+    struct http_server_config cfg = {
+        .bind_addr = "127.0.0.1", .port = 0, .idle_timeout_ms = 300};
     struct nc_error err = {0};
     if (l->https) {
         char cert[256], key[256];
@@ -690,8 +755,8 @@ static void run_live(struct live *l, void *(*fn)(void *))
         struct tls_settings ts = {.cert_file = cert, .key_file = key};
         assert_int_equal(tls_ctx_new(&cfg.tls, true, &ts, &err), 0);
     }
-    assert_int_equal(http_server_start(&l->srv, &l->loop, &cfg, ws_handler, l,
-                                       &err), 0);
+    assert_int_equal(
+        http_server_start(&l->srv, &l->loop, &cfg, ws_handler, l, &err), 0);
     l->port = http_server_port(l->srv);
     uv_async_init(&l->loop, &l->stop, on_stop);
     l->stop.data = l;
@@ -721,15 +786,17 @@ static void test_live_https(void **state)
 {
     (void)state;
     char why[256];
-    if (!tls_available(why, sizeof(why)) || system("command -v openssl >/dev/null") != 0) {
+    if (!tls_available(why, sizeof(why)) ||
+        system("command -v openssl >/dev/null") != 0) {
         skip();
         return;
     }
     char dir[] = "/tmp/nc-ws-tls.XXXXXX";
     assert_non_null(mkdtemp(dir));
     char cmd[512];
-    snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s/k.pem "
-                               "-out %s/c.pem -days 1 -subj /CN=localhost >/dev/null 2>&1",
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s/k.pem "
+             "-out %s/c.pem -days 1 -subj /CN=localhost >/dev/null 2>&1",
              dir, dir);
     int rc = system(cmd);
     struct live l = {.https = true, .cert_dir = dir};

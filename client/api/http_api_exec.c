@@ -9,9 +9,10 @@
  *
  * then a normal close. Refusals known before the upgrade (no such
  * allocation or task, a bad command, the ACL) are answered as the other
- * routes answer them, 4xx with {"error"}; a failure once the websocket is
- * open closes it with Nomad's codes (1011 for an internal error, 1008
- * otherwise) and the reason. With ws_handshake=true (Nomad's web UI) the
+ * routes answer them, 4xx with {"error"}; a command that cannot start,
+ * and any failure once the websocket is open, close it with Nomad's codes
+ * (1011 for an internal error, 1008 otherwise) and the reason, which
+ * Nomad's CLI prints as it is. With ws_handshake=true (Nomad's web UI) the
  * token comes in the first message, {"version":1,"auth_token":"..."},
  * and is checked then.
  *
@@ -41,7 +42,7 @@
 
 struct exec_ws {
     struct agent *a;
-    struct http_stream *st; /* NULL once ended or gone */
+    struct http_stream *st;    /* NULL once ended or gone */
     struct driver_session *ds; /* NULL before the start and after the end */
     struct ws_reader rd;
     uv_timer_t *timer; /* keepalive, then the wait for the client's close */
@@ -218,9 +219,8 @@ static struct alloc_task *exec_task(struct agent *a, const char *alloc_id,
                                     const char *task, bool have_cmd,
                                     int *status, char *msg, size_t msglen)
 {
-    struct alloc *al = a->allocs ? alloc_manager_find(a->allocs, alloc_id,
-                                                      NULL)
-                                 : NULL;
+    struct alloc *al =
+        a->allocs ? alloc_manager_find(a->allocs, alloc_id, NULL) : NULL;
     if (!al || strcmp(al->id, alloc_id) != 0) {
         *status = 404;
         snprintf(msg, msglen, "Unknown allocation \"%s\"", alloc_id);
@@ -308,15 +308,15 @@ static int exec_ws_start(struct exec_ws *x, const char *secret, char *msg,
 {
     int status = 0;
     const char *accessor;
-    struct alloc_task *t = exec_task(x->a, x->alloc_id, x->task, true,
-                                     &status, msg, msglen);
-    if (!t || !exec_allowed(x->a, secret, x->ns, t, &accessor, &status, msg,
-                            msglen))
+    struct alloc_task *t =
+        exec_task(x->a, x->alloc_id, x->task, true, &status, msg, msglen);
+    if (!t ||
+        !exec_allowed(x->a, secret, x->ns, t, &accessor, &status, msg, msglen))
         return status;
     const struct driver *d = driver_of(alloc_task_spec(t));
     struct nc_error err = {0};
-    int r = d->exec_session(t->alloc->mgr->drv, t, x->argv, x->tty,
-                            &session_cb, x, &x->ds, &err);
+    int r = d->exec_session(t->alloc->mgr->drv, t, x->argv, x->tty, &session_cb,
+                            x, &x->ds, &err);
     if (r < 0) {
         x->ds = NULL;
         if (r == -ESRCH) {
@@ -327,20 +327,22 @@ static int exec_ws_start(struct exec_ws *x, const char *secret, char *msg,
                  err.msg[0] ? err.msg : strerror(-r));
         return 500;
     }
-    LOG_INFO("api", "allocation %s task %s: exec session starting: command "
-                    "%s, tty %s, token %s",
+    LOG_INFO("api",
+             "allocation %s task %s: exec session starting: command "
+             "%s, tty %s, token %s",
              x->alloc_id, x->task, x->command, x->tty ? "true" : "false",
              *accessor ? accessor : "(ACL disabled)");
     return 0;
 }
 
-/* ---- the client's side ----------------------------------------------------- */
+/* ---- the client's side -----------------------------------------------------
+ */
 
 static void exec_ws_fail(struct exec_ws *x, int status, const char *msg)
 {
-    exec_ws_close(x, status == 500 ? WS_CLOSE_INTERNAL_ERROR
-                                   : WS_CLOSE_POLICY_VIOLATION,
-                  msg);
+    exec_ws_close(
+        x, status == 500 ? WS_CLOSE_INTERNAL_ERROR : WS_CLOSE_POLICY_VIOLATION,
+        msg);
 }
 
 /* {"version":1,"auth_token":"..."}: the token of a ws_handshake session. */
@@ -388,13 +390,15 @@ static void on_input(struct exec_ws *x, const char *data, size_t len)
         json_t *d = json_object_get(in, "data");
         const char *b64 = json_string_value(d);
         if (d && !json_is_null(d) && !b64) {
-            exec_ws_fail(x, 500, "invalid exec input: stdin.data is not a "
-                                 "base64 string");
+            exec_ws_fail(x, 500,
+                         "invalid exec input: stdin.data is not a "
+                         "base64 string");
         } else if (b64 && *b64) {
             struct nc_buf raw = {0};
             if (ws_base64_decode(b64, strlen(b64), &raw) < 0) {
-                exec_ws_fail(x, 500, "invalid exec input: stdin.data is not "
-                                     "base64");
+                exec_ws_fail(x, 500,
+                             "invalid exec input: stdin.data is not "
+                             "base64");
             } else if (raw.len) {
                 long q = x->ds->ops->write(x->ds, raw.data, raw.len);
                 /* -EPIPE: the command closed its stdin; what it does not
@@ -426,8 +430,8 @@ static void on_data(void *arg, const char *data, size_t len)
         struct ws_message m;
         int code = 0;
         char why[128];
-        long used = ws_reader_next(&x->rd, data, len, &m, &code, why,
-                                   sizeof(why));
+        long used =
+            ws_reader_next(&x->rd, data, len, &m, &code, why, sizeof(why));
         if (used < 0) {
             LOG_DEBUG("api", "allocation %s: exec websocket: %s", x->alloc_id,
                       why);
@@ -445,9 +449,10 @@ static void on_data(void *arg, const char *data, size_t len)
             continue;
         if (m.opcode == WS_CLOSE) {
             if (!x->close_sent)
-                exec_ws_close(x, m.close_code == WS_CLOSE_NO_STATUS
-                                     ? WS_CLOSE_NORMAL
-                                     : m.close_code,
+                exec_ws_close(x,
+                              m.close_code == WS_CLOSE_NO_STATUS
+                                  ? WS_CLOSE_NORMAL
+                                  : m.close_code,
                               "");
             exec_ws_end(x);
             return;
@@ -488,8 +493,9 @@ static void on_keepalive(uv_timer_t *t)
 {
     struct exec_ws *x = t->data;
     if (++x->idle_ticks > 2) {
-        LOG_INFO("api", "allocation %s task %s: exec client silent for %d s; "
-                        "ending the session",
+        LOG_INFO("api",
+                 "allocation %s task %s: exec client silent for %d s; "
+                 "ending the session",
                  x->alloc_id, x->task, 2 * EXEC_KEEPALIVE_MS / 1000);
         exec_ws_end(x);
         return;
@@ -497,7 +503,8 @@ static void on_keepalive(uv_timer_t *t)
     send_frame(x, WS_PING, "", 0);
 }
 
-/* ---- the route ------------------------------------------------------------ */
+/* ---- the route ------------------------------------------------------------
+ */
 
 /* Nomad's command: a JSON array of strings. Returns a NULL-terminated
  * copy, or NULL with msg in Go's words. */
@@ -510,10 +517,10 @@ static char **parse_command(const char *s, char *msg, size_t msglen)
                  !s || !*s ? "unexpected end of JSON input" : jerr.text);
         return NULL;
     }
-    const char *kind = json_is_array(j) ? NULL
-                       : json_is_object(j) ? "object"
-                       : json_is_string(j) ? "string"
-                       : json_is_number(j) ? "number"
+    const char *kind = json_is_array(j)     ? NULL
+                       : json_is_object(j)  ? "object"
+                       : json_is_string(j)  ? "string"
+                       : json_is_number(j)  ? "number"
                        : json_is_boolean(j) ? "bool"
                                             : NULL;
     size_t i;
@@ -521,15 +528,16 @@ static char **parse_command(const char *s, char *msg, size_t msglen)
     json_array_foreach(j, i, v)
     {
         if (!json_is_string(v) && !json_is_null(v))
-            kind = json_is_object(v) ? "object"
-                   : json_is_array(v) ? "array"
+            kind = json_is_object(v)   ? "object"
+                   : json_is_array(v)  ? "array"
                    : json_is_number(v) ? "number"
                                        : "bool";
     }
     if (kind) {
-        snprintf(msg, msglen, "failed to marshal command into json: json: "
-                              "cannot unmarshal %s into Go value of type "
-                              "[]string",
+        snprintf(msg, msglen,
+                 "failed to marshal command into json: json: "
+                 "cannot unmarshal %s into Go value of type "
+                 "[]string",
                  kind);
         json_decref(j);
         return NULL;
@@ -578,26 +586,28 @@ void http_api_alloc_exec(struct agent *a, const struct http_request *req,
     const char *tty_s = kv_get(&req->query, "tty");
     const char *hs = kv_get(&req->query, "ws_handshake");
     bool tty = false, handshake = false;
-    char **argv = parse_command(kv_get(&req->query, "command"), msg,
-                                sizeof(msg));
+    char **argv =
+        parse_command(kv_get(&req->query, "command"), msg, sizeof(msg));
     int status = 0;
     if (!argv) {
         status = 400;
     } else if (tty_s && *tty_s && !nc_parse_go_bool(tty_s, &tty)) {
         status = 400;
-        snprintf(msg, sizeof(msg), "tty value is not a boolean: "
-                                   "strconv.ParseBool: parsing \"%s\": invalid "
-                                   "syntax",
+        snprintf(msg, sizeof(msg),
+                 "tty value is not a boolean: "
+                 "strconv.ParseBool: parsing \"%s\": invalid "
+                 "syntax",
                  tty_s);
     } else if (hs && *hs && !nc_parse_go_bool(hs, &handshake)) {
         status = 400;
-        snprintf(msg, sizeof(msg), "ws_handshake value is not a boolean: "
-                                   "strconv.ParseBool: parsing \"%s\": invalid "
-                                   "syntax",
+        snprintf(msg, sizeof(msg),
+                 "ws_handshake value is not a boolean: "
+                 "strconv.ParseBool: parsing \"%s\": invalid "
+                 "syntax",
                  hs);
     } else {
-        status = ws_handshake_check(req->method, &req->headers, msg,
-                                    sizeof(msg));
+        status =
+            ws_handshake_check(req->method, &req->headers, msg, sizeof(msg));
         if (status == 405)
             http_response_set_header(resp, "Allow", "GET");
         else if (status == 426)

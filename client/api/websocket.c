@@ -11,7 +11,10 @@
 
 /* ---- SHA-1 -------------------------------------------------------------- */
 
-static uint32_t rol(uint32_t v, int n) { return v << n | v >> (32 - n); }
+static uint32_t rol(uint32_t v, int n)
+{
+    return v << n | v >> (32 - n);
+}
 
 static void sha1_block(uint32_t h[5], const uint8_t *p)
 {
@@ -200,7 +203,7 @@ static bool header_has_token(const char *v, const char *token)
     return false;
 }
 
-#define BAD_HANDSHAKE \
+#define BAD_HANDSHAKE                                                          \
     "websocket: the client is not using the websocket protocol: "
 
 int ws_handshake_check(const char *method, const struct kvlist *headers,
@@ -223,8 +226,9 @@ int ws_handshake_check(const char *method, const struct kvlist *headers,
         return 405;
     }
     if (!header_has_token(kv_get(headers, "sec-websocket-version"), "13")) {
-        snprintf(msg, msglen, "websocket: unsupported version: 13 not found "
-                              "in 'Sec-Websocket-Version' header");
+        snprintf(msg, msglen,
+                 "websocket: unsupported version: 13 not found "
+                 "in 'Sec-Websocket-Version' header");
         return 426;
     }
     const char *origin = kv_get(headers, "origin");
@@ -234,24 +238,27 @@ int ws_handshake_check(const char *method, const struct kvlist *headers,
         size_t hl = strcspn(h, "/?#");
         const char *host = kv_get(headers, "host");
         if (!host || strlen(host) != hl || strncasecmp(h, host, hl) != 0) {
-            snprintf(msg, msglen, "websocket: request origin not allowed by "
-                                  "Upgrader.CheckOrigin");
+            snprintf(msg, msglen,
+                     "websocket: request origin not allowed by "
+                     "Upgrader.CheckOrigin");
             return 403;
         }
     }
     const char *key = kv_get(headers, "sec-websocket-key");
     if (!key || !*key) {
-        snprintf(msg, msglen, "websocket: not a websocket handshake: "
-                              "'Sec-WebSocket-Key' header is missing or blank");
+        snprintf(msg, msglen,
+                 "websocket: not a websocket handshake: "
+                 "'Sec-WebSocket-Key' header is missing or blank");
         return 400;
     }
     struct nc_buf raw = {0};
     bool ok = ws_base64_decode(key, strlen(key), &raw) == 0 && raw.len == 16;
     nc_buf_free(&raw);
     if (!ok) {
-        snprintf(msg, msglen, "websocket: not a websocket handshake: "
-                              "'Sec-WebSocket-Key' header must be Base64 "
-                              "encoded value of 16-byte length");
+        snprintf(msg, msglen,
+                 "websocket: not a websocket handshake: "
+                 "'Sec-WebSocket-Key' header must be Base64 "
+                 "encoded value of 16-byte length");
         return 400;
     }
     return 0;
@@ -344,42 +351,42 @@ static long start_frame(struct ws_reader *r, int *close_code, char *why,
             plen = plen << 8 | h[2 + i];
         off = 10;
         if (plen >> 63)
-            return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR,
-                               close_code, why, whylen,
+            return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR, close_code,
+                               why, whylen,
                                "frame length has the high bit set");
     }
     if (h[0] & 0x70)
-        return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR, close_code,
-                           why, whylen, "reserved bits set (no extension "
-                                        "was negotiated)");
+        return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR, close_code, why,
+                           whylen,
+                           "reserved bits set (no extension "
+                           "was negotiated)");
     bool control = op & 0x8;
     if (control) {
         if (op != WS_CLOSE && op != WS_PING && op != WS_PONG)
-            return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR,
-                               close_code, why, whylen,
-                               "unknown control opcode");
+            return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR, close_code,
+                               why, whylen, "unknown control opcode");
         if (!fin || plen > WS_MAX_CONTROL)
-            return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR,
-                               close_code, why, whylen,
+            return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR, close_code,
+                               why, whylen,
                                "control frame fragmented or longer than 125 "
                                "bytes");
     } else if (op == WS_CONTINUATION) {
         if (!r->msg_opcode)
-            return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR,
-                               close_code, why, whylen,
+            return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR, close_code,
+                               why, whylen,
                                "continuation frame without a message");
     } else if (op == WS_TEXT || op == WS_BINARY) {
         if (r->msg_opcode)
-            return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR,
-                               close_code, why, whylen,
+            return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR, close_code,
+                               why, whylen,
                                "new message before the last one ended");
     } else {
-        return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR, close_code,
-                           why, whylen, "unknown data opcode");
+        return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR, close_code, why,
+                           whylen, "unknown data opcode");
     }
     if (masked != r->server)
-        return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR, close_code,
-                           why, whylen,
+        return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR, close_code, why,
+                           whylen,
                            r->server ? "client frame is not masked"
                                      : "server frame is masked");
     size_t max = r->max_message ? r->max_message : WS_DEFAULT_MAX_MESSAGE;
@@ -460,8 +467,8 @@ long ws_reader_next(struct ws_reader *r, const void *buf, size_t len,
     size_t used = 0;
     msg->opcode = 0;
     if (r->failed)
-        return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR, close_code,
-                           why, whylen, "connection already failed");
+        return reader_fail(r, -EPROTO, WS_CLOSE_PROTOCOL_ERROR, close_code, why,
+                           whylen, "connection already failed");
     /* a finished message's buffer is reused from here */
     if (!r->msg_opcode && !r->in_frame)
         r->msg.len = 0;
@@ -514,7 +521,8 @@ void ws_reader_free(struct ws_reader *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* ---- writing frames ------------------------------------------------------- */
+/* ---- writing frames -------------------------------------------------------
+ */
 
 void ws_frame_append(struct nc_buf *out, int opcode, const void *data,
                      size_t len, bool mask)
@@ -570,7 +578,8 @@ void ws_close_append(struct nc_buf *out, int code, const char *reason,
     ws_frame_append(out, WS_CLOSE, p, n, mask);
 }
 
-/* ---- the client side ------------------------------------------------------ */
+/* ---- the client side ------------------------------------------------------
+ */
 
 #include <http_parser.h>
 #include <jansson.h>
@@ -585,15 +594,18 @@ void ws_close_append(struct nc_buf *out, int code, const char *reason,
 struct ws_client {
     int fd;
     struct tls_conn *tls;
-    struct nc_buf out;   /* wire bytes to send */
+    struct nc_buf out; /* wire bytes to send */
     size_t out_off;
-    struct nc_buf in;    /* plain bytes received, not yet parsed */
+    struct nc_buf in; /* plain bytes received, not yet parsed */
     size_t in_off;
     struct ws_reader rd;
     bool eof;
 };
 
-int ws_client_fd(const struct ws_client *c) { return c->fd; }
+int ws_client_fd(const struct ws_client *c)
+{
+    return c->fd;
+}
 
 void ws_client_free(struct ws_client *c)
 {
@@ -808,12 +820,16 @@ static void answer_free(struct answer *a)
  * Nomad's API client words a failed websocket handshake. */
 static int refusal(int status, const struct answer *a, struct nc_error *err)
 {
-    json_t *doc = a->body.len ? json_loadb(a->body.data, a->body.len, 0, NULL)
-                              : NULL;
+    json_t *doc =
+        a->body.len ? json_loadb(a->body.data, a->body.len, 0, NULL) : NULL;
     const char *msg = json_string_value(json_object_get(doc, "error"));
     nc_error_set(err, -EPROTO, "Unexpected response code: %d (%.*s)", status,
-                 msg ? (int)strlen(msg) : a->body.len ? (int)a->body.len : 7,
-                 msg ? msg : a->body.len ? a->body.data : "no body");
+                 msg           ? (int)strlen(msg)
+                 : a->body.len ? (int)a->body.len
+                               : 7,
+                 msg           ? msg
+                 : a->body.len ? a->body.data
+                               : "no body");
     json_decref(doc);
     return -EPROTO;
 }
@@ -876,8 +892,9 @@ int ws_client_open(struct ws_client **out, int fd, struct tls_conn *tls,
             break;
         }
         if (parser.http_errno != HPE_OK || used != len) {
-            r = nc_error_set(err, -EPROTO, "malformed answer to the websocket "
-                                           "handshake");
+            r = nc_error_set(err, -EPROTO,
+                             "malformed answer to the websocket "
+                             "handshake");
             break;
         }
         c->in.len = 0;

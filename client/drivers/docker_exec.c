@@ -43,9 +43,9 @@ struct dx_req {
     uv_pipe_t pipe;
     uv_connect_t conn;
     uv_timer_t timer;
-    char *head;           /* the request, sent once connected */
+    char *head; /* the request, sent once connected */
     http_parser parser;
-    struct nc_buf body;   /* the answer's */
+    struct nc_buf body; /* the answer's */
     bool done, closing, upgrade, upgraded;
     char rbuf[16384];
     int handles;
@@ -53,8 +53,13 @@ struct dx_req {
                     const char *error);
 };
 
-enum dx_phase { DX_CREATING, DX_STARTING, DX_STREAMING, DX_INSPECTING,
-                DX_DONE };
+enum dx_phase {
+    DX_CREATING,
+    DX_STARTING,
+    DX_STREAMING,
+    DX_INSPECTING,
+    DX_DONE
+};
 
 struct docker_exec {
     struct driver_session base;
@@ -64,7 +69,7 @@ struct docker_exec {
     char *sock, *container, *user;
     char **argv;
     bool tty;
-    char id[128];          /* the exec's, once created */
+    char id[128]; /* the exec's, once created */
     enum dx_phase phase;
     struct dx_req *stream; /* the start request, then the raw stream */
     /* the stream's frames (no tty): header, then payload */
@@ -84,7 +89,8 @@ struct docker_exec {
     int refs; /* requests and timers still open */
 };
 
-/* ---- the session's life ---------------------------------------------------- */
+/* ---- the session's life ----------------------------------------------------
+ */
 
 static void dx_unref(struct docker_exec *x)
 {
@@ -128,7 +134,8 @@ static void dx_finish(struct docker_exec *x, int code, const char *error)
     }
 }
 
-/* ---- requests ----------------------------------------------------------------- */
+/* ---- requests
+ * ----------------------------------------------------------------- */
 
 static void on_req_closed(uv_handle_t *h)
 {
@@ -158,7 +165,9 @@ static char *api_error(int status, const char *body)
     const char *m = json_string_value(json_object_get(j, "message"));
     size_t n = m ? strlen(m) : body ? strcspn(body, "\n") : 0;
     char *s = xasprintf("API error (%d): %.*s", status, (int)n,
-                        m ? m : body ? body : "");
+                        m      ? m
+                        : body ? body
+                               : "");
     json_decref(j);
     return s;
 }
@@ -302,8 +311,7 @@ static struct dx_req *dx_request(struct docker_exec *x, const char *method,
                         payload ? "Content-Type: application/json\r\n" : "",
                         upgrade ? "Connection: Upgrade\r\nUpgrade: tcp\r\n"
                                 : "Connection: close\r\n",
-                        payload ? strlen(payload) : 0,
-                        payload ? payload : "");
+                        payload ? strlen(payload) : 0, payload ? payload : "");
     free(payload);
     http_parser_init(&r->parser, HTTP_RESPONSE);
     r->parser.data = r;
@@ -317,7 +325,8 @@ static struct dx_req *dx_request(struct docker_exec *x, const char *method,
     return r;
 }
 
-/* ---- the stream ------------------------------------------------------------------ */
+/* ---- the stream
+ * ------------------------------------------------------------------ */
 
 static void on_inspected(struct dx_req *r, int status, const char *body,
                          const char *error);
@@ -436,7 +445,8 @@ static void stream_data(struct docker_exec *x, const char *p, size_t n)
     }
 }
 
-/* ---- stdin -------------------------------------------------------------------------- */
+/* ---- stdin
+ * -------------------------------------------------------------------------- */
 
 struct dx_write {
     uv_write_t req;
@@ -538,8 +548,8 @@ static void on_resized(struct dx_req *r, int status, const char *body,
 
 static void resize_now(struct docker_exec *x)
 {
-    char *path = xasprintf("/exec/%s/resize?h=%d&w=%d", x->id, x->height,
-                           x->width);
+    char *path =
+        xasprintf("/exec/%s/resize?h=%d&w=%d", x->id, x->height, x->width);
     dx_request(x, "POST", path, NULL, false, on_resized);
     free(path);
 }
@@ -610,7 +620,8 @@ static const struct driver_session_ops dx_ops = {
     .cancel = dx_cancel,
 };
 
-/* ---- create, start ---------------------------------------------------------------- */
+/* ---- create, start
+ * ---------------------------------------------------------------- */
 
 static void on_started(struct dx_req *r, int status, const char *body,
                        const char *error)
@@ -621,10 +632,10 @@ static void on_started(struct dx_req *r, int status, const char *body,
     if (status != 101) {
         /* an Engine that answers a start with 200 streams anyway: refuse
          * it rather than guess where the headers end */
-        char *e = error ? xstrdup(error)
-                        : status == 200 ? xstrdup("the Engine did not "
-                                                  "upgrade the connection")
-                                        : api_error(status, body);
+        char *e = error           ? xstrdup(error)
+                  : status == 200 ? xstrdup("the Engine did not "
+                                            "upgrade the connection")
+                                  : api_error(status, body);
         char *msg = xasprintf("failed to start exec: %s", e);
         x->stream = NULL; /* closed by req_complete */
         dx_finish(x, -1, msg);
@@ -655,7 +666,7 @@ static void on_created(struct dx_req *r, int status, const char *body,
     const char *id = json_string_value(json_object_get(j, "Id"));
     if (!id || !*id || strlen(id) >= sizeof(x->id) ||
         strspn(id, "0123456789abcdef") != strlen(id)) {
-        char *e = error ? xstrdup(error)
+        char *e = error           ? xstrdup(error)
                   : status == 201 ? xstrdup("the Engine gave no exec ID")
                                   : api_error(status, body);
         char *msg = xasprintf("failed to create exec object: %s", e);
@@ -669,10 +680,10 @@ static void on_created(struct dx_req *r, int status, const char *body,
     json_decref(j);
     x->phase = DX_STARTING;
     char *path = xasprintf("/exec/%s/start", x->id);
-    x->stream = dx_request(x, "POST", path,
-                           json_pack("{s:b, s:b}", "Detach", false, "Tty",
-                                     x->tty),
-                           true, on_started);
+    x->stream =
+        dx_request(x, "POST", path,
+                   json_pack("{s:b, s:b}", "Detach", false, "Tty", x->tty),
+                   true, on_started);
     free(path);
 }
 
@@ -701,8 +712,9 @@ int docker_exec_session(uv_loop_t *loop, const char *endpoint,
                             container_id ? container_id : "");
     char *sock = socket_path(endpoint);
     if (!sock)
-        return nc_error_set(err, -EINVAL, "exec needs the Engine on a unix "
-                                          "socket, not \"%s\"",
+        return nc_error_set(err, -EINVAL,
+                            "exec needs the Engine on a unix "
+                            "socket, not \"%s\"",
                             endpoint);
     struct docker_exec *x = xcalloc(1, sizeof(*x));
     x->base.ops = &dx_ops;
@@ -721,8 +733,8 @@ int docker_exec_session(uv_loop_t *loop, const char *endpoint,
     for (size_t i = 0; argv[i]; i++)
         json_array_append_new(cmd, json_string(argv[i]));
     json_t *body = json_pack("{s:b, s:b, s:b, s:b, s:o}", "AttachStdin", true,
-                             "AttachStdout", true, "AttachStderr", true,
-                             "Tty", tty, "Cmd", cmd);
+                             "AttachStdout", true, "AttachStderr", true, "Tty",
+                             tty, "Cmd", cmd);
     if (x->user)
         json_object_set_new(body, "User", json_string(x->user));
     char *path = xasprintf("/containers/%s/exec", x->container);

@@ -157,8 +157,7 @@ static void on_session_exit(uv_poll_t *w, int status, int events)
         return;
     uv_poll_stop(w);
     s->exited = true;
-    s->exit_code = si.si_code == CLD_EXITED ? si.si_status
-                                            : 128 + si.si_status;
+    s->exit_code = si.si_code == CLD_EXITED ? si.si_status : 128 + si.si_status;
     kill(-s->pid, SIGKILL); /* what it left in its group or session */
     if (s->cancelled) {
         session_report(s, true);
@@ -191,8 +190,7 @@ static void on_session_write(uv_write_t *req, int status)
         s->cb->drained(s->arg);
 }
 
-static long session_write(struct driver_session *base, const char *p,
-                          size_t n)
+static long session_write(struct driver_session *base, const char *p, size_t n)
 {
     struct exec_session *s = (struct exec_session *)base;
     if (s->in_closed || s->in_close_pending || s->exited || s->cancelled)
@@ -238,8 +236,8 @@ static void session_close_stdin(struct driver_session *base)
 static void session_resize(struct driver_session *base, int width, int height)
 {
     struct exec_session *s = (struct exec_session *)base;
-    if (!s->tty || s->reported || width <= 0 || height <= 0 ||
-        width > 0xffff || height > 0xffff)
+    if (!s->tty || s->reported || width <= 0 || height <= 0 || width > 0xffff ||
+        height > 0xffff)
         return;
     struct winsize ws = {.ws_row = (unsigned short)height,
                          .ws_col = (unsigned short)width};
@@ -402,8 +400,9 @@ int exec_session_start(const struct driver_env *env, struct alloc_task *t,
         uv_poll_start(&s->watch, UV_READABLE, on_session_exit);
         uv_read_start((uv_stream_t *)&s->out, on_session_alloc,
                       on_session_read);
-        LOG_INFO("exec", "allocation %s task %s: exec session started (pid "
-                         "%d, %s)",
+        LOG_INFO("exec",
+                 "allocation %s task %s: exec session started (pid "
+                 "%d, %s)",
                  t->alloc->id, t->name, s->pid, tty ? "tty" : "pipes");
         *out = &s->base;
         r = 0;

@@ -16,7 +16,8 @@ static void roundtrip(const struct ws_message *m, bool server)
     /* what a peer of the other side writes, the reader takes back */
     struct nc_buf f = {0};
     if (m->opcode == WS_CLOSE)
-        ws_close_append(&f, m->close_code == WS_CLOSE_NO_STATUS ? 0 : m->close_code,
+        ws_close_append(&f,
+                        m->close_code == WS_CLOSE_NO_STATUS ? 0 : m->close_code,
                         m->data, server);
     else
         ws_frame_append(&f, m->opcode, m->data, m->len, server);
@@ -24,7 +25,8 @@ static void roundtrip(const struct ws_message *m, bool server)
     struct ws_message back;
     int code;
     char why[128];
-    long used = ws_reader_next(&r, f.data, f.len, &back, &code, why, sizeof(why));
+    long used =
+        ws_reader_next(&r, f.data, f.len, &back, &code, why, sizeof(why));
     if (used != (long)f.len || back.opcode != m->opcode)
         abort();
     if (m->opcode != WS_CLOSE &&
