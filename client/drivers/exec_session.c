@@ -400,7 +400,7 @@ int exec_session_start(const struct driver_env *env, struct alloc_task *t,
         uv_poll_start(&s->watch, UV_READABLE, on_session_exit);
         uv_read_start((uv_stream_t *)&s->out, on_session_alloc,
                       on_session_read);
-        LOG_INFO("exec",
+        LOG_DEBUG("exec",
                  "allocation %s task %s: exec session started (pid "
                  "%d, %s)",
                  t->alloc->id, t->name, s->pid, tty ? "tty" : "pipes");

@@ -184,6 +184,15 @@ check "stdin piped through cat comes back" [ "$out" = "$(printf 'one\ntwo')" ]
 head -c 1048576 /dev/urandom >"$TMP/big"
 "$NOMCLIENT" alloc exec "$raw" cat <"$TMP/big" >"$TMP/big.out"
 check "1 MiB through cat and back, unchanged" cmp -s "$TMP/big" "$TMP/big.out"
+# a reader slower than the command: the agent reads the command's output
+# only as the client takes it, so its memory stays flat (100 MB here)
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$AGENT_PID/status"; }
+rss0=$(rss)
+n=$("$NOMCLIENT" alloc exec "$raw" head -c 100000000 /dev/zero </dev/null |
+    { sleep 2; rss >"$TMP/peak"; wc -c; })
+peak=$(cat "$TMP/peak")
+check "100 MB of output to a slow reader all arrive" [ "$n" = 100000000 ]
+check "  ... with the agent's memory bounded (RSS $rss0 -> $peak KiB)" [ $((peak - rss0)) -lt 20000 ]
 # our stdin stays open (a writer that never writes): -i=false must not wait
 mkfifo "$TMP/fifo"
 sleep 60 >"$TMP/fifo" &
