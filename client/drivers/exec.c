@@ -1197,8 +1197,9 @@ static void exec_run_cancel(struct driver_exec *base)
 }
 
 int exec_plan_prepare(const struct driver_env *env, struct alloc_task *t,
-                      char *const argv[], struct exec_plan *p,
-                      struct exec_cmd *cmd, struct nc_error *err)
+                      char *const argv[], bool interpolate,
+                      struct exec_plan *p, struct exec_cmd *cmd,
+                      struct nc_error *err)
 {
     memset(p, 0, sizeof(*p));
     memset(cmd, 0, sizeof(*cmd));
@@ -1225,7 +1226,9 @@ int exec_plan_prepare(const struct driver_env *env, struct alloc_task *t,
         cmd->argc++;
     cmd->args = xcalloc(cmd->argc + 1, sizeof(*cmd->args));
     for (size_t i = 0; i < cmd->argc; i++) {
-        char *v = alloc_interpolate(argv[i], &cmd->env, env->node);
+        char *v = interpolate
+                      ? alloc_interpolate(argv[i], &cmd->env, env->node)
+                      : xstrdup(argv[i]);
         cmd->args[i] = v ? v : xstrdup("");
     }
     cmd->envp = xcalloc(cmd->env.n + 1, sizeof(*cmd->envp));
@@ -1274,7 +1277,7 @@ static int exec_exec(const struct driver_env *env, struct alloc_task *t,
     struct exec_cmd cmd;
     int pipefd[2] = {-1, -1};
     struct task_exec *x = NULL;
-    int r = exec_plan_prepare(env, t, argv, &p, &cmd, err);
+    int r = exec_plan_prepare(env, t, argv, true, &p, &cmd, err);
     if (r == 0 && pipe2(pipefd, O_CLOEXEC) < 0)
         r = nc_error_set(err, -errno, "pipe: %s", strerror(errno));
     if (r == 0) {

@@ -340,7 +340,7 @@ int exec_session_start(const struct driver_env *env, struct alloc_task *t,
     /* ours: stdin's write end, stdout's and stderr's read ends (or the
      * master); theirs: the other ends (or the slave) */
     int ours[3] = {-1, -1, -1}, theirs[3] = {-1, -1, -1};
-    int r = exec_plan_prepare(env, t, argv, &p, &cmd, err);
+    int r = exec_plan_prepare(env, t, argv, false, &p, &cmd, err);
     if (r == 0 && tty) {
         r = open_pty(&ours[1], &theirs[0], err);
         if (r == 0 && p.set_creds)

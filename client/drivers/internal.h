@@ -206,11 +206,14 @@ struct exec_cmd {
 };
 
 /* Plans argv inside the running task t (cwd: / in exec's chroot, the task
- * dir for raw_exec); the caller sets p->stdio (and tty) next. 0, or -errno
- * with err ("task \"x\" is not running"). Release p and cmd in any case. */
+ * dir for raw_exec), its ${NOMAD_*} references replaced when `interpolate`
+ * (a script check's, as Nomad; not `alloc exec`'s); the caller sets
+ * p->stdio (and tty) next. 0, or -errno with err ("task \"x\" is not
+ * running"). Release p and cmd in any case. */
 int exec_plan_prepare(const struct driver_env *env, struct alloc_task *t,
-                      char *const argv[], struct exec_plan *p,
-                      struct exec_cmd *cmd, struct nc_error *err);
+                      char *const argv[], bool interpolate,
+                      struct exec_plan *p, struct exec_cmd *cmd,
+                      struct nc_error *err);
 /* Starts the planned command: its pid (the agent's child, leading its own
  * process group or session), or -errno with err (what failed, as
  * `exec: "x": executable file not found in $PATH`). */

@@ -205,6 +205,8 @@ out=$("$NOMCLIENT" alloc exec -job raw sh -c 'echo $NOMAD_JOB_NAME $NOMAD_ALLOC_
 check "-job picks an allocation of the job" [ "$out" = "raw $raw" ]
 out=$("$NOMCLIENT" alloc exec "$(echo "$raw" | cut -c1-8)" sh -c 'echo $NOMAD_TASK_NAME' </dev/null)
 check "an allocation ID prefix works" [ "$out" = t ]
+out=$("$NOMCLIENT" alloc exec "$raw" echo '${NOMAD_TASK_NAME}' </dev/null)
+check "the command's arguments are not interpolated (as Nomad)" [ "$out" = '${NOMAD_TASK_NAME}' ]
 
 # ---- inside the exec task -------------------------------------------------
 out=$("$NOMCLIENT" alloc exec "$iso" sh -c 'id -u; ls /; cat /local/marker; echo dir=$NOMAD_TASK_DIR; cat /proc/1/cmdline | tr "\0" " "; echo' </dev/null)
