@@ -14,7 +14,7 @@ PKGS      := libuv libcurl jansson libcap libarchive
 DEB_PKGS  := gcc make pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev \
              libcap-dev libcmocka-dev libhttp-parser-dev \
              containernetworking-plugins iptables iproute2 curl procps python3 \
-             openssl libarchive-dev libssl-dev
+             openssl libarchive-dev libssl-dev golang-go
 FUZZ_PKGS := clang
 BENCH_PKGS := haproxy
 
