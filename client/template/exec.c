@@ -307,7 +307,9 @@ static struct tmpl_value eval_field(struct exec *ex, struct tmpl_value dot,
         }
         return tmpl_invalid();
     }
-    const char *typ = tmpl_type_name(&receiver);
+    /* Go names the static type: what came out of a map[string]interface{}
+     * or []interface{} is an interface {} */
+    const char *typ = receiver.iface ? "interface {}" : tmpl_type_name(&receiver);
     if (receiver.kind == TMPL_NIL)
         efail(ex, "nil pointer evaluating %s.%.*s", typ, (int)name.n, name.s);
     bool has_args = nargs > 1 || final;
@@ -316,8 +318,11 @@ static struct tmpl_value eval_field(struct exec *ex, struct tmpl_value dot,
             efail(ex, "%.*s is not a method but has arguments", (int)name.n,
                   name.s);
         const struct tmpl_value *v = tmpl_map_get(&receiver, name.s, name.n);
-        if (v)
-            return *v;
+        if (v) {
+            struct tmpl_value r = *v;
+            r.iface = receiver.sub == TMPL_ELEM_ANY;
+            return r;
+        }
         switch (ex->t->missing_key) {
         case TMPL_MISSINGKEY_DEFAULT:
             return tmpl_invalid();
@@ -600,7 +605,9 @@ static struct tmpl_value eval_pipeline(struct exec *ex, struct tmpl_value dot,
         value = eval_command(ex, dot, pipe->pipeline.cmds.items[i],
                              have ? &value : NULL);
         have = true;
-        if (value.kind == TMPL_NIL) /* an interface{} dug into: nothing */
+        /* Go digs into an interface{}: its value, or nothing for nil */
+        value.iface = 0;
+        if (value.kind == TMPL_NIL)
             value = tmpl_invalid();
     }
     for (size_t i = 0; i < pipe->pipeline.decl.n; i++) {
@@ -654,9 +661,11 @@ static int walk_if_with(struct exec *ex, int type, struct tmpl_value dot,
 
 /* One iteration; true when a {{break}} ends the range. */
 static bool one_iteration(struct exec *ex, const struct node *r, size_t m,
-                          struct tmpl_value index, struct tmpl_value elem)
+                          struct tmpl_value index, struct tmpl_value elem,
+                          bool iface)
 {
     step(ex);
+    elem.iface = iface;
     if (r->branch.pipe->pipeline.decl.n > 0)
         ex->vars[ex->nvars - 1].value = elem;
     if (r->branch.pipe->pipeline.decl.n > 1)
@@ -678,7 +687,8 @@ static void walk_range(struct exec *ex, struct tmpl_value dot,
     case TMPL_LIST:
         for (size_t i = 0; i < val.len; i++) {
             ran = true;
-            if (one_iteration(ex, r, m, tmpl_int((int64_t)i), val.items[i]))
+            if (one_iteration(ex, r, m, tmpl_int((int64_t)i), val.items[i],
+                              val.sub == TMPL_ELEM_ANY))
                 break;
         }
         break;
@@ -687,7 +697,7 @@ static void walk_range(struct exec *ex, struct tmpl_value dot,
             ran = true;
             const struct tmpl_map_entry *e = &val.entries[i];
             if (one_iteration(ex, r, m, tmpl_string_ref(e->key, e->klen),
-                              e->value))
+                              e->value, val.sub == TMPL_ELEM_ANY))
                 break;
         }
         break;
@@ -695,7 +705,7 @@ static void walk_range(struct exec *ex, struct tmpl_value dot,
         for (size_t i = 0; i < val.len; i++) {
             ran = true;
             if (one_iteration(ex, r, m, tmpl_int((int64_t)i),
-                              tmpl_int64(val.i + (int64_t)i)))
+                              tmpl_int64(val.i + (int64_t)i), false))
                 break;
         }
         break;

@@ -45,8 +45,12 @@ static bool jfail(struct jdec *d, const char *context)
     if (d->failed)
         return false;
     d->failed = true;
-    if (d->i >= d->n) {
+    if (d->i >= d->n && !context[0]) {
         snprintf(d->msg, sizeof d->msg, "unexpected end of JSON input");
+    } else if (d->i >= d->n) {
+        /* at the end Go's scanner is fed a space, which a token in the
+         * middle refuses */
+        snprintf(d->msg, sizeof d->msg, "invalid character ' ' %s", context);
     } else {
         char q[16];
         quote_char(q, (unsigned char)d->s[d->i]);
@@ -96,7 +100,7 @@ static bool read_u4(struct jdec *d, uint32_t *out)
     uint32_t v = 0;
     for (int k = 0; k < 4; k++) {
         if (d->i >= d->n)
-            return jfail(d, "");
+            return jfail(d, "in \\u hexadecimal character escape");
         int h = hexval(d->s[d->i]);
         if (h < 0)
             return jfail(d, "in \\u hexadecimal character escape");
@@ -126,7 +130,7 @@ static bool read_string(struct jdec *d)
         if (c == '\\') {
             d->i++;
             if (d->i >= d->n)
-                return jfail(d, "");
+                return jfail(d, "in string escape code");
             char e = d->s[d->i];
             switch (e) {
             case '"': case '\\': case '/':
@@ -199,7 +203,7 @@ static bool read_number(struct jdec *d, struct tmpl_value *out)
     if (d->s[d->i] == '-') {
         d->i++;
         if (d->i >= d->n)
-            return jfail(d, "");
+            return jfail(d, "in numeric literal");
         if (!is_digit(d->s[d->i]))
             return jfail(d, "in numeric literal");
     }
@@ -213,7 +217,7 @@ static bool read_number(struct jdec *d, struct tmpl_value *out)
         integral = false;
         d->i++;
         if (d->i >= d->n)
-            return jfail(d, "");
+            return jfail(d, "after decimal point in numeric literal");
         if (!is_digit(d->s[d->i]))
             return jfail(d, "after decimal point in numeric literal");
         while (d->i < d->n && is_digit(d->s[d->i]))
@@ -225,7 +229,7 @@ static bool read_number(struct jdec *d, struct tmpl_value *out)
         if (d->i < d->n && (d->s[d->i] == '+' || d->s[d->i] == '-'))
             d->i++;
         if (d->i >= d->n)
-            return jfail(d, "");
+            return jfail(d, "in exponent of numeric literal");
         if (!is_digit(d->s[d->i]))
             return jfail(d, "in exponent of numeric literal");
         while (d->i < d->n && is_digit(d->s[d->i]))

@@ -1314,6 +1314,7 @@ static void free_parser(struct rparser *p)
         free(p->all[i]->subs);
         free(p->all[i]->name);
         /* ranges are kept by the program when compiled */
+        free(p->all[i]);
     }
     free(p->all);
     free(p->stack);
@@ -1339,8 +1340,6 @@ struct regex *regex_compile(const char *pattern, size_t n, char *why,
         }
     }
     if (!root) {
-        for (size_t i = 0; i < p.nall; i++)
-            free(p.all[i]);
         free_parser(&p);
         regex_free(re);
         return NULL;
@@ -1352,8 +1351,6 @@ struct regex *regex_compile(const char *pattern, size_t n, char *why,
     patch(re, &f, m.i);
     re->start = f.i;
     free_parser(&p);
-    for (size_t i = 0; i < p.nall; i++)
-        free(p.all[i]);
     if (re->too_big || re->n * 2 * ((size_t)re->ncap + 1) > ((size_t)4 << 20)) {
         snprintf(why, whylen, "error parsing regexp: expression too large: `%.*s`",
                  (int)(n > 400 ? 400 : n), pattern);

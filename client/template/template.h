@@ -57,8 +57,9 @@ struct tmpl_object;
 struct tmpl_arena;
 
 struct tmpl_value {
-    uint8_t kind; /* enum tmpl_kind */
-    uint8_t sub;  /* the Go type within the kind, see above */
+    uint8_t kind;  /* enum tmpl_kind */
+    uint8_t sub;   /* the Go type within the kind, see above */
+    uint8_t iface; /* internal: read out of an interface{} container */
     size_t len;   /* string bytes, list items, map entries, stream count */
     union {
         bool b;
