@@ -6,6 +6,8 @@
 
 #include "client/template/internal.h"
 
+#define FMT_MAX_DEPTH 10100
+
 static const char ldigits[] = "0123456789abcdefx";
 static const char udigits[] = "0123456789ABCDEFX";
 
@@ -584,6 +586,12 @@ static void print_value(struct pp *p, const struct tmpl_value *v, int verb,
 {
     if (p->over)
         return;
+    /* JSON gives at most 10000 levels; deeper is a value that contains
+     * itself (built through the API): stop instead of recursing away */
+    if (depth > FMT_MAX_DEPTH) {
+        p->over = true;
+        return;
+    }
     p->arg = NULL;
     p->value = v;
     switch (v->kind) {

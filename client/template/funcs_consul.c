@@ -448,8 +448,10 @@ static int fn_replace_all(struct tmpl_call *c, const struct tmpl_value *a,
     if (f->len == 0) {
         /* t before every rune and at the end */
         size_t runes = utf8_count(s->s, s->len);
-        if ((runes + 1) * t->len + s->len > room)
+        if ((runes + 1) * t->len + s->len > room) {
+            nc_buf_free(&b);
             return tmpl_call_reserve(c, (size_t)-1);
+        }
         for (size_t i = 0; i < s->len;) {
             size_t w = 1;
             if ((unsigned char)s->s[i] >= 0x80)

@@ -495,6 +495,8 @@ static int enc_fail(struct jenc *e, const char *fmt, ...)
 static int enc_value(struct jenc *e, const struct tmpl_value *v)
 {
     struct nc_buf *b = e->out;
+    if (e->depth > JSON_MAX_DEPTH + 100)
+        return enc_fail(e, "json: value nested too deeply");
     if (b->len - e->start > e->limit)
         return enc_fail(e, "the result is larger than %zu bytes", e->limit);
     switch (v->kind) {
