@@ -4,7 +4,7 @@
 #   sudo make test   install Debian packages, build, run every test
 #
 # Other targets: all (default), deps, unit, integration, bench, bench-checks,
-# bench-gc, fuzz, format, clean.  BUILD=dir puts objects elsewhere (default build/).
+# bench-gc, bench-template, fuzz, format, clean.  BUILD=dir puts objects elsewhere (default build/).
 
 CC        ?= cc
 CLANG     ?= clang
@@ -46,7 +46,7 @@ FUZZ_TIME ?= 30
         bench-checks bench-checks2 bench-allocs bench-consul bench-gc fuzz \
         bench-tls fuzz-build format clean \
         install
-.PHONY: bench-acl
+.PHONY: bench-acl bench-template
 
 all: nomclient
 
@@ -166,6 +166,10 @@ bench-consul: deps
 bench-acl: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/bench_acl.sh
+
+bench-template: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bench/bench_template
+	@BUILD=$(BUILD) sh bench/bench_template.sh
 
 fuzz-build: $(FUZZERS)
 

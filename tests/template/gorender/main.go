@@ -4,6 +4,9 @@
 // the C engine byte for byte.
 //
 // Usage: gorender corpus-file...
+//
+//	gorender -bench N corpus-file...   (ns per render of each case)
+//
 // Output, per case: "name\tkind\tlen(out)\tlen(err)\n" + out + err, where
 // kind is ok, missing (a dependency was missing) or error.
 //
@@ -600,7 +603,67 @@ func render(c testCase) (kind string, out []byte, errText string) {
 	return "ok", b.Bytes(), ""
 }
 
+// benchSecret stands in for Vault's secret in bench mode: the shape the
+// seed jobs read (.Data.username and so on).
+func benchSecret(path string) (interface{}, error) {
+	return map[string]interface{}{"Data": map[string]interface{}{
+		"username": "app", "password": "s3cret", "access_key": "AKIA123",
+		"secret_key": "abc/def"}}, nil
+}
+
+func bench(n int, paths []string) {
+	for _, path := range paths {
+		cases, err := parseCorpus(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		for _, c := range cases {
+			env := map[string]string{}
+			for _, e := range c.opts["env"] {
+				kv := strings.SplitN(e, "=", 2)
+				if len(kv) == 2 {
+					env[kv[0]] = kv[1]
+				}
+			}
+			saw := false
+			fm := funcs(env, map[string]bool{}, &saw)
+			fm["secret"] = benchSecret
+			t, err := template.New(c.name).Funcs(fm).Option("missingkey=zero").Parse(c.template)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			data, _ := decodeData(c.data)
+			var b bytes.Buffer
+			for i := 0; i < n/10+1; i++ {
+				b.Reset()
+				t.Execute(&b, data)
+			}
+			start := time.Now()
+			for i := 0; i < n; i++ {
+				b.Reset()
+				if err := t.Execute(&b, data); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+					os.Exit(1)
+				}
+			}
+			ns := float64(time.Since(start).Nanoseconds()) / float64(n)
+			fmt.Printf("%s\t%.0f\t%d\n", c.name, ns, b.Len())
+		}
+	}
+}
+
 func main() {
+	if len(os.Args) > 2 && os.Args[1] == "-bench" {
+		n, err := strconv.Atoi(os.Args[2])
+		if err != nil || n <= 0 {
+			fmt.Fprintln(os.Stderr, "usage: gorender -bench N corpus...")
+			os.Exit(2)
+		}
+		bench(n, os.Args[3:])
+		return
+	}
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
 	for _, path := range os.Args[1:] {
