@@ -52,9 +52,9 @@ static void vefail(struct exec *ex, int code, const char *fmt, va_list ap)
         size_t col = last_nl == (size_t)-1 ? pos : pos - (last_nl + 1);
         nc_buf_printf(&b, "template: %.*s:%d:%zu: executing ", (int)t->name.n,
                       t->name.s, line, col);
-        go_quote(&b, ex->tree->name.s, ex->tree->name.n, false);
+        tp_go_quote(&b, ex->tree->name.s, ex->tree->name.n, false);
         nc_buf_puts(&b, " at <");
-        node_string(&b, ex->node);
+        tp_node_string(&b, ex->node);
         nc_buf_printf(&b, ">: %s", msg);
     }
     nc_error_set(ex->err, code, "%s", b.data);
@@ -83,7 +83,7 @@ static void efail_code(struct exec *ex, int code, const char *fmt, ...)
 static char *quote(const char *s, size_t n)
 {
     struct nc_buf b = {0};
-    go_quote(&b, s, n, false);
+    tp_go_quote(&b, s, n, false);
     return nc_buf_take(&b);
 }
 
@@ -91,8 +91,8 @@ static char *quote(const char *s, size_t n)
 static const char *nstr(struct exec *ex, const struct node *n)
 {
     struct nc_buf b = {0};
-    node_string(&b, n);
-    char *s = arena_strdup(ex->arena, b.data, b.len);
+    tp_node_string(&b, n);
+    char *s = tp_arena_strdup(ex->arena, b.data, b.len);
     nc_buf_free(&b);
     return s;
 }
@@ -100,8 +100,8 @@ static const char *nstr(struct exec *ex, const struct node *n)
 static const char *value_string(struct exec *ex, const struct tmpl_value *v)
 {
     struct nc_buf b = {0};
-    gofmt_value(&b, v, 'v', 1 << 16);
-    char *s = arena_strdup(ex->arena, b.data, b.len);
+    tp_gofmt_value(&b, v, 'v', 1 << 16);
+    char *s = tp_arena_strdup(ex->arena, b.data, b.len);
     nc_buf_free(&b);
     return s;
 }
@@ -172,7 +172,7 @@ static void pop(struct exec *ex, size_t m)
 static struct var *find_var(struct exec *ex, struct tstr name)
 {
     for (size_t i = ex->nvars; i > ex->var_base; i--)
-        if (tstr_eq(ex->vars[i - 1].name, name.s, name.n))
+        if (tp_tstr_eq(ex->vars[i - 1].name, name.s, name.n))
             return &ex->vars[i - 1];
     efail(ex, "undefined variable: %.*s", (int)name.n, name.s);
 }
@@ -521,7 +521,7 @@ static struct tmpl_value eval_call(struct exec *ex, struct tmpl_value dot,
         struct tmpl_value v = tmpl_invalid();
         for (size_t i = 0; i < n; i++) {
             v = eval_arg(ex, dot, TMPL_P_VALUE, args[i]);
-            if (value_truth(&v) == want)
+            if (tp_value_truth(&v) == want)
                 return v;
         }
         if (final)
@@ -638,7 +638,7 @@ static void print_value(struct exec *ex, const struct node *n,
     struct nc_buf *b = &ex->scratch;
     b->len = 0;
     size_t room = ex->lim.max_output - (ex->out->len - ex->out_start);
-    if (gofmt_value(b, &v, 'v', room) < 0)
+    if (tp_gofmt_value(b, &v, 'v', room) < 0)
         efail_code(ex, -E2BIG, "the output is larger than %zu bytes",
                    ex->lim.max_output);
     write_out(ex, b->data, b->len);
@@ -650,7 +650,7 @@ static int walk_if_with(struct exec *ex, int type, struct tmpl_value dot,
     size_t m = mark(ex);
     struct tmpl_value val = eval_pipeline(ex, dot, n->branch.pipe);
     int rc = WALK_OK;
-    if (value_truth(&val)) {
+    if (tp_value_truth(&val)) {
         rc = walk(ex, type == N_WITH ? val : dot, n->branch.list);
     } else if (n->branch.else_list) {
         rc = walk(ex, dot, n->branch.else_list);
@@ -883,7 +883,7 @@ int64_t tmpl_call_now(struct tmpl_call *c)
     return nc_now_unix_ns();
 }
 
-size_t call_room(struct tmpl_call *c)
+size_t tp_call_room(struct tmpl_call *c)
 {
     size_t used = tmpl_arena_used(c->ex->arena);
     return used >= c->ex->lim.max_memory ? 0 : c->ex->lim.max_memory - used;
@@ -891,13 +891,13 @@ size_t call_room(struct tmpl_call *c)
 
 int tmpl_call_reserve(struct tmpl_call *c, size_t bytes)
 {
-    if (bytes > call_room(c))
+    if (bytes > tp_call_room(c))
         return tmpl_call_fail(c, "the result would pass the render's memory "
                                  "limit of %zu bytes", c->ex->lim.max_memory);
     return 0;
 }
 
-char *call_cstr(struct tmpl_call *c, const struct tmpl_value *v)
+char *tp_call_cstr(struct tmpl_call *c, const struct tmpl_value *v)
 {
-    return arena_strdup(c->ex->arena, v->s, v->len);
+    return tp_arena_strdup(c->ex->arena, v->s, v->len);
 }

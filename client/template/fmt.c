@@ -82,7 +82,7 @@ static void pad(struct pp *p, const char *s, size_t n)
         pp_write(p, s, n);
         return;
     }
-    int width = p->wid - (int)utf8_count(s, n);
+    int width = p->wid - (int)tp_utf8_count(s, n);
     if (!p->minus) {
         write_padding(p, width);
         pp_write(p, s, n);
@@ -108,9 +108,9 @@ static void fmt_unicode(struct pp *p, uint64_t u)
     size_t size = (size_t)(2 + prec + 2 + 4 + 1) + 68;
     char *buf = xmalloc(size);
     size_t i = size;
-    if (p->sharp && u <= RUNE_MAX && uni_is_print((uint32_t)u)) {
+    if (p->sharp && u <= RUNE_MAX && tp_uni_is_print((uint32_t)u)) {
         char enc[4];
-        size_t w = utf8_encode(enc, (uint32_t)u);
+        size_t w = tp_utf8_encode(enc, (uint32_t)u);
         buf[--i] = '\'';
         i -= w;
         memcpy(buf + i, enc, w);
@@ -244,7 +244,7 @@ static size_t truncate_len(struct pp *p, const char *s, size_t n)
             return i;
         size_t w = 1;
         if ((unsigned char)s[i] >= 0x80)
-            utf8_decode(s + i, n - i, &w);
+            tp_utf8_decode(s + i, n - i, &w);
         i += w;
     }
     return n;
@@ -300,12 +300,12 @@ static void fmt_q(struct pp *p, const char *s, size_t n)
 {
     n = truncate_len(p, s, n);
     struct nc_buf q = {0};
-    if (p->sharp && go_can_backquote(s, n)) {
+    if (p->sharp && tp_go_can_backquote(s, n)) {
         nc_buf_putc(&q, '`');
         nc_buf_append(&q, s, n);
         nc_buf_putc(&q, '`');
     } else {
-        go_quote(&q, s, n, p->plus);
+        tp_go_quote(&q, s, n, p->plus);
     }
     pad(p, q.data, q.len);
     nc_buf_free(&q);
@@ -315,14 +315,14 @@ static void fmt_c(struct pp *p, uint64_t c)
 {
     uint32_t r = c > RUNE_MAX ? RUNE_ERROR : (uint32_t)c;
     char enc[4];
-    pad(p, enc, utf8_encode(enc, r));
+    pad(p, enc, tp_utf8_encode(enc, r));
 }
 
 static void fmt_qc(struct pp *p, uint64_t c)
 {
     uint32_t r = c > RUNE_MAX ? RUNE_ERROR : (uint32_t)c;
     struct nc_buf q = {0};
-    go_quote_rune(&q, r, p->plus);
+    tp_go_quote_rune(&q, r, p->plus);
     pad(p, q.data, q.len);
     nc_buf_free(&q);
 }
@@ -333,7 +333,7 @@ static void fmt_float_raw(struct pp *p, double v, char verb, int prec)
         prec = p->prec;
     struct nc_buf nb = {0};
     nc_buf_putc(&nb, '+');
-    go_format_float(&nb, v, verb, prec);
+    tp_go_format_float(&nb, v, verb, prec);
     char *num = nb.data;
     size_t len = nb.len;
     if (num[1] == '-' || num[1] == '+') {
@@ -433,7 +433,7 @@ static void bad_verb(struct pp *p, int verb)
     p->erroring = true;
     char enc[4];
     pp_puts(p, "%!");
-    pp_write(p, enc, utf8_encode(enc, (uint32_t)verb));
+    pp_write(p, enc, tp_utf8_encode(enc, (uint32_t)verb));
     pp_putc(p, '(');
     if (p->arg) {
         const struct tmpl_value *a = p->arg;
@@ -844,7 +844,7 @@ static void pp_init(struct pp *p, struct nc_buf *out, size_t limit)
         nc_buf_append(out, "", 0);
 }
 
-int gofmt_sprintf(struct nc_buf *out, const char *f, size_t end,
+int tp_gofmt_sprintf(struct nc_buf *out, const char *f, size_t end,
                   const struct tmpl_value *a, size_t nargs, size_t limit)
 {
     struct pp pp, *p = &pp;
@@ -953,19 +953,19 @@ int gofmt_sprintf(struct nc_buf *out, const char *f, size_t end,
         size_t size = 1;
         uint32_t verb = (unsigned char)f[i];
         if (verb >= 0x80)
-            verb = utf8_decode(f + i, end - i, &size);
+            verb = tp_utf8_decode(f + i, end - i, &size);
         i += size;
         if (verb == '%') {
             pp_putc(p, '%');
         } else if (!p->good_arg_num) {
             char enc[4];
             pp_puts(p, "%!");
-            pp_write(p, enc, utf8_encode(enc, verb));
+            pp_write(p, enc, tp_utf8_encode(enc, verb));
             pp_puts(p, "(BADINDEX)");
         } else if (argnum >= nargs) {
             char enc[4];
             pp_puts(p, "%!");
-            pp_write(p, enc, utf8_encode(enc, verb));
+            pp_write(p, enc, tp_utf8_encode(enc, verb));
             pp_puts(p, "(MISSING)");
         } else {
             if (verb == 'v') {
@@ -997,7 +997,7 @@ int gofmt_sprintf(struct nc_buf *out, const char *f, size_t end,
     return p->over ? -1 : 0;
 }
 
-int gofmt_sprint(struct nc_buf *out, const struct tmpl_value *a, size_t n,
+int tp_gofmt_sprint(struct nc_buf *out, const struct tmpl_value *a, size_t n,
                  size_t limit)
 {
     struct pp pp, *p = &pp;
@@ -1014,7 +1014,7 @@ int gofmt_sprint(struct nc_buf *out, const struct tmpl_value *a, size_t n,
     return p->over ? -1 : 0;
 }
 
-int gofmt_sprintln(struct nc_buf *out, const struct tmpl_value *a, size_t n,
+int tp_gofmt_sprintln(struct nc_buf *out, const struct tmpl_value *a, size_t n,
                    size_t limit)
 {
     struct pp pp, *p = &pp;
@@ -1029,7 +1029,7 @@ int gofmt_sprintln(struct nc_buf *out, const struct tmpl_value *a, size_t n,
     return p->over ? -1 : 0;
 }
 
-int gofmt_value(struct nc_buf *out, const struct tmpl_value *v, int verb,
+int tp_gofmt_value(struct nc_buf *out, const struct tmpl_value *v, int verb,
                 size_t limit)
 {
     struct pp pp, *p = &pp;

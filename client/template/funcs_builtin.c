@@ -91,7 +91,7 @@ static struct tmpl_value indirect_iface(struct tmpl_value v)
 
 static struct tmpl_value take(struct tmpl_call *c, struct nc_buf *b)
 {
-    struct tmpl_value v = arena_take_buf(tmpl_call_arena(c), b);
+    struct tmpl_value v = tp_arena_take_buf(tmpl_call_arena(c), b);
     nc_buf_free(b);
     return v;
 }
@@ -119,7 +119,7 @@ static int fn_not(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
 {
     (void)c;
     (void)n;
-    *out = tmpl_bool(!value_truth(&a[0]));
+    *out = tmpl_bool(!tp_value_truth(&a[0]));
     return 0;
 }
 
@@ -162,7 +162,7 @@ static int str_cmp(const struct tmpl_value *a, const struct tmpl_value *b)
 static char *fmt_alloc(const struct tmpl_value *v, int verb)
 {
     struct nc_buf b = {0};
-    gofmt_value(&b, v, verb, 4096);
+    tp_gofmt_value(&b, v, verb, 4096);
     return nc_buf_take(&b);
 }
 
@@ -475,7 +475,7 @@ static int fn_print(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
                     struct tmpl_value *out)
 {
     struct nc_buf b = {0};
-    if (gofmt_sprint(&b, a, n, call_room(c)) < 0) {
+    if (tp_gofmt_sprint(&b, a, n, tp_call_room(c)) < 0) {
         nc_buf_free(&b);
         return tmpl_call_reserve(c, (size_t)-1);
     }
@@ -487,7 +487,7 @@ static int fn_println(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
                       struct tmpl_value *out)
 {
     struct nc_buf b = {0};
-    if (gofmt_sprintln(&b, a, n, call_room(c)) < 0) {
+    if (tp_gofmt_sprintln(&b, a, n, tp_call_room(c)) < 0) {
         nc_buf_free(&b);
         return tmpl_call_reserve(c, (size_t)-1);
     }
@@ -499,7 +499,7 @@ static int fn_printf(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
                      struct tmpl_value *out)
 {
     struct nc_buf b = {0};
-    if (gofmt_sprintf(&b, a[0].s, a[0].len, a + 1, n - 1, call_room(c)) < 0) {
+    if (tp_gofmt_sprintf(&b, a[0].s, a[0].len, a + 1, n - 1, tp_call_room(c)) < 0) {
         nc_buf_free(&b);
         return tmpl_call_reserve(c, (size_t)-1);
     }
@@ -522,7 +522,7 @@ static int eval_args(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
         if (a[i].kind == TMPL_NIL || a[i].kind == TMPL_INVALID)
             args[i] = tmpl_string_ref("<no value>", 10);
     }
-    if (gofmt_sprint(b, args, n, call_room(c)) < 0)
+    if (tp_gofmt_sprint(b, args, n, tp_call_room(c)) < 0)
         return tmpl_call_reserve(c, (size_t)-1);
     return 0;
 }
@@ -584,8 +584,8 @@ static int fn_js(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
             continue;
         }
         size_t w;
-        uint32_t r = utf8_decode(s.data + i, s.len - i, &w);
-        if (uni_is_print(r))
+        uint32_t r = tp_utf8_decode(s.data + i, s.len - i, &w);
+        if (tp_uni_is_print(r))
             nc_buf_append(&b, s.data + i, w);
         else
             nc_buf_printf(&b, "\\u%04X", r);
@@ -653,7 +653,7 @@ static const struct tmpl_func builtins[] = {
     {"urlquery", fn_urlquery, 1, true, {A}, B_OTHER},
 };
 
-const struct tmpl_func *builtin_find(const char *name, size_t n)
+const struct tmpl_func *tp_builtin_find(const char *name, size_t n)
 {
     size_t lo = 0, hi = NC_ARRAY_LEN(builtins);
     while (lo < hi) {

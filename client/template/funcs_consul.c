@@ -17,7 +17,7 @@ static int out_buf(struct tmpl_call *c, struct nc_buf *b, struct tmpl_value *out
         nc_buf_free(b);
         return -1;
     }
-    *out = arena_take_buf(tmpl_call_arena(c), b);
+    *out = tp_arena_take_buf(tmpl_call_arena(c), b);
     nc_buf_free(b);
     return 0;
 }
@@ -282,7 +282,7 @@ static int fn_contains_not_all(struct tmpl_call *c, const struct tmpl_value *a,
 static int env_lookup(struct tmpl_call *c, const struct tmpl_value *name,
                       struct tmpl_value *out)
 {
-    const char *args[1] = {call_cstr(c, name)};
+    const char *args[1] = {tp_call_cstr(c, name)};
     int rc = tmpl_call_dep(c, "env", args, 1, out);
     if (rc < 0)
         return -1;
@@ -343,7 +343,7 @@ static bool cutset_has(const struct tmpl_value *cut, uint32_t r)
 {
     for (size_t i = 0; i < cut->len;) {
         size_t w;
-        uint32_t x = utf8_decode(cut->s + i, cut->len - i, &w);
+        uint32_t x = tp_utf8_decode(cut->s + i, cut->len - i, &w);
         if (x == r)
             return true;
         i += w;
@@ -365,7 +365,7 @@ static int fn_trim(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     }
     while (len > 0) {
         size_t w;
-        uint32_t r = utf8_decode(s, len, &w);
+        uint32_t r = tp_utf8_decode(s, len, &w);
         if (!cutset_has(cut, r))
             break;
         s += w;
@@ -373,7 +373,7 @@ static int fn_trim(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     }
     while (len > 0) {
         size_t w;
-        uint32_t r = utf8_decode_last(s, len, &w);
+        uint32_t r = tp_utf8_decode_last(s, len, &w);
         if (!cutset_has(cut, r))
             break;
         len -= w;
@@ -412,16 +412,16 @@ static struct tmpl_value trim_space(struct tmpl_value v)
 {
     while (v.len > 0) {
         size_t w;
-        uint32_t r = utf8_decode(v.s, v.len, &w);
-        if (!uni_is_space(r) || (r == RUNE_ERROR && w == 1))
+        uint32_t r = tp_utf8_decode(v.s, v.len, &w);
+        if (!tp_uni_is_space(r) || (r == RUNE_ERROR && w == 1))
             break;
         v.s += w;
         v.len -= w;
     }
     while (v.len > 0) {
         size_t w;
-        uint32_t r = utf8_decode_last(v.s, v.len, &w);
-        if (!uni_is_space(r))
+        uint32_t r = tp_utf8_decode_last(v.s, v.len, &w);
+        if (!tp_uni_is_space(r))
             break;
         v.len -= w;
     }
@@ -444,10 +444,10 @@ static int fn_replace_all(struct tmpl_call *c, const struct tmpl_value *a,
     const struct tmpl_value *f = &a[0], *t = &a[1], *s = &a[2];
     struct nc_buf b = {0};
     nc_buf_append(&b, "", 0);
-    size_t room = call_room(c);
+    size_t room = tp_call_room(c);
     if (f->len == 0) {
         /* t before every rune and at the end */
-        size_t runes = utf8_count(s->s, s->len);
+        size_t runes = tp_utf8_count(s->s, s->len);
         if ((runes + 1) * t->len + s->len > room) {
             nc_buf_free(&b);
             return tmpl_call_reserve(c, (size_t)-1);
@@ -455,7 +455,7 @@ static int fn_replace_all(struct tmpl_call *c, const struct tmpl_value *a,
         for (size_t i = 0; i < s->len;) {
             size_t w = 1;
             if ((unsigned char)s->s[i] >= 0x80)
-                utf8_decode(s->s + i, s->len - i, &w);
+                tp_utf8_decode(s->s + i, s->len - i, &w);
             nc_buf_append(&b, t->s, t->len);
             nc_buf_append(&b, s->s + i, w);
             i += w;
@@ -495,7 +495,7 @@ static int fn_split(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     }
     size_t count = 0;
     if (sep.len == 0) {
-        count = utf8_count(s.s, s.len);
+        count = tp_utf8_count(s.s, s.len);
     } else {
         count = 1;
         for (const char *p = s.s, *e = s.s + s.len;
@@ -512,7 +512,7 @@ static int fn_split(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
         for (size_t i = 0; i < s.len; k++) {
             size_t w = 1;
             if ((unsigned char)s.s[i] >= 0x80)
-                utf8_decode(s.s + i, s.len - i, &w);
+                tp_utf8_decode(s.s + i, s.len - i, &w);
             items[k] = str_ref(s.s + i, w);
             i += w;
         }
@@ -573,9 +573,9 @@ static int map_case(struct tmpl_call *c, const struct tmpl_value *s,
             continue;
         }
         size_t w;
-        uint32_t r = utf8_decode(s->s + i, s->len - i, &w);
+        uint32_t r = tp_utf8_decode(s->s + i, s->len - i, &w);
         char enc[4];
-        nc_buf_append(&b, enc, utf8_encode(enc, f(r)));
+        nc_buf_append(&b, enc, tp_utf8_encode(enc, f(r)));
         i += w;
     }
     return out_buf(c, &b, out);
@@ -585,14 +585,14 @@ static int fn_to_lower(struct tmpl_call *c, const struct tmpl_value *a,
                        size_t n, struct tmpl_value *out)
 {
     (void)n;
-    return map_case(c, &a[0], uni_to_lower, out);
+    return map_case(c, &a[0], tp_uni_to_lower, out);
 }
 
 static int fn_to_upper(struct tmpl_call *c, const struct tmpl_value *a,
                        size_t n, struct tmpl_value *out)
 {
     (void)n;
-    return map_case(c, &a[0], uni_to_upper, out);
+    return map_case(c, &a[0], tp_uni_to_upper, out);
 }
 
 /* cases.Title(language.Und, cases.NoLower): the first letter of each word
@@ -611,13 +611,13 @@ static int fn_to_title(struct tmpl_call *c, const struct tmpl_value *a,
     bool in_word = false;
     for (size_t i = 0; i < s->len;) {
         size_t w;
-        uint32_t r = utf8_decode(s->s + i, s->len - i, &w);
-        bool word = uni_is_letter(r) || uni_is_digit(r) || r == '_';
+        uint32_t r = tp_utf8_decode(s->s + i, s->len - i, &w);
+        bool word = tp_uni_is_letter(r) || tp_uni_is_digit(r) || r == '_';
         bool mid = r == '\'' || r == '.' || r == ':' || r == 0x2019;
         uint32_t o = r;
         if (word) {
-            if (!in_word && uni_is_letter(r))
-                o = uni_to_title(r);
+            if (!in_word && tp_uni_is_letter(r))
+                o = tp_uni_to_title(r);
             in_word = true;
         } else if (!(mid && in_word)) {
             in_word = false;
@@ -626,7 +626,7 @@ static int fn_to_title(struct tmpl_call *c, const struct tmpl_value *a,
             nc_buf_puts(&b, "\xEF\xBF\xBD");
         } else {
             char enc[4];
-            nc_buf_append(&b, enc, utf8_encode(enc, o));
+            nc_buf_append(&b, enc, tp_utf8_encode(enc, o));
         }
         i += w;
     }
@@ -643,7 +643,7 @@ static int fn_indent(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     size_t lines = 1;
     for (size_t i = 0; i < a[1].len; i++)
         lines += a[1].s[i] == '\n';
-    if ((uint64_t)spaces > call_room(c) ||
+    if ((uint64_t)spaces > tp_call_room(c) ||
         tmpl_call_reserve(c, lines * (size_t)spaces + a[1].len) < 0)
         return tmpl_call_reserve(c, (size_t)-1);
     struct nc_buf b = {0};
@@ -666,7 +666,7 @@ static int num_error(struct tmpl_call *c, const char *wrap, const char *fn,
                      const struct tmpl_value *s, int rc)
 {
     struct nc_buf q = {0};
-    go_quote(&q, s->s, s->len, false);
+    tp_go_quote(&q, s->s, s->len, false);
     tmpl_call_fail(c, "%s: strconv.%s: parsing %s: %s", wrap, fn, q.data,
                    rc == -ERANGE ? "value out of range" : "invalid syntax");
     nc_buf_free(&q);
@@ -678,7 +678,7 @@ static int fn_parse_bool(struct tmpl_call *c, const struct tmpl_value *a,
 {
     (void)n;
     bool b = false;
-    if (a[0].len > 0 && go_parse_bool(a[0].s, a[0].len, &b) < 0)
+    if (a[0].len > 0 && tp_go_parse_bool(a[0].s, a[0].len, &b) < 0)
         return num_error(c, "parseBool", "ParseBool", &a[0], -EINVAL);
     *out = tmpl_bool(b);
     return 0;
@@ -690,7 +690,7 @@ static int fn_parse_float(struct tmpl_call *c, const struct tmpl_value *a,
     (void)n;
     double f = 0;
     if (a[0].len > 0) {
-        int rc = go_parse_float(a[0].s, a[0].len, &f);
+        int rc = tp_go_parse_float(a[0].s, a[0].len, &f);
         if (rc < 0)
             return num_error(c, "parseFloat", "ParseFloat", &a[0], rc);
     }
@@ -704,7 +704,7 @@ static int fn_parse_int(struct tmpl_call *c, const struct tmpl_value *a,
     (void)n;
     int64_t v = 0;
     if (a[0].len > 0) {
-        int rc = go_parse_int(a[0].s, a[0].len, 10, &v);
+        int rc = tp_go_parse_int(a[0].s, a[0].len, 10, &v);
         if (rc < 0)
             return num_error(c, "parseInt", "ParseInt", &a[0], rc);
     }
@@ -718,7 +718,7 @@ static int fn_parse_uint(struct tmpl_call *c, const struct tmpl_value *a,
     (void)n;
     uint64_t v = 0;
     if (a[0].len > 0) {
-        int rc = go_parse_uint(a[0].s, a[0].len, 10, &v);
+        int rc = tp_go_parse_uint(a[0].s, a[0].len, 10, &v);
         if (rc < 0)
             return num_error(c, "parseUint", "ParseUint", &a[0], rc);
     }
@@ -750,7 +750,7 @@ static int fn_to_json(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     (void)n;
     struct nc_buf b = {0};
     char why[300];
-    if (json_encode(&b, tmpl_call_arena(c), &a[0], NULL, call_room(c), why,
+    if (tp_json_encode(&b, tmpl_call_arena(c), &a[0], NULL, tp_call_room(c), why,
                     sizeof why) < 0) {
         nc_buf_free(&b);
         return tmpl_call_fail(c, "toJSON: %s", why);
@@ -764,7 +764,7 @@ static int fn_to_json_pretty(struct tmpl_call *c, const struct tmpl_value *a,
     (void)n;
     struct nc_buf b = {0};
     char why[300];
-    if (json_encode(&b, tmpl_call_arena(c), &a[0], "  ", call_room(c), why,
+    if (tp_json_encode(&b, tmpl_call_arena(c), &a[0], "  ", tp_call_room(c), why,
                     sizeof why) < 0) {
         nc_buf_free(&b);
         return tmpl_call_fail(c, "toJSONPretty: %s", why);
@@ -780,13 +780,13 @@ static struct regex *compile(struct tmpl_call *c, const struct tmpl_value *p,
                              const struct tmpl_value *subject)
 {
     char why[512];
-    struct regex *re = regex_compile(p->s, p->len, why, sizeof why);
+    struct regex *re = tp_regex_compile(p->s, p->len, why, sizeof why);
     if (!re) {
         tmpl_call_fail(c, "%s", why);
         return NULL;
     }
-    if ((subject->len + 1) * regex_size(re) > REGEX_MAX_WORK) {
-        regex_free(re);
+    if ((subject->len + 1) * tp_regex_size(re) > REGEX_MAX_WORK) {
+        tp_regex_free(re);
         tmpl_call_fail(c, "the input (%zu bytes) is too large for this pattern",
                        subject->len);
         return NULL;
@@ -801,8 +801,8 @@ static int fn_regex_match(struct tmpl_call *c, const struct tmpl_value *a,
     struct regex *re = compile(c, &a[0], &a[1]);
     if (!re)
         return -1;
-    *out = tmpl_bool(regex_match(re, a[1].s, a[1].len));
-    regex_free(re);
+    *out = tmpl_bool(tp_regex_match(re, a[1].s, a[1].len));
+    tp_regex_free(re);
     return 0;
 }
 
@@ -814,9 +814,9 @@ static int fn_regex_replace_all(struct tmpl_call *c, const struct tmpl_value *a,
     if (!re)
         return -1;
     struct nc_buf b = {0};
-    int rc = regex_replace_all(re, a[2].s, a[2].len, a[1].s, a[1].len, &b,
-                               call_room(c));
-    regex_free(re);
+    int rc = tp_regex_replace_all(re, a[2].s, a[2].len, a[1].s, a[1].len, &b,
+                               tp_call_room(c));
+    tp_regex_free(re);
     if (rc < 0) {
         nc_buf_free(&b);
         return tmpl_call_reserve(c, (size_t)-1);
@@ -844,13 +844,13 @@ static int fn_md5sum(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
 {
     (void)n;
     char hex[33];
-    md5_hex(a[0].s, a[0].len, hex);
+    tp_md5_hex(a[0].s, a[0].len, hex);
     *out = tmpl_string(tmpl_call_arena(c), hex, 32);
     return 0;
 }
 
 /* RFC 1321, for md5sum. */
-void md5_hex(const void *data, size_t len, char out[33])
+void tp_md5_hex(const void *data, size_t len, char out[33])
 {
     static const uint32_t k[64] = {
         0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a,
@@ -934,7 +934,7 @@ static int fn_timestamp(struct tmpl_call *c, const struct tmpl_value *a,
     int64_t now = tmpl_call_now(c);
     struct nc_buf b = {0};
     if (n == 0) {
-        go_time_format(&b, now, "2006-01-02T15:04:05Z07:00", 25);
+        tp_go_time_format(&b, now, "2006-01-02T15:04:05Z07:00", 25);
     } else if (n == 1) {
         if (a[0].len == 4 && memcmp(a[0].s, "unix", 4) == 0) {
             long long s = now / 1000000000;
@@ -944,7 +944,7 @@ static int fn_timestamp(struct tmpl_call *c, const struct tmpl_value *a,
         } else {
             if (tmpl_call_reserve(c, a[0].len * 10) < 0)
                 return -1;
-            go_time_format(&b, now, a[0].s, a[0].len);
+            tp_go_time_format(&b, now, a[0].s, a[0].len);
         }
     } else {
         return tmpl_call_fail(c, "timestamp: wrong number of arguments, expected "
@@ -967,7 +967,7 @@ static int to64(struct tmpl_call *c, const struct tmpl_value *v, int64_t *out)
             *out = 0;
             return 0;
         }
-        int rc = go_parse_int(v->s, v->len, 10, out);
+        int rc = tp_go_parse_int(v->s, v->len, 10, out);
         if (rc < 0)
             return num_error(c, "parseInt", "ParseInt", v, rc);
         return 0;
@@ -1010,7 +1010,7 @@ static int unknown_type(struct tmpl_call *c, int op, const struct tmpl_value *v)
     if (x.kind == TMPL_NIL)
         x = tmpl_invalid();
     struct nc_buf q = {0};
-    gofmt_value(&q, &x, 'q', 512);
+    tp_gofmt_value(&q, &x, 'q', 512);
     const char *t = x.kind == TMPL_INVALID ? "<nil>" : tmpl_type_name(&x);
     tmpl_call_fail(c, "%s: unknown type for %s (%s)", op_names[op], q.data, t);
     nc_buf_free(&q);

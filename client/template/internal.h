@@ -1,6 +1,7 @@
 /* internal.h - what the files of client/template/ share: the lexer's items,
  * the parse tree, the executor's state, Go's fmt and strconv, UTF-8 and the
- * Unicode tables. No other folder includes this. */
+ * Unicode tables. No other folder includes this; its functions, shared by
+ * the folder's files, are named tp_ so they clash with nothing outside. */
 #ifndef NOMCLIENT_TEMPLATE_INTERNAL_H
 #define NOMCLIENT_TEMPLATE_INTERNAL_H
 
@@ -15,16 +16,16 @@ struct tstr {
     size_t n;
 };
 #define TSTR(lit) ((struct tstr){lit, sizeof(lit) - 1})
-bool tstr_eq(struct tstr a, const char *s, size_t n);
+bool tp_tstr_eq(struct tstr a, const char *s, size_t n);
 
 /* ---- arena ------------------------------------------------------------- */
 
-char *arena_strdup(struct tmpl_arena *a, const char *s, size_t n);
+char *tp_arena_strdup(struct tmpl_arena *a, const char *s, size_t n);
 /* Grows *arr (elements of `size`) to hold need, in the arena. */
-void arena_grow(struct tmpl_arena *a, void **arr, size_t *cap, size_t need,
+void tp_arena_grow(struct tmpl_arena *a, void **arr, size_t *cap, size_t need,
                 size_t size);
 /* Copies b's bytes into the arena and resets b (its buffer kept). */
-struct tmpl_value arena_take_buf(struct tmpl_arena *a, struct nc_buf *b);
+struct tmpl_value tp_arena_take_buf(struct tmpl_arena *a, struct nc_buf *b);
 
 /* ---- UTF-8 and Unicode (Go's unicode package tables) ----------------- */
 
@@ -32,64 +33,64 @@ struct tmpl_value arena_take_buf(struct tmpl_arena *a, struct nc_buf *b);
 #define RUNE_MAX 0x10FFFFu
 /* Decodes one rune as Go's utf8.DecodeRuneInString: RUNE_ERROR width 1 on
  * invalid input; n > 0. */
-uint32_t utf8_decode(const char *s, size_t n, size_t *width);
+uint32_t tp_utf8_decode(const char *s, size_t n, size_t *width);
 /* Decodes the last rune before s+n (utf8.DecodeLastRuneInString). */
-uint32_t utf8_decode_last(const char *s, size_t n, size_t *width);
-size_t utf8_encode(char out[4], uint32_t r); /* invalid runes as U+FFFD */
-size_t utf8_count(const char *s, size_t n);  /* utf8.RuneCountInString */
-bool utf8_valid(const char *s, size_t n);
-bool uni_is_print(uint32_t r);
-bool uni_is_letter(uint32_t r);
-bool uni_is_digit(uint32_t r);
-bool uni_is_space(uint32_t r);
-uint32_t uni_to_upper(uint32_t r);
-uint32_t uni_to_lower(uint32_t r);
-uint32_t uni_to_title(uint32_t r);
-uint32_t uni_simple_fold(uint32_t r);
+uint32_t tp_utf8_decode_last(const char *s, size_t n, size_t *width);
+size_t tp_utf8_encode(char out[4], uint32_t r); /* invalid runes as U+FFFD */
+size_t tp_utf8_count(const char *s, size_t n);  /* utf8.RuneCountInString */
+bool tp_utf8_valid(const char *s, size_t n);
+bool tp_uni_is_print(uint32_t r);
+bool tp_uni_is_letter(uint32_t r);
+bool tp_uni_is_digit(uint32_t r);
+bool tp_uni_is_space(uint32_t r);
+uint32_t tp_uni_to_upper(uint32_t r);
+uint32_t tp_uni_to_lower(uint32_t r);
+uint32_t tp_uni_to_title(uint32_t r);
+uint32_t tp_uni_simple_fold(uint32_t r);
 
 /* ---- strconv ------------------------------------------------------------- */
 
 /* strconv.Quote (quote '"'), QuoteRune ('\''), the ASCII-only forms. */
-void go_quote(struct nc_buf *b, const char *s, size_t n, bool ascii_only);
-void go_quote_rune(struct nc_buf *b, uint32_t r, bool ascii_only);
-bool go_can_backquote(const char *s, size_t n);
+void tp_go_quote(struct nc_buf *b, const char *s, size_t n, bool ascii_only);
+void tp_go_quote_rune(struct nc_buf *b, uint32_t r, bool ascii_only);
+bool tp_go_can_backquote(const char *s, size_t n);
 /* strconv.Unquote of a "..." `...` or '...' literal into out: 0 or -EINVAL. */
-int go_unquote(const char *s, size_t n, struct nc_buf *out);
+int tp_go_unquote(const char *s, size_t n, struct nc_buf *out);
 /* strconv.UnquoteChar: one (possibly escaped) character of s; returns the
  * bytes consumed or 0 on a syntax error. */
-size_t go_unquote_char(const char *s, size_t n, char quote, uint32_t *r,
+size_t tp_go_unquote_char(const char *s, size_t n, char quote, uint32_t *r,
                        bool *multibyte);
 /* strconv.ParseInt/ParseUint (base 0 or 2..36, 64 bits): 0, -EINVAL
  * (syntax) or -ERANGE. */
-int go_parse_int(const char *s, size_t n, int base, int64_t *out);
-int go_parse_uint(const char *s, size_t n, int base, uint64_t *out);
+int tp_go_parse_int(const char *s, size_t n, int base, int64_t *out);
+int tp_go_parse_uint(const char *s, size_t n, int base, uint64_t *out);
 /* strconv.ParseFloat(s, 64): 0, -EINVAL or -ERANGE (out is +-Inf or 0). */
-int go_parse_float(const char *s, size_t n, double *out);
+int tp_go_parse_float(const char *s, size_t n, double *out);
 /* strconv.AppendFloat(f, fmt, prec, 64) for fmt in b e E f g G x X. */
-void go_format_float(struct nc_buf *b, double f, char fmt, int prec);
+void tp_go_format_float(struct nc_buf *b, double f, char fmt, int prec);
 /* strconv.ParseBool. */
-int go_parse_bool(const char *s, size_t n, bool *out);
+int tp_go_parse_bool(const char *s, size_t n, bool *out);
 
 /* ---- fmt ------------------------------------------------------------------- */
 
 /* Go's fmt on template values. Arguments are interface{} values (TMPL_NIL
  * or TMPL_INVALID is Go's nil interface). `limit` bounds what one call may
  * append; past it the call stops and returns -1. */
-int gofmt_sprint(struct nc_buf *out, const struct tmpl_value *args, size_t n,
+int tp_gofmt_sprint(struct nc_buf *out, const struct tmpl_value *args, size_t n,
                  size_t limit);
-int gofmt_sprintln(struct nc_buf *out, const struct tmpl_value *args, size_t n,
+int tp_gofmt_sprintln(struct nc_buf *out, const struct tmpl_value *args, size_t n,
                    size_t limit);
-int gofmt_sprintf(struct nc_buf *out, const char *format, size_t flen,
+int tp_gofmt_sprintf(struct nc_buf *out, const char *format, size_t flen,
                   const struct tmpl_value *args, size_t n, size_t limit);
 /* fmt's %v of one value (a reflect.Value: no value is <invalid reflect.Value>). */
-int gofmt_value(struct nc_buf *out, const struct tmpl_value *v, int verb,
+int tp_gofmt_value(struct nc_buf *out, const struct tmpl_value *v, int verb,
                 size_t limit);
 
 /* ---- JSON (encoding/json's output and messages) ---------------------- */
 
 /* json.Marshal (indent NULL) or json.MarshalIndent(v, "", indent); 0, or -1
  * with why set (Go's message, without the "toJSON: " prefix). */
-int json_encode(struct nc_buf *out, struct tmpl_arena *a,
+int tp_json_encode(struct nc_buf *out, struct tmpl_arena *a,
                 const struct tmpl_value *v, const char *indent, size_t limit,
                 char *why, size_t whylen);
 
@@ -97,26 +98,26 @@ int json_encode(struct nc_buf *out, struct tmpl_arena *a,
 
 struct regex;
 /* Compiles; NULL with why set to Go's "error parsing regexp: ..." text. */
-struct regex *regex_compile(const char *pattern, size_t n, char *why,
+struct regex *tp_regex_compile(const char *pattern, size_t n, char *why,
                             size_t whylen);
-void regex_free(struct regex *re);
+void tp_regex_free(struct regex *re);
 /* Instructions of the program: matching costs about this per input byte. */
-size_t regex_size(const struct regex *re);
-bool regex_match(const struct regex *re, const char *s, size_t n);
+size_t tp_regex_size(const struct regex *re);
+bool tp_regex_match(const struct regex *re, const char *s, size_t n);
 /* regexp.ReplaceAllString(s, repl) with $1 / ${name} expansion. Returns 0
  * or -1 when the result would pass `limit` bytes. */
-int regex_replace_all(const struct regex *re, const char *s, size_t n,
+int tp_regex_replace_all(const struct regex *re, const char *s, size_t n,
                       const char *repl, size_t rn, struct nc_buf *out,
                       size_t limit);
 
 /* ---- time (Go's Time.Format in UTC) --------------------------------- */
 
-void go_time_format(struct nc_buf *out, int64_t unix_ns, const char *layout,
+void tp_go_time_format(struct nc_buf *out, int64_t unix_ns, const char *layout,
                     size_t n);
 
 /* ---- hashes ------------------------------------------------------------- */
 
-void md5_hex(const void *data, size_t len, char out[33]);
+void tp_md5_hex(const void *data, size_t len, char out[33]);
 
 /* ---- lexer (text/template/parse/lex.go) ------------------------------- */
 
@@ -181,9 +182,9 @@ struct lexer {
     char errbuf[256];
 };
 
-void lex_init(struct lexer *l, const char *input, size_t len, struct tstr left,
+void tp_lex_init(struct lexer *l, const char *input, size_t len, struct tstr left,
               struct tstr right, bool break_ok, bool continue_ok);
-struct item lex_next_item(struct lexer *l);
+struct item tp_lex_next_item(struct lexer *l);
 
 /* ---- parse tree (text/template/parse/node.go) ------------------------- */
 
@@ -292,8 +293,8 @@ struct tmpl {
 const struct tree *tmpl_lookup(const struct tmpl *t, const char *name,
                                size_t n);
 /* Go's Node.String() of a node, appended. */
-void node_string(struct nc_buf *b, const struct node *n);
-bool tree_is_empty(const struct node *n);
+void tp_node_string(struct nc_buf *b, const struct node *n);
+bool tp_tree_is_empty(const struct node *n);
 
 /* The builtin functions (funcs_builtin.c). */
 enum builtin_id {
@@ -302,7 +303,7 @@ enum builtin_id {
     B_OR,
     B_OTHER,
 };
-const struct tmpl_func *builtin_find(const char *name, size_t n);
+const struct tmpl_func *tp_builtin_find(const char *name, size_t n);
 
 /* ---- exec ----------------------------------------------------------------- */
 
@@ -340,10 +341,10 @@ struct tmpl_call {
 };
 
 /* Common helpers for functions. */
-bool value_truth(const struct tmpl_value *v);
+bool tp_value_truth(const struct tmpl_value *v);
 /* A string argument's bytes as a NUL-terminated copy in the arena. */
-char *call_cstr(struct tmpl_call *c, const struct tmpl_value *v);
+char *tp_call_cstr(struct tmpl_call *c, const struct tmpl_value *v);
 /* Output room left before the memory budget. */
-size_t call_room(struct tmpl_call *c);
+size_t tp_call_room(struct tmpl_call *c);
 
 #endif

@@ -35,7 +35,7 @@ static void quote_char(char out[16], unsigned char c)
         return;
     }
     struct nc_buf b = {0};
-    go_quote_rune(&b, c, false); /* string(c) of a byte is the rune U+00XX */
+    tp_go_quote_rune(&b, c, false); /* string(c) of a byte is the rune U+00XX */
     snprintf(out, 16, "%s", b.data);
     nc_buf_free(&b);
 }
@@ -169,7 +169,7 @@ static bool read_string(struct jdec *d)
                     r = RUNE_ERROR;
                 }
                 char enc[4];
-                nc_buf_append(b, enc, utf8_encode(enc, r));
+                nc_buf_append(b, enc, tp_utf8_encode(enc, r));
                 continue;
             }
             default:
@@ -182,7 +182,7 @@ static bool read_string(struct jdec *d)
             continue;
         }
         size_t w;
-        uint32_t r = utf8_decode(d->s + d->i, d->n - d->i, &w);
+        uint32_t r = tp_utf8_decode(d->s + d->i, d->n - d->i, &w);
         if (r == RUNE_ERROR && w == 1)
             nc_buf_puts(b, "\xEF\xBF\xBD");
         else
@@ -239,13 +239,13 @@ static bool read_number(struct jdec *d, struct tmpl_value *out)
     size_t len = d->i - start;
     if (integral && !(d->flags & TMPL_JSON_GO_NUMBERS)) {
         int64_t v;
-        if (go_parse_int(num, len, 10, &v) == 0) {
+        if (tp_go_parse_int(num, len, 10, &v) == 0) {
             *out = tmpl_int(v);
             return true;
         }
     }
     double f;
-    if (go_parse_float(num, len, &f) < 0) {
+    if (tp_go_parse_float(num, len, &f) < 0) {
         if (!d->failed) {
             d->failed = true;
             snprintf(d->msg, sizeof d->msg,
@@ -283,7 +283,7 @@ static bool read_array(struct jdec *d, struct tmpl_value *out)
             struct tmpl_value v;
             if (!read_value(d, &v))
                 return false;
-            arena_grow(d->a, (void **)&items, &cap, n + 1, sizeof *items);
+            tp_arena_grow(d->a, (void **)&items, &cap, n + 1, sizeof *items);
             items[n++] = v.kind == TMPL_INVALID ? tmpl_nil() : v;
             skip_ws(d);
             if (d->i >= d->n)
@@ -324,7 +324,7 @@ static bool read_object(struct jdec *d, struct tmpl_value *out)
             d->i++;
             if (!read_string(d))
                 return false;
-            char *key = arena_strdup(d->a, d->sb.data, d->sb.len);
+            char *key = tp_arena_strdup(d->a, d->sb.data, d->sb.len);
             size_t klen = d->sb.len;
             skip_ws(d);
             if (d->i >= d->n)
@@ -452,7 +452,7 @@ static void enc_string(struct nc_buf *b, const char *s, size_t n)
             continue;
         }
         size_t w;
-        uint32_t r = utf8_decode(s + i, n - i, &w);
+        uint32_t r = tp_utf8_decode(s + i, n - i, &w);
         if (r == RUNE_ERROR && w == 1) {
             nc_buf_append(b, s + start, i - start);
             nc_buf_puts(b, "\\ufffd");
@@ -517,7 +517,7 @@ static int enc_value(struct jenc *e, const struct tmpl_value *v)
         double f = v->f;
         if (isnan(f) || isinf(f)) {
             struct nc_buf s = {0};
-            go_format_float(&s, f, 'g', -1);
+            tp_go_format_float(&s, f, 'g', -1);
             int rc = enc_fail(e, "json: unsupported value: %s", s.data);
             nc_buf_free(&s);
             return rc;
@@ -527,7 +527,7 @@ static int enc_value(struct jenc *e, const struct tmpl_value *v)
         if (abs != 0 && (abs < 1e-6 || abs >= 1e21))
             fmt = 'e';
         size_t at = b->len;
-        go_format_float(b, f, fmt, -1);
+        tp_go_format_float(b, f, fmt, -1);
         if (fmt == 'e') {
             size_t n = b->len - at;
             char *p = b->data + at;
@@ -599,7 +599,7 @@ static int enc_value(struct jenc *e, const struct tmpl_value *v)
     return enc_fail(e, "json: unsupported value");
 }
 
-int json_encode(struct nc_buf *out, struct tmpl_arena *a,
+int tp_json_encode(struct nc_buf *out, struct tmpl_arena *a,
                 const struct tmpl_value *v, const char *indent, size_t limit,
                 char *why, size_t whylen)
 {

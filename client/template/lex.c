@@ -32,7 +32,7 @@ static bool is_space(uint32_t r)
 
 static bool is_alnum(uint32_t r)
 {
-    return r == '_' || (r != EOF_RUNE && (uni_is_letter(r) || uni_is_digit(r)));
+    return r == '_' || (r != EOF_RUNE && (tp_uni_is_letter(r) || tp_uni_is_digit(r)));
 }
 
 static bool has_prefix(const char *s, size_t n, struct tstr p)
@@ -50,7 +50,7 @@ static bool has_right_trim(const char *s, size_t n)
     return n >= 2 && is_space((unsigned char)s[0]) && s[1] == '-';
 }
 
-void lex_init(struct lexer *l, const char *input, size_t len, struct tstr left,
+void tp_lex_init(struct lexer *l, const char *input, size_t len, struct tstr left,
               struct tstr right, bool break_ok, bool continue_ok)
 {
     memset(l, 0, sizeof *l);
@@ -73,7 +73,7 @@ static uint32_t next(struct lexer *l)
     size_t w = 1;
     uint32_t r = (unsigned char)l->input[l->pos];
     if (r >= 0x80)
-        r = utf8_decode(l->input + l->pos, l->len - l->pos, &w);
+        r = tp_utf8_decode(l->input + l->pos, l->len - l->pos, &w);
     l->pos += w;
     if (r == '\n')
         l->line++;
@@ -84,7 +84,7 @@ static void backup(struct lexer *l)
 {
     if (!l->at_eof && l->pos > 0) {
         size_t w;
-        uint32_t r = utf8_decode_last(l->input, l->pos, &w);
+        uint32_t r = tp_utf8_decode_last(l->input, l->pos, &w);
         l->pos -= w;
         if (r == '\n')
             l->line--;
@@ -165,8 +165,8 @@ static int errorf(struct lexer *l, const char *fmt, ...)
 static const char *rune_u(char out[32], uint32_t r)
 {
     char enc[5] = {0};
-    if (r <= RUNE_MAX && uni_is_print(r)) {
-        enc[utf8_encode(enc, r)] = 0;
+    if (r <= RUNE_MAX && tp_uni_is_print(r)) {
+        enc[tp_utf8_encode(enc, r)] = 0;
         snprintf(out, 32, "U+%04X '%s'", r, enc);
     } else if (r == EOF_RUNE) {
         snprintf(out, 32, "U+FFFFFFFFFFFFFFFF");
@@ -357,7 +357,7 @@ static int lex_inside_action(struct lexer *l)
         backup(l);
         return S_IDENTIFIER;
     }
-    if (r < 0x80 && uni_is_print(r)) {
+    if (r < 0x80 && tp_uni_is_print(r)) {
         emit(l, ITEM_CHAR);
         return S_INSIDE_ACTION;
     }
@@ -526,7 +526,7 @@ static bool scan_number(struct lexer *l)
 static int bad_number(struct lexer *l)
 {
     struct nc_buf q = {0};
-    go_quote(&q, l->input + l->start, l->pos - l->start, false);
+    tp_go_quote(&q, l->input + l->start, l->pos - l->start, false);
     int s = errorf(l, "bad number syntax: %.200s", q.data);
     nc_buf_free(&q);
     return s;
@@ -547,7 +547,7 @@ static int lex_number(struct lexer *l)
     return S_INSIDE_ACTION;
 }
 
-struct item lex_next_item(struct lexer *l)
+struct item tp_lex_next_item(struct lexer *l)
 {
     while (l->qlen == 0) {
         switch (l->state) {

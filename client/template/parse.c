@@ -49,7 +49,7 @@ static struct item next(struct parser *p)
     if (p->peek_count > 0)
         p->peek_count--;
     else
-        p->token[0] = lex_next_item(p->sh->lex);
+        p->token[0] = tp_lex_next_item(p->sh->lex);
     return p->token[p->peek_count];
 }
 
@@ -76,7 +76,7 @@ static struct item peek(struct parser *p)
     if (p->peek_count > 0)
         return p->token[p->peek_count - 1];
     p->peek_count = 1;
-    p->token[0] = lex_next_item(p->sh->lex);
+    p->token[0] = tp_lex_next_item(p->sh->lex);
     return p->token[0];
 }
 
@@ -105,19 +105,19 @@ static void item_string(struct nc_buf *b, const struct item *it)
         nc_buf_append(b, it->val, it->len);
     } else if (it->type > ITEM_KEYWORD) {
         nc_buf_printf(b, "<%.*s>", (int)it->len, it->val);
-    } else if (utf8_count(it->val, it->len) > 10) {
+    } else if (tp_utf8_count(it->val, it->len) > 10) {
         /* %.10q: the first ten runes, quoted */
         size_t n = 0;
         for (int k = 0; k < 10; k++) {
             size_t w = 1;
             if ((unsigned char)it->val[n] >= 0x80)
-                utf8_decode(it->val + n, it->len - n, &w);
+                tp_utf8_decode(it->val + n, it->len - n, &w);
             n += w;
         }
-        go_quote(b, it->val, n, false);
+        tp_go_quote(b, it->val, n, false);
         nc_buf_puts(b, "...");
     } else {
-        go_quote(b, it->val, it->len, false);
+        tp_go_quote(b, it->val, it->len, false);
     }
 }
 
@@ -176,14 +176,14 @@ static struct node *new_node(struct parser *p, int type, size_t pos)
 
 static void list_append(struct parser *p, struct node_list *l, struct node *n)
 {
-    arena_grow(p->sh->t->arena, (void **)&l->items, &l->cap, l->n + 1,
+    tp_arena_grow(p->sh->t->arena, (void **)&l->items, &l->cap, l->n + 1,
                sizeof *l->items);
     l->items[l->n++] = n;
 }
 
 static struct tstr tdup(struct parser *p, const char *s, size_t n)
 {
-    return (struct tstr){arena_strdup(p->sh->t->arena, s, n), n};
+    return (struct tstr){tp_arena_strdup(p->sh->t->arena, s, n), n};
 }
 
 /* Splits "a.b.c" into idents (Go's strings.Split on "."). */
@@ -223,7 +223,7 @@ static struct node *new_field(struct parser *p, size_t pos, const char *s,
 
 static void push_var(struct parser *p, struct tstr name)
 {
-    arena_grow(p->sh->t->arena, (void **)&p->vars, &p->capvars, p->nvars + 1,
+    tp_arena_grow(p->sh->t->arena, (void **)&p->vars, &p->capvars, p->nvars + 1,
                sizeof *p->vars);
     p->vars[p->nvars++] = name;
 }
@@ -235,7 +235,7 @@ static bool has_function(struct parser *p, const char *name, size_t n,
     if (p->sh->t->funcs)
         f = tmpl_funcs_find(p->sh->t->funcs, name, n);
     if (!f)
-        f = builtin_find(name, n);
+        f = tp_builtin_find(name, n);
     if (fn)
         *fn = f;
     return f != NULL;
@@ -260,7 +260,7 @@ static bool contains_any(const char *s, size_t n, const char *chars)
 
 static void quoted(struct nc_buf *b, const char *s, size_t n)
 {
-    go_quote(b, s, n, false);
+    tp_go_quote(b, s, n, false);
 }
 
 static struct node *new_number(struct parser *p, const struct item *it)
@@ -274,7 +274,7 @@ static struct node *new_number(struct parser *p, const struct item *it)
     if (it->type == ITEM_CHAR_CONSTANT) {
         uint32_t r;
         bool mb;
-        size_t used = go_unquote_char(text + 1, len - 1, text[0], &r, &mb);
+        size_t used = tp_go_unquote_char(text + 1, len - 1, text[0], &r, &mb);
         if (used == 0)
             pfail(p, "invalid syntax");
         if (len - 1 - used != 1 || text[len - 1] != '\'')
@@ -289,16 +289,16 @@ static struct node *new_number(struct parser *p, const struct item *it)
         pfail(p, "complex number %.*s is not supported", (int)len, text);
     if (len > 0 && text[len - 1] == 'i') {
         double f;
-        if (go_parse_float(text, len - 1, &f) == 0)
+        if (tp_go_parse_float(text, len - 1, &f) == 0)
             pfail(p, "complex number %.*s is not supported", (int)len, text);
     }
     uint64_t u;
-    if (go_parse_uint(text, len, 0, &u) == 0) {
+    if (tp_go_parse_uint(text, len, 0, &u) == 0) {
         n->is_uint = true;
         n->u = u;
     }
     int64_t i;
-    if (go_parse_int(text, len, 0, &i) == 0) {
+    if (tp_go_parse_int(text, len, 0, &i) == 0) {
         n->is_int = true;
         n->i = i;
         if (i == 0) {
@@ -314,7 +314,7 @@ static struct node *new_number(struct parser *p, const struct item *it)
         n->f = (double)n->u;
     } else {
         double f;
-        if (go_parse_float(text, len, &f) == 0) {
+        if (tp_go_parse_float(text, len, &f) == 0) {
             if (!contains_any(text, len, ".eEpP")) {
                 quoted(&q, text, len);
                 char msg[300];
@@ -359,7 +359,7 @@ static struct node *use_var(struct parser *p, size_t pos, const char *s,
     struct node *v = new_variable(p, pos, s, len);
     struct tstr first = v->field.idents[0];
     for (size_t i = 0; i < p->nvars; i++)
-        if (tstr_eq(p->vars[i], first.s, first.n))
+        if (tp_tstr_eq(p->vars[i], first.s, first.n))
             return v;
     struct nc_buf q = {0};
     quoted(&q, first.s, first.n);
@@ -372,7 +372,7 @@ static struct node *use_var(struct parser *p, size_t pos, const char *s,
 static struct tstr unquote_string(struct parser *p, const struct item *it)
 {
     struct nc_buf b = {0};
-    if (go_unquote(it->val, it->len, &b) < 0) {
+    if (tp_go_unquote(it->val, it->len, &b) < 0) {
         nc_buf_free(&b);
         pfail(p, "invalid syntax");
     }
@@ -445,7 +445,7 @@ static struct node *operand(struct parser *p)
         chain->chain.node = node;
         while (peek(p).type == ITEM_FIELD) {
             struct item f = next(p);
-            arena_grow(p->sh->t->arena, (void **)&chain->chain.fields,
+            tp_arena_grow(p->sh->t->arena, (void **)&chain->chain.fields,
                        &chain->chain.cap, chain->chain.n + 1,
                        sizeof(struct tstr));
             chain->chain.fields[chain->chain.n++] = tdup(p, f.val + 1, f.len - 1);
@@ -454,7 +454,7 @@ static struct node *operand(struct parser *p)
         case N_FIELD:
         case N_VARIABLE: {
             struct nc_buf b = {0};
-            node_string(&b, chain);
+            tp_node_string(&b, chain);
             size_t pos = chain->pos;
             struct tstr s = tdup(p, b.data, b.len);
             nc_buf_free(&b);
@@ -467,7 +467,7 @@ static struct node *operand(struct parser *p)
         case N_NIL:
         case N_DOT: {
             struct nc_buf b = {0}, q = {0};
-            node_string(&b, node);
+            tp_node_string(&b, node);
             quoted(&q, b.data, b.len);
             char msg[400];
             snprintf(msg, sizeof msg, "unexpected . after term %s", q.data);
@@ -607,7 +607,7 @@ static struct node *parse_control(struct parser *p, bool allow_else_if,
             else_list = item_list(p, &next_node);
             if (next_node->type != N_END) {
                 struct nc_buf b = {0};
-                node_string(&b, next_node);
+                tp_node_string(&b, next_node);
                 char msg[300];
                 snprintf(msg, sizeof msg, "expected end; found %s", b.data);
                 nc_buf_free(&b);
@@ -663,7 +663,7 @@ static struct node *block_control(struct parser *p)
     block.tree->root = item_list(&block, &end);
     if (end->type != N_END) {
         struct nc_buf b = {0};
-        node_string(&b, end);
+        tp_node_string(&b, end);
         char msg[300];
         snprintf(msg, sizeof msg, "unexpected %s in %s", b.data, context);
         nc_buf_free(&b);
@@ -777,13 +777,13 @@ static void tree_add(struct parser *p)
     struct tmpl *t = p->sh->t;
     struct tree **slot = &t->trees;
     for (; *slot; slot = &(*slot)->next) {
-        if (tstr_eq((*slot)->name, p->tree->name.s, p->tree->name.n)) {
-            if (tree_is_empty((*slot)->root)) {
+        if (tp_tstr_eq((*slot)->name, p->tree->name.s, p->tree->name.n)) {
+            if (tp_tree_is_empty((*slot)->root)) {
                 p->tree->next = (*slot)->next;
                 *slot = p->tree;
                 return;
             }
-            if (!tree_is_empty(p->tree->root)) {
+            if (!tp_tree_is_empty(p->tree->root)) {
                 struct nc_buf q = {0};
                 quoted(&q, p->tree->name.s, p->tree->name.n);
                 char msg[300];
@@ -808,7 +808,7 @@ static void parse_definition(struct parser *p)
     p->tree->root = item_list(p, &end);
     if (end->type != N_END) {
         struct nc_buf b = {0};
-        node_string(&b, end);
+        tp_node_string(&b, end);
         char msg[300];
         snprintf(msg, sizeof msg, "unexpected %s in %s", b.data, context);
         nc_buf_free(&b);
@@ -834,7 +834,7 @@ static void parse_top(struct parser *p)
         struct node *n = text_or_action(p);
         if (n->type == N_END || n->type == N_ELSE) {
             struct nc_buf b = {0};
-            node_string(&b, n);
+            tp_node_string(&b, n);
             char msg[300];
             snprintf(msg, sizeof msg, "unexpected %s", b.data);
             nc_buf_free(&b);
@@ -848,11 +848,11 @@ static void parse_top(struct parser *p)
 
 static bool is_go_space(const char *s, size_t n, size_t *w)
 {
-    uint32_t r = utf8_decode(s, n, w);
-    return uni_is_space(r);
+    uint32_t r = tp_utf8_decode(s, n, w);
+    return tp_uni_is_space(r);
 }
 
-bool tree_is_empty(const struct node *n)
+bool tp_tree_is_empty(const struct node *n)
 {
     if (!n)
         return true;
@@ -861,7 +861,7 @@ bool tree_is_empty(const struct node *n)
         return true;
     case N_LIST:
         for (size_t i = 0; i < n->list.n; i++)
-            if (!tree_is_empty(n->list.items[i]))
+            if (!tp_tree_is_empty(n->list.items[i]))
                 return false;
         return true;
     case N_TEXT:
@@ -887,7 +887,7 @@ static void idents_string(struct nc_buf *b, const struct tstr *id, size_t n,
     }
 }
 
-void node_string(struct nc_buf *b, const struct node *n)
+void tp_node_string(struct nc_buf *b, const struct node *n)
 {
     if (!b->data)
         nc_buf_append(b, "", 0);
@@ -897,7 +897,7 @@ void node_string(struct nc_buf *b, const struct node *n)
         break;
     case N_ACTION:
         nc_buf_puts(b, "{{");
-        node_string(b, n->pipe);
+        tp_node_string(b, n->pipe);
         nc_buf_puts(b, "}}");
         break;
     case N_BOOL:
@@ -906,10 +906,10 @@ void node_string(struct nc_buf *b, const struct node *n)
     case N_CHAIN:
         if (n->chain.node->type == N_PIPE) {
             nc_buf_putc(b, '(');
-            node_string(b, n->chain.node);
+            tp_node_string(b, n->chain.node);
             nc_buf_putc(b, ')');
         } else {
-            node_string(b, n->chain.node);
+            tp_node_string(b, n->chain.node);
         }
         idents_string(b, n->chain.fields, n->chain.n, true);
         break;
@@ -920,10 +920,10 @@ void node_string(struct nc_buf *b, const struct node *n)
             const struct node *a = n->args.items[i];
             if (a->type == N_PIPE) {
                 nc_buf_putc(b, '(');
-                node_string(b, a);
+                tp_node_string(b, a);
                 nc_buf_putc(b, ')');
             } else {
-                node_string(b, a);
+                tp_node_string(b, a);
             }
         }
         break;
@@ -947,18 +947,18 @@ void node_string(struct nc_buf *b, const struct node *n)
     case N_WITH:
         nc_buf_puts(b, n->type == N_IF ? "{{if " : n->type == N_RANGE ? "{{range "
                                                                       : "{{with ");
-        node_string(b, n->branch.pipe);
+        tp_node_string(b, n->branch.pipe);
         nc_buf_puts(b, "}}");
-        node_string(b, n->branch.list);
+        tp_node_string(b, n->branch.list);
         if (n->branch.else_list) {
             nc_buf_puts(b, "{{else}}");
-            node_string(b, n->branch.else_list);
+            tp_node_string(b, n->branch.else_list);
         }
         nc_buf_puts(b, "{{end}}");
         break;
     case N_LIST:
         for (size_t i = 0; i < n->list.n; i++)
-            node_string(b, n->list.items[i]);
+            tp_node_string(b, n->list.items[i]);
         break;
     case N_NIL:
         nc_buf_puts(b, "nil");
@@ -970,14 +970,14 @@ void node_string(struct nc_buf *b, const struct node *n)
         for (size_t i = 0; i < n->pipeline.decl.n; i++) {
             if (i > 0)
                 nc_buf_puts(b, ", ");
-            node_string(b, n->pipeline.decl.items[i]);
+            tp_node_string(b, n->pipeline.decl.items[i]);
         }
         if (n->pipeline.decl.n > 0)
             nc_buf_puts(b, " := ");
         for (size_t i = 0; i < n->pipeline.cmds.n; i++) {
             if (i > 0)
                 nc_buf_puts(b, " | ");
-            node_string(b, n->pipeline.cmds.items[i]);
+            tp_node_string(b, n->pipeline.cmds.items[i]);
         }
         break;
     case N_STRING:
@@ -985,10 +985,10 @@ void node_string(struct nc_buf *b, const struct node *n)
         break;
     case N_TEMPLATE:
         nc_buf_puts(b, "{{template ");
-        go_quote(b, n->tmpl.name.s, n->tmpl.name.n, false);
+        tp_go_quote(b, n->tmpl.name.s, n->tmpl.name.n, false);
         if (n->tmpl.pipe) {
             nc_buf_putc(b, ' ');
-            node_string(b, n->tmpl.pipe);
+            tp_node_string(b, n->tmpl.pipe);
         }
         nc_buf_puts(b, "}}");
         break;
@@ -1009,7 +1009,7 @@ void node_string(struct nc_buf *b, const struct node *n)
 const struct tree *tmpl_lookup(const struct tmpl *t, const char *name, size_t n)
 {
     for (const struct tree *tr = t->trees; tr; tr = tr->next)
-        if (tstr_eq(tr->name, name, n))
+        if (tp_tstr_eq(tr->name, name, n))
             return tr;
     return NULL;
 }
@@ -1052,7 +1052,7 @@ struct tmpl *tmpl_parse(const char *name, const char *text, size_t len,
     memcpy(t->text, text, len);
     t->text[len] = 0;
     t->len = len;
-    t->name = (struct tstr){arena_strdup(t->arena, name, nlen), nlen};
+    t->name = (struct tstr){tp_arena_strdup(t->arena, name, nlen), nlen};
     t->funcs = o->funcs;
     t->missing_key = o->missing_key;
     t->limits = lim;
@@ -1062,9 +1062,9 @@ struct tmpl *tmpl_parse(const char *name, const char *text, size_t len,
     struct tstr right = {o->right_delim ? o->right_delim : "",
                          o->right_delim ? strlen(o->right_delim) : 0};
     if (left.n)
-        left = (struct tstr){arena_strdup(t->arena, left.s, left.n), left.n};
+        left = (struct tstr){tp_arena_strdup(t->arena, left.s, left.n), left.n};
     if (right.n)
-        right = (struct tstr){arena_strdup(t->arena, right.s, right.n), right.n};
+        right = (struct tstr){tp_arena_strdup(t->arena, right.s, right.n), right.n};
 
     struct lexer *lex = xmalloc(sizeof *lex);
     jmp_buf jump;
@@ -1073,7 +1073,7 @@ struct tmpl *tmpl_parse(const char *name, const char *text, size_t len,
     parser_init(&top, &sh, t->name);
     sh.break_ok = !has_function(&top, "break", 5, NULL);
     sh.continue_ok = !has_function(&top, "continue", 8, NULL);
-    lex_init(lex, t->text, len, left, right, sh.break_ok, sh.continue_ok);
+    tp_lex_init(lex, t->text, len, left, right, sh.break_ok, sh.continue_ok);
     if (setjmp(jump)) {
         free(lex);
         tmpl_free(t);

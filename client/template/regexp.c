@@ -139,7 +139,7 @@ static void add_folded_range(struct rnode *n, size_t *cap, uint32_t lo,
     }
     for (uint32_t c = lo; c <= hi; c++) {
         add_range(n, cap, c, c);
-        for (uint32_t f = uni_simple_fold(c); f != c; f = uni_simple_fold(f))
+        for (uint32_t f = tp_uni_simple_fold(c); f != c; f = tp_uni_simple_fold(f))
             add_range(n, cap, f, f);
     }
 }
@@ -257,7 +257,7 @@ static bool unicode_group(struct rparser *p, struct rnode *cls, size_t *cap,
         uint32_t lo = 0;
         bool in = false;
         for (uint32_t r = 0; r <= RUNE_MAX + 1; r++) {
-            bool m = r <= RUNE_MAX && (letter ? uni_is_letter(r) : uni_is_digit(r));
+            bool m = r <= RUNE_MAX && (letter ? tp_uni_is_letter(r) : tp_uni_is_digit(r));
             if (m && !in) {
                 lo = r;
                 in = true;
@@ -286,7 +286,7 @@ static int next_rune(struct rparser *p, const char **t, const char *end,
                      uint32_t *r)
 {
     size_t w;
-    *r = utf8_decode(*t, (size_t)(end - *t), &w);
+    *r = tp_utf8_decode(*t, (size_t)(end - *t), &w);
     if (*r == RUNE_ERROR && w == 1)
         return rerr(p, "invalid UTF-8", *t, (size_t)(end - *t));
     *t += w;
@@ -731,13 +731,13 @@ static int parse_perl_flags(struct rparser *p, const char *s, const char *end,
     if (end - t > 4 && t[2] == 'P' && t[3] == '<') {
         const char *close = memchr(t, '>', (size_t)(end - t));
         if (!close) {
-            if (!utf8_valid(t, (size_t)(end - t)))
+            if (!tp_utf8_valid(t, (size_t)(end - t)))
                 return rerr(p, "invalid UTF-8", t, (size_t)(end - t));
             return rerr(p, "invalid named capture", s, (size_t)(end - s));
         }
         const char *name = t + 4;
         size_t nlen = (size_t)(close - name);
-        if (!utf8_valid(name, nlen))
+        if (!tp_utf8_valid(name, nlen))
             return rerr(p, "invalid UTF-8", name, nlen);
         bool ok = nlen > 0;
         for (size_t i = 0; i < nlen; i++)
@@ -1320,7 +1320,7 @@ static void free_parser(struct rparser *p)
     free(p->stack);
 }
 
-struct regex *regex_compile(const char *pattern, size_t n, char *why,
+struct regex *tp_regex_compile(const char *pattern, size_t n, char *why,
                             size_t whylen)
 {
     struct rparser p = {.why = why, .whylen = whylen};
@@ -1341,7 +1341,7 @@ struct regex *regex_compile(const char *pattern, size_t n, char *why,
     }
     if (!root) {
         free_parser(&p);
-        regex_free(re);
+        tp_regex_free(re);
         return NULL;
     }
     emit(re, I_FAIL); /* pc 0 fails, as in Go */
@@ -1354,13 +1354,13 @@ struct regex *regex_compile(const char *pattern, size_t n, char *why,
     if (re->too_big || re->n * 2 * ((size_t)re->ncap + 1) > ((size_t)4 << 20)) {
         snprintf(why, whylen, "error parsing regexp: expression too large: `%.*s`",
                  (int)(n > 400 ? 400 : n), pattern);
-        regex_free(re);
+        tp_regex_free(re);
         return NULL;
     }
     return re;
 }
 
-void regex_free(struct regex *re)
+void tp_regex_free(struct regex *re)
 {
     if (!re)
         return;
@@ -1426,7 +1426,7 @@ static int32_t rune_at(const struct machine *m, size_t pos, size_t *w)
         *w = 0;
         return -1;
     }
-    return (int32_t)utf8_decode(m->s + pos, m->len - pos, w);
+    return (int32_t)tp_utf8_decode(m->s + pos, m->len - pos, w);
 }
 
 static int32_t rune_before(const struct machine *m, size_t pos)
@@ -1434,7 +1434,7 @@ static int32_t rune_before(const struct machine *m, size_t pos)
     if (pos == 0)
         return -1;
     size_t w;
-    return (int32_t)utf8_decode_last(m->s, pos, &w);
+    return (int32_t)tp_utf8_decode_last(m->s, pos, &w);
 }
 
 static bool class_match(const struct inst *in, uint32_t r)
@@ -1612,12 +1612,12 @@ static void machine_free(struct machine *m)
     free(m->matchcap);
 }
 
-size_t regex_size(const struct regex *re)
+size_t tp_regex_size(const struct regex *re)
 {
     return re->n;
 }
 
-bool regex_match(const struct regex *re, const char *s, size_t n)
+bool tp_regex_match(const struct regex *re, const char *s, size_t n)
 {
     struct machine m;
     machine_init(&m, re, s, n);
@@ -1656,8 +1656,8 @@ static void expand(const struct regex *re, struct nc_buf *dst, const char *tpl,
         size_t i = 0;
         while (i < sn) {
             size_t w;
-            uint32_t r = utf8_decode(str + i, sn - i, &w);
-            if (!uni_is_letter(r) && !uni_is_digit(r) && r != '_')
+            uint32_t r = tp_utf8_decode(str + i, sn - i, &w);
+            if (!tp_uni_is_letter(r) && !tp_uni_is_digit(r) && r != '_')
                 break;
             i += w;
         }
@@ -1705,7 +1705,7 @@ static void expand(const struct regex *re, struct nc_buf *dst, const char *tpl,
     nc_buf_append(dst, tpl, tn);
 }
 
-int regex_replace_all(const struct regex *re, const char *src, size_t n,
+int tp_regex_replace_all(const struct regex *re, const char *src, size_t n,
                       const char *repl, size_t rn, struct nc_buf *out,
                       size_t limit)
 {
@@ -1730,7 +1730,7 @@ int regex_replace_all(const struct regex *re, const char *src, size_t n,
         last_end = a1;
         size_t width = 0;
         if (search < n)
-            utf8_decode(src + search, n - search, &width);
+            tp_utf8_decode(src + search, n - search, &width);
         if (search + width > a1)
             search += width;
         else if (search + 1 > a1)

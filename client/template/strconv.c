@@ -25,12 +25,12 @@ static void escaped_rune(struct nc_buf *b, uint32_t r, char quote,
         return;
     }
     if (ascii_only) {
-        if (r < 0x80 && uni_is_print(r)) {
+        if (r < 0x80 && tp_uni_is_print(r)) {
             nc_buf_putc(b, (char)r);
             return;
         }
-    } else if (uni_is_print(r)) {
-        nc_buf_append(b, enc, utf8_encode(enc, r));
+    } else if (tp_uni_is_print(r)) {
+        nc_buf_append(b, enc, tp_utf8_encode(enc, r));
         return;
     }
     switch (r) {
@@ -61,14 +61,14 @@ static void escaped_rune(struct nc_buf *b, uint32_t r, char quote,
     }
 }
 
-void go_quote(struct nc_buf *b, const char *s, size_t n, bool ascii_only)
+void tp_go_quote(struct nc_buf *b, const char *s, size_t n, bool ascii_only)
 {
     nc_buf_putc(b, '"');
     for (size_t i = 0; i < n;) {
         size_t w = 1;
         uint32_t r = (unsigned char)s[i];
         if (r >= 0x80)
-            r = utf8_decode(s + i, n - i, &w);
+            r = tp_utf8_decode(s + i, n - i, &w);
         if (w == 1 && r == RUNE_ERROR) {
             nc_buf_puts(b, "\\x");
             nc_buf_putc(b, lowerhex[(unsigned char)s[i] >> 4]);
@@ -81,7 +81,7 @@ void go_quote(struct nc_buf *b, const char *s, size_t n, bool ascii_only)
     nc_buf_putc(b, '"');
 }
 
-void go_quote_rune(struct nc_buf *b, uint32_t r, bool ascii_only)
+void tp_go_quote_rune(struct nc_buf *b, uint32_t r, bool ascii_only)
 {
     if (r > RUNE_MAX || (r >= 0xD800 && r <= 0xDFFF))
         r = RUNE_ERROR;
@@ -90,11 +90,11 @@ void go_quote_rune(struct nc_buf *b, uint32_t r, bool ascii_only)
     nc_buf_putc(b, '\'');
 }
 
-bool go_can_backquote(const char *s, size_t n)
+bool tp_go_can_backquote(const char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         size_t w;
-        uint32_t r = utf8_decode(s + i, n - i, &w);
+        uint32_t r = tp_utf8_decode(s + i, n - i, &w);
         i += w;
         if (w > 1) {
             if (r == 0xFEFF)
@@ -120,7 +120,7 @@ static int unhex(char c)
     return -1;
 }
 
-size_t go_unquote_char(const char *s, size_t n, char quote, uint32_t *r,
+size_t tp_go_unquote_char(const char *s, size_t n, char quote, uint32_t *r,
                        bool *multibyte)
 {
     *multibyte = false;
@@ -131,7 +131,7 @@ size_t go_unquote_char(const char *s, size_t n, char quote, uint32_t *r,
         return 0;
     if (c >= 0x80) {
         size_t w;
-        *r = utf8_decode(s, n, &w);
+        *r = tp_utf8_decode(s, n, &w);
         *multibyte = true;
         return w;
     }
@@ -207,7 +207,7 @@ size_t go_unquote_char(const char *s, size_t n, char quote, uint32_t *r,
     return used;
 }
 
-int go_unquote(const char *s, size_t n, struct nc_buf *out)
+int tp_go_unquote(const char *s, size_t n, struct nc_buf *out)
 {
     if (n < 2)
         return -EINVAL;
@@ -231,10 +231,10 @@ int go_unquote(const char *s, size_t n, struct nc_buf *out)
     if (!memchr(s, '\\', end) && !memchr(s, '\n', end)) {
         bool valid;
         if (quote == '"') {
-            valid = utf8_valid(s + 1, end - 2);
+            valid = tp_utf8_valid(s + 1, end - 2);
         } else {
             size_t w = 0;
-            uint32_t r = end > 2 ? utf8_decode(s + 1, end - 2, &w) : 0;
+            uint32_t r = end > 2 ? tp_utf8_decode(s + 1, end - 2, &w) : 0;
             valid = end > 2 && 1 + w + 1 == end && (r != RUNE_ERROR || w != 1);
         }
         if (valid) {
@@ -248,7 +248,7 @@ int go_unquote(const char *s, size_t n, struct nc_buf *out)
     while (i < n && s[i] != quote) {
         uint32_t r;
         bool mb;
-        size_t used = go_unquote_char(s + i, n - i, quote, &r, &mb);
+        size_t used = tp_go_unquote_char(s + i, n - i, quote, &r, &mb);
         if (s[i] == '\n' || used == 0)
             return -EINVAL;
         i += used;
@@ -256,7 +256,7 @@ int go_unquote(const char *s, size_t n, struct nc_buf *out)
             nc_buf_putc(out, (char)r);
         } else {
             char enc[4];
-            nc_buf_append(out, enc, utf8_encode(enc, r));
+            nc_buf_append(out, enc, tp_utf8_encode(enc, r));
         }
         if (quote == '\'')
             break;
@@ -311,7 +311,7 @@ static bool underscore_ok(const char *s, size_t n)
     return saw != '_';
 }
 
-int go_parse_uint(const char *s0, size_t n0, int base, uint64_t *out)
+int tp_go_parse_uint(const char *s0, size_t n0, int base, uint64_t *out)
 {
     const char *s = s0;
     size_t n = n0;
@@ -379,7 +379,7 @@ int go_parse_uint(const char *s0, size_t n0, int base, uint64_t *out)
     return 0;
 }
 
-int go_parse_int(const char *s, size_t n, int base, int64_t *out)
+int tp_go_parse_int(const char *s, size_t n, int base, int64_t *out)
 {
     *out = 0;
     if (n == 0)
@@ -394,7 +394,7 @@ int go_parse_int(const char *s, size_t n, int base, int64_t *out)
         n--;
     }
     uint64_t u;
-    int rc = go_parse_uint(s, n, base, &u);
+    int rc = tp_go_parse_uint(s, n, base, &u);
     if (rc == -EINVAL)
         return rc;
     uint64_t cutoff = (uint64_t)1 << 63;
@@ -406,7 +406,7 @@ int go_parse_int(const char *s, size_t n, int base, int64_t *out)
     return 0;
 }
 
-int go_parse_bool(const char *s, size_t n, bool *out)
+int tp_go_parse_bool(const char *s, size_t n, bool *out)
 {
     static const char *const t[] = {"1", "t", "T", "TRUE", "true", "True"};
     static const char *const f[] = {"0", "f", "F", "FALSE", "false", "False"};
@@ -473,7 +473,7 @@ static bool float_special(const char *s, size_t n, double *out, size_t *used)
     return false;
 }
 
-int go_parse_float(const char *s, size_t n, double *out)
+int tp_go_parse_float(const char *s, size_t n, double *out)
 {
     *out = 0;
     size_t used;
@@ -822,7 +822,7 @@ static void fmt_x(struct nc_buf *b, int prec, char fmt, bool neg, uint64_t mant,
         nc_buf_printf(b, "%d", exp);
 }
 
-void go_format_float(struct nc_buf *b, double f, char fmt, int prec)
+void tp_go_format_float(struct nc_buf *b, double f, char fmt, int prec)
 {
     if (isnan(f)) {
         nc_buf_puts(b, "NaN");

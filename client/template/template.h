@@ -1,11 +1,12 @@
 /* template.h - Go's text/template in C, for the `template` blocks of Nomad
  * jobs, with consul-template's functions that need no network.
  *
- * Parse once (tmpl_parse), render many times (tmpl_render). The syntax,
- * the semantics and the error messages are Go 1.19's text/template ones
- * (what Nomad's consul-template runs), checked byte for byte against Go by
- * tests/test_template_diff.c. Differences are listed in
- * docs/template.md-like notes at the top of exec.c.
+ * Parse once (tmpl_parse), render many times (tmpl_render); a parsed
+ * template is read-only, so renders may run in parallel. The syntax, the
+ * semantics and the error messages are Go 1.19's text/template ones (what
+ * Nomad's consul-template runs), checked byte for byte against Go by
+ * tests/test_template_diff.c; the few differences are listed at the top of
+ * exec.c (no complex numbers, objects without methods, our bounds).
  *
  * Values are a small tagged model (struct tmpl_value) held in arenas: no
  * reference counts, no frees of single values. The caller's values (the

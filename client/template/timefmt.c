@@ -206,7 +206,7 @@ static bool leap(long long y)
     return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
 }
 
-void go_time_format(struct nc_buf *out, int64_t unix_ns, const char *l,
+void tp_go_time_format(struct nc_buf *out, int64_t unix_ns, const char *l,
                     size_t n)
 {
     static const char *const months[] = {"January", "February", "March",

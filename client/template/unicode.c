@@ -12,7 +12,7 @@ struct uni_case {
 
 #include "client/template/unicode_tables.inc"
 
-uint32_t utf8_decode(const char *str, size_t n, size_t *width)
+uint32_t tp_utf8_decode(const char *str, size_t n, size_t *width)
 {
     const unsigned char *s = (const unsigned char *)str;
     unsigned c = s[0];
@@ -55,7 +55,7 @@ uint32_t utf8_decode(const char *str, size_t n, size_t *width)
     return r;
 }
 
-uint32_t utf8_decode_last(const char *s, size_t n, size_t *width)
+uint32_t tp_utf8_decode_last(const char *s, size_t n, size_t *width)
 {
     size_t start = n - 1;
     if ((unsigned char)s[start] < 0x80) {
@@ -66,7 +66,7 @@ uint32_t utf8_decode_last(const char *s, size_t n, size_t *width)
     while (start > lim && ((unsigned char)s[start] & 0xC0) == 0x80)
         start--;
     size_t w;
-    uint32_t r = utf8_decode(s + start, n - start, &w);
+    uint32_t r = tp_utf8_decode(s + start, n - start, &w);
     if (start + w != n) {
         *width = 1;
         return RUNE_ERROR;
@@ -75,7 +75,7 @@ uint32_t utf8_decode_last(const char *s, size_t n, size_t *width)
     return r;
 }
 
-size_t utf8_encode(char out[4], uint32_t r)
+size_t tp_utf8_encode(char out[4], uint32_t r)
 {
     if (r > RUNE_MAX || (r >= 0xD800 && r <= 0xDFFF))
         r = RUNE_ERROR;
@@ -101,7 +101,7 @@ size_t utf8_encode(char out[4], uint32_t r)
     return 4;
 }
 
-size_t utf8_count(const char *s, size_t n)
+size_t tp_utf8_count(const char *s, size_t n)
 {
     size_t count = 0;
     for (size_t i = 0; i < n; count++) {
@@ -110,13 +110,13 @@ size_t utf8_count(const char *s, size_t n)
             continue;
         }
         size_t w;
-        utf8_decode(s + i, n - i, &w);
+        tp_utf8_decode(s + i, n - i, &w);
         i += w;
     }
     return count;
 }
 
-bool utf8_valid(const char *s, size_t n)
+bool tp_utf8_valid(const char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         if ((unsigned char)s[i] < 0x80) {
@@ -124,7 +124,7 @@ bool utf8_valid(const char *s, size_t n)
             continue;
         }
         size_t w;
-        if (utf8_decode(s + i, n - i, &w) == RUNE_ERROR && w == 1)
+        if (tp_utf8_decode(s + i, n - i, &w) == RUNE_ERROR && w == 1)
             return false;
         i += w;
     }
@@ -146,28 +146,28 @@ static bool in_ranges(const uint32_t (*t)[2], size_t n, uint32_t r)
     return false;
 }
 
-bool uni_is_print(uint32_t r)
+bool tp_uni_is_print(uint32_t r)
 {
     if (r < 0x80)
         return r >= 0x20 && r < 0x7F;
     return in_ranges(uni_print, NC_ARRAY_LEN(uni_print), r);
 }
 
-bool uni_is_letter(uint32_t r)
+bool tp_uni_is_letter(uint32_t r)
 {
     if (r < 0x80)
         return (r | 0x20) >= 'a' && (r | 0x20) <= 'z';
     return in_ranges(uni_letter, NC_ARRAY_LEN(uni_letter), r);
 }
 
-bool uni_is_digit(uint32_t r)
+bool tp_uni_is_digit(uint32_t r)
 {
     if (r < 0x80)
         return r >= '0' && r <= '9';
     return in_ranges(uni_digit, NC_ARRAY_LEN(uni_digit), r);
 }
 
-bool uni_is_space(uint32_t r)
+bool tp_uni_is_space(uint32_t r)
 {
     switch (r) {
     case '\t': case '\n': case '\v': case '\f': case '\r': case ' ':
@@ -199,21 +199,21 @@ static uint32_t to_case(int which, uint32_t r)
     return r;
 }
 
-uint32_t uni_to_upper(uint32_t r)
+uint32_t tp_uni_to_upper(uint32_t r)
 {
     if (r < 0x80)
         return r >= 'a' && r <= 'z' ? r - 32 : r;
     return to_case(0, r);
 }
 
-uint32_t uni_to_lower(uint32_t r)
+uint32_t tp_uni_to_lower(uint32_t r)
 {
     if (r < 0x80)
         return r >= 'A' && r <= 'Z' ? r + 32 : r;
     return to_case(1, r);
 }
 
-uint32_t uni_to_title(uint32_t r)
+uint32_t tp_uni_to_title(uint32_t r)
 {
     if (r < 0x80)
         return r >= 'a' && r <= 'z' ? r - 32 : r;
@@ -221,7 +221,7 @@ uint32_t uni_to_title(uint32_t r)
 }
 
 /* unicode.SimpleFold: the next rune of r's case-folding orbit. */
-uint32_t uni_simple_fold(uint32_t r)
+uint32_t tp_uni_simple_fold(uint32_t r)
 {
     if (r > RUNE_MAX)
         return r;
@@ -235,8 +235,8 @@ uint32_t uni_simple_fold(uint32_t r)
     }
     if (lo < NC_ARRAY_LEN(uni_fold_orbit) && uni_fold_orbit[lo][0] == r)
         return uni_fold_orbit[lo][1];
-    uint32_t l = uni_to_lower(r);
+    uint32_t l = tp_uni_to_lower(r);
     if (l != r)
         return l;
-    return uni_to_upper(r);
+    return tp_uni_to_upper(r);
 }

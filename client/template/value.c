@@ -77,7 +77,7 @@ size_t tmpl_arena_used(const struct tmpl_arena *a)
     return a ? a->used : 0;
 }
 
-char *arena_strdup(struct tmpl_arena *a, const char *s, size_t n)
+char *tp_arena_strdup(struct tmpl_arena *a, const char *s, size_t n)
 {
     char *p = tmpl_arena_alloc(a, n + 1);
     if (n)
@@ -86,7 +86,7 @@ char *arena_strdup(struct tmpl_arena *a, const char *s, size_t n)
     return p;
 }
 
-void arena_grow(struct tmpl_arena *a, void **arr, size_t *cap, size_t need,
+void tp_arena_grow(struct tmpl_arena *a, void **arr, size_t *cap, size_t need,
                 size_t size)
 {
     if (need <= *cap)
@@ -101,7 +101,7 @@ void arena_grow(struct tmpl_arena *a, void **arr, size_t *cap, size_t need,
     *cap = ncap;
 }
 
-struct tmpl_value arena_take_buf(struct tmpl_arena *a, struct nc_buf *b)
+struct tmpl_value tp_arena_take_buf(struct tmpl_arena *a, struct nc_buf *b)
 {
     struct tmpl_value v = tmpl_string(a, b->data ? b->data : "", b->len);
     b->len = 0;
@@ -110,7 +110,7 @@ struct tmpl_value arena_take_buf(struct tmpl_arena *a, struct nc_buf *b)
     return v;
 }
 
-bool tstr_eq(struct tstr a, const char *s, size_t n)
+bool tp_tstr_eq(struct tstr a, const char *s, size_t n)
 {
     return a.n == n && (n == 0 || memcmp(a.s, s, n) == 0);
 }
@@ -155,7 +155,7 @@ struct tmpl_value tmpl_float(double f)
 struct tmpl_value tmpl_string(struct tmpl_arena *a, const char *s, size_t len)
 {
     return (struct tmpl_value){.kind = TMPL_STRING, .len = len,
-                               .s = arena_strdup(a, s, len)};
+                               .s = tp_arena_strdup(a, s, len)};
 }
 
 struct tmpl_value tmpl_cstring(struct tmpl_arena *a, const char *s)
@@ -210,7 +210,7 @@ void tmpl_map_put(struct tmpl_arena *a, struct tmpl_value *map, const char *key,
         *map = bigger;
     }
     struct tmpl_map_entry *e = (struct tmpl_map_entry *)&map->entries[map->len++];
-    e->key = arena_strdup(a, key, klen);
+    e->key = tp_arena_strdup(a, key, klen);
     e->klen = klen;
     e->value = val;
 }
@@ -330,7 +330,7 @@ const char *tmpl_type_name(const struct tmpl_value *v)
 }
 
 /* Go's truth (exec.go isTrue) of a value, interfaces looked through. */
-bool value_truth(const struct tmpl_value *v)
+bool tp_value_truth(const struct tmpl_value *v)
 {
     switch (v->kind) {
     case TMPL_INVALID:
