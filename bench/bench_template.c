@@ -2,7 +2,8 @@
 /* bench_template: ns per render of each case of a corpus file (the format
  * of tests/template/corpus, see tests/template/gorender/main.go), each
  * template parsed once and rendered N times, as gorender -bench does for
- * Go's text/template. Prints "name\tns\tbytes" per case.
+ * Go's text/template. Prints "name\tns\tbytes\theld" per case: held is
+ * what the parsed template keeps beyond its text.
  *
  *   bench_template N corpus-file */
 #include <errno.h>
@@ -90,7 +91,7 @@ static void run(struct bcase *c, long n, const struct tmpl_funcs *funcs)
         }
     }
     double ns = (double)(nc_now_mono_ns() - t0) / (double)n;
-    printf("%s\t%.0f\t%zu\n", c->name, ns, b.len);
+    printf("%s\t%.0f\t%zu\t%zu\n", c->name, ns, b.len, tmpl_size(t) - c->text.len);
     nc_buf_free(&b);
     tmpl_arena_free(a);
     tmpl_free(t);

@@ -251,11 +251,11 @@ static const char *gorender_path(void)
         return NULL;
     }
     snprintf(path, sizeof path, "%s/gorender", build_dir);
-    char cmd[4 * PATH_MAX];
+    char cmd[8 * PATH_MAX];
     snprintf(cmd, sizeof cmd,
-             "cd template/gorender && GOCACHE='%s/gocache' GOFLAGS= GO111MODULE=off "
+             "cd template/gorender && GOCACHE='%s/gocache' GOPATH='%s/gopath' GOFLAGS= GO111MODULE=off "
              "'%s' build -o '%s' main.go",
-             build_dir, go, path);
+             build_dir, build_dir, go, path);
     built = system(cmd) == 0;
     return built ? path : NULL;
 }

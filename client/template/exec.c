@@ -5,11 +5,16 @@
  *
  * Where this differs from Go 1.19, on purpose or by the model:
  *   - complex numbers (1+2i) are refused at parse;
- *   - methods: objects have fields only; `call` always fails (no func values);
- *   - %p and %v of what Go prints as an address (a chan) print ours;
+ *   - objects have fields, no methods, and print through their format
+ *     callback at any depth (Go prints a nested struct pointer's address);
+ *     `call` always fails (there are no func values);
+ *   - %p, and %v of a chan (loop's result), print our address, not Go's;
  *   - `slice` sees a list's capacity as its length (Go's may be larger);
+ *     a zero []string / []interface{} is empty, not nil (toJSON: [] not null);
  *   - limits (output, memory, steps, time, nesting, template depth 100
- *     instead of 100000) end a render with an error instead of running on.
+ *     instead of 100000) end a render with an error instead of running on;
+ *   - in funcs_consul.c: toTitle approximates x/text's word breaking; in
+ *     regexp.c: \p{...} knows only L, Nd and Any.
  * Errors unwind with longjmp: everything a render allocates is in its arena
  * or its state, freed in one place. */
 #include <errno.h>
