@@ -19,8 +19,9 @@ struct bcase {
     struct nc_buf text;
 };
 
-static int env_lookup(void *ctx, const struct tmpl_dep *dep, struct tmpl_arena *a,
-                      struct tmpl_value *out, char *why, size_t whylen)
+static int env_lookup(void *ctx, const struct tmpl_dep *dep,
+                      struct tmpl_arena *a, struct tmpl_value *out, char *why,
+                      size_t whylen)
 {
     (void)a;
     (void)why;
@@ -36,13 +37,14 @@ static int env_lookup(void *ctx, const struct tmpl_dep *dep, struct tmpl_arena *
 }
 
 /* Vault's secret, as a stand-in with the shape the seed jobs read. */
-static int fn_secret(struct tmpl_call *c, const struct tmpl_value *args, size_t n,
-                     struct tmpl_value *out)
+static int fn_secret(struct tmpl_call *c, const struct tmpl_value *args,
+                     size_t n, struct tmpl_value *out)
 {
     (void)args;
     (void)n;
     struct tmpl_arena *a = tmpl_call_arena(c);
-    static const char *const kv[][2] = {{"username", "app"}, {"password", "s3cret"},
+    static const char *const kv[][2] = {{"username", "app"},
+                                        {"password", "s3cret"},
                                         {"access_key", "AKIA123"},
                                         {"secret_key", "abc/def"}};
     struct tmpl_value d = tmpl_map_new(a, 4, TMPL_ELEM_ANY);
@@ -62,7 +64,8 @@ static const struct tmpl_func bench_funcs[] = {
 
 static void run(struct bcase *c, long n, const struct tmpl_funcs *funcs)
 {
-    struct tmpl_options o = {.funcs = funcs, .missing_key = TMPL_MISSINGKEY_ZERO};
+    struct tmpl_options o = {.funcs = funcs,
+                             .missing_key = TMPL_MISSINGKEY_ZERO};
     struct nc_error err = {0};
     struct tmpl *t = tmpl_parse(c->name, c->text.data ? c->text.data : "",
                                 c->text.len, &o, &err);
@@ -72,7 +75,8 @@ static void run(struct bcase *c, long n, const struct tmpl_funcs *funcs)
     }
     struct tmpl_arena *a = tmpl_arena_new(0);
     struct tmpl_value dot = tmpl_invalid();
-    if (c->data && tmpl_value_from_json(a, c->data, strlen(c->data), 0, &dot, &err) < 0) {
+    if (c->data &&
+        tmpl_value_from_json(a, c->data, strlen(c->data), 0, &dot, &err) < 0) {
         fprintf(stderr, "%s: %s\n", c->name, err.msg);
         exit(1);
     }
@@ -91,7 +95,8 @@ static void run(struct bcase *c, long n, const struct tmpl_funcs *funcs)
         }
     }
     double ns = (double)(nc_now_mono_ns() - t0) / (double)n;
-    printf("%s\t%.0f\t%zu\t%zu\n", c->name, ns, b.len, tmpl_size(t) - c->text.len);
+    printf("%s\t%.0f\t%zu\t%zu\n", c->name, ns, b.len,
+           tmpl_size(t) - c->text.len);
     nc_buf_free(&b);
     tmpl_arena_free(a);
     tmpl_free(t);

@@ -51,7 +51,8 @@ static int render(const char *text, const char *json,
     struct tmpl_arena *a = tmpl_arena_new(0);
     struct tmpl_value dot = tmpl_invalid();
     if (json)
-        assert_int_equal(tmpl_value_from_json(a, json, strlen(json), 0, &dot, err), 0);
+        assert_int_equal(
+            tmpl_value_from_json(a, json, strlen(json), 0, &dot, err), 0);
     struct nc_buf b = {0};
     int rc = tmpl_render(t, json ? &dot : NULL, env, &b, err);
     *out = nc_buf_take(&b);
@@ -87,7 +88,8 @@ static void expect_error(const char *text, const char *json, const char *want)
     free(out);
 }
 
-/* ---- syntax and positions ----------------------------------------------------- */
+/* ---- syntax and positions
+ * ----------------------------------------------------- */
 
 static void test_unknown_function_is_parse_error(void **state)
 {
@@ -97,7 +99,8 @@ static void test_unknown_function_is_parse_error(void **state)
     const char *text = "a\nb\n{{ foo 1 }}";
     assert_null(tmpl_parse("web.conf", text, strlen(text), &o, &err));
     assert_int_equal(err.code, -EINVAL);
-    assert_string_equal(err.msg, "template: web.conf:3: function \"foo\" not defined");
+    assert_string_equal(err.msg,
+                        "template: web.conf:3: function \"foo\" not defined");
     /* consul-template's functions are known once added */
     text = "{{ base64Encode \"x\" }}";
     assert_null(tmpl_parse("t", text, strlen(text), &o, &err));
@@ -114,9 +117,10 @@ static void test_exec_error_names_line_column_and_node(void **state)
     expect_error("ports: {{ .a.b }}", "{\"a\": 5}",
                  "template: t:1:12: executing \"t\" at <.a.b>: can't evaluate "
                  "field b in type interface {}");
-    expect_error("x\n  {{ index .l 3 }}", "{\"l\": [1]}",
-                 "template: t:2:5: executing \"t\" at <index .l 3>: error calling "
-                 "index: index out of range: 3");
+    expect_error(
+        "x\n  {{ index .l 3 }}", "{\"l\": [1]}",
+        "template: t:2:5: executing \"t\" at <index .l 3>: error calling "
+        "index: index out of range: 3");
 }
 
 static void test_output_before_error_is_kept(void **state)
@@ -124,7 +128,8 @@ static void test_output_before_error_is_kept(void **state)
     (void)state;
     char *out;
     struct nc_error err;
-    assert_true(render("kept {{ len 1 }} lost", NULL, NULL, NULL, &out, &err) < 0);
+    assert_true(render("kept {{ len 1 }} lost", NULL, NULL, NULL, &out, &err) <
+                0);
     assert_string_equal(out, "kept ");
     free(out);
 }
@@ -132,10 +137,12 @@ static void test_output_before_error_is_kept(void **state)
 static void test_delimiters_and_trim(void **state)
 {
     (void)state;
-    struct tmpl_options o = {.left_delim = "[[", .right_delim = "]]", .funcs = consul};
+    struct tmpl_options o = {
+        .left_delim = "[[", .right_delim = "]]", .funcs = consul};
     char *out;
     struct nc_error err;
-    assert_int_equal(render("a  [[- \"b\" -]]  c {{ x }}", NULL, &o, NULL, &out, &err), 0);
+    assert_int_equal(
+        render("a  [[- \"b\" -]]  c {{ x }}", NULL, &o, NULL, &out, &err), 0);
     assert_string_equal(out, "abc {{ x }}");
     free(out);
 }
@@ -148,13 +155,15 @@ static void test_plugin_and_write_to_file_are_disabled(void **state)
     expect_error("{{ plugin \"rm\" \"-rf\" }}", NULL,
                  "template: t:1:3: executing \"t\" at <plugin \"rm\" \"-rf\">: "
                  "error calling plugin: function is disabled");
-    expect_error("{{ writeToFile \"/etc/x\" \"\" \"\" \"0644\" \"x\" }}", NULL,
-                 "template: t:1:3: executing \"t\" at <writeToFile \"/etc/x\" \"\" "
-                 "\"\" \"0644\" \"x\">: error calling writeToFile: function is "
-                 "disabled");
+    expect_error(
+        "{{ writeToFile \"/etc/x\" \"\" \"\" \"0644\" \"x\" }}", NULL,
+        "template: t:1:3: executing \"t\" at <writeToFile \"/etc/x\" \"\" "
+        "\"\" \"0644\" \"x\">: error calling writeToFile: function is "
+        "disabled");
 }
 
-/* ---- dependencies ------------------------------------------------------------- */
+/* ---- dependencies
+ * ------------------------------------------------------------- */
 
 struct recorder {
     struct strlist asked;
@@ -226,13 +235,15 @@ static void test_dependencies_known_absent_missing(void **state)
     struct tmpl_options o = {.funcs = f};
     struct recorder r = {.missing = "b/later"};
     struct tmpl_env env = {.lookup = lookup, .ctx = &r};
-    const char *text = "up={{ env \"NOMAD_UPSTREAM_ADDR_api\" }} unset=[{{ env \"NOPE\" }}] "
-                       "dflt={{ envOrDefault \"NOPE\" \"d\" }} empty=[{{ envOrDefault "
-                       "\"EMPTY\" \"d\" }}] k={{ key \"a/b\" }} later=[{{ key \"b/later\" }}]";
+    const char *text =
+        "up={{ env \"NOMAD_UPSTREAM_ADDR_api\" }} unset=[{{ env \"NOPE\" }}] "
+        "dflt={{ envOrDefault \"NOPE\" \"d\" }} empty=[{{ envOrDefault "
+        "\"EMPTY\" \"d\" }}] k={{ key \"a/b\" }} later=[{{ key \"b/later\" }}]";
     char *out;
     struct nc_error err;
     assert_int_equal(render(text, NULL, &o, &env, &out, &err), TMPL_MISSING);
-    assert_string_equal(out, "up=127.0.0.1:8080 unset=[] dflt=d empty=[] k=a/b later=[]");
+    assert_string_equal(
+        out, "up=127.0.0.1:8080 unset=[] dflt=d empty=[] k=a/b later=[]");
     free(out);
     /* every lookup reached the caller, in order */
     assert_int_equal(r.asked.n, 6);
@@ -250,13 +261,15 @@ static void test_dependencies_known_absent_missing(void **state)
     /* a failing lookup fails the render with the environment's words */
     r.fails = "a/b";
     assert_true(render("{{ key \"a/b\" }}", NULL, &o, &env, &out, &err) < 0);
-    assert_string_equal(err.msg, "template: t:1:3: executing \"t\" at <key \"a/b\">: "
-                                 "error calling key: consul: 500 Internal Server "
-                                 "Error");
+    assert_string_equal(err.msg,
+                        "template: t:1:3: executing \"t\" at <key \"a/b\">: "
+                        "error calling key: consul: 500 Internal Server "
+                        "Error");
     free(out);
     strlist_free(&r.asked);
     /* without an environment every dependency is absent */
-    assert_int_equal(render("[{{ env \"X\" }}]", NULL, &o, NULL, &out, &err), 0);
+    assert_int_equal(render("[{{ env \"X\" }}]", NULL, &o, NULL, &out, &err),
+                     0);
     assert_string_equal(out, "[]");
     free(out);
     tmpl_funcs_free(f);
@@ -273,7 +286,8 @@ static void test_missing_inside_range_still_renders(void **state)
     char *out;
     struct nc_error err;
     assert_int_equal(render("{{ range .l }}{{ key . }};{{ end }}",
-                            "{\"l\": [\"x\", \"m\", \"y\"]}", &o, &env, &out, &err),
+                            "{\"l\": [\"x\", \"m\", \"y\"]}", &o, &env, &out,
+                            &err),
                      TMPL_MISSING);
     assert_string_equal(out, "x;;y;");
     free(out);
@@ -281,7 +295,8 @@ static void test_missing_inside_range_still_renders(void **state)
     tmpl_funcs_free(f);
 }
 
-/* ---- objects ----------------------------------------------------------------------- */
+/* ---- objects
+ * ----------------------------------------------------------------------- */
 
 struct svc {
     const char *address;
@@ -306,7 +321,8 @@ static int svc_field(const void *data, const char *name, size_t len,
     if (len == 4 && !memcmp(name, "Tags", 4)) {
         *out = tmpl_list(a, 2, TMPL_ELEM_STRING);
         for (int i = 0; i < 2; i++)
-            tmpl_list_items(out)[i] = tmpl_string_ref(s->tags[i], strlen(s->tags[i]));
+            tmpl_list_items(out)[i] =
+                tmpl_string_ref(s->tags[i], strlen(s->tags[i]));
         return 0;
     }
     if (len == 4 && !memcmp(name, "Self", 4)) {
@@ -369,31 +385,42 @@ static void test_objects_fields_print_json(void **state)
     (void)state;
     char *out;
     struct nc_error err;
-    assert_int_equal(render_svcs("{{ range .Services }}server {{ .Address }}:{{ .Port }} "
-                                 "{{ join \",\" .Tags }};{{ end }}",
-                                 &out, &err), 0);
-    assert_string_equal(out, "server 10.0.0.1:8080 web,v1;server 10.0.0.2:8081 web,v2;");
+    assert_int_equal(
+        render_svcs("{{ range .Services }}server {{ .Address }}:{{ .Port }} "
+                    "{{ join \",\" .Tags }};{{ end }}",
+                    &out, &err),
+        0);
+    assert_string_equal(
+        out, "server 10.0.0.1:8080 web,v1;server 10.0.0.2:8081 web,v2;");
     free(out);
-    assert_int_equal(render_svcs("{{ index .Services 0 }} {{ (index .Services 1).Self.Port }} "
-                                 "{{ toJSON (index .Services 0) }}",
-                                 &out, &err), 0);
-    assert_string_equal(out, "&{10.0.0.1 8080} 8081 {\"Address\":\"10.0.0.1\",\"Port\":8080}");
+    assert_int_equal(
+        render_svcs(
+            "{{ index .Services 0 }} {{ (index .Services 1).Self.Port }} "
+            "{{ toJSON (index .Services 0) }}",
+            &out, &err),
+        0);
+    assert_string_equal(
+        out, "&{10.0.0.1 8080} 8081 {\"Address\":\"10.0.0.1\",\"Port\":8080}");
     free(out);
-    assert_true(render_svcs("{{ with index .Services 0 }}{{ .Nope }}{{ end }}", &out, &err) < 0);
-    assert_string_equal(err.msg, "template: t:1:31: executing \"t\" at <.Nope>: can't "
-                                 "evaluate field Nope in type *dependency.HealthService");
+    assert_true(render_svcs("{{ with index .Services 0 }}{{ .Nope }}{{ end }}",
+                            &out, &err) < 0);
+    assert_string_equal(
+        err.msg, "template: t:1:31: executing \"t\" at <.Nope>: can't "
+                 "evaluate field Nope in type *dependency.HealthService");
     free(out);
     assert_true(render_svcs("{{ len (index .Services 0) }}", &out, &err) < 0);
-    assert_string_equal(err.msg, "template: t:1:3: executing \"t\" at <len (index "
-                                 ".Services 0)>: error calling len: len of type "
-                                 "dependency.HealthService");
+    assert_string_equal(err.msg,
+                        "template: t:1:3: executing \"t\" at <len (index "
+                        ".Services 0)>: error calling len: len of type "
+                        "dependency.HealthService");
     free(out);
 }
 
-/* ---- registry and options --------------------------------------------------------- */
+/* ---- registry and options
+ * --------------------------------------------------------- */
 
-static int fn_shout(struct tmpl_call *c, const struct tmpl_value *args, size_t n,
-                    struct tmpl_value *out)
+static int fn_shout(struct tmpl_call *c, const struct tmpl_value *args,
+                    size_t n, struct tmpl_value *out)
 {
     (void)n;
     struct nc_buf b = {0};
@@ -405,8 +432,8 @@ static int fn_shout(struct tmpl_call *c, const struct tmpl_value *args, size_t n
     return 0;
 }
 
-static int fn_my_len(struct tmpl_call *c, const struct tmpl_value *args, size_t n,
-                     struct tmpl_value *out)
+static int fn_my_len(struct tmpl_call *c, const struct tmpl_value *args,
+                     size_t n, struct tmpl_value *out)
 {
     (void)c;
     (void)args;
@@ -429,14 +456,16 @@ static void test_registry_adds_and_overrides(void **state)
     struct tmpl_options o = {.funcs = f};
     char *out;
     struct nc_error err;
-    assert_int_equal(render("{{ \"hey\" | shout }} {{ len \"abc\" }}", NULL, &o, NULL,
-                            &out, &err), 0);
+    assert_int_equal(render("{{ \"hey\" | shout }} {{ len \"abc\" }}", NULL, &o,
+                            NULL, &out, &err),
+                     0);
     assert_string_equal(out, "HEY! -1");
     free(out);
     /* the registry's parameter types are checked as Go checks them */
     assert_true(render("{{ shout 1 }}", NULL, &o, NULL, &out, &err) < 0);
-    assert_string_equal(err.msg, "template: t:1:9: executing \"t\" at <1>: expected "
-                                 "string; found 1");
+    assert_string_equal(err.msg,
+                        "template: t:1:9: executing \"t\" at <1>: expected "
+                        "string; found 1");
     free(out);
     tmpl_funcs_free(f);
 }
@@ -458,8 +487,9 @@ static void test_missing_key_modes(void **state)
     o.missing_key = TMPL_MISSINGKEY_ERROR; /* error_on_missing_key */
     assert_true(render("[{{ .m.x }}]", data, &o, NULL, &out, &err) < 0);
     /* Go's column is the last field's: .x at 6 */
-    assert_string_equal(err.msg, "template: t:1:6: executing \"t\" at <.m.x>: map has "
-                                 "no entry for key \"x\"");
+    assert_string_equal(err.msg,
+                        "template: t:1:6: executing \"t\" at <.m.x>: map has "
+                        "no entry for key \"x\"");
     free(out);
 }
 
@@ -470,10 +500,13 @@ static void test_timestamp_uses_env_clock(void **state)
     struct tmpl_env env = {.now_unix_ns = 86400LL * 1000000000LL + 5};
     char *out;
     struct nc_error err;
-    assert_int_equal(render("{{ timestamp }} {{ timestamp \"unix\" }} {{ timestamp "
-                            "\"Monday 02 Jan 2006 .000000000\" }}",
-                            NULL, &o, &env, &out, &err), 0);
-    assert_string_equal(out, "1970-01-02T00:00:00Z 86400 Friday 02 Jan 1970 .000000005");
+    assert_int_equal(
+        render("{{ timestamp }} {{ timestamp \"unix\" }} {{ timestamp "
+               "\"Monday 02 Jan 2006 .000000000\" }}",
+               NULL, &o, &env, &out, &err),
+        0);
+    assert_string_equal(
+        out, "1970-01-02T00:00:00Z 86400 Friday 02 Jan 1970 .000000005");
     free(out);
 }
 
@@ -486,7 +519,8 @@ static void test_to_title(void **state)
     expect("{{ toTitle \"élan vital\" }}", NULL, "Élan Vital");
 }
 
-/* ---- values ------------------------------------------------------------------------- */
+/* ---- values
+ * ------------------------------------------------------------------------- */
 
 static void test_value_model(void **state)
 {
@@ -504,20 +538,24 @@ static void test_value_model(void **state)
     assert_string_equal(tmpl_type_name(&m), "map[string]interface {}");
     struct tmpl_value l = tmpl_list(a, 2, TMPL_ELEM_STRING);
     assert_string_equal(tmpl_type_name(&l), "[]string");
-    struct tmpl_value i64 = tmpl_int64(1), u = tmpl_uint64(1), f = tmpl_float(1);
+    struct tmpl_value i64 = tmpl_int64(1), u = tmpl_uint64(1),
+                      f = tmpl_float(1);
     assert_string_equal(tmpl_type_name(&i64), "int64");
     assert_string_equal(tmpl_type_name(&u), "uint64");
     assert_string_equal(tmpl_type_name(&f), "float64");
 
     struct tmpl_value v;
     struct nc_error err = {0};
-    assert_int_equal(tmpl_value_from_json(a, "{\"n\": 1, \"f\": 1.5, \"l\": [null]}", 31,
-                                          0, &v, &err), 0);
+    assert_int_equal(
+        tmpl_value_from_json(a, "{\"n\": 1, \"f\": 1.5, \"l\": [null]}", 31, 0,
+                             &v, &err),
+        0);
     assert_int_equal(tmpl_map_get(&v, "n", 1)->kind, TMPL_INT);
     assert_int_equal(tmpl_map_get(&v, "f", 1)->kind, TMPL_FLOAT);
     assert_int_equal(tmpl_map_get(&v, "l", 1)->items[0].kind, TMPL_NIL);
-    assert_int_equal(tmpl_value_from_json(a, "{\"n\": 1}", 8, TMPL_JSON_GO_NUMBERS, &v,
-                                          &err), 0);
+    assert_int_equal(tmpl_value_from_json(a, "{\"n\": 1}", 8,
+                                          TMPL_JSON_GO_NUMBERS, &v, &err),
+                     0);
     assert_int_equal(tmpl_map_get(&v, "n", 1)->kind, TMPL_FLOAT);
     assert_int_equal(tmpl_value_from_json(a, "[1,", 3, 0, &v, &err), -EINVAL);
     assert_string_equal(err.msg, "unexpected end of JSON input");
@@ -551,7 +589,8 @@ static void test_render_many_times(void **state)
     tmpl_free(t);
 }
 
-/* ---- bounds ------------------------------------------------------------------------- */
+/* ---- bounds
+ * ------------------------------------------------------------------------- */
 
 static int render_limited(const char *text, const struct tmpl_limits *lim,
                           struct nc_error *err)
@@ -573,26 +612,36 @@ static void test_limits_output_steps_time(void **state)
     (void)state;
     struct nc_error err;
     struct tmpl_limits lim = {.max_output = 1000};
-    assert_int_equal(render_limited("{{ range loop 1000 }}xx{{ end }}", &lim, &err), -E2BIG);
+    assert_int_equal(
+        render_limited("{{ range loop 1000 }}xx{{ end }}", &lim, &err), -E2BIG);
     assert_non_null(strstr(err.msg, "the output is larger than 1000 bytes"));
     /* a huge range is stopped by the step budget, not run to the end */
     lim = (struct tmpl_limits){.max_steps = 100000};
-    assert_int_equal(render_limited("{{ range loop 1000000000 }}{{ end }}", &lim, &err),
-                     -E2BIG);
+    assert_int_equal(
+        render_limited("{{ range loop 1000000000 }}{{ end }}", &lim, &err),
+        -E2BIG);
     assert_non_null(strstr(err.msg, "more than 100000 steps"));
-    lim = (struct tmpl_limits){.max_time_ns = 20000000, .max_steps = UINT64_MAX};
+    lim =
+        (struct tmpl_limits){.max_time_ns = 20000000, .max_steps = UINT64_MAX};
     uint64_t t0 = nc_now_mono_ns();
-    assert_int_equal(render_limited("{{ range loop 1000000000 }}{{ range loop 1000000000 }}"
-                                    "{{ end }}{{ end }}", &lim, &err), -ETIMEDOUT);
+    assert_int_equal(
+        render_limited("{{ range loop 1000000000 }}{{ range loop 1000000000 }}"
+                       "{{ end }}{{ end }}",
+                       &lim, &err),
+        -ETIMEDOUT);
     assert_true(nc_now_mono_ns() - t0 < 2000000000ull);
     assert_non_null(strstr(err.msg, "longer than 20 ms"));
     /* printf's widths are bounded by the memory budget */
     lim = (struct tmpl_limits){.max_memory = 1 << 20};
-    assert_true(render_limited("{{ range loop 100 }}{{ printf \"%10000000d\" 1 }}{{ end }}",
-                               &lim, &err) < 0);
+    assert_true(
+        render_limited(
+            "{{ range loop 100 }}{{ printf \"%10000000d\" 1 }}{{ end }}", &lim,
+            &err) < 0);
     /* and so are functions that multiply their input */
-    assert_true(render_limited("{{ $s := printf \"%500000s\" \"x\" }}{{ replaceAll \"\" $s $s }}",
-                               &lim, &err) < 0);
+    assert_true(
+        render_limited(
+            "{{ $s := printf \"%500000s\" \"x\" }}{{ replaceAll \"\" $s $s }}",
+            &lim, &err) < 0);
     assert_non_null(strstr(err.msg, "memory"));
 }
 
@@ -607,7 +656,8 @@ static void test_limits_nesting_recursion_text(void **state)
     for (int i = 0; i < 150; i++)
         nc_buf_puts(&b, "{{ end }}");
     assert_int_equal(render_limited(b.data, &lim, &err), -EINVAL);
-    assert_string_equal(err.msg, "template: t:1: nesting too deep: more than 100 levels");
+    assert_string_equal(
+        err.msg, "template: t:1: nesting too deep: more than 100 levels");
     b.len = 0;
     nc_buf_puts(&b, "{{ ");
     for (int i = 0; i < 300; i++)
@@ -627,13 +677,19 @@ static void test_limits_nesting_recursion_text(void **state)
     assert_int_equal(render_limited(b.data, &lim, &err), 0);
     nc_buf_free(&b);
     /* recursion through {{template}} */
-    assert_int_equal(render_limited("{{ define \"r\" }}{{ template \"r\" . }}{{ end }}"
-                                    "{{ template \"r\" }}", &lim, &err), -EINVAL);
+    assert_int_equal(
+        render_limited("{{ define \"r\" }}{{ template \"r\" . }}{{ end }}"
+                       "{{ template \"r\" }}",
+                       &lim, &err),
+        -EINVAL);
     assert_non_null(strstr(err.msg, "exceeded maximum template depth (100)"));
     /* a self-referencing range through templates ends the same way */
-    assert_int_equal(render_limited("{{ define \"r\" }}{{ range loop 2 }}{{ template \"r\" }}"
-                                    "{{ end }}{{ end }}{{ template \"r\" }}", &lim, &err),
-                     -EINVAL);
+    assert_int_equal(
+        render_limited(
+            "{{ define \"r\" }}{{ range loop 2 }}{{ template \"r\" }}"
+            "{{ end }}{{ end }}{{ template \"r\" }}",
+            &lim, &err),
+        -EINVAL);
     lim.max_text = 10;
     assert_int_equal(render_limited("0123456789abc", &lim, &err), -E2BIG);
 }
@@ -651,8 +707,8 @@ static void test_cyclic_value_does_not_recurse_forever(void **state)
     *slot = m;
     struct tmpl_options o = {.funcs = consul};
     struct nc_error err = {0};
-    const char *texts[] = {"{{ . }}", "{{ toJSON . }}", "{{ printf \"%#v\" . }}",
-                           "{{ .self.self.self.x }}"};
+    const char *texts[] = {"{{ . }}", "{{ toJSON . }}",
+                           "{{ printf \"%#v\" . }}", "{{ .self.self.self.x }}"};
     for (size_t i = 0; i < NC_ARRAY_LEN(texts); i++) {
         struct tmpl *t = tmpl_parse("t", texts[i], strlen(texts[i]), &o, &err);
         assert_non_null(t);
@@ -673,13 +729,15 @@ static void test_regexp_bounds(void **state)
     (void)state;
     /* RE2 semantics: no backtracking blow-up on a classic bad pattern */
     uint64_t t0 = nc_now_mono_ns();
-    expect("{{ regexMatch \"(a*)*b\" \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" }}", NULL,
-           "false");
+    expect("{{ regexMatch \"(a*)*b\" "
+           "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" }}",
+           NULL, "false");
     assert_true(nc_now_mono_ns() - t0 < 1000000000ull);
-    expect_error("{{ regexMatch \"a{1000}{1000}\" \"a\" }}", NULL,
-                 "template: t:1:3: executing \"t\" at <regexMatch \"a{1000}{1000}\" "
-                 "\"a\">: error calling regexMatch: error parsing regexp: invalid "
-                 "nested repetition operator: `{1000}{1000}`");
+    expect_error(
+        "{{ regexMatch \"a{1000}{1000}\" \"a\" }}", NULL,
+        "template: t:1:3: executing \"t\" at <regexMatch \"a{1000}{1000}\" "
+        "\"a\">: error calling regexMatch: error parsing regexp: invalid "
+        "nested repetition operator: `{1000}{1000}`");
 }
 
 int main(void)

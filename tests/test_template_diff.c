@@ -140,8 +140,9 @@ struct env_ctx {
     const struct tcase *tc;
 };
 
-static int env_lookup(void *ctx, const struct tmpl_dep *dep, struct tmpl_arena *a,
-                      struct tmpl_value *out, char *why, size_t whylen)
+static int env_lookup(void *ctx, const struct tmpl_dep *dep,
+                      struct tmpl_arena *a, struct tmpl_value *out, char *why,
+                      size_t whylen)
 {
     const struct tcase *tc = ((struct env_ctx *)ctx)->tc;
     if (strcmp(dep->kind, "env") != 0 || dep->nargs != 1) {
@@ -166,8 +167,8 @@ static void render_c(const struct tcase *tc, const struct tmpl_funcs *funcs,
                      struct result *r)
 {
     memset(r, 0, sizeof *r);
-    struct tmpl_options o = {.left_delim = tc->left, .right_delim = tc->right,
-                             .funcs = funcs};
+    struct tmpl_options o = {
+        .left_delim = tc->left, .right_delim = tc->right, .funcs = funcs};
     if (tc->missingkey && !strcmp(tc->missingkey, "zero"))
         o.missing_key = TMPL_MISSINGKEY_ZERO;
     if (tc->missingkey && !strcmp(tc->missingkey, "error"))
@@ -192,7 +193,8 @@ static void render_c(const struct tcase *tc, const struct tmpl_funcs *funcs,
         return;
     }
     struct env_ctx ctx = {tc};
-    struct tmpl_env env = {.lookup = env_lookup, .ctx = &ctx,
+    struct tmpl_env env = {.lookup = env_lookup,
+                           .ctx = &ctx,
                            .now_unix_ns = 1709622489123456789LL};
     int rc = tmpl_render(t, tc->data ? &dot : NULL, &env, &r->out, &err);
     if (rc < 0) {
@@ -253,7 +255,8 @@ static const char *gorender_path(void)
     snprintf(path, sizeof path, "%s/gorender", build_dir);
     char cmd[8 * PATH_MAX];
     snprintf(cmd, sizeof cmd,
-             "cd template/gorender && GOCACHE='%s/gocache' GOPATH='%s/gopath' GOFLAGS= GO111MODULE=off "
+             "cd template/gorender && GOCACHE='%s/gocache' GOPATH='%s/gopath' "
+             "GOFLAGS= GO111MODULE=off "
              "'%s' build -o '%s' main.go",
              build_dir, build_dir, go, path);
     built = system(cmd) == 0;
@@ -320,7 +323,8 @@ static void test_corpus_matches_go(void **state)
             assert_non_null(tab1);
             *tab1 = 0;
             snprintf(name, sizeof name, "%s", header);
-            assert_int_equal(sscanf(tab1 + 1, "%15s %zu %zu", kind, &olen, &elen), 3);
+            assert_int_equal(
+                sscanf(tab1 + 1, "%15s %zu %zu", kind, &olen, &elen), 3);
             p = nl + 1;
             const char *gobody = p, *goerr = p + olen;
             p += olen + elen;
@@ -351,7 +355,8 @@ static void test_corpus_matches_go(void **state)
     }
     strlist_free(&files);
     tmpl_funcs_free(funcs);
-    printf("corpus: %zu cases (%zu error cases), %zu identical to Go's, %zu differ\n",
+    printf("corpus: %zu cases (%zu error cases), %zu identical to Go's, %zu "
+           "differ\n",
            total, errors, same, total - same);
     assert_true(total >= 150);
     assert_int_equal(same, total);

@@ -33,12 +33,10 @@ enum { WALK_OK, WALK_BREAK, WALK_CONTINUE };
 static void efail_code(struct exec *ex, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
 
-static void vefail(struct exec *ex, int code, const char *fmt, va_list ap)
+static void fail_msg(struct exec *ex, int code, const char *msg)
     __attribute__((noreturn));
-static void vefail(struct exec *ex, int code, const char *fmt, va_list ap)
+static void fail_msg(struct exec *ex, int code, const char *msg)
 {
-    char msg[900];
-    vsnprintf(msg, sizeof msg, fmt, ap);
     const struct tmpl *t = ex->t;
     struct nc_buf b = {0};
     if (!ex->node) {
@@ -72,16 +70,22 @@ static void efail(struct exec *ex, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 static void efail(struct exec *ex, const char *fmt, ...)
 {
+    char msg[900];
     va_list ap;
     va_start(ap, fmt);
-    vefail(ex, -EINVAL, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fail_msg(ex, -EINVAL, msg);
 }
 
 static void efail_code(struct exec *ex, int code, const char *fmt, ...)
 {
+    char msg[900];
     va_list ap;
     va_start(ap, fmt);
-    vefail(ex, code, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fail_msg(ex, code, msg);
 }
 
 /* %q of a string, into a scratch buffer the caller frees. */
@@ -151,7 +155,8 @@ static void deeper(struct exec *ex)
                    EXEC_MAX_DEPTH);
 }
 
-/* ---- variables ---------------------------------------------------------------- */
+/* ---- variables
+ * ---------------------------------------------------------------- */
 
 static void push_var(struct exec *ex, struct tstr name, struct tmpl_value v)
 {
@@ -182,17 +187,24 @@ static struct var *find_var(struct exec *ex, struct tstr name)
     efail(ex, "undefined variable: %.*s", (int)name.n, name.s);
 }
 
-/* ---- Go types of parameters ------------------------------------------------- */
+/* ---- Go types of parameters -------------------------------------------------
+ */
 
 static const char *param_name(int p)
 {
     switch (p) {
-    case TMPL_P_VALUE: return "reflect.Value";
-    case TMPL_P_ANY: return "interface {}";
-    case TMPL_P_STRING: return "string";
-    case TMPL_P_INT: return "int";
-    case TMPL_P_STRINGS: return "[]string";
-    case TMPL_P_LIST: return "[]interface {}";
+    case TMPL_P_VALUE:
+        return "reflect.Value";
+    case TMPL_P_ANY:
+        return "interface {}";
+    case TMPL_P_STRING:
+        return "string";
+    case TMPL_P_INT:
+        return "int";
+    case TMPL_P_STRINGS:
+        return "[]string";
+    case TMPL_P_LIST:
+        return "[]interface {}";
     }
     return "<nil>";
 }
@@ -254,7 +266,8 @@ static struct tmpl_value validate_type(struct exec *ex, struct tmpl_value v,
     return v;
 }
 
-/* ---- evaluation -------------------------------------------------------------- */
+/* ---- evaluation
+ * -------------------------------------------------------------- */
 
 static struct tmpl_value eval_pipeline(struct exec *ex, struct tmpl_value dot,
                                        const struct node *pipe);
@@ -314,7 +327,8 @@ static struct tmpl_value eval_field(struct exec *ex, struct tmpl_value dot,
     }
     /* Go names the static type: what came out of a map[string]interface{}
      * or []interface{} is an interface {} */
-    const char *typ = receiver.iface ? "interface {}" : tmpl_type_name(&receiver);
+    const char *typ =
+        receiver.iface ? "interface {}" : tmpl_type_name(&receiver);
     if (receiver.kind == TMPL_NIL)
         efail(ex, "nil pointer evaluating %s.%.*s", typ, (int)name.n, name.s);
     bool has_args = nargs > 1 || final;
@@ -348,7 +362,8 @@ static struct tmpl_value eval_field(struct exec *ex, struct tmpl_value dot,
         if (receiver.obj->type->field(receiver.obj->data, name.s, name.n,
                                       ex->arena, &out) == 0) {
             if (has_args)
-                efail(ex, "%.*s has arguments but cannot be invoked as function",
+                efail(ex,
+                      "%.*s has arguments but cannot be invoked as function",
                       (int)name.n, name.s);
             return out;
         }
@@ -356,12 +371,11 @@ static struct tmpl_value eval_field(struct exec *ex, struct tmpl_value dot,
     efail(ex, "can't evaluate field %.*s in type %s", (int)name.n, name.s, typ);
 }
 
-static struct tmpl_value eval_field_chain(struct exec *ex, struct tmpl_value dot,
-                                          struct tmpl_value receiver,
-                                          const struct node *node,
-                                          const struct tstr *ident, size_t n,
-                                          size_t nargs,
-                                          const struct tmpl_value *final)
+static struct tmpl_value
+eval_field_chain(struct exec *ex, struct tmpl_value dot,
+                 struct tmpl_value receiver, const struct node *node,
+                 const struct tstr *ident, size_t n, size_t nargs,
+                 const struct tmpl_value *final)
 {
     for (size_t i = 0; i + 1 < n; i++)
         receiver = eval_field(ex, dot, ident[i], node, 0, NULL, receiver);
@@ -391,10 +405,9 @@ static struct tmpl_value eval_chain_node(struct exec *ex, struct tmpl_value dot,
                             chain->chain.n, nargs, final);
 }
 
-static struct tmpl_value eval_variable_node(struct exec *ex, struct tmpl_value dot,
-                                            const struct node *v,
-                                            const struct node_list *args,
-                                            const struct tmpl_value *final)
+static struct tmpl_value
+eval_variable_node(struct exec *ex, struct tmpl_value dot, const struct node *v,
+                   const struct node_list *args, const struct tmpl_value *final)
 {
     at(ex, v);
     struct tmpl_value value = find_var(ex, v->field.idents[0])->value;
@@ -626,7 +639,8 @@ static struct tmpl_value eval_pipeline(struct exec *ex, struct tmpl_value dot,
     return value;
 }
 
-/* ---- walking --------------------------------------------------------------------- */
+/* ---- walking
+ * --------------------------------------------------------------------- */
 
 static int walk(struct exec *ex, struct tmpl_value dot, const struct node *n);
 
@@ -728,7 +742,8 @@ static void walk_template(struct exec *ex, struct tmpl_value dot,
                           const struct node *n)
 {
     at(ex, n);
-    const struct tree *tree = tmpl_lookup(ex->t, n->tmpl.name.s, n->tmpl.name.n);
+    const struct tree *tree =
+        tmpl_lookup(ex->t, n->tmpl.name.s, n->tmpl.name.n);
     if (!tree) {
         char *q = quote(n->tmpl.name.s, n->tmpl.name.n);
         char msg[300];
@@ -821,7 +836,8 @@ int tmpl_render(const struct tmpl *t, const struct tmpl_value *dot,
         if (!ex->tree || !ex->tree->root) {
             char *q = quote(t->name.s, t->name.n);
             char msg[300];
-            snprintf(msg, sizeof msg, "%s is an incomplete or empty template", q);
+            snprintf(msg, sizeof msg, "%s is an incomplete or empty template",
+                     q);
             free(q);
             ex->tree = &(struct tree){.name = t->name};
             efail(ex, "%s", msg);
@@ -837,7 +853,8 @@ int tmpl_render(const struct tmpl *t, const struct tmpl_value *dot,
     return rc;
 }
 
-/* ---- what functions get ------------------------------------------------------- */
+/* ---- what functions get
+ * ------------------------------------------------------- */
 
 struct tmpl_arena *tmpl_call_arena(struct tmpl_call *c)
 {
@@ -897,8 +914,10 @@ size_t tp_call_room(struct tmpl_call *c)
 int tmpl_call_reserve(struct tmpl_call *c, size_t bytes)
 {
     if (bytes > tp_call_room(c))
-        return tmpl_call_fail(c, "the result would pass the render's memory "
-                                 "limit of %zu bytes", c->ex->lim.max_memory);
+        return tmpl_call_fail(c,
+                              "the result would pass the render's memory "
+                              "limit of %zu bytes",
+                              c->ex->lim.max_memory);
     return 0;
 }
 

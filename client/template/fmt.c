@@ -360,7 +360,10 @@ static void fmt_float_raw(struct pp *p, double v, char verb, int prec)
     if (p->sharp && verb != 'b') {
         int digits = 0;
         switch (verb) {
-        case 'v': case 'g': case 'G': case 'x':
+        case 'v':
+        case 'g':
+        case 'G':
+        case 'x':
             digits = prec;
             if (digits == -1)
                 digits = 6;
@@ -373,12 +376,14 @@ static void fmt_float_raw(struct pp *p, double v, char verb, int prec)
             case '.':
                 has_point = true;
                 continue;
-            case 'p': case 'P':
+            case 'p':
+            case 'P':
                 tlen = len - i < sizeof tail ? len - i : sizeof tail;
                 memcpy(tail, num + i, tlen);
                 len = i;
                 break;
-            case 'e': case 'E':
+            case 'e':
+            case 'E':
                 if (verb != 'x' && verb != 'X') {
                     tlen = len - i < sizeof tail ? len - i : sizeof tail;
                     memcpy(tail, num + i, tlen);
@@ -422,7 +427,8 @@ static void fmt_float_raw(struct pp *p, double v, char verb, int prec)
     nc_buf_free(&nb);
 }
 
-/* ---- print.go ------------------------------------------------------------- */
+/* ---- print.go -------------------------------------------------------------
+ */
 
 static void print_arg(struct pp *p, const struct tmpl_value *arg, int verb);
 static void print_value(struct pp *p, const struct tmpl_value *v, int verb,
@@ -513,10 +519,16 @@ static void fmt_float(struct pp *p, double v, int verb)
     case 'v':
         fmt_float_raw(p, v, 'g', -1);
         break;
-    case 'b': case 'g': case 'G': case 'x': case 'X':
+    case 'b':
+    case 'g':
+    case 'G':
+    case 'x':
+    case 'X':
         fmt_float_raw(p, v, (char)verb, -1);
         break;
-    case 'f': case 'e': case 'E':
+    case 'f':
+    case 'e':
+    case 'E':
         fmt_float_raw(p, v, (char)verb, 6);
         break;
     case 'F':
@@ -573,7 +585,11 @@ static void fmt_pointer(struct pp *p, const struct tmpl_value *v, int verb)
     case 'p':
         fmt_0x64(p, u, !p->sharp);
         break;
-    case 'b': case 'o': case 'd': case 'x': case 'X':
+    case 'b':
+    case 'o':
+    case 'd':
+    case 'x':
+    case 'X':
         fmt_int(p, u, false, verb);
         break;
     default:
@@ -771,7 +787,9 @@ static int int_from_arg(const struct tmpl_value *a, size_t n, size_t *argnum,
         const struct tmpl_value *v = &a[*argnum];
         if (v->kind == TMPL_INT) {
             *is_int = true;
-            num = v->i > 1000001 ? 1000001 : v->i < -1000001 ? -1000001 : (int)v->i;
+            num = v->i > 1000001    ? 1000001
+                  : v->i < -1000001 ? -1000001
+                                    : (int)v->i;
         } else if (v->kind == TMPL_UINT && v->u <= INT64_MAX) {
             *is_int = true;
             num = v->u > 1000001 ? 1000001 : (int)v->u;
@@ -845,7 +863,7 @@ static void pp_init(struct pp *p, struct nc_buf *out, size_t limit)
 }
 
 int tp_gofmt_sprintf(struct nc_buf *out, const char *f, size_t end,
-                  const struct tmpl_value *a, size_t nargs, size_t limit)
+                     const struct tmpl_value *a, size_t nargs, size_t limit)
 {
     struct pp pp, *p = &pp;
     pp_init(p, out, limit);
@@ -998,7 +1016,7 @@ int tp_gofmt_sprintf(struct nc_buf *out, const char *f, size_t end,
 }
 
 int tp_gofmt_sprint(struct nc_buf *out, const struct tmpl_value *a, size_t n,
-                 size_t limit)
+                    size_t limit)
 {
     struct pp pp, *p = &pp;
     pp_init(p, out, limit);
@@ -1015,7 +1033,7 @@ int tp_gofmt_sprint(struct nc_buf *out, const struct tmpl_value *a, size_t n,
 }
 
 int tp_gofmt_sprintln(struct nc_buf *out, const struct tmpl_value *a, size_t n,
-                   size_t limit)
+                      size_t limit)
 {
     struct pp pp, *p = &pp;
     pp_init(p, out, limit);
@@ -1030,7 +1048,7 @@ int tp_gofmt_sprintln(struct nc_buf *out, const struct tmpl_value *a, size_t n,
 }
 
 int tp_gofmt_value(struct nc_buf *out, const struct tmpl_value *v, int verb,
-                size_t limit)
+                   size_t limit)
 {
     struct pp pp, *p = &pp;
     pp_init(p, out, limit);

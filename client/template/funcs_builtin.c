@@ -6,7 +6,8 @@
 
 #include "client/template/internal.h"
 
-/* ---- the registry ---------------------------------------------------------- */
+/* ---- the registry ----------------------------------------------------------
+ */
 
 struct tmpl_funcs {
     const struct tmpl_func **sorted; /* by name; later tables win */
@@ -46,11 +47,13 @@ static size_t find_slot(const struct tmpl_funcs *r, const char *name, size_t n,
     return lo;
 }
 
-void tmpl_funcs_add(struct tmpl_funcs *r, const struct tmpl_func *table, size_t n)
+void tmpl_funcs_add(struct tmpl_funcs *r, const struct tmpl_func *table,
+                    size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         bool found;
-        size_t slot = find_slot(r, table[i].name, strlen(table[i].name), &found);
+        size_t slot =
+            find_slot(r, table[i].name, strlen(table[i].name), &found);
         if (found) {
             r->sorted[slot] = &table[i];
             continue;
@@ -81,7 +84,8 @@ void tmpl_funcs_free(struct tmpl_funcs *r)
     free(r);
 }
 
-/* ---- helpers ------------------------------------------------------------------ */
+/* ---- helpers
+ * ------------------------------------------------------------------ */
 
 /* indirectInterface: a nil interface is no value. */
 static struct tmpl_value indirect_iface(struct tmpl_value v)
@@ -103,7 +107,8 @@ static const char *elem_type_name(const struct tmpl_value *v)
     return v->kind == TMPL_OBJECT && t[0] == '*' ? t + 1 : t;
 }
 
-/* ---- and, or, not, call ------------------------------------------------------ */
+/* ---- and, or, not, call
+ * ------------------------------------------------------ */
 
 static int fn_unreachable(struct tmpl_call *c, const struct tmpl_value *a,
                           size_t n, struct tmpl_value *out)
@@ -134,18 +139,24 @@ static int fn_call(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     return tmpl_call_fail(c, "non-function of type %s", tmpl_type_name(&f));
 }
 
-/* ---- comparisons ----------------------------------------------------------------- */
+/* ---- comparisons
+ * ----------------------------------------------------------------- */
 
 enum { K_INVALID, K_BOOL, K_INT, K_FLOAT, K_STRING, K_UINT };
 
 static int basic_kind(const struct tmpl_value *v)
 {
     switch (v->kind) {
-    case TMPL_BOOL: return K_BOOL;
-    case TMPL_INT: return K_INT;
-    case TMPL_UINT: return K_UINT;
-    case TMPL_FLOAT: return K_FLOAT;
-    case TMPL_STRING: return K_STRING;
+    case TMPL_BOOL:
+        return K_BOOL;
+    case TMPL_INT:
+        return K_INT;
+    case TMPL_UINT:
+        return K_UINT;
+    case TMPL_FLOAT:
+        return K_FLOAT;
+    case TMPL_STRING:
+        return K_STRING;
     }
     return K_INVALID;
 }
@@ -187,13 +198,24 @@ static int eq_values(struct tmpl_call *c, struct tmpl_value a1,
                 return tmpl_call_fail(c, "incompatible types for comparison");
         } else {
             switch (k1) {
-            case K_BOOL: truth = a1.b == a.b; break;
-            case K_FLOAT: truth = a1.f == a.f; break;
-            case K_INT: truth = a1.i == a.i; break;
-            case K_STRING: truth = str_cmp(&a1, &a) == 0; break;
-            case K_UINT: truth = a1.u == a.u; break;
+            case K_BOOL:
+                truth = a1.b == a.b;
+                break;
+            case K_FLOAT:
+                truth = a1.f == a.f;
+                break;
+            case K_INT:
+                truth = a1.i == a.i;
+                break;
+            case K_STRING:
+                truth = str_cmp(&a1, &a) == 0;
+                break;
+            case K_UINT:
+                truth = a1.u == a.u;
+                break;
             default: {
-                bool inv1 = a1.kind == TMPL_INVALID, inv = a.kind == TMPL_INVALID;
+                bool inv1 = a1.kind == TMPL_INVALID,
+                     inv = a.kind == TMPL_INVALID;
                 if (a1.kind != a.kind && !inv1 && !inv) {
                     char *s1 = fmt_alloc(&a1, 's'), *s2 = fmt_alloc(&a, 'v');
                     tmpl_call_fail(c, "non-comparable types %s: %s, %s: %s", s1,
@@ -247,10 +269,14 @@ static int lt_values(struct tmpl_call *c, struct tmpl_value a1,
     switch (k1) {
     case K_BOOL:
         return tmpl_call_fail(c, "invalid type for comparison");
-    case K_FLOAT: return a1.f < a2.f;
-    case K_INT: return a1.i < a2.i;
-    case K_STRING: return str_cmp(&a1, &a2) < 0;
-    case K_UINT: return a1.u < a2.u;
+    case K_FLOAT:
+        return a1.f < a2.f;
+    case K_INT:
+        return a1.i < a2.i;
+    case K_STRING:
+        return str_cmp(&a1, &a2) < 0;
+    case K_UINT:
+        return a1.u < a2.u;
     }
     return 0;
 }
@@ -328,7 +354,8 @@ static int fn_ge(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     return 0;
 }
 
-/* ---- len, index, slice ------------------------------------------------------- */
+/* ---- len, index, slice
+ * ------------------------------------------------------- */
 
 static int fn_len(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
                   struct tmpl_value *out)
@@ -339,7 +366,8 @@ static int fn_len(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     case TMPL_NIL:
         return tmpl_call_fail(c, "len of nil pointer");
     case TMPL_INVALID:
-        return tmpl_call_fail(c, "reflect: call of reflect.Value.Type on zero Value");
+        return tmpl_call_fail(
+            c, "reflect: call of reflect.Value.Type on zero Value");
     case TMPL_LIST:
     case TMPL_MAP:
     case TMPL_STRING:
@@ -396,9 +424,10 @@ static int fn_index(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
             if (x < 0)
                 return -1;
             if ((size_t)x == item.len)
-                return tmpl_call_fail(c, item.kind == TMPL_LIST
-                                             ? "reflect: slice index out of range"
-                                             : "reflect: string index out of range");
+                return tmpl_call_fail(
+                    c, item.kind == TMPL_LIST
+                           ? "reflect: slice index out of range"
+                           : "reflect: string index out of range");
             if (item.kind == TMPL_LIST)
                 item = item.items[x];
             else
@@ -409,7 +438,8 @@ static int fn_index(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
         }
         case TMPL_MAP: {
             if (idx.kind == TMPL_INVALID)
-                return tmpl_call_fail(c, "value is nil; should be of type string");
+                return tmpl_call_fail(c,
+                                      "value is nil; should be of type string");
             if (idx.kind != TMPL_STRING)
                 return tmpl_call_fail(c, "value has type %s; should be string",
                                       tmpl_type_name(&idx));
@@ -469,7 +499,8 @@ static int fn_slice(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     return 0;
 }
 
-/* ---- printing and escaping ---------------------------------------------------- */
+/* ---- printing and escaping
+ * ---------------------------------------------------- */
 
 static int fn_print(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
                     struct tmpl_value *out)
@@ -499,7 +530,8 @@ static int fn_printf(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
                      struct tmpl_value *out)
 {
     struct nc_buf b = {0};
-    if (tp_gofmt_sprintf(&b, a[0].s, a[0].len, a + 1, n - 1, tp_call_room(c)) < 0) {
+    if (tp_gofmt_sprintf(&b, a[0].s, a[0].len, a + 1, n - 1, tp_call_room(c)) <
+        0) {
         nc_buf_free(&b);
         return tmpl_call_reserve(c, (size_t)-1);
     }
@@ -538,13 +570,26 @@ static int fn_html(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     nc_buf_append(&b, "", 0);
     for (size_t i = 0; i < s.len; i++) {
         switch (s.data[i]) {
-        case 0: nc_buf_puts(&b, "\xEF\xBF\xBD"); break;
-        case '"': nc_buf_puts(&b, "&#34;"); break;
-        case '\'': nc_buf_puts(&b, "&#39;"); break;
-        case '&': nc_buf_puts(&b, "&amp;"); break;
-        case '<': nc_buf_puts(&b, "&lt;"); break;
-        case '>': nc_buf_puts(&b, "&gt;"); break;
-        default: nc_buf_putc(&b, s.data[i]);
+        case 0:
+            nc_buf_puts(&b, "\xEF\xBF\xBD");
+            break;
+        case '"':
+            nc_buf_puts(&b, "&#34;");
+            break;
+        case '\'':
+            nc_buf_puts(&b, "&#39;");
+            break;
+        case '&':
+            nc_buf_puts(&b, "&amp;");
+            break;
+        case '<':
+            nc_buf_puts(&b, "&lt;");
+            break;
+        case '>':
+            nc_buf_puts(&b, "&gt;");
+            break;
+        default:
+            nc_buf_putc(&b, s.data[i]);
         }
     }
     nc_buf_free(&s);
@@ -566,13 +611,27 @@ static int fn_js(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
         unsigned char ch = (unsigned char)s.data[i];
         if (ch < 0x80) {
             switch (ch) {
-            case '\\': nc_buf_puts(&b, "\\\\"); continue;
-            case '\'': nc_buf_puts(&b, "\\'"); continue;
-            case '"': nc_buf_puts(&b, "\\\""); continue;
-            case '<': nc_buf_puts(&b, "\\u003C"); continue;
-            case '>': nc_buf_puts(&b, "\\u003E"); continue;
-            case '&': nc_buf_puts(&b, "\\u0026"); continue;
-            case '=': nc_buf_puts(&b, "\\u003D"); continue;
+            case '\\':
+                nc_buf_puts(&b, "\\\\");
+                continue;
+            case '\'':
+                nc_buf_puts(&b, "\\'");
+                continue;
+            case '"':
+                nc_buf_puts(&b, "\\\"");
+                continue;
+            case '<':
+                nc_buf_puts(&b, "\\u003C");
+                continue;
+            case '>':
+                nc_buf_puts(&b, "\\u003E");
+                continue;
+            case '&':
+                nc_buf_puts(&b, "\\u0026");
+                continue;
+            case '=':
+                nc_buf_puts(&b, "\\u003D");
+                continue;
             }
             if (ch < ' ') {
                 nc_buf_puts(&b, "\\u00");
@@ -596,8 +655,8 @@ static int fn_js(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     return 0;
 }
 
-static int fn_urlquery(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
-                       struct tmpl_value *out)
+static int fn_urlquery(struct tmpl_call *c, const struct tmpl_value *a,
+                       size_t n, struct tmpl_value *out)
 {
     static const char hex[] = "0123456789ABCDEF";
     struct nc_buf s = {0}, b = {0};
@@ -625,7 +684,8 @@ static int fn_urlquery(struct tmpl_call *c, const struct tmpl_value *a, size_t n
     return 0;
 }
 
-/* ---- the table ----------------------------------------------------------------- */
+/* ---- the table
+ * ----------------------------------------------------------------- */
 
 #define V TMPL_P_VALUE
 #define A TMPL_P_ANY

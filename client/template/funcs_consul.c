@@ -11,7 +11,8 @@
 
 #include "client/template/internal.h"
 
-static int out_buf(struct tmpl_call *c, struct nc_buf *b, struct tmpl_value *out)
+static int out_buf(struct tmpl_call *c, struct nc_buf *b,
+                   struct tmpl_value *out)
 {
     if (tmpl_call_reserve(c, b->len) < 0) {
         nc_buf_free(b);
@@ -203,7 +204,8 @@ static int in_values(struct tmpl_call *c, const struct tmpl_value *l,
     }
     if (l->kind == TMPL_STRING) {
         if (v->kind == TMPL_NIL || v->kind == TMPL_INVALID)
-            return tmpl_call_fail(c, "reflect: call of reflect.Value.Type on zero Value");
+            return tmpl_call_fail(
+                c, "reflect: call of reflect.Value.Type on zero Value");
         if (v->kind == TMPL_STRING &&
             (v->len == 0 || memmem(l->s, l->len, v->s, v->len)))
             return 1;
@@ -222,8 +224,8 @@ static int fn_in(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     return 0;
 }
 
-static int fn_contains(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
-                       struct tmpl_value *out)
+static int fn_contains(struct tmpl_call *c, const struct tmpl_value *a,
+                       size_t n, struct tmpl_value *out)
 {
     (void)n;
     int r = in_values(c, &a[1], &a[0]);
@@ -277,7 +279,8 @@ static int fn_contains_not_all(struct tmpl_call *c, const struct tmpl_value *a,
     return contains_some(c, a, out, false, true);
 }
 
-/* ---- env ------------------------------------------------------------------------ */
+/* ---- env
+ * ------------------------------------------------------------------------ */
 
 static int env_lookup(struct tmpl_call *c, const struct tmpl_value *name,
                       struct tmpl_value *out)
@@ -318,7 +321,8 @@ static int fn_env_or_default(struct tmpl_call *c, const struct tmpl_value *a,
     return 0;
 }
 
-/* ---- strings ---------------------------------------------------------------------- */
+/* ---- strings
+ * ---------------------------------------------------------------------- */
 
 static int fn_join(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
                    struct tmpl_value *out)
@@ -388,7 +392,8 @@ static int fn_trim_prefix(struct tmpl_call *c, const struct tmpl_value *a,
     (void)c;
     (void)n;
     *out = a[1];
-    if (a[1].len >= a[0].len && (a[0].len == 0 || memcmp(a[1].s, a[0].s, a[0].len) == 0)) {
+    if (a[1].len >= a[0].len &&
+        (a[0].len == 0 || memcmp(a[1].s, a[0].s, a[0].len) == 0)) {
         out->s += a[0].len;
         out->len -= a[0].len;
     }
@@ -499,7 +504,9 @@ static int fn_split(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     } else {
         count = 1;
         for (const char *p = s.s, *e = s.s + s.len;
-             (p = (size_t)(e - p) >= sep.len ? memmem(p, (size_t)(e - p), sep.s, sep.len) : NULL);
+             (p = (size_t)(e - p) >= sep.len
+                      ? memmem(p, (size_t)(e - p), sep.s, sep.len)
+                      : NULL);
              p += sep.len)
             count++;
     }
@@ -520,8 +527,8 @@ static int fn_split(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     }
     const char *p = s.s, *e = s.s + s.len;
     for (size_t k = 0; k < count; k++) {
-        const char *hit = k + 1 < count ? memmem(p, (size_t)(e - p), sep.s, sep.len)
-                                        : e;
+        const char *hit =
+            k + 1 < count ? memmem(p, (size_t)(e - p), sep.s, sep.len) : e;
         items[k] = str_ref(p, (size_t)(hit - p));
         p = hit + sep.len;
     }
@@ -545,8 +552,9 @@ static int fn_split_to_map(struct tmpl_call *c, const struct tmpl_value *a,
     for (size_t i = 0; i < parts.len; i++) {
         struct tmpl_value p = parts.items[i];
         const char *cut = a[1].len == 0 ? p.s
-                          : p.len >= a[1].len ? memmem(p.s, p.len, a[1].s, a[1].len)
-                                              : NULL;
+                          : p.len >= a[1].len
+                              ? memmem(p.s, p.len, a[1].s, a[1].len)
+                              : NULL;
         if (!cut)
             continue;
         size_t klen = (size_t)(cut - p.s);
@@ -660,7 +668,8 @@ static int fn_indent(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     return out_buf(c, &b, out);
 }
 
-/* ---- parse* -------------------------------------------------------------------- */
+/* ---- parse*
+ * -------------------------------------------------------------------- */
 
 static int num_error(struct tmpl_call *c, const char *wrap, const char *fn,
                      const struct tmpl_value *s, int rc)
@@ -750,8 +759,8 @@ static int fn_to_json(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     (void)n;
     struct nc_buf b = {0};
     char why[300];
-    if (tp_json_encode(&b, tmpl_call_arena(c), &a[0], NULL, tp_call_room(c), why,
-                    sizeof why) < 0) {
+    if (tp_json_encode(&b, tmpl_call_arena(c), &a[0], NULL, tp_call_room(c),
+                       why, sizeof why) < 0) {
         nc_buf_free(&b);
         return tmpl_call_fail(c, "toJSON: %s", why);
     }
@@ -764,15 +773,16 @@ static int fn_to_json_pretty(struct tmpl_call *c, const struct tmpl_value *a,
     (void)n;
     struct nc_buf b = {0};
     char why[300];
-    if (tp_json_encode(&b, tmpl_call_arena(c), &a[0], "  ", tp_call_room(c), why,
-                    sizeof why) < 0) {
+    if (tp_json_encode(&b, tmpl_call_arena(c), &a[0], "  ", tp_call_room(c),
+                       why, sizeof why) < 0) {
         nc_buf_free(&b);
         return tmpl_call_fail(c, "toJSONPretty: %s", why);
     }
     return out_buf(c, &b, out);
 }
 
-/* ---- regexps ----------------------------------------------------------------------- */
+/* ---- regexps
+ * ----------------------------------------------------------------------- */
 
 #define REGEX_MAX_WORK ((size_t)50 << 20)
 
@@ -815,7 +825,7 @@ static int fn_regex_replace_all(struct tmpl_call *c, const struct tmpl_value *a,
         return -1;
     struct nc_buf b = {0};
     int rc = tp_regex_replace_all(re, a[2].s, a[2].len, a[1].s, a[1].len, &b,
-                               tp_call_room(c));
+                                  tp_call_room(c));
     tp_regex_free(re);
     if (rc < 0) {
         nc_buf_free(&b);
@@ -824,7 +834,9 @@ static int fn_regex_replace_all(struct tmpl_call *c, const struct tmpl_value *a,
     return out_buf(c, &b, out);
 }
 
-/* ---- hashes --------------------------------------------------------------------------- */
+/* ---- hashes
+ * ---------------------------------------------------------------------------
+ */
 
 static int fn_sha256_hex(struct tmpl_call *c, const struct tmpl_value *a,
                          size_t n, struct tmpl_value *out)
@@ -864,12 +876,11 @@ void tp_md5_hex(const void *data, size_t len, char out[33])
         0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92,
         0xffeff47d, 0x85845dd1, 0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1,
         0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391};
-    static const unsigned r[64] = {7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
-                                   7, 12, 17, 22, 5, 9,  14, 20, 5, 9,  14, 20,
-                                   5, 9,  14, 20, 5, 9,  14, 20, 4, 11, 16, 23,
-                                   4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
-                                   6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
-                                   6, 10, 15, 21};
+    static const unsigned r[64] = {
+        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
+        5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20,
+        4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
+        6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21};
     uint32_t h[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
     const unsigned char *p = data;
     size_t full = len / 64, rest = len % 64;
@@ -879,7 +890,8 @@ void tp_md5_hex(const void *data, size_t len, char out[33])
     size_t tail_blocks = rest < 56 ? 1 : 2;
     uint64_t bits = (uint64_t)len * 8;
     for (int i = 0; i < 8; i++)
-        tail[tail_blocks * 64 - 8 + (size_t)i] = (unsigned char)(bits >> (8 * i));
+        tail[tail_blocks * 64 - 8 + (size_t)i] =
+            (unsigned char)(bits >> (8 * i));
     for (size_t blk = 0; blk < full + tail_blocks; blk++) {
         const unsigned char *block =
             blk < full ? p + blk * 64 : tail + (blk - full) * 64;
@@ -926,7 +938,8 @@ void tp_md5_hex(const void *data, size_t len, char out[33])
     out[32] = 0;
 }
 
-/* ---- timestamp, loop ------------------------------------------------------------------ */
+/* ---- timestamp, loop
+ * ------------------------------------------------------------------ */
 
 static int fn_timestamp(struct tmpl_call *c, const struct tmpl_value *a,
                         size_t n, struct tmpl_value *out)
@@ -947,8 +960,10 @@ static int fn_timestamp(struct tmpl_call *c, const struct tmpl_value *a,
             tp_go_time_format(&b, now, a[0].s, a[0].len);
         }
     } else {
-        return tmpl_call_fail(c, "timestamp: wrong number of arguments, expected "
-                                 "0 or 1, but got %zu", n);
+        return tmpl_call_fail(c,
+                              "timestamp: wrong number of arguments, expected "
+                              "0 or 1, but got %zu",
+                              n);
     }
     return out_buf(c, &b, out);
 }
@@ -974,7 +989,8 @@ static int to64(struct tmpl_call *c, const struct tmpl_value *v, int64_t *out)
     }
     }
     const char *t = v->kind == TMPL_NIL || v->kind == TMPL_INVALID
-                        ? "<nil>" : tmpl_type_name(v);
+                        ? "<nil>"
+                        : tmpl_type_name(v);
     return tmpl_call_fail(c, "loop: bad argument type: %s", t);
 }
 
@@ -989,8 +1005,10 @@ static int fn_loop(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
         if (to64(c, &a[0], &start) < 0 || to64(c, &a[1], &stop) < 0)
             return -1;
     } else {
-        return tmpl_call_fail(c, "loop: wrong number of arguments, expected 1 "
-                                 "or 2, but got %zu", n);
+        return tmpl_call_fail(c,
+                              "loop: wrong number of arguments, expected 1 "
+                              "or 2, but got %zu",
+                              n);
     }
     *out = (struct tmpl_value){.kind = TMPL_STREAM, .i = start};
     if (stop > start)
@@ -998,11 +1016,13 @@ static int fn_loop(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     return 0;
 }
 
-/* ---- math --------------------------------------------------------------------------------- */
+/* ---- math
+ * ---------------------------------------------------------------------------------
+ */
 
 enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_MIN, OP_MAX };
-static const char *const op_names[] = {"add", "subtract", "multiply", "divide",
-                                       "modulo", "minimum", "maximum"};
+static const char *const op_names[] = {
+    "add", "subtract", "multiply", "divide", "modulo", "minimum", "maximum"};
 
 static int unknown_type(struct tmpl_call *c, int op, const struct tmpl_value *v)
 {
@@ -1022,9 +1042,15 @@ static int int_op(struct tmpl_call *c, int op, int64_t a, int64_t b,
 {
     uint64_t ua = (uint64_t)a, ub = (uint64_t)b;
     switch (op) {
-    case OP_ADD: *out = tmpl_int64((int64_t)(ua + ub)); return 0;
-    case OP_SUB: *out = tmpl_int64((int64_t)(ua - ub)); return 0;
-    case OP_MUL: *out = tmpl_int64((int64_t)(ua * ub)); return 0;
+    case OP_ADD:
+        *out = tmpl_int64((int64_t)(ua + ub));
+        return 0;
+    case OP_SUB:
+        *out = tmpl_int64((int64_t)(ua - ub));
+        return 0;
+    case OP_MUL:
+        *out = tmpl_int64((int64_t)(ua * ub));
+        return 0;
     case OP_DIV:
     case OP_MOD:
         if (b == 0)
@@ -1042,9 +1068,15 @@ static int uint_op(struct tmpl_call *c, int op, uint64_t a, uint64_t b,
                    struct tmpl_value *out)
 {
     switch (op) {
-    case OP_ADD: *out = tmpl_uint64(a + b); return 0;
-    case OP_SUB: *out = tmpl_uint64(a - b); return 0;
-    case OP_MUL: *out = tmpl_uint64(a * b); return 0;
+    case OP_ADD:
+        *out = tmpl_uint64(a + b);
+        return 0;
+    case OP_SUB:
+        *out = tmpl_uint64(a - b);
+        return 0;
+    case OP_MUL:
+        *out = tmpl_uint64(a * b);
+        return 0;
     case OP_DIV:
     case OP_MOD:
         if (b == 0)
@@ -1057,8 +1089,9 @@ static int uint_op(struct tmpl_call *c, int op, uint64_t a, uint64_t b,
 
 static double as_float(const struct tmpl_value *v)
 {
-    return v->kind == TMPL_INT ? (double)v->i
-           : v->kind == TMPL_UINT ? (double)v->u : v->f;
+    return v->kind == TMPL_INT    ? (double)v->i
+           : v->kind == TMPL_UINT ? (double)v->u
+                                  : v->f;
 }
 
 static int arith(struct tmpl_call *c, int op, const struct tmpl_value *args,
@@ -1067,10 +1100,12 @@ static int arith(struct tmpl_call *c, int op, const struct tmpl_value *args,
     /* consul-template's order: f(b, a) computes a OP b */
     const struct tmpl_value *bv = &args[0], *av = &args[1];
     int ka = av->kind, kb = bv->kind;
-    bool anum = ka == TMPL_INT || ka == TMPL_UINT || (ka == TMPL_FLOAT && op != OP_MOD);
+    bool anum =
+        ka == TMPL_INT || ka == TMPL_UINT || (ka == TMPL_FLOAT && op != OP_MOD);
     if (!anum)
         return unknown_type(c, op, av);
-    bool bnum = kb == TMPL_INT || kb == TMPL_UINT || (kb == TMPL_FLOAT && op != OP_MOD);
+    bool bnum =
+        kb == TMPL_INT || kb == TMPL_UINT || (kb == TMPL_FLOAT && op != OP_MOD);
     if (!bnum)
         return unknown_type(c, op, bv);
     if (op == OP_MIN || op == OP_MAX) {
@@ -1078,9 +1113,11 @@ static int arith(struct tmpl_call *c, int op, const struct tmpl_value *args,
         if (ka == TMPL_INT && kb == TMPL_INT)
             pick_a = op == OP_MIN ? av->i < bv->i : av->i > bv->i;
         else if (ka == TMPL_INT && kb == TMPL_UINT)
-            pick_a = op == OP_MIN ? av->i < (int64_t)bv->u : av->i > (int64_t)bv->u;
+            pick_a =
+                op == OP_MIN ? av->i < (int64_t)bv->u : av->i > (int64_t)bv->u;
         else if (ka == TMPL_UINT && kb == TMPL_INT)
-            pick_a = op == OP_MIN ? (int64_t)av->u < bv->i : (int64_t)av->u > bv->i;
+            pick_a =
+                op == OP_MIN ? (int64_t)av->u < bv->i : (int64_t)av->u > bv->i;
         else if (ka == TMPL_UINT && kb == TMPL_UINT)
             pick_a = op == OP_MIN ? av->u < bv->u : av->u > bv->u;
         else
@@ -1098,10 +1135,18 @@ static int arith(struct tmpl_call *c, int op, const struct tmpl_value *args,
     if (ka == TMPL_FLOAT || kb == TMPL_FLOAT) {
         double x = as_float(av), y = as_float(bv);
         switch (op) {
-        case OP_ADD: *out = tmpl_float(x + y); break;
-        case OP_SUB: *out = tmpl_float(x - y); break;
-        case OP_MUL: *out = tmpl_float(x * y); break;
-        case OP_DIV: *out = tmpl_float(x / y); break;
+        case OP_ADD:
+            *out = tmpl_float(x + y);
+            break;
+        case OP_SUB:
+            *out = tmpl_float(x - y);
+            break;
+        case OP_MUL:
+            *out = tmpl_float(x * y);
+            break;
+        case OP_DIV:
+            *out = tmpl_float(x / y);
+            break;
         }
         return 0;
     }
@@ -1112,12 +1157,12 @@ static int arith(struct tmpl_call *c, int op, const struct tmpl_value *args,
     return int_op(c, op, x, y, out);
 }
 
-#define ARITH(fname, op)                                                     \
-    static int fname(struct tmpl_call *c, const struct tmpl_value *a,         \
-                     size_t n, struct tmpl_value *out)                        \
-    {                                                                         \
-        (void)n;                                                              \
-        return arith(c, op, a, out);                                          \
+#define ARITH(fname, op)                                                       \
+    static int fname(struct tmpl_call *c, const struct tmpl_value *a,          \
+                     size_t n, struct tmpl_value *out)                         \
+    {                                                                          \
+        (void)n;                                                               \
+        return arith(c, op, a, out);                                           \
     }
 ARITH(fn_add, OP_ADD)
 ARITH(fn_subtract, OP_SUB)
@@ -1136,7 +1181,9 @@ static int fn_denied(struct tmpl_call *c, const struct tmpl_value *a, size_t n,
     return tmpl_call_fail(c, "function is disabled");
 }
 
-/* ---- the table --------------------------------------------------------------------------- */
+/* ---- the table
+ * ---------------------------------------------------------------------------
+ */
 
 #define S TMPL_P_STRING
 #define A TMPL_P_ANY

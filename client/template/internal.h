@@ -23,7 +23,7 @@ bool tp_tstr_eq(struct tstr a, const char *s, size_t n);
 char *tp_arena_strdup(struct tmpl_arena *a, const char *s, size_t n);
 /* Grows *arr (elements of `size`) to hold need, in the arena. */
 void tp_arena_grow(struct tmpl_arena *a, void **arr, size_t *cap, size_t need,
-                size_t size);
+                   size_t size);
 /* Copies b's bytes into the arena and resets b (its buffer kept). */
 struct tmpl_value tp_arena_take_buf(struct tmpl_arena *a, struct nc_buf *b);
 
@@ -59,7 +59,7 @@ int tp_go_unquote(const char *s, size_t n, struct nc_buf *out);
 /* strconv.UnquoteChar: one (possibly escaped) character of s; returns the
  * bytes consumed or 0 on a syntax error. */
 size_t tp_go_unquote_char(const char *s, size_t n, char quote, uint32_t *r,
-                       bool *multibyte);
+                          bool *multibyte);
 /* strconv.ParseInt/ParseUint (base 0 or 2..36, 64 bits): 0, -EINVAL
  * (syntax) or -ERANGE. */
 int tp_go_parse_int(const char *s, size_t n, int base, int64_t *out);
@@ -71,35 +71,37 @@ void tp_go_format_float(struct nc_buf *b, double f, char fmt, int prec);
 /* strconv.ParseBool. */
 int tp_go_parse_bool(const char *s, size_t n, bool *out);
 
-/* ---- fmt ------------------------------------------------------------------- */
+/* ---- fmt -------------------------------------------------------------------
+ */
 
 /* Go's fmt on template values. Arguments are interface{} values (TMPL_NIL
  * or TMPL_INVALID is Go's nil interface). `limit` bounds what one call may
  * append; past it the call stops and returns -1. */
 int tp_gofmt_sprint(struct nc_buf *out, const struct tmpl_value *args, size_t n,
-                 size_t limit);
-int tp_gofmt_sprintln(struct nc_buf *out, const struct tmpl_value *args, size_t n,
-                   size_t limit);
+                    size_t limit);
+int tp_gofmt_sprintln(struct nc_buf *out, const struct tmpl_value *args,
+                      size_t n, size_t limit);
 int tp_gofmt_sprintf(struct nc_buf *out, const char *format, size_t flen,
-                  const struct tmpl_value *args, size_t n, size_t limit);
-/* fmt's %v of one value (a reflect.Value: no value is <invalid reflect.Value>). */
+                     const struct tmpl_value *args, size_t n, size_t limit);
+/* fmt's %v of one value (a reflect.Value: no value is <invalid reflect.Value>).
+ */
 int tp_gofmt_value(struct nc_buf *out, const struct tmpl_value *v, int verb,
-                size_t limit);
+                   size_t limit);
 
 /* ---- JSON (encoding/json's output and messages) ---------------------- */
 
 /* json.Marshal (indent NULL) or json.MarshalIndent(v, "", indent); 0, or -1
  * with why set (Go's message, without the "toJSON: " prefix). */
 int tp_json_encode(struct nc_buf *out, struct tmpl_arena *a,
-                const struct tmpl_value *v, const char *indent, size_t limit,
-                char *why, size_t whylen);
+                   const struct tmpl_value *v, const char *indent, size_t limit,
+                   char *why, size_t whylen);
 
 /* ---- regexp (Go's RE2 syntax, linear-time matching) ------------------- */
 
 struct regex;
 /* Compiles; NULL with why set to Go's "error parsing regexp: ..." text. */
 struct regex *tp_regex_compile(const char *pattern, size_t n, char *why,
-                            size_t whylen);
+                               size_t whylen);
 void tp_regex_free(struct regex *re);
 /* Instructions of the program: matching costs about this per input byte. */
 size_t tp_regex_size(const struct regex *re);
@@ -107,13 +109,13 @@ bool tp_regex_match(const struct regex *re, const char *s, size_t n);
 /* regexp.ReplaceAllString(s, repl) with $1 / ${name} expansion. Returns 0
  * or -1 when the result would pass `limit` bytes. */
 int tp_regex_replace_all(const struct regex *re, const char *s, size_t n,
-                      const char *repl, size_t rn, struct nc_buf *out,
-                      size_t limit);
+                         const char *repl, size_t rn, struct nc_buf *out,
+                         size_t limit);
 
 /* ---- time (Go's Time.Format in UTC) --------------------------------- */
 
 void tp_go_time_format(struct nc_buf *out, int64_t unix_ns, const char *layout,
-                    size_t n);
+                       size_t n);
 
 /* ---- hashes ------------------------------------------------------------- */
 
@@ -182,8 +184,9 @@ struct lexer {
     char errbuf[256];
 };
 
-void tp_lex_init(struct lexer *l, const char *input, size_t len, struct tstr left,
-              struct tstr right, bool break_ok, bool continue_ok);
+void tp_lex_init(struct lexer *l, const char *input, size_t len,
+                 struct tstr left, struct tstr right, bool break_ok,
+                 bool continue_ok);
 struct item tp_lex_next_item(struct lexer *l);
 
 /* ---- parse tree (text/template/parse/node.go) ------------------------- */
@@ -233,18 +236,18 @@ struct node {
     size_t pos;
     int line;
     union {
-        struct tstr text;     /* N_TEXT */
-        struct node *pipe;    /* N_ACTION */
-        bool boolean;         /* N_BOOL */
+        struct tstr text;      /* N_TEXT */
+        struct node *pipe;     /* N_ACTION */
+        bool boolean;          /* N_BOOL */
         struct node_list list; /* N_LIST */
         struct {               /* N_IF, N_RANGE, N_WITH */
             struct node *pipe, *list, *else_list;
         } branch;
-        struct {               /* N_TEMPLATE */
+        struct { /* N_TEMPLATE */
             struct tstr name;
             struct node *pipe;
         } tmpl;
-        struct {               /* N_PIPE */
+        struct { /* N_PIPE */
             bool is_assign;
             struct node_list decl; /* N_VARIABLE nodes */
             struct node_list cmds; /* N_COMMAND nodes */
@@ -254,18 +257,18 @@ struct node {
             struct tstr name;
             const struct tmpl_func *fn;
         } ident;
-        struct {               /* N_NUMBER */
+        struct { /* N_NUMBER */
             struct tstr text;
             struct number num;
         } number;
-        struct {               /* N_STRING */
+        struct { /* N_STRING */
             struct tstr quoted, value;
         } string;
-        struct {               /* N_FIELD (no dots), N_VARIABLE ($x first) */
+        struct { /* N_FIELD (no dots), N_VARIABLE ($x first) */
             struct tstr *idents;
             size_t n;
         } field;
-        struct {               /* N_CHAIN */
+        struct { /* N_CHAIN */
             struct node *node;
             struct tstr *fields;
             size_t n, cap;
@@ -305,7 +308,8 @@ enum builtin_id {
 };
 const struct tmpl_func *tp_builtin_find(const char *name, size_t n);
 
-/* ---- exec ----------------------------------------------------------------- */
+/* ---- exec -----------------------------------------------------------------
+ */
 
 struct var {
     struct tstr name;

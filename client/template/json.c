@@ -11,7 +11,8 @@
 
 #define JSON_MAX_DEPTH 10000
 
-/* ---- decoding ---------------------------------------------------------------- */
+/* ---- decoding
+ * ---------------------------------------------------------------- */
 
 struct jdec {
     const char *s;
@@ -133,15 +134,32 @@ static bool read_string(struct jdec *d)
                 return jfail(d, "in string escape code");
             char e = d->s[d->i];
             switch (e) {
-            case '"': case '\\': case '/':
+            case '"':
+            case '\\':
+            case '/':
                 nc_buf_putc(b, e);
                 d->i++;
                 continue;
-            case 'b': nc_buf_putc(b, '\b'); d->i++; continue;
-            case 'f': nc_buf_putc(b, '\f'); d->i++; continue;
-            case 'n': nc_buf_putc(b, '\n'); d->i++; continue;
-            case 'r': nc_buf_putc(b, '\r'); d->i++; continue;
-            case 't': nc_buf_putc(b, '\t'); d->i++; continue;
+            case 'b':
+                nc_buf_putc(b, '\b');
+                d->i++;
+                continue;
+            case 'f':
+                nc_buf_putc(b, '\f');
+                d->i++;
+                continue;
+            case 'n':
+                nc_buf_putc(b, '\n');
+                d->i++;
+                continue;
+            case 'r':
+                nc_buf_putc(b, '\r');
+                d->i++;
+                continue;
+            case 't':
+                nc_buf_putc(b, '\t');
+                d->i++;
+                continue;
             case 'u': {
                 d->i++;
                 uint32_t r;
@@ -300,8 +318,8 @@ static bool read_array(struct jdec *d, struct tmpl_value *out)
         }
     }
     d->depth--;
-    *out = (struct tmpl_value){.kind = TMPL_LIST, .sub = TMPL_ELEM_ANY,
-                               .len = n, .items = items};
+    *out = (struct tmpl_value){
+        .kind = TMPL_LIST, .sub = TMPL_ELEM_ANY, .len = n, .items = items};
     return true;
 }
 
@@ -391,7 +409,8 @@ static bool read_value(struct jdec *d, struct tmpl_value *out)
 }
 
 int tmpl_value_from_json(struct tmpl_arena *a, const char *text, size_t len,
-                         int flags, struct tmpl_value *out, struct nc_error *err)
+                         int flags, struct tmpl_value *out,
+                         struct nc_error *err)
 {
     struct jdec d = {.s = text, .n = len, .a = a, .flags = flags};
     *out = tmpl_invalid();
@@ -409,7 +428,8 @@ int tmpl_value_from_json(struct tmpl_arena *a, const char *text, size_t len,
     return 0;
 }
 
-/* ---- encoding ---------------------------------------------------------------- */
+/* ---- encoding
+ * ---------------------------------------------------------------- */
 
 struct jenc {
     struct nc_buf *out;
@@ -438,10 +458,19 @@ static void enc_string(struct nc_buf *b, const char *s, size_t n)
             nc_buf_append(b, s + start, i - start);
             nc_buf_putc(b, '\\');
             switch (c) {
-            case '\\': case '"': nc_buf_putc(b, (char)c); break;
-            case '\n': nc_buf_putc(b, 'n'); break;
-            case '\r': nc_buf_putc(b, 'r'); break;
-            case '\t': nc_buf_putc(b, 't'); break;
+            case '\\':
+            case '"':
+                nc_buf_putc(b, (char)c);
+                break;
+            case '\n':
+                nc_buf_putc(b, 'n');
+                break;
+            case '\r':
+                nc_buf_putc(b, 'r');
+                break;
+            case '\t':
+                nc_buf_putc(b, 't');
+                break;
             default:
                 nc_buf_puts(b, "u00");
                 nc_buf_putc(b, jhex[c >> 4]);
@@ -531,7 +560,8 @@ static int enc_value(struct jenc *e, const struct tmpl_value *v)
         if (fmt == 'e') {
             size_t n = b->len - at;
             char *p = b->data + at;
-            if (n >= 4 && p[n - 4] == 'e' && p[n - 3] == '-' && p[n - 2] == '0') {
+            if (n >= 4 && p[n - 4] == 'e' && p[n - 3] == '-' &&
+                p[n - 2] == '0') {
                 p[n - 2] = p[n - 1];
                 b->len--;
                 b->data[b->len] = 0;
@@ -600,11 +630,16 @@ static int enc_value(struct jenc *e, const struct tmpl_value *v)
 }
 
 int tp_json_encode(struct nc_buf *out, struct tmpl_arena *a,
-                const struct tmpl_value *v, const char *indent, size_t limit,
-                char *why, size_t whylen)
+                   const struct tmpl_value *v, const char *indent, size_t limit,
+                   char *why, size_t whylen)
 {
-    struct jenc e = {.out = out, .a = a, .indent = indent, .limit = limit,
-                     .start = out->len, .why = why, .whylen = whylen};
+    struct jenc e = {.out = out,
+                     .a = a,
+                     .indent = indent,
+                     .limit = limit,
+                     .start = out->len,
+                     .why = why,
+                     .whylen = whylen};
     if (!out->data)
         nc_buf_append(out, "", 0);
     return enc_value(&e, v);

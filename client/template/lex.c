@@ -32,7 +32,8 @@ static bool is_space(uint32_t r)
 
 static bool is_alnum(uint32_t r)
 {
-    return r == '_' || (r != EOF_RUNE && (tp_uni_is_letter(r) || tp_uni_is_digit(r)));
+    return r == '_' ||
+           (r != EOF_RUNE && (tp_uni_is_letter(r) || tp_uni_is_digit(r)));
 }
 
 static bool has_prefix(const char *s, size_t n, struct tstr p)
@@ -50,8 +51,9 @@ static bool has_right_trim(const char *s, size_t n)
     return n >= 2 && is_space((unsigned char)s[0]) && s[1] == '-';
 }
 
-void tp_lex_init(struct lexer *l, const char *input, size_t len, struct tstr left,
-              struct tstr right, bool break_ok, bool continue_ok)
+void tp_lex_init(struct lexer *l, const char *input, size_t len,
+                 struct tstr left, struct tstr right, bool break_ok,
+                 bool continue_ok)
 {
     memset(l, 0, sizeof *l);
     l->input = input;
@@ -391,7 +393,13 @@ static bool at_terminator(struct lexer *l)
     if (is_space(r))
         return true;
     switch (r) {
-    case EOF_RUNE: case '.': case ',': case '|': case ':': case ')': case '(':
+    case EOF_RUNE:
+    case '.':
+    case ',':
+    case '|':
+    case ':':
+    case ')':
+    case '(':
         return true;
     }
     return has_prefix(l->input + l->pos, l->len - l->pos, l->right);
@@ -401,10 +409,18 @@ static const struct {
     const char *word;
     int type;
 } keywords[] = {
-    {".", ITEM_DOT},          {"block", ITEM_BLOCK}, {"break", ITEM_BREAK},
-    {"continue", ITEM_CONTINUE}, {"define", ITEM_DEFINE}, {"else", ITEM_ELSE},
-    {"end", ITEM_END},        {"if", ITEM_IF},       {"range", ITEM_RANGE},
-    {"nil", ITEM_NIL},        {"template", ITEM_TEMPLATE}, {"with", ITEM_WITH},
+    {".", ITEM_DOT},
+    {"block", ITEM_BLOCK},
+    {"break", ITEM_BREAK},
+    {"continue", ITEM_CONTINUE},
+    {"define", ITEM_DEFINE},
+    {"else", ITEM_ELSE},
+    {"end", ITEM_END},
+    {"if", ITEM_IF},
+    {"range", ITEM_RANGE},
+    {"nil", ITEM_NIL},
+    {"template", ITEM_TEMPLATE},
+    {"with", ITEM_WITH},
 };
 
 static int lex_identifier(struct lexer *l)
@@ -555,19 +571,40 @@ struct item tp_lex_next_item(struct lexer *l)
             struct item none = {.type = ITEM_ERROR, .val = "", .len = 0};
             return none;
         }
-        case S_TEXT: l->state = lex_text(l); break;
-        case S_LEFT_DELIM: l->state = lex_left_delim(l); break;
-        case S_COMMENT: l->state = lex_comment(l); break;
-        case S_RIGHT_DELIM: l->state = lex_right_delim(l); break;
-        case S_INSIDE_ACTION: l->state = lex_inside_action(l); break;
-        case S_SPACE: l->state = lex_space(l); break;
-        case S_IDENTIFIER: l->state = lex_identifier(l); break;
-        case S_FIELD: l->state = lex_field_or_variable(l, ITEM_FIELD); break;
-        case S_VARIABLE: l->state = lex_variable(l); break;
-        case S_CHAR:
-            l->state = lex_quoted(l, '\'', ITEM_CHAR_CONSTANT, "character constant");
+        case S_TEXT:
+            l->state = lex_text(l);
             break;
-        case S_NUMBER: l->state = lex_number(l); break;
+        case S_LEFT_DELIM:
+            l->state = lex_left_delim(l);
+            break;
+        case S_COMMENT:
+            l->state = lex_comment(l);
+            break;
+        case S_RIGHT_DELIM:
+            l->state = lex_right_delim(l);
+            break;
+        case S_INSIDE_ACTION:
+            l->state = lex_inside_action(l);
+            break;
+        case S_SPACE:
+            l->state = lex_space(l);
+            break;
+        case S_IDENTIFIER:
+            l->state = lex_identifier(l);
+            break;
+        case S_FIELD:
+            l->state = lex_field_or_variable(l, ITEM_FIELD);
+            break;
+        case S_VARIABLE:
+            l->state = lex_variable(l);
+            break;
+        case S_CHAR:
+            l->state =
+                lex_quoted(l, '\'', ITEM_CHAR_CONSTANT, "character constant");
+            break;
+        case S_NUMBER:
+            l->state = lex_number(l);
+            break;
         case S_QUOTE:
             l->state = lex_quoted(l, '"', ITEM_STRING, "quoted string");
             break;

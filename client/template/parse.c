@@ -132,9 +132,9 @@ static void unexpected(struct parser *p, const struct item *it,
         if (p->action_line != 0 && p->action_line != it->line) {
             bool action = it->len >= 7 &&
                           memcmp(it->val + it->len - 7, " action", 7) == 0;
-            nc_buf_printf(&b, "%s started at %.*s:%d", action ? "" : " in action",
-                          (int)p->sh->t->name.n, p->sh->t->name.s,
-                          p->action_line);
+            nc_buf_printf(&b, "%s started at %.*s:%d",
+                          action ? "" : " in action", (int)p->sh->t->name.n,
+                          p->sh->t->name.s, p->action_line);
         }
     } else {
         nc_buf_puts(&b, "unexpected ");
@@ -164,7 +164,8 @@ static struct item expect_one_of(struct parser *p, int t1, int t2,
     return t;
 }
 
-/* ---- nodes ------------------------------------------------------------------- */
+/* ---- nodes
+ * ------------------------------------------------------------------- */
 
 static struct node *new_node(struct parser *p, int type, size_t pos)
 {
@@ -177,7 +178,7 @@ static struct node *new_node(struct parser *p, int type, size_t pos)
 static void list_append(struct parser *p, struct node_list *l, struct node *n)
 {
     tp_arena_grow(p->sh->t->arena, (void **)&l->items, &l->cap, l->n + 1,
-               sizeof *l->items);
+                  sizeof *l->items);
     l->items[l->n++] = n;
 }
 
@@ -224,7 +225,7 @@ static struct node *new_field(struct parser *p, size_t pos, const char *s,
 static void push_var(struct parser *p, struct tstr name)
 {
     tp_arena_grow(p->sh->t->arena, (void **)&p->vars, &p->capvars, p->nvars + 1,
-               sizeof *p->vars);
+                  sizeof *p->vars);
     p->vars[p->nvars++] = name;
 }
 
@@ -248,7 +249,8 @@ static void nest_in(struct parser *p)
               p->sh->t->limits.max_nesting);
 }
 
-/* ---- numbers --------------------------------------------------------------- */
+/* ---- numbers ---------------------------------------------------------------
+ */
 
 static bool contains_any(const char *s, size_t n, const char *chars)
 {
@@ -346,7 +348,8 @@ static struct node *new_number(struct parser *p, const struct item *it)
     return node;
 }
 
-/* ---- the grammar ------------------------------------------------------------ */
+/* ---- the grammar ------------------------------------------------------------
+ */
 
 static struct node *pipeline(struct parser *p, const char *context, int end);
 static struct node *item_list(struct parser *p, struct node **next_node);
@@ -419,7 +422,8 @@ static struct node *term(struct parser *p)
         return new_number(p, &it);
     case ITEM_LEFT_PAREN: {
         nest_in(p);
-        struct node *n = pipeline(p, "parenthesized pipeline", ITEM_RIGHT_PAREN);
+        struct node *n =
+            pipeline(p, "parenthesized pipeline", ITEM_RIGHT_PAREN);
         p->nesting--;
         return n;
     }
@@ -446,9 +450,10 @@ static struct node *operand(struct parser *p)
         while (peek(p).type == ITEM_FIELD) {
             struct item f = next(p);
             tp_arena_grow(p->sh->t->arena, (void **)&chain->chain.fields,
-                       &chain->chain.cap, chain->chain.n + 1,
-                       sizeof(struct tstr));
-            chain->chain.fields[chain->chain.n++] = tdup(p, f.val + 1, f.len - 1);
+                          &chain->chain.cap, chain->chain.n + 1,
+                          sizeof(struct tstr));
+            chain->chain.fields[chain->chain.n++] =
+                tdup(p, f.val + 1, f.len - 1);
         }
         switch (node->type) {
         case N_FIELD:
@@ -565,10 +570,18 @@ decls:;
             return pipe;
         }
         switch (t.type) {
-        case ITEM_BOOL: case ITEM_CHAR_CONSTANT: case ITEM_COMPLEX:
-        case ITEM_DOT: case ITEM_FIELD: case ITEM_IDENTIFIER:
-        case ITEM_NUMBER: case ITEM_NIL: case ITEM_RAW_STRING:
-        case ITEM_STRING: case ITEM_VARIABLE: case ITEM_LEFT_PAREN:
+        case ITEM_BOOL:
+        case ITEM_CHAR_CONSTANT:
+        case ITEM_COMPLEX:
+        case ITEM_DOT:
+        case ITEM_FIELD:
+        case ITEM_IDENTIFIER:
+        case ITEM_NUMBER:
+        case ITEM_NIL:
+        case ITEM_RAW_STRING:
+        case ITEM_STRING:
+        case ITEM_VARIABLE:
+        case ITEM_LEFT_PAREN:
             backup(p);
             list_append(p, &pipe->pipeline.cmds, command(p));
             break;
@@ -708,7 +721,8 @@ static struct node *action(struct parser *p)
         if (t.type != ITEM_RIGHT_DELIM)
             unexpected(p, &t, brk ? "{{break}}" : "{{continue}}");
         if (p->range_depth == 0)
-            pfail(p, "%s outside {{range}}", brk ? "{{break}}" : "{{continue}}");
+            pfail(p, "%s outside {{range}}",
+                  brk ? "{{break}}" : "{{continue}}");
         struct node *n = new_node(p, brk ? N_BREAK : N_CONTINUE, tok.pos);
         n->line = tok.line;
         return n;
@@ -788,7 +802,8 @@ static void tree_add(struct parser *p)
                 quoted(&q, p->tree->name.s, p->tree->name.n);
                 char msg[300];
                 snprintf(msg, sizeof msg,
-                         "template: multiple definition of template %s", q.data);
+                         "template: multiple definition of template %s",
+                         q.data);
                 nc_buf_free(&q);
                 pfail(p, "%s", msg);
             }
@@ -945,8 +960,9 @@ void tp_node_string(struct nc_buf *b, const struct node *n)
     case N_IF:
     case N_RANGE:
     case N_WITH:
-        nc_buf_puts(b, n->type == N_IF ? "{{if " : n->type == N_RANGE ? "{{range "
-                                                                      : "{{with ");
+        nc_buf_puts(b, n->type == N_IF      ? "{{if "
+                       : n->type == N_RANGE ? "{{range "
+                                            : "{{with ");
         tp_node_string(b, n->branch.pipe);
         nc_buf_puts(b, "}}");
         tp_node_string(b, n->branch.list);
@@ -1004,7 +1020,8 @@ void tp_node_string(struct nc_buf *b, const struct node *n)
     }
 }
 
-/* ---- the entry points --------------------------------------------------------- */
+/* ---- the entry points
+ * --------------------------------------------------------- */
 
 const struct tree *tmpl_lookup(const struct tmpl *t, const char *name, size_t n)
 {
@@ -1041,7 +1058,8 @@ struct tmpl *tmpl_parse(const char *name, const char *text, size_t len,
     struct tmpl_limits lim = o->limits;
     default_limits(&lim);
     if (len > lim.max_text) {
-        nc_error_set(err, -E2BIG, "template: %s: text of %zu bytes is over the limit of %zu",
+        nc_error_set(err, -E2BIG,
+                     "template: %s: text of %zu bytes is over the limit of %zu",
                      name, len, lim.max_text);
         return NULL;
     }
@@ -1064,7 +1082,8 @@ struct tmpl *tmpl_parse(const char *name, const char *text, size_t len,
     if (left.n)
         left = (struct tstr){tp_arena_strdup(t->arena, left.s, left.n), left.n};
     if (right.n)
-        right = (struct tstr){tp_arena_strdup(t->arena, right.s, right.n), right.n};
+        right =
+            (struct tstr){tp_arena_strdup(t->arena, right.s, right.n), right.n};
 
     struct lexer *lex = xmalloc(sizeof *lex);
     jmp_buf jump;

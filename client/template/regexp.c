@@ -91,15 +91,15 @@ static void push(struct rparser *p, struct rnode *n)
     p->stack[p->nstack++] = n;
 }
 
-static int rerr(struct rparser *p, const char *code, const char *expr,
-                size_t n)
+static int rerr(struct rparser *p, const char *code, const char *expr, size_t n)
 {
     snprintf(p->why, p->whylen, "error parsing regexp: %s: `%.*s`", code,
              (int)(n > 400 ? 400 : n), expr);
     return -1;
 }
 
-/* ---- classes ----------------------------------------------------------------- */
+/* ---- classes
+ * ----------------------------------------------------------------- */
 
 static void add_range(struct rnode *n, size_t *cap, uint32_t lo, uint32_t hi)
 {
@@ -139,7 +139,8 @@ static void add_folded_range(struct rnode *n, size_t *cap, uint32_t lo,
     }
     for (uint32_t c = lo; c <= hi; c++) {
         add_range(n, cap, c, c);
-        for (uint32_t f = tp_uni_simple_fold(c); f != c; f = tp_uni_simple_fold(f))
+        for (uint32_t f = tp_uni_simple_fold(c); f != c;
+             f = tp_uni_simple_fold(f))
             add_range(n, cap, f, f);
     }
 }
@@ -197,7 +198,8 @@ struct group {
 
 static const uint32_t g_digit[] = {0x30, 0x39};
 static const uint32_t g_space[] = {0x9, 0xa, 0xc, 0xd, 0x20, 0x20};
-static const uint32_t g_word[] = {0x30, 0x39, 0x41, 0x5a, 0x5f, 0x5f, 0x61, 0x7a};
+static const uint32_t g_word[] = {0x30, 0x39, 0x41, 0x5a,
+                                  0x5f, 0x5f, 0x61, 0x7a};
 static const uint32_t g_alnum[] = {0x30, 0x39, 0x41, 0x5a, 0x61, 0x7a};
 static const uint32_t g_alpha[] = {0x41, 0x5a, 0x61, 0x7a};
 static const uint32_t g_ascii[] = {0x0, 0x7f};
@@ -206,18 +208,22 @@ static const uint32_t g_cntrl[] = {0x0, 0x1f, 0x7f, 0x7f};
 static const uint32_t g_graph[] = {0x21, 0x7e};
 static const uint32_t g_lower[] = {0x61, 0x7a};
 static const uint32_t g_print[] = {0x20, 0x7e};
-static const uint32_t g_punct[] = {0x21, 0x2f, 0x3a, 0x40, 0x5b, 0x60, 0x7b, 0x7e};
+static const uint32_t g_punct[] = {0x21, 0x2f, 0x3a, 0x40,
+                                   0x5b, 0x60, 0x7b, 0x7e};
 static const uint32_t g_pspace[] = {0x9, 0xd, 0x20, 0x20};
 static const uint32_t g_upper[] = {0x41, 0x5a};
 static const uint32_t g_xdigit[] = {0x30, 0x39, 0x41, 0x46, 0x61, 0x66};
 
-#define G(n, t) {n, t, NC_ARRAY_LEN(t)}
+#define G(n, t)                                                                \
+    {                                                                          \
+        n, t, NC_ARRAY_LEN(t)                                                  \
+    }
 static const struct group posix_groups[] = {
-    G("alnum", g_alnum), G("alpha", g_alpha), G("ascii", g_ascii),
-    G("blank", g_blank), G("cntrl", g_cntrl), G("digit", g_digit),
-    G("graph", g_graph), G("lower", g_lower), G("print", g_print),
-    G("punct", g_punct), G("space", g_pspace), G("upper", g_upper),
-    G("word", g_word), G("xdigit", g_xdigit),
+    G("alnum", g_alnum), G("alpha", g_alpha),   G("ascii", g_ascii),
+    G("blank", g_blank), G("cntrl", g_cntrl),   G("digit", g_digit),
+    G("graph", g_graph), G("lower", g_lower),   G("print", g_print),
+    G("punct", g_punct), G("space", g_pspace),  G("upper", g_upper),
+    G("word", g_word),   G("xdigit", g_xdigit),
 };
 
 /* Appends a group (negated when sign < 0), folded under (?i). */
@@ -257,7 +263,8 @@ static bool unicode_group(struct rparser *p, struct rnode *cls, size_t *cap,
         uint32_t lo = 0;
         bool in = false;
         for (uint32_t r = 0; r <= RUNE_MAX + 1; r++) {
-            bool m = r <= RUNE_MAX && (letter ? tp_uni_is_letter(r) : tp_uni_is_digit(r));
+            bool m = r <= RUNE_MAX &&
+                     (letter ? tp_uni_is_letter(r) : tp_uni_is_digit(r));
             if (m && !in) {
                 lo = r;
                 in = true;
@@ -279,7 +286,8 @@ static bool unicode_group(struct rparser *p, struct rnode *cls, size_t *cap,
     return true;
 }
 
-/* ---- the parser (regexp/syntax/parse.go) ---------------------------------- */
+/* ---- the parser (regexp/syntax/parse.go) ----------------------------------
+ */
 
 /* nextRune: a rune of the pattern; invalid UTF-8 is an error. */
 static int next_rune(struct rparser *p, const char **t, const char *end,
@@ -328,7 +336,13 @@ static int parse_escape(struct rparser *p, const char *s, const char *end,
             return 0;
         }
         break;
-    case '1': case '2': case '3': case '4': case '5': case '6': case '7':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
         if (t >= end || *t < '0' || *t > '7')
             break;
         /* fall through */
@@ -391,12 +405,30 @@ static int parse_escape(struct rparser *p, const char *s, const char *end,
         *rest = t;
         return 0;
     }
-    case 'a': *r = '\a'; *rest = t; return 0;
-    case 'f': *r = '\f'; *rest = t; return 0;
-    case 'n': *r = '\n'; *rest = t; return 0;
-    case 'r': *r = '\r'; *rest = t; return 0;
-    case 't': *r = '\t'; *rest = t; return 0;
-    case 'v': *r = '\v'; *rest = t; return 0;
+    case 'a':
+        *r = '\a';
+        *rest = t;
+        return 0;
+    case 'f':
+        *r = '\f';
+        *rest = t;
+        return 0;
+    case 'n':
+        *r = '\n';
+        *rest = t;
+        return 0;
+    case 'r':
+        *r = '\r';
+        *rest = t;
+        return 0;
+    case 't':
+        *r = '\t';
+        *rest = t;
+        return 0;
+    case 'v':
+        *r = '\v';
+        *rest = t;
+        return 0;
     }
     return rerr(p, "invalid escape sequence", s, (size_t)(t - s));
 }
@@ -405,16 +437,23 @@ static const uint32_t *perl_group(char c, int *sign, size_t *n)
 {
     *sign = c >= 'a' ? 1 : -1;
     switch (c | 0x20) {
-    case 'd': *n = NC_ARRAY_LEN(g_digit); return g_digit;
-    case 's': *n = NC_ARRAY_LEN(g_space); return g_space;
-    case 'w': *n = NC_ARRAY_LEN(g_word); return g_word;
+    case 'd':
+        *n = NC_ARRAY_LEN(g_digit);
+        return g_digit;
+    case 's':
+        *n = NC_ARRAY_LEN(g_space);
+        return g_space;
+    case 'w':
+        *n = NC_ARRAY_LEN(g_word);
+        return g_word;
     }
     return NULL;
 }
 
 /* \pL, \p{Name}: 1 parsed, 0 not a unicode class, -1 error. */
-static int parse_unicode_class(struct rparser *p, struct rnode *cls, size_t *cap,
-                               const char *s, const char *end, const char **rest)
+static int parse_unicode_class(struct rparser *p, struct rnode *cls,
+                               size_t *cap, const char *s, const char *end,
+                               const char **rest)
 {
     if (end - s < 2 || s[0] != '\\' || (s[1] != 'p' && s[1] != 'P'))
         return 0;
@@ -435,7 +474,8 @@ static int parse_unicode_class(struct rparser *p, struct rnode *cls, size_t *cap
     } else {
         const char *close = memchr(s, '}', (size_t)(end - s));
         if (!close)
-            return rerr(p, "invalid character class range", s, (size_t)(end - s));
+            return rerr(p, "invalid character class range", s,
+                        (size_t)(end - s));
         name = s + 3;
         nlen = (size_t)(close - name);
         seq_end = close + 1;
@@ -447,7 +487,8 @@ static int parse_unicode_class(struct rparser *p, struct rnode *cls, size_t *cap
         nlen--;
     }
     if (!unicode_group(p, cls, cap, name, nlen, sign))
-        return rerr(p, "invalid character class range", s, (size_t)(seq_end - s));
+        return rerr(p, "invalid character class range", s,
+                    (size_t)(seq_end - s));
     *rest = t;
     return 1;
 }
@@ -579,8 +620,8 @@ static void concat(struct rparser *p)
     while (i > 0 && p->stack[i - 1]->op < R_PSEUDO)
         i--;
     size_t n = p->nstack - i;
-    struct rnode *re = n == 0 ? new_node(p, R_EMPTY)
-                              : collapse(p, p->stack + i, n, R_CAT);
+    struct rnode *re =
+        n == 0 ? new_node(p, R_EMPTY) : collapse(p, p->stack + i, n, R_CAT);
     p->nstack = i;
     push(p, re);
 }
@@ -644,7 +685,8 @@ static int repeat(struct rparser *p, int op, int min, int max,
     re->nsubs = 1;
     p->stack[p->nstack - 1] = re;
     if (op == R_REPEAT && (min >= 2 || max >= 2) && !repeat_is_valid(re, 1000))
-        return rerr(p, "invalid repeat count", before, (size_t)(*after - before));
+        return rerr(p, "invalid repeat count", before,
+                    (size_t)(*after - before));
     return 0;
 }
 
@@ -701,7 +743,8 @@ static bool parse_repeat(const char *s, const char *end, int *min, int *max,
 
 static void set_name(struct rparser *p, int cap, const char *name, size_t n)
 {
-    nc_grow((void **)&p->names, &p->capnames, (size_t)cap + 1, sizeof *p->names);
+    nc_grow((void **)&p->names, &p->capnames, (size_t)cap + 1,
+            sizeof *p->names);
     for (size_t i = 0; i <= (size_t)cap; i++)
         if (i >= (size_t)p->ncap)
             p->names[i] = NULL;
@@ -760,10 +803,22 @@ static int parse_perl_flags(struct rparser *p, const char *s, const char *end,
         if (next_rune(p, &t, end, &c) < 0)
             return -1;
         switch (c) {
-        case 'i': flags |= F_FOLD; saw = true; continue;
-        case 'm': flags &= ~F_ONELINE; saw = true; continue;
-        case 's': flags |= F_DOTNL; saw = true; continue;
-        case 'U': flags |= F_NONGREEDY; saw = true; continue;
+        case 'i':
+            flags |= F_FOLD;
+            saw = true;
+            continue;
+        case 'm':
+            flags &= ~F_ONELINE;
+            saw = true;
+            continue;
+        case 's':
+            flags |= F_DOTNL;
+            saw = true;
+            continue;
+        case 'U':
+            flags |= F_NONGREEDY;
+            saw = true;
+            continue;
         case '-':
             if (sign < 0)
                 break;
@@ -779,7 +834,8 @@ static int parse_perl_flags(struct rparser *p, const char *s, const char *end,
                 flags = ~flags;
             }
             if (c == ':' && !open_paren(p, 0, NULL, 0))
-                return rerr(p, "expression nests too deeply", p->whole, p->wlen);
+                return rerr(p, "expression nests too deeply", p->whole,
+                            p->wlen);
             p->flags = flags;
             *rest = t;
             return 0;
@@ -890,11 +946,14 @@ static struct rnode *parse(struct rparser *p, const char *s, size_t n)
                 t++;
                 break;
             }
-            if (min < 0 || min > 1000 || max > 1000 || (max >= 0 && min > max)) {
-                rerr(p, "invalid repeat count", before, (size_t)(after - before));
+            if (min < 0 || min > 1000 || max > 1000 ||
+                (max >= 0 && min > max)) {
+                rerr(p, "invalid repeat count", before,
+                     (size_t)(after - before));
                 return NULL;
             }
-            if (repeat(p, R_REPEAT, min, max, before, &after, end, last_repeat) < 0)
+            if (repeat(p, R_REPEAT, min, max, before, &after, end,
+                       last_repeat) < 0)
                 return NULL;
             rep = before;
             t = after;
@@ -981,7 +1040,8 @@ static struct rnode *parse(struct rparser *p, const char *s, size_t n)
     return p->stack[0];
 }
 
-/* ---- the program (regexp/syntax/compile.go) -------------------------------- */
+/* ---- the program (regexp/syntax/compile.go) --------------------------------
+ */
 
 enum {
     I_FAIL,
@@ -1285,11 +1345,14 @@ static struct frag compile_node(struct regex *re, const struct rnode *n)
         return frag_cat(re, frag_cat(re, a, sub), b);
     }
     case R_STAR:
-        return frag_star(re, compile_node(re, n->subs[0]), n->flags & F_NONGREEDY);
+        return frag_star(re, compile_node(re, n->subs[0]),
+                         n->flags & F_NONGREEDY);
     case R_PLUS:
-        return frag_plus(re, compile_node(re, n->subs[0]), n->flags & F_NONGREEDY);
+        return frag_plus(re, compile_node(re, n->subs[0]),
+                         n->flags & F_NONGREEDY);
     case R_QUEST:
-        return frag_quest(re, compile_node(re, n->subs[0]), n->flags & F_NONGREEDY);
+        return frag_quest(re, compile_node(re, n->subs[0]),
+                          n->flags & F_NONGREEDY);
     case R_REPEAT:
         return compile_repeat(re, n);
     case R_CAT: {
@@ -1321,7 +1384,7 @@ static void free_parser(struct rparser *p)
 }
 
 struct regex *tp_regex_compile(const char *pattern, size_t n, char *why,
-                            size_t whylen)
+                               size_t whylen)
 {
     struct rparser p = {.why = why, .whylen = whylen};
     struct rnode *root = parse(&p, pattern, n);
@@ -1352,7 +1415,8 @@ struct regex *tp_regex_compile(const char *pattern, size_t n, char *why,
     re->start = f.i;
     free_parser(&p);
     if (re->too_big || re->n * 2 * ((size_t)re->ncap + 1) > ((size_t)4 << 20)) {
-        snprintf(why, whylen, "error parsing regexp: expression too large: `%.*s`",
+        snprintf(why, whylen,
+                 "error parsing regexp: expression too large: `%.*s`",
                  (int)(n > 400 ? 400 : n), pattern);
         tp_regex_free(re);
         return NULL;
@@ -1375,7 +1439,8 @@ void tp_regex_free(struct regex *re)
     free(re);
 }
 
-/* ---- the machine (regexp/exec.go's NFA) --------------------------------------- */
+/* ---- the machine (regexp/exec.go's NFA)
+ * --------------------------------------- */
 
 struct thread {
     uint32_t pc;
@@ -1555,8 +1620,8 @@ static bool machine_match(struct machine *m, size_t pos)
     int32_t r = rune_at(m, pos, &width), r1 = -1;
     if (r >= 0)
         r1 = rune_at(m, pos + width, &width1);
-    uint32_t flag = pos == 0 ? empty_context(-1, r)
-                             : empty_context(rune_before(m, pos), r);
+    uint32_t flag =
+        pos == 0 ? empty_context(-1, r) : empty_context(rune_before(m, pos), r);
     ptrdiff_t *start_caps = xmalloc(m->ncap * sizeof *start_caps);
     for (;;) {
         if (runq->n == 0 && m->matched)
@@ -1706,8 +1771,8 @@ static void expand(const struct regex *re, struct nc_buf *dst, const char *tpl,
 }
 
 int tp_regex_replace_all(const struct regex *re, const char *src, size_t n,
-                      const char *repl, size_t rn, struct nc_buf *out,
-                      size_t limit)
+                         const char *repl, size_t rn, struct nc_buf *out,
+                         size_t limit)
 {
     struct machine m;
     machine_init(&m, re, src, n);

@@ -34,13 +34,27 @@ static void escaped_rune(struct nc_buf *b, uint32_t r, char quote,
         return;
     }
     switch (r) {
-    case '\a': nc_buf_puts(b, "\\a"); return;
-    case '\b': nc_buf_puts(b, "\\b"); return;
-    case '\f': nc_buf_puts(b, "\\f"); return;
-    case '\n': nc_buf_puts(b, "\\n"); return;
-    case '\r': nc_buf_puts(b, "\\r"); return;
-    case '\t': nc_buf_puts(b, "\\t"); return;
-    case '\v': nc_buf_puts(b, "\\v"); return;
+    case '\a':
+        nc_buf_puts(b, "\\a");
+        return;
+    case '\b':
+        nc_buf_puts(b, "\\b");
+        return;
+    case '\f':
+        nc_buf_puts(b, "\\f");
+        return;
+    case '\n':
+        nc_buf_puts(b, "\\n");
+        return;
+    case '\r':
+        nc_buf_puts(b, "\\r");
+        return;
+    case '\t':
+        nc_buf_puts(b, "\\t");
+        return;
+    case '\v':
+        nc_buf_puts(b, "\\v");
+        return;
     }
     if (r < ' ' || r == 0x7F) {
         nc_buf_puts(b, "\\x");
@@ -121,7 +135,7 @@ static int unhex(char c)
 }
 
 size_t tp_go_unquote_char(const char *s, size_t n, char quote, uint32_t *r,
-                       bool *multibyte)
+                          bool *multibyte)
 {
     *multibyte = false;
     if (n == 0)
@@ -144,13 +158,27 @@ size_t tp_go_unquote_char(const char *s, size_t n, char quote, uint32_t *r,
     c = (unsigned char)s[1];
     size_t used = 2;
     switch (c) {
-    case 'a': *r = '\a'; break;
-    case 'b': *r = '\b'; break;
-    case 'f': *r = '\f'; break;
-    case 'n': *r = '\n'; break;
-    case 'r': *r = '\r'; break;
-    case 't': *r = '\t'; break;
-    case 'v': *r = '\v'; break;
+    case 'a':
+        *r = '\a';
+        break;
+    case 'b':
+        *r = '\b';
+        break;
+    case 'f':
+        *r = '\f';
+        break;
+    case 'n':
+        *r = '\n';
+        break;
+    case 'r':
+        *r = '\r';
+        break;
+    case 't':
+        *r = '\t';
+        break;
+    case 'v':
+        *r = '\v';
+        break;
     case 'x':
     case 'u':
     case 'U': {
@@ -175,8 +203,14 @@ size_t tp_go_unquote_char(const char *s, size_t n, char quote, uint32_t *r,
         *multibyte = true;
         break;
     }
-    case '0': case '1': case '2': case '3':
-    case '4': case '5': case '6': case '7': {
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7': {
         uint32_t v = c - '0';
         if (n - 2 < 2)
             return 0;
@@ -270,7 +304,8 @@ int tp_go_unquote(const char *s, size_t n, struct nc_buf *out)
     return 0;
 }
 
-/* ---- integers -------------------------------------------------------------- */
+/* ---- integers --------------------------------------------------------------
+ */
 
 static char lower(char c)
 {
@@ -423,7 +458,8 @@ int tp_go_parse_bool(const char *s, size_t n, bool *out)
     return -EINVAL;
 }
 
-/* ---- floats ------------------------------------------------------------------ */
+/* ---- floats
+ * ------------------------------------------------------------------ */
 
 static size_t prefix_icase(const char *s, size_t n, const char *word)
 {

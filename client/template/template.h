@@ -35,17 +35,19 @@
 /* ---- values ---------------------------------------------------------- */
 
 enum tmpl_kind {
-    TMPL_INVALID, /* no value: a missing map key, nil data (Go's zero reflect.Value) */
+    TMPL_INVALID, /* no value: a missing map key, nil data (Go's zero
+                     reflect.Value) */
     TMPL_NIL,     /* a nil held by an interface{}: JSON null in a list or map */
     TMPL_BOOL,
-    TMPL_INT,     /* sub: TMPL_INT_INT ("int"), TMPL_INT_INT64 */
-    TMPL_UINT,    /* sub: TMPL_UINT_UINT64, TMPL_UINT_UINT8 (a byte of a string) */
-    TMPL_FLOAT,   /* float64 */
+    TMPL_INT,  /* sub: TMPL_INT_INT ("int"), TMPL_INT_INT64 */
+    TMPL_UINT, /* sub: TMPL_UINT_UINT64, TMPL_UINT_UINT8 (a byte of a string) */
+    TMPL_FLOAT, /* float64 */
     TMPL_STRING,
-    TMPL_LIST,    /* sub: TMPL_ELEM_ANY ([]interface {}) or TMPL_ELEM_STRING ([]string) */
-    TMPL_MAP,     /* string keys, sorted; sub as for lists */
-    TMPL_OBJECT,  /* an opaque record with named fields (a service entry) */
-    TMPL_STREAM,  /* what `loop` returns (Go's <-chan int64): start, count */
+    TMPL_LIST,   /* sub: TMPL_ELEM_ANY ([]interface {}) or TMPL_ELEM_STRING
+                    ([]string) */
+    TMPL_MAP,    /* string keys, sorted; sub as for lists */
+    TMPL_OBJECT, /* an opaque record with named fields (a service entry) */
+    TMPL_STREAM, /* what `loop` returns (Go's <-chan int64): start, count */
 };
 
 enum { TMPL_INT_INT = 0, TMPL_INT_INT64 = 1 };
@@ -61,7 +63,7 @@ struct tmpl_value {
     uint8_t kind;  /* enum tmpl_kind */
     uint8_t sub;   /* the Go type within the kind, see above */
     uint8_t iface; /* internal: read out of an interface{} container */
-    size_t len;   /* string bytes, list items, map entries, stream count */
+    size_t len;    /* string bytes, list items, map entries, stream count */
     union {
         bool b;
         int64_t i; /* TMPL_INT; TMPL_STREAM: the first value */
@@ -102,7 +104,7 @@ struct tmpl_object {
 /* Arenas: chunks freed all at once. `chunk` is the first chunk's size
  * (0: 4 KiB); later chunks double up to 64 KiB. */
 struct tmpl_arena *tmpl_arena_new(size_t chunk);
-void tmpl_arena_free(struct tmpl_arena *a); /* NULL-safe */
+void tmpl_arena_free(struct tmpl_arena *a);             /* NULL-safe */
 void *tmpl_arena_alloc(struct tmpl_arena *a, size_t n); /* aligned, zeroed */
 size_t tmpl_arena_used(const struct tmpl_arena *a);     /* bytes handed out */
 
@@ -141,7 +143,8 @@ struct tmpl_value tmpl_object(struct tmpl_arena *a,
  * Errors are Go's json messages ("unexpected end of JSON input"). */
 enum { TMPL_JSON_GO_NUMBERS = 1 };
 int tmpl_value_from_json(struct tmpl_arena *a, const char *text, size_t len,
-                         int flags, struct tmpl_value *out, struct nc_error *err);
+                         int flags, struct tmpl_value *out,
+                         struct nc_error *err);
 
 /* Go's reflect type name of a value ("[]interface {}", "int64"). */
 const char *tmpl_type_name(const struct tmpl_value *v);
@@ -150,8 +153,8 @@ const char *tmpl_type_name(const struct tmpl_value *v);
 
 /* Go parameter types, for Go's argument checks and messages. */
 enum tmpl_param {
-    TMPL_P_VALUE,   /* reflect.Value: anything, as it is (builtins) */
-    TMPL_P_ANY,     /* interface{}: anything; no value and nil give TMPL_NIL */
+    TMPL_P_VALUE, /* reflect.Value: anything, as it is (builtins) */
+    TMPL_P_ANY,   /* interface{}: anything; no value and nil give TMPL_NIL */
     TMPL_P_STRING,
     TMPL_P_INT,     /* Go int */
     TMPL_P_STRINGS, /* []string */
@@ -169,7 +172,7 @@ typedef int (*tmpl_fn)(struct tmpl_call *c, const struct tmpl_value *args,
 struct tmpl_func {
     const char *name;
     tmpl_fn fn;
-    uint8_t nparams;   /* with variadic, the last one repeats */
+    uint8_t nparams; /* with variadic, the last one repeats */
     bool variadic;
     uint8_t params[4]; /* enum tmpl_param */
     uint8_t builtin;   /* internal: Go's builtin and/or/... (0 for others) */
@@ -179,7 +182,8 @@ struct tmpl_func {
  * (kept by pointer: static tables) whose names override earlier ones. */
 struct tmpl_funcs;
 struct tmpl_funcs *tmpl_funcs_new(void);
-void tmpl_funcs_add(struct tmpl_funcs *r, const struct tmpl_func *table, size_t n);
+void tmpl_funcs_add(struct tmpl_funcs *r, const struct tmpl_func *table,
+                    size_t n);
 /* consul-template's functions that need no network (base64*, toJSON,
  * parseJSON, split, regexMatch, sha256Hex, add, loop, env, envOrDefault,
  * ...; plugin and writeToFile as Nomad disables them). */
@@ -199,7 +203,8 @@ int tmpl_call_fail(struct tmpl_call *c, const char *fmt, ...)
  * (the environment's error). With no environment, every dependency is
  * absent. */
 int tmpl_call_dep(struct tmpl_call *c, const char *kind,
-                  const char *const *args, size_t nargs, struct tmpl_value *out);
+                  const char *const *args, size_t nargs,
+                  struct tmpl_value *out);
 /* The render's clock (tmpl_env.now_unix_ns, or the real one). */
 int64_t tmpl_call_now(struct tmpl_call *c);
 /* Before making a result of `bytes`: fails the call when the render's
@@ -210,25 +215,26 @@ int tmpl_call_reserve(struct tmpl_call *c, size_t bytes);
 
 enum tmpl_missing_key {
     TMPL_MISSINGKEY_DEFAULT, /* Go's default: <no value> */
-    TMPL_MISSINGKEY_ZERO,    /* missingkey=zero: consul-template without error_on_missing_key */
+    TMPL_MISSINGKEY_ZERO,    /* missingkey=zero: consul-template without
+                                error_on_missing_key */
     TMPL_MISSINGKEY_ERROR,   /* missingkey=error: error_on_missing_key = true */
 };
 
 /* Bounds for hostile templates: each exceeded bound is a clean error.
  * Zero fields take the defaults in brackets. */
 struct tmpl_limits {
-    size_t max_output;      /* bytes rendered [16 MiB] */
-    size_t max_memory;      /* bytes the render may allocate [64 MiB] */
-    uint64_t max_steps;     /* nodes walked + range iterations + calls [10 M] */
-    uint64_t max_time_ns;   /* wall time of one render [2 s] */
-    unsigned max_nesting;   /* nested actions and parentheses at parse [100] */
-    unsigned max_depth;     /* {{template}} calls within calls [100] */
-    size_t max_text;        /* template text at parse [4 MiB] */
+    size_t max_output;    /* bytes rendered [16 MiB] */
+    size_t max_memory;    /* bytes the render may allocate [64 MiB] */
+    uint64_t max_steps;   /* nodes walked + range iterations + calls [10 M] */
+    uint64_t max_time_ns; /* wall time of one render [2 s] */
+    unsigned max_nesting; /* nested actions and parentheses at parse [100] */
+    unsigned max_depth;   /* {{template}} calls within calls [100] */
+    size_t max_text;      /* template text at parse [4 MiB] */
 };
 
 struct tmpl_options {
-    const char *left_delim;  /* NULL or "": "{{" */
-    const char *right_delim; /* NULL or "": "}}" */
+    const char *left_delim;         /* NULL or "": "{{" */
+    const char *right_delim;        /* NULL or "": "}}" */
     const struct tmpl_funcs *funcs; /* NULL: Go's builtins only */
     enum tmpl_missing_key missing_key;
     struct tmpl_limits limits;
@@ -254,8 +260,9 @@ struct tmpl_dep {
 };
 
 enum {
-    TMPL_MISSING = 1,   /* tmpl_render: rendered, but some dependency is not known yet */
-    TMPL_ABSENT = 2,    /* lookup: the dependency is known not to exist */
+    TMPL_MISSING =
+        1, /* tmpl_render: rendered, but some dependency is not known yet */
+    TMPL_ABSENT = 2, /* lookup: the dependency is known not to exist */
 };
 
 /* Where a render gets its dependencies. lookup returns 0 with *out set

@@ -7,14 +7,41 @@
 
 enum std {
     STD_NONE,
-    STD_LONG_MONTH, STD_MONTH, STD_NUM_MONTH, STD_ZERO_MONTH,
-    STD_LONG_WEEKDAY, STD_WEEKDAY, STD_DAY, STD_UNDER_DAY, STD_ZERO_DAY,
-    STD_UNDER_YEARDAY, STD_ZERO_YEARDAY,
-    STD_HOUR, STD_HOUR12, STD_ZERO_HOUR12, STD_MINUTE, STD_ZERO_MINUTE,
-    STD_SECOND, STD_ZERO_SECOND, STD_LONG_YEAR, STD_YEAR, STD_PM, STD_pm,
-    STD_TZ, STD_ISO_TZ, STD_ISO_SECONDS_TZ, STD_ISO_SHORT_TZ, STD_ISO_COLON_TZ,
-    STD_ISO_COLON_SECONDS_TZ, STD_NUM_TZ, STD_NUM_SECONDS_TZ, STD_NUM_SHORT_TZ,
-    STD_NUM_COLON_TZ, STD_NUM_COLON_SECONDS_TZ, STD_FRAC0, STD_FRAC9,
+    STD_LONG_MONTH,
+    STD_MONTH,
+    STD_NUM_MONTH,
+    STD_ZERO_MONTH,
+    STD_LONG_WEEKDAY,
+    STD_WEEKDAY,
+    STD_DAY,
+    STD_UNDER_DAY,
+    STD_ZERO_DAY,
+    STD_UNDER_YEARDAY,
+    STD_ZERO_YEARDAY,
+    STD_HOUR,
+    STD_HOUR12,
+    STD_ZERO_HOUR12,
+    STD_MINUTE,
+    STD_ZERO_MINUTE,
+    STD_SECOND,
+    STD_ZERO_SECOND,
+    STD_LONG_YEAR,
+    STD_YEAR,
+    STD_PM,
+    STD_pm,
+    STD_TZ,
+    STD_ISO_TZ,
+    STD_ISO_SECONDS_TZ,
+    STD_ISO_SHORT_TZ,
+    STD_ISO_COLON_TZ,
+    STD_ISO_COLON_SECONDS_TZ,
+    STD_NUM_TZ,
+    STD_NUM_SECONDS_TZ,
+    STD_NUM_SHORT_TZ,
+    STD_NUM_COLON_TZ,
+    STD_NUM_COLON_SECONDS_TZ,
+    STD_FRAC0,
+    STD_FRAC9,
 };
 
 static bool starts_lower(const char *s, size_t n)
@@ -37,8 +64,9 @@ static bool at(const char *s, size_t n, size_t i, const char *w)
 static int next_chunk(const char *l, size_t n, size_t *start, size_t *len,
                       int *digits, char *sep)
 {
-    static const int std0x[] = {STD_ZERO_MONTH, STD_ZERO_DAY, STD_ZERO_HOUR12,
-                                STD_ZERO_MINUTE, STD_ZERO_SECOND, STD_YEAR};
+    static const int std0x[] = {STD_ZERO_MONTH,  STD_ZERO_DAY,
+                                STD_ZERO_HOUR12, STD_ZERO_MINUTE,
+                                STD_ZERO_SECOND, STD_YEAR};
     for (size_t i = 0; i < n; i++) {
         *start = i;
         switch (l[i]) {
@@ -133,18 +161,48 @@ static int next_chunk(const char *l, size_t n, size_t *start, size_t *len,
             }
             break;
         case '-':
-            if (at(l, n, i, "-070000")) { *len = 7; return STD_NUM_SECONDS_TZ; }
-            if (at(l, n, i, "-07:00:00")) { *len = 9; return STD_NUM_COLON_SECONDS_TZ; }
-            if (at(l, n, i, "-0700")) { *len = 5; return STD_NUM_TZ; }
-            if (at(l, n, i, "-07:00")) { *len = 6; return STD_NUM_COLON_TZ; }
-            if (at(l, n, i, "-07")) { *len = 3; return STD_NUM_SHORT_TZ; }
+            if (at(l, n, i, "-070000")) {
+                *len = 7;
+                return STD_NUM_SECONDS_TZ;
+            }
+            if (at(l, n, i, "-07:00:00")) {
+                *len = 9;
+                return STD_NUM_COLON_SECONDS_TZ;
+            }
+            if (at(l, n, i, "-0700")) {
+                *len = 5;
+                return STD_NUM_TZ;
+            }
+            if (at(l, n, i, "-07:00")) {
+                *len = 6;
+                return STD_NUM_COLON_TZ;
+            }
+            if (at(l, n, i, "-07")) {
+                *len = 3;
+                return STD_NUM_SHORT_TZ;
+            }
             break;
         case 'Z':
-            if (at(l, n, i, "Z070000")) { *len = 7; return STD_ISO_SECONDS_TZ; }
-            if (at(l, n, i, "Z07:00:00")) { *len = 9; return STD_ISO_COLON_SECONDS_TZ; }
-            if (at(l, n, i, "Z0700")) { *len = 5; return STD_ISO_TZ; }
-            if (at(l, n, i, "Z07:00")) { *len = 6; return STD_ISO_COLON_TZ; }
-            if (at(l, n, i, "Z07")) { *len = 3; return STD_ISO_SHORT_TZ; }
+            if (at(l, n, i, "Z070000")) {
+                *len = 7;
+                return STD_ISO_SECONDS_TZ;
+            }
+            if (at(l, n, i, "Z07:00:00")) {
+                *len = 9;
+                return STD_ISO_COLON_SECONDS_TZ;
+            }
+            if (at(l, n, i, "Z0700")) {
+                *len = 5;
+                return STD_ISO_TZ;
+            }
+            if (at(l, n, i, "Z07:00")) {
+                *len = 6;
+                return STD_ISO_COLON_TZ;
+            }
+            if (at(l, n, i, "Z07")) {
+                *len = 3;
+                return STD_ISO_SHORT_TZ;
+            }
             break;
         case '.':
         case ',':
@@ -207,13 +265,12 @@ static bool leap(long long y)
 }
 
 void tp_go_time_format(struct nc_buf *out, int64_t unix_ns, const char *l,
-                    size_t n)
+                       size_t n)
 {
-    static const char *const months[] = {"January", "February", "March",
-                                         "April", "May", "June", "July",
-                                         "August", "September", "October",
-                                         "November", "December"};
-    static const char *const days[] = {"Sunday", "Monday", "Tuesday",
+    static const char *const months[] = {
+        "January", "February", "March",     "April",   "May",      "June",
+        "July",    "August",   "September", "October", "November", "December"};
+    static const char *const days[] = {"Sunday",    "Monday",   "Tuesday",
                                        "Wednesday", "Thursday", "Friday",
                                        "Saturday"};
     long long secs = unix_ns / 1000000000;
@@ -227,10 +284,12 @@ void tp_go_time_format(struct nc_buf *out, int64_t unix_ns, const char *l,
     long long year;
     int month, mday;
     civil(day, &year, &month, &mday);
-    static const int cum[] = {0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334};
+    static const int cum[] = {0,   31,  59,  90,  120, 151,
+                              181, 212, 243, 273, 304, 334};
     int yday = cum[month - 1] + mday + (month > 2 && leap(year));
     int wday = (int)(((day % 7) + 7 + 4) % 7); /* 1970-01-01 was a Thursday */
-    int hour = (int)(sod / 3600), min = (int)(sod / 60 % 60), sec = (int)(sod % 60);
+    int hour = (int)(sod / 3600), min = (int)(sod / 60 % 60),
+        sec = (int)(sod % 60);
     if (!out->data)
         nc_buf_append(out, "", 0);
     while (n > 0) {
@@ -244,21 +303,41 @@ void tp_go_time_format(struct nc_buf *out, int64_t unix_ns, const char *l,
         l += start + len;
         n -= start + len;
         switch (std) {
-        case STD_YEAR: append_int(out, (year < 0 ? -year : year) % 100, 2); break;
-        case STD_LONG_YEAR: append_int(out, year, 4); break;
-        case STD_MONTH: nc_buf_append(out, months[month - 1], 3); break;
-        case STD_LONG_MONTH: nc_buf_puts(out, months[month - 1]); break;
-        case STD_NUM_MONTH: append_int(out, month, 0); break;
-        case STD_ZERO_MONTH: append_int(out, month, 2); break;
-        case STD_WEEKDAY: nc_buf_append(out, days[wday], 3); break;
-        case STD_LONG_WEEKDAY: nc_buf_puts(out, days[wday]); break;
-        case STD_DAY: append_int(out, mday, 0); break;
+        case STD_YEAR:
+            append_int(out, (year < 0 ? -year : year) % 100, 2);
+            break;
+        case STD_LONG_YEAR:
+            append_int(out, year, 4);
+            break;
+        case STD_MONTH:
+            nc_buf_append(out, months[month - 1], 3);
+            break;
+        case STD_LONG_MONTH:
+            nc_buf_puts(out, months[month - 1]);
+            break;
+        case STD_NUM_MONTH:
+            append_int(out, month, 0);
+            break;
+        case STD_ZERO_MONTH:
+            append_int(out, month, 2);
+            break;
+        case STD_WEEKDAY:
+            nc_buf_append(out, days[wday], 3);
+            break;
+        case STD_LONG_WEEKDAY:
+            nc_buf_puts(out, days[wday]);
+            break;
+        case STD_DAY:
+            append_int(out, mday, 0);
+            break;
         case STD_UNDER_DAY:
             if (mday < 10)
                 nc_buf_putc(out, ' ');
             append_int(out, mday, 0);
             break;
-        case STD_ZERO_DAY: append_int(out, mday, 2); break;
+        case STD_ZERO_DAY:
+            append_int(out, mday, 2);
+            break;
         case STD_UNDER_YEARDAY:
             if (yday < 100) {
                 nc_buf_putc(out, ' ');
@@ -267,26 +346,61 @@ void tp_go_time_format(struct nc_buf *out, int64_t unix_ns, const char *l,
             }
             append_int(out, yday, 0);
             break;
-        case STD_ZERO_YEARDAY: append_int(out, yday, 3); break;
-        case STD_HOUR: append_int(out, hour, 2); break;
-        case STD_HOUR12: append_int(out, hour % 12 ? hour % 12 : 12, 0); break;
-        case STD_ZERO_HOUR12: append_int(out, hour % 12 ? hour % 12 : 12, 2); break;
-        case STD_MINUTE: append_int(out, min, 0); break;
-        case STD_ZERO_MINUTE: append_int(out, min, 2); break;
-        case STD_SECOND: append_int(out, sec, 0); break;
-        case STD_ZERO_SECOND: append_int(out, sec, 2); break;
-        case STD_PM: nc_buf_puts(out, hour >= 12 ? "PM" : "AM"); break;
-        case STD_pm: nc_buf_puts(out, hour >= 12 ? "pm" : "am"); break;
-        case STD_ISO_TZ: case STD_ISO_COLON_TZ: case STD_ISO_SECONDS_TZ:
-        case STD_ISO_SHORT_TZ: case STD_ISO_COLON_SECONDS_TZ:
+        case STD_ZERO_YEARDAY:
+            append_int(out, yday, 3);
+            break;
+        case STD_HOUR:
+            append_int(out, hour, 2);
+            break;
+        case STD_HOUR12:
+            append_int(out, hour % 12 ? hour % 12 : 12, 0);
+            break;
+        case STD_ZERO_HOUR12:
+            append_int(out, hour % 12 ? hour % 12 : 12, 2);
+            break;
+        case STD_MINUTE:
+            append_int(out, min, 0);
+            break;
+        case STD_ZERO_MINUTE:
+            append_int(out, min, 2);
+            break;
+        case STD_SECOND:
+            append_int(out, sec, 0);
+            break;
+        case STD_ZERO_SECOND:
+            append_int(out, sec, 2);
+            break;
+        case STD_PM:
+            nc_buf_puts(out, hour >= 12 ? "PM" : "AM");
+            break;
+        case STD_pm:
+            nc_buf_puts(out, hour >= 12 ? "pm" : "am");
+            break;
+        case STD_ISO_TZ:
+        case STD_ISO_COLON_TZ:
+        case STD_ISO_SECONDS_TZ:
+        case STD_ISO_SHORT_TZ:
+        case STD_ISO_COLON_SECONDS_TZ:
             nc_buf_putc(out, 'Z'); /* UTC */
             break;
-        case STD_NUM_TZ: nc_buf_puts(out, "+0000"); break;
-        case STD_NUM_COLON_TZ: nc_buf_puts(out, "+00:00"); break;
-        case STD_NUM_SECONDS_TZ: nc_buf_puts(out, "+000000"); break;
-        case STD_NUM_SHORT_TZ: nc_buf_puts(out, "+00"); break;
-        case STD_NUM_COLON_SECONDS_TZ: nc_buf_puts(out, "+00:00:00"); break;
-        case STD_TZ: nc_buf_puts(out, "UTC"); break;
+        case STD_NUM_TZ:
+            nc_buf_puts(out, "+0000");
+            break;
+        case STD_NUM_COLON_TZ:
+            nc_buf_puts(out, "+00:00");
+            break;
+        case STD_NUM_SECONDS_TZ:
+            nc_buf_puts(out, "+000000");
+            break;
+        case STD_NUM_SHORT_TZ:
+            nc_buf_puts(out, "+00");
+            break;
+        case STD_NUM_COLON_SECONDS_TZ:
+            nc_buf_puts(out, "+00:00:00");
+            break;
+        case STD_TZ:
+            nc_buf_puts(out, "UTC");
+            break;
         case STD_FRAC0:
         case STD_FRAC9: {
             char buf[9];

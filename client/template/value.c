@@ -87,7 +87,7 @@ char *tp_arena_strdup(struct tmpl_arena *a, const char *s, size_t n)
 }
 
 void tp_arena_grow(struct tmpl_arena *a, void **arr, size_t *cap, size_t need,
-                size_t size)
+                   size_t size)
 {
     if (need <= *cap)
         return;
@@ -115,7 +115,8 @@ bool tp_tstr_eq(struct tstr a, const char *s, size_t n)
     return a.n == n && (n == 0 || memcmp(a.s, s, n) == 0);
 }
 
-/* ---- constructors ---------------------------------------------------------- */
+/* ---- constructors ----------------------------------------------------------
+ */
 
 struct tmpl_value tmpl_invalid(void)
 {
@@ -154,8 +155,8 @@ struct tmpl_value tmpl_float(double f)
 
 struct tmpl_value tmpl_string(struct tmpl_arena *a, const char *s, size_t len)
 {
-    return (struct tmpl_value){.kind = TMPL_STRING, .len = len,
-                               .s = tp_arena_strdup(a, s, len)};
+    return (struct tmpl_value){
+        .kind = TMPL_STRING, .len = len, .s = tp_arena_strdup(a, s, len)};
 }
 
 struct tmpl_value tmpl_cstring(struct tmpl_arena *a, const char *s)
@@ -209,7 +210,8 @@ void tmpl_map_put(struct tmpl_arena *a, struct tmpl_value *map, const char *key,
         bigger.len = map->len;
         *map = bigger;
     }
-    struct tmpl_map_entry *e = (struct tmpl_map_entry *)&map->entries[map->len++];
+    struct tmpl_map_entry *e =
+        (struct tmpl_map_entry *)&map->entries[map->len++];
     e->key = tp_arena_strdup(a, key, klen);
     e->klen = klen;
     e->value = val;

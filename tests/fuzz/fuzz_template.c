@@ -6,7 +6,9 @@
  * that answers, refuses and says "missing". Tight bounds, so hostile
  * templates (deep nesting, huge ranges, recursion, giant printf widths,
  * regexps) must end in an error, never a crash, a hang or a leak. Inputs
- * starting with '{' or '[' also go through the JSON reader. */
+ * starting with '{' or '[' also go through the JSON reader; a first byte
+ * of 0xFE makes the rest "pattern NUL replacement NUL subject" for the
+ * regexp functions. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,7 +43,8 @@ static const char data_json[] =
     "{\"s\": \"héllo wörld\", \"n\": 42, \"f\": 2.5, \"b\": true, \"z\": null,"
     " \"l\": [1, \"two\", 3.5, null, [4, 5], {\"k\": \"v\"}],"
     " \"m\": {\"a\": 1, \"b\": {\"c\": [true, false]}, \"e\": \"\"},"
-    " \"svc\": [{\"addr\": \"10.0.0.1\", \"port\": 80}, {\"addr\": \"::1\", \"port\": 443}]}";
+    " \"svc\": [{\"addr\": \"10.0.0.1\", \"port\": 80}, {\"addr\": \"::1\", "
+    "\"port\": 443}]}";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -53,7 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct nc_error err = {0};
     if (size > 0 && (data[0] == '{' || data[0] == '[')) {
         struct tmpl_value v;
-        if (tmpl_value_from_json(a, (const char *)data, size, 0, &v, &err) == 0) {
+        if (tmpl_value_from_json(a, (const char *)data, size, 0, &v, &err) ==
+            0) {
             /* print and encode what was read */
             const char *text = "{{ . }}{{ toJSONPretty . }}";
             struct tmpl_options o = {.funcs = funcs};
@@ -63,6 +67,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             nc_buf_free(&b);
             tmpl_free(t);
         }
+    }
+    if (size > 0 && data[0] == 0xFE) {
+        const char *p = (const char *)data + 1,
+                   *end = (const char *)data + size;
+        const char *z1 = memchr(p, 0, (size_t)(end - p));
+        const char *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(end - z1 - 1)) : NULL;
+        if (z2) {
+            struct tmpl_value dot = tmpl_map_new(a, 3, TMPL_ELEM_ANY);
+            tmpl_map_put(a, &dot, "p", 1, tmpl_string_ref(p, (size_t)(z1 - p)));
+            tmpl_map_put(a, &dot, "r", 1,
+                         tmpl_string_ref(z1 + 1, (size_t)(z2 - z1 - 1)));
+            tmpl_map_put(a, &dot, "s", 1,
+                         tmpl_string_ref(z2 + 1, (size_t)(end - z2 - 1)));
+            tmpl_map_seal(&dot);
+            const char *text =
+                "{{ regexMatch .p .s }}{{ regexReplaceAll .p .r .s }}";
+            struct tmpl_options o = {.funcs = funcs};
+            struct tmpl *t = tmpl_parse("re", text, strlen(text), &o, &err);
+            struct nc_buf b = {0};
+            tmpl_render(t, &dot, NULL, &b, &err);
+            nc_buf_free(&b);
+            tmpl_free(t);
+        }
+        tmpl_arena_free(a);
+        return 0;
     }
     struct tmpl_options o = {.funcs = funcs};
     o.limits.max_output = 1 << 20;
@@ -83,12 +112,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct tmpl *t = tmpl_parse("fuzz", text, size, &o, &err);
     if (t) {
         struct tmpl_value dot;
-        if (tmpl_value_from_json(a, data_json, sizeof data_json - 1, 0, &dot, &err) == 0) {
+        if (tmpl_value_from_json(a, data_json, sizeof data_json - 1, 0, &dot,
+                                 &err) == 0) {
             /* a value that contains itself, as an API user could build */
-            struct tmpl_value *self = (struct tmpl_value *)tmpl_map_get(&dot, "z", 1);
+            struct tmpl_value *self =
+                (struct tmpl_value *)tmpl_map_get(&dot, "z", 1);
             if (self)
                 *self = dot;
-            struct tmpl_env env = {.lookup = lookup, .now_unix_ns = 1700000000000000000LL};
+            struct tmpl_env env = {.lookup = lookup,
+                                   .now_unix_ns = 1700000000000000000LL};
             struct nc_buf b = {0};
             tmpl_render(t, &dot, &env, &b, &err);
             nc_buf_free(&b);
