@@ -1040,7 +1040,7 @@ static void default_limits(struct tmpl_limits *l)
     if (!l->max_steps)
         l->max_steps = 10000000;
     if (!l->max_time_ns)
-        l->max_time_ns = 2000000000ull;
+        l->max_time_ns = 250000000ull;
     if (!l->max_nesting)
         l->max_nesting = 100;
     if (!l->max_depth)

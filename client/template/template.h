@@ -221,12 +221,14 @@ enum tmpl_missing_key {
 };
 
 /* Bounds for hostile templates: each exceeded bound is a clean error.
- * Zero fields take the defaults in brackets. */
+ * Zero fields take the defaults in brackets. A render runs on the calling
+ * thread: on the agent's loop keep max_time_ns small (a legitimate
+ * 1,000-line range renders in about half a millisecond). */
 struct tmpl_limits {
     size_t max_output;    /* bytes rendered [16 MiB] */
     size_t max_memory;    /* bytes the render may allocate [64 MiB] */
     uint64_t max_steps;   /* nodes walked + range iterations + calls [10 M] */
-    uint64_t max_time_ns; /* wall time of one render [2 s] */
+    uint64_t max_time_ns; /* wall time of one render [250 ms] */
     unsigned max_nesting; /* nested actions and parentheses at parse [100] */
     unsigned max_depth;   /* {{template}} calls within calls [100] */
     size_t max_text;      /* template text at parse [4 MiB] */
