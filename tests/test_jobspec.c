@@ -261,8 +261,6 @@ static void test_seed_platform(void **state)
     static const char *const warnings[] = {
         "group \"frontend\" > service \"frontend\": connect sidecars are not "
         "supported by this node; kept but ignored",
-        "group \"frontend\" > task \"nginx\" > template: templates are not "
-        "rendered by this node; kept but ignored",
         "group \"api\" > update: rolling updates, canaries and auto_revert "
         "are not run by this node (a new job version replaces every "
         "allocation at once); kept but ignored",
@@ -270,8 +268,6 @@ static void test_seed_platform(void **state)
         "by this node; kept but ignored",
         "group \"api\" > task \"api\": vault is not supported by this node; "
         "kept but ignored",
-        "group \"api\" > task \"api\" > template: templates are not rendered "
-        "by this node; kept but ignored",
     };
     assert_warnings(job, warnings, NC_ARRAY_LEN(warnings));
     jobspec_free(job);
@@ -355,8 +351,6 @@ static void test_warnings_ignored_stanzas(void **state)
         "ignored",
         "group \"g\" > task \"t\": vault is not supported by this node; kept "
         "but ignored",
-        "group \"g\" > task \"t\" > template: templates are not rendered by "
-        "this node; kept but ignored",
         "group \"g\" > task \"t\" > volume_mount: propagation_mode "
         "\"host-to-task\" is not supported by this node (mounts are "
         "private); kept but ignored",
@@ -471,7 +465,7 @@ static void test_seed_secrets_and_mesh(void **state)
     assert_true(strstr(t->templates[0].embedded_tmpl,
                        "AWS_SECRET_ACCESS_KEY=\"{{ .Data.secret_key }}\"") !=
                 NULL);
-    assert_int_equal(job->warnings.n, 2);
+    assert_int_equal(job->warnings.n, 1); /* vault; templates are rendered */
     jobspec_free(job);
 
     job = file_ok(DATA "service-mesh.nomad");

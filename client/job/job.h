@@ -176,6 +176,14 @@ struct template_spec {
     char *perms;
     char *left_delim, *right_delim;
     bool envvars;
+    bool err_missing_key;   /* ErrMissingKey: error_on_missing_key */
+    int uid, gid;           /* Uid, Gid: -1 = the agent's (Nomad's default) */
+    int64_t wait_min, wait_max; /* Wait {Min, Max}; 0: no wait */
+    /* ChangeScript (change_mode = "script"): NULL command when absent */
+    char *script_command;
+    struct strlist script_args;
+    int64_t script_timeout; /* default 5 s */
+    bool script_fail_on_error;
 };
 
 struct log_config {

@@ -392,6 +392,8 @@ static void task_free(struct task *t)
         free(tp->perms);
         free(tp->left_delim);
         free(tp->right_delim);
+        free(tp->script_command);
+        strlist_free(&tp->script_args);
     }
     free(t->templates);
     json_decref(t->vault);
@@ -739,9 +741,6 @@ void js_collect_warnings(struct job *job)
             js_seg_named(&path, "task", tk->name ? tk->name : "");
             if (tk->vault)
                 warn(job, &path, "vault " IGNORED);
-            warn_list(job, &path, "template", tk->ntemplates,
-                      "templates are not rendered by this node; kept but "
-                      "ignored");
             warn_volume_mounts(job, &path, tk);
             if (json_is_array(tk->resources.devices)) {
                 size_t mark = path.len;

@@ -204,6 +204,15 @@ static void canon_template(json_t *t)
     def(t, "LeftDelim", json_string("{{"));
     def(t, "RightDelim", json_string("}}"));
     def(t, "Envvars", json_false());
+    def(t, "ErrMissingKey", json_false());
+    def(t, "Uid", json_integer(-1));
+    def(t, "Gid", json_integer(-1));
+    json_t *cs = oget(t, "ChangeScript");
+    if (json_is_object(cs)) {
+        def(cs, "Args", json_array());
+        def(cs, "Timeout", json_integer(5 * SECOND));
+        def(cs, "FailOnError", json_false());
+    }
 }
 
 static void canon_artifact(json_t *a)

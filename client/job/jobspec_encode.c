@@ -365,6 +365,26 @@ static json_t *enc_task(const struct task_group *g, const struct task *t)
         set(to, "LeftDelim", js_string(x->left_delim));
         set(to, "RightDelim", js_string(x->right_delim));
         set(to, "Envvars", json_boolean(x->envvars));
+        set(to, "ErrMissingKey", json_boolean(x->err_missing_key));
+        set(to, "Uid", json_integer(x->uid));
+        set(to, "Gid", json_integer(x->gid));
+        set(to, "Wait", x->wait_min || x->wait_max
+                            ? json_pack("{s:I, s:I}", "Min",
+                                        (json_int_t)x->wait_min, "Max",
+                                        (json_int_t)x->wait_max)
+                            : json_null());
+        if (x->script_command) {
+            json_t *args = json_array();
+            for (size_t k = 0; k < x->script_args.n; k++)
+                json_array_append_new(args, json_string(x->script_args.items[k]));
+            set(to, "ChangeScript",
+                json_pack("{s:s, s:o, s:I, s:b}", "Command", x->script_command,
+                          "Args", args, "Timeout",
+                          (json_int_t)x->script_timeout, "FailOnError",
+                          x->script_fail_on_error));
+        } else {
+            set(to, "ChangeScript", json_null());
+        }
         json_array_append_new(tp, to);
     }
     set(o, "Templates", tp);

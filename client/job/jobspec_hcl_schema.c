@@ -423,6 +423,20 @@ static const struct js_hcl_field service_f[] = {
 };
 SCHEMA(service, NULL);
 
+static const struct js_hcl_field template_wait_f[] = {
+    ATTR("min", "Min", DURATION),
+    ATTR("max", "Max", DURATION),
+};
+SCHEMA(template_wait, NULL);
+
+static const struct js_hcl_field change_script_f[] = {
+    ATTR("command", "Command", STRING),
+    ATTR("args", "Args", STRLIST),
+    ATTR("timeout", "Timeout", DURATION),
+    ATTR("fail_on_error", "FailOnError", BOOL),
+};
+SCHEMA(change_script, NULL);
+
 static const struct js_hcl_field template_f[] = {
     ATTR("data", "EmbeddedTmpl", STRING),
     ATTR("source", "SourcePath", STRING),
@@ -434,6 +448,11 @@ static const struct js_hcl_field template_f[] = {
     ATTR("left_delimiter", "LeftDelim", STRING),
     ATTR("right_delimiter", "RightDelim", STRING),
     ATTR("env", "Envvars", BOOL),
+    ATTR("error_on_missing_key", "ErrMissingKey", BOOL),
+    ATTR("uid", "Uid", INT),
+    ATTR("gid", "Gid", INT),
+    BLOCK("wait", "Wait", ONE, &template_wait_s),
+    BLOCK("change_script", "ChangeScript", ONE, &change_script_s),
 };
 SCHEMA(template, NULL);
 

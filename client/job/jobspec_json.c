@@ -525,6 +525,39 @@ static int dec_service(struct dc *c, const json_t *o, void *out)
     return 0;
 }
 
+/* Decodes o[key] (an object) with fn into x, a struct the caller has. */
+static int get_inline(struct dc *c, const json_t *o, const char *key, void *x,
+                      elem_fn fn)
+{
+    size_t mark;
+    json_t *v = field(c, o, key, &mark);
+    if (!v)
+        return 0;
+    if (!json_is_object(v))
+        return fail(c, "expected an object");
+    int r = fn(c, v, x);
+    if (r < 0)
+        return r;
+    pop(c, mark);
+    return 0;
+}
+
+static int dec_template_wait(struct dc *c, const json_t *o, void *out)
+{
+    struct template_spec *x = out;
+    TRY(get_dur(c, o, "Min", &x->wait_min));
+    return get_dur(c, o, "Max", &x->wait_max);
+}
+
+static int dec_change_script(struct dc *c, const json_t *o, void *out)
+{
+    struct template_spec *x = out;
+    TRY(get_str(c, o, "Command", &x->script_command));
+    TRY(get_strlist(c, o, "Args", &x->script_args));
+    TRY(get_dur(c, o, "Timeout", &x->script_timeout));
+    return get_bool(c, o, "FailOnError", &x->script_fail_on_error);
+}
+
 static int dec_template(struct dc *c, const json_t *o, void *out)
 {
     struct template_spec *x = out;
@@ -538,7 +571,13 @@ static int dec_template(struct dc *c, const json_t *o, void *out)
     TRY(get_str(c, o, "LeftDelim", &x->left_delim));
     TRY(get_str(c, o, "RightDelim", &x->right_delim));
     TRY(get_bool(c, o, "Envvars", &x->envvars));
-    return 0;
+    TRY(get_bool(c, o, "ErrMissingKey", &x->err_missing_key));
+    x->uid = x->gid = -1;
+    TRY(get_int(c, o, "Uid", &x->uid));
+    TRY(get_int(c, o, "Gid", &x->gid));
+    TRY(get_inline(c, o, "Wait", x, dec_template_wait));
+    x->script_timeout = 5 * 1000000000LL;
+    return get_inline(c, o, "ChangeScript", x, dec_change_script);
 }
 
 static int dec_artifact(struct dc *c, const json_t *o, void *out)
