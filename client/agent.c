@@ -101,8 +101,20 @@ void agent_services_changed(struct agent *a)
 {
     if (a->catalog)
         catalog_update(a->catalog, &a->services);
+    if (a->catalog && a->allocs) /* templates reading nomadService */
+        alloc_manager_services_changed(a->allocs);
     if (a->consul)
         consul_sync_update(a->consul, &a->services);
+}
+
+/* The built-in catalog for templates (alloc_manager_config.catalog_lookup). */
+static json_t *agent_catalog_lookup(void *arg, const char *service)
+{
+    struct agent *a = arg;
+    if (!a->catalog)
+        return NULL;
+    return service ? catalog_service_json(a->catalog, service)
+                   : catalog_list_json(a->catalog);
 }
 
 static void on_consul_flushed(void *arg, const char *alloc_id)
@@ -595,6 +607,7 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
                                       .node = &a.node, .self_exe = a.self_exe,
                                       .on_change = on_alloc_change,
                                       .on_stopping = on_alloc_stopping,
+                                      .catalog_lookup = agent_catalog_lookup,
                                       .arg = &a};
     if ((r = alloc_manager_open(&a.allocs, &ac, err)) < 0)
         goto out;

@@ -241,6 +241,7 @@ void alloc_free(struct alloc *a)
         free(t->name);
         free(t->state);
         json_decref(t->driver_state);
+        kv_free(&t->template_env);
         for (size_t k = 0; k < t->nevents; k++) {
             free(t->events[k].type);
             free(t->events[k].message);
@@ -368,6 +369,12 @@ void alloc_task_env(const struct alloc *a, const struct task *t,
         kv_set(env, t->env.items[i].key, v);
         free(v);
     }
+    /* env = true templates override the task's env, as Nomad's */
+    for (size_t i = 0; i < a->ntasks; i++)
+        if (nc_streq(a->tasks[i].name, t->name))
+            for (size_t k = 0; k < a->tasks[i].template_env.n; k++)
+                kv_set(env, a->tasks[i].template_env.items[k].key,
+                       a->tasks[i].template_env.items[k].value);
 }
 
 static const char *lookup(const char *ref, size_t len, const struct kvlist *env,

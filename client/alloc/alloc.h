@@ -79,6 +79,11 @@ struct alloc_task {
      * Nomad's hook state), or being fetched */
     bool artifacts_done;
     void *artifacts_fetch;
+    /* template_hook.c: the env = true templates' variables (over the
+     * task's env), the first render waiting for a dependency, and a kill
+     * that fails the task (change_script's fail_on_error) */
+    struct kvlist template_env;
+    bool templates_blocked, kill_fails;
     int restarts_in_interval;
     int64_t interval_start;
     /* last CPU sample for alloc_stats (cumulative ns, monotonic time) */
@@ -196,6 +201,10 @@ struct alloc_manager_config {
      * call alloc_manager_deregistered (the runner stops waiting after 5 s);
      * then shutdown_delay passes and the tasks are killed. NULL: no wait. */
     void (*on_stopping)(struct alloc *a, void *arg);
+    /* the built-in catalog for templates' nomadService: the registrations
+     * of `service` ([ServiceRegistration]), or with service NULL the list
+     * ([{"Namespace", "Services": [...]}]); new reference. NULL: none. */
+    json_t *(*catalog_lookup)(void *arg, const char *service);
     void *arg;
 };
 
@@ -235,7 +244,12 @@ struct alloc_manager {
     struct curl_uv *artifact_curl; /* opened on the first artifact */
     void *artifact_fetches;        /* artifact.c's, in flight */
     struct alloc_gc *gc; /* gc.c; NULL until alloc_gc_start */
+    void *templates;     /* template_hook.c: the tasks' template states */
 };
+
+/* The built-in catalog changed: templates that read nomadService render
+ * again (template_hook.c). */
+void alloc_manager_services_changed(struct alloc_manager *m);
 
 /* Loads every allocation from disk and re-attaches to live supervisors;
  * tasks whose supervisor died while the agent was away are handled as if

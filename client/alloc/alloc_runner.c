@@ -730,6 +730,7 @@ void alloc_manager_close(struct alloc_manager *m)
     netns_abandon_all(m->c.loop);
     alloc_net_forget(m);
     alloc_artifacts_forget(m);
+    alloc_templates_forget(m);
     for (size_t i = 0; i < m->nallocs; i++) {
         struct alloc *a = m->allocs[i];
         if (a->reschedule_timer)

@@ -177,6 +177,30 @@ int artifact_save_file(int dirfd, const char *rel, const void *data, size_t len,
 int artifact_unpack(int dirfd, const char *rel, const void *data, size_t len,
                     const char *type, bool as_file, char *err, size_t errlen);
 
+/* template_hook.c: a task's template blocks, rendered before it starts
+ * (every driver) and again when what they read changes. */
+/* Whether the task waits for its templates: renders them (the first
+ * render blocks while a dependency is missing; the task is spawned again
+ * once all are rendered). A failure fails the task ("Template failed"). */
+bool alloc_task_render_templates(struct alloc_task *t, bool wait_net);
+/* The manager closes: the templates' timers are closed, states freed. */
+void alloc_templates_forget(struct alloc_manager *m);
+/* template_deps.c: the pure pieces (tests/test_template_hook.c). */
+/* Nomad's ClientPath: raw interpolated from env (client paths), relative
+ * paths (and with join_escape, escaping absolute ones) joined to task_dir,
+ * cleaned. 0 with *out (caller frees), or -EPERM when the result is
+ * outside both task_dir and shared_dir. */
+int template_path(const char *raw, const struct kvlist *env,
+                  const struct node *n, const char *task_dir,
+                  const char *shared_dir, bool join_escape, char **out);
+/* An env = true file read with go-envparse's rules (KEY=value, export,
+ * quotes, escapes, comments) into out; -EINVAL with "line N: ..." in err. */
+int template_env_parse(const char *text, size_t len, struct kvlist *out,
+                       char *err, size_t errlen);
+/* "a, b, c, and 2 more": the dependencies sorted, unique, as Nomad's
+ * "Missing: ..." event lists them. Caller frees. */
+char *template_missing_text(const struct strlist *deps);
+
 /* task_runner.c: starts the pending tasks the coordinator lets start
  * (releases those prepared beside the network); how many it tried. */
 size_t alloc_lifecycle_start(struct alloc *a);

@@ -129,6 +129,8 @@ void alloc_task_spawn(struct alloc_task *t, bool wait_net)
     }
     if (alloc_task_fetch_artifacts(t, wait_net))
         return; /* spawned again once they are in place */
+    if (alloc_task_render_templates(t, wait_net))
+        return; /* spawned again once every template is rendered */
     struct nc_error err = {0};
     const char *event = "Setup Failure";
     int r = d->start(t->alloc->mgr->drv, t, wait_net, &event, &err);
@@ -248,6 +250,13 @@ static void task_exited(struct alloc_task *t, const struct driver_exit *res)
         alloc_update_status(a);
         return;
     }
+    if (t->kill_fails) { /* a template's failure killed it */
+        t->kill_fails = t->user_restart = false;
+        t->failed = true;
+        alloc_set_str(&t->state, "dead");
+        alloc_update_status(a);
+        return;
+    }
     if (t->user_restart) {
         /* `alloc restart`: again at once, outside the restart policy */
         t->user_restart = false;
@@ -280,7 +289,7 @@ size_t alloc_lifecycle_start(struct alloc *a)
         for (size_t i = 0; i < a->ntasks; i++) {
             struct alloc_task *t = &a->tasks[i];
             if (!nc_streq(t->state, "pending") || t->timer || t->aborting ||
-                t->artifacts_fetch || !lc_may_start(t))
+                t->artifacts_fetch || t->templates_blocked || !lc_may_start(t))
                 continue; /* an aborting one starts again once it is gone */
             if (t->net_waiting) {
                 alloc_task_release(t);

@@ -1,0 +1,191 @@
+#!/bin/sh
+# Templates as Nomad renders them, through the real agent in -dev mode
+# with raw_exec tasks: the seed's nginx.conf shape rendered with the
+# task's env into local/ before the task starts; an env = true file
+# reaching the task's environment; a nomadService template rendered again
+# when a second job registers the service, restarting the task once after
+# splay; error_on_missing_key failing the task with Nomad's message; a
+# destination outside the task dir refused.
+. "$(dirname "$0")/lib.sh"
+
+data=$TMP/data
+cleanup_add "pkill -9 -f 'supervise $data/' ; true"
+
+job() { # NAME TYPE COMMAND EXTRA-HCL (in the task)
+    cat >"$TMP/$1.nomad" <<J
+job "$1" {
+  type = "$2"
+  group "g" {
+    restart {
+      attempts = 0
+      mode     = "fail"
+    }
+    reschedule {
+      attempts  = 0
+      unlimited = false
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "$3"]
+      }
+      kill_timeout = "1s"
+$4
+    }
+  }
+}
+J
+}
+alloc_field() {
+    curl -s "$ADDR/v1/job/$1/allocations" |
+        python3 -c "import json,sys; a=json.load(sys.stdin); x=a[0] if a else {}; print($2)" 2>/dev/null
+}
+status_is() { [ "$(alloc_field "$1" 'x.get("ClientStatus")')" = "$2" ]; }
+events() { alloc_field "$1" "' | '.join(e['Type'] for e in x['TaskStates']['t']['Events'])"; }
+messages() { alloc_field "$1" "' | '.join(e['DisplayMessage'] for e in x['TaskStates']['t']['Events'])"; }
+alloc_id() { alloc_field "$1" 'x["ID"]'; }
+stdout_of() { cat "$data/alloc/$(alloc_id "$1")/alloc/logs/t.stdout.0" 2>/dev/null; }
+
+need_agent "agent starts" tmpl -dev -data-dir "$data"
+
+# ---- the seed's nginx.conf shape, with env values ----
+job nginx batch 'cat $NOMAD_TASK_DIR/nginx.conf; stat -c %a $NOMAD_TASK_DIR/nginx.conf' '      template {
+        data = <<EOF
+events {
+    worker_connections 1024;
+}
+http {
+    upstream backend {
+        server {{ env "NOMAD_ALLOC_ID" }}:{{ env "NOMAD_UNSET_VAR" }}x;
+    }
+    server {
+        listen 80;
+        # {{ env "NOMAD_TASK_NAME" | toUpper }} in {{ env "NOMAD_JOB_NAME" }}
+    }
+}
+EOF
+        destination = "local/nginx.conf"
+        perms       = "0640"
+      }'
+out=$("$NOMCLIENT" job run "$TMP/nginx.nomad" 2>&1)
+check "a job with a template is accepted without a warning ($out)" [ -z "$(printf '%s' "$out" | grep -i 'template')" ]
+check "the task completes" wait_for 10 status_is nginx complete
+id=$(alloc_id nginx)
+o=$(stdout_of nginx)
+check "the file was there when the task started, with the alloc id" contains "$o" "server $id:x;"
+check "an unset variable renders as \"\"; pipelines run" contains "$o" "# T in nginx"
+check "perms 0640 applied" contains "$o" "640"
+check "the rendered file is in local/" [ -f "$data/alloc/$id/t/local/nginx.conf" ]
+
+# ---- env = true ----
+job envf batch 'echo DB=\$DATABASE_URL R=\$REDIS_URL Q=\$QUOTED E=\$EXPORTED' '      env {
+        REDIS_URL = "from-the-task-env"
+      }
+      template {
+        data = <<EOF
+# a comment
+DATABASE_URL="postgresql://{{ env "NOMAD_TASK_NAME" }}@db/myapp"
+REDIS_URL=redis://{{ env "NOMAD_JOB_NAME" }} # trailing comment
+QUOTED='"'"'single $quoted'"'"'
+export EXPORTED="a\tb"
+EOF
+        destination = "secrets/config.env"
+        env         = true
+      }'
+"$NOMCLIENT" job run "$TMP/envf.nomad" >/dev/null 2>&1
+check "the env file task completes" wait_for 10 status_is envf complete
+o=$(stdout_of envf)
+check "a double-quoted value reaches the task ($o)" contains "$o" "DB=postgresql://t@db/myapp"
+check "an unquoted value with a comment, over the task env" contains "$o" "R=redis://envf "
+check "a single-quoted value is literal" contains "$o" 'Q=single $quoted'
+check "export prefix and escapes" contains "$o" "E=a	b"
+
+# ---- nomadService: rendered again when a second job registers it ----
+job watcher service 'cat $NOMAD_TASK_DIR/up.conf; echo run >>$NOMAD_ALLOC_DIR/runs; sleep 300' '      template {
+        data = <<EOF
+{{ range nomadService "tmplweb" }}upstream {{ .Address }}:{{ .Port }}
+{{ else }}no upstream
+{{ end }}
+EOF
+        destination = "local/up.conf"
+        splay       = "1s"
+      }'
+"$NOMCLIENT" job run "$TMP/watcher.nomad" >/dev/null 2>&1
+check "the watcher runs" wait_for 10 status_is watcher running
+wid=$(alloc_id watcher)
+runs() { wc -l <"$data/alloc/$wid/alloc/runs" 2>/dev/null || echo 0; }
+check "first render: no upstream" wait_for 5 grep -q "no upstream" "$data/alloc/$wid/t/local/up.conf"
+cat >"$TMP/web.nomad" <<'J'
+job "web" {
+  group "g" {
+    network {
+      port "http" {
+        static = 23456
+      }
+    }
+    service {
+      name     = "tmplweb"
+      port     = "http"
+      provider = "nomad"
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/sleep"
+        args    = ["300"]
+      }
+      kill_timeout = "1s"
+    }
+  }
+}
+J
+"$NOMCLIENT" job run "$TMP/web.nomad" >/dev/null 2>&1
+check "the service job runs" wait_for 10 status_is web running
+check "the template is rendered again with the upstream" wait_for 10 grep -q "upstream .*:23456" "$data/alloc/$wid/t/local/up.conf"
+two() { [ "$(runs)" -eq 2 ]; }
+check "the task is restarted after splay" wait_for 10 two
+sleep 2
+check "once ($(runs) runs)" [ "$(runs)" -eq 2 ]
+m=$(messages watcher)
+check "with Nomad's event ($m)" contains "$m" "Template with change_mode restart re-rendered"
+check "the task runs again" status_is watcher running
+"$NOMCLIENT" job stop web >/dev/null 2>&1
+check "the service gone: rendered again" wait_for 10 grep -q "no upstream" "$data/alloc/$wid/t/local/up.conf"
+"$NOMCLIENT" job stop watcher >/dev/null 2>&1
+
+# ---- error_on_missing_key ----
+job missingkey batch 'echo never' '      template {
+        data                 = "{{ $m := parseJSON \"{\\\"a\\\": 1}\" }}{{ $m.b }}"
+        destination          = "local/out.txt"
+        error_on_missing_key = true
+      }'
+"$NOMCLIENT" job run "$TMP/missingkey.nomad" >/dev/null 2>&1
+check "a missing key fails the task" wait_for 10 status_is missingkey failed
+m=$(messages missingkey)
+check "with Nomad's message ($m)" contains "$m" 'Template failed: (dynamic): execute: template: :1:'
+check "naming the key" contains "$m" 'map has no entry for key "b"'
+check "the task never ran" [ -z "$(stdout_of missingkey)" ]
+
+# ---- a destination outside the task dir ----
+job escape batch 'echo never' '      template {
+        data        = "x"
+        destination = "../../../../escaped.txt"
+      }'
+"$NOMCLIENT" job run "$TMP/escape.nomad" >/dev/null 2>&1
+check "a destination escaping the task dir fails the task" wait_for 10 status_is escape failed
+m=$(messages escape)
+check "with Nomad's words ($m)" contains "$m" "template: template destination path escapes alloc directory"
+check "nothing written outside" [ ! -e "$data/escaped.txt" ] && [ ! -e "$data/alloc/escaped.txt" ]
+
+# ---- secret: no Vault ----
+job vault batch 'echo never' '      template {
+        data        = "{{ with secret \"kv/x\" }}{{ .Data.v }}{{ end }}"
+        destination = "secrets/x"
+      }'
+"$NOMCLIENT" job run "$TMP/vault.nomad" >/dev/null 2>&1
+check "secret fails the task" wait_for 10 status_is vault failed
+check "saying Vault is not configured" contains "$(messages vault)" "Vault is not configured on this node"
+
+stop_agent
+finish
