@@ -57,7 +57,7 @@ int template_path(const char *raw, const struct kvlist *env,
                   const char *shared_dir, bool join_escape, char **out)
 {
     char *p = alloc_interpolate(raw ? raw : "", env, n);
-    char *path;
+    char *path = NULL;
     bool escapes = true;
     if (p[0] == '/') {
         path = xstrdup(p);

@@ -269,11 +269,12 @@ static void validate_templates(struct jv_ctx *v, const struct task *t)
                 jv_err(v, ".Envvars", "cannot use signals with env var "
                      "templates");
         } else if (strcmp(cm, "script") == 0) {
-            jv_err(v, ".ChangeMode", "must specify change script configuration "
+            if (!tp->script_command || !*tp->script_command)
+                jv_err(v, ".ChangeMode", "must specify change script configuration "
                  "value when change mode is script");
         } else if (!JV_ONE_OF(cm, "noop", "restart")) {
             jv_err(v, ".ChangeMode", "Invalid change mode (\"%s\"); must be one "
-                 "of \"noop\", \"restart\", \"signal\"", cm);
+                 "of \"noop\", \"restart\", \"signal\", \"script\"", cm);
         }
         if (tp->splay < 0)
             jv_err(v, ".Splay", "Must specify positive splay value");

@@ -79,7 +79,7 @@ check "perms 0640 applied" contains "$o" "640"
 check "the rendered file is in local/" [ -f "$data/alloc/$id/t/local/nginx.conf" ]
 
 # ---- env = true ----
-job envf batch 'echo DB=\$DATABASE_URL R=\$REDIS_URL Q=\$QUOTED E=\$EXPORTED' '      env {
+job envf batch 'echo DB=$DATABASE_URL R=$REDIS_URL Q=$QUOTED E=$EXPORTED' '      env {
         REDIS_URL = "from-the-task-env"
       }
       template {
@@ -168,12 +168,21 @@ check "naming the key" contains "$m" 'map has no entry for key "b"'
 check "the task never ran" [ -z "$(stdout_of missingkey)" ]
 
 # ---- a destination outside the task dir ----
-job escape batch 'echo never' '      template {
+job escape0 batch 'echo never' '      template {
         data        = "x"
         destination = "../../../../escaped.txt"
       }'
+out=$("$NOMCLIENT" job run "$TMP/escape0.nomad" 2>&1)
+check "a literal escape is refused at submit ($out)" contains "$out" "destination escapes allocation directory"
+job escape batch 'echo never' '      meta {
+        d = "../../escaped.txt"
+      }
+      template {
+        data        = "x"
+        destination = "${NOMAD_META_d}"
+      }'
 "$NOMCLIENT" job run "$TMP/escape.nomad" >/dev/null 2>&1
-check "a destination escaping the task dir fails the task" wait_for 10 status_is escape failed
+check "an interpolated destination escaping the task dir fails the task" wait_for 10 status_is escape failed
 m=$(messages escape)
 check "with Nomad's words ($m)" contains "$m" "template: template destination path escapes alloc directory"
 check "nothing written outside" [ ! -e "$data/escaped.txt" ] && [ ! -e "$data/alloc/escaped.txt" ]
