@@ -79,7 +79,7 @@ check "perms 0640 applied" contains "$o" "640"
 check "the rendered file is in local/" [ -f "$data/alloc/$id/t/local/nginx.conf" ]
 
 # ---- env = true ----
-job envf batch 'echo DB=$DATABASE_URL R=$REDIS_URL Q=$QUOTED E=$EXPORTED' '      env {
+job envf batch 'echo DB=$DATABASE_URL R=$REDIS_URL Q=$QUOTED; printf %s \"$EXPORTED\" | od -An -c' '      env {
         REDIS_URL = "from-the-task-env"
       }
       template {
@@ -99,7 +99,7 @@ o=$(stdout_of envf)
 check "a double-quoted value reaches the task ($o)" contains "$o" "DB=postgresql://t@db/myapp"
 check "an unquoted value with a comment, over the task env" contains "$o" "R=redis://envf "
 check "a single-quoted value is literal" contains "$o" 'Q=single $quoted'
-check "export prefix and escapes" contains "$o" "E=a	b"
+check "export prefix and escapes ($o)" contains "$o" 'a  \t   b'
 
 # ---- nomadService: rendered again when a second job registers it ----
 job watcher service 'cat $NOMAD_TASK_DIR/up.conf; echo run >>$NOMAD_ALLOC_DIR/runs; sleep 300' '      template {
