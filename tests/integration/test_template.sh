@@ -140,8 +140,23 @@ job "web" {
   }
 }
 J
+job sig service 'trap \"echo got-usr1 >>$NOMAD_ALLOC_DIR/sigs\" USR1; echo run >>$NOMAD_ALLOC_DIR/runs; while true; do sleep 0.2; done' '      template {
+        data          = "{{ range nomadService \"tmplweb\" }}{{ .Port }}{{ end }}"
+        destination   = "local/port.txt"
+        change_mode   = "signal"
+        change_signal = "SIGUSR1"
+        splay         = "100ms"
+      }'
+"$NOMCLIENT" job run "$TMP/sig.nomad" >/dev/null 2>&1
+check "the signal watcher runs" wait_for 10 status_is sig running
+sid=$(alloc_id sig)
 "$NOMCLIENT" job run "$TMP/web.nomad" >/dev/null 2>&1
 check "the service job runs" wait_for 10 status_is web running
+check "change_mode signal: the task got SIGUSR1" wait_for 10 grep -qs got-usr1 "$data/alloc/$sid/alloc/sigs"
+check "with Nomad's event" contains "$(messages sig)" "Template re-rendered"
+check "and was not restarted" [ "$(wc -l <"$data/alloc/$sid/alloc/runs")" -eq 1 ]
+check "the file holds the port" grep -q 23456 "$data/alloc/$sid/t/local/port.txt"
+"$NOMCLIENT" job stop sig >/dev/null 2>&1
 check "the template is rendered again with the upstream" wait_for 10 grep -q "upstream .*:23456" "$data/alloc/$wid/t/local/up.conf"
 two() { [ "$(runs)" -eq 2 ]; }
 check "the task is restarted after splay" wait_for 10 two
@@ -153,6 +168,19 @@ check "the task runs again" status_is watcher running
 "$NOMCLIENT" job stop web >/dev/null 2>&1
 check "the service gone: rendered again" wait_for 10 grep -q "no upstream" "$data/alloc/$wid/t/local/up.conf"
 "$NOMCLIENT" job stop watcher >/dev/null 2>&1
+
+# ---- a missing dependency holds the start ----
+job blocked service 'echo started' '      template {
+        data        = "{{ key \"app/config\" }}"
+        destination = "local/kv.txt"
+      }'
+"$NOMCLIENT" job run "$TMP/blocked.nomad" >/dev/null 2>&1
+missing_ev() { contains "$(messages blocked)" "Missing: kv.block(app/config)"; }
+check "Missing: kv.block(...) within 3 s and a bit" wait_for 6 missing_ev
+check "the task has not started" status_is blocked pending
+check "no file written" [ ! -e "$data/alloc/$(alloc_id blocked)/t/local/kv.txt" ]
+check "one Missing event" [ "$(messages blocked | grep -o 'Missing:' | wc -l)" -eq 1 ]
+"$NOMCLIENT" job stop blocked >/dev/null 2>&1
 
 # ---- error_on_missing_key ----
 job missingkey batch 'echo never' '      template {
