@@ -1,6 +1,6 @@
 // deps: client/alloc/ client/drivers/ client/node/ client/job/ client/hcl/
 // deps: client/util.c volumes/ netns/ client/config.c client/config_decode.c
-// deps: client/config_json.c client/config_schema.c client/config_validate.c client/tls.c client/curl_uv.c
+// deps: client/config_json.c client/config_schema.c client/config_validate.c client/tls.c client/curl_uv.c client/template/
 /* Client garbage collection: which allocations a pass picks and in which
  * order, given the count and the data_dir's usage (alloc_gc_select), what
  * is collectable (alloc_gc_eligible), and the gc_* agent keys. */
