@@ -150,6 +150,20 @@ job sig service 'trap \"echo got-usr1 >>$NOMAD_ALLOC_DIR/sigs\" USR1; echo run >
 "$NOMCLIENT" job run "$TMP/sig.nomad" >/dev/null 2>&1
 check "the signal watcher runs" wait_for 10 status_is sig running
 sid=$(alloc_id sig)
+job scr service 'echo run >>$NOMAD_ALLOC_DIR/runs; exec sleep 300' '      template {
+        data        = "{{ range nomadService \"tmplweb\" }}{{ .Port }}{{ end }}"
+        destination = "local/port.txt"
+        change_mode = "script"
+        change_script {
+          command = "/bin/sh"
+          args    = ["-c", "cat local/port.txt >../alloc/script-saw"]
+          timeout = "5s"
+        }
+        splay = "100ms"
+      }'
+"$NOMCLIENT" job run "$TMP/scr.nomad" >/dev/null 2>&1
+check "the script watcher runs" wait_for 10 status_is scr running
+cid=$(alloc_id scr)
 "$NOMCLIENT" job run "$TMP/web.nomad" >/dev/null 2>&1
 check "the service job runs" wait_for 10 status_is web running
 check "change_mode signal: the task got SIGUSR1" wait_for 10 grep -qs got-usr1 "$data/alloc/$sid/alloc/sigs"
@@ -157,6 +171,11 @@ check "with Nomad's event" contains "$(messages sig)" "Template re-rendered"
 check "and was not restarted" [ "$(wc -l <"$data/alloc/$sid/alloc/runs")" -eq 1 ]
 check "the file holds the port" grep -q 23456 "$data/alloc/$sid/t/local/port.txt"
 "$NOMCLIENT" job stop sig >/dev/null 2>&1
+saw() { grep -qs 23456 "$data/alloc/$cid/alloc/script-saw"; }
+check "change_mode script: the script ran in the task and saw the new file" wait_for 10 saw
+check "with Nomad's event ($(messages scr))" contains "$(messages scr)" "Template successfully ran script /bin/sh with arguments: [-c cat local/port.txt >../alloc/script-saw]. Exit code: 0"
+check "and the task was not restarted" [ "$(wc -l <"$data/alloc/$cid/alloc/runs")" -eq 1 ]
+"$NOMCLIENT" job stop scr >/dev/null 2>&1
 check "the template is rendered again with the upstream" wait_for 10 grep -q "upstream .*:23456" "$data/alloc/$wid/t/local/up.conf"
 two() { [ "$(runs)" -eq 2 ]; }
 check "the task is restarted after splay" wait_for 10 two
