@@ -68,9 +68,19 @@ struct task_templates {
     bool consul_used;
 };
 
+/* The manager's part (m->templates): the states, and the kick that
+ * handles catalog changes on the next loop turn (never inside the
+ * caller's own update, and once for a burst). */
+struct templates_mgr {
+    struct task_templates *list;
+    uv_timer_t *kick;
+};
+
 static struct task_templates **head(struct alloc_manager *m)
 {
-    return (struct task_templates **)&m->templates;
+    if (!m->templates)
+        m->templates = xcalloc(1, sizeof(struct templates_mgr));
+    return &((struct templates_mgr *)m->templates)->list;
 }
 
 static void close_timer(uv_timer_t **t)
@@ -108,8 +118,14 @@ static void state_free(struct task_templates *s)
 
 void alloc_templates_forget(struct alloc_manager *m)
 {
-    while (*head(m))
-        state_free(*head(m));
+    struct templates_mgr *tm = m->templates;
+    if (!tm)
+        return;
+    while (tm->list)
+        state_free(tm->list);
+    close_timer(&tm->kick);
+    free(tm);
+    m->templates = NULL;
 }
 
 static struct task_templates *state_find(struct alloc_manager *m,
@@ -1042,8 +1058,9 @@ static void change_seen(struct task_templates *s, struct alloc_task *t)
                    due > now ? (uint64_t)((due - now) / 1000000) : 0, 0);
 }
 
-void alloc_manager_services_changed(struct alloc_manager *m)
+static void on_kick(uv_timer_t *h)
 {
+    struct alloc_manager *m = h->data;
     /* rerender may free states or add none: walk a copy of the list */
     size_t n = 0;
     for (struct task_templates *s = *head(m); s; s = s->next)
@@ -1074,4 +1091,18 @@ void alloc_manager_services_changed(struct alloc_manager *m)
     }
     free(ids);
     free(tasks);
+}
+
+void alloc_manager_services_changed(struct alloc_manager *m)
+{
+    struct templates_mgr *tm = m->templates;
+    if (!tm || !tm->list || m->closing)
+        return;
+    if (!tm->kick) {
+        tm->kick = xcalloc(1, sizeof(*tm->kick));
+        uv_timer_init(m->c.loop, tm->kick);
+        tm->kick->data = m;
+    }
+    if (!uv_is_active((uv_handle_t *)tm->kick))
+        uv_timer_start(tm->kick, on_kick, 0, 0);
 }

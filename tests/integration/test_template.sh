@@ -184,8 +184,32 @@ check "once ($(runs) runs)" [ "$(runs)" -eq 2 ]
 m=$(messages watcher)
 check "with Nomad's event ($m)" contains "$m" "Template with change_mode restart re-rendered"
 check "the task runs again" status_is watcher running
+job coalesce service 'echo run >>$NOMAD_ALLOC_DIR/runs; exec sleep 300' '      template {
+        data        = "{{ range nomadService \"tmplweb\" }}{{ .Port }}{{ end }}"
+        destination = "local/port.txt"
+        splay       = "100ms"
+        wait {
+          min = "4s"
+          max = "20s"
+        }
+      }'
+"$NOMCLIENT" job run "$TMP/coalesce.nomad" >/dev/null 2>&1
+check "the wait watcher runs" wait_for 10 status_is coalesce running
+coid=$(alloc_id coalesce)
+check "its first render has the port" grep -q 23456 "$data/alloc/$coid/t/local/port.txt"
+t0=$(date +%s)
 "$NOMCLIENT" job stop web >/dev/null 2>&1
 check "the service gone: rendered again" wait_for 10 grep -q "no upstream" "$data/alloc/$wid/t/local/up.conf"
+"$NOMCLIENT" job run "$TMP/web.nomad" >/dev/null 2>&1
+check "the service is back" wait_for 10 status_is web running
+t1=$(date +%s)
+sleep $((6 - (t1 - t0) > 0 ? 6 - (t1 - t0) : 0))
+check "wait {min}: gone and back within min ($((t1 - t0)) s) renders once, the same: no restart" [ "$(wc -l <"$data/alloc/$coid/alloc/runs")" -eq 1 ]
+check "no re-render event" [ -z "$(messages coalesce | grep 're-rendered')" ]
+"$NOMCLIENT" job stop web >/dev/null 2>&1
+twice() { [ "$(wc -l <"$data/alloc/$coid/alloc/runs")" -eq 2 ]; }
+check "gone for good: rendered after min, restarted once" wait_for 12 twice
+"$NOMCLIENT" job stop coalesce >/dev/null 2>&1
 "$NOMCLIENT" job stop watcher >/dev/null 2>&1
 
 # ---- a missing dependency holds the start ----
