@@ -10,6 +10,9 @@
  *   lifecycle.c     the task coordinator: lifecycle stages, phases, kills
  *   artifact.c      artifacts fetched into the task dir before it starts
  *   artifact_get.c  its pieces: checksums, URL, writing and unpacking
+ *   template_hook.c the template blocks: rendered before the start, env
+ *                   files, re-rendered on catalog changes, change_mode
+ *   template_deps.c its pure pieces: paths, env files, the Missing list
  *   gc.c            garbage collection of terminal allocations */
 #ifndef NOMCLIENT_ALLOC_INTERNAL_H
 #define NOMCLIENT_ALLOC_INTERNAL_H

@@ -1058,9 +1058,72 @@ static void change_seen(struct task_templates *s, struct alloc_task *t)
                    due > now ? (uint64_t)((due - now) / 1000000) : 0, 0);
 }
 
+/* Running tasks with templates the agent has no state for (re-attached
+ * after an agent restart): their templates are taken in as rendered, each
+ * watched as if it read the catalog (the next render tells). */
+static void adopt_running(struct alloc_manager *m)
+{
+    for (size_t i = 0; i < m->nallocs; i++) {
+        struct alloc *a = m->allocs[i];
+        for (size_t k = 0; !a->stopping && k < a->ntasks; k++) {
+            struct alloc_task *t = &a->tasks[k];
+            const struct task *spec = alloc_task_spec(t);
+            if (!spec || !spec->ntemplates || !nc_streq(t->state, "running") ||
+                state_find(m, t))
+                continue;
+            struct task_templates *s = state_new(t, spec);
+            set_render_ctx(s, t);
+            bool ok = true;
+            for (size_t j = 0; j < spec->ntemplates && ok; j++) {
+                const struct template_spec *sp = &spec->templates[j];
+                struct one_template *o = &s->tp[j];
+                char *src = NULL;
+                char *text = NULL;
+                size_t len = 0;
+                ok = template_path(sp->dest_path, &s->env, m->c.node,
+                                   s->task_dir, s->shared_dir, true,
+                                   &o->dest) == 0;
+                if (ok && sp->source_path && *sp->source_path) {
+                    ok = template_path(sp->source_path, &s->env, m->c.node,
+                                       s->task_dir, s->shared_dir, false,
+                                       &src) == 0 &&
+                         (text = nc_read_file(src, &len, TEMPLATE_MAX_FILE));
+                    o->source = src ? src : xstrdup("(dynamic)");
+                } else if (ok) {
+                    text = xstrdup(sp->embedded_tmpl ? sp->embedded_tmpl : "");
+                    len = strlen(text);
+                    o->source = xstrdup("(dynamic)");
+                }
+                struct tmpl_options opt = {
+                    .left_delim = sp->left_delim,
+                    .right_delim = sp->right_delim,
+                    .funcs = s->funcs,
+                    .missing_key = sp->err_missing_key ? TMPL_MISSINGKEY_ERROR
+                                                       : TMPL_MISSINGKEY_ZERO,
+                    .limits = {.max_time_ns = TEMPLATE_RENDER_NS,
+                               .max_output = TEMPLATE_MAX_OUTPUT},
+                };
+                struct nc_error err = {0};
+                if (ok)
+                    ok = (o->parsed = tmpl_parse("", text, len, &opt, &err));
+                free(text);
+                o->uses_catalog = true;
+                s->n++;
+            }
+            clear_render_ctx(s);
+            if (!ok) {
+                state_free(s);
+                continue;
+            }
+            s->first_done = true;
+        }
+    }
+}
+
 static void on_kick(uv_timer_t *h)
 {
     struct alloc_manager *m = h->data;
+    adopt_running(m);
     /* rerender may free states or add none: walk a copy of the list */
     size_t n = 0;
     for (struct task_templates *s = *head(m); s; s = s->next)
@@ -1095,8 +1158,9 @@ static void on_kick(uv_timer_t *h)
 
 void alloc_manager_services_changed(struct alloc_manager *m)
 {
+    (void)head(m);
     struct templates_mgr *tm = m->templates;
-    if (!tm || !tm->list || m->closing)
+    if (m->closing)
         return;
     if (!tm->kick) {
         tm->kick = xcalloc(1, sizeof(*tm->kick));
