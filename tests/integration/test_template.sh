@@ -11,7 +11,7 @@
 data=$TMP/data
 cleanup_add "pkill -9 -f 'supervise $data/' ; true"
 
-job() { # NAME TYPE COMMAND EXTRA-HCL (in the task)
+job() { # NAME TYPE COMMAND EXTRA-HCL (in the task) [DRIVER]
     cat >"$TMP/$1.nomad" <<J
 job "$1" {
   type = "$2"
@@ -25,7 +25,7 @@ job "$1" {
       unlimited = false
     }
     task "t" {
-      driver = "raw_exec"
+      driver = "${5:-raw_exec}"
       config {
         command = "/bin/sh"
         args    = ["-c", "$3"]
@@ -100,6 +100,22 @@ check "a double-quoted value reaches the task ($o)" contains "$o" "DB=postgresql
 check "an unquoted value with a comment, over the task env" contains "$o" "R=redis://envf "
 check "a single-quoted value is literal" contains "$o" 'Q=single $quoted'
 check "export prefix and escapes ($o)" contains "$o" 'a  \t   b'
+
+# ---- exec: the files in the chroot, the env file in the supervisor's env ----
+job exectask batch 'cat /local/dir.txt; echo MODE=$APP_MODE' '      template {
+        data        = "dir={{ env \"NOMAD_TASK_DIR\" }} alloc={{ env \"NOMAD_ALLOC_DIR\" }}"
+        destination = "${NOMAD_TASK_DIR}/dir.txt"
+      }
+      template {
+        data        = "APP_MODE={{ env \"NOMAD_JOB_NAME\" }}-mode"
+        destination = "secrets/app.env"
+        env         = true
+      }' exec
+"$NOMCLIENT" job run "$TMP/exectask.nomad" >/dev/null 2>&1
+check "the exec task completes" wait_for 15 status_is exectask complete
+o=$(stdout_of exectask)
+check "it read the rendered file inside its chroot, env as it sees it ($o)" contains "$o" "dir=/local alloc=/alloc"
+check "the env file reached the supervisor's env" contains "$o" "MODE=exectask-mode"
 
 # ---- nomadService: rendered again when a second job registers it ----
 job watcher service 'cat $NOMAD_TASK_DIR/up.conf; echo run >>$NOMAD_ALLOC_DIR/runs; sleep 300' '      template {
