@@ -50,7 +50,7 @@ stdout_of() { cat "$data/alloc/$(alloc_id "$1")/alloc/logs/t.stdout.0" 2>/dev/nu
 need_agent "agent starts" tmpl -dev -data-dir "$data"
 
 # ---- the seed's nginx.conf shape, with env values ----
-job nginx batch 'cat $NOMAD_TASK_DIR/nginx.conf; stat -c %a $NOMAD_TASK_DIR/nginx.conf' '      template {
+job nginx batch 'cat $NOMAD_TASK_DIR/nginx.conf; stat -c perms=%a:%u:%g $NOMAD_TASK_DIR/nginx.conf' '      template {
         data = <<EOF
 events {
     worker_connections 1024;
@@ -67,6 +67,8 @@ http {
 EOF
         destination = "local/nginx.conf"
         perms       = "0640"
+        uid         = 65534
+        gid         = 65534
       }'
 out=$("$NOMCLIENT" job run "$TMP/nginx.nomad" 2>&1)
 check "a job with a template is accepted without a warning ($out)" [ -z "$(printf '%s' "$out" | grep -i 'template')" ]
@@ -75,7 +77,7 @@ id=$(alloc_id nginx)
 o=$(stdout_of nginx)
 check "the file was there when the task started, with the alloc id" contains "$o" "server $id:x;"
 check "an unset variable renders as \"\"; pipelines run" contains "$o" "# T in nginx"
-check "perms 0640 applied" contains "$o" "640"
+check "perms 0640, uid and gid applied" contains "$o" "perms=640:65534:65534"
 check "the rendered file is in local/" [ -f "$data/alloc/$id/t/local/nginx.conf" ]
 
 # ---- env = true ----
@@ -273,6 +275,56 @@ check "an interpolated destination escaping the task dir fails the task" wait_fo
 m=$(messages escape)
 check "with Nomad's words ($m)" contains "$m" "template: template destination path escapes alloc directory"
 check "nothing written outside" [ ! -e "$data/escaped.txt" ] && [ ! -e "$data/alloc/escaped.txt" ]
+
+# ---- source: a file in the allocation (a prestart task wrote it) ----
+cat >"$TMP/src.nomad" <<'J'
+job "src" {
+  type = "batch"
+  group "g" {
+    restart {
+      attempts = 0
+      mode     = "fail"
+    }
+    reschedule {
+      attempts  = 0
+      unlimited = false
+    }
+    task "pre" {
+      lifecycle {
+        hook = "prestart"
+      }
+      driver = "raw_exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "printf '[[ env \"NOMAD_TASK_NAME\" ]] from a source' >../alloc/t.tpl"]
+      }
+    }
+    task "t" {
+      driver = "raw_exec"
+      config {
+        command = "/bin/cat"
+        args    = ["local/out.txt"]
+      }
+      template {
+        source          = "../alloc/t.tpl"
+        destination     = "local/out.txt"
+        left_delimiter  = "[["
+        right_delimiter = "]]"
+      }
+    }
+  }
+}
+J
+"$NOMCLIENT" job run "$TMP/src.nomad" >/dev/null 2>&1
+check "a source template in the alloc dir, with delimiters, renders" wait_for 15 status_is src complete
+check "its output" contains "$(stdout_of src)" "t from a source"
+job srcout batch 'echo never' '      template {
+        source      = "/etc/hostname"
+        destination = "local/x"
+      }'
+"$NOMCLIENT" job run "$TMP/srcout.nomad" >/dev/null 2>&1
+check "a source outside the task and alloc dirs fails the task" wait_for 10 status_is srcout failed
+check "in Nomad's words" contains "$(messages srcout)" "template: template source path escapes alloc directory"
 
 # ---- secret: no Vault ----
 job vault batch 'echo never' '      template {
