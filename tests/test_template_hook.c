@@ -1,4 +1,5 @@
-// deps: client/alloc/template_deps.c client/alloc/alloc.c client/job/ client/hcl/ client/util.c
+// deps: client/alloc/template_deps.c client/alloc/alloc.c client/job/
+// deps: client/hcl/ client/util.c
 /* A task's templates, the pure pieces: where sources and destinations land
  * (Nomad's ClientPath: relative to the task dir, ${NOMAD_*_DIR}
  * interpolated, escapes refused), go-envparse's reading of env = true

@@ -136,7 +136,8 @@ int template_env_parse(const char *text, size_t len, struct kvlist *out,
         goto out;                                                              \
     } while (0)
     while (i < len) {
-        while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r'))
+        while (i < len &&
+               (text[i] == ' ' || text[i] == '\t' || text[i] == '\r'))
             i++;
         if (i < len && text[i] == '\n') {
             i++;
@@ -199,20 +200,39 @@ int template_env_parse(const char *text, size_t len, struct kvlist *out,
                     break;
                 c = text[i++];
                 switch (c) {
-                case 'a': nc_buf_putc(&v, '\a'); break;
-                case 'b': nc_buf_putc(&v, '\b'); break;
-                case 'f': nc_buf_putc(&v, '\f'); break;
-                case 'n': nc_buf_putc(&v, '\n'); break;
-                case 'r': nc_buf_putc(&v, '\r'); break;
-                case 't': nc_buf_putc(&v, '\t'); break;
-                case 'v': nc_buf_putc(&v, '\v'); break;
-                case '\\': case '"': case '$': case '`': case '\'':
+                case 'a':
+                    nc_buf_putc(&v, '\a');
+                    break;
+                case 'b':
+                    nc_buf_putc(&v, '\b');
+                    break;
+                case 'f':
+                    nc_buf_putc(&v, '\f');
+                    break;
+                case 'n':
+                    nc_buf_putc(&v, '\n');
+                    break;
+                case 'r':
+                    nc_buf_putc(&v, '\r');
+                    break;
+                case 't':
+                    nc_buf_putc(&v, '\t');
+                    break;
+                case 'v':
+                    nc_buf_putc(&v, '\v');
+                    break;
+                case '\\':
+                case '"':
+                case '$':
+                case '`':
+                case '\'':
                     nc_buf_putc(&v, c);
                     break;
                 case '\n': /* a line continuation */
                     line++;
                     break;
-                case 'u': case 'x': {
+                case 'u':
+                case 'x': {
                     int nd = c == 'u' ? 4 : 2;
                     unsigned cp = 0;
                     for (int d = 0; d < nd; d++) {
@@ -257,13 +277,14 @@ int template_env_parse(const char *text, size_t len, struct kvlist *out,
                 nc_buf_putc(&v, c);
                 i++;
             }
-            while (v.len > 0 && (v.data[v.len - 1] == ' ' ||
-                                 v.data[v.len - 1] == '\t' ||
-                                 v.data[v.len - 1] == '\r'))
+            while (v.len > 0 &&
+                   (v.data[v.len - 1] == ' ' || v.data[v.len - 1] == '\t' ||
+                    v.data[v.len - 1] == '\r'))
                 v.data[--v.len] = '\0';
         }
         /* after the value: spaces and a comment only */
-        while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r'))
+        while (i < len &&
+               (text[i] == ' ' || text[i] == '\t' || text[i] == '\r'))
             i++;
         if (i < len && text[i] == '#')
             while (i < len && text[i] != '\n')

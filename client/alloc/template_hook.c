@@ -35,8 +35,8 @@
 
 struct one_template {
     struct tmpl *parsed;
-    char *source;  /* for messages: the source path or "(dynamic)" */
-    char *dest;    /* host path */
+    char *source; /* for messages: the source path or "(dynamic)" */
+    char *dest;   /* host path */
     bool uses_catalog;
     bool complete; /* its last render had every dependency */
 };
@@ -49,9 +49,9 @@ struct task_templates {
     struct one_template *tp;
     size_t n;
     bool wait_net;
-    bool first_done;      /* the task was let start */
-    char *missing;        /* the missing set last seen, as text */
-    bool consul_noted;    /* the "Consul ..." event was given */
+    bool first_done;         /* the task was let start */
+    char *missing;           /* the missing set last seen, as text */
+    bool consul_noted;       /* the "Consul ..." event was given */
     uv_timer_t *event_timer; /* the next "Missing" event */
     uv_timer_t *wait_timer;  /* wait {min max}: a change to render */
     int64_t wait_since;      /* first change waiting, unix ns; 0 none */
@@ -214,8 +214,12 @@ static const struct tmpl_func task_funcs[] = {
     {"service", fn_service, 1, true, {TMPL_P_STRING}, 0},
     {"services", fn_services, 0, true, {TMPL_P_STRING}, 0},
     {"key", fn_key, 1, false, {TMPL_P_STRING}, 0},
-    {"keyOrDefault", fn_key_or_default, 2, false,
-     {TMPL_P_STRING, TMPL_P_STRING}, 0},
+    {"keyOrDefault",
+     fn_key_or_default,
+     2,
+     false,
+     {TMPL_P_STRING, TMPL_P_STRING},
+     0},
     {"keyExists", fn_key_exists, 1, false, {TMPL_P_STRING}, 0},
     {"ls", fn_ls, 1, false, {TMPL_P_STRING}, 0},
     {"tree", fn_tree, 1, false, {TMPL_P_STRING}, 0},
@@ -231,10 +235,14 @@ static const struct tmpl_func task_funcs[] = {
 static struct tmpl_value service_value(struct tmpl_arena *ar, json_t *r)
 {
     static const char *const fields[][2] = {
-        {"ID", "ID"},           {"Name", "ServiceName"},
-        {"Namespace", "Namespace"}, {"NodeID", "NodeID"},
-        {"Datacenter", "Datacenter"}, {"JobID", "JobID"},
-        {"AllocID", "AllocID"}, {"Address", "Address"},
+        {"ID", "ID"},
+        {"Name", "ServiceName"},
+        {"Namespace", "Namespace"},
+        {"NodeID", "NodeID"},
+        {"Datacenter", "Datacenter"},
+        {"JobID", "JobID"},
+        {"AllocID", "AllocID"},
+        {"Address", "Address"},
     };
     struct tmpl_value m = tmpl_map_new(ar, 10, TMPL_ELEM_ANY);
     for (size_t i = 0; i < NC_ARRAY_LEN(fields); i++) {
@@ -245,9 +253,8 @@ static struct tmpl_value service_value(struct tmpl_arena *ar, json_t *r)
     tmpl_map_put(ar, &m, "Port", 4,
                  tmpl_int(json_integer_value(json_object_get(r, "Port"))));
     json_t *tags = json_object_get(r, "Tags");
-    struct tmpl_value tl =
-        tmpl_list(ar, json_is_array(tags) ? json_array_size(tags) : 0,
-                  TMPL_ELEM_STRING);
+    struct tmpl_value tl = tmpl_list(
+        ar, json_is_array(tags) ? json_array_size(tags) : 0, TMPL_ELEM_STRING);
     struct tmpl_value *items = tmpl_list_items(&tl);
     for (size_t i = 0; i < tl.len; i++) {
         const char *s = json_string_value(json_array_get(tags, i));
@@ -303,8 +310,8 @@ static int lookup_catalog(struct task_templates *s, const struct tmpl_dep *d,
                 bool has = false;
                 json_t *tg;
                 size_t ti;
-                json_array_foreach(json_object_get(r, "Tags"), ti, tg)
-                    has |= nc_streq(json_string_value(tg), tag);
+                json_array_foreach(json_object_get(r, "Tags"), ti, tg) has |=
+                    nc_streq(json_string_value(tg), tag);
                 if (!has)
                     continue;
             }
@@ -316,8 +323,11 @@ static int lookup_catalog(struct task_templates *s, const struct tmpl_dep *d,
     } else {
         json_t *ns, *svc;
         size_t i, k, n = 0;
-        json_array_foreach(j, i, ns) if (nc_streq(json_string_value(json_object_get(ns, "Namespace")), "default"))
-            n += json_array_size(json_object_get(ns, "Services"));
+        json_array_foreach(j, i, ns) if (nc_streq(
+                                             json_string_value(json_object_get(
+                                                 ns, "Namespace")),
+                                             "default")) n +=
+            json_array_size(json_object_get(ns, "Services"));
         struct tmpl_value l = tmpl_list(ar, n, TMPL_ELEM_ANY);
         struct tmpl_value *items = tmpl_list_items(&l);
         size_t at = 0;
@@ -330,10 +340,9 @@ static int lookup_catalog(struct task_templates *s, const struct tmpl_dep *d,
             {
                 if (at >= n)
                     break;
-                json_t *fake = json_pack(
-                    "{s:O?, s:O?}", "ServiceName",
-                    json_object_get(svc, "ServiceName"), "Tags",
-                    json_object_get(svc, "Tags"));
+                json_t *fake = json_pack("{s:O?, s:O?}", "ServiceName",
+                                         json_object_get(svc, "ServiceName"),
+                                         "Tags", json_object_get(svc, "Tags"));
                 struct tmpl_value m = service_value(ar, fake);
                 json_decref(fake);
                 /* Nomad's ServiceRegistrationListStub: Name and Tags */
@@ -352,8 +361,8 @@ static int lookup_catalog(struct task_templates *s, const struct tmpl_dep *d,
 }
 
 static int lookup_file(struct task_templates *s, const struct tmpl_dep *d,
-                       struct tmpl_arena *ar, struct tmpl_value *out,
-                       char *why, size_t whylen)
+                       struct tmpl_arena *ar, struct tmpl_value *out, char *why,
+                       size_t whylen)
 {
     char *path = NULL;
     if (template_path(d->args[0], &s->env, s->m->c.node, s->task_dir,
@@ -454,8 +463,8 @@ static int lookup(void *ctx, const struct tmpl_dep *d, struct tmpl_arena *ar,
 /* Writes content at path (atomically, perms, uid/gid) unless it is there
  * already. 1 written, 0 unchanged, or -errno with why. */
 static int write_dest(struct task_templates *s, const struct template_spec *sp,
-                      const char *path, const char *data, size_t len,
-                      char *why, size_t whylen)
+                      const char *path, const char *data, size_t len, char *why,
+                      size_t whylen)
 {
     size_t old_len = 0;
     char *old = nc_read_file(path, &old_len, TEMPLATE_MAX_OUTPUT + 1);
@@ -471,10 +480,10 @@ static int write_dest(struct task_templates *s, const struct template_spec *sp,
         /* a symlink on the way must not lead out of the sandbox */
         size_t tn = realpath(s->task_dir, tdir) ? strlen(tdir) : 0;
         size_t sn = realpath(s->shared_dir, sdir) ? strlen(sdir) : 0;
-        bool in = (tn && !strncmp(real, tdir, tn) &&
-                   (real[tn] == '/' || !real[tn])) ||
-                  (sn && !strncmp(real, sdir, sn) &&
-                   (real[sn] == '/' || !real[sn]));
+        bool in =
+            (tn && !strncmp(real, tdir, tn) &&
+             (real[tn] == '/' || !real[tn])) ||
+            (sn && !strncmp(real, sdir, sn) && (real[sn] == '/' || !real[sn]));
         if (!in)
             r = -EPERM;
     }
@@ -570,8 +579,8 @@ static int render_all(struct task_templates *s, struct alloc_task *t,
         int r = tmpl_render(o->parsed, NULL, &env, &out, &err);
         o->uses_catalog |= s->used_catalog;
         if (r < 0) {
-            char *msg = xasprintf("Template failed: %s: execute: %s",
-                                  o->source, err.msg);
+            char *msg = xasprintf("Template failed: %s: execute: %s", o->source,
+                                  err.msg);
             nc_buf_free(&out);
             clear_render_ctx(s);
             template_kill(t, msg);
@@ -641,7 +650,8 @@ static void on_event_timer(uv_timer_t *h)
 {
     struct task_templates *s = h->data;
     struct alloc_task *t = state_task(s);
-    if (!t || !t->templates_blocked || !s->missing || !*s->missing)
+    if (!t || !t->templates_blocked || !nc_streq(t->state, "pending") ||
+        t->alloc->stopping || !s->missing || !*s->missing)
         return;
     alloc_task_event(t, "Template", "Missing: %s", s->missing);
     alloc_save(t->alloc);
@@ -747,8 +757,8 @@ static bool state_prepare(struct task_templates *s, struct alloc_task *t,
         free(text);
         s->n++;
         if (!o->parsed) {
-            msg = xasprintf("Template failed: %s: parse: %s", o->source,
-                            err.msg);
+            msg =
+                xasprintf("Template failed: %s: parse: %s", o->source, err.msg);
             hook_error = false;
         }
     }
@@ -806,9 +816,9 @@ bool alloc_task_render_templates(struct alloc_task *t, bool wait_net)
 
 /* ---- changes after the start ---- */
 
-static void on_script_done(void *arg, int exit_code, int signal,
-                           bool timed_out, const char *output,
-                           size_t output_len, const char *error);
+static void on_script_done(void *arg, int exit_code, int signal, bool timed_out,
+                           const char *output, size_t output_len,
+                           const char *error);
 
 struct script_run {
     struct task_templates *s; /* found again by ids */
@@ -852,16 +862,16 @@ static void run_script(struct task_templates *s, struct alloc_task *t,
     run->fail_on_error = sp->script_fail_on_error;
     struct driver_exec *x = NULL;
     struct nc_error err = {0};
-    int r = d->exec(s->m->drv, t, argv, sp->script_timeout, on_script_done,
-                    run, &x, &err);
+    int r = d->exec(s->m->drv, t, argv, sp->script_timeout, on_script_done, run,
+                    &x, &err);
     free(argv);
     if (r < 0)
         on_script_done(run, -1, 0, false, "", 0, err.msg);
 }
 
-static void on_script_done(void *arg, int exit_code, int signal,
-                           bool timed_out, const char *output,
-                           size_t output_len, const char *error)
+static void on_script_done(void *arg, int exit_code, int signal, bool timed_out,
+                           const char *output, size_t output_len,
+                           const char *error)
 {
     (void)signal;
     (void)output;
