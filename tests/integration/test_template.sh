@@ -311,6 +311,10 @@ job "src" {
         left_delimiter  = "[["
         right_delimiter = "]]"
       }
+      template {
+        data        = "{{ file \"../alloc/t.tpl\" | len }} bytes"
+        destination = "local/file.txt"
+      }
     }
   }
 }
@@ -318,6 +322,14 @@ J
 "$NOMCLIENT" job run "$TMP/src.nomad" >/dev/null 2>&1
 check "a source template in the alloc dir, with delimiters, renders" wait_for 15 status_is src complete
 check "its output" contains "$(stdout_of src)" "t from a source"
+check "file reads a file in the alloc dir" grep -q "^41 bytes$" "$data/alloc/$(alloc_id src)/t/local/file.txt"
+job fileout batch 'echo never' '      template {
+        data        = "{{ file \"/etc/hostname\" }}"
+        destination = "local/x"
+      }'
+"$NOMCLIENT" job run "$TMP/fileout.nomad" >/dev/null 2>&1
+check "file outside the task and alloc dirs fails the task" wait_for 10 status_is fileout failed
+check "saying it escapes" contains "$(messages fileout)" "file: path /etc/hostname escapes the task directory"
 job srcout batch 'echo never' '      template {
         source      = "/etc/hostname"
         destination = "local/x"
