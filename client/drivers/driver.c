@@ -1,17 +1,16 @@
 /* driver.c - the table of drivers this node has, and what they share. */
 #include "client/drivers/driver.h"
 
+#include "client/drivers/internal.h"
+
 #include <signal.h>
 #include <string.h>
 #include <strings.h>
 
-extern const struct driver driver_exec, driver_raw_exec;
+extern const struct driver driver_exec, driver_raw_exec, driver_docker;
 
-static const struct driver *const drivers[] = {&driver_exec, &driver_raw_exec};
-
-/* Drivers Nomad users name that this node does not have (yet): listed as
- * undetected, so placement says "missing drivers" as Nomad would. */
-static const char *const missing[] = {"docker"};
+static const struct driver *const drivers[] = {&driver_exec, &driver_raw_exec,
+                                               &driver_docker};
 
 const struct driver *driver_find(const char *name)
 {
@@ -30,10 +29,15 @@ void drivers_fingerprint(const struct agent_config *cfg, struct node *n)
 {
     for (size_t i = 0; i < NC_ARRAY_LEN(drivers); i++)
         drivers[i]->fingerprint(drivers[i], cfg, n);
-    for (size_t i = 0; i < NC_ARRAY_LEN(missing); i++)
-        node_add_driver(n, missing[i], false, false,
-                        "not supported by nomclient");
 }
+
+void drivers_start(uv_loop_t *loop, const struct agent_config *cfg,
+                   struct node *n)
+{
+    docker_driver_start(loop, cfg, n);
+}
+
+void drivers_stop(void) { docker_driver_stop(); }
 
 void drivers_config_defaults(struct agent_config *cfg, bool dev)
 {
