@@ -6,10 +6,13 @@
 #include <curl/curl.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- the library, loaded once per process ---- */
 
@@ -78,6 +81,17 @@ struct curl_uv_sock {
     struct curl_uv_sock *prev, *next; /* open sockets, for the close */
 };
 
+/* An idle_timeout_ms timer: apart from its transfer, because a transfer
+ * is freed at once and a uv handle only in its close callback. */
+struct curl_uv_idle {
+    uv_timer_t timer;
+    struct curl_uv *m;
+    struct curl_uv_xfer *x; /* NULL once the transfer is gone */
+};
+
+/* What a transfer still needs once libcurl returned (see curl_uv.h). */
+enum curl_uv_later { LATER_NONE, LATER_ADD, LATER_FREE, LATER_EXPIRE };
+
 struct curl_uv_xfer {
     struct curl_uv *m;
     CURL *easy;
@@ -92,6 +106,17 @@ struct curl_uv_xfer {
     curl_uv_done_fn done;
     void *arg;
     uint64_t start_ns;
+    curl_uv_data_fn on_data;
+    void *data_arg;
+    int streaming;   /* 0 undecided, 1 body to on_data, -1 kept */
+    int body_fd;     /* body_file, or -1 */
+    bool in_multi;   /* added to the multi handle */
+    bool idle_fired; /* ended by idle_timeout_ms */
+    struct curl_uv_idle *idle;
+    uint64_t idle_ms;
+    uint64_t last_activity; /* uv_now() of the last byte in or out */
+    enum curl_uv_later later;
+    struct curl_uv_xfer *later_next;
     struct curl_uv_xfer *prev, *next;
 };
 
@@ -104,7 +129,10 @@ struct curl_uv {
     size_t nxfers;
     size_t open_handles; /* the timer and every poll handle */
     int sock_error;      /* SO_ERROR of the last socket that failed */
+    int busy;            /* inside curl_multi_socket_action */
+    struct curl_uv_xfer *later, *later_tail; /* to do when not busy */
     bool closing;
+    bool close_later; /* curl_uv_close was called while busy */
     void (*closed)(void *arg);
     void *closed_arg;
 };
@@ -121,8 +149,16 @@ static void xfer_unlink(struct curl_uv *m, struct curl_uv_xfer *x)
     m->nxfers--;
 }
 
+static void on_idle_closed(uv_handle_t *h);
+
 static void xfer_free(struct curl_uv_xfer *x)
 {
+    if (x->idle) {
+        x->idle->x = NULL;
+        uv_close((uv_handle_t *)&x->idle->timer, on_idle_closed);
+    }
+    if (x->body_fd >= 0)
+        close(x->body_fd);
     if (x->easy)
         lib.curl_easy_cleanup(x->easy);
     if (x->headers)
@@ -169,6 +205,7 @@ static void finish(struct curl_uv *m, struct curl_uv_xfer *x, CURLcode res)
     if (res != CURLE_OK)
         m->sock_error = 0;
     r.timed_out = res == CURLE_OPERATION_TIMEDOUT;
+    r.idle = x->idle_fired;
     r.error = res == CURLE_OK ? ""
               : x->errbuf[0]  ? x->errbuf
                               : lib.curl_easy_strerror(res);
@@ -200,10 +237,71 @@ static void drain(struct curl_uv *m)
     }
 }
 
+/* Queues what a transfer needs once libcurl returned; a later wish
+ * replaces an earlier one (a start then a cancel: just freed). */
+static void later(struct curl_uv *m, struct curl_uv_xfer *x,
+                  enum curl_uv_later what)
+{
+    if (x->later == LATER_NONE) {
+        x->later_next = NULL;
+        if (m->later_tail)
+            m->later_tail->later_next = x;
+        else
+            m->later = x;
+        m->later_tail = x;
+    }
+    x->later = what;
+}
+
+static void really_close(struct curl_uv *m);
+static void expire_now(struct curl_uv *m, struct curl_uv_xfer *x);
+
+/* Does what callbacks inside libcurl asked for, in the order asked. */
+static void run_later(struct curl_uv *m)
+{
+    while (m->later && !m->closing) {
+        struct curl_uv_xfer *x = m->later;
+        m->later = x->later_next;
+        if (!m->later)
+            m->later_tail = NULL;
+        enum curl_uv_later what = x->later;
+        x->later = LATER_NONE;
+        switch (what) {
+        case LATER_FREE: /* already unlinked */
+            if (x->in_multi)
+                lib.curl_multi_remove_handle(m->multi, x->easy);
+            xfer_free(x);
+            break;
+        case LATER_ADD:
+            if (lib.curl_multi_add_handle(m->multi, x->easy) == CURLM_OK) {
+                x->in_multi = true;
+            } else {
+                xfer_unlink(m, x);
+                snprintf(x->errbuf, sizeof(x->errbuf),
+                         "curl_multi_add_handle failed");
+                finish(m, x, CURLE_FAILED_INIT);
+            }
+            break;
+        case LATER_EXPIRE:
+            expire_now(m, x);
+            break;
+        case LATER_NONE:
+            break;
+        }
+    }
+    if (m->close_later) {
+        m->close_later = false;
+        really_close(m);
+    }
+}
+
 static void socket_action(struct curl_uv *m, curl_socket_t fd, int flags)
 {
     int running = 0;
+    m->busy++;
     lib.curl_multi_socket_action(m->multi, fd, flags, &running);
+    m->busy--;
+    run_later(m);
     drain(m); /* whatever `running` says: a finished transfer may wait */
 }
 
@@ -340,17 +438,34 @@ static void on_timer_closed(uv_handle_t *h)
     handle_closed(h->data);
 }
 
-void curl_uv_close(struct curl_uv *m, void (*closed)(void *arg), void *arg)
+static void on_idle_closed(uv_handle_t *h)
 {
-    if (!m)
-        return;
-    m->closing = true;
-    m->closed = closed;
-    m->closed_arg = arg;
+    struct curl_uv_idle *idle = h->data;
+    struct curl_uv *m = idle->m;
+    free(idle);
+    handle_closed(m);
+}
+
+static void really_close(struct curl_uv *m)
+{
+    /* transfers cancelled from a callback are no longer listed */
+    while (m->later) {
+        struct curl_uv_xfer *x = m->later;
+        m->later = x->later_next;
+        if (x->later == LATER_FREE) {
+            if (x->in_multi)
+                lib.curl_multi_remove_handle(m->multi, x->easy);
+            xfer_free(x);
+        } else {
+            x->later = LATER_NONE;
+        }
+    }
+    m->later_tail = NULL;
     while (m->xfers) {
         struct curl_uv_xfer *x = m->xfers;
         xfer_unlink(m, x);
-        lib.curl_multi_remove_handle(m->multi, x->easy);
+        if (x->in_multi)
+            lib.curl_multi_remove_handle(m->multi, x->easy);
         xfer_free(x);
     }
     /* closes curl's cached connections, through on_socket for most */
@@ -362,10 +477,43 @@ void curl_uv_close(struct curl_uv *m, void (*closed)(void *arg), void *arg)
     uv_close((uv_handle_t *)&m->timer, on_timer_closed);
 }
 
+void curl_uv_close(struct curl_uv *m, void (*closed)(void *arg), void *arg)
+{
+    if (!m || m->closing)
+        return;
+    m->closing = true;
+    m->closed = closed;
+    m->closed_arg = arg;
+    if (m->busy)
+        m->close_later = true; /* run_later, once libcurl returned */
+    else
+        really_close(m);
+}
+
+/* A transfer that must get no more bytes: cancelled, expiring or its
+ * handle closing, from a callback. */
+static bool xfer_stopped(const struct curl_uv_xfer *x)
+{
+    return x->later == LATER_FREE || x->later == LATER_EXPIRE || x->m->closing;
+}
+
 static size_t on_write(char *data, size_t size, size_t n, void *userp)
 {
     struct curl_uv_xfer *x = userp;
     size_t len = size * n;
+    if (xfer_stopped(x))
+        return 0; /* ends the transfer; no callback will tell */
+    x->last_activity = uv_now(x->m->loop);
+    if (x->on_data && !x->streaming) {
+        long code = 0;
+        lib.curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+        x->streaming = code >= 200 && code <= 299 ? 1 : -1;
+    }
+    if (x->streaming > 0) {
+        if (len)
+            x->on_data(x->data_arg, data, len);
+        return xfer_stopped(x) ? 0 : len;
+    }
     size_t room = x->max_body - x->body.len;
     if (len > room) {
         /* a short count ends the transfer with CURLE_WRITE_ERROR; the
@@ -382,6 +530,9 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
 {
     struct curl_uv_xfer *x = userp;
     size_t len = size * n;
+    if (xfer_stopped(x))
+        return 0;
+    x->last_activity = uv_now(x->m->loop);
     /* headers and trailers alike, bounded as the body is */
     if (x->keep_headers && x->header_lines.len + len <= 65536)
         nc_buf_append(&x->header_lines, data, len);
@@ -405,6 +556,50 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
         }
     }
     return len;
+}
+
+static size_t on_read(char *buf, size_t size, size_t n, void *userp)
+{
+    struct curl_uv_xfer *x = userp;
+    if (xfer_stopped(x))
+        return CURL_READFUNC_ABORT;
+    ssize_t got;
+    do
+        got = read(x->body_fd, buf, size * n);
+    while (got < 0 && errno == EINTR);
+    if (got < 0) {
+        snprintf(x->errbuf, sizeof(x->errbuf), "reading the body file: %s",
+                 strerror(errno));
+        return CURL_READFUNC_ABORT;
+    }
+    x->last_activity = uv_now(x->m->loop);
+    return (size_t)got;
+}
+
+/* The body streamed from a file: opened now so a missing one fails the
+ * start, not the transfer. */
+static int set_body_file(struct curl_uv_xfer *x, const char *path,
+                         const char *method)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    int e = fstat(fd, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : -EINVAL;
+    if (e < 0) {
+        close(fd);
+        return e;
+    }
+    x->body_fd = fd;
+    CURL *h = x->easy;
+    lib.curl_easy_setopt(h, CURLOPT_POST, 1L);
+    lib.curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)st.st_size);
+    lib.curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+    lib.curl_easy_setopt(h, CURLOPT_READDATA, x);
+    if (strcmp(method, "POST") != 0)
+        lib.curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    return 0;
 }
 
 static void set_method(CURL *h, const struct curl_uv_request *req)
@@ -440,6 +635,38 @@ static void set_tls(CURL *h, const struct curl_uv_tls *tls)
     lib.curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, tls->insecure ? 0L : 2L);
 }
 
+static void on_idle(uv_timer_t *t)
+{
+    struct curl_uv_idle *idle = t->data;
+    struct curl_uv_xfer *x = idle->x;
+    if (!x || idle->m->closing)
+        return;
+    uint64_t quiet = uv_now(idle->m->loop) - x->last_activity;
+    if (quiet < x->idle_ms) { /* a byte came meanwhile: wait the rest */
+        uv_timer_start(t, on_idle, x->idle_ms - quiet, 0);
+        return;
+    }
+    char d[32];
+    nc_format_duration((int64_t)x->idle_ms * 1000000, d, sizeof(d));
+    snprintf(x->errbuf, sizeof(x->errbuf), "no data for %s", d);
+    x->idle_fired = true;
+    expire_now(idle->m, x);
+}
+
+static void idle_start(struct curl_uv *m, struct curl_uv_xfer *x, long ms)
+{
+    struct curl_uv_idle *idle = xcalloc(1, sizeof(*idle));
+    uv_timer_init(m->loop, &idle->timer);
+    idle->timer.data = idle;
+    idle->m = m;
+    idle->x = x;
+    m->open_handles++;
+    x->idle = idle;
+    x->idle_ms = (uint64_t)ms;
+    x->last_activity = uv_now(m->loop);
+    uv_timer_start(&idle->timer, on_idle, x->idle_ms, 0);
+}
+
 int curl_uv_start(struct curl_uv *m, const struct curl_uv_request *req,
                   curl_uv_done_fn done, void *arg, struct curl_uv_xfer **out)
 {
@@ -448,6 +675,7 @@ int curl_uv_start(struct curl_uv *m, const struct curl_uv_request *req,
     if (!m || m->closing || !req->url)
         return -EINVAL;
     struct curl_uv_xfer *x = xcalloc(1, sizeof(*x));
+    x->body_fd = -1;
     if (!(x->easy = lib.curl_easy_init())) {
         free(x);
         return -ENOMEM;
@@ -485,7 +713,18 @@ int curl_uv_start(struct curl_uv *m, const struct curl_uv_request *req,
         lib.curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
         lib.curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
     }
-    set_method(h, req);
+    if (req->body_file) {
+        int r = set_body_file(x, req->body_file,
+                              req->method ? req->method : "POST");
+        if (r < 0) {
+            xfer_free(x);
+            return r;
+        }
+    } else {
+        set_method(h, req);
+    }
+    x->on_data = req->on_data;
+    x->data_arg = req->data_arg;
     set_tls(h, req->tls);
     /* no 100-continue round trip for larger bodies */
     x->headers = lib.curl_slist_append(NULL, "Expect:");
@@ -493,10 +732,16 @@ int curl_uv_start(struct curl_uv *m, const struct curl_uv_request *req,
         x->headers = lib.curl_slist_append(x->headers, req->headers[i]);
     lib.curl_easy_setopt(h, CURLOPT_HTTPHEADER, x->headers);
     x->start_ns = nc_now_mono_ns();
-    if (lib.curl_multi_add_handle(m->multi, h) != CURLM_OK) {
+    if (m->busy) { /* from a callback inside libcurl: add it afterwards */
+        later(m, x, LATER_ADD);
+    } else if (lib.curl_multi_add_handle(m->multi, h) != CURLM_OK) {
         xfer_free(x);
         return -EIO;
+    } else {
+        x->in_multi = true;
     }
+    if (req->idle_timeout_ms > 0)
+        idle_start(m, x, req->idle_timeout_ms);
     x->next = m->xfers;
     if (m->xfers)
         m->xfers->prev = x;
@@ -509,25 +754,42 @@ int curl_uv_start(struct curl_uv *m, const struct curl_uv_request *req,
 
 void curl_uv_cancel(struct curl_uv *m, struct curl_uv_xfer *x)
 {
-    if (!m || !x || m->closing)
+    if (!m || !x || m->closing || x->later == LATER_FREE)
         return;
     xfer_unlink(m, x);
-    lib.curl_multi_remove_handle(m->multi, x->easy);
+    if (m->busy || x->later != LATER_NONE) {
+        later(m, x, LATER_FREE); /* a queued start is dropped too */
+        return;
+    }
+    if (x->in_multi)
+        lib.curl_multi_remove_handle(m->multi, x->easy);
     xfer_free(x);
+}
+
+/* Ends x now with CURLE_OPERATION_TIMEDOUT and the message in errbuf. */
+static void expire_now(struct curl_uv *m, struct curl_uv_xfer *x)
+{
+    xfer_unlink(m, x);
+    if (x->in_multi)
+        lib.curl_multi_remove_handle(m->multi, x->easy);
+    x->in_multi = false;
+    finish(m, x, CURLE_OPERATION_TIMEDOUT);
 }
 
 void curl_uv_expire(struct curl_uv *m, struct curl_uv_xfer *x)
 {
-    if (!m || !x || m->closing)
+    if (!m || !x || m->closing || x->later == LATER_FREE ||
+        x->later == LATER_EXPIRE)
         return;
-    xfer_unlink(m, x);
-    lib.curl_multi_remove_handle(m->multi, x->easy);
     snprintf(x->errbuf, sizeof(x->errbuf),
              "Operation timed out after %llu milliseconds with %zu bytes "
              "received",
              (unsigned long long)((nc_now_mono_ns() - x->start_ns) / 1000000),
              x->body.len);
-    finish(m, x, CURLE_OPERATION_TIMEDOUT);
+    if (m->busy || x->later == LATER_ADD)
+        later(m, x, LATER_EXPIRE); /* inside libcurl: right after */
+    else
+        expire_now(m, x);
 }
 
 size_t curl_uv_in_flight(const struct curl_uv *m)

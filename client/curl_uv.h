@@ -12,7 +12,14 @@
  * is passed on as CURL_CSELECT_ERR; curl_multi_info_read is drained after
  * every curl_multi_socket_action, whatever the running count; a poll
  * handle is freed only in its uv_close callback. Connections are reused
- * between requests unless a request asks for a fresh one. */
+ * between requests unless a request asks for a fresh one.
+ *
+ * Streams: a request may hand its answer's body to a callback as it
+ * arrives (on_data), upload its body from a file (body_file), and fail
+ * when no byte moved for a while (idle_timeout_ms). libcurl forbids
+ * adding or removing transfers from inside its callbacks, so what on_data
+ * asks for (start, cancel, expire, close) is queued and done as soon as
+ * libcurl returns to us, before the loop polls again. */
 #ifndef NOMCLIENT_CURL_UV_H
 #define NOMCLIENT_CURL_UV_H
 
@@ -25,6 +32,9 @@
 
 struct curl_uv;
 struct curl_uv_xfer;
+
+/* Body bytes of a streamed answer, in order, as they arrive. */
+typedef void (*curl_uv_data_fn)(void *arg, const char *data, size_t len);
 
 struct curl_uv_tls {
     const char *ca_file;   /* PEM bundle to verify the server, or NULL */
@@ -52,6 +62,28 @@ struct curl_uv_request {
                               knowledge over http:// (gRPC) */
     bool keep_headers;     /* the response's header and trailer lines go
                               to curl_uv_response.headers */
+    /* Streaming. When on_data is set, the body of a 2xx answer goes to it
+     * as it arrives, after the headers (so the status is 2xx whenever it
+     * is called), and is not kept: the response's body is then "". The
+     * body of any other status (an error's text) is kept as without
+     * on_data, up to max_body. on_data may start, cancel or expire
+     * requests (its own too) and close the handle; these take effect as
+     * soon as it returns (a cancelled or closed transfer gets no more
+     * data). */
+    curl_uv_data_fn on_data;
+    void *data_arg;
+    /* The request body is read from this file as curl sends it (a
+     * regular file; Content-Length is its size at the start); `body` is
+     * ignored then. A method other than POST is sent with the same body.
+     * The reads are plain read()s on the loop's thread: for local files
+     * in the page cache, not for slow or network filesystems. */
+    const char *body_file;
+    /* When no byte was received or sent for this long (from the start:
+     * connect and waiting for the status count), the transfer ends with
+     * timed_out and idle set and the error "no data for 2m0s". 0 = no
+     * such limit. A uv timer of the transfer's own, rearmed lazily: no
+     * timer work per chunk. */
+    long idle_timeout_ms;
 };
 
 #define CURL_UV_MAX_BODY ((size_t)16 << 20)
@@ -69,6 +101,7 @@ struct curl_uv_response {
     int curl_code;  /* CURLcode; 0 = complete */
     int os_errno;   /* errno of a failed connect, else 0 */
     bool timed_out;
+    bool idle;                /* timed out by idle_timeout_ms */
     const char *error;        /* "" when complete, else curl's message */
     const char *redirect_url; /* an absolute Location, or NULL */
     uint64_t duration_ns;     /* from curl_uv_start to completion */
@@ -93,7 +126,9 @@ void curl_uv_close(struct curl_uv *m, void (*closed)(void *arg), void *arg);
 
 /* Starts a request; `done` gets the answer later, never from within this
  * call. *out (may be NULL) receives a pointer for curl_uv_cancel, valid
- * until the callback runs. Returns 0 or a negative errno. */
+ * until the callback runs. Returns 0 or a negative errno (-EINVAL; a
+ * body_file that cannot be opened: open()'s errno, or -EINVAL when it is
+ * not a regular file). */
 int curl_uv_start(struct curl_uv *m, const struct curl_uv_request *req,
                   curl_uv_done_fn done, void *arg, struct curl_uv_xfer **out);
 
@@ -102,7 +137,8 @@ void curl_uv_cancel(struct curl_uv *m, struct curl_uv_xfer *x);
 
 /* Ends a request now as if its timeout had passed: the callback runs from
  * within this call with what was read so far (status, reason, body),
- * timed_out set. For a caller whose own deadline decides, not curl's. */
+ * timed_out set. For a caller whose own deadline decides, not curl's.
+ * (From within an on_data callback: right after that returns.) */
 void curl_uv_expire(struct curl_uv *m, struct curl_uv_xfer *x);
 
 /* Requests started whose callback has not run yet. */

@@ -1,6 +1,6 @@
 // deps: client/config.c client/config_decode.c client/config_json.c
 // deps: client/config_schema.c client/config_validate.c client/tls.c client/hcl/ client/util.c
-// deps: client/drivers/ client/alloc/alloc.c client/node/ client/job/ volumes/
+// deps: client/drivers/ client/curl_uv.c client/alloc/alloc.c client/node/ client/job/ volumes/
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

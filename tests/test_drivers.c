@@ -1,4 +1,4 @@
-// deps: client/drivers/ client/alloc/alloc.c client/node/ client/job/
+// deps: client/drivers/ client/curl_uv.c client/alloc/alloc.c client/node/ client/job/
 // deps: client/hcl/ client/util.c volumes/
 /* The driver table: lookup by a task's driver, fingerprints into the node,
  * the plugin config each driver declares, and signal names. */
