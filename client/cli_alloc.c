@@ -743,6 +743,16 @@ int cli_cmd_leftovers(int argc, char **argv)
             total++;
         }
     }
+    /* the docker driver's containers and pause containers */
+    size_t di;
+    json_t *dv;
+    json_array_foreach(json_object_get(res, "DockerContainers"), di, dv)
+    {
+        printf("%-12s %.12s %s (allocation %s, %s)\n", "Container",
+               format_jstr(dv, "ID", "?"), format_jstr(dv, "Name", "?"),
+               format_jstr(dv, "AllocID", "?"), format_jstr(dv, "State", "?"));
+        total++;
+    }
     /* network leftovers: recorded set-ups, namespaces, IPAM leases and
      * iptables rules of allocations this node no longer runs */
     json_t *net = json_object_get(res, "Network");

@@ -146,6 +146,7 @@ uint64_t docker_pid_start_time(int pid)
 
 struct fingerprint {
     uv_timer_t timer;
+    uint64_t last_ms; /* uv_now of the last one started */
     struct docker_call *call;
     int step; /* 0 version, 1 info, 2 bridge network */
     bool ever_detected;
@@ -284,7 +285,24 @@ static void on_fingerprint_timer(uv_timer_t *t)
 {
     struct fingerprint *fp = t->data;
     fp->step = 0;
+    fp->last_ms = uv_now(dk.loop);
     fingerprint_next(fp);
+}
+
+void docker_driver_saw(const struct docker_reply *r)
+{
+    struct fingerprint *fp = dk.fp;
+    struct node_driver *d = node_entry(dk.node);
+    if (!fp || !d || fp->call || dk.closing)
+        return;
+    bool away = docker_reply_unreachable(r);
+    if (away == !d->healthy)
+        return; /* the node says so already */
+    /* at most one a second, however many calls notice */
+    uint64_t now = uv_now(dk.loop);
+    uint64_t due = fp->last_ms + 1000 > now ? fp->last_ms + 1000 - now : 0;
+    if (uv_timer_get_due_in(&fp->timer) > due)
+        uv_timer_start(&fp->timer, on_fingerprint_timer, due, 0);
 }
 
 /* One step: the version (after a look at the socket), the info, the

@@ -300,6 +300,7 @@ static void on_inspected(void *arg, const struct docker_reply *rep)
 {
     struct docker_image_req *r = arg;
     r->call = NULL;
+    docker_driver_saw(rep);
     const char *id = json_string_value(json_object_get(rep->json, "Id"));
     if (!rep->error && id) {
         if (r->step == INSPECT_LOCAL && r->event) {

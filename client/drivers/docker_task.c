@@ -813,6 +813,7 @@ static void on_wait(void *arg, const struct docker_reply *r)
 {
     struct docker_task *h = arg;
     h->wait_call = NULL;
+    docker_driver_saw(r);
     if (r->status == 404) {
         h->phase = PH_EXITING;
         snprintf(h->failure_buf, sizeof(h->failure_buf),
@@ -1153,6 +1154,7 @@ static void on_recover_inspect(void *arg, const struct docker_reply *r)
 {
     struct docker_task *h = arg;
     h->call = NULL;
+    docker_driver_saw(r);
     json_t *state = json_object_get(r->json, "State");
     if (r->error && r->status != 404 &&
         (docker_reply_unreachable(r) || r->status >= 500)) {

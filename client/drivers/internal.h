@@ -226,6 +226,10 @@ int docker_driver_setup(uv_loop_t *loop, const struct agent_config *cfg,
 struct docker_api *docker_api_get(struct nc_error *err);
 /* Whether the last fingerprint reached the daemon (or none ran yet). */
 bool docker_driver_healthy(void);
+/* A call's reply that tells the daemon went away (or came back) while the
+ * node says otherwise: the fingerprint runs now rather than in 30 s. */
+struct docker_reply;
+void docker_driver_saw(const struct docker_reply *r);
 /* Starts the fingerprint timer and the reaper (drivers_start), and stops
  * them and every call in flight (drivers_stop). */
 void docker_driver_start(uv_loop_t *loop, const struct agent_config *cfg,
