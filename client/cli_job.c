@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "client/api/api.h"
+#include "client/drivers/driver.h"
 #include "client/format.h"
 #include "client/job/job.h"
 
@@ -41,11 +42,18 @@ static const char job_run_usage[] =
     "  -check-index=<n> Register only if the job's modify index is n (0: new).\n"
     "  -address=<addr>  Agent address.\n";
 
-static int load_job_file(const char *path, struct job **job)
+/* With driver_checks, also the drivers' checks that need no agent config
+ * (keys, types, image references); the agent checks the rest when the job
+ * reaches it. */
+static int load_job_file(const char *path, struct job **job,
+                         bool driver_checks)
 {
     struct nc_error err = {0};
-    if (jobspec_parse_file(path, job, &err) < 0) {
+    if (jobspec_parse_file(path, job, &err) < 0 ||
+        (driver_checks && drivers_validate_job(NULL, *job, &err) < 0)) {
         fprintf(stderr, "Error parsing job file from %s:\n%s\n", path, err.msg);
+        jobspec_free(*job);
+        *job = NULL;
         return -1;
     }
     return 0;
@@ -72,7 +80,8 @@ static int cmd_job_run(struct api_client *api, int argc, char **argv)
         return 1;
     }
     struct job *job = NULL;
-    if (load_job_file(argv[pos], &job) < 0)
+    /* -output converts, as Nomad's: the agent checks driver config */
+    if (load_job_file(argv[pos], &job, !output) < 0)
         return 1;
     json_t *body = json_pack("{s:o}", "Job", jobspec_to_json(job));
     int rc = 1;
@@ -142,7 +151,7 @@ static int cmd_job_validate(int argc, char **argv)
         return 1;
     }
     struct job *job = NULL;
-    if (load_job_file(argv[pos], &job) < 0)
+    if (load_job_file(argv[pos], &job, true) < 0)
         return 1;
     char *w = warnings_text(&job->warnings);
     print_warnings(w);

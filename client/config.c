@@ -232,6 +232,7 @@ void config_free(struct agent_config *cfg)
 {
     if (!cfg)
         return;
+    drivers_config_free(cfg); /* what their plugin keys hold */
     char **owned[] = {
         &cfg->data_dir,
         &cfg->name,

@@ -24,6 +24,48 @@ struct reserved_resources {
     char *reserved_ports; /* "22,80,8000-8100" as Nomad writes it */
 };
 
+/* The docker driver's plugin config, Nomad's keys (drivers/docker/config.go
+ * configSpec) with Nomad's defaults; durations in nanoseconds. */
+struct docker_plugin_config {
+    char *endpoint; /* "unix:///var/run/docker.sock" */
+    struct {
+        char *config; /* a Docker config.json with "auths", "credHelpers" */
+        char *helper; /* docker-credential-<helper> */
+    } auth;
+    struct {
+        char *cert, *key, *ca; /* accepted, for a tcp:// endpoint */
+    } tls;
+    struct {
+        bool image;              /* true: remove unused images */
+        int64_t image_delay_ns;  /* 3m after the last task using it */
+        bool container;          /* true: remove containers that ended */
+        struct {
+            bool enabled;              /* true */
+            int64_t period_ns;         /* 5m */
+            int64_t creation_grace_ns; /* 5m, at least 1m */
+            bool dry_run;              /* false */
+        } dangling_containers;
+    } gc;
+    struct {
+        bool enabled;       /* false: no host paths outside the alloc dir */
+        char *selinuxlabel; /* appended to every bind ("z", "Z") */
+    } volumes;
+    bool allow_privileged;
+    struct strlist allow_caps;     /* Nomad's default set */
+    struct strlist allow_runtimes; /* ["runc", "nvidia"] */
+    char *nvidia_runtime;          /* "nvidia" */
+    char *infra_image;             /* the pause image of bridge groups */
+    int64_t infra_image_pull_timeout_ns; /* 5m */
+    int64_t pull_activity_timeout_ns;    /* 2m, at least 1m */
+    int pids_limit;                      /* 0: none; a task's may not exceed */
+    bool disable_log_collection;
+    struct strlist extra_labels;   /* globs of Nomad's label names */
+    struct {
+        char *type;          /* NULL with no config: json-file as Nomad */
+        struct kvlist config;
+    } logging;
+};
+
 struct agent_config {
     bool dev_mode;
     char *data_dir;   /* default /var/lib/nomclient, dev: a temp dir */
@@ -71,6 +113,9 @@ struct agent_config {
         /* exec's default_pid_mode / default_ipc_mode: "private" (the
          * default) or "host"; a task's pid_mode / ipc_mode overrides */
         char *exec_default_pid_mode, *exec_default_ipc_mode;
+        /* plugin "docker" { config { ... } } (client/drivers/
+         * docker_config.c declares the keys and their defaults) */
+        struct docker_plugin_config docker;
         struct strlist servers;
         /* client garbage collection of terminal allocations, as Nomad's
          * gc_* keys (client/alloc/gc.c); -dev: 10m, 99, 99 as `nomad
@@ -134,13 +179,20 @@ enum config_key_kind {
     CONFIG_KEY_STRLIST,
     CONFIG_KEY_IGNORED_BOOL,   /* Nomad's, accepted and ignored here */
     CONFIG_KEY_IGNORED_STRING,
+    CONFIG_KEY_INT,      /* an int */
+    CONFIG_KEY_DURATION, /* a Go duration ("5m"), int64_t nanoseconds */
+    CONFIG_KEY_STRMAP,   /* name = "value" pairs, a struct kvlist */
 };
+/* A name with dots is a key of a nested block: "gc.image" is `image` in
+ * `gc { ... }`, "gc.dangling_containers.period" one level deeper; the
+ * blocks exist because keys name them, and take the block or the
+ * attribute form (gc = { ... }). */
 struct config_key {
     const char *name;
     enum config_key_kind kind;
     size_t offset; /* into struct agent_config (not for the ignored kinds) */
-    /* a string, or each item of a list: 0, or -EINVAL with msg saying what
-     * is wrong */
+    /* a string, each item of a list, or a duration as written: 0, or
+     * -EINVAL with msg saying what is wrong */
     int (*check)(const char *item, char *msg, size_t msglen);
 };
 

@@ -272,6 +272,10 @@ static int decode_attr(struct config_decoder *c, const struct config_field *f,
     case F_DURATION: {
         int64_t ns;
         if (v->kind == HCL_NUMBER && v->is_integer) {
+            char text[64], msg[300];
+            nc_format_duration(v->integer, text, sizeof(text));
+            if (f->check && f->check(text, msg, sizeof(msg)) < 0)
+                return hfail(c, v->pos, leaf, "%s", msg);
             if (dst) /* nanoseconds, as Go's time.Duration decodes */
                 *(int64_t *)dst = v->integer;
             break;
@@ -282,6 +286,9 @@ static int decode_attr(struct config_decoder *c, const struct config_field *f,
             return hfail(c, v->pos, leaf,
                          "\"%s\" is not a duration (like \"30s\" or \"5m\")",
                          v->str ? v->str : "");
+        char msg[300];
+        if (f->check && f->check(v->str, msg, sizeof(msg)) < 0)
+            return hfail(c, v->pos, leaf, "%s", msg);
         if (dst)
             *(int64_t *)dst = ns;
         break;
@@ -553,6 +560,87 @@ int config_decode_host_volume(struct config_decoder *c, const char *label,
     return r;
 }
 
+/* ---- plugin keys ---- */
+
+static enum config_field_kind plugin_field_kind(enum config_key_kind k)
+{
+    switch (k) {
+    case CONFIG_KEY_BOOL:
+    case CONFIG_KEY_IGNORED_BOOL:
+        return F_BOOL;
+    case CONFIG_KEY_STRLIST:
+        return F_STRLIST;
+    case CONFIG_KEY_INT:
+        return F_INT;
+    case CONFIG_KEY_DURATION:
+        return F_DURATION;
+    case CONFIG_KEY_STRMAP:
+        return F_STRMAP;
+    case CONFIG_KEY_STRING:
+    case CONFIG_KEY_IGNORED_STRING:
+        break;
+    }
+    return F_STRING;
+}
+
+static void plugin_schema_free(struct config_schema *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->fields[i].kind == F_BLOCK) {
+            free((char *)s->fields[i].name); /* block names are owned */
+            plugin_schema_free((struct config_schema *)s->fields[i].sub);
+        }
+    free((struct config_field *)s->fields);
+    free(s);
+}
+
+/* The body of the driver's keys that start with `prefix` ("" for config
+ * itself, "gc." for gc { ... }): a leaf for each name without a further
+ * dot, a block for each first segment of the others. */
+static struct config_schema *plugin_schema(const struct config_key *keys,
+                                           size_t n, const char *prefix)
+{
+    size_t plen = strlen(prefix), nf = 0;
+    struct config_field *f = xcalloc(n + 1, sizeof(*f));
+    for (size_t i = 0; i < n; i++) {
+        const struct config_key *k = &keys[i];
+        if (strncmp(k->name, prefix, plen) != 0)
+            continue;
+        const char *rest = k->name + plen, *dot = strchr(rest, '.');
+        if (!dot) {
+            bool ignored = k->kind == CONFIG_KEY_IGNORED_BOOL ||
+                           k->kind == CONFIG_KEY_IGNORED_STRING;
+            f[nf++] = (struct config_field){
+                .name = rest,
+                .kind = plugin_field_kind(k->kind),
+                .off = ignored ? NOFF : k->offset,
+                .check = k->check,
+            };
+            continue;
+        }
+        size_t blen = (size_t)(dot - rest);
+        bool seen = false;
+        for (size_t q = 0; q < nf && !seen; q++)
+            seen = f[q].kind == F_BLOCK && strlen(f[q].name) == blen &&
+                   strncmp(f[q].name, rest, blen) == 0;
+        if (seen)
+            continue;
+        char *sub = xasprintf("%s%.*s.", prefix, (int)blen, rest);
+        f[nf++] = (struct config_field){
+            .name = xstrndup(rest, blen),
+            .kind = F_BLOCK,
+            .off = NOFF,
+            .sub = plugin_schema(keys, n, sub),
+        };
+        free(sub);
+    }
+    struct config_schema *s = xcalloc(1, sizeof(*s));
+    *s = (struct config_schema){f, nf, false, NULL};
+    return s;
+}
+
 int config_decode_plugin(struct config_decoder *c, const char *label,
                          struct hcl_pos pos, const struct config_src *s)
 {
@@ -560,25 +648,10 @@ int config_decode_plugin(struct config_decoder *c, const char *label,
      * theirs to know */
     const struct driver *d = driver_find(label);
     size_t n = d && d->plugin_keys ? d->nplugin_keys : 0;
-    struct config_field *keys = xcalloc(n + 1, sizeof(*keys));
-    for (size_t i = 0; i < n; i++) {
-        const struct config_key *k = &d->plugin_keys[i];
-        bool ignored = k->kind == CONFIG_KEY_IGNORED_BOOL ||
-                       k->kind == CONFIG_KEY_IGNORED_STRING;
-        keys[i] = (struct config_field){
-            .name = k->name,
-            .kind = k->kind == CONFIG_KEY_BOOL ||
-                            k->kind == CONFIG_KEY_IGNORED_BOOL
-                        ? F_BOOL
-                    : k->kind == CONFIG_KEY_STRLIST ? F_STRLIST
-                                                    : F_STRING,
-            .off = ignored ? NOFF : k->offset,
-            .check = k->check,
-        };
-    }
-    struct config_schema config_s = {keys, n, false, NULL};
+    struct config_schema *config_s =
+        n ? plugin_schema(d->plugin_keys, n, "") : NULL;
     struct config_field plugin_f[] = {
-        BLOCK("config", &config_s),
+        BLOCK("config", config_s),
         IGNORED("args", F_STRLIST),
     };
     struct config_schema plugin_s = {plugin_f, NC_ARRAY_LEN(plugin_f), false,
@@ -587,7 +660,7 @@ int config_decode_plugin(struct config_decoder *c, const char *label,
     int r =
         decode_src(c, n ? &plugin_s : &config_plugin_other_schema, c->cfg, s);
     path_pop(c, mark);
-    free(keys);
+    plugin_schema_free(config_s);
     return r;
 }
 

@@ -534,7 +534,7 @@ static void test_accepted_and_ignored(void **state)
                       "  server_join {\n    retry_join = [\"x\"]\n  }\n"
                       "}\n"
                       "client {\n  node_class = \"second-block\"\n}\n"
-                      "plugin \"docker\" {\n"
+                      "plugin \"podman\" {\n"
                       "  config {\n    anything = [1, 2]\n  }\n"
                       "}\n"
                       "telemetry {\n  prometheus_metrics = true\n}\n"

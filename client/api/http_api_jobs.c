@@ -10,6 +10,7 @@
 
 #include "client/agent.h"
 #include "client/alloc/alloc.h"
+#include "client/drivers/driver.h"
 #include "client/job/job.h"
 #include "client/node/node.h"
 #include "client/services/services.h"
@@ -95,8 +96,10 @@ static void handle_job_register(struct agent *a, const struct http_request *req,
     }
     struct job *job = NULL;
     struct nc_error err = {0};
-    if (jobspec_from_json(jj, &job, &err) < 0) {
+    if (jobspec_from_json(jj, &job, &err) < 0 ||
+        drivers_validate_job(a->cfg, job, &err) < 0) {
         json_decref(doc);
+        jobspec_free(job);
         http_response_error(resp, 400, "%s", err.msg);
         return;
     }
@@ -207,8 +210,8 @@ static void jobs_parse(const struct http_request *req,
 }
 
 /* PUT /v1/validate/job: Nomad's shape, errors in the body with 200. */
-static void validate_job(const struct http_request *req,
-                            struct http_response *resp)
+static void validate_job(struct agent *a, const struct http_request *req,
+                         struct http_response *resp)
 {
     json_t *doc = http_api_parse_body(req, resp);
     if (!doc)
@@ -218,6 +221,8 @@ static void validate_job(const struct http_request *req,
     json_t *jj = json_object_get(doc, "Job");
     int r = json_is_object(jj) ? jobspec_from_json(jj, &job, &err)
                                : nc_error_set(&err, -EINVAL, "Job must be specified");
+    if (r == 0)
+        r = drivers_validate_job(a->cfg, job, &err);
     json_decref(doc);
     json_t *errors = json_array();
     char *warnings = xstrdup("");
@@ -331,5 +336,5 @@ void http_api_jobs_parse(struct agent *a, const struct http_request *req,
 void http_api_validate_job(struct agent *a, const struct http_request *req,
                            struct http_response *resp)
 {
-    validate_job(req, resp);
+    validate_job(a, req, resp);
 }

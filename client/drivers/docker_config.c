@@ -25,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/capability.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -400,8 +401,8 @@ static size_t domain_len(const char *name)
     return 0;
 }
 
-int docker_parse_image(const char *ref, char **repo, char **tag,
-                       char **digest, struct nc_error *err)
+int docker_parse_image(const char *ref, char **repo, char **tag, char **digest,
+                       struct nc_error *err)
 {
     if (repo)
         *repo = NULL;
@@ -426,8 +427,9 @@ int docker_parse_image(const char *ref, char **repo, char **tag,
     }
     size_t nlen = tag_start ? (size_t)(tag_start - 1 - s) : name_end;
     char *name = xstrndup(s, nlen);
-    bool ok = nlen > 0 && (!at || (!strchr(at + 1, '@') && digest_ok(at + 1))) &&
-              (!tag_start || tag_ok(tag_start, (size_t)(s + name_end - tag_start)));
+    bool ok =
+        nlen > 0 && (!at || (!strchr(at + 1, '@') && digest_ok(at + 1))) &&
+        (!tag_start || tag_ok(tag_start, (size_t)(s + name_end - tag_start)));
     size_t dl = ok ? domain_len(name) : 0;
     if (ok && dl && !domain_ok(name, dl))
         ok = false;
@@ -469,9 +471,10 @@ int docker_parse_image(const char *ref, char **repo, char **tag,
                             orig);
     }
     if (tag)
-        *tag = tag_start ? xstrndup(tag_start, (size_t)(s + name_end - tag_start))
-               : at      ? NULL
-                         : xstrdup("latest");
+        *tag = tag_start
+                   ? xstrndup(tag_start, (size_t)(s + name_end - tag_start))
+               : at ? NULL
+                    : xstrdup("latest");
     if (digest)
         *digest = at ? xstrdup(at + 1) : NULL;
     if (repo)
@@ -489,7 +492,7 @@ char *docker_image_with_tag(const char *ref)
     char *repo = NULL, *tag = NULL, *digest = NULL;
     if (docker_parse_image(s, &repo, &tag, &digest, NULL) < 0)
         return xstrdup(s);
-    char *out = digest ? xstrdup(s)
+    char *out = digest                          ? xstrdup(s)
                 : strchr(s + strlen(repo), ':') ? xstrdup(s)
                                                 : xasprintf("%s:latest", s);
     free(repo);
@@ -551,8 +554,8 @@ static char *caps_names(uint64_t mask, json_t *arr)
         if (!(mask & ((uint64_t)1 << v)))
             continue;
         char *name = cap_to_name((cap_value_t)v);
-        names[n++] = xstrdup(name && strncmp(name, "cap_", 4) == 0 ? name + 4
-                                                                   : name);
+        names[n++] =
+            xstrdup(name && strncmp(name, "cap_", 4) == 0 ? name + 4 : name);
         cap_free(name);
     }
     qsort(names, n, sizeof(*names), name_cmp);
@@ -586,8 +589,7 @@ static int caps_delta(const struct strlist *allow, const struct strlist *add,
     if (allow && (adds & ~allowed)) {
         char *names = caps_names(adds & ~allowed, NULL);
         snprintf(msg, len,
-                 "driver does not allow the following capabilities: %s",
-                 names);
+                 "driver does not allow the following capabilities: %s", names);
         free(names);
         return -EPERM;
     }
@@ -630,7 +632,7 @@ struct tschema {
     size_t n;
 };
 
-#define TSCHEMA(id) \
+#define TSCHEMA(id)                                                            \
     static const struct tschema id##_s = {id##_k, NC_ARRAY_LEN(id##_k)}
 
 static const struct tkey auth_k[] = {
@@ -826,8 +828,7 @@ static size_t edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
-static int unknown_key(struct vctx *v, const struct tschema *s,
-                       const char *key)
+static int unknown_key(struct vctx *v, const struct tschema *s, const char *key)
 {
     const char *best = NULL;
     size_t best_d = 3; /* as HCL suggests: fewer than 3 edits */
@@ -861,11 +862,13 @@ static int check_map(struct vctx *v, const json_t *val, bool numbers)
         {
             int64_t n;
             char *t = numbers ? NULL : jtext(item);
-            bool ok = json_is_null(item) || (numbers ? jint(item, &n) : t != NULL);
+            bool ok =
+                json_is_null(item) || (numbers ? jint(item, &n) : t != NULL);
             free(t);
             if (!ok) {
                 size_t mark = vpush(v, k, 0, 1);
-                int r = vfail(v, "must be %s", numbers ? "a number" : "a string");
+                int r =
+                    vfail(v, "must be %s", numbers ? "a number" : "a string");
                 vpop(v, mark);
                 return r;
             }
@@ -996,8 +999,8 @@ static int check_command(struct vctx *v, const char *cmd)
     if (lead == n)
         return vfail_at(v, "command", "command empty: \"%s\"", cmd);
     if (lead || trail)
-        return vfail_at(v, "command", "command contains extra white space: \"%s\"",
-                        cmd);
+        return vfail_at(v, "command",
+                        "command contains extra white space: \"%s\"", cmd);
     return 0;
 }
 
@@ -1071,7 +1074,7 @@ static int check_mount(struct vctx *v, const json_t *m, bool volumes_on)
     }
     if (r == 0 && prop && *prop) {
         static const char *const props[] = {"private", "rprivate", "shared",
-                                             "rshared", "slave",   "rslave"};
+                                            "rshared", "slave",    "rslave"};
         bool ok = false;
         for (size_t i = 0; i < NC_ARRAY_LEN(props); i++)
             ok |= strcmp(prop, props[i]) == 0;
@@ -1119,7 +1122,8 @@ static int check_semantics(struct vctx *v, const json_t *config)
     if (!s || !*s) {
         free(s);
         if (cget(config, "image"))
-            return vfail_at(v, "image", "image name required for docker driver");
+            return vfail_at(v, "image",
+                            "image name required for docker driver");
         return vfail(v, "the argument \"image\" is required, but no definition "
                         "was found");
     }
@@ -1146,23 +1150,30 @@ static int check_semantics(struct vctx *v, const json_t *config)
         return r;
 
     if (pc && cbool(config, "privileged") && !pc->allow_privileged)
-        return vfail_at(v, "privileged",
-                        "Docker privileged mode is disabled on this Nomad agent");
+        return vfail_at(
+            v, "privileged",
+            "Docker privileged mode is disabled on this Nomad agent");
 
     struct strlist add = {0}, drop = {0};
     cstrlist(config, "cap_add", &add);
     cstrlist(config, "cap_drop", &drop);
-    r = caps_delta(pc ? &pc->allow_caps : NULL, &add, &drop, NULL, NULL, msg,
-                   sizeof(msg));
-    bool bad_drop = r == -EINVAL && caps_mask(&drop, &(uint64_t){0}, NULL, 0) < 0;
+    uint64_t names = 0;
+    const char *cap_key = "cap_add";
+    if ((r = caps_mask(&add, &names, msg, sizeof(msg))) == 0 &&
+        (r = caps_mask(&drop, &names, msg, sizeof(msg))) < 0)
+        cap_key = "cap_drop";
+    if (r == 0)
+        r = caps_delta(pc ? &pc->allow_caps : NULL, &add, &drop, NULL, NULL,
+                       msg, sizeof(msg));
     strlist_free(&add);
     strlist_free(&drop);
     if (r < 0)
-        return vfail_at(v, bad_drop ? "cap_drop" : "cap_add", "%s", msg);
+        return vfail_at(v, cap_key, "%s", msg);
 
     if ((s = cstr(config, "runtime")) && *s && pc &&
         !strlist_contains(&pc->allow_runtimes, s))
-        r = vfail_at(v, "runtime", "requested runtime \"%s\" is not allowed", s);
+        r = vfail_at(v, "runtime", "requested runtime \"%s\" is not allowed",
+                     s);
     free(s);
     if (r < 0)
         return r;
@@ -1186,7 +1197,8 @@ static int check_semantics(struct vctx *v, const json_t *config)
                         pc->pids_limit);
     int64_t period = cint(config, "cpu_cfs_period", 100000);
     if (period < 0 || period > 1000000)
-        return vfail_at(v, "cpu_cfs_period", "invalid value for cpu_cfs_period");
+        return vfail_at(v, "cpu_cfs_period",
+                        "invalid value for cpu_cfs_period");
     static const char *const nonneg[] = {"memory_hard_limit", "shm_size"};
     for (size_t i = 0; i < NC_ARRAY_LEN(nonneg); i++)
         if (cint(config, nonneg[i], 0) < 0)
@@ -1210,10 +1222,11 @@ static int check_semantics(struct vctx *v, const json_t *config)
         const char *vb = vols.items[i];
         const char *colon = strchr(vb, ':');
         if (!colon) {
-            r = vfail_at(v, "volumes",
-                         "invalid docker volume \"%s\": not <src>:<destination> "
-                         "format",
-                         vb);
+            r = vfail_at(
+                v, "volumes",
+                "invalid docker volume \"%s\": not <src>:<destination> "
+                "format",
+                vb);
             break;
         }
         char *src = xstrndup(vb, (size_t)(colon - vb));
@@ -1267,8 +1280,8 @@ static int check_semantics(struct vctx *v, const json_t *config)
         if (checkable(v, ul.items[i].value) &&
             parse_ulimit(ul.items[i].key, ul.items[i].value, &soft, &hard, msg,
                          sizeof(msg)) < 0)
-            r = vfail_at(v, "ulimit", "failed to parse ulimit configuration: %s",
-                         msg);
+            r = vfail_at(v, "ulimit",
+                         "failed to parse ulimit configuration: %s", msg);
     }
     kv_free(&ul);
     if (r < 0)
@@ -1457,8 +1470,9 @@ static int add_binds(struct body *b)
     strlist_add(&binds, (s = xasprintf("%s/local:%s", c->task_dir,
                                        local_dst ? local_dst : "/local")));
     free(s);
-    strlist_add(&binds, (s = xasprintf("%s/secrets:%s", c->task_dir,
-                                       secrets_dst ? secrets_dst : "/secrets")));
+    strlist_add(&binds,
+                (s = xasprintf("%s/secrets:%s", c->task_dir,
+                               secrets_dst ? secrets_dst : "/secrets")));
     free(s);
     char *driver = cstr(b->config, "volume_driver");
     bool local = !driver || !*driver;
@@ -1468,37 +1482,36 @@ static int add_binds(struct body *b)
     int r = 0;
     for (size_t i = 0; i < vols.n && r == 0; i++) {
         const char *vb = vols.items[i];
-        char **parts = NULL;
-        size_t np = 0;
         /* src:dst[:mode], split on every ':' as Nomad's parser does */
-        char *copy = xstrdup(vb), *save = NULL;
-        parts = xcalloc(strlen(vb) + 2, sizeof(*parts));
+        char *copy = xstrdup(vb);
+        char **parts = xcalloc(strlen(vb) + 2, sizeof(*parts));
+        size_t np = 0;
         for (char *p = copy, *q; p; p = q) {
             q = strchr(p, ':');
             if (q)
                 *q++ = '\0';
             parts[np++] = p;
         }
-        (void)save;
         if (np < 2) {
-            r = body_fail(b, "invalid docker volume \"%s\": not "
-                             "<src>:<destination> format",
+            r = body_fail(b,
+                          "invalid docker volume \"%s\": not "
+                          "<src>:<destination> format",
                           vb);
         } else {
             char *src = local ? expand_path(c->task_dir, parts[0])
                               : path_clean(parts[0]);
-            if (!b->pc->volumes.enabled && !is_parent_path(b->alloc_root, src))
+            if (!b->pc->volumes.enabled &&
+                !is_parent_path(b->alloc_root, src)) {
                 r = body_fail(b,
                               "volumes are not enabled; cannot mount host "
                               "paths: \"%s\"",
                               vb);
-            else if (np > 2)
-                strlist_add(&binds, (s = xasprintf("%s:%s:%s", src, parts[1],
-                                                   parts[2])));
-            else
-                strlist_add(&binds, (s = xasprintf("%s:%s", src, parts[1])));
-            if (r == 0)
+            } else {
+                s = np > 2 ? xasprintf("%s:%s:%s", src, parts[1], parts[2])
+                           : xasprintf("%s:%s", src, parts[1]);
+                strlist_add(&binds, s);
                 free(s);
+            }
             free(src);
         }
         free(parts);
@@ -1543,8 +1556,9 @@ static int add_mount(struct body *b, const json_t *m, json_t *mounts)
         free(src);
         const json_t *bo = cblock(m, "bind_options");
         char *prop = bo ? cstr(bo, "propagation") : NULL;
-        json_object_set_new(hm, "BindOptions",
-                            json_pack("{s:s}", "Propagation", prop ? prop : ""));
+        json_object_set_new(
+            hm, "BindOptions",
+            json_pack("{s:s}", "Propagation", prop ? prop : ""));
         free(prop);
     } else if (strcmp(t, "tmpfs") == 0) {
         if (source && *source)
@@ -1556,8 +1570,9 @@ static int add_mount(struct body *b, const json_t *m, json_t *mounts)
                                       (json_int_t)cint(to, "mode", 0)));
     } else if (strcmp(t, "volume") == 0) {
         if (!b->pc->volumes.enabled)
-            r = body_fail(b, "volumes are not enabled; cannot mount volume: "
-                             "\"%s\"",
+            r = body_fail(b,
+                          "volumes are not enabled; cannot mount volume: "
+                          "\"%s\"",
                           source ? source : "");
         json_object_set_new(hm, "Source", json_string(source ? source : ""));
         const json_t *vo = cblock(m, "volume_options");
@@ -1566,11 +1581,12 @@ static int add_mount(struct body *b, const json_t *m, json_t *mounts)
         cstrmap(vo, "labels", &labels);
         cstrmap(dc, "options", &opts);
         char *dname = dc ? cstr(dc, "name") : NULL;
-        json_object_set_new(
-            hm, "VolumeOptions",
-            json_pack("{s:b, s:o, s:{s:s, s:o}}", "NoCopy", cbool(vo, "no_copy"),
-                      "Labels", kv_json(&labels), "DriverConfig", "Name",
-                      dname ? dname : "", "Options", kv_json(&opts)));
+        json_object_set_new(hm, "VolumeOptions",
+                            json_pack("{s:b, s:o, s:{s:s, s:o}}", "NoCopy",
+                                      cbool(vo, "no_copy"), "Labels",
+                                      kv_json(&labels), "DriverConfig", "Name",
+                                      dname ? dname : "", "Options",
+                                      kv_json(&opts)));
         free(dname);
         kv_free(&labels);
         kv_free(&opts);
@@ -1663,17 +1679,19 @@ static int add_ports(struct body *b)
                     list = json_array();
                     json_object_set_new(bindings, key, list);
                 }
-                json_array_append_new(list, json_pack("{s:s, s:s}", "HostIp", ip,
-                                                      "HostPort", host_port));
+                json_array_append_new(list,
+                                      json_pack("{s:s, s:s}", "HostIp", ip,
+                                                "HostPort", host_port));
                 json_object_set_new(exposed, key, json_object());
             }
         }
     } else if (!ports.n && nblocks(cget(b->config, "port_map"))) {
-        r = body_fail(b, c->a && c->a->nports
-                             ? "'port_map' cannot map group network ports, use "
-                               "'ports' instead"
-                             : "Trying to map ports but no network interface is "
-                               "available");
+        r = body_fail(b,
+                      c->a && c->a->nports
+                          ? "'port_map' cannot map group network ports, use "
+                            "'ports' instead"
+                          : "Trying to map ports but no network interface is "
+                            "available");
     }
     strlist_free(&ports);
     if (json_object_size(bindings))
@@ -1694,8 +1712,8 @@ static int add_dns(struct body *b)
 {
     const struct task_group *g = b->c->a ? alloc_group(b->c->a) : NULL;
     const struct network *nw = g && g->nnetworks ? &g->networks[0] : NULL;
-    bool group_dns = nw && (nw->dns_servers.n || nw->dns_searches.n ||
-                            nw->dns_options.n);
+    bool group_dns =
+        nw && (nw->dns_servers.n || nw->dns_searches.n || nw->dns_options.n);
     static const char *const keys[] = {"dns_servers", "dns_search_domains",
                                        "dns_options"};
     if (b->container_mode) {
@@ -1762,8 +1780,9 @@ static void add_labels(struct body *b)
     cstrmap(b->config, "labels", &labels);
     kv_set(&labels, "com.hashicorp.nomad.alloc_id", c->a ? c->a->id : "");
     const struct alloc *a = c->a;
-    const char *job_name =
-        a && a->job && a->job->name ? a->job->name : a ? a->job_id : "";
+    const char *job_name = a && a->job && a->job->name ? a->job->name
+                           : a                         ? a->job_id
+                                                       : "";
     const struct {
         const char *name, *value;
     } extra[] = {
@@ -1829,8 +1848,9 @@ static int add_security_opt(struct body *b)
     for (size_t i = 0; i < so.n && r == 0; i++) {
         char *name = NULL, *value = NULL;
         if (split_security_opt(so.items[i], &name, &value) < 0) {
-            r = body_fail(b, "failed to parse security_opt configuration: "
-                             "invalid security_opt: \"%s\"",
+            r = body_fail(b,
+                          "failed to parse security_opt configuration: "
+                          "invalid security_opt: \"%s\"",
                           so.items[i]);
             break;
         }
@@ -1839,11 +1859,13 @@ static int add_security_opt(struct body *b)
             json_error_t je;
             json_t *prof = json_load_file(value, 0, &je);
             if (!prof) {
-                r = body_fail(b, "failed to parse security_opt configuration: "
-                                 "opening seccomp profile (%s) failed: %s",
+                r = body_fail(b,
+                              "failed to parse security_opt configuration: "
+                              "opening seccomp profile (%s) failed: %s",
                               value, je.text);
             } else {
-                char *txt = json_dumps(prof, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                char *txt =
+                    json_dumps(prof, JSON_COMPACT | JSON_PRESERVE_ORDER);
                 char *opt = xasprintf("seccomp=%s", txt ? txt : "");
                 strlist_add(&out, opt);
                 free(opt);
@@ -1914,8 +1936,8 @@ static int add_caps_and_devices(struct body *b)
     cstrlist(b->config, "cap_add", &add);
     cstrlist(b->config, "cap_drop", &drop);
     json_t *ca = json_array(), *cd = json_array();
-    int r = caps_delta(&b->pc->allow_caps, &add, &drop, ca, cd, msg,
-                       sizeof(msg));
+    int r =
+        caps_delta(&b->pc->allow_caps, &add, &drop, ca, cd, msg, sizeof(msg));
     strlist_free(&add);
     strlist_free(&drop);
     json_object_set_new(b->host, "CapAdd", ca);
@@ -1930,10 +1952,13 @@ static int add_caps_and_devices(struct body *b)
         const json_t *d = block_at(dv, i);
         char *hp = cstr(d, "host_path"), *cp = cstr(d, "container_path");
         char *perm = cstr(d, "cgroup_permissions");
-        json_array_append_new(
-            devs, json_pack("{s:s, s:s, s:s}", "PathOnHost", hp ? hp : "",
-                            "PathInContainer", cp && *cp ? cp : hp ? hp : "",
-                            "CgroupPermissions", perm && *perm ? perm : "rwm"));
+        json_array_append_new(devs, json_pack("{s:s, s:s, s:s}", "PathOnHost",
+                                              hp ? hp : "", "PathInContainer",
+                                              cp && *cp ? cp
+                                              : hp      ? hp
+                                                        : "",
+                                              "CgroupPermissions",
+                                              perm && *perm ? perm : "rwm"));
         free(hp);
         free(cp);
         free(perm);
@@ -2138,15 +2163,10 @@ json_t *docker_container_body(const struct docker_task_ctx *c,
     }
     b.mode = mode;
     b.container_mode = nc_str_has_prefix(mode, "container:");
-    char *image = c->image ? xstrdup(c->image) : docker_task_image(c->spec, NULL,
-                                                                   NULL);
-    if (!c->image && image) {
-        /* the interpolated config's image */
-        free(image);
-        image = cstr(config, "image");
-        if (image && nc_str_has_prefix(image, "https://"))
-            memmove(image, image + 8, strlen(image + 8) + 1);
-    }
+    /* the driver's (a resolved ID), else the interpolated config's */
+    char *image = c->image ? xstrdup(c->image) : cstr(config, "image");
+    if (!c->image && image && nc_str_has_prefix(image, "https://"))
+        memmove(image, image + 8, strlen(image + 8) + 1);
     json_object_set_new(b.root, "Image", json_string(image ? image : ""));
     free(image);
 
@@ -2271,12 +2291,11 @@ static bool auth_empty(const struct docker_auth *a)
 
 char *docker_auth_header(const struct docker_auth *a)
 {
-    json_t *j = json_pack(
-        "{s:s, s:s, s:s, s:s}", "username",
-        a && a->username ? a->username : "", "password",
-        a && a->password ? a->password : "", "email",
-        a && a->email ? a->email : "", "serveraddress",
-        a && a->server ? a->server : "");
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "username",
+                          a && a->username ? a->username : "", "password",
+                          a && a->password ? a->password : "", "email",
+                          a && a->email ? a->email : "", "serveraddress",
+                          a && a->server ? a->server : "");
     char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     char *out = base64_encode((const unsigned char *)(txt ? txt : "{}"),
@@ -2333,11 +2352,11 @@ static int run_helper(const char *helper, const char *input, char **out,
     in[0] = so[1] = se[1] = -1;
     if (e != 0) {
         pid = -1;
-        r = nc_error_set(err, -e,
-                         e == ENOENT
-                             ? "exec: \"%s\": executable file not found in $PATH"
-                             : "exec: \"%s\": %s",
-                         prog, strerror(e));
+        r = nc_error_set(
+            err, -e,
+            e == ENOENT ? "exec: \"%s\": executable file not found in $PATH"
+                        : "exec: \"%s\": %s",
+            prog, strerror(e));
         goto out;
     }
     /* the registry name is short: it fits the pipe at once */
@@ -2349,9 +2368,11 @@ static int run_helper(const char *helper, const char *input, char **out,
     struct nc_buf ob = {0}, eb = {0};
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    bool timed_out = false;
-    int open_fds = 2;
-    while (open_fds > 0) {
+    /* the exit is awaited within the deadline too (a helper that closes
+     * its output and lingers), through a pidfd where the kernel has them */
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    bool timed_out = false, exited = false;
+    while (so[0] >= 0 || se[0] >= 0 || (pidfd >= 0 && !exited)) {
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         long spent = (now.tv_sec - t0.tv_sec) * 1000 +
@@ -2360,24 +2381,28 @@ static int run_helper(const char *helper, const char *input, char **out,
             timed_out = true;
             break;
         }
-        struct pollfd pf[2] = {{so[0], POLLIN, 0}, {se[0], POLLIN, 0}};
-        int pr = poll(pf, 2, (int)(HELPER_TIMEOUT_MS - spent));
+        /* poll skips negative fds */
+        struct pollfd pf[3] = {{so[0], POLLIN, 0},
+                               {se[0], POLLIN, 0},
+                               {exited ? -1 : pidfd, POLLIN, 0}};
+        int pr = poll(pf, 3, (int)(HELPER_TIMEOUT_MS - spent));
         if (pr < 0 && errno == EINTR)
             continue;
-        if (pr < 0)
+        if (pr < 0) {
+            timed_out = true; /* cannot wait for it: end it */
             break;
+        }
+        if (pf[2].revents)
+            exited = true;
         for (int k = 0; k < 2; k++) {
-            if (pf[k].fd < 0 || !(pf[k].revents & (POLLIN | POLLHUP | POLLERR)))
+            int *fd = k == 0 ? &so[0] : &se[0];
+            if (*fd < 0 || !(pf[k].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
             char buf[4096];
-            ssize_t got = read(pf[k].fd, buf, sizeof(buf));
+            ssize_t got = read(*fd, buf, sizeof(buf));
             if (got <= 0) {
-                close(pf[k].fd);
-                if (k == 0)
-                    so[0] = -1;
-                else
-                    se[0] = -1;
-                open_fds--;
+                close(*fd);
+                *fd = -1;
                 continue;
             }
             struct nc_buf *dst = k == 0 ? &ob : &eb;
@@ -2385,6 +2410,8 @@ static int run_helper(const char *helper, const char *input, char **out,
                 nc_buf_append(dst, buf, (size_t)got);
         }
     }
+    if (pidfd >= 0)
+        close(pidfd);
     if (timed_out)
         kill(pid, SIGKILL);
     int status = 0;
@@ -2399,8 +2426,9 @@ static int run_helper(const char *helper, const char *input, char **out,
         size_t n = eb.len;
         while (n && isspace((unsigned char)eb.data[n - 1]))
             n--;
-        r = nc_error_set(err, -EIO, "%s with input \"%s\" failed with stderr: %.*s",
-                         prog, input, (int)n, eb.data ? eb.data : "");
+        r = nc_error_set(err, -EIO,
+                         "%s with input \"%s\" failed with stderr: %.*s", prog,
+                         input, (int)n, eb.data ? eb.data : "");
     } else {
         nc_buf_puts(&ob, "");
         *out = nc_buf_take(&ob);
@@ -2624,8 +2652,8 @@ static int check_image(const char *ref, char *msg, size_t len)
     return -EINVAL;
 }
 
-static int check_duration_at_least(const char *what, const char *v,
-                                   int64_t min, char *msg, size_t len)
+static int check_duration_at_least(const char *what, const char *v, int64_t min,
+                                   char *msg, size_t len)
 {
     int64_t ns = 0;
     if (nc_parse_duration(v, &ns) < 0 || ns >= min)
@@ -2638,9 +2666,12 @@ static int check_duration_at_least(const char *what, const char *v,
 
 static int check_nonnegative(const char *v, char *msg, size_t len)
 {
-    return check_duration_at_least("the duration", v, 0, msg, len) < 0
-               ? (snprintf(msg, len, "must not be negative"), -EINVAL)
-               : 0;
+    int64_t ns = 0;
+    if (nc_parse_duration(v, &ns) == 0 && ns < 0) {
+        snprintf(msg, len, "must not be negative");
+        return -EINVAL;
+    }
+    return 0;
 }
 
 static int check_creation_grace(const char *v, char *msg, size_t len)
@@ -2718,7 +2749,8 @@ void docker_config_defaults(struct agent_config *cfg, bool dev)
     d->allow_privileged = false;
     strlist_free(&d->allow_caps);
     for (const char *const *cap = caps_nomad_defaults; *cap; cap++)
-        strlist_add(&d->allow_caps, *cap + 4); /* Nomad writes them without CAP_ */
+        strlist_add(&d->allow_caps,
+                    *cap + 4); /* Nomad writes them without CAP_ */
     strlist_free(&d->allow_runtimes);
     strlist_add(&d->allow_runtimes, "runc");
     strlist_add(&d->allow_runtimes, "nvidia");

@@ -1,11 +1,13 @@
 /* driver.c - the table of drivers this node has, and what they share. */
 #include "client/drivers/driver.h"
 
-#include "client/drivers/internal.h"
-
+#include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "client/drivers/internal.h"
 
 extern const struct driver driver_exec, driver_raw_exec, driver_docker;
 
@@ -44,6 +46,70 @@ void drivers_config_defaults(struct agent_config *cfg, bool dev)
     for (size_t i = 0; i < NC_ARRAY_LEN(drivers); i++)
         if (drivers[i]->config_defaults)
             drivers[i]->config_defaults(cfg, dev);
+}
+
+/* What a key's field holds, by its kind, freed and cleared. */
+static void plugin_key_free(struct agent_config *cfg, const struct config_key *k)
+{
+    void *p = (char *)cfg + k->offset;
+    switch (k->kind) {
+    case CONFIG_KEY_STRING:
+        free(*(char **)p);
+        *(char **)p = NULL;
+        break;
+    case CONFIG_KEY_STRLIST:
+        strlist_free(p);
+        break;
+    case CONFIG_KEY_STRMAP:
+        kv_free(p);
+        break;
+    default:
+        break;
+    }
+}
+
+void drivers_config_free(struct agent_config *cfg)
+{
+    for (size_t i = 0; i < NC_ARRAY_LEN(drivers); i++)
+        for (size_t k = 0; drivers[i]->plugin_keys && k < drivers[i]->nplugin_keys;
+             k++)
+            plugin_key_free(cfg, &drivers[i]->plugin_keys[k]);
+}
+
+int drivers_validate_job(const struct agent_config *cfg, const struct job *job,
+                         struct nc_error *err)
+{
+    struct strlist msgs = {0};
+    for (size_t g = 0; g < job->ngroups; g++) {
+        const struct task_group *tg = &job->groups[g];
+        for (size_t i = 0; i < tg->ntasks; i++) {
+            const struct task *t = &tg->tasks[i];
+            const struct driver *d = driver_of(t);
+            struct nc_error e = {0};
+            if (!d || !d->validate || d->validate(cfg, t, &e) == 0)
+                continue;
+            /* the job validator's path: group "g" > task "t" > ... */
+            char *m = xasprintf("group \"%s\" > task \"%s\" > %s",
+                                tg->name ? tg->name : "",
+                                t->name ? t->name : "", e.msg);
+            strlist_add(&msgs, m);
+            free(m);
+        }
+    }
+    if (msgs.n == 0)
+        return 0;
+    if (msgs.n == 1) {
+        nc_error_set(err, -EINVAL, "%s", msgs.items[0]);
+    } else {
+        struct nc_buf b = {0};
+        nc_buf_printf(&b, "%zu errors occurred:", msgs.n);
+        for (size_t i = 0; i < msgs.n; i++)
+            nc_buf_printf(&b, "\n\t* %s", msgs.items[i]);
+        nc_error_set(err, -EINVAL, "%s", b.data);
+        nc_buf_free(&b);
+    }
+    strlist_free(&msgs);
+    return -EINVAL;
 }
 
 void drivers_leftovers(const struct driver_env *env, driver_owned_fn owned,

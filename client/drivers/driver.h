@@ -9,8 +9,8 @@
  * driver_find() and never compares a driver's name.
  *
  * exec and raw_exec run the task under `nomclient supervise` (a detached
- * process that outlives the agent); docker (issue 7) goes behind the same
- * table. */
+ * process that outlives the agent); docker talks to the Docker Engine
+ * behind the same table. */
 #ifndef NOMCLIENT_DRIVERS_DRIVER_H
 #define NOMCLIENT_DRIVERS_DRIVER_H
 
@@ -98,6 +98,13 @@ struct driver {
     /* Keys of plugin "<name>" { config { ... } }; NULL: any (kept opaque). */
     const struct config_key *plugin_keys;
     size_t nplugin_keys;
+    /* Checks a task's driver config at submission (unknown keys, types,
+     * what the plugin config forbids): 0, or -EINVAL with err saying what
+     * and where from the config down ("config > cap_add: ..."). cfg NULL:
+     * only what does not depend on the agent's config (the CLI, before
+     * the job reaches an agent). NULL: nothing to check. */
+    int (*validate)(const struct agent_config *cfg, const struct task *spec,
+                    struct nc_error *err);
     /* Files the driver writes for a task before it starts, made ahead on
      * the thread pool with the task's dirs (paths are added to files). */
     void (*task_files)(const struct driver_env *env, const struct alloc_task *t,
@@ -180,6 +187,16 @@ void drivers_start(uv_loop_t *loop, const struct agent_config *cfg,
 void drivers_stop(void);
 /* Every driver's plugin config defaults into cfg. */
 void drivers_config_defaults(struct agent_config *cfg, bool dev);
+/* Frees what every driver's plugin keys hold in cfg (config_free). */
+void drivers_config_free(struct agent_config *cfg);
+/* Runs the validate op of each task's driver (tasks of drivers this node
+ * lacks are left to placement). The message names the task as the job
+ * validator does: `group "web" > task "nginx" > config: unknown key
+ * "comand" (did you mean "command"?)`; several tasks' errors are joined
+ * as Nomad's multierror ("2 errors occurred:\n\t* ..."). cfg NULL as
+ * for the op. 0, or -EINVAL. */
+int drivers_validate_job(const struct agent_config *cfg, const struct job *job,
+                         struct nc_error *err);
 /* Lists what every driver left behind (see struct driver's leftovers). */
 void drivers_leftovers(const struct driver_env *env, driver_owned_fn owned,
                        void *arg, bool clean, json_t *out);
