@@ -1,5 +1,5 @@
 // deps: client/drivers/ client/curl_uv.c client/alloc/alloc.c client/node/
-// deps: client/job/ client/hcl/ client/util.c volumes/ client/config.c
+// deps: client/job/ client/hcl/ client/util.c volumes/
 /* The docker driver's runtime against a fake Engine API served by a thread
  * of this test on a unix socket, with answers scripted per case: a task's
  * start (inspect, create, start, inspect) and its exit (the wait, the
@@ -212,8 +212,10 @@ static bool serve_one(int fd, char *buf, size_t *len, size_t cap)
                          copy.status);
         char ch[32];
         int k = snprintf(ch, sizeof(ch), "%zx\r\n", copy.rawlen);
-        if (!send_all(fd, head, (size_t)n) || !send_all(fd, ch, (size_t)k) ||
-            !send_all(fd, copy.raw, copy.rawlen) || !send_all(fd, "\r\n", 2))
+        if (!send_all(fd, head, (size_t)n) ||
+            (copy.rawlen && (!send_all(fd, ch, (size_t)k) ||
+                             !send_all(fd, copy.raw, copy.rawlen) ||
+                             !send_all(fd, "\r\n", 2))))
             return false;
         if (copy.cut)
             return false;
@@ -266,7 +268,7 @@ static void fake_listen(void)
 {
     fk.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", fk.sock);
+    memcpy(sa.sun_path, fk.sock, strlen(fk.sock) + 1); /* short: /tmp/... */
     unlink(fk.sock);
     assert_int_equal(bind(fk.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     assert_int_equal(listen(fk.lfd, 64), 0);
@@ -447,7 +449,7 @@ static int teardown(void **state)
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     fake_stop();
-    config_keys_free(&cfg, docker_plugin_keys, DOCKER_NPLUGIN_KEYS);
+    drivers_config_free(&cfg);
     node_free(&node);
     char *cmd = xasprintf("rm -rf %s", fk.dir);
     if (system(cmd) != 0)
@@ -511,21 +513,21 @@ static void test_start_wait_exit(void **state)
     script_running("c1");
     size_t n = frame(logs_stream, 1, "2026-01-02T03:04:05.000000001Z", "hello\n");
     n += frame(logs_stream + n, 2, "2026-01-02T03:04:05.000000002Z", "oops\n");
-    fake_answer((struct answer){"GET", "/images/nctest/busybox:1/json", 200,
-                                "{\"Id\":\"sha256:img1\"}"});
-    fake_answer((struct answer){"POST", "/containers/create?name=web-", 201,
-                                "{\"Id\":\"c1\",\"Warnings\":[]}"});
-    fake_answer((struct answer){"POST", "/containers/c1/start", 204, NULL});
-    fake_answer((struct answer){"GET", "/containers/c1/json", 200, running_json,
+    fake_answer((struct answer){.method = "GET", .prefix = "/images/nctest/busybox:1/json", .status = 200,
+                                .body = "{\"Id\":\"sha256:img1\"}"});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create?name=web-", .status = 201,
+                                .body = "{\"Id\":\"c1\",\"Warnings\":[]}"});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/c1/start", .status = 204, .body = NULL});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/c1/json", .status = 200, .body = running_json,
                                 .times = 1});
-    fake_answer((struct answer){"GET", "/containers/c1/json", 200,
-                                "{\"Id\":\"c1\",\"State\":{\"Running\":false,"
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/c1/json", .status = 200,
+                                .body = "{\"Id\":\"c1\",\"State\":{\"Running\":false,"
                                 "\"ExitCode\":3,\"OOMKilled\":true}}"});
-    fake_answer((struct answer){"POST", "/containers/c1/wait", 200,
-                                "{\"StatusCode\":3}", .gate = 1});
-    fake_answer((struct answer){"GET", "/containers/c1/logs", 200, .raw = logs_stream,
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/c1/wait", .status = 200,
+                                .body = "{\"StatusCode\":3}", .gate = 1});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/c1/logs", .status = 200, .raw = logs_stream,
                                 .rawlen = n});
-    fake_answer((struct answer){"DELETE", "/containers/c1?force=true", 204, NULL});
+    fake_answer((struct answer){.method = "DELETE", .prefix = "/containers/c1?force=true", .status = 204, .body = NULL});
     struct alloc *a = make_alloc("nctest/busybox:1", NULL);
     struct alloc_task *t = &a->tasks[0];
     const char *event = NULL;
@@ -584,15 +586,15 @@ static void test_conflicts(void **state)
     /* ours and running: adopted, not started again */
     reset_case();
     script_running("old");
-    fake_answer((struct answer){"GET", "/images/", 200, "{\"Id\":\"sha256:i\"}"});
-    fake_answer((struct answer){"POST", "/containers/create", 409,
-                                "{\"message\":\"Conflict. The container name is "
+    fake_answer((struct answer){.method = "GET", .prefix = "/images/", .status = 200, .body = "{\"Id\":\"sha256:i\"}"});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 409,
+                                .body = "{\"message\":\"Conflict. The container name is "
                                 "already in use\"}"});
-    fake_answer((struct answer){"GET", "/containers/web-", 200, running_json});
-    fake_answer((struct answer){"GET", "/containers/old/json", 200, running_json});
-    fake_answer((struct answer){"POST", "/containers/old/wait", 200,
-                                "{\"StatusCode\":0}", .gate = 2});
-    fake_answer((struct answer){"GET", "/containers/old/logs", 200, .raw = "", .rawlen = 0});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/web-", .status = 200, .body = running_json});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/old/json", .status = 200, .body = running_json});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/old/wait", .status = 200,
+                                .body = "{\"StatusCode\":0}", .gate = 2});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/old/logs", .status = 200, .raw = "", .rawlen = 0});
     struct alloc *a = make_alloc("nctest/busybox:1", NULL);
     struct alloc_task *t = &a->tasks[0];
     const char *event;
@@ -602,29 +604,29 @@ static void test_conflicts(void **state)
     assert_true(run_until(is_started, 5000));
     assert_int_equal(fake_count("POST /containers/create"), 1);
     assert_int_equal(fake_count("POST /containers/old/start"), 0);
-    assert_int_equal(fake_count("DELETE"), 0);
+    assert_int_equal(fake_count("DELETE /containers"), 0);
     docker_detach(t);
     free_alloc(a);
 
     /* ours and dead: removed, made again */
     reset_case();
     script_running("new");
-    fake_answer((struct answer){"GET", "/images/", 200, "{\"Id\":\"sha256:i\"}"});
-    fake_answer((struct answer){"POST", "/containers/create", 409,
-                                "{\"message\":\"Conflict.\"}", .times = 1});
-    fake_answer((struct answer){"POST", "/containers/create", 201, "{\"Id\":\"new\"}"});
+    fake_answer((struct answer){.method = "GET", .prefix = "/images/", .status = 200, .body = "{\"Id\":\"sha256:i\"}"});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 409,
+                                .body = "{\"message\":\"Conflict.\"}", .times = 1});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 201, .body = "{\"Id\":\"new\"}"});
     char dead[512];
     snprintf(dead, sizeof(dead),
              "{\"Id\":\"dead\",\"State\":{\"Running\":false},\"Config\":{"
              "\"Labels\":{\"" DOCKER_LABEL_ALLOC_ID "\":\"%s\"}}}",
              ALLOC_ID);
-    fake_answer((struct answer){"GET", "/containers/web-", 200, dead});
-    fake_answer((struct answer){"DELETE", "/containers/dead", 204, NULL});
-    fake_answer((struct answer){"POST", "/containers/new/start", 204, NULL});
-    fake_answer((struct answer){"GET", "/containers/new/json", 200, running_json});
-    fake_answer((struct answer){"POST", "/containers/new/wait", 200,
-                                "{\"StatusCode\":0}", .gate = 2});
-    fake_answer((struct answer){"GET", "/containers/new/logs", 200, .raw = "", .rawlen = 0});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/web-", .status = 200, .body = dead});
+    fake_answer((struct answer){.method = "DELETE", .prefix = "/containers/dead", .status = 204, .body = NULL});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/new/start", .status = 204, .body = NULL});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/new/json", .status = 200, .body = running_json});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/new/wait", .status = 200,
+                                .body = "{\"StatusCode\":0}", .gate = 2});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/new/logs", .status = 200, .raw = "", .rawlen = 0});
     a = make_alloc("nctest/busybox:1", NULL);
     t = &a->tasks[0];
     assert_int_equal(docker_start(&env, t, false, &event, &err), DRIVER_STARTING);
@@ -638,11 +640,11 @@ static void test_conflicts(void **state)
 
     /* someone else's: refused, nothing removed */
     reset_case();
-    fake_answer((struct answer){"GET", "/images/", 200, "{\"Id\":\"sha256:i\"}"});
-    fake_answer((struct answer){"POST", "/containers/create", 409,
-                                "{\"message\":\"Conflict.\"}"});
-    fake_answer((struct answer){"GET", "/containers/web-", 200,
-                                "{\"Id\":\"x\",\"State\":{\"Running\":true},"
+    fake_answer((struct answer){.method = "GET", .prefix = "/images/", .status = 200, .body = "{\"Id\":\"sha256:i\"}"});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 409,
+                                .body = "{\"message\":\"Conflict.\"}"});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/web-", .status = 200,
+                                .body = "{\"Id\":\"x\",\"State\":{\"Running\":true},"
                                 "\"Config\":{\"Labels\":{}}}"});
     a = make_alloc("nctest/busybox:1", NULL);
     t = &a->tasks[0];
@@ -651,7 +653,7 @@ static void test_conflicts(void **state)
     assert_true(run_until(is_exited, 5000));
     assert_non_null(strstr(last_failure, "is taken by a container that is not "
                                          "this allocation's"));
-    assert_int_equal(fake_count("DELETE"), 0);
+    assert_int_equal(fake_count("DELETE /containers"), 0);
     assert_int_equal(started_n, 0);
     free_alloc(a);
 }
@@ -661,20 +663,20 @@ static void test_wait_again_and_stop(void **state)
     (void)state;
     reset_case();
     script_running("w1");
-    fake_answer((struct answer){"GET", "/images/", 200, "{\"Id\":\"sha256:i\"}"});
-    fake_answer((struct answer){"POST", "/containers/create", 201, "{\"Id\":\"w1\"}"});
-    fake_answer((struct answer){"POST", "/containers/w1/start", 204, NULL});
-    fake_answer((struct answer){"GET", "/containers/w1/json", 200, running_json,
+    fake_answer((struct answer){.method = "GET", .prefix = "/images/", .status = 200, .body = "{\"Id\":\"sha256:i\"}"});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 201, .body = "{\"Id\":\"w1\"}"});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/w1/start", .status = 204, .body = NULL});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/w1/json", .status = 200, .body = running_json,
                                 .times = 1});
-    fake_answer((struct answer){"GET", "/containers/w1/json", 200,
-                                "{\"State\":{\"Running\":false,\"ExitCode\":143}}"});
-    fake_answer((struct answer){"POST", "/containers/w1/wait", 500,
-                                "{\"message\":\"daemon hiccup\"}", .times = 2});
-    fake_answer((struct answer){"POST", "/containers/w1/wait", 200,
-                                "{\"StatusCode\":143}", .gate = 3});
-    fake_answer((struct answer){"POST", "/containers/w1/stop", 204, NULL});
-    fake_answer((struct answer){"GET", "/containers/w1/logs", 200, .raw = "", .rawlen = 0});
-    fake_answer((struct answer){"DELETE", "/containers/w1", 204, NULL});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/w1/json", .status = 200,
+                                .body = "{\"State\":{\"Running\":false,\"ExitCode\":143}}"});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/w1/wait", .status = 500,
+                                .body = "{\"message\":\"daemon hiccup\"}", .times = 2});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/w1/wait", .status = 200,
+                                .body = "{\"StatusCode\":143}", .gate = 3});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/w1/stop", .status = 204, .body = NULL});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/w1/logs", .status = 200, .raw = "", .rawlen = 0});
+    fake_answer((struct answer){.method = "DELETE", .prefix = "/containers/w1", .status = 204, .body = NULL});
     struct alloc *a = make_alloc("nctest/busybox:1", NULL);
     struct alloc_task *t = &a->tasks[0];
     const char *event;
@@ -698,17 +700,16 @@ static void test_stop_during_create(void **state)
 {
     (void)state;
     reset_case();
-    fake_answer((struct answer){"GET", "/images/", 200, "{\"Id\":\"sha256:i\"}"});
-    fake_answer((struct answer){"POST", "/containers/create", 201,
-                                "{\"Id\":\"made\"}", .gate = 4});
-    fake_answer((struct answer){"DELETE", "/containers/made", 204, NULL});
+    fake_answer((struct answer){.method = "GET", .prefix = "/images/", .status = 200, .body = "{\"Id\":\"sha256:i\"}"});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 201,
+                                .body = "{\"Id\":\"made\"}", .gate = 4});
+    fake_answer((struct answer){.method = "DELETE", .prefix = "/containers/made", .status = 204, .body = NULL});
     struct alloc *a = make_alloc("nctest/busybox:1", NULL);
     struct alloc_task *t = &a->tasks[0];
     const char *event;
     struct nc_error err = {0};
     assert_int_equal(docker_start(&env, t, false, &event, &err), DRIVER_STARTING);
     t->starting = true;
-    bool creating(void);
     run_until(is_exited, 300); /* the create is held */
     docker_stop(t);
     fake_open_gate(4);
@@ -728,17 +729,17 @@ static void test_pull_fails_local_image(void **state)
         "{\"status\":\"Pulling from x\"}\n"
         "{\"errorDetail\":{\"message\":\"dial tcp 127.0.0.1:1: connect: "
         "connection refused\"},\"error\":\"dial tcp\"}\n";
-    fake_answer((struct answer){"POST", "/images/create?fromImage=127.0.0.1%3A1%2Fx&tag=latest",
-                                200, .raw = pull_error,
+    fake_answer((struct answer){.method = "POST", .prefix = "/images/create?fromImage=127.0.0.1%3A1%2Fx&tag=latest",
+                                .status = 200, .raw = pull_error,
                                 .rawlen = sizeof(pull_error) - 1});
-    fake_answer((struct answer){"GET", "/images/127.0.0.1:1/x:latest/json", 200,
-                                "{\"Id\":\"sha256:local\"}"});
-    fake_answer((struct answer){"POST", "/containers/create", 201, "{\"Id\":\"p1\"}"});
-    fake_answer((struct answer){"POST", "/containers/p1/start", 204, NULL});
-    fake_answer((struct answer){"GET", "/containers/p1/json", 200, running_json});
-    fake_answer((struct answer){"POST", "/containers/p1/wait", 200,
-                                "{\"StatusCode\":0}", .gate = 5});
-    fake_answer((struct answer){"GET", "/containers/p1/logs", 200, .raw = "", .rawlen = 0});
+    fake_answer((struct answer){.method = "GET", .prefix = "/images/127.0.0.1:1/x:latest/json", .status = 200,
+                                .body = "{\"Id\":\"sha256:local\"}"});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 201, .body = "{\"Id\":\"p1\"}"});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/p1/start", .status = 204, .body = NULL});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/p1/json", .status = 200, .body = running_json});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/p1/wait", .status = 200,
+                                .body = "{\"StatusCode\":0}", .gate = 5});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/p1/logs", .status = 200, .raw = "", .rawlen = 0});
     struct alloc *a = make_alloc("127.0.0.1:1/x:latest", NULL);
     struct alloc_task *t = &a->tasks[0];
     const char *event;
@@ -754,10 +755,10 @@ static void test_pull_fails_local_image(void **state)
     docker_detach(t);
     free_alloc(a);
     reset_case();
-    fake_answer((struct answer){"POST", "/images/create", 200, .raw = pull_error,
+    fake_answer((struct answer){.method = "POST", .prefix = "/images/create", .status = 200, .raw = pull_error,
                                 .rawlen = sizeof(pull_error) - 1});
-    fake_answer((struct answer){"GET", "/images/", 404,
-                                "{\"message\":\"No such image\"}"});
+    fake_answer((struct answer){.method = "GET", .prefix = "/images/", .status = 404,
+                                .body = "{\"message\":\"No such image\"}"});
     a = make_alloc("127.0.0.1:1/x:latest", NULL);
     t = &a->tasks[0];
     assert_int_equal(docker_start(&env, t, false, &event, &err), DRIVER_STARTING);
@@ -773,8 +774,8 @@ static void test_garbage_answer(void **state)
 {
     (void)state;
     reset_case();
-    fake_answer((struct answer){"GET", "/images/", 200, "{\"Id\":\"sha256:i\"}"});
-    fake_answer((struct answer){"POST", "/containers/create", 500, "<html>no</html>"});
+    fake_answer((struct answer){.method = "GET", .prefix = "/images/", .status = 200, .body = "{\"Id\":\"sha256:i\"}"});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 500, .body = "<html>no</html>"});
     struct alloc *a = make_alloc("nctest/busybox:1", NULL);
     struct alloc_task *t = &a->tasks[0];
     const char *event;
@@ -804,15 +805,15 @@ static void test_logs_cut_and_followed_again(void **state)
     size_t n2 = frame(cut2, 1, "2026-01-02T03:04:05.100000000Z", "one\n");
     n2 += frame(cut2 + n2, 1, "2026-01-02T03:04:05.200000000Z", "two\n");
     n2 += frame(cut2 + n2, 2, "2026-01-02T03:04:05.300000000Z", "three\n");
-    fake_answer((struct answer){"GET", "/images/", 200, "{\"Id\":\"sha256:i\"}"});
-    fake_answer((struct answer){"POST", "/containers/create", 201, "{\"Id\":\"l1\"}"});
-    fake_answer((struct answer){"POST", "/containers/l1/start", 204, NULL});
-    fake_answer((struct answer){"GET", "/containers/l1/json", 200, running_json});
-    fake_answer((struct answer){"POST", "/containers/l1/wait", 200,
-                                "{\"StatusCode\":0}", .gate = 6});
-    fake_answer((struct answer){"GET", "/containers/l1/logs", 200, .raw = cut1,
+    fake_answer((struct answer){.method = "GET", .prefix = "/images/", .status = 200, .body = "{\"Id\":\"sha256:i\"}"});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 201, .body = "{\"Id\":\"l1\"}"});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/l1/start", .status = 204, .body = NULL});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/l1/json", .status = 200, .body = running_json});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/l1/wait", .status = 200,
+                                .body = "{\"StatusCode\":0}", .gate = 6});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/l1/logs", .status = 200, .raw = cut1,
                                 .rawlen = len1, .cut = true, .times = 1});
-    fake_answer((struct answer){"GET", "/containers/l1/logs", 200, .raw = cut2,
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/l1/logs", .status = 200, .raw = cut2,
                                 .rawlen = n2});
     struct alloc *a = make_alloc("nctest/busybox:1", NULL);
     struct alloc_task *t = &a->tasks[0];
@@ -821,7 +822,6 @@ static void test_logs_cut_and_followed_again(void **state)
     assert_int_equal(docker_start(&env, t, false, &event, &err), DRIVER_STARTING);
     t->starting = true;
     assert_true(run_until(is_started, 5000));
-    bool followed_twice(void);
     struct docker_task *h = t->handle;
     for (int i = 0; i < 400 && !docker_logs_done(h->logs); i++)
         run_until(is_exited, 10);
@@ -860,18 +860,17 @@ static void test_recover(void **state)
                           (unsigned long long)docker_pid_start_time(getpid()));
     assert_int_equal(nc_write_file_replace(rec, txt, strlen(txt), 0600), 0);
     free(txt);
-    fake_answer((struct answer){"GET", "/containers/r1/json", 200, running_json,
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/r1/json", .status = 200, .body = running_json,
                                 .times = 1});
-    fake_answer((struct answer){"GET", "/containers/r1/json", 200,
-                                "{\"State\":{\"Running\":false,\"ExitCode\":7}}"});
-    fake_answer((struct answer){"POST", "/containers/r1/wait", 200,
-                                "{\"StatusCode\":7}", .gate = 7});
-    fake_answer((struct answer){"GET", "/containers/r1/logs", 200, .raw = "", .rawlen = 0});
-    fake_answer((struct answer){"DELETE", "/containers/r1", 204, NULL});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/r1/json", .status = 200,
+                                .body = "{\"State\":{\"Running\":false,\"ExitCode\":7}}"});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/r1/wait", .status = 200,
+                                .body = "{\"StatusCode\":7}", .gate = 7});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/r1/logs", .status = 200, .raw = "", .rawlen = 0});
+    fake_answer((struct answer){.method = "DELETE", .prefix = "/containers/r1", .status = 204, .body = NULL});
     assert_true(docker_recover(&env, t, true));
     assert_int_equal(t->supervisor_pid, getpid());
     assert_int_equal(docker_image_refs("sha256:ri"), 1);
-    bool waiting(void);
     for (int i = 0; i < 200 && !fake_count("POST /containers/r1/wait"); i++)
         run_until(is_exited, 10);
     assert_int_equal(fake_count("POST /containers/r1/wait"), 1);
@@ -887,11 +886,11 @@ static void test_recover(void **state)
                     (int)getpid());
     assert_int_equal(nc_write_file_replace(rec, txt, strlen(txt), 0600), 0);
     free(txt);
-    fake_answer((struct answer){"GET", "/containers/r2/json", 200,
-                                "{\"Id\":\"r2\",\"State\":{\"Running\":false,"
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/r2/json", .status = 200,
+                                .body = "{\"Id\":\"r2\",\"State\":{\"Running\":false,"
                                 "\"ExitCode\":9,\"OOMKilled\":false}}"});
-    fake_answer((struct answer){"GET", "/containers/r2/logs", 200, .raw = "", .rawlen = 0});
-    fake_answer((struct answer){"DELETE", "/containers/r2", 204, NULL});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/r2/logs", .status = 200, .raw = "", .rawlen = 0});
+    fake_answer((struct answer){.method = "DELETE", .prefix = "/containers/r2", .status = 204, .body = NULL});
     t->supervisor_pid = 0;
     assert_false(docker_recover(&env, t, true));
     assert_true(t->starting); /* active until its end is told */
@@ -923,14 +922,14 @@ static void test_reaper(void **state)
              "\"State\":\"running\",\"Labels\":{}}]",
              ALLOC_ID, now - 3600, ALLOC_ID, ALLOC_ID, now + 3600, ALLOC_ID,
              now - 3600);
-    fake_answer((struct answer){"GET", "/containers/json?all=1&filters=", 200,
-                                listing});
-    fake_answer((struct answer){"DELETE", "/containers/old", 204, NULL});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/json?all=1&filters=", .status = 200,
+                                .body = listing, .times = 1});
+    fake_answer((struct answer){.method = "DELETE", .prefix = "/containers/old", .status = 204, .body = NULL});
     docker_driver_state.set.dangling_enabled = true;
     docker_driver_state.set.dangling_period_ns = 20000000;
-    docker_driver_state.set.dangling_grace_ns = 60000000000LL;
+    docker_driver_state.set.dangling_grace_ns = 1000000000LL;
     docker_reaper_start();
-    assert_true(run_until(reaped, 70000));
+    assert_true(run_until(reaped, 5000));
     run_until(is_exited, 100);
     assert_int_equal(fake_count("DELETE /containers/old"), 1);
     assert_int_equal(fake_count("DELETE /containers/young"), 0);
@@ -955,13 +954,13 @@ static void test_fingerprint_health(void **state)
 {
     (void)state;
     reset_case();
-    fake_answer((struct answer){"GET", "/version", 200,
-                                "{\"Version\":\"20.10.24\",\"ApiVersion\":\"1.41\"}"});
-    fake_answer((struct answer){"GET", "/info", 200,
-                                "{\"OSType\":\"linux\",\"Runtimes\":{\"runc\":{},"
+    fake_answer((struct answer){.method = "GET", .prefix = "/version", .status = 200,
+                                .body = "{\"Version\":\"20.10.24\",\"ApiVersion\":\"1.41\"}"});
+    fake_answer((struct answer){.method = "GET", .prefix = "/info", .status = 200,
+                                .body = "{\"OSType\":\"linux\",\"Runtimes\":{\"runc\":{},"
                                 "\"io.containerd.runc.v2\":{}}}"});
-    fake_answer((struct answer){"GET", "/networks/bridge", 200,
-                                "{\"IPAM\":{\"Config\":[{\"Gateway\":"
+    fake_answer((struct answer){.method = "GET", .prefix = "/networks/bridge", .status = 200,
+                                .body = "{\"IPAM\":{\"Config\":[{\"Gateway\":"
                                 "\"172.17.0.1\"}]}}"});
     drivers_fingerprint(&cfg, &node);
     const struct node_driver *d = node_driver_find(&node, "docker");
@@ -979,8 +978,8 @@ static void test_fingerprint_health(void **state)
                         "linux");
     assert_null(node.events); /* no change of health yet */
     /* the daemon goes: a call notices, the fingerprint says so */
-    close(fk.lfd);
-    unlink(fk.sock);
+    char *away = xasprintf("%s.away", fk.sock);
+    assert_int_equal(rename(fk.sock, away), 0);
     struct docker_reply gone = {.status = 0, .error = "connection refused"};
     docker_driver_saw(&gone);
     assert_true(run_until(node_unhealthy, 5000));
@@ -997,7 +996,8 @@ static void test_fingerprint_health(void **state)
                             json_object_get(ev, "Details"), "driver")),
                         "docker");
     /* and comes back */
-    fake_listen();
+    assert_int_equal(rename(away, fk.sock), 0);
+    free(away);
     struct docker_reply back = {.status = 200};
     docker_driver_saw(&back);
     assert_true(run_until(node_healthy, 5000));

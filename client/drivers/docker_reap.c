@@ -29,7 +29,7 @@ struct reaper {
     uv_timer_t timer;
     struct docker_call *call;
     size_t removing; /* removals in flight */
-    bool closing;
+    bool failing;    /* the last pass failed: said once, as Nomad */
 };
 
 static char *list_path(bool all)
@@ -91,9 +91,14 @@ static void on_listed(void *arg, const struct docker_reply *r)
     struct reaper *rp = arg;
     rp->call = NULL;
     if (r->error) {
-        LOG_WARN("docker", "failed to find untracked containers: %s", r->error);
+        if (!rp->failing)
+            LOG_WARN("docker", "failed to remove dangling containers: failed "
+                               "to find untracked containers: %s",
+                     r->error);
+        rp->failing = true;
         return;
     }
+    rp->failing = false;
     int64_t cutoff = (int64_t)time(NULL) - dk.set.dangling_grace_ns / 1000000000;
     size_t i;
     json_t *c;

@@ -296,8 +296,10 @@ static void on_report(uv_timer_t *tm)
         free(h->image_id);
         h->image_id = NULL;
     }
-    LOG_INFO("docker", "task %s: %s", h->key,
-             res.failure ? res.failure : "container exited");
+    if (!res.failure)
+        LOG_INFO("docker", "task %s: container %.12s exited (code %d%s)",
+                 h->key, h->container_id ? h->container_id : "?",
+                 res.exit_code, res.oom_killed ? ", OOM killed" : "");
     h->env->exited(t, &res);
 }
 
