@@ -547,6 +547,8 @@ static void on_conflict_removed(void *arg, const struct docker_reply *r)
         task_create(h);
 }
 
+static void on_started(void *arg, const struct docker_reply *r);
+
 /* The name is taken: this allocation's running container is the task
  * (an earlier agent started it); a stopped one is removed and made anew. */
 static void on_conflict_inspect(void *arg, const struct docker_reply *r)
@@ -581,6 +583,22 @@ static void on_conflict_inspect(void *arg, const struct docker_reply *r)
         record_write(h);
         h->phase = PH_START;
         task_inspect_started(h);
+        return;
+    }
+    /* made by an agent that died before starting it (same allocation, same
+     * config): started as it is, so the task still starts once */
+    const char *status = json_string_value(
+        json_object_get(json_object_get(r->json, "State"), "Status"));
+    if (nc_streq(status, "created") && !h->stop_asked) {
+        LOG_INFO("docker", "task %s: container %.12s was made but never "
+                           "started: starting it",
+                 h->key, id);
+        record_write(h);
+        h->phase = PH_START;
+        char *path = xasprintf("/containers/%s/start", id);
+        task_call(h, &h->call, "POST", path, NULL, DOCKER_CREATE_TIMEOUT_MS,
+                  on_started);
+        free(path);
         return;
     }
     char *path = xasprintf("/containers/%s?force=true&v=true", id);

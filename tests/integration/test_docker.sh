@@ -117,7 +117,7 @@ $DK exec "$cname" sh -c 'echo while-away' >/dev/null
 need_agent "agent restarts" dk2 -config "$TMP/agent.hcl"
 wait_for 10 sh -c "grep -q 're-attached to task httpd' $TMP/dk2.log"
 check "re-attached to the running container" grep -q "re-attached to task httpd" "$TMP/dk2.log"
-check "no second container" [ "$($DK ps -aq --filter name=httpd- | wc -l)" = 1 ] && [ "$($DK inspect -f '{{.Id}}' "$cname")" = "$cid" ]
+check "no second container" [ "$($DK ps -aq --filter name=httpd- | wc -l)/$($DK inspect -f '{{.Id}}' "$cname")" = "1/$cid" ]
 check "still serving" [ "$(curl -s "http://$hip:$hport/index.html")" = page ]
 n=$("$NOMCLIENT" alloc logs "$A" httpd | grep -c "hello httpd")
 check "logs not repeated after the re-attach" [ "$n" = 1 ]
