@@ -767,6 +767,12 @@ int netns_request_from_json(const json_t *j, struct netns_request *r,
     json_t *ports = json_object_get(j, "PortMappings");
     r->ports = json_is_array(ports) ? json_incref(ports) : json_array();
     r->sent_us = json_integer_value(json_object_get(j, "SentUs"));
+    json_t *holder = json_object_get(j, "HolderPid");
+    bool holder_ok = !holder || (json_is_integer(holder) &&
+                                 json_integer_value(holder) > 0 &&
+                                 json_integer_value(holder) <= NETNS_PID_MAX);
+    if (holder_ok && holder)
+        r->holder_pid = (int)json_integer_value(holder);
     json_t *t = json_object_get(j, "TimeoutMs");
     r->timeout_ms = json_is_integer(t) && json_integer_value(t) > 0 &&
                             json_integer_value(t) < 3600000
@@ -790,6 +796,11 @@ int netns_request_from_json(const json_t *j, struct netns_request *r,
         rc = nc_error_set(err, -EINVAL,
                           "request: \"Netns\" \"%s\" must be %s/<name>",
                           r->netns, NETNS_RUN_DIR);
+    else if (!holder_ok)
+        rc = nc_error_set(err, -EINVAL,
+                          "request: \"HolderPid\" must be a process id "
+                          "(1..%d)",
+                          NETNS_PID_MAX);
     else if (r->conflist)
         rc = netns_conflist_validate(r->conflist, "request: \"Conflist\"", err);
     else if (strcmp(r->command, "ADD") == 0 &&
@@ -836,6 +847,8 @@ json_t *netns_request_to_json(const struct netns_request *r)
     set_json(j, "PrevResult", r->prev_result);
     set_json(j, "AdminRule", r->admin_rule);
     json_object_set_new(j, "TimeoutMs", json_integer(r->timeout_ms));
+    if (r->holder_pid > 0)
+        json_object_set_new(j, "HolderPid", json_integer(r->holder_pid));
     if (r->sent_us)
         json_object_set_new(j, "SentUs", json_integer(r->sent_us));
     return j;
@@ -877,6 +890,11 @@ int netns_request_build(struct netns_request *r, const char *cmd,
     if (!cfg->state_dir || cfg->state_dir[0] != '/')
         return nc_error_set(err, -EINVAL,
                             "netns state dir must be an absolute path");
+    if (setup->holder_pid < 0 || setup->holder_pid > NETNS_PID_MAX)
+        return nc_error_set(err, -EINVAL,
+                            "holder pid %d of allocation %s is not a process "
+                            "id",
+                            setup->holder_pid, setup->alloc_id);
     json_t *ports = NULL;
     int rc = netns_port_mappings_json(setup->ports, setup->nports, &ports, err);
     if (rc < 0)
@@ -896,6 +914,7 @@ int netns_request_build(struct netns_request *r, const char *cmd,
             json_pack("{s:s, s:s, s:s}", "Chain", NETNS_ADMIN_CHAIN, "Bridge",
                       netns_cfg_bridge(cfg), "Subnet", netns_cfg_subnet(cfg));
     r->timeout_ms = netns_cfg_timeout_ms(cfg);
+    r->holder_pid = setup->holder_pid;
     return 0;
 }
 

@@ -220,7 +220,8 @@ static void record(struct helper *h, json_t *update)
     json_decref(update);
 }
 
-static json_t *new_state(const struct netns_request *req)
+/* The intent; holder_fd (-1: none) is the namespace a holder pid named. */
+static json_t *new_state(const struct netns_request *req, int holder_fd)
 {
     json_t *s = json_pack(
         "{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:[]}", "Version",
@@ -232,6 +233,14 @@ static json_t *new_state(const struct netns_request *req)
         json_object_set(s, "Conflist", req->conflist);
     if (req->admin_rule)
         json_object_set(s, "AdminRule", req->admin_rule);
+    struct stat st;
+    if (holder_fd >= 0) {
+        json_object_set_new(s, "HolderPid", json_integer(req->holder_pid));
+        if (fstat(holder_fd, &st) == 0)
+            json_object_set_new(
+                s, "HolderNetns",
+                json_sprintf("net:[%llu]", (unsigned long long)st.st_ino));
+    }
     return s;
 }
 
@@ -439,17 +448,42 @@ static int add_none(struct helper *h, struct netns_response *resp,
     return 0;
 }
 
+/* The namespace the request's holder pid names, pinned by an fd: 0 and
+ * *fd -1 without a holder pid, else 0 and the fd, or -errno (err set). */
+static int open_holder(struct helper *h, int *fd, struct nc_error *err)
+{
+    *fd = -1;
+    if (h->req->holder_pid <= 0)
+        return 0;
+    int64_t t = netns_now_us();
+    int r = netns_holder_open(h->req->holder_pid, err);
+    add_us(h, "HolderUs", netns_now_us() - t);
+    if (r < 0)
+        return r;
+    *fd = r;
+    return 0;
+}
+
 static int do_add(struct helper *h, struct netns_response *resp,
                   struct nc_error *err)
 {
     const struct netns_request *req = h->req;
+    /* a holder's namespace, held by this fd until the chain is done (the
+     * mount holds it from then on, whatever becomes of the holder) */
+    struct nc_error holder_err = {0};
+    cleanup_close int holder = -1;
+    int holder_r = open_holder(h, &holder, &holder_err);
     json_t *old = read_state(req);
     if (old) {
         const char *ns = json_string_value(json_object_get(old, "Netns"));
         json_t *res = json_object_get(old, "Result");
+        /* with a holder, only a setup in its namespace will do (a new
+         * holder after a restart gets a new setup) */
         if (nc_streq(json_string_value(json_object_get(old, "Phase")),
                      "added") &&
-            json_is_object(res) && ns && netns_ns_exists(ns)) {
+            json_is_object(res) && ns && netns_ns_exists(ns) &&
+            (req->holder_pid <= 0 ||
+             (holder >= 0 && netns_ns_is(ns, holder)))) {
             resp->reused = true;
             resp->netns = xstrdup(ns);
             resp->ip = xstrdup(json_string_value(json_object_get(old, "IP")));
@@ -457,7 +491,8 @@ static int do_add(struct helper *h, struct netns_response *resp,
             json_decref(old);
             return 0;
         }
-        /* a setup that never completed: take it down before starting over */
+        /* a setup that never completed, or in another namespace than the
+         * holder's: take it down before starting over */
         struct del_plan p;
         plan_from_state(&p, req, old);
         p.sweep = true;
@@ -469,6 +504,21 @@ static int do_add(struct helper *h, struct netns_response *resp,
         }
         netns_state_remove(req->state_dir, req->alloc_id);
     }
+    if (holder_r < 0) /* nothing exists now: the holder's failure alone */
+        return nc_error_set(err, holder_r, "%s", holder_err.msg);
+    /* a holder's namespace that has the chain's interface already is not
+     * a new holder's (a buggy driver, or its pid reused by a process of
+     * another allocation): a failed ADD's rollback would delete it */
+    if (holder >= 0 && req->conflist &&
+        (holder_r = netns_ns_has_link(holder, req->ifname, err)) != 0)
+        return holder_r < 0
+                   ? holder_r
+                   : nc_error_set(err, -EEXIST,
+                                  "the network namespace of process %d "
+                                  "already has an interface %s, as another "
+                                  "allocation's would: refusing to set up "
+                                  "allocation %s in it",
+                                  req->holder_pid, req->ifname, req->alloc_id);
     resp->netns = xstrdup(req->netns);
     struct stat st;
     if (lstat(req->netns, &st) == 0)
@@ -480,14 +530,15 @@ static int do_add(struct helper *h, struct netns_response *resp,
                             req->netns, req->alloc_id, req->state_dir);
 
     /* the intent, before anything exists */
-    json_t *state = new_state(req);
+    json_t *state = new_state(req, holder);
     int r = write_intent(h, state, err);
     json_decref(state);
     if (r < 0)
         return r;
     int64_t t = netns_now_us();
     bool none = !req->conflist;
-    r = netns_ns_create(req->netns, none, err);
+    r = holder >= 0 ? netns_ns_attach(req->netns, holder, none, err)
+                    : netns_ns_create(req->netns, none, err);
     add_us(h, "NetnsUs", netns_now_us() - t);
     if (r < 0) {
         intent_durable(h, NULL);

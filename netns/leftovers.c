@@ -82,13 +82,18 @@ static void scan_states(struct scan *s)
             continue;
         }
         const char *ns = json_string_value(json_object_get(st, "Netns"));
-        json_array_append_new(
-            s->setups,
+        json_t *setup =
             json_pack("{s:s, s:s?, s:s?, s:s?, s:s?}", "AllocID", id, "Netns",
                       ns, "Phase",
                       json_string_value(json_object_get(st, "Phase")), "IP", ip,
                       "Network",
-                      json_string_value(json_object_get(list, "name"))));
+                      json_string_value(json_object_get(list, "name")));
+        /* a driver's holder (docker's pause container): the driver's
+         * leftovers remove it, a DEL here only the namespace's mount */
+        json_t *holder = json_object_get(st, "HolderPid");
+        if (json_is_integer(holder))
+            json_object_set(setup, "HolderPid", holder);
+        json_array_append_new(s->setups, setup);
         if (ns && netns_ns_exists(ns))
             json_array_append_new(s->namespaces, json_string(ns));
         add_unique(&s->gone, id);

@@ -23,6 +23,10 @@
  *     what exists and the best prevResult;
  *   - rolls a failed ADD back completely (DEL of every plugin that ran, the
  *     namespace removed) and reports the failing plugin's CNI error;
+ *   - with a holder pid (netns_setup.holder_pid), mounts that process's
+ *     namespace instead of a new one and runs the same chain in it; a
+ *     recorded complete setup is reused only if it is that namespace,
+ *     else undone first;
  *   - runs DEL in reverse order with the ADD result as prevResult and the
  *     ADD's port mappings, treats what is already gone as done, sweeps the
  *     iptables rules the plugins could not find (namespace already gone, no
@@ -120,6 +124,12 @@ struct netns_setup {
     const char *netns_name; /* NULL: alloc_id */
     const struct netns_port_mapping *ports;
     size_t nports; /* DEL: 0 = those recorded at ADD */
+    /* ADD: the process whose network namespace the allocation gets (a
+     * driver's holder, e.g. docker's pause container), bind-mounted at
+     * /run/netns/<name> instead of a new namespace; 0: a new one. The
+     * helper pins it by an fd of /proc/<pid>/ns/net and refuses the host's
+     * namespace or a gone process. DEL never signals it. */
+    int holder_pid;
 };
 
 /* What a helper run produced. Everything is borrowed and valid only during
@@ -175,7 +185,8 @@ void netns_loop_done(uv_loop_t *loop);
 
 /* What no allocation of owned_alloc_ids accounts for, on our networks only
  * (the bridge network's name and subnet, or recorded in a state file):
- *   {"Setups":     [{"AllocID","Netns","Phase","IP","Network"}],
+ *   {"Setups":     [{"AllocID","Netns","Phase","IP","Network",
+ *                    "HolderPid" (a driver's holder, never signalled)}],
  *    "Namespaces": ["/run/netns/<name>", ...],   named by a state file
  *    "IPAM":       [{"IP","ContainerID","File"}],
  *    "Iptables":   [{"Table","Chain","Rule","ContainerID"}], and one

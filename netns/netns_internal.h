@@ -24,6 +24,7 @@
 #define NETNS_MAX_PLUGINS 32
 #define NETNS_MAX_OUTPUT (4u << 20) /* a plugin's stdout */
 #define NETNS_STATE_VERSION 1
+#define NETNS_PID_MAX 4194304 /* the kernel's PID_MAX_LIMIT */
 
 /* ---- conf.c -------------------------------------------------------------- */
 
@@ -94,6 +95,7 @@ struct netns_request {
     json_t *ports;       /* port mappings array, never NULL */
     json_t *prev_result; /* NULL: the recorded one */
     json_t *admin_rule;  /* {"Chain","Bridge","Subnet"}: bridge mode only */
+    int holder_pid; /* ADD: the namespace is this process's; 0: a new one */
     int timeout_ms;
     int64_t sent_us; /* the sender's monotonic clock at spawn, 0: unknown */
 };
@@ -184,6 +186,20 @@ void netns_ns_keep_spare(void);
 /* Makes up for the spares taken, on the spare thread: called once a
  * request is answered. */
 void netns_ns_refill(void);
+/* Mounts the network namespace ns (an fd, borrowed) at path as
+ * netns_ns_create does (lo up if lo_up). -EEXIST if path exists. */
+int netns_ns_attach(const char *path, int ns, bool lo_up, struct nc_error *err);
+/* Opens the network namespace of process pid, the holder of an
+ * allocation's namespace: its fd (the caller closes it), or -ESRCH when
+ * the process is gone, -EPERM when it is in the host's namespace (ours or
+ * pid 1's), -EINVAL when the link is no network namespace; err says which
+ * process and why. */
+int netns_holder_open(int pid, struct nc_error *err);
+/* Whether the namespace ns (an fd) has an interface called ifname: 1, 0,
+ * or -errno. */
+int netns_ns_has_link(int ns, const char *ifname, struct nc_error *err);
+/* Whether the namespace mounted at path is the namespace ns (an fd). */
+bool netns_ns_is(const char *path, int ns);
 /* Whether path is a bind-mounted network namespace. */
 bool netns_ns_exists(const char *path);
 /* Unmounts and unlinks path; a missing path is success. */

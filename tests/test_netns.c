@@ -5,7 +5,8 @@
  * config, errors, results), the helper protocol, the state journal,
  * iptables-save planning, running programs with a deadline and, as root,
  * the helper's ADD / rollback / DEL / CHECK sequencing with fake plugins
- * (shell scripts logging how they were called). Real plugins and kernel
+ * (shell scripts logging how they were called), also on a namespace
+ * another process holds. Real plugins and kernel
  * objects are exercised by tests/integration/test_netns.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,7 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "netns/netns.h"
@@ -636,6 +640,57 @@ static void test_request_rejects(void **state)
     assert_string_equal(r.cni_path, "/usr/lib/cni");
     netns_request_free(&r);
     json_decref(j);
+}
+
+/* A holder pid travels in the request (ADD only reads it) and is checked
+ * for being a process id. */
+static void test_request_holder(void **state)
+{
+    (void)state;
+    struct netns_config cfg = {.state_dir = "/var/lib/x/netns"};
+    struct netns_setup s = {.alloc_id = "h1", .mode = "bridge",
+                            .holder_pid = 4321};
+    json_t *list = netns_bridge_conflist(&cfg);
+    struct netns_request r;
+    assert_int_equal(netns_request_build(&r, "ADD", &cfg, &s, list, NULL, NULL),
+                     0);
+    assert_int_equal(r.holder_pid, 4321);
+    json_t *j = netns_request_to_json(&r);
+    assert_int_equal(json_integer_value(json_object_get(j, "HolderPid")), 4321);
+    struct netns_request back;
+    assert_int_equal(netns_request_from_json(j, &back, NULL), 0);
+    assert_int_equal(back.holder_pid, 4321);
+    netns_request_free(&back);
+    netns_request_free(&r);
+    /* none: no key at all, as before */
+    s.holder_pid = 0;
+    assert_int_equal(netns_request_build(&r, "ADD", &cfg, &s, list, NULL, NULL),
+                     0);
+    json_decref(j);
+    j = netns_request_to_json(&r);
+    assert_null(json_object_get(j, "HolderPid"));
+    netns_request_free(&r);
+    json_decref(j);
+    struct nc_error err = {0};
+    s.holder_pid = -7;
+    assert_int_equal(netns_request_build(&r, "ADD", &cfg, &s, list, NULL, &err),
+                     -EINVAL);
+    assert_contains(err.msg, "holder pid -7 of allocation h1 is not a process");
+    json_decref(list);
+    static const char *const bad[] = {"0", "-3", "\"12\"", "99999999", "1.5",
+                                      "null"};
+    for (size_t i = 0; i < NC_ARRAY_LEN(bad); i++) {
+        char *text = xasprintf("{\"Command\":\"ADD\",\"AllocID\":\"a\","
+                               "\"StateDir\":\"/s\",\"Mode\":\"none\","
+                               "\"HolderPid\":%s}",
+                               bad[i]);
+        j = parse(text);
+        free(text);
+        memset(&err, 0, sizeof(err));
+        assert_int_equal(netns_request_from_json(j, &r, &err), -EINVAL);
+        assert_contains(err.msg, "\"HolderPid\" must be a process id");
+        json_decref(j);
+    }
 }
 
 static void test_response_parse(void **state)
@@ -1329,6 +1384,221 @@ static void test_helper_none(void **state)
     free(state_file);
 }
 
+/* ---- a namespace another process holds ---------------------------------- */
+
+/* A process in a network namespace of its own (as `unshare -n sleep`),
+ * waiting to be killed: its pid. */
+static pid_t holder_start(void)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        char ok = unshare(CLONE_NEWNET) == 0 ? 'y' : 'n';
+        if (write(p[1], &ok, 1) != 1)
+            _exit(1);
+        close(p[1]);
+        for (;;)
+            pause();
+    }
+    close(p[1]);
+    char ok = 0;
+    assert_int_equal(read(p[0], &ok, 1), 1);
+    close(p[0]);
+    assert_int_equal(ok, 'y');
+    return pid;
+}
+
+static void holder_stop(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/* The holders of test_helper_holder, stopped whatever it ends with. */
+static pid_t holders[2];
+
+static int teardown_holders(void **state)
+{
+    for (size_t i = 0; i < NC_ARRAY_LEN(holders); i++) {
+        holder_stop(holders[i]);
+        holders[i] = 0;
+    }
+    char *cmd = xasprintf("umount /run/netns/nctest-holder-%d 2>/dev/null; "
+                          "rm -f /run/netns/nctest-holder-%d",
+                          (int)getpid(), (int)getpid());
+    if (system(cmd) != 0)
+        print_message("cleanup of /run/netns failed\n");
+    free(cmd);
+    return teardown(state);
+}
+
+/* Whether the namespace mounted at path is process pid's. */
+static bool ns_of(const char *path, pid_t pid)
+{
+    char *link = xasprintf("/proc/%d/ns/net", (int)pid);
+    struct stat a, b;
+    bool same = stat(path, &a) == 0 && stat(link, &b) == 0 &&
+                a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+    free(link);
+    return same;
+}
+
+static int holder_add(const char *id, const char *plugins, int pid,
+                      struct netns_response *resp)
+{
+    struct netns_request req;
+    fake_request(&req, "ADD", plugins, id);
+    req.holder_pid = pid;
+    int r = netns_helper_run(&req, resp);
+    netns_request_free(&req);
+    return r;
+}
+
+static void test_helper_holder(void **state)
+{
+    (void)state;
+    if (geteuid() != 0 || system("ip -V >/dev/null 2>&1") != 0)
+        skip();
+    write_file("bin/okone", fake_plugin, 0755);
+    write_file("bin/oktwo", fake_plugin, 0755);
+    const char *chain = "[{\"type\":\"okone\"},{\"type\":\"oktwo\"}]";
+    char id[64];
+    snprintf(id, sizeof(id), "nctest-holder-%d", (int)getpid());
+    char *ns = xasprintf("/run/netns/%s", id);
+    char *sd = xasprintf("%s/state", tmpdir);
+    char *state_file = xasprintf("%s/%s.json", sd, id);
+    char *log = xasprintf("%s/bin/calls.log", tmpdir);
+    pid_t a = holders[0] = holder_start();
+    pid_t b = holders[1] = holder_start();
+    struct netns_response resp;
+
+    /* 1. the chain runs on the holder's namespace, mounted at the path */
+    assert_int_equal(holder_add(id, chain, a, &resp), 0);
+    assert_false(resp.reused);
+    assert_string_equal(resp.ip, "10.99.0.5");
+    assert_string_equal(resp.netns, ns);
+    netns_response_free(&resp);
+    assert_true(ns_of(ns, a));
+    char *calls = slurp("bin/calls.log");
+    char *want = xasprintf("ADD okone %s eth0 %s\nADD oktwo %s eth0 %s\n", id,
+                           ns, id, ns);
+    assert_string_equal(calls, want);
+    free(calls);
+    free(want);
+    json_t *st = NULL;
+    assert_int_equal(netns_state_read(sd, id, &st, NULL), 0);
+    assert_int_equal(json_integer_value(json_object_get(st, "HolderPid")), a);
+    assert_contains(json_string_value(json_object_get(st, "HolderNetns")),
+                    "net:[");
+    json_decref(st);
+    /* 2. again with the same holder (a restarted agent): reused */
+    assert_int_equal(holder_add(id, chain, a, &resp), 0);
+    assert_true(resp.reused);
+    netns_response_free(&resp);
+    /* 3. another holder (the first one's replacement): the setup in the
+     * old namespace is undone and made again in the new one */
+    unlink(log);
+    assert_int_equal(holder_add(id, chain, b, &resp), 0);
+    assert_false(resp.reused);
+    netns_response_free(&resp);
+    assert_true(ns_of(ns, b));
+    calls = slurp("bin/calls.log");
+    want = xasprintf("DEL oktwo %s eth0 %s\nDEL okone %s eth0 %s\n"
+                     "ADD okone %s eth0 %s\nADD oktwo %s eth0 %s\n",
+                     id, ns, id, ns, id, ns, id, ns);
+    assert_string_equal(calls, want);
+    free(calls);
+    free(want);
+    /* 4. the holder dies before DEL: the mount kept its namespace, so the
+     * chain's DEL still runs inside it, and all goes */
+    holder_stop(b);
+    holders[1] = 0;
+    unlink(log);
+    struct netns_request req;
+    fake_request(&req, "DEL", chain, id);
+    assert_int_equal(netns_helper_run(&req, &resp), 0);
+    netns_response_free(&resp);
+    netns_request_free(&req);
+    calls = slurp("bin/calls.log");
+    want = xasprintf("DEL oktwo %s eth0 %s\nDEL okone %s eth0 %s\n", id, ns,
+                     id, ns);
+    assert_string_equal(calls, want);
+    free(calls);
+    free(want);
+    assert_int_equal(access(ns, F_OK), -1);
+    assert_int_equal(access(state_file, F_OK), -1);
+    /* 5. the host's namespace (ours, pid 1's) is refused, nothing made */
+    pid_t hosts[] = {getpid(), 1};
+    for (size_t i = 0; i < NC_ARRAY_LEN(hosts); i++) {
+        assert_int_equal(holder_add(id, chain, hosts[i], &resp), -EPERM);
+        assert_contains(resp.error, "is in the host's network namespace");
+        netns_response_free(&resp);
+        assert_int_equal(access(ns, F_OK), -1);
+        assert_int_equal(access(state_file, F_OK), -1);
+    }
+    /* 6. a gone holder is refused, and an earlier setup goes with it */
+    assert_int_equal(holder_add(id, chain, a, &resp), 0);
+    netns_response_free(&resp);
+    assert_int_equal(holder_add(id, chain, b, &resp), -ESRCH);
+    char *gone = xasprintf("the process holding the network namespace (pid %d) "
+                           "is gone",
+                           (int)b);
+    assert_contains(resp.error, gone);
+    free(gone);
+    netns_response_free(&resp);
+    assert_int_equal(access(ns, F_OK), -1);
+    assert_int_equal(access(state_file, F_OK), -1);
+    /* 7. a namespace that has the chain's interface already (another
+     * allocation's) is refused and keeps it */
+    char *cmd = xasprintf("nsenter -t %d -n ip link add eth0 type veth peer "
+                          "name eth1 2>/dev/null",
+                          (int)a);
+    if (system(cmd) == 0) {
+        assert_int_equal(holder_add(id, chain, a, &resp), -EEXIST);
+        assert_contains(resp.error, "already has an interface eth0");
+        netns_response_free(&resp);
+        assert_int_equal(access(ns, F_OK), -1);
+        assert_int_equal(access(state_file, F_OK), -1);
+        free(cmd);
+        cmd = xasprintf("nsenter -t %d -n ip link del eth0", (int)a);
+        assert_int_equal(system(cmd), 0);
+    }
+    free(cmd);
+    /* 8. mode none: the holder's namespace with lo up, no chain */
+    char *j = xasprintf("{\"Command\":\"ADD\",\"AllocID\":\"%s\",\"StateDir\":"
+                        "\"%s\",\"Mode\":\"none\",\"HolderPid\":%d}",
+                        id, sd, (int)a);
+    json_t *aj = parse(j);
+    free(j);
+    assert_int_equal(netns_request_from_json(aj, &req, NULL), 0);
+    json_decref(aj);
+    assert_int_equal(netns_helper_run(&req, &resp), 0);
+    netns_response_free(&resp);
+    netns_request_free(&req);
+    assert_true(ns_of(ns, a));
+    assert_true(lo_up_in(id));
+    fake_request(&req, "DEL", chain, id);
+    assert_int_equal(netns_helper_run(&req, &resp), 0);
+    netns_response_free(&resp);
+    netns_request_free(&req);
+    assert_int_equal(access(ns, F_OK), -1);
+    /* no DEL ever signalled the holder */
+    assert_int_equal(kill(a, 0), 0);
+    int st_a = 0;
+    assert_int_equal(waitpid(a, &st_a, WNOHANG), 0);
+    holder_stop(a);
+    holders[0] = 0;
+    free(ns);
+    free(sd);
+    free(state_file);
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1346,6 +1616,7 @@ int main(void)
         cmocka_unit_test(test_result_ip),
         cmocka_unit_test(test_request_round_trip),
         cmocka_unit_test(test_request_rejects),
+        cmocka_unit_test(test_request_holder),
         cmocka_unit_test(test_response_parse),
         cmocka_unit_test_setup_teardown(test_state_journal, setup, teardown),
         cmocka_unit_test(test_ipt_plan_one_container),
@@ -1356,6 +1627,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ipam_leases, setup, teardown),
         cmocka_unit_test(test_none_mode_config),
         cmocka_unit_test_setup_teardown(test_helper_none, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_helper_holder, setup,
+                                        teardown_holders),
         cmocka_unit_test_setup_teardown(test_helper_fake_plugins, setup,
                                         teardown),
     };

@@ -65,7 +65,15 @@ bool alloc_bridged(const struct alloc *a);
 bool alloc_task_active(const struct alloc_task *t);
 void alloc_net_setup(struct alloc *a);
 void alloc_net_teardown(struct alloc *a);
+/* Runs the step the network phase asks for (set-up, teardown) once a
+ * helper slot is free; a set-up whose namespace a driver holds asks that
+ * driver's net_create first. */
 void alloc_net_schedule(struct alloc *a);
+/* The driver of the group's tasks that holds its namespace (the first
+ * with net_create), or NULL: with err set when two different drivers
+ * would (-EINVAL), else the netns helper makes it. */
+const struct driver *alloc_net_holder_driver(const struct alloc *a,
+                                             struct nc_error *err);
 void alloc_make_dirs(struct alloc *a);
 int alloc_make_task_dirs(struct alloc_task *t);
 /* Starts (or releases) the tasks still pending; how many it tried. */

@@ -2,7 +2,14 @@
  * set-up or teardown at a time per allocation through the netns helper
  * (ALLOC_NET_PARALLEL in all), the phase recorded before each step, and
  * the allocation's dirs made on the thread pool once its set-up is sent,
- * so its tasks are prepared beside the chain. */
+ * so its tasks are prepared beside the chain.
+ *
+ * When a task's driver holds the group's namespace (net_create: docker's
+ * pause container, as Nomad's network manager), the set-up starts with
+ * the driver's net_create; the helper then mounts the holder's namespace
+ * at /run/netns/<alloc> and runs the chain in it, so the group's other
+ * tasks join it as they join a namespace of the helper's. The holder goes
+ * (net_destroy) once the teardown is complete. */
 #include "client/alloc/internal.h"
 
 #include <errno.h>
@@ -40,12 +47,187 @@ void alloc_fail_all_tasks(struct alloc *a, const char *fmt, const char *msg)
 
 static void net_run(struct alloc *a);
 
-/* One helper at a time per allocation, ALLOC_NET_PARALLEL in all. */
+/* ---- a driver that holds the namespace -----------------------------------
+ * The set-ups whose holder a driver is making (pid 0), or has made while
+ * their request waits to be sent: runtime only, as a restarted agent asks
+ * the driver again. An allocation is on the list from net_create until
+ * its request goes (net_run) or the manager closes, and is net_busy while
+ * the driver works, so nothing else runs its network meanwhile (teardown,
+ * garbage collection, a second set-up). */
+struct net_holder {
+    struct net_holder *next;
+    struct alloc *a;
+    int pid;       /* the holder's, once the driver said */
+    bool creating; /* net_create called, done not yet */
+};
+
+static struct net_holder *holders; /* the agent is single-threaded */
+
+static struct net_holder *holder_find(const struct alloc *a)
+{
+    for (struct net_holder *h = holders; h; h = h->next)
+        if (h->a == a)
+            return h;
+    return NULL;
+}
+
+static void holder_remove(struct net_holder *h)
+{
+    for (struct net_holder **pp = &holders; *pp; pp = &(*pp)->next)
+        if (*pp == h) {
+            *pp = h->next;
+            free(h);
+            return;
+        }
+}
+
+/* The holder's pid for the set-up about to be sent, taken off the list;
+ * 0 when the namespace is the helper's own. */
+static int holder_take(struct alloc *a)
+{
+    struct net_holder *h = holder_find(a);
+    if (!h || h->creating)
+        return 0;
+    int pid = h->pid;
+    holder_remove(h);
+    return pid;
+}
+
+const struct driver *alloc_net_holder_driver(const struct alloc *a,
+                                             struct nc_error *err)
+{
+    const struct driver *holder = NULL;
+    const char *holder_task = NULL;
+    for (size_t i = 0; i < a->ntasks; i++) {
+        const struct driver *d = driver_of(alloc_task_spec(&a->tasks[i]));
+        if (!d || !d->net_create || d == holder)
+            continue;
+        if (holder) {
+            nc_error_set(err, -EINVAL,
+                         "tasks \"%s\" (driver %s) and \"%s\" (driver %s) "
+                         "would each hold the group's network namespace; "
+                         "one group can use only one such driver",
+                         holder_task, holder->name, a->tasks[i].name, d->name);
+            return NULL;
+        }
+        holder = d;
+        holder_task = a->tasks[i].name;
+    }
+    return holder;
+}
+
+#define SETUP_FAILED "failed to setup alloc: pre-run hook \"network\" failed: %s"
+
+/* After a complete teardown, or a set-up that failed or never went out:
+ * the driver removes its holder (it copies from a->net_driver what it
+ * needs), and the allocation forgets it. */
+static void holder_destroy(struct alloc *a)
+{
+    if (!a->net_driver)
+        return;
+    const char *name =
+        json_string_value(json_object_get(a->net_driver, "Driver"));
+    const struct driver *d = driver_find(name);
+    if (d && d->net_destroy)
+        d->net_destroy(a->mgr->drv, a);
+    else
+        LOG_WARN("alloc", "allocation %s: driver %s is not on this node "
+                          "to remove what held the network namespace; it "
+                          "is left behind",
+                 a->id, name ? name : "(none recorded)");
+    json_decref(a->net_driver);
+    a->net_driver = NULL;
+}
+
+/* net_create's done: the holder runs as pid (or could not be made). */
+static void holder_done(struct alloc *a, int pid, const char *error)
+{
+    /* an allocation not on the list: its manager closed (or the driver
+     * called twice); it may be gone, so it is not touched */
+    struct net_holder *h = holder_find(a);
+    if (!h || !h->creating) {
+        LOG_WARN("alloc", "a network holder was reported (pid %d) for a "
+                          "set-up that no longer waits for one",
+                 pid);
+        return;
+    }
+    h->creating = false;
+    a->net_busy = false;
+    if (!error && pid <= 0)
+        error = "the driver reported no process holding the namespace";
+    if (error) {
+        holder_remove(h);
+        LOG_WARN("alloc", "allocation %s: network set-up failed: %s", a->id,
+                 error);
+        /* the phase stays "setting-up": the teardown the dead tasks ask
+         * for undoes whatever an earlier agent's set-up made, then the
+         * holder's remains go (on_net_deleted) */
+        alloc_fail_all_tasks(a, SETUP_FAILED, error);
+        alloc_net_teardown(a);
+        return;
+    }
+    h->pid = pid;
+    LOG_INFO("alloc", "allocation %s: its network namespace is held by pid "
+                      "%d",
+             a->id, pid);
+    /* stopped meanwhile: net_run tears down instead (and on_net_deleted
+     * removes the holder) */
+    alloc_net_schedule(a);
+}
+
+/* Asks the holder driver d for the namespace; the set-up follows in
+ * holder_done. */
+static void holder_create(struct alloc *a, const struct driver *d)
+{
+    struct net_holder *h = holder_find(a);
+    if (!h) {
+        h = xcalloc(1, sizeof(*h));
+        h->a = a;
+        h->next = holders;
+        holders = h;
+    }
+    h->creating = true;
+    h->pid = 0;
+    a->net_busy = true;
+    struct nc_error err = {0};
+    if (d->net_create(a->mgr->drv, a, holder_done, &err) < 0 &&
+        holder_find(a) == h && h->creating) {
+        h->creating = false;
+        a->net_busy = false;
+        holder_remove(h);
+        LOG_WARN("alloc", "allocation %s: network set-up failed: %s", a->id,
+                 err.msg);
+        alloc_fail_all_tasks(a, SETUP_FAILED,
+                             err.msg[0] ? err.msg
+                                        : "the driver could not hold the "
+                                          "network namespace");
+        alloc_net_teardown(a);
+    }
+}
+
+/* One helper at a time per allocation, ALLOC_NET_PARALLEL in all; a
+ * set-up whose namespace a driver holds asks the driver first. */
 void alloc_net_schedule(struct alloc *a)
 {
     struct alloc_manager *m = a->mgr;
     if (a->net_busy || a->net_queued || m->closing)
         return;
+    /* (stopping: net_run tears down instead) */
+    if (nc_streq(a->net_phase, "setting-up") && !a->stopping) {
+        struct net_holder *h = holder_find(a);
+        struct nc_error err = {0};
+        const struct driver *d =
+            h && h->pid > 0 ? NULL : alloc_net_holder_driver(a, &err);
+        if (err.msg[0]) {
+            alloc_fail_all_tasks(a, SETUP_FAILED, err.msg);
+            alloc_net_teardown(a);
+            return;
+        }
+        if (d) {
+            holder_create(a, d);
+            return;
+        }
+    }
     if (m->net_running >= ALLOC_NET_PARALLEL) {
         nc_grow((void **)&m->net_queue, &m->net_qcap, m->net_nqueued + 1,
                 sizeof(*m->net_queue));
@@ -87,8 +269,8 @@ static void net_added(struct alloc *a, const struct netns_result *res)
         alloc_set_str(&a->net_phase, "down");
         LOG_WARN("alloc", "allocation %s: network set-up failed: %s", a->id,
                  res->message);
-        alloc_fail_all_tasks(a, "failed to setup alloc: pre-run hook \"network\" "
-                          "failed: %s", res->message);
+        holder_destroy(a);
+        alloc_fail_all_tasks(a, SETUP_FAILED, res->message);
         return;
     }
     alloc_set_str(&a->net_phase, "ready");
@@ -140,6 +322,7 @@ static void on_net_deleted(const struct netns_result *res, void *arg)
     free(a->netns);
     a->netns = NULL;
     LOG_INFO("alloc", "allocation %s: network torn down", a->id);
+    holder_destroy(a);
     alloc_save(a);
 }
 
@@ -309,7 +492,8 @@ static void net_run(struct alloc *a)
     struct netns_port_mapping *maps = xcalloc(a->nports + 1, sizeof(*maps));
     net_port_mappings(a, maps);
     struct netns_setup setup = {.alloc_id = a->id, .mode = a->network_mode,
-                                .ports = maps, .nports = a->nports};
+                                .ports = maps, .nports = a->nports,
+                                .holder_pid = holder_take(a)};
     struct nc_error err = {0};
     bool add = nc_streq(a->net_phase, "setting-up");
     int r = add ? netns_add(m->c.loop, &m->net, &setup, on_net_added, a, &err)
@@ -325,8 +509,8 @@ static void net_run(struct alloc *a)
     }
     if (add) {
         alloc_set_str(&a->net_phase, "down");
-        alloc_fail_all_tasks(a, "failed to setup alloc: pre-run hook \"network\" "
-                          "failed: %s", err.msg);
+        holder_destroy(a);
+        alloc_fail_all_tasks(a, SETUP_FAILED, err.msg);
     } else {
         LOG_ERROR("alloc", "allocation %s: network teardown: %s", a->id,
                   err.msg);
@@ -337,10 +521,10 @@ static void net_run(struct alloc *a)
 void alloc_net_setup(struct alloc *a)
 {
     struct nc_error err = {0};
-    if (netns_mode_check(&a->mgr->net, a->network_mode, &err) < 0) {
+    if (netns_mode_check(&a->mgr->net, a->network_mode, &err) < 0 ||
+        (!alloc_net_holder_driver(a, &err) && err.msg[0])) {
         alloc_make_dirs(a);
-        alloc_fail_all_tasks(a, "failed to setup alloc: pre-run hook \"network\" "
-                          "failed: %s", err.msg);
+        alloc_fail_all_tasks(a, SETUP_FAILED, err.msg);
         return;
     }
     alloc_set_str(&a->net_phase, "setting-up");
@@ -373,4 +557,14 @@ void alloc_net_forget(struct alloc_manager *m)
     for (struct prep *p = preps; p; p = p->next)
         if (p->a && p->a->mgr == m)
             p->a = NULL;
+    /* a holder reported after this is ignored (its driver closes too) */
+    for (struct net_holder **pp = &holders; *pp;) {
+        struct net_holder *h = *pp;
+        if (h->a->mgr == m) {
+            *pp = h->next;
+            free(h);
+        } else {
+            pp = &h->next;
+        }
+    }
 }

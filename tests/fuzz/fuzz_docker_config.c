@@ -3,6 +3,8 @@
 // deps: client/drivers/driver.c client/drivers/exec.c
 // deps: client/drivers/supervisor.c client/drivers/cgroup.c
 // deps: client/drivers/caps.c client/drivers/docker_config.c
+// deps: client/drivers/docker_image_ref.c client/drivers/docker_validate.c
+// deps: client/drivers/docker_body.c client/drivers/docker_auth.c
 // deps: client/alloc/alloc.c client/node/ client/job/ client/hcl/
 // deps: client/util.c volumes/
 /* libFuzzer target for the docker driver's config half: the input is an
