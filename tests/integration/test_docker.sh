@@ -15,7 +15,7 @@ ro=$TMP/ro
 mkdir -p "$hv" "$ro"
 echo seed >"$ro/seed"
 dk_agent_config "$TMP/agent.hcl" 'gc {
-      image_delay = "1s"
+      image = false
     }' "client {
   host_volume \"hv\" {
     path = \"$hv\"
@@ -77,6 +77,33 @@ job "web" {
         memory = 64
       }
       kill_timeout = "1s"
+      service {
+        name = "dkscript"
+        check {
+          name     = "has-page"
+          type     = "script"
+          command  = "/bin/sh"
+          args     = ["-c", "test -f /local/index.html && echo page for $NOMAD_TASK_NAME as $(id -u)"]
+          interval = "1s"
+          timeout  = "2s"
+        }
+        check {
+          name     = "broken"
+          type     = "script"
+          command  = "/bin/sh"
+          args     = ["-c", "echo not fine; exit 2"]
+          interval = "1s"
+          timeout  = "2s"
+        }
+        check {
+          name     = "slow"
+          type     = "script"
+          command  = "/bin/sleep"
+          args     = ["30"]
+          interval = "3s"
+          timeout  = "1s"
+        }
+      }
     }
   }
 }
@@ -108,6 +135,23 @@ check "log files rotated as exec's" [ -f "$TMP/data/alloc/$A/alloc/logs/httpd.st
 stats=$(curl -s "$ADDR/v1/client/allocation/$A/stats")
 rss=$(printf '%s' "$stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['Tasks']['httpd']['ResourceUsage']['MemoryStats']['Usage'])" 2>/dev/null)
 check "stats: the container's memory ($rss bytes)" [ "${rss:-0}" -gt 0 ]
+
+# ---- script checks run inside the container (the Engine's exec) ----
+check_field() {
+    curl -s "$ADDR/v1/agent/checks" | python3 -c "
+import json,sys
+for c in json.load(sys.stdin).values():
+    if c.get('Name') == '$1': print(c.get('$2')); break" 2>/dev/null
+}
+status_is() { [ "$(check_field "$1" Status)" = "$2" ]; }
+check "script check passes inside the container" wait_for 15 status_is has-page passing
+check "its output is the command's, with the task's env" contains "$(check_field has-page Output)" "page for httpd as 0"
+check "a script check exiting 2 is critical" wait_for 10 status_is broken critical
+check "  with its output" contains "$(check_field broken Output)" "not fine"
+check "a script check over its timeout is critical" wait_for 15 status_is slow critical
+sleeps() { $DK top "$cname" 2>/dev/null | grep -c "sleep 30"; }
+sleep 1
+check "the timed-out command was killed (no sleep 30 piling up: $(sleeps))" [ "$(sleeps)" -le 1 ]
 
 # ---- the agent goes away and comes back: the same container ----
 cid=$($DK inspect -f '{{.Id}}' "$cname")
@@ -182,7 +226,7 @@ job "sig" {
       config {
         image   = "nctest/busybox:1"
         command = "/bin/sh"
-        args    = ["-c", "trap 'echo got-usr1; exit 0' USR1; echo ready; while :; do sleep 0.1; done"]
+        args    = ["-c", "trap 'echo got-usr1; exit 0' USR1; trap 'echo got-usr2' USR2; echo ready; while :; do sleep 0.1; done"]
       }
       kill_signal  = "SIGUSR1"
       kill_timeout = "20s"
@@ -193,6 +237,11 @@ JOB
 "$NOMCLIENT" job run "$TMP/sig.nomad" >/dev/null 2>&1
 S=$(dk_alloc_id sig)
 wait_for 30 sh -c "\"$NOMCLIENT\" alloc logs $S t 2>/dev/null | grep -q ready"
+"$NOMCLIENT" alloc signal -s SIGUSR2 "$S" t >/dev/null 2>&1
+wait_for 10 sh -c "\"$NOMCLIENT\" alloc logs $S t | grep -q got-usr2"
+check "alloc signal reaches the task (its USR2 trap ran)" sh -c "\"$NOMCLIENT\" alloc logs $S t | grep -q got-usr2"
+check "  and it goes on running" [ "$(dk_task_state "$S" t)" = running ]
+check "a Signaling event" contains "$(dk_events "$S" t)" "Signaling: Task being sent signal SIGUSR2"
 t0=$(date +%s%N)
 "$NOMCLIENT" job stop sig >/dev/null
 wait_for 15 sh -c "[ \"\$(curl -s $ADDR/v1/allocation/$S | grep -o '\"State\":\"dead\"')\" ]"
@@ -258,5 +307,46 @@ check "no container of ours in docker ps -a" [ -z "$left" ]
 out=$("$NOMCLIENT" leftovers 2>&1)
 check "leftovers: nothing of docker's" sh -c "! printf '%s' \"\$1\" | grep -q Container" _ "$out"
 
+# a container of an allocation this node does not have
+$DK run -d --name "lost-0d0d0d0d-0000-4000-8000-000000000000" --network none \
+    --label com.hashicorp.nomad.alloc_id=0d0d0d0d-0000-4000-8000-000000000000 \
+    nctest/busybox:1 sleep 600 >/dev/null
+out=$("$NOMCLIENT" leftovers 2>&1)
+check "leftovers lists a container no allocation owns" contains "$out" "lost-0d0d0d0d-0000-4000-8000-000000000000"
+"$NOMCLIENT" leftovers -clean >/dev/null 2>&1
+check "leftovers -clean removes it" [ -z "$($DK ps -aq --filter name=lost-0d0d)" ]
+stop_agent
+
+# ---- images: removed image_delay after their last task (gc.image) ----
+mkdir -p "$TMP/gcimg"
+cp -a "$TMP/dockerd/busybox/." "$TMP/gcimg/" 2>/dev/null || $DK export "$($DK create nctest/busybox:1 true)" | tar -C "$TMP/gcimg" -x
+echo gc >"$TMP/gcimg/marker"
+tar -C "$TMP/gcimg" -c . | $DK import - nctest/gcme:1 >/dev/null
+dk_agent_config "$TMP/agent-gc.hcl" 'gc {
+      image_delay = "1s"
+    }'
+need_agent "agent with gc.image starts" dk3 -config "$TMP/agent-gc.hcl"
+cat >"$TMP/gc.nomad" <<'JOB'
+job "gc" {
+  type = "batch"
+  group "g" {
+    task "t" {
+      driver = "docker"
+      config {
+        image   = "nctest/gcme:1"
+        command = "/bin/cat"
+        args    = ["/marker"]
+      }
+    }
+  }
+}
+JOB
+"$NOMCLIENT" job run "$TMP/gc.nomad" >/dev/null 2>&1
+C=$(dk_alloc_id gc)
+wait_for 30 sh -c "[ \"\$(curl -s $ADDR/v1/allocation/$C | grep -o '\"State\":\"dead\"')\" ]"
+check "the image's task ran" sh -c "\"$NOMCLIENT\" alloc logs $C t | grep -q gc"
+wait_for 10 sh -c "! $DK image inspect nctest/gcme:1 >/dev/null 2>&1"
+check "its image removed after image_delay" sh -c "! $DK image inspect nctest/gcme:1 >/dev/null 2>&1"
+check "an image no task of this agent used stays" sh -c "$DK image inspect nctest/busybox:1 >/dev/null 2>&1"
 stop_agent
 finish
