@@ -14,7 +14,7 @@ PKGS      := libuv libcurl jansson libcap libarchive
 DEB_PKGS  := gcc make pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev \
              libcap-dev libcmocka-dev libhttp-parser-dev \
              containernetworking-plugins iptables iproute2 curl procps python3 \
-             openssl libarchive-dev libssl-dev
+             openssl libarchive-dev libssl-dev docker.io busybox-static
 FUZZ_PKGS := clang
 BENCH_PKGS := haproxy
 
@@ -46,7 +46,7 @@ FUZZ_TIME ?= 30
         bench-checks bench-checks2 bench-allocs bench-consul bench-gc fuzz \
         bench-tls fuzz-build format clean \
         install
-.PHONY: bench-acl
+.PHONY: bench-acl bench-docker
 
 all: nomclient
 
@@ -166,6 +166,10 @@ bench-consul: deps
 bench-acl: deps
 	@$(MAKE) --no-print-directory all
 	@sh bench/bench_acl.sh
+
+bench-docker: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_docker_engine
+	@BUILD=$(BUILD) sh bench/bench_docker.sh
 
 fuzz-build: $(FUZZERS)
 
