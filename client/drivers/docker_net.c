@@ -237,6 +237,13 @@ static void on_conflict_inspect(void *arg, const struct docker_reply *r)
         inspect_started(p);
         return;
     }
+    /* made by an agent that died before starting it: started as it is */
+    if (nc_streq(json_string_value(json_object_get(state, "Status")),
+                 "created")) {
+        pause_record(p);
+        pause_start(p);
+        return;
+    }
     char *path = xasprintf("/containers/%s?force=true&v=true", id);
     pause_call(p, "DELETE", path, NULL, DOCKER_CALL_TIMEOUT_MS,
                on_conflict_removed);

@@ -319,7 +319,7 @@ stop_agent
 
 # ---- images: removed image_delay after their last task (gc.image) ----
 mkdir -p "$TMP/gcimg"
-cp -a "$TMP/dockerd/busybox/." "$TMP/gcimg/" 2>/dev/null || $DK export "$($DK create nctest/busybox:1 true)" | tar -C "$TMP/gcimg" -x
+cp -a "$DOCKER_DIR/img/busybox/." "$TMP/gcimg/"
 echo gc >"$TMP/gcimg/marker"
 tar -C "$TMP/gcimg" -c . | $DK import - nctest/gcme:1 >/dev/null
 dk_agent_config "$TMP/agent-gc.hcl" 'gc {

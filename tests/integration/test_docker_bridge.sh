@@ -150,7 +150,7 @@ since=$(date +%s)
 # DK_KILL_AT=task: once task containers exist, else once pause ones do
 what=nomad_init_
 [ "$DK_KILL_AT" = task ] && what=t-
-wait_for 30 sh -c "[ \$($DK ps -aq --filter name=$what | wc -l) -ge 2 ]"
+wait_for 30 sh -c "[ \$($DK ps -aq --filter name=$what | wc -l) -ge 1 ]"
 kill -9 "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null
 echo "# killed with $($DK ps -aq --filter name=nomad_init_ | wc -l) pause and $($DK ps -aq --filter name=t- | wc -l) task container(s)"
