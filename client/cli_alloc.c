@@ -1,11 +1,12 @@
-/* cli_alloc.c - `alloc status|logs|signal|restart|stop|fs` and
- * `leftovers`. */
+/* cli_alloc.c - `alloc status|logs|signal|restart|stop|fs|exec` and
+ * `leftovers` (exec's session itself: cli_alloc_exec.c). */
 #include "client/cli_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client/api/api.h"
@@ -66,6 +67,8 @@ static const char alloc_usage[] =
     "  fs [-stat] [-f] [-tail [-n N | -c N]] <alloc> [path]\n"
     "                               List a directory of the allocation, or\n"
     "                               print (follow, tail) one of its files\n"
+    "  exec [-task T] [-job] [-i] [-t] [-e C] <alloc> <command>...\n"
+    "                               Run a command inside a running task\n"
     "\n"
     "  <alloc> is an allocation ID or a unique prefix of one.\n"
     "  -address=<addr>  The agent's HTTP API address.\n";
@@ -630,6 +633,217 @@ out:
 }
 
 
+static const char alloc_exec_usage[] =
+    "Usage: nomclient alloc exec [options] <allocation> <command> [args...]\n"
+    "\n"
+    "  Runs a command inside a running task of the allocation, in what the\n"
+    "  task sees: its namespaces, filesystem, cgroup, user and environment\n"
+    "  (exec), the host as the task's user (raw_exec), or the container\n"
+    "  (docker). The exit code is the command's.\n"
+    "\n"
+    "  With ACLs, the token needs alloc-exec in the allocation's namespace,\n"
+    "  and alloc-node-exec too for a task without filesystem isolation\n"
+    "  (raw_exec).\n"
+    "\n"
+    "Exec Options:\n"
+    "  -task <task-name>  The task to run the command in; needed when the\n"
+    "                     allocation has several.\n"
+    "  -job               Take <allocation> as a job ID (or prefix) and use a\n"
+    "                     random running allocation of that job.\n"
+    "  -i                 Pass stdin to the command (default true); -i=false\n"
+    "                     gives it an empty one.\n"
+    "  -t                 Run the command on a pseudo-terminal, the local\n"
+    "                     terminal in raw mode; the default when stdin and\n"
+    "                     stdout are terminals. -t=false to turn it off.\n"
+    "  -e <escape_char>   With a terminal, this character at the start of a\n"
+    "                     line followed by '.' closes the session (default\n"
+    "                     '~'); typed twice it sends itself. 'none' turns\n"
+    "                     escapes off.\n"
+    "  -address=<addr>    Agent address.\n";
+
+static void exec_command_error(const char *what)
+{
+    fprintf(stderr, "%s\nFor additional help try 'nomclient alloc exec "
+                    "-help'\n",
+            what);
+}
+
+/* -job: a random running allocation of the job (any when none runs), as
+ * Nomad picks one; its ID (new string), or NULL after printing why. */
+static char *job_alloc_id(struct api_client *api, const char *prefix)
+{
+    json_t *jobs = NULL, *allocs = NULL, *match = json_array();
+    struct nc_error err = {0};
+    char *id = NULL;
+    if (api_request(api, "GET", "/v1/jobs", NULL, &jobs, NULL, &err) < 0) {
+        fprintf(stderr, "Error querying job prefix \"%s\": %s\n", prefix,
+                err.msg);
+        goto out;
+    }
+    size_t i;
+    json_t *j, *exact = NULL;
+    json_array_foreach(jobs, i, j)
+    {
+        const char *jid = format_jstr(j, "ID", "");
+        if (strcmp(jid, prefix) == 0)
+            exact = j;
+        if (nc_str_has_prefix(jid, prefix))
+            json_array_append(match, j);
+    }
+    if (!exact && json_array_size(match) == 0) {
+        fprintf(stderr, "No job(s) with prefix or ID \"%s\" found\n", prefix);
+        goto out;
+    }
+    if (!exact && json_array_size(match) > 1) {
+        fprintf(stderr, "Prefix \"%s\" matched multiple jobs\n\n", prefix);
+        cli_print_job_list(match);
+        goto out;
+    }
+    const char *job = format_jstr(exact ? exact : json_array_get(match, 0),
+                                  "ID", "");
+    char *q = query_escape(job);
+    char *path = xasprintf("/v1/job/%s/allocations", q);
+    free(q);
+    int r = api_request(api, "GET", path, NULL, &allocs, NULL, &err);
+    free(path);
+    if (r < 0) {
+        fprintf(stderr, "Error fetching allocations: error querying job "
+                        "\"%s\": %s\n",
+                job, err.msg);
+        goto out;
+    }
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    json_t *running = json_array(), *al;
+    json_array_foreach(allocs, i, al)
+    {
+        if (nc_streq(format_jstr(al, "ClientStatus", ""), "running"))
+            json_array_append(running, al);
+    }
+    json_t *pool = json_array_size(running) ? running : allocs;
+    if (json_array_size(pool) == 0)
+        fprintf(stderr, "Error fetching allocations: job \"%s\" doesn't "
+                        "exist or it has no allocations\n",
+                job);
+    else
+        id = xstrdup(format_jstr(
+            json_array_get(pool, (size_t)rand() % json_array_size(pool)),
+            "ID", ""));
+    json_decref(running);
+out:
+    json_decref(jobs);
+    json_decref(allocs);
+    json_decref(match);
+    return id;
+}
+
+/* The task when the allocation's group has only one; else NULL after
+ * printing Nomad's list of them. */
+static const char *only_task(const json_t *al)
+{
+    const char *group = format_jstr(al, "TaskGroup", "");
+    json_t *tg = NULL, *t;
+    size_t i;
+    json_array_foreach(json_object_get(json_object_get(al, "Job"), "TaskGroups"),
+                       i, t)
+    {
+        if (nc_streq(format_jstr(t, "Name", NULL), group))
+            tg = t;
+    }
+    json_t *tasks = json_object_get(tg, "Tasks");
+    if (!tg) {
+        fprintf(stderr, "Could not find allocation task group: %s\n", group);
+        return NULL;
+    }
+    if (json_array_size(tasks) == 1)
+        return format_jstr(json_array_get(tasks, 0), "Name", "");
+    fprintf(stderr, "Allocation \"%.8s\" is running the following tasks:\n",
+            format_jstr(al, "ID", ""));
+    json_array_foreach(tasks, i, t)
+        fprintf(stderr, "  * %s\n", format_jstr(t, "Name", ""));
+    fprintf(stderr, "\nPlease specify the task.\n");
+    return NULL;
+}
+
+/* `alloc exec [-task T] [-job] [-i] [-t] [-e C] <alloc> <command>...` */
+static int cmd_alloc_exec(int argc, char **argv)
+{
+    bool job = false, use_stdin = true, tty = isatty(0) && isatty(1);
+    const char *task = "", *escape = "~", *address = NULL;
+    const struct flag flags[] = {{"task", FLAG_STRING, &task},
+                                 {"job", FLAG_BOOL, &job},
+                                 {"i", FLAG_BOOL, &use_stdin},
+                                 {"t", FLAG_BOOL, &tty},
+                                 {"e", FLAG_STRING, &escape},
+                                 {"address", FLAG_STRING, &address}};
+    int pos = cli_parse_flags("alloc exec", argc, argv, flags,
+                              NC_ARRAY_LEN(flags));
+    if (pos < 0) {
+        fputs(alloc_exec_usage, pos == -2 ? stdout : stderr);
+        return pos == -2 ? 0 : 1;
+    }
+    int nargs = argc - pos;
+    if (nargs < 1) {
+        exec_command_error(job ? "A job ID is required"
+                               : "An allocation ID is required");
+        return 1;
+    }
+    if (!job && strlen(argv[pos]) == 1) {
+        fprintf(stderr, "Alloc ID must contain at least two characters\n");
+        return 1;
+    }
+    if (nargs < 2) {
+        exec_command_error("A command is required");
+        return 1;
+    }
+    if (tty && !use_stdin) {
+        fprintf(stderr, "-i must be enabled if running with tty\n");
+        return 1;
+    }
+    if (strcmp(escape, "none") == 0)
+        escape = "";
+    if (strlen(escape) > 1) {
+        fprintf(stderr, "-e requires 'none' or a single character\n");
+        return 1;
+    }
+    struct api_client api;
+    api_client_init(&api, address);
+    int rc = 1;
+    json_t *al = NULL;
+    char *id = job ? job_alloc_id(&api, argv[pos]) : NULL;
+    if (job && !id)
+        goto out;
+    if (!(al = lookup_alloc(&api, id ? id : argv[pos], false)))
+        goto out;
+    if (*task ? check_task(al, task) != 0 : !(task = only_task(al)))
+        goto out;
+    json_t *cmd = json_array();
+    for (int i = pos + 1; i < argc; i++)
+        json_array_append_new(cmd, json_string(argv[i]));
+    char *cmd_txt = json_dumps(cmd, JSON_COMPACT);
+    json_decref(cmd);
+    char *qc = query_escape(cmd_txt), *qt = query_escape(task);
+    char *path = xasprintf("/v1/client/allocation/%s/exec?command=%s&task=%s"
+                           "&tty=%s",
+                           format_jstr(al, "ID", ""), qc, qt,
+                           tty ? "true" : "false");
+    free(cmd_txt);
+    free(qc);
+    free(qt);
+    struct nc_error err = {0};
+    int code = cli_exec_session(&api, path, tty, use_stdin,
+                                *escape ? (unsigned char)*escape : -1, &err);
+    free(path);
+    if (code < 0)
+        fprintf(stderr, "failed to exec into task: %s\n", err.msg);
+    else
+        rc = code;
+out:
+    json_decref(al);
+    free(id);
+    api_client_free(&api);
+    return rc;
+}
+
 int cli_cmd_alloc(int argc, char **argv)
 {
     bool err_stream = false, follow = false;
@@ -648,6 +862,8 @@ int cli_cmd_alloc(int argc, char **argv)
         return cmd_alloc_stop(argc - 1, argv + 1);
     if (strcmp(sub, "fs") == 0)
         return cmd_alloc_fs(argc - 1, argv + 1);
+    if (strcmp(sub, "exec") == 0)
+        return cmd_alloc_exec(argc - 1, argv + 1);
     const struct flag flags[] = {{"stderr", FLAG_BOOL, &err_stream},
                                  {"f", FLAG_BOOL, &follow},
                                  {"address", FLAG_STRING, &address}};

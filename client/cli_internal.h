@@ -47,6 +47,13 @@ void cli_print_job_list(const json_t *list);
 /* One job, as `job status <id>` shows it; returns the exit code. */
 int cli_print_job_status(struct api_client *api, const char *id);
 
+/* `alloc exec`'s session on the agent's exec websocket at `path`
+ * (cli_alloc_exec.c): the command's exit code, or -1 with err (Nomad's
+ * words, printed after "failed to exec into task: "). escape: the escape
+ * character with tty, -1 for none. */
+int cli_exec_session(struct api_client *api, const char *path, bool tty,
+                     bool use_stdin, int escape, struct nc_error *err);
+
 /* ---- commands: each gets the arguments after its name and returns the
  * exit code ---- */
 

@@ -163,9 +163,9 @@ void alloc_save_as(struct alloc *a, bool durable)
     }
     if (m->c.on_change)
         m->c.on_change(a, m->c.arg);
-    check_idle(m);
     if (m->drain.active || a->replace_when_stopped)
         alloc_followup_schedule(m);
+    check_idle(m); /* last: its callback may free the manager */
 }
 
 void alloc_save(struct alloc *a) { alloc_save_as(a, true); }

@@ -72,6 +72,21 @@ struct http_stream *http_response_stream(struct http_response *r,
 long http_stream_write(struct http_stream *s, const void *data, size_t len);
 void http_stream_end(struct http_stream *s);
 
+/* Takes the connection over (websockets): once the handler returns, "101
+ * Switching Protocols" goes out with the headers the handler set, and the
+ * connection is the caller's, through HTTPS too: what the client sends
+ * goes to on_data as it arrives (bytes after the request included),
+ * http_stream_write sends bytes as they are, on_drain and on_closed are
+ * as for a stream, and http_stream_end closes once the queued bytes are
+ * out. No idle timeout applies: the protocol keeps itself alive. */
+struct http_stream *http_response_upgrade(
+    struct http_response *r,
+    void (*on_data)(void *arg, const char *data, size_t len),
+    void (*on_drain)(void *arg), void (*on_closed)(void *arg), void *arg);
+/* An upgraded connection: stops (true) or resumes reading the client, so a
+ * slow consumer of on_data is not flooded. */
+void http_stream_pause_input(struct http_stream *s, bool pause);
+
 typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
                                 struct http_response *resp);
 
@@ -178,6 +193,16 @@ int api_get_text(struct api_client *c, const char *path, char **out,
 int api_stream_text(struct api_client *c, const char *path,
                     void (*sink)(void *arg, const char *data, size_t len),
                     void *arg, struct nc_error *err);
+
+/* Connects to the agent for a protocol of the caller's own (the CLI's
+ * websocket for `alloc exec`): dials, runs the TLS handshake for https
+ * (errors as api_request words them, for `path`), and gives the
+ * non-blocking socket, the session (NULL for plain HTTP; free with
+ * tls_conn_free) and the request header lines every request carries
+ * (Host, User-Agent, X-Nomad-Token; caller frees). 0 or -errno. */
+struct tls_conn;
+int api_dial(struct api_client *c, const char *path, int *fd,
+             struct tls_conn **tls, char **headers, struct nc_error *err);
 
 /* The decoded JSON of the last non-2xx answer's body, if any (borrowed,
  * valid until the next request). */

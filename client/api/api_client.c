@@ -485,6 +485,48 @@ done:
     return r;
 }
 
+int api_dial(struct api_client *c, const char *path, int *fd_out,
+             struct tls_conn **tls_out, char **headers, struct nc_error *err)
+{
+    *fd_out = -1;
+    *tls_out = NULL;
+    *headers = NULL;
+    char *host = NULL, *port = NULL;
+    char *what = xasprintf("GET %s%s", c->address, path);
+    struct transport t = {.fd = -1};
+    bool https = false;
+    int r = split_address(c->address, &host, &port, &https);
+    if (r < 0) {
+        nc_error_set(err, r,
+                     "invalid agent address \"%s\": expected "
+                     "http://HOST:PORT or https://HOST:PORT",
+                     c->address);
+    } else if ((r = dial(host, port, &t.fd)) < 0) {
+        nc_error_set(err, r, "%s: %s%s", what, strerror(-r),
+                     transport_hint(r));
+    } else if (https && (r = tls_handshake(c, &t, host, what, err)) < 0) {
+        tls_conn_free(t.tls);
+        close(t.fd);
+    } else {
+        const char *tok = acl_token ? acl_token : getenv("NOMAD_TOKEN");
+        bool v6 = strchr(host, ':') != NULL;
+        *headers = xasprintf("Host: %s%s%s:%s\r\nUser-Agent: nomclient-cli\r\n"
+                             "%s%s%s",
+                             v6 ? "[" : "", host, v6 ? "]" : "", port,
+                             tok && *tok && !strpbrk(tok, "\r\n")
+                                 ? "X-Nomad-Token: " : "",
+                             tok && *tok && !strpbrk(tok, "\r\n") ? tok : "",
+                             tok && *tok && !strpbrk(tok, "\r\n") ? "\r\n" : "");
+        *fd_out = t.fd;
+        *tls_out = t.tls;
+        r = 0;
+    }
+    free(host);
+    free(port);
+    free(what);
+    return r;
+}
+
 /* Turns a non-2xx answer into the agent's error text. */
 static int answer_error(long code, const struct response *resp, json_t *doc,
                         struct nc_error *err)

@@ -121,7 +121,8 @@ void http_api_handle(void *ctx, const struct http_request *req,
 {
     struct agent *a = ctx;
     const char *p = req->path;
-    if (a->acl && !http_api_acl_check(a, req, resp))
+    if (a->acl && !http_api_exec_token_later(req) &&
+        !http_api_acl_check(a, req, resp))
         return;
     for (size_t i = 0; i < NC_ARRAY_LEN(routes); i++) {
         if (strcmp(p, routes[i].path) != 0)
@@ -140,6 +141,9 @@ void http_api_handle(void *ctx, const struct http_request *req,
         http_api_fs_logs(a, req, resp, p + strlen("/v1/client/fs/logs/"));
     else if (nc_str_has_prefix(p, "/v1/client/fs/"))
         http_api_fs(a, req, resp, p + strlen("/v1/client/fs/"));
+    else if (nc_str_has_prefix(p, "/v1/client/allocation/") &&
+             nc_str_has_suffix(p, "/exec"))
+        http_api_alloc_exec(a, req, resp, p + strlen("/v1/client/allocation/"));
     else if (nc_str_has_prefix(p, "/v1/client/allocation/"))
         http_api_client_allocation(a, req, resp,
                                  p + strlen("/v1/client/allocation/"));

@@ -60,6 +60,9 @@ struct http_stream {
     void *arg;
     struct nc_buf pending;
     bool ended, gone;
+    /* an upgraded connection (101): bytes both ways as they are */
+    void (*on_data)(void *arg, const char *data, size_t len);
+    bool input_paused;
 };
 
 static const struct http_server_config defaults = {
@@ -148,7 +151,35 @@ struct http_stream *http_response_stream(struct http_response *r,
     return st;
 }
 
+struct http_stream *http_response_upgrade(
+    struct http_response *r, void (*on_data)(void *arg, const char *data, size_t len),
+    void (*on_drain)(void *arg), void (*on_closed)(void *arg), void *arg)
+{
+    struct http_stream *st = http_response_stream(r, NULL, on_drain, on_closed,
+                                                  arg);
+    st->on_data = on_data;
+    r->status = 101;
+    return st;
+}
+
 static void stream_flush(struct conn *c);
+static void upgraded_deliver(struct conn *c);
+
+void http_stream_pause_input(struct http_stream *s, bool pause)
+{
+    if (!s->on_data || s->input_paused == pause)
+        return;
+    s->input_paused = pause;
+    struct conn *c = s->c;
+    if (!c || c->closing)
+        return;
+    if (pause && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    } else if (!pause) {
+        upgraded_deliver(c);
+    }
+}
 
 long http_stream_write(struct http_stream *s, const void *data, size_t len)
 {
@@ -174,6 +205,7 @@ static const char *reason(int status)
 {
     switch (status) {
     case 100: return "Continue";
+    case 101: return "Switching Protocols";
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
@@ -320,7 +352,9 @@ static void write_response(struct conn *c, struct http_response *r, bool head,
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
     nc_buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", r->status,
                   reason(r->status), date);
-    if (r->stream)
+    if (r->stream && r->stream->on_data)
+        ; /* 101: no body; the connection is the client's now */
+    else if (r->stream)
         nc_buf_puts(&c->out, "Transfer-Encoding: chunked\r\n");
     else
         nc_buf_printf(&c->out, "Content-Length: %zu\r\n", r->body.len);
@@ -342,7 +376,16 @@ static void stream_flush(struct conn *c)
     struct http_stream *s = c->stream;
     if (c->writing || c->closing)
         return;
-    if (s->pending.len) {
+    if (s->on_data && s->pending.len) {
+        nc_buf_append(&c->out, s->pending.data, s->pending.len);
+        s->pending.len = 0;
+        conn_flush(c, false);
+    } else if (s->on_data && s->ended) {
+        if (c->tls)
+            conn_flush(c, true); /* a close_notify first */
+        else
+            conn_close(c);
+    } else if (s->pending.len) {
         nc_buf_printf(&c->out, "%zx\r\n", s->pending.len);
         nc_buf_append(&c->out, s->pending.data, s->pending.len);
         nc_buf_puts(&c->out, "\r\n");
@@ -566,6 +609,8 @@ static void handle_request(struct conn *c)
         write_response(c, &resp, false, false);
         c->stream = resp.stream;
         c->stream->c = c;
+        /* what the client sent after the upgrade request is the new
+         * protocol's; conn_process hands it over */
     } else {
         write_response(c, &resp, head, !keep);
     }
@@ -617,6 +662,10 @@ static void conn_process(struct conn *c)
     }
     if (!c->srv || c->closing)
         return;
+    if (c->stream && c->stream->on_data) {
+        upgraded_deliver(c);
+        return;
+    }
     if (c->writing && !c->stream) {
         if (c->reading) {
             uv_read_stop((uv_stream_t *)&c->tcp);
@@ -694,6 +743,30 @@ static void conn_close(struct conn *c)
     uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 }
 
+/* An upgraded connection: hands what came in to the stream's owner
+ * (unless it paused input), and reads on while it wants more. */
+static void upgraded_deliver(struct conn *c)
+{
+    struct http_stream *s = c->stream;
+    if (s->ended)
+        c->in.len = c->in_off = 0; /* the owner is done: read to the close */
+    while (!c->closing && !s->input_paused && c->in_off < c->in.len) {
+        /* the owner may pause or end from within: hand over one copy */
+        size_t n = c->in.len - c->in_off;
+        char *copy = xmalloc(n);
+        memcpy(copy, c->in.data + c->in_off, n);
+        c->in.len = c->in_off = 0;
+        s->on_data(s->arg, copy, n);
+        free(copy);
+    }
+    if (c->in_off == c->in.len)
+        c->in.len = c->in_off = 0;
+    if (c->closing || s->input_paused || c->reading)
+        return;
+    c->reading = true;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct conn *c = h->data;
@@ -751,13 +824,17 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
-    if (c->stream)
+    if (c->stream && !c->stream->on_data)
         return; /* only the client's close matters now */
     if (c->tls) {
         if (!tls_receive(c, (size_t)n) || !c->handshaken)
             return;
     } else {
         c->in.len += (size_t)n;
+    }
+    if (c->stream) {
+        upgraded_deliver(c);
+        return;
     }
     if (c->in.data)
         c->in.data[c->in.len] = '\0';

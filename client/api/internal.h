@@ -81,6 +81,13 @@ void http_api_allocation(struct agent *a, const struct http_request *req,
 void http_api_client_allocation(struct agent *a,
                                 const struct http_request *req,
                                 struct http_response *resp, const char *rest);
+/* GET /v1/client/allocation/:id/exec, a websocket (http_api_exec.c);
+ * `rest` is "<id>/exec". */
+void http_api_alloc_exec(struct agent *a, const struct http_request *req,
+                         struct http_response *resp, const char *rest);
+/* Whether the request is an exec whose token comes in its first websocket
+ * message (ws_handshake=true): the dispatcher leaves its ACL check to it. */
+bool http_api_exec_token_later(const struct http_request *req);
 void http_api_fs_logs(struct agent *a, const struct http_request *req,
                       struct http_response *resp, const char *id);
 /* /v1/client/fs/{ls,stat,cat,readat,stream}/:alloc (http_api_fs.c);

@@ -414,6 +414,7 @@ const struct driver driver_docker = {
     .stats = docker_task_stats,
     .destroy = docker_destroy,
     .exec = docker_task_exec,
+    .exec_session = docker_task_exec_session,
     .detach = docker_detach,
     .leftovers = docker_leftovers,
     .net_create = docker_net_create,

@@ -255,3 +255,22 @@ int docker_task_exec(const struct driver_env *env, struct alloc_task *t,
     *out = &x->base;
     return 0;
 }
+
+/* `alloc exec` (docker_exec.c): the task's container, as its user. */
+int docker_task_exec_session(const struct driver_env *env, struct alloc_task *t,
+                             char *const argv[], bool tty,
+                             const struct driver_session_cb *cb, void *arg,
+                             struct driver_session **out, struct nc_error *err)
+{
+    *out = NULL;
+    struct docker_task *h = t->handle;
+    const struct task *spec = alloc_task_spec(t);
+    if (!h || !h->container_id || t->supervisor_pid <= 0 || !spec ||
+        !nc_streq(t->state, "running"))
+        return nc_error_set(err, -ESRCH, "task \"%s\" is not running", t->name);
+    if (docker_driver_setup(env->loop, env->cfg, err) < 0)
+        return err->code;
+    return docker_exec_session(env->loop, docker_driver_state.set.endpoint,
+                               h->container_id, spec->user, argv, tty, cb, arg,
+                               out, err);
+}

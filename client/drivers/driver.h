@@ -88,6 +88,44 @@ typedef void (*driver_exec_done_fn)(void *arg, int exit_code, int signal,
 typedef bool (*driver_owned_fn)(const char *alloc_id, const char *task,
                                 void *arg);
 
+/* An interactive command in a running task (`alloc exec`), started by a
+ * driver's exec_session in the task's namespaces, root, cgroup, user,
+ * capabilities and environment (docker: the Engine's exec), with its
+ * stdin, stdout and stderr as pipes, or one terminal with `tty`. Nothing
+ * blocks the loop and no callback runs from within exec_session. */
+struct driver_session;
+struct driver_session_cb {
+    /* Output of stream 1 (stdout; with tty, the terminal) or 2 (stderr);
+     * n == 0: that stream has ended. */
+    void (*output)(void *arg, int stream, const char *p, size_t n);
+    /* The command's end, after all its output: exit_code is its status,
+     * 128 + the signal that killed it, or -1 with `error` saying why it
+     * could not run or be waited for (else NULL). The session is freed by
+     * the driver after this returns. */
+    void (*exited)(void *arg, int exit_code, const char *error);
+    /* Optional: everything `write` queued has reached the command. */
+    void (*drained)(void *arg);
+};
+struct driver_session_ops {
+    /* Queues bytes for the command's stdin: returns the bytes queued and
+     * not yet taken (for pacing the sender), or -EPIPE once stdin is
+     * closed or the command is gone. */
+    long (*write)(struct driver_session *s, const char *p, size_t n);
+    /* Ends stdin once what was queued is written (with tty: ^D). */
+    void (*close_stdin)(struct driver_session *s);
+    /* The terminal's size (tty only; ignored otherwise). */
+    void (*resize)(struct driver_session *s, int width, int height);
+    /* Stops (true) or resumes reading the command's output, for a client
+     * slower than the command; the command then blocks on its writes. */
+    void (*pause_output)(struct driver_session *s, bool pause);
+    /* Kills the command; no callback after (the driver frees the
+     * session once the command is reaped). */
+    void (*cancel)(struct driver_session *s);
+};
+struct driver_session {
+    const struct driver_session_ops *ops;
+};
+
 struct driver {
     const char *name;
     /* Fills the node's entry for this driver and its driver.* attributes. */
@@ -167,6 +205,15 @@ struct driver {
                       struct nc_error *err);
     /* After the allocation's teardown: removes the holder (a->net_driver). */
     void (*net_destroy)(const struct driver_env *env, struct alloc *a);
+    /* An interactive command in the running task (`alloc exec`); see
+     * struct driver_session below. NULL: the driver cannot. */
+    int (*exec_session)(const struct driver_env *env, struct alloc_task *t,
+                        char *const argv[], bool tty,
+                        const struct driver_session_cb *cb, void *arg,
+                        struct driver_session **out, struct nc_error *err);
+    /* The task sees the host's filesystem (raw_exec): `alloc exec` then
+     * needs alloc-node-exec beside alloc-exec, as with Nomad. */
+    bool no_fs_isolation;
 };
 
 /* The driver called `name`, or NULL when this node has none such. */

@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -737,32 +738,7 @@ static void exec_detach(struct alloc_task *t)
  * supervisor's first child (/proc/<sup>/task/<sup>/children). */
 
 #define EXEC_STACK_SIZE (64 * 1024)
-#define EXEC_MAX_NS 6
-#define EXEC_MAX_CG 16
-#define EXEC_MAX_GROUPS 64
 #define EXEC_EOF_WAIT_MS 100 /* output still open after the exit */
-
-struct exec_plan {
-    int ns_fd[EXEC_MAX_NS], ns_type[EXEC_MAX_NS], nns;
-    int root_fd; /* the task's root, or -1 */
-    const char *cwd;
-    int cg_fd[EXEC_MAX_CG], ncg; /* cgroup.procs files to join */
-    bool set_creds, no_new_privs;
-    uid_t uid[3];
-    gid_t gid[3];
-    gid_t groups[EXEC_MAX_GROUPS];
-    int ngroups;
-    uint64_t cap_bnd, cap_eff, cap_prm, cap_inh, cap_amb;
-    int out_fd, null_fd;
-    char *const *argv;
-    char *const *envp;
-    const char *path; /* PATH to search argv[0] in */
-    char *stack2;
-    /* written by the children */
-    volatile int pid;
-    volatile int err;
-    volatile const char *step;
-};
 
 struct task_exec {
     struct driver_exec base;
@@ -792,12 +768,19 @@ __attribute__((no_sanitize("address", "undefined"))) static int
 exec_stage2(void *arg)
 {
     struct exec_plan *p = arg;
-    setpgid(0, 0);
+    /* a terminal's command leads a session of its own, the terminal its
+     * controlling one; otherwise a process group is enough to kill */
+    if (p->tty) {
+        if (setsid() < 0 || ioctl(p->stdio[0], TIOCSCTTY, 0) < 0)
+            plan_fail(p, "make the terminal the controlling one");
+    } else {
+        setpgid(0, 0);
+    }
     for (int i = 0; i < p->ncg; i++)
         if (write(p->cg_fd[i], "0", 1) < 0)
             plan_fail(p, "join the task's cgroup");
-    if (dup2(p->null_fd, 0) < 0 || dup2(p->out_fd, 1) < 0 ||
-        dup2(p->out_fd, 2) < 0)
+    if (dup2(p->stdio[0], 0) < 0 || dup2(p->stdio[1], 1) < 0 ||
+        dup2(p->stdio[2], 2) < 0)
         plan_fail(p, "redirect output");
     if (p->set_creds) {
         for (int c = 0; c < 64; c++)
@@ -1070,8 +1053,7 @@ static void plan_close(struct exec_plan *p)
         close(p->null_fd);
 }
 
-/* Starts the plan's command; its pid, or -errno with err. */
-static int plan_spawn(struct exec_plan *p, struct nc_error *err)
+int exec_plan_spawn(struct exec_plan *p, struct nc_error *err)
 {
     bool enter = p->nns || p->root_fd >= 0;
     char *stacks = mmap(NULL, 2 * EXEC_STACK_SIZE, PROT_READ | PROT_WRITE,
@@ -1214,12 +1196,16 @@ static void exec_run_cancel(struct driver_exec *base)
         exec_run_report(x, true);
 }
 
-static int exec_exec(const struct driver_env *env, struct alloc_task *t,
-                     char *const argv[], int64_t timeout_ns,
-                     driver_exec_done_fn done, void *arg,
-                     struct driver_exec **out, struct nc_error *err)
+int exec_plan_prepare(const struct driver_env *env, struct alloc_task *t,
+                      char *const argv[], bool interpolate,
+                      struct exec_plan *p, struct exec_cmd *cmd,
+                      struct nc_error *err)
 {
-    *out = NULL;
+    memset(p, 0, sizeof(*p));
+    memset(cmd, 0, sizeof(*cmd));
+    p->root_fd = p->null_fd = -1;
+    for (int i = 0; i < 3; i++)
+        p->stdio[i] = -1;
     const struct task *spec = alloc_task_spec(t);
     int task_pid = t->supervisor_pid > 0 ? task_pid_of(t->supervisor_pid) : 0;
     if (!spec || task_pid <= 0 || !nc_streq(t->state, "running"))
@@ -1228,45 +1214,76 @@ static int exec_exec(const struct driver_env *env, struct alloc_task *t,
     if (!argv || !argv[0] || !*argv[0])
         return nc_error_set(err, -EINVAL, "no command");
     bool exec = isolated(t);
-    char *alloc_dir = xasprintf("%s/%s/alloc", env->alloc_root, t->alloc->id);
-    char *task_dir = xasprintf("%s/%s/%s", env->alloc_root, t->alloc->id,
-                               t->name);
-    struct kvlist kv = {0};
-    alloc_task_env(t->alloc, spec, env->node, alloc_dir, task_dir, exec, &kv);
-    if (!kv_get(&kv, "PATH"))
-        kv_set(&kv, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
-                            "/usr/bin:/sbin:/bin");
-    size_t argc = 0;
-    while (argv[argc])
-        argc++;
-    char **args = xcalloc(argc + 1, sizeof(*args));
-    for (size_t i = 0; i < argc; i++) {
-        char *v = alloc_interpolate(argv[i], &kv, env->node);
-        args[i] = v ? v : xstrdup("");
+    cmd->alloc_dir = xasprintf("%s/%s/alloc", env->alloc_root, t->alloc->id);
+    cmd->task_dir = xasprintf("%s/%s/%s", env->alloc_root, t->alloc->id,
+                              t->name);
+    alloc_task_env(t->alloc, spec, env->node, cmd->alloc_dir, cmd->task_dir,
+                   exec, &cmd->env);
+    if (!kv_get(&cmd->env, "PATH"))
+        kv_set(&cmd->env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+                                  "/usr/bin:/sbin:/bin");
+    while (argv[cmd->argc])
+        cmd->argc++;
+    cmd->args = xcalloc(cmd->argc + 1, sizeof(*cmd->args));
+    for (size_t i = 0; i < cmd->argc; i++) {
+        char *v = interpolate
+                      ? alloc_interpolate(argv[i], &cmd->env, env->node)
+                      : xstrdup(argv[i]);
+        cmd->args[i] = v ? v : xstrdup("");
     }
-    char **envp = xcalloc(kv.n + 1, sizeof(*envp));
-    for (size_t i = 0; i < kv.n; i++)
-        envp[i] = xasprintf("%s=%s", kv.items[i].key, kv.items[i].value);
-    struct exec_plan p = {.root_fd = -1,
-                          .null_fd = open("/dev/null", O_RDWR | O_CLOEXEC),
-                          .out_fd = -1,
-                          .cwd = exec ? "/" : task_dir,
-                          .argv = args,
-                          .envp = envp,
-                          .path = kv_get(&kv, "PATH")};
+    cmd->envp = xcalloc(cmd->env.n + 1, sizeof(*cmd->envp));
+    for (size_t i = 0; i < cmd->env.n; i++)
+        cmd->envp[i] = xasprintf("%s=%s", cmd->env.items[i].key,
+                                 cmd->env.items[i].value);
+    p->null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    p->cwd = exec ? "/" : cmd->task_dir;
+    p->argv = cmd->args;
+    p->envp = cmd->envp;
+    p->path = kv_get(&cmd->env, "PATH");
+    int r = plan_namespaces(p, task_pid, err);
+    if (r == 0)
+        r = plan_creds(p, task_pid, err);
+    if (r == 0) {
+        plan_cgroups(p, task_pid);
+        if (p->null_fd < 0)
+            r = nc_error_set(err, -errno, "open /dev/null: %s",
+                             strerror(errno));
+    }
+    return r;
+}
+
+void exec_plan_release(struct exec_plan *p, struct exec_cmd *cmd)
+{
+    plan_close(p);
+    for (size_t i = 0; cmd->args && i < cmd->argc; i++)
+        free(cmd->args[i]);
+    free(cmd->args);
+    for (size_t i = 0; cmd->envp && i < cmd->env.n; i++)
+        free(cmd->envp[i]);
+    free(cmd->envp);
+    kv_free(&cmd->env);
+    free(cmd->alloc_dir);
+    free(cmd->task_dir);
+    memset(cmd, 0, sizeof(*cmd));
+}
+
+static int exec_exec(const struct driver_env *env, struct alloc_task *t,
+                     char *const argv[], int64_t timeout_ns,
+                     driver_exec_done_fn done, void *arg,
+                     struct driver_exec **out, struct nc_error *err)
+{
+    *out = NULL;
+    struct exec_plan p;
+    struct exec_cmd cmd;
     int pipefd[2] = {-1, -1};
     struct task_exec *x = NULL;
-    int r = plan_namespaces(&p, task_pid, err);
-    if (r == 0)
-        r = plan_creds(&p, task_pid, err);
+    int r = exec_plan_prepare(env, t, argv, true, &p, &cmd, err);
+    if (r == 0 && pipe2(pipefd, O_CLOEXEC) < 0)
+        r = nc_error_set(err, -errno, "pipe: %s", strerror(errno));
     if (r == 0) {
-        plan_cgroups(&p, task_pid);
-        if (p.null_fd < 0 || pipe2(pipefd, O_CLOEXEC) < 0)
-            r = nc_error_set(err, -errno, "pipe: %s", strerror(errno));
-    }
-    if (r == 0) {
-        p.out_fd = pipefd[1];
-        r = plan_spawn(&p, err);
+        p.stdio[0] = p.null_fd;
+        p.stdio[1] = p.stdio[2] = pipefd[1];
+        r = exec_plan_spawn(&p, err);
     }
     if (pipefd[1] >= 0)
         close(pipefd[1]);
@@ -1299,16 +1316,7 @@ static int exec_exec(const struct driver_env *env, struct alloc_task *t,
     }
     if (pipefd[0] >= 0)
         close(pipefd[0]);
-    plan_close(&p);
-    for (size_t i = 0; i < argc; i++)
-        free(args[i]);
-    free(args);
-    for (size_t i = 0; i < kv.n; i++)
-        free(envp[i]);
-    free(envp);
-    kv_free(&kv);
-    free(alloc_dir);
-    free(task_dir);
+    exec_plan_release(&p, &cmd);
     return r;
 }
 
@@ -1474,7 +1482,8 @@ static const struct config_key raw_exec_keys[] = {
     .task_files = exec_task_files, .start = exec_start,                      \
     .release = exec_release, .abort = exec_abort, .recover = exec_recover,   \
     .signal = exec_signal, .stop = exec_stop, .stats = exec_stats,           \
-    .destroy = exec_destroy, .exec = exec_exec, .detach = exec_detach
+    .destroy = exec_destroy, .exec = exec_exec, .detach = exec_detach,     \
+    .exec_session = exec_session_start
 
 const struct driver driver_exec = {
     .name = "exec",
@@ -1493,5 +1502,6 @@ const struct driver driver_raw_exec = {
     .plugin_keys = raw_exec_keys,
     .nplugin_keys = NC_ARRAY_LEN(raw_exec_keys),
     .leftovers = NULL,
+    .no_fs_isolation = true,
     EXEC_OPS,
 };

@@ -162,6 +162,86 @@ int caps_calculate(const struct strlist *allow, const struct strlist *add,
                    const struct strlist *drop, struct strlist *out, char *msg,
                    size_t msglen);
 
+/* ---- a command inside a running exec or raw_exec task (exec.c): script
+ * checks (driver.exec) and `alloc exec` (exec_session.c). The plan holds
+ * what the command joins (the task's namespaces, root, cgroups,
+ * credentials and capabilities, read from /proc/<task>) and its stdio;
+ * exec_plan_spawn starts it as the agent's child without copying the
+ * agent's memory (see exec.c). ---- */
+
+#define EXEC_MAX_NS 6
+#define EXEC_MAX_CG 16
+#define EXEC_MAX_GROUPS 64
+
+struct exec_plan {
+    int ns_fd[EXEC_MAX_NS], ns_type[EXEC_MAX_NS], nns;
+    int root_fd; /* the task's root, or -1 */
+    const char *cwd;
+    int cg_fd[EXEC_MAX_CG], ncg; /* cgroup.procs files to join */
+    bool set_creds, no_new_privs;
+    uid_t uid[3];
+    gid_t gid[3];
+    gid_t groups[EXEC_MAX_GROUPS];
+    int ngroups;
+    uint64_t cap_bnd, cap_eff, cap_prm, cap_inh, cap_amb;
+    int null_fd;  /* /dev/null, opened by exec_plan_prepare */
+    int stdio[3]; /* the command's fds 0, 1, 2 (the caller's to close) */
+    bool tty;     /* stdio[0] is a terminal: a session with it as its
+                     controlling terminal (else a process group) */
+    char *const *argv;
+    char *const *envp;
+    const char *path; /* PATH to search argv[0] in */
+    char *stack2;
+    /* written by the children */
+    volatile int pid;
+    volatile int err;
+    volatile const char *step;
+};
+
+/* The command's interpolated argv and the task's environment, owned. */
+struct exec_cmd {
+    char **args, **envp;
+    size_t argc;
+    struct kvlist env;
+    char *alloc_dir, *task_dir;
+};
+
+/* Plans argv inside the running task t (cwd: / in exec's chroot, the task
+ * dir for raw_exec), its ${NOMAD_*} references replaced when `interpolate`
+ * (a script check's, as Nomad; not `alloc exec`'s); the caller sets
+ * p->stdio (and tty) next. 0, or -errno with err ("task \"x\" is not
+ * running"). Release p and cmd in any case. */
+int exec_plan_prepare(const struct driver_env *env, struct alloc_task *t,
+                      char *const argv[], bool interpolate,
+                      struct exec_plan *p, struct exec_cmd *cmd,
+                      struct nc_error *err);
+/* Starts the planned command: its pid (the agent's child, leading its own
+ * process group or session), or -errno with err (what failed, as
+ * `exec: "x": executable file not found in $PATH`). */
+int exec_plan_spawn(struct exec_plan *p, struct nc_error *err);
+void exec_plan_release(struct exec_plan *p, struct exec_cmd *cmd);
+
+/* exec and raw_exec's exec_session (exec_session.c). */
+int exec_session_start(const struct driver_env *env, struct alloc_task *t,
+                       char *const argv[], bool tty,
+                       const struct driver_session_cb *cb, void *arg,
+                       struct driver_session **out, struct nc_error *err);
+
+/* `alloc exec` in a docker task (docker_exec.c), through the Engine API
+ * at `endpoint` ("unix:///var/run/docker.sock"): POST
+ * /containers/{id}/exec, then /exec/{id}/start upgraded to the raw
+ * stream on a connection of its own (demultiplexed without tty), resize
+ * through /exec/{id}/resize, the exit code from /exec/{id}/json once the
+ * stream ends. `user` may be NULL. Failures of the Engine come later
+ * through cb->exited's error, in Nomad's words ("failed to create exec
+ * object: ..."); only a bad argument or endpoint fails at once. The
+ * docker driver's table points exec_session at a wrapper that passes its
+ * loop, endpoint, the task's container id and user. */
+int docker_exec_session(uv_loop_t *loop, const char *endpoint,
+                        const char *container_id, const char *user,
+                        char *const argv[], bool tty,
+                        const struct driver_session_cb *cb, void *arg,
+                        struct driver_session **out, struct nc_error *err);
 
 /* ---- docker ------------------------------------------------------------
  * The docker driver (docker*.c) talks to the Engine API (docker_api.h) on
@@ -214,7 +294,14 @@ struct docker_driver {
     struct docker_pause *pauses; /* docker_net.c */
     void *images;                /* docker_image.c */
     void *fp;                    /* docker.c: the periodic fingerprint */
-    void *reaper;                /* docker_reap.c */
+    void *reaper;                /* `alloc exec` in the task's container: docker_exec_session with the
+ * driver's loop, endpoint, the container and the task's user. */
+int docker_task_exec_session(const struct driver_env *env, struct alloc_task *t,
+                             char *const argv[], bool tty,
+                             const struct driver_session_cb *cb, void *arg,
+                             struct driver_session **out, struct nc_error *err);
+
+/* docker_reap.c */
 };
 extern struct docker_driver docker_driver_state;
 
@@ -402,6 +489,13 @@ int docker_task_exec(const struct driver_env *env, struct alloc_task *t,
                      char *const argv[], int64_t timeout_ns,
                      driver_exec_done_fn done, void *arg,
                      struct driver_exec **out, struct nc_error *err);
+
+/* `alloc exec` in the task's container: docker_exec_session with the
+ * driver's loop, endpoint, the container and the task's user. */
+int docker_task_exec_session(const struct driver_env *env, struct alloc_task *t,
+                             char *const argv[], bool tty,
+                             const struct driver_session_cb *cb, void *arg,
+                             struct driver_session **out, struct nc_error *err);
 
 /* docker_reap.c */
 void docker_reaper_start(void);
