@@ -294,14 +294,7 @@ struct docker_driver {
     struct docker_pause *pauses; /* docker_net.c */
     void *images;                /* docker_image.c */
     void *fp;                    /* docker.c: the periodic fingerprint */
-    void *reaper;                /* `alloc exec` in the task's container: docker_exec_session with the
- * driver's loop, endpoint, the container and the task's user. */
-int docker_task_exec_session(const struct driver_env *env, struct alloc_task *t,
-                             char *const argv[], bool tty,
-                             const struct driver_session_cb *cb, void *arg,
-                             struct driver_session **out, struct nc_error *err);
-
-/* docker_reap.c */
+    void *reaper;                /* docker_reap.c */
 };
 extern struct docker_driver docker_driver_state;
 
@@ -489,6 +482,13 @@ int docker_task_exec(const struct driver_env *env, struct alloc_task *t,
                      char *const argv[], int64_t timeout_ns,
                      driver_exec_done_fn done, void *arg,
                      struct driver_exec **out, struct nc_error *err);
+
+/* `alloc exec` in the task's container: docker_exec_session with the
+ * driver's loop, endpoint, the container and the task's user. */
+int docker_task_exec_session(const struct driver_env *env, struct alloc_task *t,
+                             char *const argv[], bool tty,
+                             const struct driver_session_cb *cb, void *arg,
+                             struct driver_session **out, struct nc_error *err);
 
 /* `alloc exec` in the task's container: docker_exec_session with the
  * driver's loop, endpoint, the container and the task's user. */
