@@ -490,13 +490,6 @@ int docker_task_exec_session(const struct driver_env *env, struct alloc_task *t,
                              const struct driver_session_cb *cb, void *arg,
                              struct driver_session **out, struct nc_error *err);
 
-/* `alloc exec` in the task's container: docker_exec_session with the
- * driver's loop, endpoint, the container and the task's user. */
-int docker_task_exec_session(const struct driver_env *env, struct alloc_task *t,
-                             char *const argv[], bool tty,
-                             const struct driver_session_cb *cb, void *arg,
-                             struct driver_session **out, struct nc_error *err);
-
 /* docker_reap.c */
 void docker_reaper_start(void);
 void docker_reaper_stop(void);
