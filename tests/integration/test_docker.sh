@@ -153,6 +153,13 @@ sleeps() { $DK top "$cname" 2>/dev/null | grep -c "sleep 30"; }
 sleep 1
 check "the timed-out command was killed (no sleep 30 piling up: $(sleeps))" [ "$(sleeps)" -le 1 ]
 
+# ---- alloc exec in the container ----
+out=$("$NOMCLIENT" alloc exec -task httpd "$A" /bin/sh -c 'echo in-container $(hostname) as $(id -u); echo to-stderr >&2; exit 3' </dev/null 2>&1)
+rc=$?
+check "alloc exec runs in the container" contains "$out" "in-container $($DK inspect -f '{{.Config.Hostname}}' "$cname") as 0"
+check "  with its stderr" contains "$out" "to-stderr"
+check "  and the command's exit code ($rc)" [ "$rc" = 3 ]
+
 # ---- the agent goes away and comes back: the same container ----
 cid=$($DK inspect -f '{{.Id}}' "$cname")
 kill -9 "$AGENT_PID"
