@@ -903,6 +903,87 @@ static void test_recover(void **state)
     free_alloc(a);
 }
 
+static int net_pid = -1;
+static char net_error[512];
+
+static void on_net_done(struct alloc *a, int pid, const char *error)
+{
+    (void)a;
+    net_pid = pid;
+    snprintf(net_error, sizeof(net_error), "%s", error ? error : "");
+}
+
+static bool net_reported(void) { return net_pid >= 0; }
+static bool pause_removed(void) { return fake_count("DELETE /containers/pz") > 0; }
+
+static void test_pause_container(void **state)
+{
+    (void)state;
+    reset_case();
+    net_pid = -1;
+    char created[512], running[512];
+    snprintf(created, sizeof(created),
+             "{\"Id\":\"pz\",\"State\":{\"Running\":false,\"Status\":"
+             "\"created\"},\"Config\":{\"Labels\":{\"" DOCKER_LABEL_ALLOC_ID
+             "\":\"%s\"}}}",
+             ALLOC_ID);
+    snprintf(running, sizeof(running),
+             "{\"Id\":\"pz\",\"State\":{\"Running\":true,\"Pid\":%d}}",
+             (int)getpid());
+    fake_answer((struct answer){.method = "GET", .prefix = "/images/nctest/pause:1/json",
+                                .status = 200, .body = "{\"Id\":\"sha256:pause\"}"});
+    /* an earlier agent made it and died before starting it */
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create?name=nomad_init_",
+                                .status = 409, .body = "{\"message\":\"Conflict.\"}"});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/nomad_init_",
+                                .status = 200, .body = created});
+    fake_answer((struct answer){.method = "POST", .prefix = "/containers/pz/start",
+                                .status = 204});
+    fake_answer((struct answer){.method = "GET", .prefix = "/containers/pz/json",
+                                .status = 200, .body = running});
+    fake_answer((struct answer){.method = "DELETE", .prefix = "/containers/pz",
+                                .status = 204});
+    struct alloc *a = make_alloc("nctest/busybox:1", NULL);
+    free(a->network_mode);
+    a->network_mode = xstrdup("bridge");
+    struct nc_error err = {0};
+    assert_int_equal(docker_net_create(&env, a, on_net_done, &err), 0);
+    assert_true(run_until(net_reported, 5000));
+    assert_string_equal(net_error, "");
+    assert_int_equal(net_pid, getpid());
+    assert_int_equal(fake_count("POST /containers/create"), 1);
+    assert_int_equal(fake_count("DELETE"), 0);
+    char *body = NULL;
+    char *create = fake_last("POST /containers/create", &body);
+    json_t *cb = json_loads(body, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(cb, "HostConfig"), "NetworkMode")),
+                        "none");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(cb, "Labels"), DOCKER_LABEL_ALLOC_ID)),
+                        ALLOC_ID);
+    json_decref(cb);
+    free(body);
+    free(create);
+    assert_string_equal(json_string_value(json_object_get(a->net_driver, "ContainerID")),
+                        "pz");
+    assert_true(docker_net_tracked("pz"));
+    assert_string_equal(docker_net_pause_id(a), "pz");
+    assert_int_equal(docker_image_refs("sha256:pause"), 1);
+    /* a second agent's view (the record alone): adopted, kept */
+    docker_net_close();
+    assert_false(docker_net_tracked("pz"));
+    docker_net_adopt(a);
+    assert_true(docker_net_tracked("pz"));
+    /* after the teardown it goes */
+    docker_net_destroy(&env, a);
+    assert_null(a->net_driver);
+    assert_true(run_until(pause_removed, 5000));
+    run_until(is_exited, 50);
+    assert_false(docker_net_tracked("pz"));
+    free_alloc(a);
+}
+
 static char listing[2048];
 static bool reaped(void) { return fake_count("DELETE") > 0; }
 
@@ -1113,6 +1194,7 @@ int main(void)
         cmocka_unit_test(test_garbage_answer),
         cmocka_unit_test(test_logs_cut_and_followed_again),
         cmocka_unit_test(test_recover),
+        cmocka_unit_test(test_pause_container),
         cmocka_unit_test(test_reaper),
         cmocka_unit_test(test_fingerprint_health),
     };

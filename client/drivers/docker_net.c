@@ -355,6 +355,26 @@ static void on_recorded_inspect(void *arg, const struct docker_reply *r)
     pause_make(p);
 }
 
+void docker_net_adopt(const struct alloc *a)
+{
+    const char *id = docker_net_pause_id(a);
+    struct docker_pause *p = id ? pause_find(a->id) : NULL;
+    if (!id || p)
+        return;
+    p = xcalloc(1, sizeof(*p));
+    p->alloc_id = xstrdup(a->id);
+    p->name = xasprintf("%s%s", DOCKER_PAUSE_PREFIX, a->id);
+    p->owner = xasprintf("pause/%s", a->id);
+    p->container_id = xstrdup(id);
+    p->pid = (int)json_integer_value(json_object_get(a->net_driver, "Pid"));
+    p->image_id = xstrdup(
+        json_string_value(json_object_get(a->net_driver, "ImageID")));
+    docker_image_hold(p->image_id, p->owner);
+    p->running = true;
+    p->next = dk.pauses;
+    dk.pauses = p;
+}
+
 int docker_net_create(const struct driver_env *env, struct alloc *a,
                       net_done_fn done, struct nc_error *err)
 {

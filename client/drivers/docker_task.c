@@ -455,6 +455,7 @@ int docker_start(const struct driver_env *env, struct alloc_task *t,
     free(load);
     /* the previous run's record goes: nothing of it runs */
     record_remove(h);
+    docker_net_adopt(t->alloc);
     h->wait_net = wait_net;
     h->phase = PH_IMAGE;
     struct docker_image_opts o = {
@@ -1253,6 +1254,7 @@ bool docker_recover(const struct driver_env *env, struct alloc_task *t,
     if (h->phase != PH_IDLE)
         return t->supervisor_pid > 0; /* re-attached already */
     run_reset(h);
+    docker_net_adopt(t->alloc);
     json_t *rec = record_read(h);
     const char *id = json_string_value(json_object_get(rec, "ContainerID"));
     const char *image = json_string_value(json_object_get(rec, "Image"));

@@ -413,6 +413,11 @@ void docker_net_destroy(const struct driver_env *env, struct alloc *a);
  * NULL (none recorded). */
 const char *docker_net_pause_id(const struct alloc *a);
 bool docker_net_tracked(const char *container_id);
+/* The pause container recorded in a->net_driver is this agent's to keep
+ * (a restarted agent re-attaching the group's tasks, whose network is
+ * ready: net_create is not asked again), for the reaper and the image's
+ * reference. */
+void docker_net_adopt(const struct alloc *a);
 void docker_net_close(void);
 
 /* docker_task.c: a task's container */
