@@ -2,6 +2,7 @@
 // deps: client/config_schema.c client/config_validate.c client/tls.c
 // deps: client/drivers/driver.c client/drivers/exec.c
 // deps: client/drivers/supervisor.c client/drivers/cgroup.c
+// deps: client/drivers/logfile.c client/drivers/exec_session.c
 // deps: client/drivers/caps.c client/drivers/docker_config.c
 // deps: client/drivers/docker_image_ref.c client/drivers/docker_validate.c
 // deps: client/drivers/docker_body.c client/drivers/docker_auth.c

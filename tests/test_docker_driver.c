@@ -39,7 +39,8 @@
 #include "client/drivers/internal.h"
 #include "client/drivers/logfile.h"
 
-/* ---- the fake Engine ------------------------------------------------------ */
+/* ---- the fake Engine ------------------------------------------------------
+ */
 
 #define MAX_ANSWERS 32
 #define MAX_SEEN 256
@@ -47,12 +48,12 @@
 struct answer {
     const char *method, *prefix; /* after /v1.41 */
     int status;
-    const char *body;            /* JSON text */
-    const void *raw;             /* a streamed body (chunked) */
+    const char *body; /* JSON text */
+    const void *raw;  /* a streamed body (chunked) */
     size_t rawlen;
-    bool cut;                    /* the stream ends without its last chunk */
-    int gate;                    /* > 0: answered once the test opens it */
-    int times;                   /* 0: every time; else that many */
+    bool cut;  /* the stream ends without its last chunk */
+    int gate;  /* > 0: answered once the test opens it */
+    int times; /* 0: every time; else that many */
     int used;
 };
 
@@ -338,7 +339,10 @@ static void on_event(struct alloc_task *t, const char *type, const char *msg)
     snprintf(events + n, sizeof(events) - n, "%s: %s\n", type, msg);
 }
 
-static void on_tick(uv_timer_t *t) { (void)t; }
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+}
 
 /* Runs the loop until cond() or ms passed. */
 static bool run_until(bool (*cond)(void), int ms)
@@ -355,24 +359,29 @@ static bool run_until(bool (*cond)(void), int ms)
     return ok;
 }
 
-static bool is_started(void) { return started_n > 0; }
-static bool is_exited(void) { return exited_n > 0; }
+static bool is_started(void)
+{
+    return started_n > 0;
+}
+static bool is_exited(void)
+{
+    return exited_n > 0;
+}
 
-static const char *job_src =
-    "job \"j\" {\n"
-    "  group \"g\" {\n"
-    "    task \"web\" {\n"
-    "      driver = \"docker\"\n"
-    "      config {\n"
-    "        image   = \"%s\"\n"
-    "        command = \"/bin/sh\"\n"
-    "        args    = [\"-c\", \"echo hi\"]\n"
-    "      }\n"
-    "      kill_timeout = \"2s\"\n"
-    "      %s\n"
-    "    }\n"
-    "  }\n"
-    "}\n";
+static const char *job_src = "job \"j\" {\n"
+                             "  group \"g\" {\n"
+                             "    task \"web\" {\n"
+                             "      driver = \"docker\"\n"
+                             "      config {\n"
+                             "        image   = \"%s\"\n"
+                             "        command = \"/bin/sh\"\n"
+                             "        args    = [\"-c\", \"echo hi\"]\n"
+                             "      }\n"
+                             "      kill_timeout = \"2s\"\n"
+                             "      %s\n"
+                             "    }\n"
+                             "  }\n"
+                             "}\n";
 
 static const char *ALLOC_ID = "0b5a2c1e-4d3f-4e6a-9b7c-1a2b3c4d5e6f";
 
@@ -434,9 +443,13 @@ static int setup(void **state)
     nc_mkdir_p(alloc_root, 0755);
     memset(&node, 0, sizeof(node));
     kv_set(&node.attributes, "unique.network.ip-address", "127.0.0.1");
-    env = (struct driver_env){.loop = &loop, .cfg = &cfg, .node = &node,
-                              .alloc_root = alloc_root, .exited = on_exited,
-                              .started = on_started, .event = on_event};
+    env = (struct driver_env){.loop = &loop,
+                              .cfg = &cfg,
+                              .node = &node,
+                              .alloc_root = alloc_root,
+                              .exited = on_exited,
+                              .started = on_started,
+                              .event = on_event};
     struct nc_error err = {0};
     assert_int_equal(docker_driver_setup(&loop, &cfg, &err), 0);
     return 0;
@@ -483,8 +496,8 @@ static size_t frame(unsigned char *out, int stream, const char *ts,
 
 static char *read_log(const char *stream)
 {
-    char *p = xasprintf("%s/%s/alloc/logs/web.%s.0", alloc_root, ALLOC_ID,
-                        stream);
+    char *p =
+        xasprintf("%s/%s/alloc/logs/web.%s.0", alloc_root, ALLOC_ID, stream);
     size_t len;
     char *txt = nc_read_file(p, &len, 0);
     free(p);
@@ -502,7 +515,8 @@ static void script_running(const char *id)
              id, (int)getpid(), ALLOC_ID);
 }
 
-/* ---- the cases ------------------------------------------------------------- */
+/* ---- the cases -------------------------------------------------------------
+ */
 
 static unsigned char logs_stream[512];
 
@@ -511,44 +525,72 @@ static void test_start_wait_exit(void **state)
     (void)state;
     reset_case();
     script_running("c1");
-    size_t n = frame(logs_stream, 1, "2026-01-02T03:04:05.000000001Z", "hello\n");
+    size_t n =
+        frame(logs_stream, 1, "2026-01-02T03:04:05.000000001Z", "hello\n");
     n += frame(logs_stream + n, 2, "2026-01-02T03:04:05.000000002Z", "oops\n");
-    fake_answer((struct answer){.method = "GET", .prefix = "/images/nctest/busybox:1/json", .status = 200,
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/images/nctest/busybox:1/json",
+                                .status = 200,
                                 .body = "{\"Id\":\"sha256:img1\"}"});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create?name=web-", .status = 201,
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/create?name=web-",
+                                .status = 201,
                                 .body = "{\"Id\":\"c1\",\"Warnings\":[]}"});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/c1/start", .status = 204, .body = NULL});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/c1/json", .status = 200, .body = running_json,
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/c1/start",
+                                .status = 204,
+                                .body = NULL});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/c1/json",
+                                .status = 200,
+                                .body = running_json,
                                 .times = 1});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/c1/json", .status = 200,
-                                .body = "{\"Id\":\"c1\",\"State\":{\"Running\":false,"
+    fake_answer(
+        (struct answer){.method = "GET",
+                        .prefix = "/containers/c1/json",
+                        .status = 200,
+                        .body = "{\"Id\":\"c1\",\"State\":{\"Running\":false,"
                                 "\"ExitCode\":3,\"OOMKilled\":true}}"});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/c1/wait", .status = 200,
-                                .body = "{\"StatusCode\":3}", .gate = 1});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/c1/logs", .status = 200, .raw = logs_stream,
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/c1/wait",
+                                .status = 200,
+                                .body = "{\"StatusCode\":3}",
+                                .gate = 1});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/c1/logs",
+                                .status = 200,
+                                .raw = logs_stream,
                                 .rawlen = n});
-    fake_answer((struct answer){.method = "DELETE", .prefix = "/containers/c1?force=true", .status = 204, .body = NULL});
+    fake_answer((struct answer){.method = "DELETE",
+                                .prefix = "/containers/c1?force=true",
+                                .status = 204,
+                                .body = NULL});
     struct alloc *a = make_alloc("nctest/busybox:1", NULL);
     struct alloc_task *t = &a->tasks[0];
     const char *event = NULL;
     struct nc_error err = {0};
-    assert_int_equal(docker_start(&env, t, false, &event, &err), DRIVER_STARTING);
+    assert_int_equal(docker_start(&env, t, false, &event, &err),
+                     DRIVER_STARTING);
     t->starting = true;
     assert_true(run_until(is_started, 5000));
     assert_int_equal(t->supervisor_pid, getpid());
     /* the record is on disk before the start */
-    char *rec = xasprintf("%s/%s/.nomclient/web.docker.json", alloc_root, ALLOC_ID);
+    char *rec =
+        xasprintf("%s/%s/.nomclient/web.docker.json", alloc_root, ALLOC_ID);
     size_t len;
     char *txt = nc_read_file(rec, &len, 0);
     assert_non_null(txt);
     assert_non_null(strstr(txt, "\"ContainerID\":\"c1\""));
     free(txt);
-    assert_string_equal(json_string_value(json_object_get(t->driver_state,
-                                                          "ContainerID")),
-                        "c1");
+    assert_string_equal(
+        json_string_value(json_object_get(t->driver_state, "ContainerID")),
+        "c1");
     char *body = NULL;
     char *create = fake_last("POST /containers/create", &body);
-    assert_string_equal(create, "POST /containers/create?name=web-0b5a2c1e-4d3f-4e6a-9b7c-1a2b3c4d5e6f");
+    assert_string_equal(
+        create,
+        "POST "
+        "/containers/create?name=web-0b5a2c1e-4d3f-4e6a-9b7c-1a2b3c4d5e6f");
     json_t *cb = json_loads(body, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(cb, "Image")),
                         "nctest/busybox:1");
@@ -586,20 +628,40 @@ static void test_conflicts(void **state)
     /* ours and running: adopted, not started again */
     reset_case();
     script_running("old");
-    fake_answer((struct answer){.method = "GET", .prefix = "/images/", .status = 200, .body = "{\"Id\":\"sha256:i\"}"});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 409,
-                                .body = "{\"message\":\"Conflict. The container name is "
-                                "already in use\"}"});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/web-", .status = 200, .body = running_json});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/old/json", .status = 200, .body = running_json});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/old/wait", .status = 200,
-                                .body = "{\"StatusCode\":0}", .gate = 2});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/old/logs", .status = 200, .raw = "", .rawlen = 0});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/images/",
+                                .status = 200,
+                                .body = "{\"Id\":\"sha256:i\"}"});
+    fake_answer((struct answer){
+        .method = "POST",
+        .prefix = "/containers/create",
+        .status = 409,
+        .body = "{\"message\":\"Conflict. The container name is "
+                "already in use\"}"});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/web-",
+                                .status = 200,
+                                .body = running_json});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/old/json",
+                                .status = 200,
+                                .body = running_json});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/old/wait",
+                                .status = 200,
+                                .body = "{\"StatusCode\":0}",
+                                .gate = 2});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/old/logs",
+                                .status = 200,
+                                .raw = "",
+                                .rawlen = 0});
     struct alloc *a = make_alloc("nctest/busybox:1", NULL);
     struct alloc_task *t = &a->tasks[0];
     const char *event;
     struct nc_error err = {0};
-    assert_int_equal(docker_start(&env, t, false, &event, &err), DRIVER_STARTING);
+    assert_int_equal(docker_start(&env, t, false, &event, &err),
+                     DRIVER_STARTING);
     t->starting = true;
     assert_true(run_until(is_started, 5000));
     assert_int_equal(fake_count("POST /containers/create"), 1);
@@ -611,25 +673,54 @@ static void test_conflicts(void **state)
     /* ours and dead: removed, made again */
     reset_case();
     script_running("new");
-    fake_answer((struct answer){.method = "GET", .prefix = "/images/", .status = 200, .body = "{\"Id\":\"sha256:i\"}"});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 409,
-                                .body = "{\"message\":\"Conflict.\"}", .times = 1});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 201, .body = "{\"Id\":\"new\"}"});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/images/",
+                                .status = 200,
+                                .body = "{\"Id\":\"sha256:i\"}"});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/create",
+                                .status = 409,
+                                .body = "{\"message\":\"Conflict.\"}",
+                                .times = 1});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/create",
+                                .status = 201,
+                                .body = "{\"Id\":\"new\"}"});
     char dead[512];
     snprintf(dead, sizeof(dead),
              "{\"Id\":\"dead\",\"State\":{\"Running\":false},\"Config\":{"
              "\"Labels\":{\"" DOCKER_LABEL_ALLOC_ID "\":\"%s\"}}}",
              ALLOC_ID);
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/web-", .status = 200, .body = dead});
-    fake_answer((struct answer){.method = "DELETE", .prefix = "/containers/dead", .status = 204, .body = NULL});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/new/start", .status = 204, .body = NULL});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/new/json", .status = 200, .body = running_json});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/new/wait", .status = 200,
-                                .body = "{\"StatusCode\":0}", .gate = 2});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/new/logs", .status = 200, .raw = "", .rawlen = 0});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/web-",
+                                .status = 200,
+                                .body = dead});
+    fake_answer((struct answer){.method = "DELETE",
+                                .prefix = "/containers/dead",
+                                .status = 204,
+                                .body = NULL});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/new/start",
+                                .status = 204,
+                                .body = NULL});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/new/json",
+                                .status = 200,
+                                .body = running_json});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/new/wait",
+                                .status = 200,
+                                .body = "{\"StatusCode\":0}",
+                                .gate = 2});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/new/logs",
+                                .status = 200,
+                                .raw = "",
+                                .rawlen = 0});
     a = make_alloc("nctest/busybox:1", NULL);
     t = &a->tasks[0];
-    assert_int_equal(docker_start(&env, t, false, &event, &err), DRIVER_STARTING);
+    assert_int_equal(docker_start(&env, t, false, &event, &err),
+                     DRIVER_STARTING);
     t->starting = true;
     assert_true(run_until(is_started, 5000));
     assert_int_equal(fake_count("POST /containers/create"), 2);
@@ -640,15 +731,24 @@ static void test_conflicts(void **state)
 
     /* someone else's: refused, nothing removed */
     reset_case();
-    fake_answer((struct answer){.method = "GET", .prefix = "/images/", .status = 200, .body = "{\"Id\":\"sha256:i\"}"});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 409,
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/images/",
+                                .status = 200,
+                                .body = "{\"Id\":\"sha256:i\"}"});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/create",
+                                .status = 409,
                                 .body = "{\"message\":\"Conflict.\"}"});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/web-", .status = 200,
-                                .body = "{\"Id\":\"x\",\"State\":{\"Running\":true},"
+    fake_answer(
+        (struct answer){.method = "GET",
+                        .prefix = "/containers/web-",
+                        .status = 200,
+                        .body = "{\"Id\":\"x\",\"State\":{\"Running\":true},"
                                 "\"Config\":{\"Labels\":{}}}"});
     a = make_alloc("nctest/busybox:1", NULL);
     t = &a->tasks[0];
-    assert_int_equal(docker_start(&env, t, false, &event, &err), DRIVER_STARTING);
+    assert_int_equal(docker_start(&env, t, false, &event, &err),
+                     DRIVER_STARTING);
     t->starting = true;
     assert_true(run_until(is_exited, 5000));
     assert_non_null(strstr(last_failure, "is taken by a container that is not "
@@ -663,25 +763,57 @@ static void test_wait_again_and_stop(void **state)
     (void)state;
     reset_case();
     script_running("w1");
-    fake_answer((struct answer){.method = "GET", .prefix = "/images/", .status = 200, .body = "{\"Id\":\"sha256:i\"}"});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 201, .body = "{\"Id\":\"w1\"}"});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/w1/start", .status = 204, .body = NULL});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/w1/json", .status = 200, .body = running_json,
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/images/",
+                                .status = 200,
+                                .body = "{\"Id\":\"sha256:i\"}"});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/create",
+                                .status = 201,
+                                .body = "{\"Id\":\"w1\"}"});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/w1/start",
+                                .status = 204,
+                                .body = NULL});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/w1/json",
+                                .status = 200,
+                                .body = running_json,
                                 .times = 1});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/w1/json", .status = 200,
-                                .body = "{\"State\":{\"Running\":false,\"ExitCode\":143}}"});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/w1/wait", .status = 500,
-                                .body = "{\"message\":\"daemon hiccup\"}", .times = 2});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/w1/wait", .status = 200,
-                                .body = "{\"StatusCode\":143}", .gate = 3});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/w1/stop", .status = 204, .body = NULL});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/w1/logs", .status = 200, .raw = "", .rawlen = 0});
-    fake_answer((struct answer){.method = "DELETE", .prefix = "/containers/w1", .status = 204, .body = NULL});
+    fake_answer((struct answer){
+        .method = "GET",
+        .prefix = "/containers/w1/json",
+        .status = 200,
+        .body = "{\"State\":{\"Running\":false,\"ExitCode\":143}}"});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/w1/wait",
+                                .status = 500,
+                                .body = "{\"message\":\"daemon hiccup\"}",
+                                .times = 2});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/w1/wait",
+                                .status = 200,
+                                .body = "{\"StatusCode\":143}",
+                                .gate = 3});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/w1/stop",
+                                .status = 204,
+                                .body = NULL});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/w1/logs",
+                                .status = 200,
+                                .raw = "",
+                                .rawlen = 0});
+    fake_answer((struct answer){.method = "DELETE",
+                                .prefix = "/containers/w1",
+                                .status = 204,
+                                .body = NULL});
     struct alloc *a = make_alloc("nctest/busybox:1", NULL);
     struct alloc_task *t = &a->tasks[0];
     const char *event;
     struct nc_error err = {0};
-    assert_int_equal(docker_start(&env, t, false, &event, &err), DRIVER_STARTING);
+    assert_int_equal(docker_start(&env, t, false, &event, &err),
+                     DRIVER_STARTING);
     t->starting = true;
     assert_true(run_until(is_started, 5000));
     /* no kill_signal: the daemon's stop with the kill timeout */
@@ -700,15 +832,25 @@ static void test_stop_during_create(void **state)
 {
     (void)state;
     reset_case();
-    fake_answer((struct answer){.method = "GET", .prefix = "/images/", .status = 200, .body = "{\"Id\":\"sha256:i\"}"});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 201,
-                                .body = "{\"Id\":\"made\"}", .gate = 4});
-    fake_answer((struct answer){.method = "DELETE", .prefix = "/containers/made", .status = 204, .body = NULL});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/images/",
+                                .status = 200,
+                                .body = "{\"Id\":\"sha256:i\"}"});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/create",
+                                .status = 201,
+                                .body = "{\"Id\":\"made\"}",
+                                .gate = 4});
+    fake_answer((struct answer){.method = "DELETE",
+                                .prefix = "/containers/made",
+                                .status = 204,
+                                .body = NULL});
     struct alloc *a = make_alloc("nctest/busybox:1", NULL);
     struct alloc_task *t = &a->tasks[0];
     const char *event;
     struct nc_error err = {0};
-    assert_int_equal(docker_start(&env, t, false, &event, &err), DRIVER_STARTING);
+    assert_int_equal(docker_start(&env, t, false, &event, &err),
+                     DRIVER_STARTING);
     t->starting = true;
     run_until(is_exited, 300); /* the create is held */
     docker_stop(t);
@@ -729,43 +871,73 @@ static void test_pull_fails_local_image(void **state)
         "{\"status\":\"Pulling from x\"}\n"
         "{\"errorDetail\":{\"message\":\"dial tcp 127.0.0.1:1: connect: "
         "connection refused\"},\"error\":\"dial tcp\"}\n";
-    fake_answer((struct answer){.method = "POST", .prefix = "/images/create?fromImage=127.0.0.1%3A1%2Fx&tag=latest",
-                                .status = 200, .raw = pull_error,
-                                .rawlen = sizeof(pull_error) - 1});
-    fake_answer((struct answer){.method = "GET", .prefix = "/images/127.0.0.1:1/x:latest/json", .status = 200,
+    fake_answer((struct answer){
+        .method = "POST",
+        .prefix = "/images/create?fromImage=127.0.0.1%3A1%2Fx&tag=latest",
+        .status = 200,
+        .raw = pull_error,
+        .rawlen = sizeof(pull_error) - 1});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/images/127.0.0.1:1/x:latest/json",
+                                .status = 200,
                                 .body = "{\"Id\":\"sha256:local\"}"});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 201, .body = "{\"Id\":\"p1\"}"});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/p1/start", .status = 204, .body = NULL});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/p1/json", .status = 200, .body = running_json});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/p1/wait", .status = 200,
-                                .body = "{\"StatusCode\":0}", .gate = 5});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/p1/logs", .status = 200, .raw = "", .rawlen = 0});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/create",
+                                .status = 201,
+                                .body = "{\"Id\":\"p1\"}"});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/p1/start",
+                                .status = 204,
+                                .body = NULL});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/p1/json",
+                                .status = 200,
+                                .body = running_json});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/p1/wait",
+                                .status = 200,
+                                .body = "{\"StatusCode\":0}",
+                                .gate = 5});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/p1/logs",
+                                .status = 200,
+                                .raw = "",
+                                .rawlen = 0});
     struct alloc *a = make_alloc("127.0.0.1:1/x:latest", NULL);
     struct alloc_task *t = &a->tasks[0];
     const char *event;
     struct nc_error err = {0};
-    assert_int_equal(docker_start(&env, t, false, &event, &err), DRIVER_STARTING);
+    assert_int_equal(docker_start(&env, t, false, &event, &err),
+                     DRIVER_STARTING);
     t->starting = true;
     assert_true(run_until(is_started, 5000));
     assert_non_null(strstr(events, "Driver: Downloading image\n"));
-    assert_non_null(strstr(events, "Driver: Failed to pull `127.0.0.1:1/x:latest`: "
-                                   "dial tcp 127.0.0.1:1: connect: connection "
-                                   "refused; using the local image\n"));
+    assert_non_null(strstr(events,
+                           "Driver: Failed to pull `127.0.0.1:1/x:latest`: "
+                           "dial tcp 127.0.0.1:1: connect: connection "
+                           "refused; using the local image\n"));
     /* no local image: the task fails with the pull's words */
     docker_detach(t);
     free_alloc(a);
     reset_case();
-    fake_answer((struct answer){.method = "POST", .prefix = "/images/create", .status = 200, .raw = pull_error,
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/images/create",
+                                .status = 200,
+                                .raw = pull_error,
                                 .rawlen = sizeof(pull_error) - 1});
-    fake_answer((struct answer){.method = "GET", .prefix = "/images/", .status = 404,
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/images/",
+                                .status = 404,
                                 .body = "{\"message\":\"No such image\"}"});
     a = make_alloc("127.0.0.1:1/x:latest", NULL);
     t = &a->tasks[0];
-    assert_int_equal(docker_start(&env, t, false, &event, &err), DRIVER_STARTING);
+    assert_int_equal(docker_start(&env, t, false, &event, &err),
+                     DRIVER_STARTING);
     t->starting = true;
     assert_true(run_until(is_exited, 5000));
-    assert_string_equal(last_failure, "Failed to pull `127.0.0.1:1/x:latest`: dial "
-                                      "tcp 127.0.0.1:1: connect: connection refused");
+    assert_string_equal(last_failure,
+                        "Failed to pull `127.0.0.1:1/x:latest`: dial "
+                        "tcp 127.0.0.1:1: connect: connection refused");
     assert_int_equal(fake_count("POST /containers/create"), 0);
     free_alloc(a);
 }
@@ -774,16 +946,24 @@ static void test_garbage_answer(void **state)
 {
     (void)state;
     reset_case();
-    fake_answer((struct answer){.method = "GET", .prefix = "/images/", .status = 200, .body = "{\"Id\":\"sha256:i\"}"});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 500, .body = "<html>no</html>"});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/images/",
+                                .status = 200,
+                                .body = "{\"Id\":\"sha256:i\"}"});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/create",
+                                .status = 500,
+                                .body = "<html>no</html>"});
     struct alloc *a = make_alloc("nctest/busybox:1", NULL);
     struct alloc_task *t = &a->tasks[0];
     const char *event;
     struct nc_error err = {0};
-    assert_int_equal(docker_start(&env, t, false, &event, &err), DRIVER_STARTING);
+    assert_int_equal(docker_start(&env, t, false, &event, &err),
+                     DRIVER_STARTING);
     t->starting = true;
     assert_true(run_until(is_exited, 10000));
-    assert_true(nc_str_has_prefix(last_failure, "failed to create container: "));
+    assert_true(
+        nc_str_has_prefix(last_failure, "failed to create container: "));
     /* a 500 is worth trying again, a few times */
     assert_true(fake_count("POST /containers/create") > 1);
     free_alloc(a);
@@ -798,28 +978,53 @@ static void test_logs_cut_and_followed_again(void **state)
     script_running("l1");
     /* the first stream: one message whole, the next cut inside its frame */
     size_t n1 = frame(cut1, 1, "2026-01-02T03:04:05.100000000Z", "one\n");
-    size_t full2 = frame(cut1 + n1, 1, "2026-01-02T03:04:05.200000000Z", "two\n");
+    size_t full2 =
+        frame(cut1 + n1, 1, "2026-01-02T03:04:05.200000000Z", "two\n");
     size_t len1 = n1 + full2 / 2;
     /* the second, from the first's last timestamp: it again (dropped),
      * then the rest */
     size_t n2 = frame(cut2, 1, "2026-01-02T03:04:05.100000000Z", "one\n");
     n2 += frame(cut2 + n2, 1, "2026-01-02T03:04:05.200000000Z", "two\n");
     n2 += frame(cut2 + n2, 2, "2026-01-02T03:04:05.300000000Z", "three\n");
-    fake_answer((struct answer){.method = "GET", .prefix = "/images/", .status = 200, .body = "{\"Id\":\"sha256:i\"}"});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create", .status = 201, .body = "{\"Id\":\"l1\"}"});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/l1/start", .status = 204, .body = NULL});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/l1/json", .status = 200, .body = running_json});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/l1/wait", .status = 200,
-                                .body = "{\"StatusCode\":0}", .gate = 6});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/l1/logs", .status = 200, .raw = cut1,
-                                .rawlen = len1, .cut = true, .times = 1});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/l1/logs", .status = 200, .raw = cut2,
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/images/",
+                                .status = 200,
+                                .body = "{\"Id\":\"sha256:i\"}"});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/create",
+                                .status = 201,
+                                .body = "{\"Id\":\"l1\"}"});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/l1/start",
+                                .status = 204,
+                                .body = NULL});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/l1/json",
+                                .status = 200,
+                                .body = running_json});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/l1/wait",
+                                .status = 200,
+                                .body = "{\"StatusCode\":0}",
+                                .gate = 6});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/l1/logs",
+                                .status = 200,
+                                .raw = cut1,
+                                .rawlen = len1,
+                                .cut = true,
+                                .times = 1});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/l1/logs",
+                                .status = 200,
+                                .raw = cut2,
                                 .rawlen = n2});
     struct alloc *a = make_alloc("nctest/busybox:1", NULL);
     struct alloc_task *t = &a->tasks[0];
     const char *event;
     struct nc_error err = {0};
-    assert_int_equal(docker_start(&env, t, false, &event, &err), DRIVER_STARTING);
+    assert_int_equal(docker_start(&env, t, false, &event, &err),
+                     DRIVER_STARTING);
     t->starting = true;
     assert_true(run_until(is_started, 5000));
     struct docker_task *h = t->handle;
@@ -860,14 +1065,30 @@ static void test_recover(void **state)
                           (unsigned long long)docker_pid_start_time(getpid()));
     assert_int_equal(nc_write_file_replace(rec, txt, strlen(txt), 0600), 0);
     free(txt);
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/r1/json", .status = 200, .body = running_json,
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/r1/json",
+                                .status = 200,
+                                .body = running_json,
                                 .times = 1});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/r1/json", .status = 200,
-                                .body = "{\"State\":{\"Running\":false,\"ExitCode\":7}}"});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/r1/wait", .status = 200,
-                                .body = "{\"StatusCode\":7}", .gate = 7});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/r1/logs", .status = 200, .raw = "", .rawlen = 0});
-    fake_answer((struct answer){.method = "DELETE", .prefix = "/containers/r1", .status = 204, .body = NULL});
+    fake_answer((struct answer){
+        .method = "GET",
+        .prefix = "/containers/r1/json",
+        .status = 200,
+        .body = "{\"State\":{\"Running\":false,\"ExitCode\":7}}"});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/r1/wait",
+                                .status = 200,
+                                .body = "{\"StatusCode\":7}",
+                                .gate = 7});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/r1/logs",
+                                .status = 200,
+                                .raw = "",
+                                .rawlen = 0});
+    fake_answer((struct answer){.method = "DELETE",
+                                .prefix = "/containers/r1",
+                                .status = 204,
+                                .body = NULL});
     assert_true(docker_recover(&env, t, true));
     assert_int_equal(t->supervisor_pid, getpid());
     assert_int_equal(docker_image_refs("sha256:ri"), 1);
@@ -886,11 +1107,21 @@ static void test_recover(void **state)
                     (int)getpid());
     assert_int_equal(nc_write_file_replace(rec, txt, strlen(txt), 0600), 0);
     free(txt);
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/r2/json", .status = 200,
-                                .body = "{\"Id\":\"r2\",\"State\":{\"Running\":false,"
+    fake_answer(
+        (struct answer){.method = "GET",
+                        .prefix = "/containers/r2/json",
+                        .status = 200,
+                        .body = "{\"Id\":\"r2\",\"State\":{\"Running\":false,"
                                 "\"ExitCode\":9,\"OOMKilled\":false}}"});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/r2/logs", .status = 200, .raw = "", .rawlen = 0});
-    fake_answer((struct answer){.method = "DELETE", .prefix = "/containers/r2", .status = 204, .body = NULL});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/r2/logs",
+                                .status = 200,
+                                .raw = "",
+                                .rawlen = 0});
+    fake_answer((struct answer){.method = "DELETE",
+                                .prefix = "/containers/r2",
+                                .status = 204,
+                                .body = NULL});
     t->supervisor_pid = 0;
     assert_false(docker_recover(&env, t, true));
     assert_true(t->starting); /* active until its end is told */
@@ -913,8 +1144,14 @@ static void on_net_done(struct alloc *a, int pid, const char *error)
     snprintf(net_error, sizeof(net_error), "%s", error ? error : "");
 }
 
-static bool net_reported(void) { return net_pid >= 0; }
-static bool pause_removed(void) { return fake_count("DELETE /containers/pz") > 0; }
+static bool net_reported(void)
+{
+    return net_pid >= 0;
+}
+static bool pause_removed(void)
+{
+    return fake_count("DELETE /containers/pz") > 0;
+}
 
 static void test_pause_container(void **state)
 {
@@ -930,19 +1167,27 @@ static void test_pause_container(void **state)
     snprintf(running, sizeof(running),
              "{\"Id\":\"pz\",\"State\":{\"Running\":true,\"Pid\":%d}}",
              (int)getpid());
-    fake_answer((struct answer){.method = "GET", .prefix = "/images/nctest/pause:1/json",
-                                .status = 200, .body = "{\"Id\":\"sha256:pause\"}"});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/images/nctest/pause:1/json",
+                                .status = 200,
+                                .body = "{\"Id\":\"sha256:pause\"}"});
     /* an earlier agent made it and died before starting it */
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/create?name=nomad_init_",
-                                .status = 409, .body = "{\"message\":\"Conflict.\"}"});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/nomad_init_",
-                                .status = 200, .body = created});
-    fake_answer((struct answer){.method = "POST", .prefix = "/containers/pz/start",
-                                .status = 204});
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/pz/json",
-                                .status = 200, .body = running});
-    fake_answer((struct answer){.method = "DELETE", .prefix = "/containers/pz",
-                                .status = 204});
+    fake_answer((struct answer){.method = "POST",
+                                .prefix = "/containers/create?name=nomad_init_",
+                                .status = 409,
+                                .body = "{\"message\":\"Conflict.\"}"});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/nomad_init_",
+                                .status = 200,
+                                .body = created});
+    fake_answer((struct answer){
+        .method = "POST", .prefix = "/containers/pz/start", .status = 204});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/pz/json",
+                                .status = 200,
+                                .body = running});
+    fake_answer((struct answer){
+        .method = "DELETE", .prefix = "/containers/pz", .status = 204});
     struct alloc *a = make_alloc("nctest/busybox:1", NULL);
     free(a->network_mode);
     a->network_mode = xstrdup("bridge");
@@ -959,14 +1204,15 @@ static void test_pause_container(void **state)
     assert_string_equal(json_string_value(json_object_get(
                             json_object_get(cb, "HostConfig"), "NetworkMode")),
                         "none");
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(cb, "Labels"), DOCKER_LABEL_ALLOC_ID)),
-                        ALLOC_ID);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(cb, "Labels"),
+                                          DOCKER_LABEL_ALLOC_ID)),
+        ALLOC_ID);
     json_decref(cb);
     free(body);
     free(create);
-    assert_string_equal(json_string_value(json_object_get(a->net_driver, "ContainerID")),
-                        "pz");
+    assert_string_equal(
+        json_string_value(json_object_get(a->net_driver, "ContainerID")), "pz");
     assert_true(docker_net_tracked("pz"));
     assert_string_equal(docker_net_pause_id(a), "pz");
     assert_int_equal(docker_image_refs("sha256:pause"), 1);
@@ -985,7 +1231,10 @@ static void test_pause_container(void **state)
 }
 
 static char listing[2048];
-static bool reaped(void) { return fake_count("DELETE") > 0; }
+static bool reaped(void)
+{
+    return fake_count("DELETE") > 0;
+}
 
 static void test_reaper(void **state)
 {
@@ -1003,9 +1252,15 @@ static void test_reaper(void **state)
              "\"State\":\"running\",\"Labels\":{}}]",
              ALLOC_ID, now - 3600, ALLOC_ID, ALLOC_ID, now + 3600, ALLOC_ID,
              now - 3600);
-    fake_answer((struct answer){.method = "GET", .prefix = "/containers/json?all=1&filters=", .status = 200,
-                                .body = listing, .times = 1});
-    fake_answer((struct answer){.method = "DELETE", .prefix = "/containers/old", .status = 204, .body = NULL});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/containers/json?all=1&filters=",
+                                .status = 200,
+                                .body = listing,
+                                .times = 1});
+    fake_answer((struct answer){.method = "DELETE",
+                                .prefix = "/containers/old",
+                                .status = 204,
+                                .body = NULL});
     docker_driver_state.set.dangling_enabled = true;
     docker_driver_state.set.dangling_period_ns = 20000000;
     docker_driver_state.set.dangling_grace_ns = 1000000000LL;
@@ -1035,14 +1290,22 @@ static void test_fingerprint_health(void **state)
 {
     (void)state;
     reset_case();
-    fake_answer((struct answer){.method = "GET", .prefix = "/version", .status = 200,
-                                .body = "{\"Version\":\"20.10.24\",\"ApiVersion\":\"1.41\"}"});
-    fake_answer((struct answer){.method = "GET", .prefix = "/info", .status = 200,
-                                .body = "{\"OSType\":\"linux\",\"Runtimes\":{\"runc\":{},"
-                                "\"io.containerd.runc.v2\":{}}}"});
-    fake_answer((struct answer){.method = "GET", .prefix = "/networks/bridge", .status = 200,
+    fake_answer((struct answer){
+        .method = "GET",
+        .prefix = "/version",
+        .status = 200,
+        .body = "{\"Version\":\"20.10.24\",\"ApiVersion\":\"1.41\"}"});
+    fake_answer((struct answer){
+        .method = "GET",
+        .prefix = "/info",
+        .status = 200,
+        .body = "{\"OSType\":\"linux\",\"Runtimes\":{\"runc\":{},"
+                "\"io.containerd.runc.v2\":{}}}"});
+    fake_answer((struct answer){.method = "GET",
+                                .prefix = "/networks/bridge",
+                                .status = 200,
                                 .body = "{\"IPAM\":{\"Config\":[{\"Gateway\":"
-                                "\"172.17.0.1\"}]}}"});
+                                        "\"172.17.0.1\"}]}}"});
     drivers_fingerprint(&cfg, &node);
     const struct node_driver *d = node_driver_find(&node, "docker");
     assert_non_null(d);
@@ -1088,7 +1351,8 @@ static void test_fingerprint_health(void **state)
                         "Healthy");
 }
 
-/* ---- the pure parts ------------------------------------------------------- */
+/* ---- the pure parts -------------------------------------------------------
+ */
 
 static char parsed[3][512];
 
@@ -1119,7 +1383,8 @@ static void test_log_parser(void **state)
         struct docker_log_parser p;
         docker_log_parser_init(&p, false, 0, on_parsed, NULL);
         assert_int_equal(docker_log_parser_feed(&p, (char *)s, split), 0);
-        assert_int_equal(docker_log_parser_feed(&p, (char *)s + split, n - split), 0);
+        assert_int_equal(
+            docker_log_parser_feed(&p, (char *)s + split, n - split), 0);
         assert_string_equal(parsed[0], "first\npartial\n");
         assert_string_equal(parsed[1], "err\n");
         assert_string_equal(parsed[2], "bad!");

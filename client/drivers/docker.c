@@ -46,8 +46,8 @@ static void settings_load(const struct agent_config *cfg,
                           struct docker_settings *s)
 {
     const struct docker_plugin_config *c = &cfg->client.docker;
-    s->endpoint = c->endpoint && *c->endpoint ? c->endpoint
-                                              : DOCKER_DEFAULT_ENDPOINT;
+    s->endpoint =
+        c->endpoint && *c->endpoint ? c->endpoint : DOCKER_DEFAULT_ENDPOINT;
     s->gc_image = c->gc.image;
     s->gc_container = c->gc.container;
     s->image_delay_ns = c->gc.image_delay_ns;
@@ -243,8 +243,8 @@ static void on_fingerprint_answer(void *arg, const struct docker_reply *r)
             return;
         }
         free(fp->version);
-        fp->version = xstrdup(
-            json_string_value(json_object_get(r->json, "Version")));
+        fp->version =
+            xstrdup(json_string_value(json_object_get(r->json, "Version")));
     } else if (fp->step == 1 && !r->error) {
         /* runtimes sorted and comma-joined, as Nomad */
         json_t *rt = json_object_get(r->json, "Runtimes");
@@ -323,7 +323,8 @@ static void fingerprint_next(struct fingerprint *fp)
     struct docker_api *api = docker_api_get(&err);
     struct docker_call_opts o = {.path = paths[fp->step],
                                  .timeout_ms = FINGERPRINT_TIMEOUT_MS};
-    if (!api || docker_call(api, &o, on_fingerprint_answer, fp, &fp->call) < 0) {
+    if (!api ||
+        docker_call(api, &o, on_fingerprint_answer, fp, &fp->call) < 0) {
         fingerprint_apply(fp, false, err.msg[0] ? err.msg : "cannot call");
         fingerprint_again(fp);
     }
@@ -348,8 +349,12 @@ static void docker_fingerprint(const struct driver *d,
     settings_load(cfg, &s);
     char why[256] = "";
     bool unix_ep = nc_str_has_prefix(s.endpoint, "unix://");
-    bool up = unix_ep && docker_endpoint_listening(s.endpoint, why, sizeof(why));
-    node_add_driver(n, d->name, up, up, up ? HEALTHY : unix_ep ? UNREACHABLE : "");
+    bool up =
+        unix_ep && docker_endpoint_listening(s.endpoint, why, sizeof(why));
+    node_add_driver(n, d->name, up, up,
+                    up        ? HEALTHY
+                    : unix_ep ? UNREACHABLE
+                              : "");
     if (!up && unix_ep)
         LOG_DEBUG("docker", "no docker daemon at %s: %s", s.endpoint, why);
 }

@@ -49,7 +49,7 @@ struct docker_image_req {
     int auth_result;
     struct docker_auth auth;
     struct nc_error auth_err;
-    char *pull_error; /* "Failed to pull `x`: why", for the local fallback */
+    char *pull_error;  /* "Failed to pull `x`: why", for the local fallback */
     uv_timer_t *later; /* a failure known at once, reported from the loop */
     char *later_error;
 };
@@ -86,7 +86,10 @@ static struct images *images(void)
     return dk.images;
 }
 
-static void on_timer_closed(uv_handle_t *h) { free(h); }
+static void on_timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
 
 static void timer_close(uv_timer_t **t)
 {
@@ -178,9 +181,10 @@ static void on_remove_timer(uv_timer_t *t)
     struct nc_error err = {0};
     struct docker_api *api = docker_api_get(&err);
     char *path = xasprintf("/images/%s?force=true", e->id);
-    struct docker_call_opts o = {.method = "DELETE", .path = path,
-                                 .timeout_ms = DOCKER_CALL_TIMEOUT_MS};
-    if (!api || docker_call(api, &o, on_image_removed, e, &e->remove_call) < 0) {
+    struct docker_call_opts o = {
+        .method = "DELETE", .path = path, .timeout_ms = DOCKER_CALL_TIMEOUT_MS};
+    if (!api ||
+        docker_call(api, &o, on_image_removed, e, &e->remove_call) < 0) {
         LOG_WARN("docker", "failed to remove image %s: %s", e->id,
                  err.msg[0] ? err.msg : "cannot call the daemon");
         entry_free(e);
@@ -282,13 +286,14 @@ static void req_fail_later(struct docker_image_req *r, const char *fmt, ...)
     uv_timer_start(r->later, on_later, 0, 0);
 }
 
-static int req_call(struct docker_image_req *r, const struct docker_call_opts *o,
-                    docker_done_fn fn)
+static int req_call(struct docker_image_req *r,
+                    const struct docker_call_opts *o, docker_done_fn fn)
 {
     struct nc_error err = {0};
     struct docker_api *api = docker_api_get(&err);
     if (!api || docker_call(api, o, fn, r, &r->call) < 0) {
-        req_fail_later(r, "%s", err.msg[0] ? err.msg : "cannot call the Docker daemon");
+        req_fail_later(r, "%s",
+                       err.msg[0] ? err.msg : "cannot call the Docker daemon");
         return -EIO;
     }
     return 0;
@@ -367,14 +372,14 @@ static void on_loaded(void *arg, const struct docker_reply *rep)
 
 static void load(struct docker_image_req *r)
 {
-    struct docker_call_opts o = {.method = "POST",
-                                 .path = "/images/load?quiet=1",
-                                 .body_file = r->load_path,
-                                 .timeout_ms = r->pull_timeout_ns > 0
-                                     ? (long)(r->pull_timeout_ns / 1000000)
-                                     : 0,
-                                 .on_data = on_load_data,
-                                 .data_arg = r};
+    struct docker_call_opts o = {
+        .method = "POST",
+        .path = "/images/load?quiet=1",
+        .body_file = r->load_path,
+        .timeout_ms =
+            r->pull_timeout_ns > 0 ? (long)(r->pull_timeout_ns / 1000000) : 0,
+        .on_data = on_load_data,
+        .data_arg = r};
     struct nc_error err = {0};
     struct docker_api *api = docker_api_get(&err);
     int rc = api ? docker_call(api, &o, on_loaded, r, &r->call) : -EIO;
@@ -446,8 +451,8 @@ static void on_pulled(void *arg, const struct docker_reply *rep)
     p->call = NULL;
     docker_progress_feed(&p->progress, NULL, 0, on_pull_line, p);
     const char *why = rep->error ? rep->error : p->progress.error;
-    char *failure = why ? xasprintf("Failed to pull `%s`: %s", p->image, why)
-                        : NULL;
+    char *failure =
+        why ? xasprintf("Failed to pull `%s`: %s", p->image, why) : NULL;
     if (failure)
         LOG_WARN("docker", "%s", failure);
     else
@@ -493,12 +498,12 @@ static void pull_join(struct docker_image_req *r)
         .method = "POST",
         .path = path,
         .headers = hdr ? headers : NULL,
-        .timeout_ms = r->pull_timeout_ns > 0
-                          ? (long)(r->pull_timeout_ns / 1000000)
-                          : 0,
-        .idle_timeout_ms = dk.set.pull_activity_timeout_ns > 0
-                               ? (long)(dk.set.pull_activity_timeout_ns / 1000000)
-                               : 0,
+        .timeout_ms =
+            r->pull_timeout_ns > 0 ? (long)(r->pull_timeout_ns / 1000000) : 0,
+        .idle_timeout_ms =
+            dk.set.pull_activity_timeout_ns > 0
+                ? (long)(dk.set.pull_activity_timeout_ns / 1000000)
+                : 0,
         .on_data = on_pull_data,
         .data_arg = p,
     };
@@ -529,8 +534,8 @@ static void pull_join(struct docker_image_req *r)
 static void auth_work(uv_work_t *w)
 {
     struct docker_image_req *r = w->data;
-    r->auth_result = docker_auth_lookup(dk.cfg, r->spec, r->repo, &r->auth,
-                                        &r->auth_err);
+    r->auth_result =
+        docker_auth_lookup(dk.cfg, r->spec, r->repo, &r->auth, &r->auth_err);
 }
 
 static void auth_done(uv_work_t *w, int status)
@@ -592,7 +597,8 @@ int docker_image_get(const struct docker_image_opts *o,
     *out = NULL;
     char *repo = NULL, *tag = NULL, *digest = NULL;
     if (!o->image || !*o->image)
-        return nc_error_set(err, -EINVAL, "image name required for docker driver");
+        return nc_error_set(err, -EINVAL,
+                            "image name required for docker driver");
     if (docker_parse_image(o->image, &repo, &tag, &digest, err) < 0)
         return err->code ? err->code : -EINVAL;
     if (!dk.loop)
@@ -630,7 +636,8 @@ void docker_image_cancel(struct docker_image_req *r)
         return;
     if (r->pull) {
         struct pull *p = r->pull;
-        for (struct docker_image_req **w = &p->waiters; *w; w = &(*w)->next_waiter)
+        for (struct docker_image_req **w = &p->waiters; *w;
+             w = &(*w)->next_waiter)
             if (*w == r) {
                 *w = r->next_waiter;
                 break;

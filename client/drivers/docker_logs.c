@@ -36,11 +36,9 @@
 
 /* ---- the parser ---------------------------------------------------------- */
 
-void docker_log_parser_init(struct docker_log_parser *p, bool tty,
-                            int64_t since,
-                            void (*out)(void *arg, int stream, const char *d,
-                                        size_t n),
-                            void *arg)
+void docker_log_parser_init(
+    struct docker_log_parser *p, bool tty, int64_t since,
+    void (*out)(void *arg, int stream, const char *d, size_t n), void *arg)
 {
     memset(p, 0, sizeof(*p));
     p->tty = tty;
@@ -174,13 +172,17 @@ struct docker_logs {
 static void logs_connect(struct docker_logs *l);
 static void logs_end(struct docker_logs *l);
 
-static void on_timer_closed(uv_handle_t *h) { free(h); }
+static void on_timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
 
 static void on_parsed(void *arg, int stream, const char *d, size_t n)
 {
     struct docker_logs *l = arg;
     if (stream == 3) {
-        LOG_WARN("docker", "container %.12s: the daemon's log stream says: %.*s",
+        LOG_WARN("docker",
+                 "container %.12s: the daemon's log stream says: %.*s",
                  l->container_id, (int)(n > 300 ? 300 : n), d);
         return;
     }
@@ -220,8 +222,9 @@ static void on_logs_data(void *arg, const char *data, size_t len)
 {
     struct docker_logs *l = arg;
     if (docker_log_parser_feed(&l->parser, data, len) < 0) {
-        LOG_WARN("docker", "container %.12s: the log stream is not "
-                           "multiplexed as it should be; no more logs copied",
+        LOG_WARN("docker",
+                 "container %.12s: the log stream is not "
+                 "multiplexed as it should be; no more logs copied",
                  l->container_id);
         docker_call_cancel(dk.api, l->call);
         l->call = NULL;
@@ -274,8 +277,9 @@ static void on_logs_done(void *arg, const struct docker_reply *r)
      * last timestamp once it answers; an API error is final */
     if (docker_reply_unreachable(r) || (r->status >= 200 && r->status < 300) ||
         r->status >= 500) {
-        LOG_DEBUG("docker", "container %.12s: log stream ended: %s; "
-                            "following again",
+        LOG_DEBUG("docker",
+                  "container %.12s: log stream ended: %s; "
+                  "following again",
                   l->container_id, r->error);
         retry_later(l);
         return;
@@ -292,17 +296,16 @@ static void logs_connect(struct docker_logs *l)
     docker_log_parser_init(&l->parser, l->tty, since, on_parsed, l);
     char *path;
     if (since > 0)
-        path = xasprintf("/containers/%s/logs?follow=1&stdout=1&stderr=1&"
-                         "timestamps=1&since=%" PRId64 ".%09" PRId64,
-                         l->container_id, since / 1000000000,
-                         since % 1000000000);
+        path =
+            xasprintf("/containers/%s/logs?follow=1&stdout=1&stderr=1&"
+                      "timestamps=1&since=%" PRId64 ".%09" PRId64,
+                      l->container_id, since / 1000000000, since % 1000000000);
     else
         path = xasprintf("/containers/%s/logs?follow=1&stdout=1&stderr=1&"
                          "timestamps=1",
                          l->container_id);
-    struct docker_call_opts o = {.path = path,
-                                 .on_data = on_logs_data,
-                                 .data_arg = l};
+    struct docker_call_opts o = {
+        .path = path, .on_data = on_logs_data, .data_arg = l};
     struct nc_error err = {0};
     struct docker_api *api = docker_api_get(&err);
     if (!api || docker_call(api, &o, on_logs_done, l, &l->call) < 0) {
@@ -317,8 +320,8 @@ static void logs_connect(struct docker_logs *l)
     free(path);
 }
 
-int docker_logs_start(struct docker_logs **out, const struct docker_logs_opts *o,
-                      struct nc_error *err)
+int docker_logs_start(struct docker_logs **out,
+                      const struct docker_logs_opts *o, struct nc_error *err)
 {
     *out = NULL;
     struct docker_logs *l = xcalloc(1, sizeof(*l));
@@ -358,7 +361,10 @@ int docker_logs_start(struct docker_logs **out, const struct docker_logs_opts *o
     return 0;
 }
 
-bool docker_logs_done(const struct docker_logs *l) { return !l || l->done; }
+bool docker_logs_done(const struct docker_logs *l)
+{
+    return !l || l->done;
+}
 
 void docker_logs_stop(struct docker_logs *l)
 {

@@ -34,7 +34,7 @@ struct docker_pause {
     struct docker_pause *next;
     char *alloc_id, *name, *owner;
     char *container_id, *image_id;
-    struct alloc *a;   /* while a net_create runs */
+    struct alloc *a; /* while a net_create runs */
     net_done_fn done;
     struct docker_image_req *image_req;
     struct docker_call *call;
@@ -113,10 +113,10 @@ static void pause_record(struct docker_pause *p)
     if (!a)
         return;
     json_decref(a->net_driver);
-    a->net_driver = json_pack("{s:s, s:s, s:i, s:I}", "Driver", "docker",
-                              "ContainerID", p->container_id, "Pid", p->pid,
-                              "PidStart",
-                              (json_int_t)docker_pid_start_time(p->pid));
+    a->net_driver =
+        json_pack("{s:s, s:s, s:i, s:I}", "Driver", "docker", "ContainerID",
+                  p->container_id, "Pid", p->pid, "PidStart",
+                  (json_int_t)docker_pid_start_time(p->pid));
     if (p->image_id)
         json_object_set_new(a->net_driver, "ImageID", json_string(p->image_id));
 }
@@ -127,8 +127,8 @@ static int pause_call(struct docker_pause *p, const char *method,
 {
     struct nc_error err = {0};
     struct docker_api *api = docker_api_get(&err);
-    struct docker_call_opts o = {.method = method, .path = path, .body = body,
-                                 .timeout_ms = timeout_ms};
+    struct docker_call_opts o = {
+        .method = method, .path = path, .body = body, .timeout_ms = timeout_ms};
     if (!api || docker_call(api, &o, fn, p, &p->call) < 0) {
         pause_report(p, err.msg[0] ? err.msg : "cannot call the Docker daemon");
         return -EIO;
@@ -193,8 +193,8 @@ static void on_conflict_removed(void *arg, const struct docker_reply *r)
     struct docker_pause *p = arg;
     p->call = NULL;
     if (r->error && r->status != 404) {
-        char *e = xasprintf("Failed to purge container %s: %s", p->name,
-                            r->error);
+        char *e =
+            xasprintf("Failed to purge container %s: %s", p->name, r->error);
         pause_report(p, e);
         free(e);
         return;
@@ -214,8 +214,8 @@ static void on_conflict_inspect(void *arg, const struct docker_reply *r)
         json_object_get(json_object_get(r->json, "Config"), "Labels"),
         DOCKER_LABEL_ALLOC_ID));
     if (r->error && r->status != 404) {
-        char *e = xasprintf("Failed to inspect container %s: %s", p->name,
-                            r->error);
+        char *e =
+            xasprintf("Failed to inspect container %s: %s", p->name, r->error);
         pause_report(p, e);
         free(e);
         return;
@@ -285,8 +285,7 @@ static void pause_create(struct docker_pause *p)
         "Labels", DOCKER_LABEL_ALLOC_ID, p->alloc_id, "HostConfig",
         "NetworkMode", "none", "RestartPolicy", "Name", "unless-stopped");
     const struct task_group *g = p->a ? alloc_group(p->a) : NULL;
-    const char *hostname =
-        g && g->nnetworks ? g->networks[0].hostname : NULL;
+    const char *hostname = g && g->nnetworks ? g->networks[0].hostname : NULL;
     if (hostname && *hostname && !strchr(hostname, '$'))
         json_object_set_new(body, "Hostname", json_string(hostname));
     char *name = docker_query_escape(p->name);
@@ -314,7 +313,8 @@ static void pause_make(struct docker_pause *p)
 {
     struct docker_image_opts o = {.image = dk.set.infra_image,
                                   .owner = p->owner,
-                                  .pull_timeout_ns = dk.set.infra_pull_timeout_ns};
+                                  .pull_timeout_ns =
+                                      dk.set.infra_pull_timeout_ns};
     struct nc_error err = {0};
     if (docker_image_get(&o, on_infra_image, p, &p->image_req, &err) < 0)
         pause_report(p, err.msg);
@@ -336,8 +336,9 @@ static void on_recorded_inspect(void *arg, const struct docker_reply *r)
         p->image_id = xstrdup(image);
         docker_image_hold(p->image_id, p->owner);
         pause_record(p);
-        LOG_INFO("docker", "allocation %s: re-attached to pause container "
-                           "%.12s (pid %d)",
+        LOG_INFO("docker",
+                 "allocation %s: re-attached to pause container "
+                 "%.12s (pid %d)",
                  p->alloc_id, p->container_id, pid);
         pause_report(p, NULL);
         return;
@@ -347,8 +348,9 @@ static void on_recorded_inspect(void *arg, const struct docker_reply *r)
         return;
     }
     /* gone or stopped: a new one (the old one goes on the way) */
-    LOG_INFO("docker", "allocation %s: pause container %.12s is gone; making "
-                       "a new one",
+    LOG_INFO("docker",
+             "allocation %s: pause container %.12s is gone; making "
+             "a new one",
              p->alloc_id, p->container_id);
     free(p->container_id);
     p->container_id = NULL;
@@ -367,8 +369,8 @@ void docker_net_adopt(const struct alloc *a)
     p->owner = xasprintf("pause/%s", a->id);
     p->container_id = xstrdup(id);
     p->pid = (int)json_integer_value(json_object_get(a->net_driver, "Pid"));
-    p->image_id = xstrdup(
-        json_string_value(json_object_get(a->net_driver, "ImageID")));
+    p->image_id =
+        xstrdup(json_string_value(json_object_get(a->net_driver, "ImageID")));
     docker_image_hold(p->image_id, p->owner);
     p->running = true;
     p->next = dk.pauses;
@@ -381,12 +383,12 @@ int docker_net_create(const struct driver_env *env, struct alloc *a,
     if (docker_driver_setup(env->loop, env->cfg, err) < 0)
         return err->code;
     if (!dk.set.infra_image || !*dk.set.infra_image)
-        return nc_error_set(err, -EINVAL, "the docker plugin has no infra_image");
+        return nc_error_set(err, -EINVAL,
+                            "the docker plugin has no infra_image");
     struct docker_pause *p = pause_find(a->id);
     if (p && (p->done || p->destroying))
-        return nc_error_set(err, -EBUSY,
-                            "the pause container of allocation %s is busy",
-                            a->id);
+        return nc_error_set(
+            err, -EBUSY, "the pause container of allocation %s is busy", a->id);
     if (!p) {
         p = xcalloc(1, sizeof(*p));
         p->alloc_id = xstrdup(a->id);
@@ -417,8 +419,9 @@ static void on_pause_removed(void *arg, const struct docker_reply *r)
     struct docker_pause *p = arg;
     p->call = NULL;
     if (r->error && r->status != 404)
-        LOG_WARN("docker", "allocation %s: failed to remove pause container "
-                           "%s: %s",
+        LOG_WARN("docker",
+                 "allocation %s: failed to remove pause container "
+                 "%s: %s",
                  p->alloc_id, p->name, r->error);
     else
         LOG_INFO("docker", "allocation %s: removed pause container",
@@ -460,20 +463,21 @@ void docker_net_destroy(const struct driver_env *env, struct alloc *a)
     p->running = false;
     const char *recorded = docker_net_pause_id(a);
     if (!p->image_id)
-        p->image_id = xstrdup(json_string_value(
-            json_object_get(a->net_driver, "ImageID")));
+        p->image_id = xstrdup(
+            json_string_value(json_object_get(a->net_driver, "ImageID")));
     /* by id when known, else by its name (the agent died before it
      * recorded the id) */
     const char *target = p->container_id ? p->container_id
-                         : recorded       ? recorded
-                                          : p->name;
+                         : recorded      ? recorded
+                                         : p->name;
     char *path = xasprintf("/containers/%s?force=true&v=true", target);
     struct docker_api *api = docker_api_get(&err);
-    struct docker_call_opts o = {.method = "DELETE", .path = path,
-                                 .timeout_ms = DOCKER_CALL_TIMEOUT_MS};
+    struct docker_call_opts o = {
+        .method = "DELETE", .path = path, .timeout_ms = DOCKER_CALL_TIMEOUT_MS};
     if (!api || docker_call(api, &o, on_pause_removed, p, &p->call) < 0) {
-        LOG_WARN("docker", "allocation %s: cannot remove its pause container "
-                           "%s: %s",
+        LOG_WARN("docker",
+                 "allocation %s: cannot remove its pause container "
+                 "%s: %s",
                  a->id, target, err.msg);
         pause_free(p);
     }

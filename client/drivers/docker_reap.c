@@ -36,8 +36,8 @@ static char *list_path(bool all)
 {
     char *filters = xasprintf("{\"label\":[\"%s\"]}", DOCKER_LABEL_ALLOC_ID);
     char *esc = docker_query_escape(filters);
-    char *path = xasprintf("/containers/json?all=%d&filters=%s", all ? 1 : 0,
-                           esc);
+    char *path =
+        xasprintf("/containers/json?all=%d&filters=%s", all ? 1 : 0, esc);
     free(esc);
     free(filters);
     return path;
@@ -45,8 +45,8 @@ static char *list_path(bool all)
 
 bool docker_container_ours(const json_t *c, const char **alloc_id, char **task)
 {
-    *alloc_id = json_string_value(json_object_get(
-        json_object_get(c, "Labels"), DOCKER_LABEL_ALLOC_ID));
+    *alloc_id = json_string_value(
+        json_object_get(json_object_get(c, "Labels"), DOCKER_LABEL_ALLOC_ID));
     *task = NULL;
     if (!*alloc_id || !**alloc_id)
         return false;
@@ -70,14 +70,15 @@ static const char *container_name(const json_t *c)
     return name && *name == '/' ? name + 1 : name ? name : "";
 }
 
-/* ---- the reaper ------------------------------------------------------------ */
+/* ---- the reaper ------------------------------------------------------------
+ */
 
 static void on_dangling_removed(void *arg, const struct docker_reply *r)
 {
     char *id = arg;
     if (r->error && r->status != 404)
-        LOG_WARN("docker", "failed to remove untracked container %.12s: %s",
-                 id, r->error);
+        LOG_WARN("docker", "failed to remove untracked container %.12s: %s", id,
+                 r->error);
     else
         LOG_INFO("docker", "removed untracked container %.12s", id);
     free(id);
@@ -92,14 +93,16 @@ static void on_listed(void *arg, const struct docker_reply *r)
     rp->call = NULL;
     if (r->error) {
         if (!rp->failing)
-            LOG_WARN("docker", "failed to remove dangling containers: failed "
-                               "to find untracked containers: %s",
+            LOG_WARN("docker",
+                     "failed to remove dangling containers: failed "
+                     "to find untracked containers: %s",
                      r->error);
         rp->failing = true;
         return;
     }
     rp->failing = false;
-    int64_t cutoff = (int64_t)time(NULL) - dk.set.dangling_grace_ns / 1000000000;
+    int64_t cutoff =
+        (int64_t)time(NULL) - dk.set.dangling_grace_ns / 1000000000;
     size_t i;
     json_t *c;
     json_array_foreach(r->json, i, c)
@@ -114,21 +117,22 @@ static void on_listed(void *arg, const struct docker_reply *r)
             continue;
         if (json_integer_value(json_object_get(c, "Created")) > cutoff)
             continue; /* creation_grace: maybe being started right now */
-        bool running = nc_streq(
-            json_string_value(json_object_get(c, "State")), "running");
+        bool running =
+            nc_streq(json_string_value(json_object_get(c, "State")), "running");
         if (!running && !(dk.set.gc_container && !docker_alloc_known(alloc_id)))
             continue;
         if (dk.set.dangling_dry_run) {
-            LOG_INFO("docker", "detected untracked container %.12s (%s) of "
-                               "allocation %s",
+            LOG_INFO("docker",
+                     "detected untracked container %.12s (%s) of "
+                     "allocation %s",
                      id, container_name(c), alloc_id);
             continue;
         }
         char *path = xasprintf("/containers/%s?force=true&v=true", id);
         struct nc_error err = {0};
         struct docker_api *api = docker_api_get(&err);
-        struct docker_call_opts o = {.method = "DELETE", .path = path,
-                                     .timeout_ms = LIST_TIMEOUT_MS};
+        struct docker_call_opts o = {
+            .method = "DELETE", .path = path, .timeout_ms = LIST_TIMEOUT_MS};
         char *copy = xstrdup(id);
         if (api && docker_call(api, &o, on_dangling_removed, copy, NULL) == 0)
             rp->removing++;
@@ -152,7 +156,10 @@ static void on_reap(uv_timer_t *t)
     free(path);
 }
 
-static void on_reaper_closed(uv_handle_t *h) { free(h->data); }
+static void on_reaper_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
 
 void docker_reaper_start(void)
 {
@@ -184,7 +191,8 @@ void docker_reaper_stop(void)
     dk.reaper = NULL;
 }
 
-/* ---- leftovers (sync: `nomclient leftovers`) ------------------------------ */
+/* ---- leftovers (sync: `nomclient leftovers`) ------------------------------
+ */
 
 void docker_leftovers(const struct driver_env *env, driver_owned_fn owned,
                       void *arg, bool clean, json_t *out)
@@ -203,7 +211,8 @@ void docker_leftovers(const struct driver_env *env, driver_owned_fn owned,
     json_t *list = json_array();
     json_object_set_new(out, "DockerContainers", list);
     char why[256];
-    if (!set->endpoint || !docker_endpoint_listening(set->endpoint, why, sizeof(why)))
+    if (!set->endpoint ||
+        !docker_endpoint_listening(set->endpoint, why, sizeof(why)))
         return; /* no daemon: nothing of ours can run there */
     /* blocking, bounded: this runs for an operator's command */
     char *path = list_path(true);
@@ -228,14 +237,14 @@ void docker_leftovers(const struct driver_env *env, driver_owned_fn owned,
         char *task;
         if (!id || !docker_container_ours(c, &alloc_id, &task))
             continue;
-        bool mine = task ? owned(alloc_id, task, arg)
-                         : owned(alloc_id, NULL, arg);
+        bool mine =
+            task ? owned(alloc_id, task, arg) : owned(alloc_id, NULL, arg);
         if (!mine) {
             json_array_append_new(
-                list, json_pack("{s:s, s:s, s:s, s:s?}", "ID", id, "Name",
-                                container_name(c), "AllocID", alloc_id,
-                                "State",
-                                json_string_value(json_object_get(c, "State"))));
+                list,
+                json_pack("{s:s, s:s, s:s, s:s?}", "ID", id, "Name",
+                          container_name(c), "AllocID", alloc_id, "State",
+                          json_string_value(json_object_get(c, "State"))));
             if (clean) {
                 char *del = xasprintf("/containers/%s?force=true&v=true", id);
                 long st = 0;
@@ -243,8 +252,9 @@ void docker_leftovers(const struct driver_env *env, driver_owned_fn owned,
                 if (docker_call_sync(set->endpoint, "DELETE", del, NULL,
                                      LEFTOVERS_TIMEOUT_MS, &st, NULL, &e) < 0 ||
                     (st != 204 && st != 404))
-                    LOG_WARN("docker", "leftovers: cannot remove container "
-                                       "%.12s: %s",
+                    LOG_WARN("docker",
+                             "leftovers: cannot remove container "
+                             "%.12s: %s",
                              id, e.msg);
                 free(del);
             }

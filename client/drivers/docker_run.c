@@ -37,7 +37,10 @@ struct docker_run {
     char *error; /* why it never ran */
 };
 
-static void on_timer_closed(uv_handle_t *h) { free(h); }
+static void on_timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
 
 static void run_free(struct docker_run *x)
 {
@@ -61,7 +64,8 @@ static void run_report(struct docker_run *x, int code)
     if (!x->cancelled) {
         char out[DRIVER_EXEC_OUTPUT_MAX + 1];
         size_t n = x->total < sizeof(x->ring) ? x->total : sizeof(x->ring);
-        size_t start = x->total < sizeof(x->ring) ? 0 : x->total % sizeof(x->ring);
+        size_t start =
+            x->total < sizeof(x->ring) ? 0 : x->total % sizeof(x->ring);
         memcpy(out, x->ring + start, n - start);
         memcpy(out + (n - start), x->ring, start);
         out[n] = '\0';
@@ -90,7 +94,9 @@ static int run_call(struct docker_run *x, struct docker_call **slot,
                     struct nc_error *err)
 {
     struct docker_api *api = docker_api_get(err);
-    return api ? docker_call(api, o, fn, x, slot) : err->code ? err->code : -EIO;
+    return api         ? docker_call(api, o, fn, x, slot)
+           : err->code ? err->code
+                       : -EIO;
 }
 
 /* The exec's process, killed from the host (its pid from the inspect). */
@@ -170,8 +176,11 @@ static void on_created(void *arg, const struct docker_reply *r)
     }
     char *path = xasprintf("/exec/%s/start", id);
     json_t *body = json_pack("{s:b, s:b}", "Detach", 0, "Tty", 0);
-    struct docker_call_opts o = {.method = "POST", .path = path, .body = body,
-                                 .on_data = on_data, .data_arg = x};
+    struct docker_call_opts o = {.method = "POST",
+                                 .path = path,
+                                 .body = body,
+                                 .on_data = on_data,
+                                 .data_arg = x};
     struct nc_error err = {0};
     if (run_call(x, &x->call, &o, on_started, &err) < 0) {
         x->error = xstrdup(err.msg);
@@ -233,11 +242,13 @@ int docker_task_exec(const struct driver_env *env, struct alloc_task *t,
     x->done = done;
     x->arg = arg;
     x->container_id = xstrdup(h->container_id);
-    json_t *body = json_pack("{s:b, s:b, s:b, s:b, s:o}", "AttachStdin", 0,
-                             "AttachStdout", 1, "AttachStderr", 1, "Tty", 0,
-                             "Cmd", cmd);
+    json_t *body =
+        json_pack("{s:b, s:b, s:b, s:b, s:o}", "AttachStdin", 0, "AttachStdout",
+                  1, "AttachStderr", 1, "Tty", 0, "Cmd", cmd);
     char *path = xasprintf("/containers/%s/exec", h->container_id);
-    struct docker_call_opts o = {.method = "POST", .path = path, .body = body,
+    struct docker_call_opts o = {.method = "POST",
+                                 .path = path,
+                                 .body = body,
                                  .timeout_ms = DOCKER_CALL_TIMEOUT_MS};
     int r = run_call(x, &x->call, &o, on_created, err);
     json_decref(body);

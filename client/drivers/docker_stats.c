@@ -64,20 +64,22 @@ static void on_stats(void *arg, const struct docker_reply *r)
     const json_t *ms = json_object_get(mem, "stats");
     struct driver_usage *u = &h->usage;
     memset(u, 0, sizeof(*u));
-    u->cpu_ns = (uint64_t)json_integer_value(json_object_get(cu, "total_usage"));
+    u->cpu_ns =
+        (uint64_t)json_integer_value(json_object_get(cu, "total_usage"));
     u->user_ns =
         (uint64_t)json_integer_value(json_object_get(cu, "usage_in_usermode"));
-    u->system_ns =
-        (uint64_t)json_integer_value(json_object_get(cu, "usage_in_kernelmode"));
+    u->system_ns = (uint64_t)json_integer_value(
+        json_object_get(cu, "usage_in_kernelmode"));
     u->have_cpu = cu != NULL;
     u->mem_usage = (uint64_t)json_integer_value(json_object_get(mem, "usage"));
     u->mem_max_usage =
         (uint64_t)json_integer_value(json_object_get(mem, "max_usage"));
     json_t *rss = json_object_get(ms, "rss");
-    u->mem_rss = (uint64_t)json_integer_value(rss ? rss : json_object_get(ms, "anon"));
+    u->mem_rss =
+        (uint64_t)json_integer_value(rss ? rss : json_object_get(ms, "anon"));
     json_t *cache = json_object_get(ms, "cache");
-    u->mem_cache =
-        (uint64_t)json_integer_value(cache ? cache : json_object_get(ms, "file"));
+    u->mem_cache = (uint64_t)json_integer_value(
+        cache ? cache : json_object_get(ms, "file"));
     u->mem_swap = (uint64_t)json_integer_value(json_object_get(ms, "swap"));
     u->have_mem = mem != NULL && json_object_size(mem) > 0;
     u->pids = (int)json_integer_value(
@@ -97,8 +99,8 @@ int docker_task_stats(const struct driver_env *env, const struct alloc_task *t,
     h->usage_asked_ns = now;
     if ((!h->usage_at_ns || now - h->usage_at_ns > SAMPLE_MAX_AGE_NS) &&
         !h->stats_call) {
-        char *path = xasprintf("/containers/%s/stats?stream=false",
-                               h->container_id);
+        char *path =
+            xasprintf("/containers/%s/stats?stream=false", h->container_id);
         struct nc_error err = {0};
         struct docker_api *api = docker_api_get(&err);
         struct docker_call_opts o = {.path = path,

@@ -43,19 +43,19 @@
 #define CREATE_ATTEMPTS 5
 #define WAIT_RETRY_FIRST_MS 250
 #define WAIT_RETRY_MAX_MS 5000
-#define LOGS_DRAIN_MS 2000   /* the log stream's end after the exit */
-#define STOP_SLACK_MS 30000  /* beyond kill_timeout for stop?t= */
+#define LOGS_DRAIN_MS 2000  /* the log stream's end after the exit */
+#define STOP_SLACK_MS 30000 /* beyond kill_timeout for stop?t= */
 
 enum phase {
-    PH_IDLE,     /* no run: before the first start, after the report */
-    PH_IMAGE,    /* getting the image */
-    PH_READY,    /* the image is there; waiting for the release */
-    PH_CREATE,   /* create, a name conflict */
-    PH_START,    /* start, inspect */
-    PH_RUNNING,  /* wait and logs */
-    PH_RECOVER,  /* re-attached: the first inspect */
-    PH_EXITING,  /* the exit's inspect, the logs' end, the removal */
-    PH_ABORTED,  /* prepared, never released */
+    PH_IDLE,    /* no run: before the first start, after the report */
+    PH_IMAGE,   /* getting the image */
+    PH_READY,   /* the image is there; waiting for the release */
+    PH_CREATE,  /* create, a name conflict */
+    PH_START,   /* start, inspect */
+    PH_RUNNING, /* wait and logs */
+    PH_RECOVER, /* re-attached: the first inspect */
+    PH_EXITING, /* the exit's inspect, the logs' end, the removal */
+    PH_ABORTED, /* prepared, never released */
 };
 
 extern const struct driver driver_docker;
@@ -65,7 +65,8 @@ static void task_exit_flow(struct docker_task *h);
 static void task_report_later(struct docker_task *h);
 static void task_send_stop(struct docker_task *h);
 
-/* ---- the handle ----------------------------------------------------------- */
+/* ---- the handle -----------------------------------------------------------
+ */
 
 static struct docker_task *handle_of(const struct driver_env *env,
                                      struct alloc_task *t)
@@ -91,7 +92,10 @@ static struct docker_task *handle_of(const struct driver_env *env,
     return h;
 }
 
-static void on_timer_closed(uv_handle_t *x) { free(x); }
+static void on_timer_closed(uv_handle_t *x)
+{
+    free(x);
+}
 
 static void timer_close(uv_timer_t **tm)
 {
@@ -208,7 +212,8 @@ static void on_image_event(void *arg, const char *type, const char *msg)
     task_event(arg, type, msg);
 }
 
-/* ---- the record ----------------------------------------------------------- */
+/* ---- the record -----------------------------------------------------------
+ */
 
 /* What a restarted agent finds the container by, written (atomic, not
  * fsync'd: a kill of the agent keeps it) before the container starts, and
@@ -217,11 +222,10 @@ static void record_write(struct docker_task *h)
 {
     if (!h->container_id)
         return;
-    json_t *j = json_pack("{s:s, s:s, s:s?, s:s?, s:i, s:I, s:b}",
-                          "ContainerID", h->container_id, "Name", h->name,
-                          "Image", h->image, "ImageID", h->image_id, "Pid",
-                          h->pid, "PidStart", (json_int_t)h->pid_start, "Tty",
-                          h->tty);
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s?, s:s?, s:i, s:I, s:b}", "ContainerID", h->container_id,
+        "Name", h->name, "Image", h->image, "ImageID", h->image_id, "Pid",
+        h->pid, "PidStart", (json_int_t)h->pid_start, "Tty", h->tty);
     if (h->phase == PH_IDLE && h->res.have_status) {
         json_object_set_new(j, "Exited", json_true());
         json_object_set_new(j, "ExitCode", json_integer(h->res.exit_code));
@@ -274,7 +278,8 @@ static json_t *record_read(struct docker_task *h)
     return j;
 }
 
-/* ---- the end of a run ------------------------------------------------------ */
+/* ---- the end of a run ------------------------------------------------------
+ */
 
 static void on_report(uv_timer_t *tm)
 {
@@ -282,8 +287,11 @@ static void on_report(uv_timer_t *tm)
     timer_close(&h->timer);
     h->report_pending = false;
     struct driver_exit res = h->res;
-    if (h->failure)
-        res.failure = h->failure;
+    char failure[sizeof(h->failure_buf)];
+    if (h->failure) { /* the runner may start the task again from exited */
+        snprintf(failure, sizeof(failure), "%s", h->failure);
+        res.failure = failure;
+    }
     h->phase = PH_IDLE;
     if (res.have_status && !res.failure && h->container_id)
         record_write(h); /* the exit, should the save not make it */
@@ -298,8 +306,8 @@ static void on_report(uv_timer_t *tm)
     }
     if (!res.failure)
         LOG_INFO("docker", "task %s: container %.12s exited (code %d%s)",
-                 h->key, h->container_id ? h->container_id : "?",
-                 res.exit_code, res.oom_killed ? ", OOM killed" : "");
+                 h->key, h->container_id ? h->container_id : "?", res.exit_code,
+                 res.oom_killed ? ", OOM killed" : "");
     h->env->exited(t, &res);
 }
 
@@ -334,8 +342,8 @@ static int task_call(struct docker_task *h, struct docker_call **slot,
 {
     struct nc_error err = {0};
     struct docker_api *api = docker_api_get(&err);
-    struct docker_call_opts o = {.method = method, .path = path, .body = body,
-                                 .timeout_ms = timeout_ms};
+    struct docker_call_opts o = {
+        .method = method, .path = path, .body = body, .timeout_ms = timeout_ms};
     int r = api ? docker_call(api, &o, fn, h, slot) : -EIO;
     if (r < 0)
         task_fail(h, "%s %s: %s", method ? method : "GET", path,
@@ -349,8 +357,8 @@ static void on_cancel_removed(void *arg, const struct docker_reply *r)
     struct docker_task *h = arg;
     h->call = NULL;
     if (r->error && r->status != 404)
-        LOG_WARN("docker", "task %s: failed to remove container %s: %s",
-                 h->key, h->name, r->error);
+        LOG_WARN("docker", "task %s: failed to remove container %s: %s", h->key,
+                 h->name, r->error);
     record_remove(h);
     free(h->container_id);
     h->container_id = NULL;
@@ -371,7 +379,8 @@ static void task_cancel_start(struct docker_task *h)
     free(path);
 }
 
-/* ---- start ------------------------------------------------------------------ */
+/* ---- start ------------------------------------------------------------------
+ */
 
 static void on_image(void *arg, const char *image_id, const char *error)
 {
@@ -405,7 +414,8 @@ static void on_image(void *arg, const char *image_id, const char *error)
 static void task_env(const struct docker_task *h, struct kvlist *env)
 {
     const struct alloc_task *t = h->t;
-    char *alloc_dir = xasprintf("%s/%s/alloc", h->env->alloc_root, t->alloc->id);
+    char *alloc_dir =
+        xasprintf("%s/%s/alloc", h->env->alloc_root, t->alloc->id);
     char *task_dir =
         xasprintf("%s/%s/%s", h->env->alloc_root, t->alloc->id, t->name);
     alloc_task_env(t->alloc, alloc_task_spec(t), h->env->node, alloc_dir,
@@ -436,7 +446,8 @@ int docker_start(const struct driver_env *env, struct alloc_task *t,
     if (!image || !*image) {
         free(image);
         free(load);
-        return nc_error_set(err, -EINVAL, "image name required for docker driver");
+        return nc_error_set(err, -EINVAL,
+                            "image name required for docker driver");
     }
     if (load && (load[0] == '/' || strstr(load, ".."))) {
         nc_error_set(err, -EINVAL,
@@ -448,10 +459,10 @@ int docker_start(const struct driver_env *env, struct alloc_task *t,
     }
     free(h->image);
     h->image = image;
-    char *load_path = load && *load ? xasprintf("%s/%s/%s/local/%s",
-                                                env->alloc_root, t->alloc->id,
-                                                t->name, load)
-                                    : NULL;
+    char *load_path = load && *load
+                          ? xasprintf("%s/%s/%s/local/%s", env->alloc_root,
+                                      t->alloc->id, t->name, load)
+                          : NULL;
     free(load);
     /* the previous run's record goes: nothing of it runs */
     record_remove(h);
@@ -571,8 +582,9 @@ static void on_conflict_inspect(void *arg, const struct docker_reply *r)
         return;
     }
     if (!nc_streq(owner, h->t->alloc->id)) {
-        task_fail(h, "failed to create container: the name %s is taken by a "
-                     "container that is not this allocation's",
+        task_fail(h,
+                  "failed to create container: the name %s is taken by a "
+                  "container that is not this allocation's",
                   h->name);
         return;
     }
@@ -591,8 +603,9 @@ static void on_conflict_inspect(void *arg, const struct docker_reply *r)
     const char *status = json_string_value(
         json_object_get(json_object_get(r->json, "State"), "Status"));
     if (nc_streq(status, "created") && !h->stop_asked) {
-        LOG_INFO("docker", "task %s: container %.12s was made but never "
-                           "started: starting it",
+        LOG_INFO("docker",
+                 "task %s: container %.12s was made but never "
+                 "started: starting it",
                  h->key, id);
         record_write(h);
         h->phase = PH_START;
@@ -665,8 +678,9 @@ static void task_create(struct docker_task *h)
     }
     const char *pause = docker_net_pause_id(a);
     if (!pause && a->netns && !nc_streq(a->network_mode, "host")) {
-        task_fail(h, "the allocation's %s network has no pause container for "
-                     "docker tasks to join",
+        task_fail(h,
+                  "the allocation's %s network has no pause container for "
+                  "docker tasks to join",
                   a->network_mode ? a->network_mode : "group");
         return;
     }
@@ -692,8 +706,9 @@ static void task_create(struct docker_task *h)
     free(task_dir);
     kv_free(&kv);
     if (!body) {
-        task_fail(h, "Failed to create container configuration for image "
-                     "\"%s\" (\"%s\"): %s",
+        task_fail(h,
+                  "Failed to create container configuration for image "
+                  "\"%s\" (\"%s\"): %s",
                   h->image, h->image_id ? h->image_id : "", err.msg);
         return;
     }
@@ -769,16 +784,16 @@ static void on_started_inspect(void *arg, const struct docker_reply *r)
             return;
         }
         snprintf(h->failure_buf, sizeof(h->failure_buf),
-                 "failed to inspect started container %s: %s",
-                 h->container_id, r->error);
+                 "failed to inspect started container %s: %s", h->container_id,
+                 r->error);
         free(h->failure);
         h->failure = xstrdup(h->failure_buf);
         h->res.have_status = true;
         h->res.exit_code = -1;
         char *path =
             xasprintf("/containers/%s?force=true&v=true", h->container_id);
-        if (task_call(h, &h->call, "DELETE", path, NULL,
-                      DOCKER_CALL_TIMEOUT_MS, on_started_removed) < 0)
+        if (task_call(h, &h->call, "DELETE", path, NULL, DOCKER_CALL_TIMEOUT_MS,
+                      on_started_removed) < 0)
             record_remove(h);
         free(path);
         return;
@@ -813,7 +828,8 @@ static void task_inspect_started(struct docker_task *h)
     free(path);
 }
 
-/* ---- wait, logs, exit ------------------------------------------------------ */
+/* ---- wait, logs, exit ------------------------------------------------------
+ */
 
 static void task_wait(struct docker_task *h);
 
@@ -850,14 +866,14 @@ static void on_wait(void *arg, const struct docker_reply *r)
         /* the daemon is away (or restarting): ask again, as long as it
          * takes; the fingerprint says it is unhealthy meanwhile */
         h->wait_failures++;
-        uint64_t ms = WAIT_RETRY_FIRST_MS << (h->wait_failures < 5
-                                                  ? h->wait_failures - 1
-                                                  : 5);
+        uint64_t ms = WAIT_RETRY_FIRST_MS
+                      << (h->wait_failures < 5 ? h->wait_failures - 1 : 5);
         if (ms > WAIT_RETRY_MAX_MS)
             ms = WAIT_RETRY_MAX_MS;
         if (h->wait_failures == 1)
-            LOG_WARN("docker", "task %s: waiting for container %.12s: %s; "
-                               "trying again",
+            LOG_WARN("docker",
+                     "task %s: waiting for container %.12s: %s; "
+                     "trying again",
                      h->key, h->container_id, r->error);
         timer_after(h, &h->timer, ms, on_wait_retry);
         return;
@@ -889,8 +905,8 @@ static void task_logs_start(struct docker_task *h)
     if (!spec || spec->logs.disabled ||
         dk.cfg->client.docker.disable_log_collection || h->logs)
         return;
-    char *log_dir = xasprintf("%s/%s/alloc/logs", h->env->alloc_root,
-                              h->t->alloc->id);
+    char *log_dir =
+        xasprintf("%s/%s/alloc/logs", h->env->alloc_root, h->t->alloc->id);
     struct docker_logs_opts o = {
         .container_id = h->container_id,
         .tty = h->tty,
@@ -945,8 +961,9 @@ static void on_exit_inspect(void *arg, const struct docker_reply *r)
             (int)json_integer_value(json_object_get(state, "ExitCode"));
         h->res.oom_killed = json_is_true(json_object_get(state, "OOMKilled"));
         if (h->res.oom_killed)
-            LOG_WARN("docker", "task %s: OOM Killed (container %.12s, image "
-                               "%s)",
+            LOG_WARN("docker",
+                     "task %s: OOM Killed (container %.12s, image "
+                     "%s)",
                      h->key, h->container_id, h->image ? h->image : "");
         if (json_is_true(json_object_get(state, "Running"))) {
             /* the wait answered early: wait again */
@@ -995,8 +1012,8 @@ static void task_exit_flow(struct docker_task *h)
         h->removing = true;
         char *path =
             xasprintf("/containers/%s?force=true&v=true", h->container_id);
-        if (task_call(h, &h->call, "DELETE", path, NULL,
-                      DOCKER_CALL_TIMEOUT_MS, on_removed) < 0)
+        if (task_call(h, &h->call, "DELETE", path, NULL, DOCKER_CALL_TIMEOUT_MS,
+                      on_removed) < 0)
             task_report_later(h);
         free(path);
         return;
@@ -1004,7 +1021,8 @@ static void task_exit_flow(struct docker_task *h)
     task_report_later(h);
 }
 
-/* ---- stop and signals ------------------------------------------------------ */
+/* ---- stop and signals ------------------------------------------------------
+ */
 
 static void on_stop_answer(void *arg, const struct docker_reply *r)
 {
@@ -1021,12 +1039,14 @@ static void stop_now(struct docker_task *h, int seconds)
     if (h->stop_call)
         docker_call_cancel(dk.api, h->stop_call);
     h->stop_call = NULL;
-    char *path = xasprintf("/containers/%s/stop?t=%d", h->container_id, seconds);
+    char *path =
+        xasprintf("/containers/%s/stop?t=%d", h->container_id, seconds);
     struct nc_error err = {0};
     struct docker_api *api = docker_api_get(&err);
-    struct docker_call_opts o = {.method = "POST", .path = path,
-                                 .timeout_ms = (long)seconds * 1000 +
-                                               STOP_SLACK_MS};
+    struct docker_call_opts o = {.method = "POST",
+                                 .path = path,
+                                 .timeout_ms =
+                                     (long)seconds * 1000 + STOP_SLACK_MS};
     if (!api || docker_call(api, &o, on_stop_answer, h, &h->stop_call) < 0)
         LOG_WARN("docker", "task %s: cannot stop container %.12s: %s", h->key,
                  h->container_id, err.msg);
@@ -1046,8 +1066,9 @@ static void on_kill_answer(void *arg, const struct docker_reply *r)
     struct docker_task *h = arg;
     h->stop_call = NULL;
     if (r->error && r->status != 404 && r->status != 409)
-        LOG_WARN("docker", "task %s: Failed to signal container %.12s while "
-                           "killing: %s",
+        LOG_WARN("docker",
+                 "task %s: Failed to signal container %.12s while "
+                 "killing: %s",
                  h->key, h->container_id, r->error);
 }
 
@@ -1068,8 +1089,8 @@ static void task_send_stop(struct docker_task *h)
                            num > 0 ? num : SIGTERM);
     struct nc_error err = {0};
     struct docker_api *api = docker_api_get(&err);
-    struct docker_call_opts o = {.method = "POST", .path = path,
-                                 .timeout_ms = DOCKER_CALL_TIMEOUT_MS};
+    struct docker_call_opts o = {
+        .method = "POST", .path = path, .timeout_ms = DOCKER_CALL_TIMEOUT_MS};
     if (h->stop_call)
         docker_call_cancel(dk.api, h->stop_call);
     h->stop_call = NULL;
@@ -1135,24 +1156,27 @@ int docker_signal(struct alloc_task *t, int sig, struct nc_error *err)
     struct docker_task *h = t->handle;
     if (!h || h->phase != PH_RUNNING || !h->container_id)
         return nc_error_set(err, -ESRCH, "Task not running");
-    char *path = xasprintf("/containers/%s/kill?signal=%d", h->container_id, sig);
+    char *path =
+        xasprintf("/containers/%s/kill?signal=%d", h->container_id, sig);
     struct docker_api *api = docker_api_get(err);
-    struct docker_call_opts o = {.method = "POST", .path = path,
-                                 .timeout_ms = DOCKER_CALL_TIMEOUT_MS};
-    int r = !api             ? -EIO
-            : h->signal_call ? -EBUSY
-                             : docker_call(api, &o, on_signal_answer, h,
-                                           &h->signal_call);
+    struct docker_call_opts o = {
+        .method = "POST", .path = path, .timeout_ms = DOCKER_CALL_TIMEOUT_MS};
+    int r = !api ? -EIO
+            : h->signal_call
+                ? -EBUSY
+                : docker_call(api, &o, on_signal_answer, h, &h->signal_call);
     free(path);
     if (r < 0)
-        return err->msg[0] ? err->code
-                           : nc_error_set(err, r, "cannot signal the container: %s",
-                                          r == -EBUSY ? "a signal is on its way"
-                                                      : strerror(-r));
+        return err->msg[0]
+                   ? err->code
+                   : nc_error_set(err, r, "cannot signal the container: %s",
+                                  r == -EBUSY ? "a signal is on its way"
+                                              : strerror(-r));
     return 0;
 }
 
-/* ---- recover ---------------------------------------------------------------- */
+/* ---- recover ----------------------------------------------------------------
+ */
 
 static void task_recover_inspect(struct docker_task *h);
 
@@ -1227,7 +1251,8 @@ static void on_recover_inspect(void *arg, const struct docker_reply *r)
         h->container_id = xstrdup(id);
     }
     h->res.have_status = true;
-    h->res.exit_code = (int)json_integer_value(json_object_get(state, "ExitCode"));
+    h->res.exit_code =
+        (int)json_integer_value(json_object_get(state, "ExitCode"));
     h->res.oom_killed = json_is_true(json_object_get(state, "OOMKilled"));
     h->exit_inspected = true;
     task_logs_start(h);
@@ -1260,7 +1285,8 @@ bool docker_recover(const struct driver_env *env, struct alloc_task *t,
     const char *image = json_string_value(json_object_get(rec, "Image"));
     const char *image_id = json_string_value(json_object_get(rec, "ImageID"));
     h->pid = (int)json_integer_value(json_object_get(rec, "Pid"));
-    h->pid_start = (uint64_t)json_integer_value(json_object_get(rec, "PidStart"));
+    h->pid_start =
+        (uint64_t)json_integer_value(json_object_get(rec, "PidStart"));
     h->tty = json_is_true(json_object_get(rec, "Tty"));
     bool exited = json_is_true(json_object_get(rec, "Exited"));
     free(h->image);
@@ -1297,7 +1323,8 @@ bool docker_recover(const struct driver_env *env, struct alloc_task *t,
         if (stopping && id) {
             char *path = xasprintf("/containers/%s?force=true&v=true", id);
             struct docker_api *api = docker_api_get(&err);
-            struct docker_call_opts o = {.method = "DELETE", .path = path,
+            struct docker_call_opts o = {.method = "DELETE",
+                                         .path = path,
                                          .timeout_ms = DOCKER_CALL_TIMEOUT_MS};
             if (api)
                 docker_call(api, &o, on_removed_quietly, NULL, NULL);
@@ -1322,7 +1349,8 @@ bool docker_recover(const struct driver_env *env, struct alloc_task *t,
     return alive;
 }
 
-/* ---- the rest of the table -------------------------------------------------- */
+/* ---- the rest of the table --------------------------------------------------
+ */
 
 void docker_destroy(const struct driver_env *env, struct alloc_task *t)
 {
