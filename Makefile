@@ -4,7 +4,7 @@
 #   sudo make test   install Debian packages, build, run every test
 #
 # Other targets: all (default), deps, unit, integration, bench, bench-checks,
-# bench-gc, fuzz, format, clean.  BUILD=dir puts objects elsewhere (default build/).
+# bench-gc, bench-template, fuzz, format, clean.  BUILD=dir puts objects elsewhere (default build/).
 
 CC        ?= cc
 CLANG     ?= clang
@@ -14,7 +14,8 @@ PKGS      := libuv libcurl jansson libcap libarchive
 DEB_PKGS  := gcc make pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev \
              libcap-dev libcmocka-dev libhttp-parser-dev \
              containernetworking-plugins iptables iproute2 curl procps python3 \
-             openssl libarchive-dev libssl-dev docker.io busybox-static
+             openssl libarchive-dev libssl-dev docker.io busybox-static \
+             golang-go
 FUZZ_PKGS := clang
 BENCH_PKGS := haproxy
 
@@ -46,7 +47,7 @@ FUZZ_TIME ?= 30
         bench-checks bench-checks2 bench-allocs bench-consul bench-gc fuzz \
         bench-tls fuzz-build format clean \
         install
-.PHONY: bench-acl bench-docker
+.PHONY: bench-acl bench-docker bench-template
 
 all: nomclient
 
@@ -170,6 +171,10 @@ bench-acl: deps
 bench-docker: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/bench_docker_engine
 	@BUILD=$(BUILD) sh bench/bench_docker.sh
+
+bench-template: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bench/bench_template
+	@BUILD=$(BUILD) sh bench/bench_template.sh
 
 fuzz-build: $(FUZZERS)
 

@@ -91,7 +91,7 @@ static void send_stdin(struct exec_cli *x, const char *p, size_t n)
 {
     if (!n)
         return;
-    char *b64 = ws_base64_encode(p, n);
+    char *b64 = nc_base64_encode(p, n, false);
     send_json(x, json_pack("{s:{s:s}}", "stdin", "data", b64));
     free(b64);
 }
@@ -222,7 +222,7 @@ static int on_message(struct exec_cli *x, const struct ws_message *m, int *code,
         if (!b64)
             continue;
         struct nc_buf raw = {0};
-        if (ws_base64_decode(b64, strlen(b64), &raw) == 0 && raw.len)
+        if (nc_base64_decode(b64, strlen(b64), &raw) == 0 && raw.len)
             write_all(i + 1, raw.data, raw.len);
         nc_buf_free(&raw);
     }

@@ -825,3 +825,67 @@ void *nc_dlopen_symbols(const char *env, const char *const *names,
         }
     return h;
 }
+
+/* ---- base64 ------------------------------------------------------------- */
+
+char *nc_base64_encode(const void *data, size_t n, bool url)
+{
+    const char *tbl = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                          : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = data;
+    char *out = xcalloc(1, (n + 2) / 3 * 4 + 1), *o = out;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n)
+            v |= p[i + 2];
+        *o++ = tbl[(v >> 18) & 63];
+        *o++ = tbl[(v >> 12) & 63];
+        *o++ = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
+        *o++ = i + 2 < n ? tbl[v & 63] : '=';
+    }
+    return out;
+}
+
+static int b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
+int nc_base64_decode(const char *s, size_t len, struct nc_buf *out)
+{
+    size_t pad = 0;
+    while (len > 0 && s[len - 1] == '=' && pad < 2) {
+        len--;
+        pad++;
+    }
+    if (len % 4 == 1 || (pad && (len + pad) % 4 != 0))
+        return -EINVAL;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64_value(s[i]);
+        if (v < 0)
+            return -EINVAL;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            nc_buf_putc(out, (char)(acc >> bits & 0xff));
+        }
+    }
+    if (bits && (acc & ((1u << bits) - 1)))
+        return -EINVAL;
+    return 0;
+}

@@ -190,4 +190,11 @@ void nc_sha256_init(struct nc_sha256 *s);
 void nc_sha256_add(struct nc_sha256 *s, const void *data, size_t len);
 void nc_sha256_hex(struct nc_sha256 *s, char out[65]);
 
+/* Base64 (RFC 4648): the standard alphabet with padding, or the URL-safe
+ * one (§5, still padded, as Go's base64.URLEncoding). Caller frees. */
+char *nc_base64_encode(const void *data, size_t len, bool url);
+/* Decodes either alphabet, padding optional; the bits left over must be
+ * zero (one encoding per value). Appends to out; 0, or -EINVAL. */
+int nc_base64_decode(const char *s, size_t len, struct nc_buf *out);
+
 #endif

@@ -83,18 +83,18 @@ static void test_keys_and_base64(void **state)
     char key[25];
     ws_client_key(key);
     struct nc_buf raw = {0};
-    assert_int_equal(ws_base64_decode(key, strlen(key), &raw), 0);
+    assert_int_equal(nc_base64_decode(key, strlen(key), &raw), 0);
     assert_int_equal(raw.len, 16);
     nc_buf_free(&raw);
     const char *in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
     const char *out[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
                          "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     for (size_t i = 0; i < NC_ARRAY_LEN(in); i++) {
-        char *e = ws_base64_encode(in[i], strlen(in[i]));
+        char *e = nc_base64_encode(in[i], strlen(in[i]), false);
         assert_string_equal(e, out[i]);
         free(e);
         struct nc_buf d = {0};
-        assert_int_equal(ws_base64_decode(out[i], strlen(out[i]), &d), 0);
+        assert_int_equal(nc_base64_decode(out[i], strlen(out[i]), &d), 0);
         assert_int_equal(d.len, strlen(in[i]));
         assert_memory_equal(d.data ? d.data : "", in[i], d.len);
         nc_buf_free(&d);
@@ -102,16 +102,16 @@ static void test_keys_and_base64(void **state)
     const char *bad[] = {"Z", "Zm9v!", "Zg=a", "Zh==", "Zm9=", "Z===", "Zm 9v"};
     for (size_t i = 0; i < NC_ARRAY_LEN(bad); i++) {
         struct nc_buf d = {0};
-        assert_int_equal(ws_base64_decode(bad[i], strlen(bad[i]), &d), -EINVAL);
+        assert_int_equal(nc_base64_decode(bad[i], strlen(bad[i]), &d), -EINVAL);
         nc_buf_free(&d);
     }
     /* every byte value survives */
     char all[256];
     for (int i = 0; i < 256; i++)
         all[i] = (char)i;
-    char *e = ws_base64_encode(all, sizeof(all));
+    char *e = nc_base64_encode(all, sizeof(all), false);
     struct nc_buf d = {0};
-    assert_int_equal(ws_base64_decode(e, strlen(e), &d), 0);
+    assert_int_equal(nc_base64_decode(e, strlen(e), &d), 0);
     assert_int_equal(d.len, 256);
     assert_memory_equal(d.data, all, 256);
     nc_buf_free(&d);

@@ -167,7 +167,7 @@ static void on_output(void *arg, int stream, const char *p, size_t n)
     const char *name = stream == 2 ? "stderr" : "stdout";
     json_t *op;
     if (n) {
-        char *b64 = ws_base64_encode(p, n);
+        char *b64 = nc_base64_encode(p, n, false);
         op = json_pack("{s:s}", "data", b64);
         free(b64);
     } else {
@@ -395,7 +395,7 @@ static void on_input(struct exec_ws *x, const char *data, size_t len)
                          "base64 string");
         } else if (b64 && *b64) {
             struct nc_buf raw = {0};
-            if (ws_base64_decode(b64, strlen(b64), &raw) < 0) {
+            if (nc_base64_decode(b64, strlen(b64), &raw) < 0) {
                 exec_ws_fail(x, 500,
                              "invalid exec input: stdin.data is not "
                              "base64");

@@ -336,25 +336,6 @@ static void sender_finish(struct fs_sender *s)
         sender_closed((uv_handle_t *)&s->ev);
 }
 
-static char *base64(const unsigned char *p, size_t n)
-{
-    static const char tbl[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = xcalloc(1, (n + 2) / 3 * 4 + 1), *o = out;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        *o++ = tbl[(v >> 18) & 63];
-        *o++ = tbl[(v >> 12) & 63];
-        *o++ = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-        *o++ = i + 2 < n ? tbl[v & 63] : '=';
-    }
-    return out;
-}
-
 /* Nomad's StreamFrame: {"Offset": <after the data>, "Data": base64,
  * "File": path}, or {"FileEvent": ...}. */
 static long send_frame(struct fs_sender *s, const char *data, size_t n,
@@ -365,7 +346,7 @@ static long send_frame(struct fs_sender *s, const char *data, size_t n,
     json_t *f = json_pack("{s:I, s:s}", "Offset", (json_int_t)s->off, "File",
                           s->path);
     if (n) {
-        char *b64 = base64((const unsigned char *)data, n);
+        char *b64 = nc_base64_encode(data, n, false);
         json_object_set_new(f, "Data", json_string(b64));
         free(b64);
     }

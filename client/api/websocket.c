@@ -80,72 +80,6 @@ void ws_sha1(const void *data, size_t len, uint8_t out[20])
     }
 }
 
-/* ---- base64 ------------------------------------------------------------- */
-
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-char *ws_base64_encode(const void *data, size_t n)
-{
-    const uint8_t *p = data;
-    char *out = xcalloc(1, (n + 2) / 3 * 4 + 1), *o = out;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n)
-            v |= p[i + 2];
-        *o++ = b64[(v >> 18) & 63];
-        *o++ = b64[(v >> 12) & 63];
-        *o++ = i + 1 < n ? b64[(v >> 6) & 63] : '=';
-        *o++ = i + 2 < n ? b64[v & 63] : '=';
-    }
-    return out;
-}
-
-static int b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-int ws_base64_decode(const char *s, size_t len, struct nc_buf *out)
-{
-    size_t pad = 0;
-    while (len > 0 && s[len - 1] == '=' && pad < 2) {
-        len--;
-        pad++;
-    }
-    if (len % 4 == 1 || (pad && (len + pad) % 4 != 0))
-        return -EINVAL;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64_value(s[i]);
-        if (v < 0)
-            return -EINVAL;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            nc_buf_putc(out, (char)(acc >> bits & 0xff));
-        }
-    }
-    /* the bits left over must be zero: one encoding per value */
-    if (bits && (acc & ((1u << bits) - 1)))
-        return -EINVAL;
-    return 0;
-}
-
 /* ---- the opening handshake ------------------------------------------- */
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -156,7 +90,7 @@ void ws_accept_key(const char *client_key, char out[29])
     uint8_t d[20];
     ws_sha1(cat, strlen(cat), d);
     free(cat);
-    char *e = ws_base64_encode(d, sizeof(d));
+    char *e = nc_base64_encode(d, sizeof(d), false);
     snprintf(out, 29, "%s", e);
     free(e);
 }
@@ -180,7 +114,7 @@ void ws_client_key(char out[25])
 {
     uint8_t k[16];
     random_bytes(k, sizeof(k));
-    char *e = ws_base64_encode(k, sizeof(k));
+    char *e = nc_base64_encode(k, sizeof(k), false);
     snprintf(out, 25, "%s", e);
     free(e);
 }
@@ -252,7 +186,7 @@ int ws_handshake_check(const char *method, const struct kvlist *headers,
         return 400;
     }
     struct nc_buf raw = {0};
-    bool ok = ws_base64_decode(key, strlen(key), &raw) == 0 && raw.len == 16;
+    bool ok = nc_base64_decode(key, strlen(key), &raw) == 0 && raw.len == 16;
     nc_buf_free(&raw);
     if (!ok) {
         snprintf(msg, msglen,

@@ -41,12 +41,6 @@ enum ws_opcode {
  * for one digest would map it into every plain-HTTP agent. */
 void ws_sha1(const void *data, size_t len, uint8_t out[20]);
 
-/* Standard base64 with padding. Returns a new string. */
-char *ws_base64_encode(const void *data, size_t len);
-/* Decodes standard base64 (padding optional, no whitespace) onto out:
- * 0, or -EINVAL for a character or length that is not base64. */
-int ws_base64_decode(const char *s, size_t len, struct nc_buf *out);
-
 /* Sec-WebSocket-Accept for a client's Sec-WebSocket-Key. */
 void ws_accept_key(const char *client_key, char out[29]);
 /* A fresh random Sec-WebSocket-Key (16 bytes, base64). */

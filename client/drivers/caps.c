@@ -124,3 +124,15 @@ int caps_calculate(const struct strlist *allow, const struct strlist *add,
     names(((basis & allowed) & ~drops) | adds, true, out);
     return 0;
 }
+
+int caps_check_name(const char *name, char *msg, size_t msglen)
+{
+    uint64_t mask;
+    if (caps_parse(name, &mask) == 0)
+        return 0;
+    snprintf(msg, msglen,
+             "unknown capability \"%s\" (names as in capabilities(7), with "
+             "or without CAP_, or \"all\")",
+             name);
+    return -EINVAL;
+}

@@ -705,30 +705,7 @@ char *docker_registry_auth(const char *username, const char *password,
         json_go_string(&j, vals[i]);
     }
     nc_buf_putc(&j, '}');
-    static const char b64[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    const unsigned char *in = (const unsigned char *)j.data;
-    size_t n = j.len;
-    char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
-    size_t i = 0;
-    for (; i + 2 < n; i += 3) {
-        uint32_t v =
-            (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        *o++ = b64[v >> 18];
-        *o++ = b64[(v >> 12) & 63];
-        *o++ = b64[(v >> 6) & 63];
-        *o++ = b64[v & 63];
-    }
-    if (i < n) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)in[i + 1] << 8;
-        *o++ = b64[v >> 18];
-        *o++ = b64[(v >> 12) & 63];
-        *o++ = i + 1 < n ? b64[(v >> 6) & 63] : '=';
-        *o++ = '=';
-    }
-    *o = '\0';
+    char *out = nc_base64_encode(j.data, j.len, true);
     nc_buf_free(&j);
     return out;
 }

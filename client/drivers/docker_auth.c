@@ -1,6 +1,7 @@
 /* docker_auth.c - registry credentials as Nomad looks them up (the
  * task's auth block, Docker's config.json, credential helpers) and the
  * X-Registry-Auth header; see docker_config.h. */
+#include "client/drivers/docker_api.h"
 #include "client/drivers/docker_config_internal.h"
 
 #include <ctype.h>
@@ -21,62 +22,6 @@ extern char **environ;
 
 /* ---- registry credentials ---- */
 
-static const char b64std[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-static const char b64url[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static char *base64_encode(const unsigned char *in, size_t n, const char *alpha)
-{
-    char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= in[i + 2];
-        *o++ = alpha[(v >> 18) & 63];
-        *o++ = alpha[(v >> 12) & 63];
-        *o++ = i + 1 < n ? alpha[(v >> 6) & 63] : '=';
-        *o++ = i + 2 < n ? alpha[v & 63] : '=';
-    }
-    *o = '\0';
-    return out;
-}
-
-/* Standard or URL-safe base64, padding optional; NULL when malformed. */
-static char *base64_decode(const char *in, size_t *outlen)
-{
-    size_t n = strlen(in);
-    unsigned char *out = xmalloc(n / 4 * 3 + 4);
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = in[i];
-        if (ch == '=')
-            break;
-        const char *p = strchr(b64std, ch);
-        if (!p || !ch) {
-            p = strchr(b64url, ch);
-            if (!p || !ch) {
-                free(out);
-                return NULL;
-            }
-            p = b64std + (p - b64url);
-        }
-        acc = (acc << 6) | (uint32_t)(p - b64std);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)((acc >> bits) & 0xff);
-        }
-    }
-    out[o] = '\0';
-    *outlen = o;
-    return (char *)out;
-}
-
 void docker_auth_free(struct docker_auth *a)
 {
     if (!a)
@@ -94,19 +39,11 @@ static bool auth_empty(const struct docker_auth *a)
            !(a->email && *a->email) && !(a->server && *a->server);
 }
 
+/* Go's omitempty JSON, base64url: one encoder for both callers. */
 char *docker_auth_header(const struct docker_auth *a)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "username",
-                          a && a->username ? a->username : "", "password",
-                          a && a->password ? a->password : "", "email",
-                          a && a->email ? a->email : "", "serveraddress",
-                          a && a->server ? a->server : "");
-    char *txt = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    char *out = base64_encode((const unsigned char *)(txt ? txt : "{}"),
-                              strlen(txt ? txt : "{}"), b64url);
-    free(txt);
-    return out;
+    return docker_registry_auth(a ? a->username : NULL, a ? a->password : NULL,
+                                a ? a->email : NULL, a ? a->server : NULL);
 }
 
 /* Docker's ConvertToHostname: no scheme, nothing after the host. */
@@ -334,9 +271,11 @@ static int auth_from_file(const char *file, const char *registry,
             xstrdup(json_string_value(json_object_get(entry, "password")));
         a.email = xstrdup(json_string_value(json_object_get(entry, "email")));
         if (b64 && *b64) {
-            size_t n;
-            char *dec = base64_decode(b64, &n);
-            char *colon = dec ? memchr(dec, ':', n) : NULL;
+            struct nc_buf raw = {0};
+            char *dec = nc_base64_decode(b64, strlen(b64), &raw) == 0
+                            ? nc_buf_take(&raw)
+                            : (nc_buf_free(&raw), NULL);
+            char *colon = dec ? strchr(dec, ':') : NULL;
             if (!colon) {
                 free(dec);
                 docker_auth_free(&a);

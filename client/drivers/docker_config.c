@@ -290,18 +290,6 @@ static int check_helper(const char *v, char *msg, size_t len)
     return -EINVAL;
 }
 
-static int check_cap(const char *name, char *msg, size_t len)
-{
-    uint64_t mask = 0;
-    if (caps_parse(name, &mask) == 0)
-        return 0;
-    snprintf(msg, len,
-             "unknown capability \"%s\" (names as in capabilities(7), with or "
-             "without CAP_, or \"all\")",
-             name);
-    return -EINVAL;
-}
-
 static int check_image(const char *ref, char *msg, size_t len)
 {
     struct nc_error e = {0};
@@ -368,7 +356,7 @@ const struct config_key docker_plugin_keys[] = {
     {"volumes.selinuxlabel", CONFIG_KEY_STRING, DCFG(volumes.selinuxlabel),
      NULL},
     {"allow_privileged", CONFIG_KEY_BOOL, DCFG(allow_privileged), NULL},
-    {"allow_caps", CONFIG_KEY_STRLIST, DCFG(allow_caps), check_cap},
+    {"allow_caps", CONFIG_KEY_STRLIST, DCFG(allow_caps), caps_check_name},
     {"nvidia_runtime", CONFIG_KEY_STRING, DCFG(nvidia_runtime), NULL},
     {"allow_runtimes", CONFIG_KEY_STRLIST, DCFG(allow_runtimes), NULL},
     {"infra_image", CONFIG_KEY_STRING, DCFG(infra_image), check_image},

@@ -1437,18 +1437,6 @@ static void raw_exec_config_defaults(struct agent_config *cfg, bool dev)
     cfg->client.raw_exec_enabled = dev;
 }
 
-static int check_cap(const char *name, char *msg, size_t msglen)
-{
-    uint64_t mask;
-    if (caps_parse(name, &mask) == 0)
-        return 0;
-    snprintf(msg, msglen,
-             "unknown capability \"%s\" (names as in capabilities(7), with "
-             "or without CAP_, or \"all\")",
-             name);
-    return -EINVAL;
-}
-
 static int check_default_pid_mode(const char *v, char *msg, size_t msglen)
 {
     return check_mode("default_pid_mode", v, msg, msglen);
@@ -1462,7 +1450,7 @@ static int check_default_ipc_mode(const char *v, char *msg, size_t msglen)
 static const struct config_key exec_keys[] = {
     {"allow_caps", CONFIG_KEY_STRLIST, offsetof(struct agent_config,
                                                 client.exec_allow_caps),
-     check_cap},
+     caps_check_name},
     {"default_pid_mode", CONFIG_KEY_STRING,
      offsetof(struct agent_config, client.exec_default_pid_mode),
      check_default_pid_mode},

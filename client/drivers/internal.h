@@ -153,6 +153,9 @@ extern const char *const caps_nomad_defaults[];
 
 /* Parses one name (or "all") into bits of a mask: 0, or -EINVAL. */
 int caps_parse(const char *name, uint64_t *mask);
+/* A config key's check (struct config_key): a capability caps_parse
+ * knows, else -EINVAL with msg saying so. */
+int caps_check_name(const char *name, char *msg, size_t msglen);
 
 /* The task's capabilities into out ("CAP_X", in name order). allow NULL:
  * Nomad's defaults. -EPERM with msg "driver does not allow the following

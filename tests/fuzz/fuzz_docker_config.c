@@ -6,7 +6,7 @@
 // deps: client/drivers/docker_image_ref.c client/drivers/docker_validate.c
 // deps: client/drivers/docker_body.c client/drivers/docker_auth.c
 // deps: client/alloc/alloc.c client/node/ client/job/ client/hcl/
-// deps: client/util.c volumes/
+// deps: client/util.c volumes/ client/drivers/docker_api.c client/curl_uv.c
 /* libFuzzer target for the docker driver's config half: the input is an
  * image reference (first byte even) or a task config as JSON (odd),
  * checked with and without the plugin config and made into a container
