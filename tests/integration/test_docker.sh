@@ -306,8 +306,57 @@ contains "$ev" "Driver Failure: Failed to pull \`127.0.0.1:1/nctest/missing:1\`"
     pass "failed pull without a local image fails the task" ||
     fail "failed pull without a local image fails the task" "$ev"
 
+# ---- an image loaded from the task dir (load), fetched as an artifact ----
+www=$TMP/www
+mkdir -p "$www" "$TMP/loadimg"
+cp -a "$DOCKER_DIR/img/busybox/." "$TMP/loadimg/"
+echo loaded >"$TMP/loadimg/marker"
+tar -C "$TMP/loadimg" -c . | $DK import - nctest/loadme:1 >/dev/null
+docker_image_tar nctest/loadme:1 "$www/loadme.img"
+$DK rmi nctest/loadme:1 >/dev/null
+cat >"$TMP/serve.py" <<'PY'
+import http.server, socketserver, sys, os
+os.chdir(sys.argv[1])
+s = socketserver.TCPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+PY
+python3 -u "$TMP/serve.py" "$www" >"$TMP/www.port" 2>/dev/null &
+cleanup_add "kill $! 2>/dev/null"
+wait_for 5 test -s "$TMP/www.port"
+cat >"$TMP/load.nomad" <<JOB
+job "load" {
+  type = "batch"
+  group "g" {
+    restart {
+      attempts = 0
+      mode     = "fail"
+    }
+    task "t" {
+      driver = "docker"
+      artifact {
+        source      = "http://127.0.0.1:$(cat "$TMP/www.port")/loadme.img"
+        destination = "local/"
+      }
+      config {
+        image   = "nctest/loadme:1"
+        load    = "loadme.img"
+        command = "/bin/cat"
+        args    = ["/marker"]
+      }
+    }
+  }
+}
+JOB
+"$NOMCLIENT" job run "$TMP/load.nomad" >/dev/null 2>&1
+L=$(dk_alloc_id load)
+wait_for 30 sh -c "[ \"\$(curl -s $ADDR/v1/allocation/$L | grep -o '\"State\":\"dead\"')\" ]"
+check "an image loaded from the task dir runs (load)" sh -c "\"$NOMCLIENT\" alloc logs $L t | grep -q loaded"
+check "  and is in the daemon" sh -c "$DK image inspect nctest/loadme:1 >/dev/null 2>&1"
+check "  with no pull tried" sh -c "! printf '%s' \"\$1\" | grep -q 'Downloading image'" _ "$(dk_events "$L" t)"
+
 # ---- nothing of ours left ----
-for j in exits pull; do "$NOMCLIENT" job stop "$j" >/dev/null 2>&1; done
+for j in exits pull load; do "$NOMCLIENT" job stop "$j" >/dev/null 2>&1; done
 wait_for 15 sh -c "[ -z \"\$($DK ps -aq --filter label=com.hashicorp.nomad.alloc_id)\" ]"
 left=$(dk_ours)
 check "no container of ours in docker ps -a" [ -z "$left" ]
