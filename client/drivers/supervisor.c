@@ -135,22 +135,6 @@ int supervisor_spec_from_json(const json_t *j, struct supervisor_spec *s,
     return 0;
 }
 
-static json_t *strlist_json(const struct strlist *l)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(a, json_string(l->items[i]));
-    return a;
-}
-
-static json_t *kv_json(const struct kvlist *l)
-{
-    json_t *o = json_object();
-    for (size_t i = 0; i < l->n; i++)
-        json_object_set_new(o, l->items[i].key, json_string(l->items[i].value));
-    return o;
-}
-
 static void set_str(json_t *o, const char *k, const char *v)
 {
     if (v)
@@ -163,14 +147,14 @@ json_t *supervisor_spec_to_json(const struct supervisor_spec *s)
     set_str(j, "AllocID", s->alloc_id);
     set_str(j, "Task", s->task);
     set_str(j, "Command", s->command);
-    json_object_set_new(j, "Args", strlist_json(&s->args));
-    json_object_set_new(j, "Env", kv_json(&s->env));
+    json_object_set_new(j, "Args", nc_strlist_json(&s->args));
+    json_object_set_new(j, "Env", nc_kvlist_json(&s->env));
     set_str(j, "User", s->user);
     set_str(j, "TaskDir", s->task_dir);
     set_str(j, "AllocDir", s->alloc_dir);
     set_str(j, "StatusFile", s->status_file);
     json_object_set_new(j, "Chroot", json_boolean(s->chroot));
-    json_object_set_new(j, "ChrootEnv", kv_json(&s->chroot_env));
+    json_object_set_new(j, "ChrootEnv", nc_kvlist_json(&s->chroot_env));
     set_str(j, "NetNS", s->netns);
     if (s->wait_fd > 0)
         json_object_set_new(j, "WaitFd", json_integer(s->wait_fd));
@@ -185,7 +169,7 @@ json_t *supervisor_spec_to_json(const struct supervisor_spec *s)
     json_object_set_new(j, "CPUShares", json_integer(s->cpu_shares));
     json_object_set_new(j, "MemoryMB", json_integer(s->memory_mb));
     json_object_set_new(j, "MemoryMaxMB", json_integer(s->memory_max_mb));
-    json_object_set_new(j, "Capabilities", strlist_json(&s->caps));
+    json_object_set_new(j, "Capabilities", nc_strlist_json(&s->caps));
     set_str(j, "LogDir", s->log_dir);
     json_object_set_new(j, "LogMaxFiles", json_integer(s->log_max_files));
     json_object_set_new(j, "LogMaxFileBytes",
@@ -204,9 +188,9 @@ json_t *supervisor_spec_to_json(const struct supervisor_spec *s)
         json_object_set_new(
             j, "DNS",
             json_pack("{s:o, s:o, s:o}", "Servers",
-                      strlist_json(&s->dns_servers), "Searches",
-                      strlist_json(&s->dns_searches), "Options",
-                      strlist_json(&s->dns_options)));
+                      nc_strlist_json(&s->dns_servers), "Searches",
+                      nc_strlist_json(&s->dns_searches), "Options",
+                      nc_strlist_json(&s->dns_options)));
     return j;
 }
 
