@@ -7,7 +7,7 @@
 # attributes, a pull that fails with and without the image present
 # locally, and nothing of ours left in `docker ps -a` after the jobs stop.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/test_docker_common.sh"
+. "$(dirname "$0")/docker_common.sh"
 
 dk_setup
 hv=$TMP/hv

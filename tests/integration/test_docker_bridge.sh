@@ -9,7 +9,7 @@
 # after the jobs stop nothing of ours is left: containers, namespaces,
 # veths, iptables rules, leases, mounts or cgroups.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/test_docker_common.sh"
+. "$(dirname "$0")/docker_common.sh"
 
 bridge_test ncdkbr0 10.255.73.0/24
 dk_setup

@@ -7,7 +7,7 @@
 # the driver unhealthy and healthy again, with a node event each way, and
 # the task runs again.
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/test_docker_common.sh"
+. "$(dirname "$0")/docker_common.sh"
 
 dk_setup
 dk_agent_config "$TMP/agent.hcl"

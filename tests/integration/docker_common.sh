@@ -1,6 +1,6 @@
 #!/bin/sh
 # Sourced by the docker driver's tests (test_docker.sh, test_docker_*.sh);
-# run on its own it only checks that a private daemon starts and stops.
+# test_docker_daemon.sh tests the private daemon itself.
 #
 # dk_setup: skips the script unless root with docker.io, busybox-static and
 # cc; starts a private dockerd with a bridge of its own (lib.sh's
@@ -77,13 +77,3 @@ dk_events() {
 dk_ours() {
     $DK ps -a --filter label=com.hashicorp.nomad.alloc_id --format '{{.Names}}'
 }
-
-if [ "$(basename "$0")" = test_docker_common.sh ]; then
-    . "$(dirname "$0")/lib.sh"
-    dk_setup
-    check "a private docker daemon runs" sh -c "$DK version >/dev/null"
-    check "busybox image imported" sh -c "$DK image inspect nctest/busybox:1 >/dev/null"
-    docker_daemon_cleanup
-    check "and goes without a trace" [ -z "$(docker_daemon_leftovers)" ]
-    finish
-fi
