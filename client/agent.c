@@ -417,6 +417,7 @@ static void agent_finish_stop(struct agent *a)
     alloc_gc_stop(a->allocs);
     alloc_manager_close(a->allocs);
     a->allocs = NULL;
+    drivers_stop(); /* after the tasks were detached */
 }
 
 static void on_drained(void *arg)
@@ -570,6 +571,7 @@ int agent_run(struct agent_config *cfg, struct nc_error *err)
         goto out;
     }
     drivers_fingerprint(cfg, &a.node);
+    drivers_start(a.loop, cfg, &a.node); /* runs once the loop does */
     if ((r = state_open(&a.store, cfg->data_dir, err)) < 0)
         goto out;
     if (cfg->acl.enabled) {

@@ -209,9 +209,8 @@ out:
     return al;
 }
 
-/* Nomad checks a named task against the allocation's task group before
- * asking the agent. Returns 0, or 1 after printing the group's tasks. */
-static int check_task(const json_t *al, const char *task)
+/* The allocation's task group in its job, or NULL. */
+static json_t *alloc_group_json(const json_t *al)
 {
     const char *group = format_jstr(al, "TaskGroup", "");
     json_t *tg = NULL, *t;
@@ -222,6 +221,16 @@ static int check_task(const json_t *al, const char *task)
         if (nc_streq(format_jstr(t, "Name", NULL), group))
             tg = t;
     }
+    return tg;
+}
+
+/* Nomad checks a named task against the allocation's task group before
+ * asking the agent. Returns 0, or 1 after printing the group's tasks. */
+static int check_task(const json_t *al, const char *task)
+{
+    const char *group = format_jstr(al, "TaskGroup", "");
+    json_t *tg = alloc_group_json(al), *t;
+    size_t i;
     struct nc_buf names = {0};
     if (tg) {
         json_array_foreach(json_object_get(tg, "Tasks"), i, t)
@@ -741,14 +750,8 @@ out:
 static const char *only_task(const json_t *al)
 {
     const char *group = format_jstr(al, "TaskGroup", "");
-    json_t *tg = NULL, *t;
+    json_t *tg = alloc_group_json(al), *t;
     size_t i;
-    json_array_foreach(json_object_get(json_object_get(al, "Job"), "TaskGroups"),
-                       i, t)
-    {
-        if (nc_streq(format_jstr(t, "Name", NULL), group))
-            tg = t;
-    }
     json_t *tasks = json_object_get(tg, "Tasks");
     if (!tg) {
         fprintf(stderr, "Could not find allocation task group: %s\n", group);
@@ -958,6 +961,16 @@ int cli_cmd_leftovers(int argc, char **argv)
                        format_jstr(v, "Spec", "?"));
             total++;
         }
+    }
+    /* the docker driver's containers and pause containers */
+    size_t di;
+    json_t *dv;
+    json_array_foreach(json_object_get(res, "DockerContainers"), di, dv)
+    {
+        printf("%-12s %.12s %s (allocation %s, %s)\n", "Container",
+               format_jstr(dv, "ID", "?"), format_jstr(dv, "Name", "?"),
+               format_jstr(dv, "AllocID", "?"), format_jstr(dv, "State", "?"));
+        total++;
     }
     /* network leftovers: recorded set-ups, namespaces, IPAM leases and
      * iptables rules of allocations this node no longer runs */

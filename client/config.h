@@ -96,6 +96,7 @@ struct agent_config {
         char *bridge_network_name;   /* "nomad" */
         char *bridge_network_subnet; /* "172.26.64.0/20" */
         bool bridge_network_hairpin_mode; /* true */
+        bool disable_remote_exec; /* `alloc exec` refused (403), as Nomad's */
         int min_dynamic_port;        /* 20000 */
         int max_dynamic_port;        /* 32000 */
         struct reserved_resources reserved;

@@ -1,6 +1,8 @@
 /* util.c - see util.h. */
 #include "client/util.h"
 
+#include <jansson.h>
+
 #include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -888,4 +890,22 @@ int nc_base64_decode(const char *s, size_t len, struct nc_buf *out)
     if (bits && (acc & ((1u << bits) - 1)))
         return -EINVAL;
     return 0;
+}
+
+/* ---- lists as JSON ------------------------------------------------------ */
+
+json_t *nc_strlist_json(const struct strlist *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(a, json_string(l->items[i]));
+    return a;
+}
+
+json_t *nc_kvlist_json(const struct kvlist *l)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < l->n; i++)
+        json_object_set_new(o, l->items[i].key, json_string(l->items[i].value));
+    return o;
 }

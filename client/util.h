@@ -190,6 +190,12 @@ void nc_sha256_init(struct nc_sha256 *s);
 void nc_sha256_add(struct nc_sha256 *s, const void *data, size_t len);
 void nc_sha256_hex(struct nc_sha256 *s, char out[65]);
 
+/* A list as a JSON array of strings, a kvlist as a JSON object of
+ * strings (jansson; new references). */
+typedef struct json_t json_t;
+json_t *nc_strlist_json(const struct strlist *l);
+json_t *nc_kvlist_json(const struct kvlist *l);
+
 /* Base64 (RFC 4648): the standard alphabet with padding, or the URL-safe
  * one (§5, still padded, as Go's base64.URLEncoding). Caller frees. */
 char *nc_base64_encode(const void *data, size_t len, bool url);

@@ -114,6 +114,35 @@ plugin "raw_exec" {
   }
 }
 
+# docker tasks run on the local Docker Engine (API 1.41+). Nomad's keys and
+# defaults; the commented values are the defaults.
+# plugin "docker" {
+#   config {
+#     endpoint         = "unix:///var/run/docker.sock"
+#     allow_privileged = false
+#     volumes {
+#       enabled = false        # host paths outside the alloc dir in `volumes`
+#     }
+#     gc {
+#       image       = true
+#       image_delay = "3m"
+#       container   = true
+#       dangling_containers {
+#         enabled        = true
+#         period         = "5m"
+#         creation_grace = "5m"
+#       }
+#     }
+#     infra_image           = "gcr.io/google_containers/pause-amd64:3.1"
+#     pull_activity_timeout = "2m"
+#     extra_labels          = ["job_name", "task_group_name", "task_name"]
+#     auth {
+#       config = "/root/.docker/config.json"
+#       helper = "ecr-login"
+#     }
+#   }
+# }
+
 # Register services and checks with a local Consul agent. Without a consul
 # block (or CONSUL_HTTP_ADDR), services stay in nomclient's own catalog.
 # CONSUL_HTTP_TOKEN, CONSUL_CACERT and the like fill what is not set here.

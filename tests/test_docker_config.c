@@ -2,11 +2,12 @@
 // deps: client/config_schema.c client/config_validate.c client/tls.c
 // deps: client/drivers/driver.c client/drivers/exec.c
 // deps: client/drivers/supervisor.c client/drivers/cgroup.c
+// deps: client/drivers/logfile.c client/drivers/exec_session.c
 // deps: client/drivers/caps.c client/drivers/docker_config.c
 // deps: client/drivers/docker_image_ref.c client/drivers/docker_validate.c
 // deps: client/drivers/docker_body.c client/drivers/docker_auth.c
 // deps: client/alloc/alloc.c client/node/ client/job/ client/hcl/
-// deps: client/util.c volumes/ client/drivers/docker_api.c client/curl_uv.c client/drivers/exec_session.c
+// deps: client/util.c volumes/ client/drivers/docker_api.c client/curl_uv.c
 /* The docker driver's config half: plugin "docker" { config { ... } } in
  * agent files (Nomad's keys, defaults and file:line:col errors), the
  * check of a task's config at submission (and of every job the agent is

@@ -289,7 +289,8 @@ size_t alloc_lifecycle_start(struct alloc *a)
         for (size_t i = 0; i < a->ntasks; i++) {
             struct alloc_task *t = &a->tasks[i];
             if (!nc_streq(t->state, "pending") || t->timer || t->aborting ||
-                t->artifacts_fetch || t->templates_blocked || !lc_may_start(t))
+                t->starting || t->artifacts_fetch || t->templates_blocked ||
+                !lc_may_start(t))
                 continue; /* an aborting one starts again once it is gone */
             if (t->net_waiting) {
                 alloc_task_release(t);

@@ -219,6 +219,11 @@ static struct alloc_task *exec_task(struct agent *a, const char *alloc_id,
                                     const char *task, bool have_cmd,
                                     int *status, char *msg, size_t msglen)
 {
+    if (a->cfg->client.disable_remote_exec) {
+        *status = 403; /* Nomad's check comes first */
+        snprintf(msg, msglen, "Permission denied");
+        return NULL;
+    }
     struct alloc *al =
         a->allocs ? alloc_manager_find(a->allocs, alloc_id, NULL) : NULL;
     if (!al || strcmp(al->id, alloc_id) != 0) {

@@ -157,11 +157,13 @@ static json_t *node_to_json(const struct agent *a)
     json_object_set_new(o, "AllocationUtilization",
                         json_pack("{s:i, s:I}", "CpuMHz", (int)(used_mhz + 0.5),
                                   "MemoryBytes", used_mem));
-    json_object_set_new(
-        o, "Events",
+    json_t *events =
         json_pack("[{s:s, s:s, s:{}, s:I}]", "Message", "Node registered",
                   "Subsystem", "Cluster", "Details", "Timestamp",
-                  (json_int_t)n->start_time_unix_ns));
+                  (json_int_t)n->start_time_unix_ns);
+    if (n->events)
+        json_array_extend(events, n->events);
+    json_object_set_new(o, "Events", events);
     json_object_set_new(o, "CreateIndex", json_integer(1));
     json_object_set_new(o, "ModifyIndex", json_integer(1));
     return o;

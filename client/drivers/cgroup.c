@@ -265,12 +265,14 @@ static char *read_in(const char *controller, const char *name,
                      const char *file)
 {
     char path[4096];
+    /* "/x/y": a cgroup outside ours (a docker container's), from the root */
+    const char *parent = name[0] == '/' ? "" : "/" CGROUP_PARENT "/";
     if (controller)
-        snprintf(path, sizeof(path), "%s/%s/%s/%s/%s", CGROUP_ROOT, controller,
-                 CGROUP_PARENT, name, file);
+        snprintf(path, sizeof(path), "%s/%s%s%s/%s", CGROUP_ROOT, controller,
+                 parent, name, file);
     else
-        snprintf(path, sizeof(path), "%s/%s/%s/%s", CGROUP_ROOT, CGROUP_PARENT,
-                 name, file);
+        snprintf(path, sizeof(path), "%s%s%s/%s", CGROUP_ROOT, parent, name,
+                 file);
     size_t len;
     return nc_read_file(path, &len, 1 << 16);
 }

@@ -84,22 +84,6 @@ struct body {
     struct nc_error *err;
 };
 
-static json_t *strlist_json(const struct strlist *l)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(a, json_string(l->items[i]));
-    return a;
-}
-
-static json_t *kv_json(const struct kvlist *l)
-{
-    json_t *o = json_object();
-    for (size_t i = 0; i < l->n; i++)
-        json_object_set_new(o, l->items[i].key, json_string(l->items[i].value));
-    return o;
-}
-
 /* A list option into obj[field] when the config has one. */
 static void put_list(json_t *obj, const char *field, const json_t *config,
                      const char *key)
@@ -108,7 +92,7 @@ static void put_list(json_t *obj, const char *field, const json_t *config,
         return;
     struct strlist l = {0};
     cstrlist(config, key, &l);
-    json_object_set_new(obj, field, strlist_json(&l));
+    json_object_set_new(obj, field, nc_strlist_json(&l));
     strlist_free(&l);
 }
 
@@ -267,9 +251,9 @@ static int add_mount(struct body *b, const json_t *m, json_t *mounts)
         json_object_set_new(hm, "VolumeOptions",
                             json_pack("{s:b, s:o, s:{s:s, s:o}}", "NoCopy",
                                       cbool(vo, "no_copy"), "Labels",
-                                      kv_json(&labels), "DriverConfig", "Name",
+                                      nc_kvlist_json(&labels), "DriverConfig", "Name",
                                       dname ? dname : "", "Options",
-                                      kv_json(&opts)));
+                                      nc_kvlist_json(&opts)));
         free(dname);
         kv_free(&labels);
         kv_free(&opts);
@@ -429,11 +413,11 @@ static int add_dns(struct body *b)
         cstrlist(b->config, "dns_options", &opts);
     }
     if (servers.n)
-        json_object_set_new(b->host, "Dns", strlist_json(&servers));
+        json_object_set_new(b->host, "Dns", nc_strlist_json(&servers));
     if (search.n)
-        json_object_set_new(b->host, "DnsSearch", strlist_json(&search));
+        json_object_set_new(b->host, "DnsSearch", nc_strlist_json(&search));
     if (opts.n)
-        json_object_set_new(b->host, "DnsOptions", strlist_json(&opts));
+        json_object_set_new(b->host, "DnsOptions", nc_strlist_json(&opts));
     strlist_free(&servers);
     strlist_free(&search);
     strlist_free(&opts);
@@ -486,7 +470,7 @@ static void add_labels(struct body *b)
                 free(key);
                 break;
             }
-    json_object_set_new(b->root, "Labels", kv_json(&labels));
+    json_object_set_new(b->root, "Labels", nc_kvlist_json(&labels));
     kv_free(&labels);
 }
 
@@ -516,7 +500,7 @@ static void add_logging(struct body *b)
     }
     json_object_set_new(b->host, "LogConfig",
                         json_pack("{s:s, s:o}", "Type", type ? type : "",
-                                  "Config", kv_json(&conf)));
+                                  "Config", nc_kvlist_json(&conf)));
     free(type);
     kv_free(&conf);
 }
@@ -562,7 +546,7 @@ static int add_security_opt(struct body *b)
         free(value);
     }
     if (r == 0 && so.n)
-        json_object_set_new(b->host, "SecurityOpt", strlist_json(&out));
+        json_object_set_new(b->host, "SecurityOpt", nc_strlist_json(&out));
     strlist_free(&so);
     strlist_free(&out);
     return r;
@@ -676,11 +660,11 @@ static void add_host_misc(struct body *b)
     struct kvlist m = {0};
     cstrmap(config, "sysctl", &m);
     if (m.n)
-        json_object_set_new(h, "Sysctls", kv_json(&m));
+        json_object_set_new(h, "Sysctls", nc_kvlist_json(&m));
     kv_free(&m);
     cstrmap(config, "storage_opt", &m);
     if (m.n)
-        json_object_set_new(h, "StorageOpt", kv_json(&m));
+        json_object_set_new(h, "StorageOpt", nc_kvlist_json(&m));
     kv_free(&m);
 }
 
@@ -733,7 +717,7 @@ static int add_process(struct body *b)
             json_array_append_new(a, json_string(args.items[i]));
         json_object_set_new(root, "Cmd", a);
     } else if (args.n) {
-        json_object_set_new(root, "Cmd", strlist_json(&args));
+        json_object_set_new(root, "Cmd", nc_strlist_json(&args));
     }
     free(cmd);
     strlist_free(&args);
@@ -785,7 +769,7 @@ static int add_network(struct body *b)
                       "group's network shares one /etc/hosts)",
                       b->mode);
     else if (extra.n)
-        json_object_set_new(b->host, "ExtraHosts", strlist_json(&extra));
+        json_object_set_new(b->host, "ExtraHosts", nc_strlist_json(&extra));
     strlist_free(&extra);
     if (r < 0)
         return r;

@@ -224,6 +224,14 @@ const struct driver *driver_of(const struct task *spec);
 /* Fingerprints every driver into n (drivers, driver.* attributes), with
  * an entry for the drivers Nomad has that nomclient lacks. */
 void drivers_fingerprint(const struct agent_config *cfg, struct node *n);
+/* The agent's loop runs: drivers start what they watch on it (docker:
+ * its fingerprint every 30 s, updating n and adding node events when its
+ * health changes, and its dangling containers' reaper). drivers_stop
+ * ends that and every call in flight, after the allocations were closed
+ * (their tasks detached). */
+void drivers_start(uv_loop_t *loop, const struct agent_config *cfg,
+                   struct node *n);
+void drivers_stop(void);
 /* Every driver's plugin config defaults into cfg. */
 void drivers_config_defaults(struct agent_config *cfg, bool dev);
 /* Frees what every driver's plugin keys hold in cfg (config_free). */

@@ -131,7 +131,8 @@ bool cgroup_oom_killed(const struct cgroup *cg);
 /* Kills what is left, removes the directories and frees cg. */
 void cgroup_destroy(struct cgroup *cg);
 
-/* Reads the counters of the task cgroup `name`; -ENOENT when absent. */
+/* Reads the counters of the task cgroup `name` ("/a/b": that path below
+ * the hierarchy's root instead); -ENOENT when absent. */
 int cgroup_read_stats(const char *name, struct driver_usage *st);
 
 /* Removes the cgroup `name` (as created above) if it exists: for cleaning
@@ -244,5 +245,268 @@ int docker_exec_session(uv_loop_t *loop, const char *endpoint,
                         char *const argv[], bool tty,
                         const struct driver_session_cb *cb, void *arg,
                         struct driver_session **out, struct nc_error *err);
+
+/* ---- docker ------------------------------------------------------------
+ * The docker driver (docker*.c) talks to the Engine API (docker_api.h) on
+ * the agent's loop: one client per agent, one handle per task
+ * (docker_task.c), images shared and reference-counted across tasks
+ * (docker_image.c), each task's output copied from the Engine's log
+ * stream into the same rotated files as exec's (docker_logs.c), the
+ * pause container of a bridge allocation (docker_net.c), usage from the
+ * container's cgroup (docker_stats.c), script checks through the
+ * Engine's exec API (docker_run.c), and the dangling containers' reaper
+ * and leftovers (docker_reap.c). Every state is the loop's: no locks. */
+
+struct docker_api;
+struct docker_call;
+struct docker_task;
+struct docker_pause;
+struct docker_image_req;
+
+/* The label every container of ours carries (Nomad's). */
+#define DOCKER_LABEL_ALLOC_ID "com.hashicorp.nomad.alloc_id"
+#define DOCKER_PAUSE_PREFIX "nomad_init_"
+/* a bounded wait for an ordinary call (inspect, kill, remove); create and
+ * start may copy a root filesystem (vfs) and get longer */
+#define DOCKER_CALL_TIMEOUT_MS 30000
+#define DOCKER_CREATE_TIMEOUT_MS 120000
+
+/* What the driver takes from the plugin config (docker_config.h), read in
+ * one place (docker.c). */
+struct docker_settings {
+    const char *endpoint;
+    bool gc_image, gc_container;
+    int64_t image_delay_ns;
+    bool dangling_enabled, dangling_dry_run;
+    int64_t dangling_period_ns, dangling_grace_ns;
+    const char *infra_image;
+    int64_t infra_pull_timeout_ns;
+    int64_t pull_activity_timeout_ns;
+    bool volumes_enabled, allow_privileged;
+};
+
+/* The driver's state, one per agent process. */
+struct docker_driver {
+    uv_loop_t *loop;
+    const struct agent_config *cfg;
+    struct node *node;       /* the agent's, for the fingerprint; or NULL */
+    struct docker_api *api;  /* opened on first use */
+    struct docker_settings set;
+    bool closing;
+    struct docker_task *tasks;   /* every task handle */
+    struct docker_pause *pauses; /* docker_net.c */
+    void *images;                /* docker_image.c */
+    void *fp;                    /* docker.c: the periodic fingerprint */
+    void *reaper;                /* docker_reap.c */
+};
+extern struct docker_driver docker_driver_state;
+
+/* docker.c: makes the driver's state for this loop and config (the first
+ * caller wins; a later one with another loop is refused); fills err. */
+int docker_driver_setup(uv_loop_t *loop, const struct agent_config *cfg,
+                        struct nc_error *err);
+/* The Engine API client, opened on first use; NULL with err set. */
+struct docker_api *docker_api_get(struct nc_error *err);
+/* Whether the last fingerprint reached the daemon (or none ran yet). */
+bool docker_driver_healthy(void);
+/* A call's reply that tells the daemon went away (or came back) while the
+ * node says otherwise: the fingerprint runs now rather than in 30 s. */
+struct docker_reply;
+void docker_driver_saw(const struct docker_reply *r);
+/* Starts the fingerprint timer and the reaper (drivers_start), and stops
+ * them and every call in flight (drivers_stop). */
+void docker_driver_start(uv_loop_t *loop, const struct agent_config *cfg,
+                         struct node *n);
+void docker_driver_stop(void);
+/* "unix:///x" endpoints: whether something accepts connections there now
+ * (a non-blocking connect, no libcurl); true for other endpoints. why
+ * gets strerror on false. */
+bool docker_endpoint_listening(const char *endpoint, char *why, size_t whylen);
+
+/* The start time of pid (/proc/<pid>/stat field 22, clock ticks since
+ * boot): 0 when the process is gone. A recorded pid is the same process
+ * only while this matches. */
+uint64_t docker_pid_start_time(int pid);
+
+/* docker_image.c: an image for a task or a pause container, inspected,
+ * loaded from a tarball or pulled (once for every concurrent asker), its
+ * id held by `owner` until released. */
+struct docker_image_opts {
+    const char *image;      /* "busybox:1", "127.0.0.1:5000/x/y@sha256:..." */
+    const char *owner;      /* who holds the reference: "<alloc>/<task>" */
+    bool force_pull;
+    const char *load_path;  /* a tarball to POST /images/load, or NULL */
+    int64_t pull_timeout_ns;   /* image_pull_timeout; 0: none */
+    const struct task *spec;   /* for the task's auth block; may be NULL */
+    /* "Downloading image", pull progress and the warning of a failed pull
+     * that goes on with the local image */
+    void (*event)(void *arg, const char *type, const char *msg);
+};
+/* done: image_id, or error (the task event's message). Called later,
+ * never from within docker_image_get, and not after a cancel. */
+typedef void (*docker_image_done_fn)(void *arg, const char *image_id,
+                                     const char *error);
+int docker_image_get(const struct docker_image_opts *o,
+                     docker_image_done_fn done, void *arg,
+                     struct docker_image_req **out, struct nc_error *err);
+void docker_image_cancel(struct docker_image_req *r);
+/* Takes a reference (a recovered task's image) / drops one: the image is
+ * removed image_delay after its last reference goes, with gc.image. */
+void docker_image_hold(const char *image_id, const char *owner);
+void docker_image_release(const char *image_id, const char *owner);
+/* References held, for tests. */
+size_t docker_image_refs(const char *image_id);
+void docker_images_close(void);
+
+/* docker_logs.c: copies a container's output into the task's rotated
+ * files, following the stream, from the last timestamp it wrote (kept in
+ * pos_file) so a reconnect (a daemon or agent restart) neither loses nor
+ * repeats lines. ended() runs once the container's stream is over (it
+ * stopped) or the copier gave up; never from within start. */
+struct docker_logs;
+struct docker_logs_opts {
+    const char *container_id;
+    bool tty;               /* raw stream, else multiplexed */
+    const char *log_dir, *task;
+    int max_files;
+    int64_t max_file_bytes;
+    const char *pos_file;   /* where the last timestamp is kept */
+    void (*ended)(void *arg);
+    void *arg;
+};
+int docker_logs_start(struct docker_logs **out, const struct docker_logs_opts *o,
+                      struct nc_error *err);
+/* Stops following (files closed, calls cancelled) and frees it. */
+void docker_logs_stop(struct docker_logs *l);
+/* Whether the stream is over (the container stopped and all was copied). */
+bool docker_logs_done(const struct docker_logs *l);
+/* The parser behind it, for tests: feed the stream's bytes; writes the
+ * payloads without their timestamps and keeps the newest timestamp. */
+struct docker_log_parser {
+    bool tty;
+    unsigned char hdr[8];
+    size_t have;      /* header bytes */
+    uint32_t left;    /* payload bytes of the current frame */
+    int stream;       /* 1 stdout, 2 stderr, 3 the daemon's own */
+    bool at_start[3]; /* the next byte of stream 1/2 starts a message */
+    char ts[40];      /* a timestamp being read */
+    size_t tslen;
+    bool skipping;    /* a message at or before `since`: dropped */
+    int64_t last_ts;  /* unix ns of the newest message written */
+    int64_t since;    /* messages at or before it were written already */
+    void (*out)(void *arg, int stream, const char *p, size_t n);
+    void *arg;
+};
+void docker_log_parser_init(struct docker_log_parser *p, bool tty,
+                            int64_t since,
+                            void (*out)(void *arg, int stream, const char *p,
+                                        size_t n),
+                            void *arg);
+/* 0, or -EPROTO on a stream that is not what it should be. */
+int docker_log_parser_feed(struct docker_log_parser *p, const char *data,
+                           size_t n);
+
+/* docker_net.c: the pause container (driver ops net_create/net_destroy);
+ * tracked containers for the reaper */
+int docker_net_create(const struct driver_env *env, struct alloc *a,
+                      void (*done)(struct alloc *a, int pid, const char *error),
+                      struct nc_error *err);
+void docker_net_destroy(const struct driver_env *env, struct alloc *a);
+/* The pause container's id of a bridge allocation a docker task joins, or
+ * NULL (none recorded). */
+const char *docker_net_pause_id(const struct alloc *a);
+bool docker_net_tracked(const char *container_id);
+/* The pause container recorded in a->net_driver is this agent's to keep
+ * (a restarted agent re-attaching the group's tasks, whose network is
+ * ready: net_create is not asked again), for the reaper and the image's
+ * reference. */
+void docker_net_adopt(const struct alloc *a);
+void docker_net_close(void);
+
+/* docker_task.c: a task's container */
+struct docker_task {
+    struct docker_task *next, **pprev; /* docker_driver_state.tasks */
+    const struct driver_env *env;
+    struct alloc_task *t;
+    char *key;           /* "<alloc>/<task>", the image reference's owner */
+    char *name;          /* "<task>-<alloc>" */
+    char *container_id;  /* once created (or found) */
+    char *image, *image_id;
+    char *record_path;   /* .nomclient/<task>.docker.json */
+    char *pos_path;      /* .nomclient/<task>.docker-logs */
+    char *cgroup;        /* "/docker/<id>" under each controller, or NULL */
+    int pid;
+    uint64_t pid_start;
+    bool tty;
+    int phase;           /* docker_task.c's enum */
+    bool wait_net, released, stop_asked, stop_sent, report_pending;
+    bool exit_inspected, removing; /* steps of the exit */
+    int attempts;        /* create/start retries */
+    char *failure;       /* an image failure before the release */
+    struct docker_image_req *image_req;
+    struct docker_call *call;      /* the step in flight */
+    struct docker_call *wait_call; /* POST /wait */
+    struct docker_call *stop_call;
+    struct docker_call *signal_call;
+    struct docker_logs *logs;
+    uv_timer_t *timer;      /* retries, the logs' drain, the report */
+    uv_timer_t *kill_timer; /* kill_signal: stop?t=0 after kill_timeout */
+    int wait_failures;
+    struct driver_exit res;
+    char failure_buf[1024];
+    /* stats (docker_stats.c): the Engine's answer when no cgroup is read */
+    struct driver_usage usage;
+    uint64_t usage_at_ns, usage_asked_ns;
+    struct docker_call *stats_call;
+};
+/* The driver's operations (struct driver). */
+int docker_start(const struct driver_env *env, struct alloc_task *t,
+                 bool wait_net, const char **event, struct nc_error *err);
+int docker_release(const struct driver_env *env, struct alloc_task *t,
+                   struct nc_error *err);
+void docker_abort(struct alloc_task *t);
+bool docker_recover(const struct driver_env *env, struct alloc_task *t,
+                    bool ran);
+int docker_signal(struct alloc_task *t, int sig, struct nc_error *err);
+void docker_stop(struct alloc_task *t);
+void docker_destroy(const struct driver_env *env, struct alloc_task *t);
+void docker_detach(struct alloc_task *t);
+/* Whether the container id belongs to a task this agent runs now. */
+bool docker_task_tracked(const char *container_id);
+/* Whether some task or pause container of allocation `alloc_id` is known
+ * to this agent. */
+bool docker_alloc_known(const char *alloc_id);
+void docker_tasks_close(void);
+
+/* docker_stats.c */
+int docker_task_stats(const struct driver_env *env, const struct alloc_task *t,
+                      struct driver_usage *u);
+/* The container's cgroup path below each v1 controller (or the v2 root)
+ * as /proc/<pid>/cgroup names it; NULL when unknown. Caller frees. */
+char *docker_cgroup_of(int pid);
+
+/* docker_run.c: a command in a running container (script checks) */
+int docker_task_exec(const struct driver_env *env, struct alloc_task *t,
+                     char *const argv[], int64_t timeout_ns,
+                     driver_exec_done_fn done, void *arg,
+                     struct driver_exec **out, struct nc_error *err);
+
+/* `alloc exec` in the task's container: docker_exec_session with the
+ * driver's loop, endpoint, the container and the task's user. */
+int docker_task_exec_session(const struct driver_env *env, struct alloc_task *t,
+                             char *const argv[], bool tty,
+                             const struct driver_session_cb *cb, void *arg,
+                             struct driver_session **out, struct nc_error *err);
+
+/* docker_reap.c */
+void docker_reaper_start(void);
+void docker_reaper_stop(void);
+void docker_leftovers(const struct driver_env *env, driver_owned_fn owned,
+                      void *arg, bool clean, json_t *out);
+/* Whether a listed container (GET /containers/json's entry) is one of
+ * ours: our label, or a pause container's name. *alloc_id and *task
+ * (NULL for a pause container) point into the entry. */
+bool docker_container_ours(const json_t *c, const char **alloc_id,
+                           char **task);
 
 #endif

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/drivers/logfile.h"
 #include "volumes/volumes.h"
 
 /* How much nicer than it was started a supervisor started beside its
@@ -134,22 +135,6 @@ int supervisor_spec_from_json(const json_t *j, struct supervisor_spec *s,
     return 0;
 }
 
-static json_t *strlist_json(const struct strlist *l)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(a, json_string(l->items[i]));
-    return a;
-}
-
-static json_t *kv_json(const struct kvlist *l)
-{
-    json_t *o = json_object();
-    for (size_t i = 0; i < l->n; i++)
-        json_object_set_new(o, l->items[i].key, json_string(l->items[i].value));
-    return o;
-}
-
 static void set_str(json_t *o, const char *k, const char *v)
 {
     if (v)
@@ -162,14 +147,14 @@ json_t *supervisor_spec_to_json(const struct supervisor_spec *s)
     set_str(j, "AllocID", s->alloc_id);
     set_str(j, "Task", s->task);
     set_str(j, "Command", s->command);
-    json_object_set_new(j, "Args", strlist_json(&s->args));
-    json_object_set_new(j, "Env", kv_json(&s->env));
+    json_object_set_new(j, "Args", nc_strlist_json(&s->args));
+    json_object_set_new(j, "Env", nc_kvlist_json(&s->env));
     set_str(j, "User", s->user);
     set_str(j, "TaskDir", s->task_dir);
     set_str(j, "AllocDir", s->alloc_dir);
     set_str(j, "StatusFile", s->status_file);
     json_object_set_new(j, "Chroot", json_boolean(s->chroot));
-    json_object_set_new(j, "ChrootEnv", kv_json(&s->chroot_env));
+    json_object_set_new(j, "ChrootEnv", nc_kvlist_json(&s->chroot_env));
     set_str(j, "NetNS", s->netns);
     if (s->wait_fd > 0)
         json_object_set_new(j, "WaitFd", json_integer(s->wait_fd));
@@ -184,7 +169,7 @@ json_t *supervisor_spec_to_json(const struct supervisor_spec *s)
     json_object_set_new(j, "CPUShares", json_integer(s->cpu_shares));
     json_object_set_new(j, "MemoryMB", json_integer(s->memory_mb));
     json_object_set_new(j, "MemoryMaxMB", json_integer(s->memory_max_mb));
-    json_object_set_new(j, "Capabilities", strlist_json(&s->caps));
+    json_object_set_new(j, "Capabilities", nc_strlist_json(&s->caps));
     set_str(j, "LogDir", s->log_dir);
     json_object_set_new(j, "LogMaxFiles", json_integer(s->log_max_files));
     json_object_set_new(j, "LogMaxFileBytes",
@@ -203,9 +188,9 @@ json_t *supervisor_spec_to_json(const struct supervisor_spec *s)
         json_object_set_new(
             j, "DNS",
             json_pack("{s:o, s:o, s:o}", "Servers",
-                      strlist_json(&s->dns_servers), "Searches",
-                      strlist_json(&s->dns_searches), "Options",
-                      strlist_json(&s->dns_options)));
+                      nc_strlist_json(&s->dns_servers), "Searches",
+                      nc_strlist_json(&s->dns_searches), "Options",
+                      nc_strlist_json(&s->dns_options)));
     return j;
 }
 
@@ -804,73 +789,12 @@ run_task(const struct supervisor_spec *s, const struct passwd *pw, int out,
 
 /* ---- logs ------------------------------------------------------------ */
 
-/* One rotated stream: <dir>/<task>.<stream>.<index>, as Nomad names them. */
+/* One stream: the task's pipe and its rotated files (logfile.h). */
 struct log_stream {
     const char *name; /* "stdout" / "stderr" */
     int pipe_fd;
-    int file_fd;
-    int index;
-    int64_t size;
+    struct logfile file;
 };
-
-static int log_open(const struct supervisor_spec *s, struct log_stream *l)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s.%s.%d", s->log_dir, s->task, l->name,
-             l->index);
-    l->file_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (l->file_fd < 0)
-        return -errno;
-    struct stat st;
-    l->size = fstat(l->file_fd, &st) == 0 ? st.st_size : 0;
-    /* keep at most max_files: drop the one that fell off the end */
-    if (l->index >= s->log_max_files) {
-        snprintf(path, sizeof(path), "%s/%s.%s.%d", s->log_dir, s->task,
-                 l->name, l->index - s->log_max_files);
-        unlink(path);
-    }
-    return 0;
-}
-
-/* Continues after the highest existing index, so a restarted task appends
- * where the previous run stopped. */
-static int log_init(const struct supervisor_spec *s, struct log_stream *l)
-{
-    char path[4096];
-    l->index = 0;
-    for (int i = 0;; i++) {
-        snprintf(path, sizeof(path), "%s/%s.%s.%d", s->log_dir, s->task,
-                 l->name, i);
-        if (access(path, F_OK) < 0) {
-            if (i > l->index + s->log_max_files)
-                break;
-            continue;
-        }
-        l->index = i;
-    }
-    return log_open(s, l);
-}
-
-static void log_write(const struct supervisor_spec *s, struct log_stream *l,
-                      const char *buf, size_t n)
-{
-    while (n > 0) {
-        if (l->size >= s->log_max_file_bytes) {
-            close(l->file_fd);
-            l->index++;
-            if (log_open(s, l) < 0)
-                return;
-        }
-        size_t room = (size_t)(s->log_max_file_bytes - l->size);
-        size_t chunk = n < room ? n : room;
-        ssize_t w = write(l->file_fd, buf, chunk);
-        if (w <= 0)
-            return; /* disk full: the task must not block on its output */
-        l->size += w;
-        buf += w;
-        n -= (size_t)w;
-    }
-}
 
 /* ---- the supervisor loop -------------------------------------------- */
 
@@ -949,8 +873,8 @@ static int run(const struct supervisor_spec *s)
         write_status(s, 0, 127 << 8, cgerr, nc_now_unix_ns(), false);
         return 1;
     }
-    struct log_stream logs[2] = {{.name = "stdout", .file_fd = -1},
-                                 {.name = "stderr", .file_fd = -1}};
+    struct log_stream logs[2] = {{.name = "stdout", .file.fd = -1},
+                                 {.name = "stderr", .file.fd = -1}};
     int out[2] = {-1, -1}, err[2] = {-1, -1}, errpipe[2], go[2];
     if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)
         return 1;
@@ -961,7 +885,8 @@ static int run(const struct supervisor_spec *s)
         if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
             return 1;
         for (int i = 0; i < 2; i++)
-            if (log_init(s, &logs[i]) < 0)
+            if (logfile_open(&logs[i].file, s->log_dir, s->task, logs[i].name,
+                             s->log_max_files, s->log_max_file_bytes) < 0)
                 return 1;
     }
     logs[0].pipe_fd = out[0];
@@ -1110,7 +1035,7 @@ static int run(const struct supervisor_spec *s)
                 continue;
             ssize_t r = read(pfd[i].fd, buf, sizeof(buf));
             if (r > 0) {
-                log_write(s, &logs[i - 1], buf, (size_t)r);
+                logfile_write(&logs[i - 1].file, buf, (size_t)r);
             } else if (r == 0 || errno != EINTR) {
                 close(pfd[i].fd);
                 pfd[i].fd = -1;
@@ -1120,8 +1045,7 @@ static int run(const struct supervisor_spec *s)
     bool oom = s->cgroup && cgroup_oom_killed(&cg);
     write_status(s, pid, wstatus, failure, started, oom);
     for (int i = 0; i < 2; i++)
-        if (logs[i].file_fd >= 0)
-            close(logs[i].file_fd);
+        logfile_close(&logs[i].file);
     if (s->cgroup)
         cgroup_destroy(&cg);
     return 0;

@@ -217,6 +217,23 @@ void node_add_driver(struct node *n, const char *name, bool detected,
     }
 }
 
+void node_add_event(struct node *n, const char *subsystem, const char *message,
+                    const char *detail_key, const char *detail_value)
+{
+    if (!n->events)
+        n->events = json_array();
+    json_t *details = json_object();
+    if (detail_key)
+        json_object_set_new(details, detail_key,
+                            json_string(detail_value ? detail_value : ""));
+    json_array_append_new(
+        n->events, json_pack("{s:s, s:s, s:o, s:I}", "Message", message,
+                             "Subsystem", subsystem, "Details", details,
+                             "Timestamp", (json_int_t)nc_now_unix_ns()));
+    while (json_array_size(n->events) > NODE_MAX_EVENTS - 1)
+        json_array_remove(n->events, 0);
+}
+
 int fingerprint_node(struct node *n, const struct agent_config *cfg,
                      const struct fingerprint_root *root, struct nc_error *err)
 {
@@ -405,6 +422,7 @@ void node_free(struct node *n)
     free(n->status);
     kv_free(&n->attributes);
     kv_free(&n->meta);
+    json_decref(n->events);
     for (size_t i = 0; i < n->ndrivers; i++) {
         free(n->drivers[i].name);
         free(n->drivers[i].health_description);

@@ -66,6 +66,9 @@ struct node {
         char *reserved_ports;
     } reserved;
     int64_t start_time_unix_ns;
+    /* node events after "Node registered" (a driver's health changed), in
+     * Nomad's NodeEvent shape, the newest last; NULL: none */
+    json_t *events;
 };
 
 void node_free(struct node *n);
@@ -79,6 +82,12 @@ static inline bool node_ready(const struct node *n)
  * the drivers (client/drivers/). */
 void node_add_driver(struct node *n, const char *name, bool detected,
                      bool healthy, const char *desc);
+/* Appends a node event {Message, Subsystem, Details: {detail_key:
+ * detail_value}, Timestamp} (detail_key NULL: no details), keeping the
+ * last NODE_MAX_EVENTS - 1 beside "Node registered", as Nomad keeps 10. */
+#define NODE_MAX_EVENTS 10
+void node_add_event(struct node *n, const char *subsystem, const char *message,
+                    const char *detail_key, const char *detail_value);
 /* Looks up a driver by name, NULL if not fingerprinted. */
 const struct node_driver *node_driver_find(const struct node *n,
                                            const char *name);

@@ -51,14 +51,6 @@ static json_t *answer_json(const struct cs_answer *a)
     return j;
 }
 
-static json_t *strlist_json(const struct strlist *l)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(a, json_string(l->items[i]));
-    return a;
-}
-
 static json_t *check_json(const struct cs_reg *r, const struct cs_check *c)
 {
     json_t *j = json_object();
@@ -94,8 +86,8 @@ json_t *consul_sync_describe(const struct consul_sync *s,
     json_object_set_new(j, "ServiceID", json_string(r->id));
     json_object_set_new(j, "Name", json_string(r->name));
     json_object_set_new(j, "State", json_string(reg_state_name[st]));
-    json_object_set_new(j, "Differences", strlist_json(&r->diffs));
-    json_object_set_new(j, "Repaired", strlist_json(&r->repaired));
+    json_object_set_new(j, "Differences", nc_strlist_json(&r->diffs));
+    json_object_set_new(j, "Repaired", nc_strlist_json(&r->repaired));
     const char *error =
         r->error ? r->error
         : st == REG_UNREACHABLE || (st == REG_REJECTED && !r->last.time_ns)

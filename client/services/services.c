@@ -237,14 +237,6 @@ const struct svc_reg *services_find(const struct svc_set *set, const char *id)
                   : NULL;
 }
 
-static json_t *strlist_json(const struct strlist *l)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(a, json_string(l->items[i]));
-    return a;
-}
-
 /* A TTL a little over the interval: a dead agent stops the updates and
  * Consul turns the check critical soon after. */
 int64_t services_ttl_ns(int64_t interval_ns)
@@ -272,7 +264,7 @@ json_t *services_consul_payload(const struct svc_reg *r)
                       "status pushed by the nomclient agent's own check"));
     }
     return json_pack("{s:s, s:s, s:o, s:s, s:i, s:o, s:b, s:o}", "ID", r->id,
-                     "Name", r->name, "Tags", strlist_json(&r->tags), "Address",
+                     "Name", r->name, "Tags", nc_strlist_json(&r->tags), "Address",
                      r->address ? r->address : "", "Port", r->port, "Meta", meta,
                      "EnableTagOverride", r->enable_tag_override, "Checks",
                      checks);
@@ -285,6 +277,6 @@ json_t *services_nomad_json(const struct svc_reg *r, const struct node *node)
                      "NodeID", node->id, "Datacenter",
                      node->datacenter ? node->datacenter : "dc1", "JobID",
                      r->job_id, "AllocID", r->alloc_id, "Tags",
-                     strlist_json(&r->tags), "Address",
+                     nc_strlist_json(&r->tags), "Address",
                      r->address ? r->address : "", "Port", r->port);
 }

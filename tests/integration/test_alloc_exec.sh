@@ -425,4 +425,18 @@ export NOMCLIENT_ADDR="$ADDR"
 "$NOMCLIENT" job stop raw >/dev/null
 "$NOMCLIENT" job stop iso >/dev/null
 stop_agent
+
+# ---- client { disable_remote_exec = true }: refused before anything else
+printf 'client {\n  disable_remote_exec = true\n}\n' >"$TMP/noexec.hcl"
+need_agent "agent with disable_remote_exec starts" noexec -dev -data-dir "$TMP/data3" -config "$TMP/noexec.hcl"
+export NOMCLIENT_ADDR="$ADDR"
+"$NOMCLIENT" job run "$TMP/raw.nomad" >/dev/null
+raw3=$(alloc_of raw)
+check "disable_remote_exec: the task runs" wait_for 10 running "$raw3"
+out=$("$NOMCLIENT" alloc exec -i=false "$raw3" echo no 2>&1)
+rc=$?
+has "disable_remote_exec: Permission denied" "Permission denied"
+check "disable_remote_exec: the CLI exits non-zero" [ $rc -ne 0 ]
+"$NOMCLIENT" job stop raw >/dev/null
+stop_agent
 finish
