@@ -23,8 +23,8 @@ struct rec {
     int reset_on_open;
 };
 
-static void on_event(struct yamux_session *s, enum yamux_event ev, struct yamux_stream *st,
-                     const uint8_t *data, uint32_t len)
+static void on_event(struct yamux_session *s, enum yamux_event ev,
+                     struct yamux_stream *st, const uint8_t *data, uint32_t len)
 {
     struct rec *r = s->data;
     if (r->n < 32) {
@@ -41,10 +41,10 @@ static void on_event(struct yamux_session *s, enum yamux_event ev, struct yamux_
         yamux_stream_reset(s, st);
 }
 
-#define H(type, flags, id, len)                                                           \
-    0, type, 0, flags, (uint8_t)((id) >> 24), (uint8_t)((id) >> 16), (uint8_t)((id) >> 8), \
-        (uint8_t)(id), (uint8_t)((len) >> 24), (uint8_t)((len) >> 16),                     \
-        (uint8_t)((len) >> 8), (uint8_t)(len)
+#define H(type, flags, id, len)                                                \
+    0, type, 0, flags, (uint8_t)((id) >> 24), (uint8_t)((id) >> 16),           \
+        (uint8_t)((id) >> 8), (uint8_t)(id), (uint8_t)((len) >> 24),           \
+        (uint8_t)((len) >> 16), (uint8_t)((len) >> 8), (uint8_t)(len)
 
 static void assert_out(struct yamux_session *s, const uint8_t *want, size_t n)
 {
@@ -95,7 +95,8 @@ static void client_exchange(int bytewise)
     struct rec r = {0};
     struct yamux_session s;
     yamux_session_init(&s, 1, on_event, &r);
-    int (*in)(struct yamux_session *, const uint8_t *, size_t) = bytewise ? feed_bytewise : feed;
+    int (*in)(struct yamux_session *, const uint8_t *, size_t) =
+        bytewise ? feed_bytewise : feed;
 
     struct yamux_stream *st = yamux_stream_open(&s);
     assert_non_null(st);
@@ -120,7 +121,8 @@ static void client_exchange(int bytewise)
 
     /* 0x01 then a request, within the window */
     static const uint8_t want[] = {H(0, 0, 1, 3), 0x01, 0x82, 0xc0};
-    assert_int_equal(yamux_stream_write(&s, st, (const uint8_t *)"\x01\x82\xc0", 3), 3);
+    assert_int_equal(
+        yamux_stream_write(&s, st, (const uint8_t *)"\x01\x82\xc0", 3), 3);
     assert_out(&s, want, sizeof(want));
     /* closing after the peer's FIN frees the stream */
     static const uint8_t fin[] = {H(1, 4, 1, 0)};
@@ -130,7 +132,8 @@ static void client_exchange(int bytewise)
     assert_int_equal(s.nstreams, 1);
 
     /* a ping from the server is answered with the same opaque value */
-    static const uint8_t ping[] = {H(2, 1, 0, 0x1234)}, pong[] = {H(2, 2, 0, 0x1234)};
+    static const uint8_t ping[] = {H(2, 1, 0, 0x1234)},
+                         pong[] = {H(2, 2, 0, 0x1234)};
     assert_int_equal(in(&s, ping, sizeof(ping)), 0);
     assert_out(&s, pong, sizeof(pong));
     yamux_session_free(&s);
@@ -185,7 +188,8 @@ static void test_inbound_streams(void **state)
     assert_null(yamux_stream_find(&s, 2));
     /* one refused from the callback: ACK then RST */
     r.reset_on_open = 1;
-    static const uint8_t syn4[] = {H(0, 1, 4, 0)}, out4[] = {H(1, 2, 4, 0), H(1, 8, 4, 0)};
+    static const uint8_t syn4[] = {H(0, 1, 4, 0)},
+                         out4[] = {H(1, 2, 4, 0), H(1, 8, 4, 0)};
     assert_int_equal(feed(&s, syn4, sizeof(syn4)), 0);
     assert_out(&s, out4, sizeof(out4));
     assert_int_equal(s.nstreams, 0);
@@ -198,7 +202,8 @@ static void test_inbound_streams(void **state)
     assert_out(&s, rst6, sizeof(rst6));
     assert_int_equal(r.n, before);
     /* frames for unknown streams are dropped, their data skipped */
-    static const uint8_t stray[] = {H(0, 0, 8, 3), 'a', 'b', 'c', H(2, 1, 0, 9)};
+    static const uint8_t stray[] = {H(0, 0, 8, 3), 'a', 'b', 'c',
+                                    H(2, 1, 0, 9)};
     static const uint8_t pong9[] = {H(2, 2, 0, 9)};
     assert_int_equal(feed(&s, stray, sizeof(stray)), 0);
     assert_out(&s, pong9, sizeof(pong9));
@@ -213,8 +218,8 @@ static void test_protocol_errors(void **state)
     static const struct {
         uint8_t b[12];
     } bad[] = {
-        {{H(1, 1, 3, 0)}},  /* a server opening an odd (client) id */
-        {{H(0, 0, 0, 1)}},  /* data on stream 0 */
+        {{H(1, 1, 3, 0)}}, /* a server opening an odd (client) id */
+        {{H(0, 0, 0, 1)}}, /* data on stream 0 */
         {{1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}}, /* version 1 */
         {{0, 9, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0}}, /* type 9 */
     };
@@ -249,7 +254,8 @@ static void test_windows(void **state)
     /* sending: at most the 256 KiB window, then nothing until an update */
     size_t big = 300 * 1024;
     uint8_t *buf = calloc(1, big);
-    assert_int_equal(yamux_stream_write(&s, st, buf, big), YAMUX_INITIAL_WINDOW);
+    assert_int_equal(yamux_stream_write(&s, st, buf, big),
+                     YAMUX_INITIAL_WINDOW);
     assert_int_equal(s.out.len, 12 + YAMUX_INITIAL_WINDOW);
     static const uint8_t h256[] = {H(0, 0, 1, 262144)};
     assert_memory_equal(s.out.buf, h256, 12);

@@ -13,7 +13,10 @@
 /* Go's time.Time MarshalBinary counts seconds from 0001-01-01 UTC. */
 #define GO_UNIX_TO_INTERNAL 62135596800LL
 
-void rpc_enc_init(struct rpc_enc *e) { memset(e, 0, sizeof(*e)); }
+void rpc_enc_init(struct rpc_enc *e)
+{
+    memset(e, 0, sizeof(*e));
+}
 
 void rpc_enc_free(struct rpc_enc *e)
 {
@@ -21,7 +24,10 @@ void rpc_enc_free(struct rpc_enc *e)
     memset(e, 0, sizeof(*e));
 }
 
-int rpc_enc_finish(const struct rpc_enc *e) { return e->err; }
+int rpc_enc_finish(const struct rpc_enc *e)
+{
+    return e->err;
+}
 
 void rpc_enc_bytes(struct rpc_enc *e, const void *p, size_t n)
 {
@@ -47,7 +53,10 @@ void rpc_enc_bytes(struct rpc_enc *e, const void *p, size_t n)
     e->len += n;
 }
 
-static void put1(struct rpc_enc *e, uint8_t b) { rpc_enc_bytes(e, &b, 1); }
+static void put1(struct rpc_enc *e, uint8_t b)
+{
+    rpc_enc_bytes(e, &b, 1);
+}
 
 static void put_tag16(struct rpc_enc *e, uint8_t tag, uint16_t v)
 {
@@ -70,8 +79,14 @@ static void put_tag64(struct rpc_enc *e, uint8_t tag, uint64_t v)
     rpc_enc_bytes(e, b, 9);
 }
 
-void rpc_enc_nil(struct rpc_enc *e) { put1(e, 0xc0); }
-void rpc_enc_bool(struct rpc_enc *e, int b) { put1(e, b ? 0xc3 : 0xc2); }
+void rpc_enc_nil(struct rpc_enc *e)
+{
+    put1(e, 0xc0);
+}
+void rpc_enc_bool(struct rpc_enc *e, int b)
+{
+    put1(e, b ? 0xc3 : 0xc2);
+}
 
 void rpc_enc_int(struct rpc_enc *e, int64_t v)
 {
@@ -142,7 +157,10 @@ void rpc_enc_raw(struct rpc_enc *e, const void *p, size_t n)
     rpc_enc_bytes(e, p, n);
 }
 
-void rpc_enc_str(struct rpc_enc *e, const char *s) { rpc_enc_raw(e, s ? s : "", s ? strlen(s) : 0); }
+void rpc_enc_str(struct rpc_enc *e, const char *s)
+{
+    rpc_enc_raw(e, s ? s : "", s ? strlen(s) : 0);
+}
 
 void rpc_enc_map(struct rpc_enc *e, uint32_t n)
 {
@@ -164,7 +182,8 @@ void rpc_enc_array(struct rpc_enc *e, uint32_t n)
         put_tag32(e, 0xdd, n);
 }
 
-void rpc_enc_time(struct rpc_enc *e, int64_t unix_sec, int32_t nsec, int16_t offset_min)
+void rpc_enc_time(struct rpc_enc *e, int64_t unix_sec, int32_t nsec,
+                  int16_t offset_min)
 {
     uint8_t b[15];
     b[0] = 1; /* timeBinaryVersion */
@@ -174,7 +193,10 @@ void rpc_enc_time(struct rpc_enc *e, int64_t unix_sec, int32_t nsec, int16_t off
     rpc_enc_raw(e, b, sizeof(b));
 }
 
-void rpc_enc_time_zero(struct rpc_enc *e) { rpc_enc_time(e, -GO_UNIX_TO_INTERNAL, 0, -1); }
+void rpc_enc_time_zero(struct rpc_enc *e)
+{
+    rpc_enc_time(e, -GO_UNIX_TO_INTERNAL, 0, -1);
+}
 
 /* ---- decoding */
 
@@ -190,7 +212,8 @@ static int need(const struct rpc_dec *d, size_t n)
 }
 
 /* A payload of n bytes after an h-byte head. */
-static int take_payload(struct rpc_dec *d, struct rpc_val *v, size_t h, uint64_t n)
+static int take_payload(struct rpc_dec *d, struct rpc_val *v, size_t h,
+                        uint64_t n)
 {
     if (n > (size_t)(d->end - d->p) - h)
         return -ENODATA;
@@ -200,7 +223,8 @@ static int take_payload(struct rpc_dec *d, struct rpc_val *v, size_t h, uint64_t
     return 0;
 }
 
-static int take_count(struct rpc_dec *d, struct rpc_val *v, enum rpc_type t, size_t h, uint32_t n)
+static int take_count(struct rpc_dec *d, struct rpc_val *v, enum rpc_type t,
+                      size_t h, uint32_t n)
 {
     if (n > RPC_MAX_ITEMS)
         return -EBADMSG;
@@ -241,7 +265,7 @@ int rpc_dec_next(struct rpc_dec *d, struct rpc_val *v)
         return take_payload(d, v, 1, b & 0x1f);
     }
     static const uint8_t head_len[32] = {
-        /* c0 */ 1, 0, 1, 1, 2, 3, 5, 3, 4, 6, 5, 9, 2, 3, 5, 9,
+        /* c0 */ 1, 0, 1, 1, 2, 3, 5, 3,  4,  6, 5, 9, 2, 3, 5, 9,
         /* d0 */ 2, 3, 5, 9, 3, 4, 6, 10, 18, 2, 3, 5, 3, 5, 3, 5,
     };
     /* fixext sizes include type + data; ext8/16/32 the type byte */
@@ -251,14 +275,35 @@ int rpc_dec_next(struct rpc_dec *d, struct rpc_val *v)
     if ((r = need(d, b >= 0xd4 && b <= 0xd8 ? 2 : h)) < 0)
         return r;
     switch (b) {
-    case 0xc0: v->type = RPC_NIL; break;
-    case 0xc2: case 0xc3: v->type = RPC_BOOL; v->v.b = b == 0xc3; break;
-    case 0xc4: v->type = RPC_RAW; return take_payload(d, v, 2, p[1]);
-    case 0xc5: v->type = RPC_RAW; return take_payload(d, v, 3, rpc_get16(p + 1));
-    case 0xc6: v->type = RPC_RAW; return take_payload(d, v, 5, rpc_get32(p + 1));
-    case 0xc7: v->type = RPC_EXT; v->ext_type = (int8_t)p[2]; return take_payload(d, v, 3, p[1]);
-    case 0xc8: v->type = RPC_EXT; v->ext_type = (int8_t)p[3]; return take_payload(d, v, 4, rpc_get16(p + 1));
-    case 0xc9: v->type = RPC_EXT; v->ext_type = (int8_t)p[5]; return take_payload(d, v, 6, rpc_get32(p + 1));
+    case 0xc0:
+        v->type = RPC_NIL;
+        break;
+    case 0xc2:
+    case 0xc3:
+        v->type = RPC_BOOL;
+        v->v.b = b == 0xc3;
+        break;
+    case 0xc4:
+        v->type = RPC_RAW;
+        return take_payload(d, v, 2, p[1]);
+    case 0xc5:
+        v->type = RPC_RAW;
+        return take_payload(d, v, 3, rpc_get16(p + 1));
+    case 0xc6:
+        v->type = RPC_RAW;
+        return take_payload(d, v, 5, rpc_get32(p + 1));
+    case 0xc7:
+        v->type = RPC_EXT;
+        v->ext_type = (int8_t)p[2];
+        return take_payload(d, v, 3, p[1]);
+    case 0xc8:
+        v->type = RPC_EXT;
+        v->ext_type = (int8_t)p[3];
+        return take_payload(d, v, 4, rpc_get16(p + 1));
+    case 0xc9:
+        v->type = RPC_EXT;
+        v->ext_type = (int8_t)p[5];
+        return take_payload(d, v, 6, rpc_get32(p + 1));
     case 0xca: {
         uint32_t u = rpc_get32(p + 1);
         float f;
@@ -273,26 +318,65 @@ int rpc_dec_next(struct rpc_dec *d, struct rpc_val *v)
         v->type = RPC_FLOAT;
         break;
     }
-    case 0xcc: v->type = RPC_UINT; v->v.u = p[1]; break;
-    case 0xcd: v->type = RPC_UINT; v->v.u = rpc_get16(p + 1); break;
-    case 0xce: v->type = RPC_UINT; v->v.u = rpc_get32(p + 1); break;
-    case 0xcf: v->type = RPC_UINT; v->v.u = rpc_get64(p + 1); break;
-    case 0xd0: v->type = RPC_INT; v->v.i = (int8_t)p[1]; break;
-    case 0xd1: v->type = RPC_INT; v->v.i = (int16_t)rpc_get16(p + 1); break;
-    case 0xd2: v->type = RPC_INT; v->v.i = (int32_t)rpc_get32(p + 1); break;
-    case 0xd3: v->type = RPC_INT; v->v.i = (int64_t)rpc_get64(p + 1); break;
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+    case 0xcc:
+        v->type = RPC_UINT;
+        v->v.u = p[1];
+        break;
+    case 0xcd:
+        v->type = RPC_UINT;
+        v->v.u = rpc_get16(p + 1);
+        break;
+    case 0xce:
+        v->type = RPC_UINT;
+        v->v.u = rpc_get32(p + 1);
+        break;
+    case 0xcf:
+        v->type = RPC_UINT;
+        v->v.u = rpc_get64(p + 1);
+        break;
+    case 0xd0:
+        v->type = RPC_INT;
+        v->v.i = (int8_t)p[1];
+        break;
+    case 0xd1:
+        v->type = RPC_INT;
+        v->v.i = (int16_t)rpc_get16(p + 1);
+        break;
+    case 0xd2:
+        v->type = RPC_INT;
+        v->v.i = (int32_t)rpc_get32(p + 1);
+        break;
+    case 0xd3:
+        v->type = RPC_INT;
+        v->v.i = (int64_t)rpc_get64(p + 1);
+        break;
+    case 0xd4:
+    case 0xd5:
+    case 0xd6:
+    case 0xd7:
+    case 0xd8:
         v->type = RPC_EXT;
         v->ext_type = (int8_t)p[1];
         return take_payload(d, v, 2, (size_t)1 << (b - 0xd4));
-    case 0xd9: v->type = RPC_RAW; return take_payload(d, v, 2, p[1]);
-    case 0xda: v->type = RPC_RAW; return take_payload(d, v, 3, rpc_get16(p + 1));
-    case 0xdb: v->type = RPC_RAW; return take_payload(d, v, 5, rpc_get32(p + 1));
-    case 0xdc: return take_count(d, v, RPC_ARRAY, 3, rpc_get16(p + 1));
-    case 0xdd: return take_count(d, v, RPC_ARRAY, 5, rpc_get32(p + 1));
-    case 0xde: return take_count(d, v, RPC_MAP, 3, rpc_get16(p + 1));
-    case 0xdf: return take_count(d, v, RPC_MAP, 5, rpc_get32(p + 1));
-    default: return -EBADMSG;
+    case 0xd9:
+        v->type = RPC_RAW;
+        return take_payload(d, v, 2, p[1]);
+    case 0xda:
+        v->type = RPC_RAW;
+        return take_payload(d, v, 3, rpc_get16(p + 1));
+    case 0xdb:
+        v->type = RPC_RAW;
+        return take_payload(d, v, 5, rpc_get32(p + 1));
+    case 0xdc:
+        return take_count(d, v, RPC_ARRAY, 3, rpc_get16(p + 1));
+    case 0xdd:
+        return take_count(d, v, RPC_ARRAY, 5, rpc_get32(p + 1));
+    case 0xde:
+        return take_count(d, v, RPC_MAP, 3, rpc_get16(p + 1));
+    case 0xdf:
+        return take_count(d, v, RPC_MAP, 5, rpc_get32(p + 1));
+    default:
+        return -EBADMSG;
     }
     d->p += h;
     return 0;
@@ -330,14 +414,19 @@ int rpc_dec_int(struct rpc_dec *d, int64_t *out)
     if (r < 0)
         return r;
     switch (v.type) {
-    case RPC_NIL: *out = 0; return 0;
-    case RPC_INT: *out = v.v.i; return 0;
+    case RPC_NIL:
+        *out = 0;
+        return 0;
+    case RPC_INT:
+        *out = v.v.i;
+        return 0;
     case RPC_UINT:
         if (v.v.u > INT64_MAX)
             return -ERANGE;
         *out = (int64_t)v.v.u;
         return 0;
-    default: return -EPROTO;
+    default:
+        return -EPROTO;
     }
 }
 
@@ -348,14 +437,19 @@ int rpc_dec_uint(struct rpc_dec *d, uint64_t *out)
     if (r < 0)
         return r;
     switch (v.type) {
-    case RPC_NIL: *out = 0; return 0;
-    case RPC_UINT: *out = v.v.u; return 0;
+    case RPC_NIL:
+        *out = 0;
+        return 0;
+    case RPC_UINT:
+        *out = v.v.u;
+        return 0;
     case RPC_INT:
         if (v.v.i < 0)
             return -ERANGE;
         *out = (uint64_t)v.v.i;
         return 0;
-    default: return -EPROTO;
+    default:
+        return -EPROTO;
     }
 }
 
@@ -381,11 +475,20 @@ int rpc_dec_float(struct rpc_dec *d, double *out)
     if (r < 0)
         return r;
     switch (v.type) {
-    case RPC_NIL: *out = 0; return 0;
-    case RPC_FLOAT: *out = v.v.f; return 0;
-    case RPC_INT: *out = (double)v.v.i; return 0;
-    case RPC_UINT: *out = (double)v.v.u; return 0;
-    default: return -EPROTO;
+    case RPC_NIL:
+        *out = 0;
+        return 0;
+    case RPC_FLOAT:
+        *out = v.v.f;
+        return 0;
+    case RPC_INT:
+        *out = (double)v.v.i;
+        return 0;
+    case RPC_UINT:
+        *out = (double)v.v.u;
+        return 0;
+    default:
+        return -EPROTO;
     }
 }
 
@@ -442,8 +545,14 @@ static int dec_container(struct rpc_dec *d, enum rpc_type t, uint32_t *n)
     return 0;
 }
 
-int rpc_dec_map(struct rpc_dec *d, uint32_t *n) { return dec_container(d, RPC_MAP, n); }
-int rpc_dec_array(struct rpc_dec *d, uint32_t *n) { return dec_container(d, RPC_ARRAY, n); }
+int rpc_dec_map(struct rpc_dec *d, uint32_t *n)
+{
+    return dec_container(d, RPC_MAP, n);
+}
+int rpc_dec_array(struct rpc_dec *d, uint32_t *n)
+{
+    return dec_container(d, RPC_ARRAY, n);
+}
 
 int rpc_dec_time(struct rpc_dec *d, struct rpc_time *t)
 {
@@ -459,7 +568,8 @@ int rpc_dec_time(struct rpc_dec *d, struct rpc_time *t)
         t->zero = 1;
         return 0;
     }
-    /* version 1 is 15 bytes; version 2 (Go 1.21+) adds seconds of zone offset */
+    /* version 1 is 15 bytes; version 2 (Go 1.21+) adds seconds of zone offset
+     */
     if (!((n == 15 && p[0] == 1) || (n == 16 && p[0] == 2)))
         return -EBADMSG;
     uint64_t sec = rpc_get64(p + 1);

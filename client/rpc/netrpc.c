@@ -14,8 +14,8 @@ void rpc_enc_request_header(struct rpc_enc *e, const char *method, uint64_t seq)
     rpc_enc_uint(e, seq);
 }
 
-void rpc_enc_response_header(struct rpc_enc *e, const char *method, uint64_t seq,
-                             const char *error)
+void rpc_enc_response_header(struct rpc_enc *e, const char *method,
+                             uint64_t seq, const char *error)
 {
     rpc_enc_map(e, 3);
     rpc_enc_str(e, "ServiceMethod");

@@ -31,8 +31,8 @@ int yamux_hdr_decode(const uint8_t in[YAMUX_HDR_LEN], struct yamux_hdr *h)
     return 0;
 }
 
-static void send_hdr(struct yamux_session *s, uint8_t type, uint16_t flags, uint32_t id,
-                     uint32_t length)
+static void send_hdr(struct yamux_session *s, uint8_t type, uint16_t flags,
+                     uint32_t id, uint32_t length)
 {
     struct yamux_hdr h = {0, type, flags, id, length};
     uint8_t b[YAMUX_HDR_LEN];
@@ -40,7 +40,8 @@ static void send_hdr(struct yamux_session *s, uint8_t type, uint16_t flags, uint
     rpc_enc_bytes(&s->out, b, sizeof(b));
 }
 
-void yamux_session_init(struct yamux_session *s, int client, yamux_event_cb cb, void *data)
+void yamux_session_init(struct yamux_session *s, int client, yamux_event_cb cb,
+                        void *data)
 {
     memset(s, 0, sizeof(*s));
     s->client = client;
@@ -62,8 +63,8 @@ void yamux_session_free(struct yamux_session *s)
     rpc_enc_free(&s->out);
 }
 
-static __attribute__((format(printf, 2, 3))) int fail(struct yamux_session *s, const char *fmt,
-                                                      ...)
+static __attribute__((format(printf, 2, 3))) int fail(struct yamux_session *s,
+                                                      const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -123,8 +124,8 @@ struct yamux_stream *yamux_stream_open(struct yamux_session *s)
     return st;
 }
 
-long yamux_stream_write(struct yamux_session *s, struct yamux_stream *st, const uint8_t *buf,
-                        size_t len)
+long yamux_stream_write(struct yamux_session *s, struct yamux_stream *st,
+                        const uint8_t *buf, size_t len)
 {
     if (s->failed)
         return -EPIPE;
@@ -141,7 +142,8 @@ long yamux_stream_write(struct yamux_session *s, struct yamux_stream *st, const 
     return (long)n;
 }
 
-void yamux_stream_consumed(struct yamux_session *s, struct yamux_stream *st, uint32_t n)
+void yamux_stream_consumed(struct yamux_session *s, struct yamux_stream *st,
+                           uint32_t n)
 {
     st->recv_consumed += n;
     if (st->recv_consumed < YAMUX_INITIAL_WINDOW / 2 || st->remote_fin)
@@ -187,8 +189,8 @@ void yamux_session_go_away(struct yamux_session *s, uint32_t code)
 
 /* Flags on a stream frame. Returns the stream (NULL if none or gone),
  * or sets *err. SYN creates the inbound stream and ACKs it. */
-static struct yamux_stream *stream_flags(struct yamux_session *s, const struct yamux_hdr *h,
-                                         int *err)
+static struct yamux_stream *stream_flags(struct yamux_session *s,
+                                         const struct yamux_hdr *h, int *err)
 {
     *err = 0;
     if (h->stream_id == 0) {
@@ -203,7 +205,8 @@ static struct yamux_stream *stream_flags(struct yamux_session *s, const struct y
             return NULL;
         }
         if ((h->stream_id & 1) == (s->client ? 1u : 0u)) {
-            *err = fail(s, "yamux: peer opened stream %u of our parity", h->stream_id);
+            *err = fail(s, "yamux: peer opened stream %u of our parity",
+                        h->stream_id);
             return NULL;
         }
         if (s->go_away_sent || s->nstreams >= s->max_streams) {
@@ -229,7 +232,8 @@ static struct yamux_stream *stream_flags(struct yamux_session *s, const struct y
 }
 
 /* FIN/RST after a frame's data; may free the stream. */
-static void stream_end_flags(struct yamux_session *s, uint32_t id, uint16_t flags)
+static void stream_end_flags(struct yamux_session *s, uint32_t id,
+                             uint16_t flags)
 {
     struct yamux_stream *st = yamux_stream_find(s, id);
     if (!st)
@@ -259,10 +263,12 @@ static int on_header(struct yamux_session *s, const struct yamux_hdr *h)
             return err;
         if (st) {
             if (st->remote_fin && h->length)
-                return fail(s, "yamux: data after FIN on stream %u", h->stream_id);
+                return fail(s, "yamux: data after FIN on stream %u",
+                            h->stream_id);
             if (h->length > st->recv_window)
-                return fail(s, "yamux: stream %u sent %u bytes over a window of %u",
-                            h->stream_id, h->length, st->recv_window);
+                return fail(
+                    s, "yamux: stream %u sent %u bytes over a window of %u",
+                    h->stream_id, h->length, st->recv_window);
             st->recv_window -= h->length;
         }
         s->cur = *h;
@@ -276,7 +282,8 @@ static int on_header(struct yamux_session *s, const struct yamux_hdr *h)
             return err;
         if (st && h->length) {
             if (h->length > UINT32_MAX - st->send_window)
-                return fail(s, "yamux: window overflow on stream %u", h->stream_id);
+                return fail(s, "yamux: window overflow on stream %u",
+                            h->stream_id);
             st->send_window += h->length;
             s->cb(s, YAMUX_EV_WINDOW, st, NULL, 0);
         }
@@ -285,7 +292,8 @@ static int on_header(struct yamux_session *s, const struct yamux_hdr *h)
     case YAMUX_PING:
         if (h->flags & YAMUX_SYN) {
             send_hdr(s, YAMUX_PING, YAMUX_ACK, 0, h->length);
-        } else if ((h->flags & YAMUX_ACK) && s->ping_outstanding && h->length == s->ping_id) {
+        } else if ((h->flags & YAMUX_ACK) && s->ping_outstanding &&
+                   h->length == s->ping_id) {
             s->ping_outstanding = 0;
             s->cb(s, YAMUX_EV_PONG, NULL, NULL, h->length);
         }
@@ -326,7 +334,8 @@ int yamux_session_input(struct yamux_session *s, const uint8_t *buf, size_t len)
         s->hdr_have = 0;
         struct yamux_hdr h;
         if (yamux_hdr_decode(s->hdr, &h) < 0)
-            return fail(s, "yamux: bad header (version %u, type %u)", s->hdr[0], s->hdr[1]);
+            return fail(s, "yamux: bad header (version %u, type %u)", s->hdr[0],
+                        s->hdr[1]);
         int r = on_header(s, &h);
         if (r < 0)
             return r;

@@ -30,8 +30,8 @@ static void check_values(const uint8_t *data, size_t size)
         const uint8_t *p;
         size_t n;
         struct rpc_val v;
-        if (rpc_dec_next(&b, &v) == 0 && v.type != RPC_MAP && v.type != RPC_ARRAY &&
-            b.p != a.p)
+        if (rpc_dec_next(&b, &v) == 0 && v.type != RPC_MAP &&
+            v.type != RPC_ARRAY && b.p != a.p)
             abort();
         if (rpc_dec_int(&c, &i) == 0 && c.p != a.p)
             abort();
@@ -39,7 +39,8 @@ static void check_values(const uint8_t *data, size_t size)
         if (rpc_dec_uint(&c, &u) == 0 && c.p != a.p)
             abort();
         c = d;
-        if (rpc_dec_raw(&c, &p, &n) == 0 && (c.p != a.p || (n && (p < data || p + n > d.end))))
+        if (rpc_dec_raw(&c, &p, &n) == 0 &&
+            (c.p != a.p || (n && (p < data || p + n > d.end))))
             abort();
         c = d;
         struct rpc_time t;
@@ -74,8 +75,8 @@ static void log_put(struct log *l, const void *p, size_t n)
     l->len += n;
 }
 
-static void on_event(struct yamux_session *s, enum yamux_event ev, struct yamux_stream *st,
-                     const uint8_t *data, uint32_t len)
+static void on_event(struct yamux_session *s, enum yamux_event ev,
+                     struct yamux_stream *st, const uint8_t *data, uint32_t len)
 {
     struct log *l = s->data;
     if (ev == YAMUX_EV_DATA) {
@@ -93,8 +94,8 @@ static void on_event(struct yamux_session *s, enum yamux_event ev, struct yamux_
         yamux_stream_close(s, st);
 }
 
-static int run_session(const uint8_t *data, size_t size, unsigned seed, struct log *l,
-                       struct rpc_enc *out)
+static int run_session(const uint8_t *data, size_t size, unsigned seed,
+                       struct log *l, struct rpc_enc *out)
 {
     struct yamux_session s;
     yamux_session_init(&s, 1, on_event, l);
@@ -102,7 +103,8 @@ static int run_session(const uint8_t *data, size_t size, unsigned seed, struct l
     int r = 0;
     size_t off = 0;
     while (off < size) {
-        size_t n = seed ? 1 + (seed = seed * 1103515245u + 12345u) % 23 : size - off;
+        size_t n =
+            seed ? 1 + (seed = seed * 1103515245u + 12345u) % 23 : size - off;
         if (n > size - off)
             n = size - off;
         r = yamux_session_input(&s, data + off, n);

@@ -1,7 +1,9 @@
 // Prints byte vectors for tests/test_rpc_msgpack.c, written by Debian's
 // go-msgpack 0.5.5 (hashicorp/go-msgpack/codec) with the handle settings
-// Nomad uses (RawToString, no WriteExt). Build into the build dir:
-//   GOPATH=/usr/share/gocode GO111MODULE=off go run tests/rpc/gen_vectors.go
+// Nomad uses (RawToString, no WriteExt). Build into the build dir, never
+// commit the binary:
+//   GOPATH=/usr/share/gocode GO111MODULE=off GOCACHE=$PWD/build/rpcgen/cache \
+//     go build -o build/rpcgen/gen tests/rpc/gen_vectors.go && build/rpcgen/gen
 // 0.5.5 writes every non-negative int as a uint form; Nomad's go-msgpack
 // 1.1.5 writes signed ints above 127 as int16/32/64, so the C tests
 // hand-derive those and the structs here keep signed values <= 127.
