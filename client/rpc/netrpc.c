@@ -1,5 +1,6 @@
 /* net/rpc headers as net-rpc-msgpackrpc writes them: a msgpack map of Go's
- * rpc.Request / rpc.Response, fields in Go's declaration order. */
+ * rpc.Request / rpc.Response, fields sorted by name as go-msgpack 1.1.5
+ * writes any struct (tests/rpc/gen_vectors.go shows it). */
 #include <errno.h>
 #include <string.h>
 
@@ -8,22 +9,22 @@
 void rpc_enc_request_header(struct rpc_enc *e, const char *method, uint64_t seq)
 {
     rpc_enc_map(e, 2);
-    rpc_enc_str(e, "ServiceMethod");
-    rpc_enc_str(e, method);
     rpc_enc_str(e, "Seq");
     rpc_enc_uint(e, seq);
+    rpc_enc_str(e, "ServiceMethod");
+    rpc_enc_str(e, method);
 }
 
 void rpc_enc_response_header(struct rpc_enc *e, const char *method,
                              uint64_t seq, const char *error)
 {
     rpc_enc_map(e, 3);
-    rpc_enc_str(e, "ServiceMethod");
-    rpc_enc_str(e, method);
-    rpc_enc_str(e, "Seq");
-    rpc_enc_uint(e, seq);
     rpc_enc_str(e, "Error");
     rpc_enc_str(e, error);
+    rpc_enc_str(e, "Seq");
+    rpc_enc_uint(e, seq);
+    rpc_enc_str(e, "ServiceMethod");
+    rpc_enc_str(e, method);
 }
 
 static int key_is(const uint8_t *k, size_t n, const char *s)

@@ -1,12 +1,19 @@
-// Prints byte vectors for tests/test_rpc_msgpack.c, written by Debian's
-// go-msgpack 0.5.5 (hashicorp/go-msgpack/codec) with the handle settings
-// Nomad uses (RawToString, no WriteExt). Build into the build dir, never
-// commit the binary:
-//   GOPATH=/usr/share/gocode GO111MODULE=off GOCACHE=$PWD/build/rpcgen/cache \
-//     go build -o build/rpcgen/gen tests/rpc/gen_vectors.go && build/rpcgen/gen
-// 0.5.5 writes every non-negative int as a uint form; Nomad's go-msgpack
-// 1.1.5 writes signed ints above 127 as int16/32/64, so the C tests
-// hand-derive those and the structs here keep signed values <= 127.
+// Prints byte vectors for tests/test_rpc_msgpack.c. Two builds:
+//   - Debian's go-msgpack 0.5.5 (golang-github-hashicorp-go-msgpack-dev,
+//     handle_055.go): writes non-negative signed ints as uint forms and
+//     sorts struct fields by name;
+//   - go-msgpack v1.1.5, the version Nomad 1.6.5 pins, with Nomad's handle
+//     (handle_115.go, -tags msgpack115): signed ints above 127 as int16-64,
+//     fields in Go's declaration order, time.Time via MarshalBinary.
+//
+// Build into the build dir, never commit the binaries:
+//
+//	GOPATH=/usr/share/gocode GO111MODULE=off GOCACHE=$PWD/build/rpcgen/cache \
+//	  go build -o build/rpcgen/gen055 ./tests/rpc
+//	G=build/rpcgen/gopath/src/github.com/hashicorp/go-msgpack; mkdir -p $G
+//	git --git-dir=/work/.mirror/hashicorp+go-msgpack/repo archive v1.1.5 | tar -x -C $G
+//	GOPATH=$PWD/build/rpcgen/gopath GO111MODULE=off GOCACHE=$PWD/build/rpcgen/cache \
+//	  go build -tags msgpack115 -o build/rpcgen/gen115 ./tests/rpc
 package main
 
 import (
@@ -87,12 +94,16 @@ type Response struct {
 	Error         string
 }
 
+type Times struct {
+	T time.Time
+}
+
 type Durations struct {
 	TTL time.Duration
 }
 
 func enc(v interface{}) []byte {
-	h := &codec.MsgpackHandle{RawToString: true}
+	h := handle()
 	var b bytes.Buffer
 	if err := codec.NewEncoder(&b, h).Encode(v); err != nil {
 		panic(err)
@@ -113,9 +124,11 @@ func show(name string, v interface{}) {
 }
 
 func main() {
-	show("v_time_zero", time.Time{})
-	show("v_time_utc", time.Date(2023, 11, 14, 22, 13, 20, 123456789, time.UTC))
-	show("v_time_zone", time.Date(2023, 11, 14, 22, 13, 20, 5, time.FixedZone("X", -90*60)))
+	// times as struct fields, as Nomad has them (a bare time.Time given
+	// to 1.1.5's Encode takes another path)
+	show("v_time_zero", Times{})
+	show("v_time_utc", Times{T: time.Date(2023, 11, 14, 22, 13, 20, 123456789, time.UTC)})
+	show("v_time_zone", Times{T: time.Date(2023, 11, 14, 22, 13, 20, 5, time.FixedZone("X", -90*60))})
 	show("v_dur", Durations{TTL: 12 * time.Second})
 	for _, n := range []int{0, 31, 32, 255, 256} {
 		b := enc(strings.Repeat("x", n))
@@ -125,6 +138,7 @@ func main() {
 	fmt.Printf("/* str 65536: % x ... (%d bytes) */\n", b[:6], len(b))
 	show("v_bytes", []byte{1, 2, 3})
 	show("v_uints", []uint64{0, 127, 128, 255, 256, 65535, 65536, 4294967295, 4294967296, 18446744073709551615})
+	show("v_ints", []int64{0, 127, 128, 255, 32767, 32768, 2147483647, 2147483648, 9223372036854775807})
 	show("v_negs", []int64{-1, -32, -33, -128, -129, -32768, -32769, -2147483648, -2147483649, -9223372036854775808})
 	show("v_float", []interface{}{1.5, float32(0.25), true, false, nil})
 	show("v_nested", map[string]interface{}{"a": map[string]interface{}{"b": []interface{}{"c"}}})
