@@ -2,8 +2,10 @@
 /* client/rpc msgpack and net/rpc headers against bytes Go wrote: the
  * v_* arrays are the output of tests/rpc/gen_vectors.go built with
  * go-msgpack v1.1.5 (the version Nomad 1.6.5 pins) and Nomad's handle.
- * Its struct fields come sorted by name (map-encoded structs use the
- * sorted field list), embedded structs flattened among them. */
+ * Its reflection encoder sorts struct fields by name, embedded structs
+ * flattened among them; Nomad's codecgen'd structs keep declaration
+ * order instead (codecgen needs golang.org/x/tools, not packaged here),
+ * which a decoder reading by key does not mind. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -435,8 +437,8 @@ static void test_hostile_input(void **state)
     assert_int_equal(rpc_dec_int(&d, &i), -EPROTO);
 }
 
-/* The register request as go-msgpack 1.1.5 writes it: fields sorted by
- * name, WriteRequest and InternalRpcInfo flattened among them. */
+/* The register request as go-msgpack 1.1.5's reflection writes it: fields
+ * sorted by name, WriteRequest and InternalRpcInfo flattened among them. */
 static void encode_register(struct rpc_enc *e)
 {
     const int64_t ts = 1704164645; /* 2024-01-02T03:04:05Z */

@@ -12,9 +12,11 @@
  * rpc_enc_free. Strings and bytes are old-spec raw (fixraw, 0xda, 0xdb);
  * signed ints as Nomad's go-msgpack 1.1.5: -32..127 fixint, above 127
  * int16/32/64, below -32 int8/16/32/64; unsigned as uint8-64. Struct
- * fields go in the order the caller writes them: go-msgpack 1.1.5 writes
- * a struct's fields sorted by Go name (embedded structs' fields flattened
- * into the sort), so write them that way to be byte-identical. An
+ * fields go in the order the caller writes them. Nomad's release builds
+ * (-tags codegen_generated) encode nomad/structs types with codecgen code,
+ * which writes Go's declaration order; types without generated code (Go's
+ * rpc.Request/Response) go through reflection, which sorts fields by
+ * name. Either way embedded structs' fields are flattened. An
  * allocation failure is sticky in err and reported by rpc_enc_finish. */
 struct rpc_enc {
     uint8_t *buf;
