@@ -15,7 +15,7 @@ DEB_PKGS  := gcc make pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev 
              libcap-dev libcmocka-dev libhttp-parser-dev \
              containernetworking-plugins iptables iproute2 curl procps python3 \
              openssl libarchive-dev libssl-dev docker.io busybox-static \
-             golang-go
+             golang-go golang-github-hashicorp-go-msgpack-dev
 FUZZ_PKGS := clang
 BENCH_PKGS := haproxy
 
