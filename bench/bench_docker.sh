@@ -259,8 +259,8 @@ noop_cost() {
     done
 }
 # ours_of NAME START CONTAINERS...: per allocation, from the agent's own
-# record, "total engine cni" (us) into $res/ours-NAME: total the task
-# container's StartedAt - START; engine the Engine calls on the start's
+# record, "total engine cni" (us) into $res/ours-NAME: total the task's
+# Timings.RunningAt (its pid known) - START; engine the Engine calls on the start's
 # path (the pause container's Timings.EngineUs + the task's
 # DriverState.Timings.EngineUs); cni the chain's PluginsUs
 ours_of() {
@@ -288,7 +288,10 @@ for a in allocs:
         c = at.get("%s-%s" % (tn, a["ID"]))
         if c is None or not t or not pause:
             continue
-        print((c - start) // 1000, pause.get("EngineUs", 0) + t.get("EngineUs", 0), cni)
+        # to the moment the agent knew it ran: the start's call ends after
+        # StartedAt, and the inspect after it is on the path too
+        end = t.get("RunningAt") or c
+        print((end - start) // 1000, pause.get("EngineUs", 0) + t.get("EngineUs", 0), cni)
 PY
 }
 
@@ -362,7 +365,7 @@ for n in $COUNTS; do row "$n"; done
 echo "n=1: median of $REPS runs; median: of the allocations' times; rm: docker rm -f of them all; stop: job stop until no task container is left;"
 echo "ours beyond engine+cni: nomclient's median - the Engine's median - the CNI chain's median (goal under 5 ms at n=1)."
 echo "from the agent's record, per allocation: engine: the Engine calls on the start's path (pause container + task: image when waited for, create, start, inspect);"
-echo "ours = (task StartedAt - submission) - engine - CNI (PluginsUs) - a no-op curl launch's median (${noop:-0} us this run); ms (p90 for n >= 10)."
+echo "ours = (the agent's RunningAt for the task - submission) - engine - CNI (PluginsUs) - a no-op curl launch's median (${noop:-0} us this run); ms (p90 for n >= 10)."
 echo "The baseline is bench_docker_engine: the 4 requests of an allocation on one kept connection, a thread per allocation."
 if [ -n "$skip2" ]; then
     echo

@@ -192,16 +192,17 @@ static void task_timing(struct docker_task *h, const struct docker_reply *r)
 /* Where the start's time went, in the task's DriverState.Timings:
  * EngineUs (the calls on the path), Calls, StartToRunningUs (from the
  * driver's start, or from the release for a task that waited for the
- * network, to the pid known). */
+ * network, to the pid known); RunningAt (unix ns) that moment. */
 static json_t *task_timings(const struct docker_task *h)
 {
     if (!h->calls || !h->start_ns)
         return NULL;
     uint64_t from = h->wait_net && h->release_ns ? h->release_ns : h->start_ns;
     uint64_t now = nc_now_mono_ns();
-    json_t *j = json_pack("{s:I, s:O, s:I}", "EngineUs",
+    json_t *j = json_pack("{s:I, s:O, s:I, s:I}", "EngineUs",
                           (json_int_t)h->engine_us, "Calls", h->calls,
-                          "StartToRunningUs", (json_int_t)((now - from) / 1000));
+                          "StartToRunningUs", (json_int_t)((now - from) / 1000),
+                          "RunningAt", (json_int_t)nc_now_unix_ns());
     if (h->wait_net && h->release_ns)
         json_object_set_new(
             j, "StartToReleaseUs",
