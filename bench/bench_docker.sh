@@ -259,16 +259,18 @@ noop_cost() {
     done
 }
 # ours_of NAME START CONTAINERS...: per allocation, from the agent's own
-# record, "total engine cni" (us) into $res/ours-NAME: total the task's
+# record, "total engine cni queued" (us) into $res/ours-NAME: total the task's
 # Timings.RunningAt (its pid known) - START; engine the Engine calls on the start's
 # path (the pause container's Timings.EngineUs + the task's
-# DriverState.Timings.EngineUs); cni the chain's PluginsUs
+# DriverState.Timings.EngineUs); cni the chain's PluginsUs; queued the
+# set-up's wait for the network helper (QueuedUs, a part of ours)
 ours_of() {
     name=$1 start=$2
     shift 2
     # shellcheck disable=SC2086
     docker_cli inspect --format '{{.Name}} {{.State.StartedAt}}' "$@" >"$TMP/$name.started" 2>/dev/null
     curl -s "$ADDR/v1/job/$name/allocations" >"$TMP/$name.allocs"
+    [ -n "${BENCH_KEEP:-}" ] && cp "$TMP/$name.allocs" "$BENCH_KEEP/"
     python3 - "$TMP/$name.allocs" "$TMP/$name.started" "$start" >"$res/ours-$name" <<'PY'
 import calendar, json, sys, time
 allocs = json.load(open(sys.argv[1]))
@@ -291,7 +293,8 @@ for a in allocs:
         # to the moment the agent knew it ran: the start's call ends after
         # StartedAt, and the inspect after it is on the path too
         end = t.get("RunningAt") or c
-        print((end - start) // 1000, pause.get("EngineUs", 0) + t.get("EngineUs", 0), cni)
+        print((end - start) // 1000, pause.get("EngineUs", 0) + t.get("EngineUs", 0), cni,
+              (net.get("SetupTimings") or {}).get("QueuedUs", 0))
 PY
 }
 
@@ -326,8 +329,8 @@ fi
 echo
 echo "docker allocations: first request (engine) or submission (nomclient) to each task container's State.StartedAt; ms"
 printf '%-6s | %-29s | %-40s | %-11s | %s\n' "" "Engine API alone (network none)" "nomclient (bridge, CNI)" "ours beyond" "from the agent's record"
-printf '%-6s | %7s %8s %7s %4s | %7s %8s %7s %6s %8s | %11s | %7s %6s %8s\n' allocs total ms/alloc median rm \
-    total ms/alloc median cni stop "engine+cni" engine ours "ours p90"
+printf '%-6s | %7s %8s %7s %4s | %7s %8s %7s %6s %8s | %11s | %7s %6s %8s %7s\n' allocs total ms/alloc median rm \
+    total ms/alloc median cni stop "engine+cni" engine ours "ours p90" "of it q"
 row() { # N: the figures of N (the median of the n=1 runs)
     rn=$1
     if [ "$1" = 1 ]; then
@@ -341,24 +344,24 @@ row() { # N: the figures of N (the median of the n=1 runs)
         c=$(cat "$res/nomclient-dk$1" 2>/dev/null)
         o=$(cat "$res/ours-dk$1" 2>/dev/null)
     fi
-    # "engine_median ours_median ours_p90" (ms, 1 decimal)
-    oc=$(echo "$o" | awk -v noop="$noop" 'NF == 3 {
-            n++; e[n] = $2; x[n] = $1 - $2 - $3 - noop }
+    # "engine_median ours_median ours_p90 queued_median" (ms, 1 decimal)
+    oc=$(echo "$o" | awk -v noop="$noop" 'NF >= 4 {
+            n++; e[n] = $2; x[n] = $1 - $2 - $3 - noop; q[n] = $4 }
         function sortv(v, k,   i, j, t) { for (i = 2; i <= k; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t } }
-        END { if (!n) { print "- - -"; exit }
-              sortv(e, n); sortv(x, n)
+        END { if (!n) { print "- - - -"; exit }
+              sortv(e, n); sortv(x, n); sortv(q, n)
               p = int(n * 0.9 + 0.999); if (p > n) p = n
-              printf "%.1f %.1f %s\n", e[int((n + 1) / 2)] / 1000, x[int((n + 1) / 2)] / 1000,
-                     (n >= 10 ? sprintf("%.1f", x[p] / 1000) : "-") }')
+              printf "%.1f %.1f %s %.1f\n", e[int((n + 1) / 2)] / 1000, x[int((n + 1) / 2)] / 1000,
+                     (n >= 10 ? sprintf("%.1f", x[p] / 1000) : "-"), q[int((n + 1) / 2)] / 1000 }')
     set -- $oc
-    oe=$1 oo=$2 op=$3
+    oe=$1 oo=$2 op=$3 oq=$4
     set -- "$rn" $e $c
     et=$2 em=$3 erm=$4 ct=${5:--} cm=${6:--} cc=${7:--} cs=${8:--}
     per() { case $1 in -) echo - ;; *) echo $(($1 / $2)) ;; esac; }
     over=-
     case "$cm$em$cc" in *-*) ;; *) over=$((cm - em - cc)) ;; esac
-    printf '%-6s | %7s %8s %7s %4s | %7s %8s %7s %6s %8s | %11s | %7s %6s %8s\n' "$1" "$et" "$(per "$et" "$1")" "$em" "$erm" \
-        "$ct" "$(per "$ct" "$1")" "$cm" "$cc" "$cs" "$over" "$oe" "$oo" "$op"
+    printf '%-6s | %7s %8s %7s %4s | %7s %8s %7s %6s %8s | %11s | %7s %6s %8s %7s\n' "$1" "$et" "$(per "$et" "$1")" "$em" "$erm" \
+        "$ct" "$(per "$ct" "$1")" "$cm" "$cc" "$cs" "$over" "$oe" "$oo" "$op" "$oq"
 }
 noop=$(stats <"$res/noop" 2>/dev/null | awk '{print ($1 == "-" ? 0 : $1)}')
 for n in $COUNTS; do row "$n"; done
@@ -366,6 +369,7 @@ echo "n=1: median of $REPS runs; median: of the allocations' times; rm: docker r
 echo "ours beyond engine+cni: nomclient's median - the Engine's median - the CNI chain's median (goal under 5 ms at n=1)."
 echo "from the agent's record, per allocation: engine: the Engine calls on the start's path (pause container + task: image when waited for, create, start, inspect);"
 echo "ours = (the agent's RunningAt for the task - submission) - engine - CNI (PluginsUs) - a no-op curl launch's median (${noop:-0} us this run); ms (p90 for n >= 10)."
+echo "of it q: the median wait of the network set-up for the helper (SetupTimings.QueuedUs), outside the docker driver."
 echo "The baseline is bench_docker_engine: the 4 requests of an allocation on one kept connection, a thread per allocation."
 if [ -n "$skip2" ]; then
     echo
