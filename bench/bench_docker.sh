@@ -209,6 +209,7 @@ nomclient_run() {
         echo "- - - -" >"$res/nomclient-$1"
         return 1
     fi
+    noop_cost
     start=$(now_ns)
     curl -s -f -X POST --data-binary "@$TMP/$1.json" "$ADDR/v1/jobs" >/dev/null
     ids=""
@@ -233,6 +234,7 @@ import json, sys
 v = sorted((a.get("AllocatedResources") or {}).get("Shared", {}).get("Networks", [{}])[0]
            .get("SetupTimings", {}).get("PluginsUs", 0) / 1000 for a in json.load(sys.stdin))
 print(int(v[(len(v) - 1) // 2]) if v else "-")' 2>/dev/null)
+        ours_of "$1" "$start" $(task_containers $ids)
         [ -n "$hold" ] && $hold
         t_stop=$(now_ns)
         "$NOMCLIENT" job stop "$1" >/dev/null 2>&1
@@ -243,6 +245,57 @@ print(int(v[(len(v) - 1) // 2]) if v else "-")' 2>/dev/null)
         return 0
     fi
     "$NOMCLIENT" job stop "$1" >/dev/null 2>&1
+}
+
+# noop_cost: 5 launches of a curl that asks the agent for nothing much,
+# from a date before to a date after, each a line (us) of $res/noop: what
+# the submission's own curl and clock reading cost
+noop_cost() {
+    for _ in 1 2 3 4 5; do
+        a=$(now_ns)
+        curl -s -o /dev/null "$ADDR/v1/agent/self"
+        b=$(now_ns)
+        echo $(((b - a) / 1000)) >>"$res/noop"
+    done
+}
+# ours_of NAME START CONTAINERS...: per allocation, from the agent's own
+# record, "total engine cni queued" (us) into $res/ours-NAME: total the task's
+# Timings.RunningAt (its pid known) - START; engine the Engine calls on the start's
+# path (the pause container's Timings.EngineUs + the task's
+# DriverState.Timings.EngineUs); cni the chain's PluginsUs; queued the
+# set-up's wait for the network helper (QueuedUs, a part of ours)
+ours_of() {
+    name=$1 start=$2
+    shift 2
+    # shellcheck disable=SC2086
+    docker_cli inspect --format '{{.Name}} {{.State.StartedAt}}' "$@" >"$TMP/$name.started" 2>/dev/null
+    curl -s "$ADDR/v1/job/$name/allocations" >"$TMP/$name.allocs"
+    [ -n "${BENCH_KEEP:-}" ] && cp "$TMP/$name.allocs" "$BENCH_KEEP/"
+    python3 - "$TMP/$name.allocs" "$TMP/$name.started" "$start" >"$res/ours-$name" <<'PY'
+import calendar, json, sys, time
+allocs = json.load(open(sys.argv[1]))
+start = int(sys.argv[3])
+at = {}
+for line in open(sys.argv[2]):
+    nm, t = line.split()
+    day, _, frac = t.rstrip("Z").partition(".")
+    at[nm.lstrip("/")] = (calendar.timegm(time.strptime(day, "%Y-%m-%dT%H:%M:%S")) * 10**9
+                          + int((frac + "0" * 9)[:9]))
+for a in allocs:
+    net = ((a.get("AllocatedResources") or {}).get("Shared", {}).get("Networks") or [{}])[0]
+    pause = (net.get("Driver") or {}).get("Timings") or {}
+    cni = (net.get("SetupTimings") or {}).get("PluginsUs", 0)
+    for tn, ts in (a.get("TaskStates") or {}).items():
+        t = ((ts.get("DriverState") or {}).get("Timings")) or {}
+        c = at.get("%s-%s" % (tn, a["ID"]))
+        if c is None or not t or not pause:
+            continue
+        # to the moment the agent knew it ran: the start's call ends after
+        # StartedAt, and the inspect after it is on the path too
+        end = t.get("RunningAt") or c
+        print((end - start) // 1000, pause.get("EngineUs", 0) + t.get("EngineUs", 0), cni,
+              (net.get("SetupTimings") or {}).get("QueuedUs", 0))
+PY
 }
 
 # with the largest group running: memory and CPU of the agent
@@ -275,30 +328,48 @@ fi
 # --- the table -----------------------------------------------------------
 echo
 echo "docker allocations: first request (engine) or submission (nomclient) to each task container's State.StartedAt; ms"
-printf '%-6s | %-29s | %-40s | %s\n' "" "Engine API alone (network none)" "nomclient (bridge, CNI)" "ours beyond"
-printf '%-6s | %7s %8s %7s %4s | %7s %8s %7s %6s %8s | %s\n' allocs total ms/alloc median rm \
-    total ms/alloc median cni stop "engine+cni"
+printf '%-6s | %-29s | %-40s | %-11s | %s\n' "" "Engine API alone (network none)" "nomclient (bridge, CNI)" "ours beyond" "from the agent's record"
+printf '%-6s | %7s %8s %7s %4s | %7s %8s %7s %6s %8s | %11s | %7s %6s %8s %7s\n' allocs total ms/alloc median rm \
+    total ms/alloc median cni stop "engine+cni" engine ours "ours p90" "of it q"
 row() { # N: the figures of N (the median of the n=1 runs)
+    rn=$1
     if [ "$1" = 1 ]; then
         e=$(for f in "$res"/engine-e1r*; do cat "$f"; done | awk '{print $2, $1, $3}' | sort -n |
             awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}' | awk '{print $2, $1, $3}')
         c=$(for f in "$res"/nomclient-dk1r*; do cat "$f" 2>/dev/null; done | awk '{print $2, $1, $3, $4}' |
             sort -n | awk '{a[NR] = $0} END {print a[int((NR + 1) / 2)]}' | awk '{print $2, $1, $3, $4}')
+        o=$(cat "$res"/ours-dk1r* 2>/dev/null)
     else
         e=$(cat "$res/engine-e$1")
         c=$(cat "$res/nomclient-dk$1" 2>/dev/null)
+        o=$(cat "$res/ours-dk$1" 2>/dev/null)
     fi
-    set -- "$1" $e $c
+    # "engine_median ours_median ours_p90 queued_median" (ms, 1 decimal)
+    oc=$(echo "$o" | awk -v noop="$noop" 'NF >= 4 {
+            n++; e[n] = $2; x[n] = $1 - $2 - $3 - noop; q[n] = $4 }
+        function sortv(v, k,   i, j, t) { for (i = 2; i <= k; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t } }
+        END { if (!n) { print "- - - -"; exit }
+              sortv(e, n); sortv(x, n); sortv(q, n)
+              p = int(n * 0.9 + 0.999); if (p > n) p = n
+              printf "%.1f %.1f %s %.1f\n", e[int((n + 1) / 2)] / 1000, x[int((n + 1) / 2)] / 1000,
+                     (n >= 10 ? sprintf("%.1f", x[p] / 1000) : "-"), q[int((n + 1) / 2)] / 1000 }')
+    set -- $oc
+    oe=$1 oo=$2 op=$3 oq=$4
+    set -- "$rn" $e $c
     et=$2 em=$3 erm=$4 ct=${5:--} cm=${6:--} cc=${7:--} cs=${8:--}
     per() { case $1 in -) echo - ;; *) echo $(($1 / $2)) ;; esac; }
     over=-
     case "$cm$em$cc" in *-*) ;; *) over=$((cm - em - cc)) ;; esac
-    printf '%-6s | %7s %8s %7s %4s | %7s %8s %7s %6s %8s | %s\n' "$1" "$et" "$(per "$et" "$1")" "$em" "$erm" \
-        "$ct" "$(per "$ct" "$1")" "$cm" "$cc" "$cs" "$over"
+    printf '%-6s | %7s %8s %7s %4s | %7s %8s %7s %6s %8s | %11s | %7s %6s %8s %7s\n' "$1" "$et" "$(per "$et" "$1")" "$em" "$erm" \
+        "$ct" "$(per "$ct" "$1")" "$cm" "$cc" "$cs" "$over" "$oe" "$oo" "$op" "$oq"
 }
+noop=$(stats <"$res/noop" 2>/dev/null | awk '{print ($1 == "-" ? 0 : $1)}')
 for n in $COUNTS; do row "$n"; done
 echo "n=1: median of $REPS runs; median: of the allocations' times; rm: docker rm -f of them all; stop: job stop until no task container is left;"
 echo "ours beyond engine+cni: nomclient's median - the Engine's median - the CNI chain's median (goal under 5 ms at n=1)."
+echo "from the agent's record, per allocation: engine: the Engine calls on the start's path (pause container + task: image when waited for, create, start, inspect);"
+echo "ours = (the agent's RunningAt for the task - submission) - engine - CNI (PluginsUs) - a no-op curl launch's median (${noop:-0} us this run); ms (p90 for n >= 10)."
+echo "of it q: the median wait of the network set-up for the helper (SetupTimings.QueuedUs), outside the docker driver."
 echo "The baseline is bench_docker_engine: the 4 requests of an allocation on one kept connection, a thread per allocation."
 if [ -n "$skip2" ]; then
     echo

@@ -585,6 +585,26 @@ static void test_start_wait_exit(void **state)
     assert_string_equal(
         json_string_value(json_object_get(t->driver_state, "ContainerID")),
         "c1");
+    /* where the start went: the image, then create, start and inspect,
+     * ids put as {id}; EngineUs their sum */
+    json_t *tm = json_object_get(t->driver_state, "Timings");
+    json_t *calls = json_object_get(tm, "Calls");
+    const char *want[] = {"image", "POST /containers/create",
+                          "POST /containers/{id}/start",
+                          "GET /containers/{id}/json"};
+    assert_int_equal(json_array_size(calls), 4);
+    json_int_t sum = 0;
+    for (size_t i = 0; i < 4; i++) {
+        json_t *c = json_array_get(calls, i);
+        assert_string_equal(json_string_value(json_object_get(c, "Call")),
+                            want[i]);
+        sum += json_integer_value(
+            json_object_get(c, i ? "Us" : "OnPathUs"));
+    }
+    assert_int_equal(json_integer_value(json_object_get(tm, "EngineUs")), sum);
+    assert_true(json_integer_value(json_object_get(tm, "StartToRunningUs")) >=
+                sum);
+    assert_true(json_integer_value(json_object_get(tm, "RunningAt")) > 0);
     char *body = NULL;
     char *create = fake_last("POST /containers/create", &body);
     assert_string_equal(
@@ -1213,6 +1233,19 @@ static void test_pause_container(void **state)
     free(create);
     assert_string_equal(
         json_string_value(json_object_get(a->net_driver, "ContainerID")), "pz");
+    /* the image (and its inspect) first; start and inspect last */
+    json_t *ptm = json_object_get(a->net_driver, "Timings");
+    json_t *pcalls = json_object_get(ptm, "Calls");
+    size_t np = json_array_size(pcalls);
+    assert_true(np >= 4);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(pcalls, np - 2), "Call")),
+                        "POST /containers/{id}/start");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(pcalls, np - 1), "Call")),
+                        "GET /containers/{id}/json");
+    assert_true(json_integer_value(json_object_get(ptm, "TotalUs")) >=
+                json_integer_value(json_object_get(ptm, "EngineUs")));
     assert_true(docker_net_tracked("pz"));
     assert_string_equal(docker_net_pause_id(a), "pz");
     assert_int_equal(docker_image_refs("sha256:pause"), 1);

@@ -278,6 +278,7 @@ static void on_answer(void *arg, const struct curl_uv_response *r)
                 .body = r->body,
                 .body_len = r->body_len,
                 .timed_out = r->timed_out,
+                .duration_ns = r->duration_ns,
             },
         .complete = r->curl_code == 0 && r->status != 0,
         .os_errno = r->os_errno,
@@ -285,6 +286,9 @@ static void on_answer(void *arg, const struct curl_uv_response *r)
     full.pub.error = reply_error(c, r, json, msg, sizeof(msg));
     docker_done_fn done = c->done;
     void *done_arg = c->arg;
+    char what[256];
+    snprintf(what, sizeof(what), "%s", c->what);
+    full.pub.what = what;
     free(c);
     done(done_arg, &full.pub); /* may close api: not touched after */
     json_decref(json);
@@ -501,6 +505,31 @@ char *docker_query_escape(const char *s)
     }
     *o = '\0';
     return out;
+}
+
+uint64_t docker_timing_add(json_t *calls, const struct docker_reply *r)
+{
+    if (!calls || !r)
+        return 0;
+    uint64_t us = r->duration_ns / 1000;
+    const char *w = r->what ? r->what : "";
+    struct nc_buf b = {0};
+    const char *seg = NULL;
+    if ((seg = strstr(w, " /containers/")))
+        seg += strlen(" /containers/");
+    else if ((seg = strstr(w, " /images/")))
+        seg += strlen(" /images/");
+    size_t seglen = seg ? strcspn(seg, "/") : 0;
+    if (seg && seglen && strncmp(seg, "create", seglen) != 0 &&
+        strncmp(seg, "load", seglen) != 0)
+        nc_buf_printf(&b, "%.*s{id}%s", (int)(seg - w), w, seg + seglen);
+    else
+        nc_buf_printf(&b, "%s", w);
+    char *label = nc_buf_take(&b);
+    json_array_append_new(calls, json_pack("{s:s, s:I}", "Call", label ? label : "",
+                                           "Us", (json_int_t)us));
+    free(label);
+    return us;
 }
 
 bool docker_reply_unreachable(const struct docker_reply *r)

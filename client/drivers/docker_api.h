@@ -49,6 +49,8 @@ struct docker_reply {
      * error, not status, for success. */
     const char *error;
     bool timed_out; /* timeout_ms or idle_timeout_ms passed */
+    uint64_t duration_ns; /* the call's wall time, from docker_call */
+    const char *what;     /* "POST /containers/<id>/start", no query */
 };
 
 typedef void (*docker_done_fn)(void *arg, const struct docker_reply *r);
@@ -171,6 +173,11 @@ void docker_progress_free(struct docker_progress *p);
  * NULL or "" are left out (Go's omitempty). Caller frees. */
 char *docker_registry_auth(const char *username, const char *password,
                            const char *email, const char *server);
+
+/* Appends {"Call": "POST /containers/{id}/start", "Us": N} for the reply
+ * to the array `calls` (the id or name after /containers/ and /images/
+ * put as {id}); returns the call's microseconds. Nothing on NULL. */
+uint64_t docker_timing_add(json_t *calls, const struct docker_reply *r);
 
 /* True when the reply means the daemon itself is away (no socket,
  * connection refused, closed before any answer, timed out before any

@@ -42,7 +42,17 @@ struct docker_pause {
     int pid;
     bool running;    /* started and tracked */
     bool destroying; /* its removal is on the way */
+    /* where the set-up time went: the Engine's calls, from pause_make */
+    json_t *calls;
+    uint64_t t0_ns, engine_us;
 };
+
+/* One Engine call of the set-up, timed. */
+static void pause_timing(struct docker_pause *p, const struct docker_reply *r)
+{
+    if (p->calls)
+        p->engine_us += docker_timing_add(p->calls, r);
+}
 
 static struct docker_pause *pause_find(const char *alloc_id)
 {
@@ -67,6 +77,7 @@ static void pause_free(struct docker_pause *p)
     free(p->owner);
     free(p->container_id);
     free(p->image_id);
+    json_decref(p->calls);
     free(p);
 }
 
@@ -142,6 +153,7 @@ static void on_started_inspect(void *arg, const struct docker_reply *r)
 {
     struct docker_pause *p = arg;
     p->call = NULL;
+    pause_timing(p, r);
     json_t *state = json_object_get(r->json, "State");
     int pid = (int)json_integer_value(json_object_get(state, "Pid"));
     if (r->error || !json_is_true(json_object_get(state, "Running")) ||
@@ -155,6 +167,13 @@ static void on_started_inspect(void *arg, const struct docker_reply *r)
     p->pid = pid;
     p->running = true;
     pause_record(p);
+    if (p->calls && p->a && p->a->net_driver) {
+        uint64_t total = (nc_now_mono_ns() - p->t0_ns) / 1000;
+        json_object_set_new(p->a->net_driver, "Timings",
+                            json_pack("{s:I, s:I, s:O}", "EngineUs",
+                                      (json_int_t)p->engine_us, "TotalUs",
+                                      (json_int_t)total, "Calls", p->calls));
+    }
     LOG_INFO("docker", "allocation %s: pause container %.12s runs (pid %d)",
              p->alloc_id, p->container_id, pid);
     pause_report(p, NULL);
@@ -171,6 +190,7 @@ static void on_start(void *arg, const struct docker_reply *r)
 {
     struct docker_pause *p = arg;
     p->call = NULL;
+    pause_timing(p, r);
     if (r->error && r->status != 304) {
         char *e = xasprintf("Failed to start container %s: %s", p->container_id,
                             r->error);
@@ -192,6 +212,7 @@ static void on_conflict_removed(void *arg, const struct docker_reply *r)
 {
     struct docker_pause *p = arg;
     p->call = NULL;
+    pause_timing(p, r);
     if (r->error && r->status != 404) {
         char *e =
             xasprintf("Failed to purge container %s: %s", p->name, r->error);
@@ -208,6 +229,7 @@ static void on_conflict_inspect(void *arg, const struct docker_reply *r)
 {
     struct docker_pause *p = arg;
     p->call = NULL;
+    pause_timing(p, r);
     const char *id = json_string_value(json_object_get(r->json, "Id"));
     json_t *state = json_object_get(r->json, "State");
     const char *owner = json_string_value(json_object_get(
@@ -254,6 +276,7 @@ static void on_created(void *arg, const struct docker_reply *r)
 {
     struct docker_pause *p = arg;
     p->call = NULL;
+    pause_timing(p, r);
     const char *id = json_string_value(json_object_get(r->json, "Id"));
     if (r->status == 409 && p->attempts < CREATE_ATTEMPTS) {
         char *path = xasprintf("/containers/%s/json", p->name);
@@ -306,11 +329,21 @@ static void on_infra_image(void *arg, const char *image_id, const char *error)
     }
     free(p->image_id);
     p->image_id = xstrdup(image_id);
+    if (p->calls) {
+        uint64_t us = (nc_now_mono_ns() - p->t0_ns) / 1000;
+        json_array_append_new(p->calls, json_pack("{s:s, s:I}", "Call", "image",
+                                                  "Us", (json_int_t)us));
+        p->engine_us += us;
+    }
     pause_create(p);
 }
 
 static void pause_make(struct docker_pause *p)
 {
+    json_decref(p->calls);
+    p->calls = json_array();
+    p->t0_ns = nc_now_mono_ns();
+    p->engine_us = 0;
     struct docker_image_opts o = {.image = dk.set.infra_image,
                                   .owner = p->owner,
                                   .pull_timeout_ns =

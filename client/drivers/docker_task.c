@@ -150,6 +150,8 @@ static void handle_free(struct docker_task *h)
     free(h->pos_path);
     free(h->cgroup);
     free(h->failure);
+    json_decref(h->calls);
+    json_decref(h->timings);
     free(h);
 }
 
@@ -172,6 +174,40 @@ static void run_reset(struct docker_task *h)
     memset(&h->res, 0, sizeof(h->res));
     memset(&h->usage, 0, sizeof(h->usage));
     h->usage_at_ns = h->usage_asked_ns = 0;
+    json_decref(h->calls);
+    h->calls = NULL;
+    json_decref(h->timings);
+    h->timings = NULL;
+    h->start_ns = h->release_ns = h->engine_us = 0;
+}
+
+/* One Engine call of the start, timed: calls before the release are
+ * off a bridge task's path (they overlap the network's set-up). */
+static void task_timing(struct docker_task *h, const struct docker_reply *r)
+{
+    if (h->calls && h->phase != PH_RUNNING)
+        h->engine_us += docker_timing_add(h->calls, r);
+}
+
+/* Where the start's time went, in the task's DriverState.Timings:
+ * EngineUs (the calls on the path), Calls, StartToRunningUs (from the
+ * driver's start, or from the release for a task that waited for the
+ * network, to the pid known); RunningAt (unix ns) that moment. */
+static json_t *task_timings(const struct docker_task *h)
+{
+    if (!h->calls || !h->start_ns)
+        return NULL;
+    uint64_t from = h->wait_net && h->release_ns ? h->release_ns : h->start_ns;
+    uint64_t now = nc_now_mono_ns();
+    json_t *j = json_pack("{s:I, s:O, s:I, s:I}", "EngineUs",
+                          (json_int_t)h->engine_us, "Calls", h->calls,
+                          "StartToRunningUs", (json_int_t)((now - from) / 1000),
+                          "RunningAt", (json_int_t)nc_now_unix_ns());
+    if (h->wait_net && h->release_ns)
+        json_object_set_new(
+            j, "StartToReleaseUs",
+            json_integer((json_int_t)((h->release_ns - h->start_ns) / 1000)));
+    return j;
 }
 
 bool docker_task_tracked(const char *container_id)
@@ -231,6 +267,8 @@ static void record_write(struct docker_task *h)
         json_object_set_new(j, "ExitCode", json_integer(h->res.exit_code));
         json_object_set_new(j, "OOMKilled", json_boolean(h->res.oom_killed));
     }
+    if (h->timings)
+        json_object_set(j, "Timings", h->timings);
     char *txt = json_dumps(j, JSON_COMPACT);
     char *dir = xstrdup(h->record_path);
     char *slash = strrchr(dir, '/');
@@ -399,6 +437,19 @@ static void on_image(void *arg, const char *image_id, const char *error)
     }
     free(h->image_id);
     h->image_id = xstrdup(image_id);
+    if (h->calls) { /* on the path from the start, or from the release */
+        uint64_t now = nc_now_mono_ns();
+        uint64_t from = !h->wait_net ? h->start_ns
+                        : h->released ? h->release_ns
+                                      : now;
+        uint64_t path_us = (now - from) / 1000;
+        json_array_append_new(
+            h->calls,
+            json_pack("{s:s, s:I, s:I}", "Call", "image", "Us",
+                      (json_int_t)((now - h->start_ns) / 1000), "OnPathUs",
+                      (json_int_t)path_us));
+        h->engine_us += path_us;
+    }
     if (h->stop_asked) {
         task_cancel_start(h);
         return;
@@ -469,6 +520,8 @@ int docker_start(const struct driver_env *env, struct alloc_task *t,
     docker_net_adopt(t->alloc);
     h->wait_net = wait_net;
     h->phase = PH_IMAGE;
+    h->calls = json_array();
+    h->start_ns = nc_now_mono_ns();
     struct docker_image_opts o = {
         .image = h->image,
         .owner = h->key,
@@ -495,6 +548,7 @@ int docker_release(const struct driver_env *env, struct alloc_task *t,
         return nc_error_set(err, -EINVAL, "task %s was not prepared", t->name);
     h->env = env;
     h->released = true;
+    h->release_ns = nc_now_mono_ns();
     if (h->phase == PH_READY) {
         if (h->failure) {
             h->res.have_status = true;
@@ -547,6 +601,7 @@ static void on_conflict_removed(void *arg, const struct docker_reply *r)
 {
     struct docker_task *h = arg;
     h->call = NULL;
+    task_timing(h, r);
     if (r->error && r->status != 404) {
         task_fail(h, "Failed to purge container %s: %s", h->name, r->error);
         return;
@@ -567,6 +622,7 @@ static void on_conflict_inspect(void *arg, const struct docker_reply *r)
 {
     struct docker_task *h = arg;
     h->call = NULL;
+    task_timing(h, r);
     const char *id = json_string_value(json_object_get(r->json, "Id"));
     const char *owner = json_string_value(json_object_get(
         json_object_get(json_object_get(r->json, "Config"), "Labels"),
@@ -627,6 +683,7 @@ static void on_created(void *arg, const struct docker_reply *r)
 {
     struct docker_task *h = arg;
     h->call = NULL;
+    task_timing(h, r);
     const char *id = json_string_value(json_object_get(r->json, "Id"));
     if (!r->error && id) {
         h->container_id = xstrdup(id);
@@ -735,6 +792,7 @@ static void on_started(void *arg, const struct docker_reply *r)
 {
     struct docker_task *h = arg;
     h->call = NULL;
+    task_timing(h, r);
     if (!r->error || r->status == 304) { /* 304: it runs already */
         task_inspect_started(h);
         return;
@@ -777,6 +835,7 @@ static void on_started_inspect(void *arg, const struct docker_reply *r)
 {
     struct docker_task *h = arg;
     h->call = NULL;
+    task_timing(h, r);
     json_t *state = json_object_get(r->json, "State");
     if (r->error) {
         if (h->stop_asked) {
@@ -804,6 +863,8 @@ static void on_started_inspect(void *arg, const struct docker_reply *r)
         json_object_get(json_object_get(r->json, "Config"), "Tty"));
     free(h->cgroup);
     h->cgroup = h->pid > 0 ? docker_cgroup_of(h->pid) : NULL;
+    json_decref(h->timings);
+    h->timings = task_timings(h);
     record_write(h);
     h->phase = PH_RUNNING;
     LOG_INFO("docker", "task %s: started container %.12s (pid %d)", h->key,

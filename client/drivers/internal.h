@@ -458,6 +458,9 @@ struct docker_task {
     struct driver_usage usage;
     uint64_t usage_at_ns, usage_asked_ns;
     struct docker_call *stats_call;
+    json_t *calls; /* the start's Engine calls, timed (docker_task.c) */
+    json_t *timings; /* once it runs: DriverState.Timings */
+    uint64_t start_ns, release_ns, engine_us;
 };
 /* The driver's operations (struct driver). */
 int docker_start(const struct driver_env *env, struct alloc_task *t,
