@@ -401,8 +401,9 @@ static void gc_pump(struct alloc_gc *gc)
             destroy_start(gc, a);
         }
     }
-    memmove(gc->queue + kept, gc->queue + i,
-            (gc->nqueued - i) * sizeof(*gc->queue));
+    if (gc->nqueued > i) /* the queue may be NULL when empty */
+        memmove(gc->queue + kept, gc->queue + i,
+                (gc->nqueued - i) * sizeof(*gc->queue));
     gc->nqueued = kept + gc->nqueued - i;
     if (waiting && gc->m && !uv_is_active((uv_handle_t *)&gc->soon))
         uv_timer_start(&gc->soon, on_gc_timer, GC_CHANGE_DELAY_MS, 0);
