@@ -698,6 +698,25 @@ static struct task_templates *state_new(struct alloc_task *t,
     return s;
 }
 
+/* Parses a template block's text with its delimiters and missing-key
+ * rule, on the task's functions, within the render limits. */
+static struct tmpl *spec_parse(const struct task_templates *s,
+                               const struct template_spec *sp,
+                               const char *text, size_t len,
+                               struct nc_error *err)
+{
+    struct tmpl_options opt = {
+        .left_delim = sp->left_delim,
+        .right_delim = sp->right_delim,
+        .funcs = s->funcs,
+        .missing_key = sp->err_missing_key ? TMPL_MISSINGKEY_ERROR
+                                           : TMPL_MISSINGKEY_ZERO,
+        .limits = {.max_time_ns = TEMPLATE_RENDER_NS,
+                   .max_output = TEMPLATE_MAX_OUTPUT},
+    };
+    return tmpl_parse("", text, len, &opt, err);
+}
+
 /* Resolves and parses the templates; false after the task was failed
  * (Nomad's prestart hook error: "Task hook failed"). */
 static bool state_prepare(struct task_templates *s, struct alloc_task *t,
@@ -743,17 +762,8 @@ static bool state_prepare(struct task_templates *s, struct alloc_task *t,
             len = strlen(text);
             o->source = xstrdup("(dynamic)");
         }
-        struct tmpl_options opt = {
-            .left_delim = sp->left_delim,
-            .right_delim = sp->right_delim,
-            .funcs = s->funcs,
-            .missing_key = sp->err_missing_key ? TMPL_MISSINGKEY_ERROR
-                                               : TMPL_MISSINGKEY_ZERO,
-            .limits = {.max_time_ns = TEMPLATE_RENDER_NS,
-                       .max_output = TEMPLATE_MAX_OUTPUT},
-        };
         struct nc_error err = {0};
-        o->parsed = tmpl_parse("", text, len, &opt, &err);
+        o->parsed = spec_parse(s, sp, text, len, &err);
         free(text);
         s->n++;
         if (!o->parsed) {
@@ -1104,18 +1114,9 @@ static void adopt_running(struct alloc_manager *m)
                     len = strlen(text);
                     o->source = xstrdup("(dynamic)");
                 }
-                struct tmpl_options opt = {
-                    .left_delim = sp->left_delim,
-                    .right_delim = sp->right_delim,
-                    .funcs = s->funcs,
-                    .missing_key = sp->err_missing_key ? TMPL_MISSINGKEY_ERROR
-                                                       : TMPL_MISSINGKEY_ZERO,
-                    .limits = {.max_time_ns = TEMPLATE_RENDER_NS,
-                               .max_output = TEMPLATE_MAX_OUTPUT},
-                };
                 struct nc_error err = {0};
                 if (ok)
-                    ok = (o->parsed = tmpl_parse("", text, len, &opt, &err));
+                    ok = (o->parsed = spec_parse(s, sp, text, len, &err));
                 free(text);
                 o->uses_catalog = true;
                 s->n++;
