@@ -34,6 +34,7 @@ struct docker_run {
     size_t total;
     uv_timer_t *timer;
     bool timed_out, cancelled, reported;
+    int inspects; /* of the exec, once its stream ended */
     char *error; /* why it never ran */
 };
 
@@ -124,10 +125,36 @@ static void run_kill(struct docker_run *x)
     free(path);
 }
 
+static void on_inspected(void *arg, const struct docker_reply *r);
+
+/* GET /exec/{id}/json for the exit code. */
+static void inspect_start(struct docker_run *x)
+{
+    char *path = xasprintf("/exec/%s/json", x->exec_id);
+    struct docker_call_opts o = {.path = path,
+                                 .timeout_ms = DOCKER_CALL_TIMEOUT_MS};
+    struct nc_error err = {0};
+    if (run_call(x, &x->call, &o, on_inspected, &err) < 0) {
+        x->error = xstrdup(err.msg);
+        run_report(x, -1);
+    }
+    free(path);
+}
+
+static void on_reinspect(uv_timer_t *t) { inspect_start(t->data); }
+
 static void on_inspected(void *arg, const struct docker_reply *r)
 {
     struct docker_run *x = arg;
     x->call = NULL;
+    if (!r->error && json_is_true(json_object_get(r->json, "Running")) &&
+        x->inspects++ < 60 && !x->timed_out) {
+        /* the stream can end a moment before the Engine records the exit
+         * (Nomad reads again every 50 ms for up to 3 s) */
+        uv_timer_stop(x->timer);
+        uv_timer_start(x->timer, on_reinspect, 50, 0);
+        return;
+    }
     if (x->kill_call) { /* the kill's inspect is on its way: let it end */
         docker_call_cancel(dk.api, x->kill_call);
         x->kill_call = NULL;
@@ -147,15 +174,7 @@ static void on_started(void *arg, const struct docker_reply *r)
         run_report(x, -1);
         return;
     }
-    char *path = xasprintf("/exec/%s/json", x->exec_id);
-    struct docker_call_opts o = {.path = path,
-                                 .timeout_ms = DOCKER_CALL_TIMEOUT_MS};
-    struct nc_error err = {0};
-    if (run_call(x, &x->call, &o, on_inspected, &err) < 0) {
-        x->error = xstrdup(err.msg);
-        run_report(x, -1);
-    }
-    free(path);
+    inspect_start(x);
 }
 
 static void on_created(void *arg, const struct docker_reply *r)

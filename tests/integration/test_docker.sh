@@ -147,7 +147,8 @@ status_is() { [ "$(check_field "$1" Status)" = "$2" ]; }
 check "script check passes inside the container" wait_for 15 status_is has-page passing
 check "its output is the command's, with the task's env" contains "$(check_field has-page Output)" "page for httpd as 0"
 check "a script check exiting 2 is critical" wait_for 10 status_is broken critical
-check "  with its output" contains "$(check_field broken Output)" "not fine"
+output_has() { contains "$(check_field "$1" Output)" "$2"; }
+check "  with its output" wait_for 10 output_has broken "not fine"
 check "a script check over its timeout is critical" wait_for 15 status_is slow critical
 sleeps() { $DK top "$cname" 2>/dev/null | grep -c "sleep 30"; }
 sleep 1
