@@ -35,27 +35,12 @@ static const char b64_std[] =
 static const char b64_url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static void b64_encode(struct nc_buf *b, const char *alpha,
-                       const unsigned char *s, size_t n)
+static void b64_encode(struct nc_buf *b, bool url, const unsigned char *s,
+                       size_t n)
 {
-    nc_buf_append(b, "", 0);
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
-        char q[4] = {alpha[v >> 18 & 63], alpha[v >> 12 & 63],
-                     alpha[v >> 6 & 63], alpha[v & 63]};
-        nc_buf_append(b, q, 4);
-    }
-    if (n - i == 1) {
-        unsigned v = (unsigned)s[i] << 16;
-        char q[4] = {alpha[v >> 18 & 63], alpha[v >> 12 & 63], '=', '='};
-        nc_buf_append(b, q, 4);
-    } else if (n - i == 2) {
-        unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8;
-        char q[4] = {alpha[v >> 18 & 63], alpha[v >> 12 & 63],
-                     alpha[v >> 6 & 63], '='};
-        nc_buf_append(b, q, 4);
-    }
+    char *e = nc_base64_encode(s, n, url);
+    nc_buf_append(b, e, strlen(e));
+    free(e);
 }
 
 /* Go's decodeQuantum loop: -1, or the offset of the bad byte. */
@@ -156,7 +141,7 @@ static int fn_base64_encode(struct tmpl_call *c, const struct tmpl_value *a,
     if (tmpl_call_reserve(c, a[0].len / 3 * 4 + 8) < 0)
         return -1;
     struct nc_buf b = {0};
-    b64_encode(&b, b64_std, (const unsigned char *)a[0].s, a[0].len);
+    b64_encode(&b, false, (const unsigned char *)a[0].s, a[0].len);
     return out_buf(c, &b, out);
 }
 
@@ -167,7 +152,7 @@ static int fn_base64_url_encode(struct tmpl_call *c, const struct tmpl_value *a,
     if (tmpl_call_reserve(c, a[0].len / 3 * 4 + 8) < 0)
         return -1;
     struct nc_buf b = {0};
-    b64_encode(&b, b64_url, (const unsigned char *)a[0].s, a[0].len);
+    b64_encode(&b, true, (const unsigned char *)a[0].s, a[0].len);
     return out_buf(c, &b, out);
 }
 
