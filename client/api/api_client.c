@@ -409,6 +409,38 @@ static const char *transport_hint(int r)
 }
 
 /* Sends one request and reads the whole answer into resp->body. */
+/* Connects to the agent (split, dial, and the TLS handshake for https):
+ * 0, or -errno with err set; t->fd and t->tls are the caller's to free
+ * either way. `what` names the request in the messages. */
+static int agent_connect(struct api_client *c, const char *what,
+                         struct transport *t, char **host, char **port,
+                         struct nc_error *err)
+{
+    bool https = false;
+    int r = split_address(c->address, host, port, &https);
+    if (r < 0)
+        return nc_error_set(err, r,
+                            "invalid agent address \"%s\": expected "
+                            "http://HOST:PORT or https://HOST:PORT",
+                            c->address);
+    if ((r = dial(*host, *port, &t->fd)) < 0)
+        return nc_error_set(err, r, "%s: %s%s", what, strerror(-r),
+                            transport_hint(r));
+    if (https && (r = tls_handshake(c, t, *host, what, err)) < 0)
+        return r;
+    return 0;
+}
+
+/* The X-Nomad-Token header line, or "": a token with a line break would
+ * forge headers, so it is not sent. Caller frees. */
+static char *token_line(void)
+{
+    const char *tok = acl_token ? acl_token : getenv("NOMAD_TOKEN");
+    return tok && *tok && !strpbrk(tok, "\r\n")
+               ? xasprintf("X-Nomad-Token: %s\r\n", tok)
+               : xstrdup("");
+}
+
 static int do_request(struct api_client *c, const char *method,
                       const char *path, const json_t *body,
                       struct response *resp, long *code, struct nc_error *err)
@@ -417,30 +449,12 @@ static int do_request(struct api_client *c, const char *method,
     char *host = NULL, *port = NULL, *payload = NULL, *head = NULL;
     char *what = xasprintf("%s %s", method, url);
     struct transport t = {.fd = -1};
-    int fd = -1;
-    bool https = false;
-    int r = split_address(c->address, &host, &port, &https);
-    if (r < 0) {
-        nc_error_set(err, r,
-                     "invalid agent address \"%s\": expected "
-                     "http://HOST:PORT or https://HOST:PORT",
-                     c->address);
-        goto done;
-    }
-    if ((r = dial(host, port, &fd)) < 0) {
-        nc_error_set(err, r, "%s %s: %s%s", method, url, strerror(-r),
-                     transport_hint(r));
-        goto done;
-    }
-    t.fd = fd;
-    if (https && (r = tls_handshake(c, &t, host, what, err)) < 0)
+    int r = agent_connect(c, what, &t, &host, &port, err);
+    if (r < 0)
         goto done;
     payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
     size_t plen = payload ? strlen(payload) : 0;
-    const char *tok = acl_token ? acl_token : getenv("NOMAD_TOKEN");
-    /* a token with a line break would forge headers: not sent */
-    char *tok_line = tok && *tok && !strpbrk(tok, "\r\n")
-                         ? xasprintf("X-Nomad-Token: %s\r\n", tok) : xstrdup("");
+    char *tok_line = token_line();
     head = xasprintf("%s %s HTTP/1.1\r\nHost: %s:%s\r\n"
                      "User-Agent: nomclient-cli\r\nAccept: application/json\r\n"
                      "Connection: close\r\n%s%s"
@@ -474,8 +488,8 @@ static int do_request(struct api_client *c, const char *method,
     r = 0;
 done:
     tls_conn_free(t.tls);
-    if (fd >= 0)
-        close(fd);
+    if (t.fd >= 0)
+        close(t.fd);
     free(what);
     free(head);
     free(payload);
@@ -494,32 +508,20 @@ int api_dial(struct api_client *c, const char *path, int *fd_out,
     char *host = NULL, *port = NULL;
     char *what = xasprintf("GET %s%s", c->address, path);
     struct transport t = {.fd = -1};
-    bool https = false;
-    int r = split_address(c->address, &host, &port, &https);
+    int r = agent_connect(c, what, &t, &host, &port, err);
     if (r < 0) {
-        nc_error_set(err, r,
-                     "invalid agent address \"%s\": expected "
-                     "http://HOST:PORT or https://HOST:PORT",
-                     c->address);
-    } else if ((r = dial(host, port, &t.fd)) < 0) {
-        nc_error_set(err, r, "%s: %s%s", what, strerror(-r),
-                     transport_hint(r));
-    } else if (https && (r = tls_handshake(c, &t, host, what, err)) < 0) {
         tls_conn_free(t.tls);
-        close(t.fd);
+        if (t.fd >= 0)
+            close(t.fd);
     } else {
-        const char *tok = acl_token ? acl_token : getenv("NOMAD_TOKEN");
         bool v6 = strchr(host, ':') != NULL;
+        char *tok_line = token_line();
         *headers = xasprintf("Host: %s%s%s:%s\r\nUser-Agent: nomclient-cli\r\n"
-                             "%s%s%s",
-                             v6 ? "[" : "", host, v6 ? "]" : "", port,
-                             tok && *tok && !strpbrk(tok, "\r\n")
-                                 ? "X-Nomad-Token: " : "",
-                             tok && *tok && !strpbrk(tok, "\r\n") ? tok : "",
-                             tok && *tok && !strpbrk(tok, "\r\n") ? "\r\n" : "");
+                             "%s",
+                             v6 ? "[" : "", host, v6 ? "]" : "", port, tok_line);
+        free(tok_line);
         *fd_out = t.fd;
         *tls_out = t.tls;
-        r = 0;
     }
     free(host);
     free(port);
