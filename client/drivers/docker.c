@@ -95,6 +95,27 @@ struct docker_api *docker_api_get(struct nc_error *err)
     return dk.api;
 }
 
+enum docker_name_holder docker_name_holder(const struct docker_reply *r,
+                                           const char *alloc_id,
+                                           const char **id)
+{
+    *id = json_string_value(json_object_get(r->json, "Id"));
+    if (r->status == 404 || !*id)
+        return DOCKER_NAME_GONE;
+    const char *owner = json_string_value(json_object_get(
+        json_object_get(json_object_get(r->json, "Config"), "Labels"),
+        DOCKER_LABEL_ALLOC_ID));
+    if (!nc_streq(owner, alloc_id))
+        return DOCKER_NAME_FOREIGN;
+    json_t *state = json_object_get(r->json, "State");
+    if (json_is_true(json_object_get(state, "Running")))
+        return DOCKER_NAME_RUNNING;
+    if (nc_streq(json_string_value(json_object_get(state, "Status")),
+                 "created"))
+        return DOCKER_NAME_CREATED;
+    return DOCKER_NAME_DEAD;
+}
+
 bool docker_endpoint_listening(const char *endpoint, char *why, size_t whylen)
 {
     if (!nc_str_has_prefix(endpoint, "unix://"))

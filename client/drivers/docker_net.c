@@ -230,11 +230,6 @@ static void on_conflict_inspect(void *arg, const struct docker_reply *r)
     struct docker_pause *p = arg;
     p->call = NULL;
     pause_timing(p, r);
-    const char *id = json_string_value(json_object_get(r->json, "Id"));
-    json_t *state = json_object_get(r->json, "State");
-    const char *owner = json_string_value(json_object_get(
-        json_object_get(json_object_get(r->json, "Config"), "Labels"),
-        DOCKER_LABEL_ALLOC_ID));
     if (r->error && r->status != 404) {
         char *e =
             xasprintf("Failed to inspect container %s: %s", p->name, r->error);
@@ -242,11 +237,13 @@ static void on_conflict_inspect(void *arg, const struct docker_reply *r)
         free(e);
         return;
     }
-    if (r->status == 404 || !id) {
+    const char *id;
+    enum docker_name_holder held = docker_name_holder(r, p->alloc_id, &id);
+    if (held == DOCKER_NAME_GONE) {
         pause_create(p); /* gone meanwhile */
         return;
     }
-    if (!nc_streq(owner, p->alloc_id)) {
+    if (held == DOCKER_NAME_FOREIGN) {
         char *e = xasprintf("container %s exists and is not allocation %s's",
                             p->name, p->alloc_id);
         pause_report(p, e);
@@ -255,13 +252,12 @@ static void on_conflict_inspect(void *arg, const struct docker_reply *r)
     }
     free(p->container_id);
     p->container_id = xstrdup(id);
-    if (json_is_true(json_object_get(state, "Running"))) {
+    if (held == DOCKER_NAME_RUNNING) {
         inspect_started(p);
         return;
     }
     /* made by an agent that died before starting it: started as it is */
-    if (nc_streq(json_string_value(json_object_get(state, "Status")),
-                 "created")) {
+    if (held == DOCKER_NAME_CREATED) {
         pause_record(p);
         pause_start(p);
         return;

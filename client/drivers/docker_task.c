@@ -623,21 +623,17 @@ static void on_conflict_inspect(void *arg, const struct docker_reply *r)
     struct docker_task *h = arg;
     h->call = NULL;
     task_timing(h, r);
-    const char *id = json_string_value(json_object_get(r->json, "Id"));
-    const char *owner = json_string_value(json_object_get(
-        json_object_get(json_object_get(r->json, "Config"), "Labels"),
-        DOCKER_LABEL_ALLOC_ID));
-    bool running = json_is_true(
-        json_object_get(json_object_get(r->json, "State"), "Running"));
-    if (r->status == 404 || (!r->error && !id)) {
-        task_create(h); /* gone meanwhile */
-        return;
-    }
-    if (r->error) {
+    if (r->error && r->status != 404) {
         task_fail(h, "Failed to inspect container %s: %s", h->name, r->error);
         return;
     }
-    if (!nc_streq(owner, h->t->alloc->id)) {
+    const char *id;
+    enum docker_name_holder held = docker_name_holder(r, h->t->alloc->id, &id);
+    if (held == DOCKER_NAME_GONE) {
+        task_create(h); /* gone meanwhile */
+        return;
+    }
+    if (held == DOCKER_NAME_FOREIGN) {
         task_fail(h,
                   "failed to create container: the name %s is taken by a "
                   "container that is not this allocation's",
@@ -646,7 +642,7 @@ static void on_conflict_inspect(void *arg, const struct docker_reply *r)
     }
     free(h->container_id);
     h->container_id = xstrdup(id);
-    if (running && !h->stop_asked) {
+    if (held == DOCKER_NAME_RUNNING && !h->stop_asked) {
         LOG_INFO("docker", "task %s: container %.12s already runs: adopted",
                  h->key, id);
         record_write(h);
@@ -656,9 +652,7 @@ static void on_conflict_inspect(void *arg, const struct docker_reply *r)
     }
     /* made by an agent that died before starting it (same allocation, same
      * config): started as it is, so the task still starts once */
-    const char *status = json_string_value(
-        json_object_get(json_object_get(r->json, "State"), "Status"));
-    if (nc_streq(status, "created") && !h->stop_asked) {
+    if (held == DOCKER_NAME_CREATED && !h->stop_asked) {
         LOG_INFO("docker",
                  "task %s: container %.12s was made but never "
                  "started: starting it",

@@ -260,12 +260,29 @@ int docker_exec_session(uv_loop_t *loop, const char *endpoint,
 struct docker_api;
 struct docker_call;
 struct docker_task;
+struct docker_reply;
 struct docker_pause;
 struct docker_image_req;
 
 /* The label every container of ours carries (Nomad's). */
 #define DOCKER_LABEL_ALLOC_ID "com.hashicorp.nomad.alloc_id"
 #define DOCKER_PAUSE_PREFIX "nomad_init_"
+
+/* What holds a container name an allocation wanted (the inspect after a
+ * 409 on create): nothing any more, another allocation's container, or
+ * this allocation's, running, made but never started, or dead. A failed
+ * inspect other than 404 is the caller's to report first. *id: the
+ * container's id (borrowed from r). */
+enum docker_name_holder {
+    DOCKER_NAME_GONE,
+    DOCKER_NAME_FOREIGN,
+    DOCKER_NAME_RUNNING,
+    DOCKER_NAME_CREATED,
+    DOCKER_NAME_DEAD,
+};
+enum docker_name_holder docker_name_holder(const struct docker_reply *r,
+                                           const char *alloc_id,
+                                           const char **id);
 /* a bounded wait for an ordinary call (inspect, kill, remove); create and
  * start may copy a root filesystem (vfs) and get longer */
 #define DOCKER_CALL_TIMEOUT_MS 30000
