@@ -53,6 +53,9 @@ client {
     reserved_ports = "22"
   }
 
+  # `alloc exec` into this node's tasks; true refuses it (as Nomad).
+  disable_remote_exec = false
+
   # Bridge networking and CNI. The plugin path is where Debian's
   # containernetworking-plugins package puts them.
   cni_path              = "/usr/lib/cni"
