@@ -471,6 +471,9 @@ struct cni_probe {
     char buf[512];
     size_t len;
     int open_handles;
+    /* the version is read once the plugin exited and its stderr is all
+     * read: the exit can be seen before the last bytes of the pipe */
+    bool exited, eof;
     struct cni_probe *next;
 };
 
@@ -535,6 +538,9 @@ static void probe_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     if (n < 0 || p->len >= sizeof(p->buf) - 1) {
         uv_read_stop(s);
         uv_close((uv_handle_t *)&p->out, probe_closed);
+        p->eof = true;
+        if (p->exited)
+            probe_finish(p);
     }
 }
 
@@ -542,13 +548,18 @@ static void probe_exit(uv_process_t *proc, int64_t status, int sig)
 {
     struct cni_probe *p = proc->data;
     uv_close((uv_handle_t *)proc, probe_closed);
-    probe_finish(p);
+    p->exited = true;
+    if (p->eof)
+        probe_finish(p);
 }
 
 static void probe_timeout(uv_timer_t *t)
 {
     struct cni_probe *p = t->data;
-    uv_process_kill(&p->proc, SIGKILL);
+    if (p->exited) /* a child of the plugin holds its stderr open */
+        probe_finish(p);
+    else
+        uv_process_kill(&p->proc, SIGKILL);
 }
 
 /* Debian builds the plugins without a version string; the package's
